@@ -44,6 +44,12 @@
 //   no Conductor lock held, so the observer may call ReadAt (to copy a chunk
 //   before it is overwritten) and may block. If it fails, the write or discard
 //   fails with its Status and changes nothing.
+//   Before any write-back batch reaches the image, and before a Discard
+//   punches the image, the Conductor calls observer->BeforeImageWrite(), so a
+//   change tracker can make every mark it took so far durable with one
+//   fdatasync per batch instead of one per write. If it fails, nothing is
+//   written: the blocks stay dirty and the error is recorded like a failed
+//   write-back (a Discard returns it).
 //
 // Memory
 //   Block buffers come from one arena sized from cache_bytes (plus a small
@@ -87,6 +93,8 @@ class ChangeObserver {
   virtual ~ChangeObserver() = default;
   // [offset, offset+length) is about to change. See the contract above.
   virtual Status WillChange(uint64_t offset, uint64_t length) = 0;
+  // Changed data is about to reach the image. See the contract above.
+  virtual Status BeforeImageWrite() = 0;
 };
 
 struct ConductorOptions {
