@@ -4,11 +4,13 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
 #include <cstring>
 #include <numeric>
@@ -56,7 +58,7 @@ TEST_CASE("batch_io: mixed sizes, zero-length ops and unaligned buffers round-tr
     for (const WriteOp& w : writes) {
       auto on_disk = ReadDirect(fd.get(), w.offset, w.len);
       REQUIRE(on_disk.size() == w.len);
-      CHECK(std::memcmp(on_disk.data(), w.buf, w.len) == 0);
+      CHECK(on_disk == std::vector<uint8_t>(static_cast<const uint8_t*>(w.buf), static_cast<const uint8_t*>(w.buf) + w.len));
     }
 
     std::vector<std::vector<uint8_t>> back;
@@ -194,6 +196,52 @@ TEST_CASE("batch_io: a failed write fails LinkedWriteFsync with the write's erro
       // io_uring because the link cancels the rest of the chain (without
       // IOSQE_IO_LINK the third write would land and the fsync would run).
       CHECK(FileSize(rw.get()) == 4096);
+    }
+  }
+}
+
+// RLIMIT_FSIZE makes the kernel cut a write short at the limit, and fail the
+// next one with EFBIG: the only way to get a short write from a regular file.
+// The error must name the limit's offset, which only a resubmitted remainder
+// can reach.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t limit) {
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    struct rlimit lim = old_;
+    lim.rlim_cur = limit;
+    ok_ = ::setrlimit(RLIMIT_FSIZE, &lim) == 0;
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  struct rlimit old_;
+  sighandler_t old_handler_;
+  bool ok_ = false;
+};
+
+TEST_CASE("batch_io: a short write is resubmitted for its remainder") {
+  ScratchDir dir("short");
+  for (NamedIO& b : BothBackends(4)) {
+    for (bool linked : {false, true}) {
+      INFO("backend ", b.label, " linked ", linked);
+      UniqueFd fd = OpenFile(dir.File(b.label + (linked ? "-linked" : "")));
+      std::vector<uint8_t> data = Pattern(8192, 11);
+      WriteOp writes[] = {{data.data(), 4096, 0}, {data.data() + 4096, 4096, 4096}};
+      Status st;
+      {
+        FileSizeLimit limit(6000);
+        REQUIRE(limit.ok());
+        st = linked ? b.io->LinkedWriteFsync(fd.get(), writes) : b.io->PwriteBatch(fd.get(), writes);
+      }
+      CHECK_MESSAGE(st.code() == EFBIG, st.ToString());
+      CHECK_MESSAGE(st.message().find("pwrite at offset 6000") != std::string::npos, st.message());
+      CHECK(ReadDirect(fd.get(), 0, 8192) == std::vector<uint8_t>(data.begin(), data.begin() + 6000));
     }
   }
 }
