@@ -62,7 +62,11 @@ class Ring {
  public:
   static Result<std::unique_ptr<Ring>> Create(unsigned entries) {
     std::unique_ptr<Ring> ring(new Ring());
-    int rc = io_uring_queue_init(entries, &ring->ring_, 0);
+    // Completions are only ever reaped inside io_uring_enter, so the kernel
+    // need not interrupt the task to run their task work (5.19+; older
+    // kernels refuse the flag and get a ring without it).
+    int rc = io_uring_queue_init(entries, &ring->ring_, IORING_SETUP_COOP_TASKRUN);
+    if (rc == -EINVAL) rc = io_uring_queue_init(entries, &ring->ring_, 0);
     if (rc < 0) return Status::FromErrno(-rc, "io_uring_queue_init");
     ring->initialized_ = true;
     return ring;
