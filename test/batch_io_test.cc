@@ -4,7 +4,12 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -12,6 +17,7 @@
 #include <algorithm>
 #include <csignal>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <numeric>
 #include <thread>
@@ -318,6 +324,53 @@ TEST_CASE("batch_io: the io_uring fallback is reported, never silent") {
     CHECK(std::string(wanted->name()) == "plain");
     CHECK(wanted->fallback_reason() == probe.status().message());
   }
+}
+
+// Runs OpenBatchIO(kUring) in a child whose io_uring_setup is refused by a
+// seccomp filter, as a container runtime's default profile does, and returns
+// "<backend>|<fallback_reason>" as the child saw it.
+std::string OpenUnderSeccomp() {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {static_cast<unsigned short>(std::size(filter)), filter};
+    std::string out;
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      out = std::string("seccomp unavailable: ") + std::strerror(errno);
+    } else {
+      std::unique_ptr<BatchIO> io = OpenBatchIO(IoBackend::kUring);
+      out = std::string(io->name()) + "|" + io->fallback_reason();
+    }
+    ssize_t ignored = ::write(fds[1], out.data(), out.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out;
+}
+
+TEST_CASE("batch_io: io_uring refused by seccomp falls back to plain and says why") {
+  std::string seen = OpenUnderSeccomp();
+  if (seen.rfind("seccomp unavailable", 0) == 0) {
+    std::printf("SKIP: seccomp fallback test: %s\n", seen.c_str());
+    return;
+  }
+  CHECK(seen == "plain|io_uring_queue_init: Operation not permitted");
 }
 
 TEST_CASE("batch_io: FaultIO fails what it is told to and counts every call") {
