@@ -161,7 +161,7 @@ Result<StoreUrl> ParseS3(std::string_view rest) {
     size_t amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (pair.empty()) return Bad("empty query parameter");
+    if (pair.empty() || (amp != std::string_view::npos && query.empty())) return Bad("empty query parameter");
     size_t eq = pair.find('=');
     if (eq == std::string_view::npos) return Bad("query parameter without '=' value");
     std::string_view key = pair.substr(0, eq);
