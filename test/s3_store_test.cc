@@ -103,12 +103,14 @@ class ScriptedServer {
   }
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
   int requests() const { return requests_.load(); }
+  int connections() const { return connections_.load(); }
 
  private:
   void Serve() {
     while (true) {
       int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd < 0) return;  // shut down
+      ++connections_;
       std::string buf;
       char chunk[4096];
       while (true) {
@@ -150,6 +152,7 @@ class ScriptedServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
   std::thread thread_;
 };
 
@@ -609,6 +612,7 @@ TEST_CASE("S3Store: every request carries a valid SigV4 signature over its paylo
 
   std::lock_guard<std::mutex> lock(mu);
   REQUIRE(seen.size() == 6);  // HEAD bucket, PUT, GET, two list pages, DELETE
+  CHECK(server.connections() == 1);  // one keep-alive connection, reused by every request
   for (const auto& req : seen) {
     CAPTURE(req.head);
     CHECK(CheckSigV4(req, o.credentials.secret_access_key, o.region) == "");
