@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # S3 upload throughput into one s3rver on 127.0.0.1, measured in the same run:
-#   amberfs  S3Store puts of distinct 64 KiB and 1 MiB blobs from 16 threads
-#            (build/bench/s3_bench);
+#   amberfs  S3Store puts of distinct 64 KiB, 128 KiB (s3backer's object size)
+#            and 1 MiB blobs from 16 threads (build/bench/s3_bench);
 #   s3backer --blockSize=128K -o big_writes, fio writing the same number of
 #            bytes sequentially in 1 MiB requests to its file, timed until the
 #            unmount returns (s3backer writes its dirty blocks back by then).
@@ -92,15 +92,17 @@ amberfs_run() {  # blob size, run number
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-a64=() a1m=() sb=()
+a64=() a128=() a1m=() sb=()
 for r in $(seq "$runs"); do
   a64+=("$(amberfs_run 65536 "$r")")
+  a128+=("$(amberfs_run 131072 "$r")")
   a1m+=("$(amberfs_run 1048576 "$r")")
   if [[ $have_s3backer == 1 ]]; then sb+=("$(s3backer_run "$r")"); fi
-  echo "run $r: amberfs 64K ${a64[-1]} B/s, amberfs 1M ${a1m[-1]} B/s${sb:+, s3backer ${sb[-1]} B/s}"
+  echo "run $r: amberfs 64K ${a64[-1]}, 128K ${a128[-1]}, 1M ${a1m[-1]} B/s${sb:+; s3backer ${sb[-1]} B/s}"
 done
 
 m64=$(echo "${a64[*]}" | median)
+m128=$(echo "${a128[*]}" | median)
 m1m=$(echo "${a1m[*]}" | median)
 msb=$( ((${#sb[@]})) && echo "${sb[*]}" | median || echo 0)
 echo
@@ -113,4 +115,5 @@ row() {  # name, bytes/s
 }
 [[ $msb != 0 ]] && row "s3backer 128K blocks, fio 1M seq write" "$msb"
 row "amberfs S3Store, 64 KiB blobs, $threads threads" "$m64"
+row "amberfs S3Store, 128 KiB blobs, $threads threads" "$m128"
 row "amberfs S3Store, 1 MiB blobs, $threads threads" "$m1m"

@@ -611,10 +611,7 @@ Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
   if (options.endpoint.rfind("http://", 0) != 0 && options.endpoint.rfind("https://", 0) != 0)
     return Status::Error(EINVAL, "S3 endpoint must start with http:// or https://");
   while (!options.endpoint.empty() && options.endpoint.back() == '/') options.endpoint.pop_back();
-  if (!options.prefix.empty()) {
-    Status s = ValidateRefName(options.prefix);
-    if (!s.ok()) return Status::Error(EINVAL, "invalid S3 prefix: " + s.message());
-  }
+  AMBER_RETURN_IF_ERROR(ValidateS3Prefix(options.prefix));
   if (options.region.empty()) return Status::Error(EINVAL, "S3 region is empty");
   if (options.credentials.access_key_id.empty() || options.credentials.secret_access_key.empty())
     return Status::Error(EACCES, "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give a "

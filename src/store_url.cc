@@ -146,15 +146,12 @@ Result<StoreUrl> ParseS3(std::string_view rest) {
   size_t slash = rest.find('/');
   url.bucket = std::string(rest.substr(0, slash));
   if (url.bucket.empty()) return Bad("s3 URL without a bucket (want s3://bucket[/prefix])");
-  AMBER_RETURN_IF_ERROR(ValidateBucketName(url.bucket));
+  if (Status s = ValidateBucketName(url.bucket); !s.ok()) return Bad(s.message());
   if (slash != std::string_view::npos) {
     std::string_view prefix = rest.substr(slash + 1);
     while (!prefix.empty() && prefix.back() == '/') prefix.remove_suffix(1);
-    if (!prefix.empty()) {
-      Status s = ValidateRefName(prefix);
-      if (!s.ok()) return Bad("s3 prefix: " + s.message());
-      url.prefix = std::string(prefix);
-    }
+    if (Status s = ValidateS3Prefix(prefix); !s.ok()) return Bad(s.message());
+    url.prefix = std::string(prefix);
   }
   bool seen_endpoint = false, seen_region = false;
   while (!query.empty()) {
@@ -193,7 +190,7 @@ std::string StoreUrl::EffectiveEndpoint() const {
 
 Status ValidateBucketName(std::string_view bucket) {
   auto bad = [&](const char* why) {
-    return Bad("bucket name \"" + std::string(bucket.substr(0, 70)) + "\" " + why);
+    return Status::Error(EINVAL, "invalid S3 bucket name \"" + std::string(bucket.substr(0, 70)) + "\": " + why);
   };
   if (bucket.size() < 3 || bucket.size() > 63) return bad("must be 3 to 63 characters");
   for (char c : bucket)
@@ -207,6 +204,27 @@ Status ValidateBucketName(std::string_view bucket) {
     else if (!(c >= '0' && c <= '9')) all_digits_and_dots = false;
   }
   if (dots == 3 && all_digits_and_dots) return bad("must not look like an IP address");
+  return Status::OK();
+}
+
+Status ValidateS3Prefix(std::string_view prefix) {
+  auto bad = [&](const char* why) {
+    return Status::Error(EINVAL, "invalid S3 prefix \"" + std::string(prefix.substr(0, 70)) + "\": " + why);
+  };
+  if (prefix.size() > 256) return bad("longer than 256 characters");
+  if (prefix.empty()) return Status::OK();
+  size_t start = 0;
+  while (true) {
+    size_t slash = prefix.find('/', start);
+    std::string_view part = prefix.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+    if (part.empty()) return bad("empty path component");
+    if (part[0] == '.') return bad("a component starts with '.'");
+    for (char c : part)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
+        return bad("a character outside [A-Za-z0-9._-/]");
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
   return Status::OK();
 }
 

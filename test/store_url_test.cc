@@ -135,6 +135,19 @@ TEST_CASE("ParseStoreUrl: credentials in an endpoint are refused and not echoed"
   CHECK(r.status().message().find("credentials") != std::string::npos);
 }
 
+TEST_CASE("ValidateS3Prefix") {
+  CHECK(ValidateS3Prefix("").ok());
+  CHECK(ValidateS3Prefix("blobs").ok());  // only refs reserve "blobs"
+  CHECK(ValidateS3Prefix("team-1/vol_2.x").ok());
+  CHECK(ValidateS3Prefix(std::string(256, 'p')).ok());
+  CHECK(ValidateS3Prefix(std::string(257, 'p')).code() == EINVAL);
+  for (const char* bad : {"/a", "a/", "a//b", ".a", "a/..", "a b", "a%2F", "a\\b"}) {
+    CAPTURE(bad);
+    CHECK(ValidateS3Prefix(bad).code() == EINVAL);
+  }
+  CHECK(ParseStoreUrl("s3://bkt/blobs/x").value().prefix == "blobs/x");
+}
+
 TEST_CASE("ValidateBucketName") {
   CHECK(ValidateBucketName("abc").ok());
   CHECK(ValidateBucketName("my.bucket-1").ok());

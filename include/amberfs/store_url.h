@@ -54,4 +54,9 @@ std::string CanonicalStoreUrl(const StoreUrl& url);
 // letter or digit, no "..", not an IPv4 address).
 Status ValidateBucketName(std::string_view bucket);
 
+// Checks an S3 key prefix: "" or components of [A-Za-z0-9._-]+ joined by '/',
+// none starting with '.', at most 256 characters (so no name built from it
+// needs escaping and none can climb out of it).
+Status ValidateS3Prefix(std::string_view prefix);
+
 }  // namespace amberfs
