@@ -190,9 +190,12 @@ void PairedStore::RetryLaterLocked(Job& job, const Status& error) {
   // is not hammered by every pending upload in turn.
   ++consecutive_failures_;
   gate_ = now + Backoff(options_.retry_initial, options_.retry_max, consecutive_failures_);
-  LOG_WARN("%s: upload of %s failed (attempt %d, retrying): %s", Describe().c_str(),
-           job.kind == UploadEntry::Kind::kBlob ? job.key.Hex().c_str() : job.ref_name.c_str(), job.attempts,
-           error.ToString().c_str());
+  // Warn on the first failure and then now and then: a store that is down for
+  // an hour must not flood the log, and Stats carries the rest.
+  LogLevel level = job.attempts == 1 || job.attempts % 100 == 0 ? LogLevel::kWarn : LogLevel::kDebug;
+  AMBER_LOG(level, "%s: upload of %s failed (attempt %d, retrying): %s", Describe().c_str(),
+            job.kind == UploadEntry::Kind::kBlob ? job.key.Hex().c_str() : job.ref_name.c_str(), job.attempts,
+            error.ToString().c_str());
   work_cv_.notify_all();  // sleepers recompute their wake-up time
 }
 
@@ -328,50 +331,48 @@ void PairedStore::RunRefJob(const Job& job) {
 
 void PairedStore::EvictorLoop() {
   std::unique_lock<std::mutex> lock(mu_);
+  auto pause = [&] { evict_cv_.wait_for(lock, options_.retry_initial * 10); };
   while (!stop_) {
     if (fast_bytes_ <= options_.fast_budget_bytes || lru_.empty()) {
       evict_cv_.wait(lock);
       continue;
     }
     Pointer key = lru_.back();
-    lru_.pop_back();
-    FastBlob& fb = fast_blobs_.at(key);
-    fb.in_lru = false;
-    fb.evicting = true;
-    bool verified = fb.verified;
-    lock.unlock();
-
-    Status error;
-    bool missing_in_slow = false;
-    if (!verified) {
-      // Found at Open: not known to be uploaded. Ask the slow store first.
+    if (!fast_blobs_.at(key).verified) {
+      // Found at Open, not known to be uploaded. Ask the slow store without
+      // claiming the blob: a Put of it must never wait on the slow store.
+      lock.unlock();
       auto in_slow = slow_->Contains(key);
-      if (!in_slow.ok())
-        error = in_slow.status();
-      else
-        missing_in_slow = !*in_slow;
-    }
-    if (error.ok() && !missing_in_slow) error = fast_->Delete(key);
-    Result<uint64_t> seq = Status::Error(EROFS, "read-only");
-    if (missing_in_slow && log_) seq = log_->AppendBlob(key);
-
-    lock.lock();
-    auto it = fast_blobs_.find(key);
-    if (it == fast_blobs_.end()) continue;
-    FastBlob& after = it->second;
-    after.evicting = false;
-    done_cv_.notify_all();  // a Put of this key may be waiting
-    if (error.ok() && !missing_in_slow) {
-      fast_bytes_ -= after.bytes;
-      ++evictions_;
-      if (after.pending == 0) fast_blobs_.erase(it);
-      else after.bytes = 0;
-      continue;
-    }
-    if (missing_in_slow && seq.ok()) {
-      LOG_WARN("%s: %s was in the fast store but not the slow one; uploading it", Describe().c_str(),
+      lock.lock();
+      auto it = fast_blobs_.find(key);
+      if (it == fast_blobs_.end() || !it->second.in_lru) continue;  // used or deleted meanwhile
+      FastBlob& fb = it->second;
+      if (in_slow.ok() && *in_slow) {
+        fb.verified = true;
+        continue;
+      }
+      if (!in_slow.ok() || !log_) {
+        if (!in_slow.ok()) RecordErrorLocked(in_slow.status().Annotate("evict " + key.Hex()));
+        lru_.splice(lru_.begin(), lru_, fb.lru_pos);  // let the others go first
+        pause();
+        continue;
+      }
+      // Not in the slow store (a put that crashed before its log record, or a
+      // copy lost there): upload it instead of dropping the only copy.
+      lru_.erase(fb.lru_pos);
+      fb.in_lru = false;
+      ++fb.pending;
+      lock.unlock();
+      auto seq = log_->AppendBlob(key);
+      lock.lock();
+      if (!seq.ok()) {
+        RecordErrorLocked(seq.status());
+        ReleasePendingLocked(key, false);
+        pause();
+        continue;
+      }
+      LOG_WARN("%s: %s is in the fast store but not the slow one; uploading it", Describe().c_str(),
                key.Hex().c_str());
-      ++after.pending;
       Job job;
       job.seq = *seq;
       job.key = key;
@@ -379,10 +380,31 @@ void PairedStore::EvictorLoop() {
       work_cv_.notify_one();
       continue;
     }
-    // Could not evict this one now: keep it (most recent, so others go first) and pause.
-    if (!error.ok()) RecordErrorLocked(error.Annotate("evict " + key.Hex()));
+
+    lru_.pop_back();
+    FastBlob& fb = fast_blobs_.at(key);
+    fb.in_lru = false;
+    fb.evicting = true;
+    lock.unlock();
+    Status error = fast_->Delete(key);
+    lock.lock();
+    auto it = fast_blobs_.find(key);
+    if (it == fast_blobs_.end()) continue;
+    FastBlob& after = it->second;
+    after.evicting = false;
+    done_cv_.notify_all();  // a Put of this key may be waiting
+    if (error.ok()) {
+      fast_bytes_ -= after.bytes;
+      ++evictions_;
+      if (after.pending == 0)
+        fast_blobs_.erase(it);
+      else
+        after.bytes = 0;
+      continue;
+    }
+    RecordErrorLocked(error.Annotate("evict " + key.Hex()));
     MarkEvictableLocked(key, 0, false, true);
-    evict_cv_.wait_for(lock, options_.retry_initial * 10);
+    pause();
   }
 }
 
