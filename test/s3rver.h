@@ -17,7 +17,10 @@
 // binary. Node >= 17 needs NODE_OPTIONS=--openssl-legacy-provider for s3rver
 // 3.7.1, which is set here.
 //
-// Not thread-safe: one test thread drives it.
+// s3rver dies with the test process (setpriv --pdeathsig) when it is killed.
+//
+// Not thread-safe: one test thread drives it, and it should be the thread
+// that lives longest (the death signal follows the thread that spawned it).
 #pragma once
 
 #include <arpa/inet.h>
@@ -96,6 +99,10 @@ class S3rver {
     std::string port_arg = std::to_string(port_);  // 0 the first time: s3rver picks one
     std::string data = dir_ + "/data";
     std::vector<std::string> args = {bin_, "-d", data, "-a", "127.0.0.1", "-p", port_arg, "--silent"};
+    // If the test process dies without running destructors (a crash, kill -9),
+    // the kernel kills s3rver too instead of leaking it.
+    const char* kSetpriv = "/usr/bin/setpriv";
+    if (::access(kSetpriv, X_OK) == 0) args.insert(args.begin(), {kSetpriv, "--pdeathsig", "KILL", "--"});
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -116,7 +123,7 @@ class S3rver {
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);  // own group: Stop kills all of it
     pid_t pid = 0;
-    int rc = posix_spawn(&pid, bin_.c_str(), &actions, &attr, argv.data(), envp.data());
+    int rc = posix_spawn(&pid, argv[0], &actions, &attr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
     if (rc != 0) return Status::FromErrno(rc, "spawn " + bin_);
