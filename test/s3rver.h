@@ -70,6 +70,10 @@ class S3rver {
       return nullptr;
     }
     Status st = s->Start();
+    if (st.code() == ENOENT) {
+      std::printf("SKIP: s3rver not installed (cd test && npm install): %s\n", st.message().c_str());
+      return nullptr;
+    }
     if (!st.ok()) {
       std::printf("SKIP: s3rver did not start: %s\n", st.message().c_str());
       return nullptr;
@@ -134,6 +138,8 @@ class S3rver {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
+        // 127: env(1) in the script's #! line found no node.
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 127) return Status::Error(ENOENT, "node not found");
         return Status::Error(ECHILD, "s3rver exited: " + Tail(ReadFile(log)));
       }
       int port = ListeningPort(ReadFile(log));
