@@ -50,6 +50,16 @@ uint32_t UsedSlots(const IndexGeometry& geo, uint64_t first_chunk, uint32_t heig
   return static_cast<uint32_t>(std::min<uint64_t>(used, geo.fanout));
 }
 
+// Calls fn(first chunk under the slot, child) for every non-null slot.
+template <typename Fn>
+Status ForEachChild(const std::vector<Pointer>& node, uint64_t first_chunk, uint64_t span, Fn&& fn) {
+  for (size_t s = 0; s < node.size(); ++s) {
+    if (node[s].IsNull()) continue;
+    AMBER_RETURN_IF_ERROR(fn(first_chunk + s * span, node[s]));
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<std::vector<Pointer>> DecodeIndexNode(const IndexGeometry& geo, std::span<const uint8_t> bytes,
@@ -179,17 +189,9 @@ Status IndexTree::WalkNode(const Pointer& ptr, uint64_t first_chunk, uint32_t he
                            const std::function<Status(uint64_t, const Pointer&)>& fn) {
   if (ptr.IsNull()) return Status::OK();
   AMBER_ASSIGN_OR_RETURN(auto node, ReadNode(ptr, first_chunk, height, /*use_cache=*/false));
-  const uint64_t span = geo_.SlotSpan(height);
-  for (uint32_t s = 0; s < geo_.fanout; ++s) {
-    const Pointer& child = (*node)[s];
-    if (child.IsNull()) continue;
-    if (height == 1) {
-      AMBER_RETURN_IF_ERROR(fn(first_chunk + s, child));
-    } else {
-      AMBER_RETURN_IF_ERROR(WalkNode(child, first_chunk + s * span, height - 1, fn));
-    }
-  }
-  return Status::OK();
+  return ForEachChild(*node, first_chunk, geo_.SlotSpan(height), [&](uint64_t first, const Pointer& child) {
+    return height == 1 ? fn(first, child) : WalkNode(child, first, height - 1, fn);
+  });
 }
 
 Status IndexTree::Diff(const Pointer& a, const Pointer& b,
@@ -232,17 +234,9 @@ Status IndexTree::BlobsOf(const Pointer& ptr, uint64_t first_chunk, uint32_t hei
   AMBER_ASSIGN_OR_RETURN(bool descend, fn(ptr, BlobKind::kIndexNode));
   if (!descend) return Status::OK();
   AMBER_ASSIGN_OR_RETURN(auto node, ReadNode(ptr, first_chunk, height, /*use_cache=*/false));
-  const uint64_t span = geo_.SlotSpan(height);
-  for (uint32_t s = 0; s < geo_.fanout; ++s) {
-    const Pointer& child = (*node)[s];
-    if (child.IsNull()) continue;
-    if (height == 1) {
-      AMBER_RETURN_IF_ERROR(fn(child, BlobKind::kChunk).status());
-    } else {
-      AMBER_RETURN_IF_ERROR(BlobsOf(child, first_chunk + s * span, height - 1, fn));
-    }
-  }
-  return Status::OK();
+  return ForEachChild(*node, first_chunk, geo_.SlotSpan(height), [&](uint64_t first, const Pointer& child) {
+    return height == 1 ? fn(child, BlobKind::kChunk).status() : BlobsOf(child, first, height - 1, fn);
+  });
 }
 
 }  // namespace amberfs
