@@ -5,9 +5,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include <filesystem>
 #include <fstream>
 
+#include "amberfs/byte_order.h"
+#include "amberfs/durable_file.h"
 #include "temp_dir.h"
 
 using amberfs::Catalog;
@@ -119,4 +123,23 @@ TEST_CASE("catalog: stale temporaries from a crash are removed at open") {
   REQUIRE(list.ok());
   CHECK(list->empty());
   CHECK(Catalog::Open(dir / "missing/deeper").status().code() == ENOENT);
+}
+
+// The layout documented in catalog.h (and man/amberfs.5), byte for byte.
+TEST_CASE("catalog: an entry file matches the documented format") {
+  TempDir dir("snap");
+  auto cat = MustOpen(dir);
+  CatalogEntry e = Entry("nightly", 0x0102030405060708ull);
+  REQUIRE(cat->Add(e).ok());
+  auto bytes = amberfs::ReadSmallFile(dir / "catalog/nightly", 4096);
+  REQUIRE(bytes.ok());
+  REQUIRE(bytes->size() == 64 + 7);
+  const uint8_t* p = bytes->data();
+  CHECK(std::string(reinterpret_cast<const char*>(p), 8) == "AMBRCATE");
+  CHECK(amberfs::GetLE32(p + 8) == 1);
+  CHECK(amberfs::GetLE32(p + 12) == 7);
+  CHECK(amberfs::GetLE64(p + 16) == e.created_ns);
+  CHECK(Pointer::FromBytes(p + 24) == e.record);
+  CHECK(std::string(reinterpret_cast<const char*>(p + 56), 7) == "nightly");
+  CHECK(amberfs::GetLE64(p + 63) == XXH3_64bits(p, 63));
 }

@@ -6,10 +6,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include <random>
 #include <set>
 #include <thread>
 
+#include "amberfs/byte_order.h"
+#include "amberfs/durable_file.h"
 #include "temp_dir.h"
 
 using amberfs::ChangeTracker;
@@ -243,4 +247,41 @@ TEST_CASE("tracker: kill -9 never loses a mark whose BeforeImageWrite returned")
     CHECK_MESSAGE(missing == 0, missing << " of " << reported.size() << " acknowledged marks lost in round " << round);
   }
   CHECK(!reported.empty());
+}
+
+// The layout documented in change_tracker.h (and man/amberfs.5), byte for byte.
+TEST_CASE("tracker: the file matches the documented format") {
+  TempDir dir("snap");
+  const std::string path = dir / "changes";
+  const uint64_t chunks = ChangeTracker::kChunksPerPage + 70;
+  {
+    auto t = MustCreate(path, chunks * kChunk);
+    REQUIRE(t->WillChange(5 * kChunk, 1).ok());
+    REQUIRE(t->WillChange((ChangeTracker::kChunksPerPage + 66) * kChunk, 1).ok());
+    REQUIRE(t->BeforeImageWrite().ok());
+  }
+  auto file = amberfs::ReadSmallFile(path, 1 << 20);
+  REQUIRE(file.ok());
+  REQUIRE(file->size() == 3 * 4096);
+  const uint8_t* h = file->data();
+  CHECK(std::string(reinterpret_cast<const char*>(h), 8) == "AMBRCHNG");
+  CHECK(amberfs::GetLE32(h + 8) == 1);
+  CHECK(amberfs::GetLE32(h + 12) == 4096);
+  CHECK(amberfs::GetLE64(h + 16) == kChunk);
+  CHECK(amberfs::GetLE64(h + 24) == chunks);
+  CHECK(amberfs::GetLE64(h + 32) == 2);
+  CHECK(amberfs::GetLE64(h + 40) == XXH3_64bits(h, 40));
+  for (int p = 1; p <= 2; ++p) {
+    std::vector<uint8_t> page(file->begin() + p * 4096, file->begin() + (p + 1) * 4096);
+    CHECK(std::string(reinterpret_cast<const char*>(page.data()), 4) == "CHPG");
+    CHECK(amberfs::GetLE32(page.data() + 4) == static_cast<uint32_t>(p));
+    CHECK(amberfs::GetLE64(page.data() + 8) == 1);  // written by round 1
+    CHECK(amberfs::GetLE32(page.data() + 16) == (p == 1 ? 32512u : 70u));
+    uint64_t sum = amberfs::GetLE64(page.data() + 24);
+    amberfs::PutLE64(page.data() + 24, 0);
+    CHECK(sum == XXH3_64bits(page.data(), 4096));
+    // Chunk 5 is word 0 bit 5 of page 1; chunk 32512+66 is word 1 bit 2 of page 2.
+    CHECK(amberfs::GetLE64(page.data() + 32) == (p == 1 ? 1ull << 5 : 0));
+    CHECK(amberfs::GetLE64(page.data() + 40) == (p == 1 ? 0 : 1ull << 2));
+  }
 }

@@ -133,3 +133,24 @@ TEST_CASE("record: snapshot names and the default name") {
   CHECK(amberfs::DefaultSnapshotName(0) == "19700101T000000Z");
   CHECK(ValidateSnapshotName(amberfs::DefaultSnapshotName(1795343400ull * 1000000000ull)).ok());
 }
+
+// The layout documented in snapshot_record.h (and man/amberfs.5), byte for byte.
+TEST_CASE("record: the encoding matches the documented format") {
+  SnapshotRecord r = Sample();
+  auto b = EncodeSnapshotRecord(r).value();
+  const uint8_t* p = b.data();
+  CHECK(std::string(reinterpret_cast<const char*>(p), 8) == "AMBRSNAP");
+  CHECK(amberfs::GetLE32(p + 8) == 1);
+  CHECK(amberfs::GetLE32(p + 12) == 0);
+  CHECK(std::equal(r.volume.begin(), r.volume.end(), p + 16));
+  CHECK(amberfs::GetLE64(p + 32) == r.created_ns);
+  CHECK(amberfs::GetLE64(p + 40) == r.volume_size);
+  CHECK(amberfs::GetLE32(p + 48) == r.chunk_size);
+  CHECK(amberfs::GetLE32(p + 52) == 256);
+  CHECK(amberfs::GetLE32(p + 56) == 3);
+  CHECK(amberfs::GetLE32(p + 60) == r.name.size());
+  CHECK(Pointer::FromBytes(p + 64) == r.root);
+  CHECK(Pointer::FromBytes(p + 96) == r.parent);
+  CHECK(std::string(reinterpret_cast<const char*>(p + 128), r.name.size()) == r.name);
+  CHECK(amberfs::GetLE64(p + 128 + r.name.size()) == XXH3_64bits(p, 128 + r.name.size()));
+}
