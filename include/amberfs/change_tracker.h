@@ -32,6 +32,11 @@
 //     sets marked in the file, so nothing is lost; a crash after the snapshot
 //     entered the catalog but before CommitCapture only makes the next
 //     snapshot re-read chunks it did not need to (they dedupe).
+//     The caller must make the captured writes durable in the image first
+//     (Conductor::Flush after BeginCapture's barrier): a write marked before
+//     the capture may still be dirty in the cache, and if a crash lost it
+//     after its mark was dropped, the image would differ from the snapshot
+//     with nothing marked to say so.
 //   AbortCapture() merges the captured set back into the active set (EINVAL
 //     without an open capture). No I/O.
 //   On Open, a capture that was open when the process died is gone: its
