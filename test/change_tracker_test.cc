@@ -8,8 +8,8 @@
 
 #include <xxhash.h>
 
-#include <random>
 #include <functional>
+#include <random>
 #include <set>
 #include <thread>
 
