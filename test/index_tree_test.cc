@@ -4,6 +4,7 @@
 
 #include <map>
 #include <random>
+#include <thread>
 
 #include "amberfs/disk_store.h"
 #include "counting_store.h"
@@ -234,4 +235,29 @@ TEST_CASE("index: bad changes are rejected before anything is written; store err
   CHECK(tree.Lookup(ChunkBlob(12345), 3).status().code() == ENOENT);
   CHECK(tree.Diff(*root, ChunkBlob(12345), [](uint64_t, const Pointer&, const Pointer&) { return Status::OK(); })
             .code() == ENOENT);
+}
+
+TEST_CASE("index: concurrent lookups through a small node cache") {
+  TempDir dir("snap");
+  auto disk = OpenStore(dir);
+  auto geo = IndexGeometry::Make(1024, 4).value();  // depth 5
+  IndexTree tree(disk.get(), geo, 4);                 // far fewer than the 23 nodes
+  std::vector<ChunkPointer> all;
+  for (uint64_t c = 0; c < 64; c += 3) all.push_back({c, ChunkBlob(c)});
+  auto root = tree.Update(Pointer(), all);
+  REQUIRE(root.ok());
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      for (int k = 0; k < 400; ++k) {
+        uint64_t c = rng() % 128;
+        auto p = tree.Lookup(*root, c);
+        if (!p.ok() || *p != (c % 3 == 0 && c < 64 ? ChunkBlob(c) : Pointer())) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(wrong == 0);
 }
