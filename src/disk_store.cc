@@ -193,29 +193,13 @@ std::string DiskStore::BlobPath(const Pointer& key) const {
   return root_ + "/blobs/" + hex.substr(0, 2) + "/" + hex;
 }
 
-Status DiskStore::SyncDirtyDirs() {
-  std::set<std::string> dirs;
-  {
-    std::lock_guard<std::mutex> lock(dirty_mu_);
-    dirs.swap(dirty_dirs_);
-  }
-  Status first;
-  for (const std::string& dir : dirs) {
-    Status s = FsyncPath(dir);
-    if (!s.ok() && first.ok()) first = s;
-  }
-  return first;
+Status DiskStore::SyncDir(const std::string& dir, int bucket) {
+  if (bucket < 0) return FsyncPath(dir);
+  return bucket_commit_[bucket].Commit([&dir] { return FsyncPath(dir); });
 }
 
-Status DiskStore::SyncDir(const std::string& dir) {
-  {
-    std::lock_guard<std::mutex> lock(dirty_mu_);
-    dirty_dirs_.insert(dir);
-  }
-  return dir_commit_.Commit([this] { return SyncDirtyDirs(); });
-}
-
-Status DiskStore::WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data) {
+Status DiskStore::WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
+                                  int bucket) {
   std::string temp = dir + "/" + TempName();
   std::string target = dir + "/" + name;
   {
@@ -234,7 +218,7 @@ Status DiskStore::WriteAtomically(const std::string& dir, const std::string& nam
     ::unlink(temp.c_str());
     return s;
   }
-  return SyncDir(dir);
+  return SyncDir(dir, bucket);
 }
 
 Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
@@ -247,7 +231,7 @@ Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   // A short one (e.g. torn on a filesystem without rename atomicity) is rewritten.
   if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == data.size()) return Status::OK();
   std::string hex = key.Hex();
-  return WriteAtomically(root_ + "/blobs/" + hex.substr(0, 2), hex, data)
+  return WriteAtomically(root_ + "/blobs/" + hex.substr(0, 2), hex, data, key.bytes()[0])
       .Annotate("put blob " + hex + " into " + Describe());
 }
 
@@ -280,7 +264,7 @@ Status DiskStore::Delete(const Pointer& key) {
     if (errno == ENOENT) return Status::OK();
     return Status::FromErrno(errno, "delete blob " + path);
   }
-  return SyncDir(path.substr(0, path.rfind('/')));
+  return SyncDir(path.substr(0, path.rfind('/')), key.bytes()[0]);
 }
 
 Status DiskStore::ListBlobFiles(const std::function<Status(const Pointer&, const std::string&)>& fn) {
@@ -336,7 +320,7 @@ Status DiskStore::PutRef(std::string_view name, std::span<const uint8_t> data) {
   std::vector<std::string> changed;
   AMBER_RETURN_IF_ERROR(MakeDirs(root_, dir, &changed).Annotate("put ref " + std::string(name)));
   // The new directories' entries must be durable before the ref inside them is.
-  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(SyncDir(parent));
+  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(FsyncPath(parent));
   return WriteAtomically(dir, path.substr(slash + 1), data)
       .Annotate("put ref " + std::string(name) + " into " + Describe());
 }

@@ -11,8 +11,10 @@
 // (unique name, O_EXCL), fdatasync it, rename it over the target and fsync the
 // directory (and every parent directory they had to create), so after a crash
 // a blob or ref is whole or absent, and once Put returns it survives a crash.
-// Delete and DeleteRef fsync the directory too. The directory fsyncs of
-// concurrent callers are shared (group commit), never skipped.
+// Delete and DeleteRef fsync the directory too. Concurrent callers in the same
+// blob directory share one directory fsync (group commit), never skip it;
+// fsyncs of different directories run in parallel, so the filesystem's own
+// journal batching still applies across them.
 //
 // Leftover temp files: List and ListRefs ignore them. Open removes them when
 // options.exclusive (one process owns the store: the fast store, guarded by
@@ -35,7 +37,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 
 #include "amberfs/group_commit.h"
@@ -97,16 +98,15 @@ class DiskStore : public Store, public BlobInventory {
   explicit DiskStore(std::string root) : root_(std::move(root)) {}
   Status Init(const DiskStoreOptions& options);
   // Writes data to dir/name atomically (temp, fdatasync, rename, fsync dir).
-  Status WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data);
-  // fsyncs dir, sharing the fsync with concurrent callers.
-  Status SyncDir(const std::string& dir);
-  Status SyncDirtyDirs();
+  Status WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
+                         int bucket = -1);
+  // fsyncs dir; bucket >= 0 names a blob directory whose fsync concurrent
+  // callers share.
+  Status SyncDir(const std::string& dir, int bucket = -1);
   Status ListBlobFiles(const std::function<Status(const Pointer&, const std::string& path)>& fn);
 
   const std::string root_;
-  GroupCommit dir_commit_;
-  std::mutex dirty_mu_;  // guards dirty_dirs_; a leaf lock
-  std::set<std::string> dirty_dirs_;
+  GroupCommit bucket_commit_[256];  // one per blobs/<ab> directory
 };
 
 }  // namespace amberfs
