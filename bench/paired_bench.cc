@@ -2,7 +2,10 @@
 // local directory, slow = another local directory) against the raw cost of
 // writing and fsyncing the same files, at 1 and at N concurrent writers.
 //
-//   paired_bench [--dir DIR] [--count N] [--threads T]
+//   paired_bench [--dir DIR] [--slow-dir DIR] [--count N] [--threads T] [--rounds R]
+//
+// The slow store goes in --slow-dir (default: --dir, i.e. the same disk, so
+// background uploads compete with the puts for it).
 //
 // Baselines, per file:
 //   write+fsync          open(O_CREAT), write, fsync, close
@@ -87,10 +90,10 @@ struct Row {
 
 // Puts every blob into a fresh PairedStore under dir; returns puts per second
 // and (when uploads run) the seconds Drain took afterwards.
-double PairedPuts(const std::string& dir, const std::vector<std::vector<uint8_t>>& blobs, int threads,
-                  bool slow_down, double* drain_secs) {
+double PairedPuts(const std::string& dir, const std::string& slow_dir, const std::vector<std::vector<uint8_t>>& blobs,
+                  int threads, bool slow_down, double* drain_secs) {
   auto fast = DiskStore::Open(dir + "/fast", {.exclusive = true});
-  auto slow = DiskStore::Open(dir + "/slow");
+  auto slow = DiskStore::Open(slow_dir);
   if (!fast.ok() || !slow.ok()) Die("open stores");
   auto faulty = std::make_unique<testing::FaultStore>(std::move(slow).value());
   faulty->SetDown(slow_down);
@@ -112,7 +115,7 @@ double PairedPuts(const std::string& dir, const std::vector<std::vector<uint8_t>
   return count / secs;
 }
 
-Row Measure(const std::string& base, int count, int threads, int round) {
+Row Measure(const std::string& base, const std::string& slow_base, int count, int threads, int round) {
   Row row{threads, 0, 0, 0, 0};
   auto blobs = MakeBlobs(count, round * 100 + threads);
   std::string dir = base + "/r" + std::to_string(round) + "t" + std::to_string(threads);
@@ -137,9 +140,11 @@ Row Measure(const std::string& base, int count, int threads, int round) {
   });
   row.atomic = count / secs;
 
-  row.paired = PairedPuts(dir + "/p1", blobs, threads, false, &row.drain);
+  std::string slow_dir = slow_base + "/r" + std::to_string(round) + "t" + std::to_string(threads);
+  row.paired = PairedPuts(dir + "/p1", slow_dir + "/slow1", blobs, threads, false, &row.drain);
   double unused;
-  row.paired_paused = PairedPuts(dir + "/p2", blobs, threads, true, &unused);
+  row.paired_paused = PairedPuts(dir + "/p2", slow_dir + "/slow2", blobs, threads, true, &unused);
+  std::filesystem::remove_all(slow_dir);
   std::filesystem::remove_all(dir);
   return row;
 }
@@ -147,11 +152,12 @@ Row Measure(const std::string& base, int count, int threads, int round) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir = "/tmp";
+  std::string dir = "/tmp", slow_dir;
   int count = 1000, threads = 16, rounds = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--dir") dir = argv[i + 1];
+    else if (flag == "--slow-dir") slow_dir = argv[i + 1];
     else if (flag == "--count") count = std::atoi(argv[i + 1]);
     else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
     else if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
@@ -159,14 +165,15 @@ int main(int argc, char** argv) {
   }
   if (count <= 0 || threads <= 0 || rounds <= 0) Die("--count, --threads and --rounds must be positive");
   std::string base = dir + "/paired_bench." + std::to_string(::getpid());
+  std::string slow_base = (slow_dir.empty() ? dir : slow_dir) + "/paired_bench_slow." + std::to_string(::getpid());
 
-  std::printf("Put of %d x 64 KiB blobs, fast and slow stores in %s (median of %d rounds)\n", count, dir.c_str(),
-              rounds);
+  std::printf("Put of %d x 64 KiB blobs, fast store in %s, slow store in %s (median of %d rounds)\n", count,
+              dir.c_str(), slow_dir.empty() ? dir.c_str() : slow_dir.c_str(), rounds);
   std::printf("%7s %13s %19s %12s %9s %9s %8s %16s %9s\n", "writers", "write+fsync/s", "temp+fsync+rename/s",
               "paired put/s", "vs plain", "vs atomic", "drain s", "put/s, slow down", "vs atomic");
   for (int t : {1, threads}) {
     std::vector<Row> rows;
-    for (int r = 0; r < rounds; ++r) rows.push_back(Measure(base, count, t, r));
+    for (int r = 0; r < rounds; ++r) rows.push_back(Measure(base, slow_base, count, t, r));
     auto median = [&](double Row::*field) {
       std::vector<double> v;
       for (auto& row : rows) v.push_back(row.*field);
@@ -179,5 +186,6 @@ int main(int argc, char** argv) {
                 paired / plain, paired / atomic, median(&Row::drain), paused, paused / atomic);
   }
   std::filesystem::remove_all(base);
+  std::filesystem::remove_all(slow_base);
   return 0;
 }

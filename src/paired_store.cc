@@ -286,6 +286,12 @@ void PairedStore::RunBlobJob(const Job& job) {
     // The only copy is gone or bad. An earlier upload may have made it already.
     auto in_slow = slow_->Contains(job.key);
     if (in_slow.ok() && *in_slow) return CompleteJob(job, true);
+    bool cancelled;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      cancelled = jobs_.at(job.seq).cancelled;
+    }
+    if (cancelled) return CompleteJob(job, false);  // Delete removed it: not lost, just not needed
     if (in_slow.ok()) {
       Status lost = Status::Error(EIO, "blob " + job.key.Hex() + " queued for upload is unreadable in " +
                                            fast_->Describe() + " (" + data.status().message() +

@@ -149,6 +149,11 @@ Status UploadLog::Replay(bool* rewrite) {
     got += static_cast<size_t>(n);
   }
   data.resize(got);
+  // A torn first write leaves our magic or zeros at offset 0; anything else is
+  // some other file, which must not be truncated as if it were a torn tail.
+  static constexpr uint8_t kZeros[4] = {0, 0, 0, 0};
+  if (data.size() >= 4 && std::memcmp(data.data(), kMagic, 4) != 0 && std::memcmp(data.data(), kZeros, 4) != 0)
+    return Status::Error(EBADMSG, path_ + " is not an amberfs upload log (bad magic at offset 0)");
 
   size_t offset = 0, good_end = 0, bad = 0, bad_before_good = 0;
   while (offset < data.size()) {

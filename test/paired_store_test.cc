@@ -57,12 +57,13 @@ struct Rig {
     REQUIRE(s.ok());
     return std::move(s).value();
   }
-  void Open(PairedOptions options = FastRetry(), bool read_only = false) {
+  void Open(PairedOptions options = FastRetry(), bool read_only = false, bool slow_down = false) {
     store.reset();
     auto f = std::make_unique<FaultStore>(OpenDisk("fast"), "fast", ops);
     auto s = std::make_unique<FaultStore>(OpenDisk("slow"), "slow", ops);
     fast = f.get();
     slow = s.get();
+    slow->SetDown(slow_down);
     auto opened = PairedStore::Open(std::move(f), std::move(s), read_only ? "" : log(), options);
     REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     store = std::move(opened).value();
@@ -216,8 +217,9 @@ TEST_CASE("Paired: pending uploads resume after a clean restart") {
     keys.push_back(Pointer::Of(data));
     REQUIRE(rig.store->Put(keys.back(), data).ok());
   }
-  rig.Open();  // slow store up again in the new instance
-  CHECK(rig.store->Stats().pending == 10);
+  rig.Open(FastRetry(), false, /*slow_down=*/true);
+  CHECK(rig.store->Stats().pending == 10);  // replayed from the log
+  rig.slow->SetDown(false);
   REQUIRE(rig.store->Drain(10s).ok());
   for (const Pointer& k : keys) CHECK(rig.InSlow(k));
 }

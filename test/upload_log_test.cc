@@ -153,3 +153,17 @@ TEST_CASE("UploadLog concurrent appends all survive (group commit)") {
   auto log = std::move(UploadLog::Open(path).value());
   CHECK(log->Pending().size() == 400);
 }
+
+TEST_CASE("UploadLog refuses a file that is not an upload log") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT, 0644);
+    std::string text = "this is somebody else's file\n";
+    REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
+    ::close(fd);
+  }
+  auto log = UploadLog::Open(path);
+  CHECK(log.status().code() == EBADMSG);
+  CHECK(FileSize(path) == 29);  // untouched
+}

@@ -23,7 +23,10 @@
 // writer's file in flight is never pulled from under it.
 //
 // Verification: Get hashes what it read; a mismatch is EBADMSG naming the blob
-// and the store. Put checks the key is the SHA-256 of the data (EINVAL). A
+// and the store. Put checks the key is the SHA-256 of the data (EINVAL). Put of
+// a blob whose file exists with the right size is not rewritten (it is the
+// same content unless damaged, and rereading it would cost a full read and
+// hash); to replace a damaged copy, Delete it and Put again. A
 // file under blobs/ whose name is not a valid pointer is skipped by List with
 // a LOG_WARN.
 //

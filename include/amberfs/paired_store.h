@@ -47,7 +47,9 @@
 // Lost blobs: if the fast copy of a pending upload is missing (or corrupt and
 // not in the slow store), the upload cannot be done. That is counted as an
 // upload error, logged with LOG_ERROR, written to the log as blob-lost (listed
-// by LostBlobs() for fsck), and the entry is dropped, never retried.
+// by LostBlobs() for fsck), and the entry is dropped, never retried. A ref
+// queued behind a lost blob is still uploaded (holding it would block every
+// later ref forever); the loss is reported by Drain, Stats and the log.
 //
 // Read-only: Open with an empty log_path gives a store that refuses Put,
 // PutRef, Delete and DeleteRef with EROFS; reads work (and still write blobs

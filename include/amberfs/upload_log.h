@@ -47,7 +47,9 @@
 // records at the tail (a torn write of an unacknowledged batch) are dropped and
 // the file is truncated to the last good record (LOG_WARN); bad records with
 // good ones after them (media corruption) are skipped with a LOG_ERROR and the
-// log is rewritten at once. Compaction writes the pending entries to
+// log is rewritten at once. A file whose first four bytes are neither the
+// magic nor zeros is refused with EBADMSG (it is not an upload log; nothing is
+// truncated). Compaction writes the pending entries to
 // "<path>.compact", fdatasyncs it, renames it over the log and fsyncs the
 // directory, so the log is always either the old or the new file.
 //
