@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@
 #include "amberfs/device.h"
 #include "amberfs/disk_store.h"
 #include "amberfs/paired_store.h"
+#include "amberfs/restore.h"
 #include "amberfs/snapshotter.h"
 #include "fault_store.h"
 
@@ -32,6 +34,8 @@ struct SnapVolume {
   uint64_t size = 0;
   uint32_t chunk = 64 << 10;
   std::string uuid = kTestUuid;
+  // When set, opens the slow store instead of a DiskStore at slow_dir.
+  std::function<Result<std::unique_ptr<Store>>()> open_slow;
   FaultStore* fast_fault = nullptr;  // owned by paired
   FaultStore* slow_fault = nullptr;
   std::unique_ptr<ChangeTracker> tracker;
@@ -43,7 +47,7 @@ struct SnapVolume {
   // Opens (creating the image and tracker the first time). Returns the error
   // instead of failing the test, so a child process can _exit on it.
   Status Open(uint64_t cache_bytes = 1 << 20) {
-    const std::string image = dir + "/image", changes = dir + "/changes";
+    const std::string image = dir + "/image", changes = dir + "/" + kChangeTrackerFile;
     if (slow_dir.empty()) slow_dir = dir + "/archive";
     if (::access(image.c_str(), F_OK) != 0) {
       int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
@@ -58,7 +62,12 @@ struct SnapVolume {
     DiskStoreOptions fast_opts;
     fast_opts.exclusive = true;
     AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(dir + "/fast", fast_opts));
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> slow, DiskStore::Open(slow_dir));
+    std::unique_ptr<Store> slow;
+    if (open_slow) {
+      AMBER_ASSIGN_OR_RETURN(slow, open_slow());
+    } else {
+      AMBER_ASSIGN_OR_RETURN(slow, DiskStore::Open(slow_dir));
+    }
     auto ff = std::make_unique<FaultStore>(std::move(fast), "fast");
     auto sf = std::make_unique<FaultStore>(std::move(slow), "slow");
     fast_fault = ff.get();
@@ -67,7 +76,7 @@ struct SnapVolume {
     popts.upload_workers = 4;
     popts.retry_initial = std::chrono::milliseconds(10);
     popts.retry_max = std::chrono::milliseconds(100);
-    AMBER_ASSIGN_OR_RETURN(paired, PairedStore::Open(std::move(ff), std::move(sf), dir + "/upload.log", popts));
+    AMBER_ASSIGN_OR_RETURN(paired, PairedStore::Open(std::move(ff), std::move(sf), dir + "/" + kUploadLogFile, popts));
     AMBER_ASSIGN_OR_RETURN(catalog, Catalog::Open(dir));
     SnapshotterOptions so;
     so.voldir = dir;
