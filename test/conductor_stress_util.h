@@ -119,6 +119,23 @@ class GatedIO final : public ForwardingIO {
     std::lock_guard l(mu_);
     script_.clear();
     released_ = SIZE_MAX;
+    write_released_ = true;
+    cv_.notify_all();
+  }
+  // The next write batch that covers `block` waits, before it writes, until
+  // ReleaseWrite().
+  void HoldWriteOf(uint64_t block) {
+    std::lock_guard l(mu_);
+    hold_write_of_ = block;
+    write_held_ = write_released_ = false;
+  }
+  void WaitWriteHeld() {
+    std::unique_lock l(mu_);
+    cv_.wait(l, [&] { return write_held_; });
+  }
+  void ReleaseWrite() {
+    std::lock_guard l(mu_);
+    write_released_ = true;
     cv_.notify_all();
   }
   // Completed write ops that covered block `block`.
@@ -136,6 +153,18 @@ class GatedIO final : public ForwardingIO {
   }
 
   Status PwriteBatch(int fd, std::span<const WriteOp> ops) override {
+    {
+      std::unique_lock l(mu_);
+      for (const WriteOp& op : ops) {
+        if (hold_write_of_ != kNone && op.offset / bs_ <= hold_write_of_ && hold_write_of_ * bs_ < op.offset + op.len) {
+          hold_write_of_ = kNone;
+          write_held_ = true;
+          cv_.notify_all();
+          cv_.wait(l, [&] { return write_released_; });
+          break;
+        }
+      }
+    }
     Status st = inner().PwriteBatch(fd, ops);
     if (st.ok()) {
       std::lock_guard l(mu_);
@@ -170,6 +199,9 @@ class GatedIO final : public ForwardingIO {
   std::vector<std::thread::id> held_threads_;
   size_t released_ = 0;
   std::map<uint64_t, uint64_t> writes_;  // block -> completed writes
+  static constexpr uint64_t kNone = UINT64_MAX;
+  uint64_t hold_write_of_ = kNone;
+  bool write_held_ = false, write_released_ = false;
 };
 
 class DurabilityIO final : public ForwardingIO {
