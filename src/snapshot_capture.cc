@@ -10,7 +10,7 @@
 namespace amberfs {
 namespace {
 
-constexpr size_t kBatchChunks = 16;
+constexpr size_t kBatchChunks = 8;
 
 uint64_t NowNs() {
   return static_cast<uint64_t>(
