@@ -1,0 +1,181 @@
+// S3Fifo: the S3-FIFO cache replacement policy (Yang et al., "FIFO queues are
+// all you need for cache eviction", SOSP 2023), over intrusive nodes.
+//
+// Three queues: a small probationary FIFO (about 10% of the capacity) where new
+// keys enter, a main FIFO, and a ghost FIFO of keys recently evicted from the
+// small queue. Each node has a 2-bit access counter. A key evicted from the
+// small queue without a second access never reaches main, so a large one-pass
+// scan flows through the small queue and leaves the hot set in main alone; a
+// key that comes back while its ghost is remembered goes straight to main.
+// This is what makes it scan-resistant where LRU is not (bench/policy_bench).
+//
+// The policy only orders nodes; the owner keeps the map from key to node,
+// decides which nodes may leave (a dirty block may not), and frees them.
+// Evict() skips nodes the owner refuses and gives up after one pass over the
+// queues, returning null, so a cache full of pinned blocks cannot spin.
+//
+// Thread-safety: none; the owner serializes access (one policy per shard,
+// under the shard mutex). Lru has the same interface, for comparison.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <unordered_map>
+
+namespace amberfs {
+
+struct PolicyNode {
+  PolicyNode* prev = nullptr;
+  PolicyNode* next = nullptr;
+  uint64_t key = 0;
+  uint8_t freq = 0;
+  uint8_t queue = 0;  // which list the node is on (0: none)
+};
+
+// An intrusive doubly linked FIFO: push at the tail, pop at the head.
+class NodeList {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  size_t size() const { return size_; }
+  PolicyNode* head() const { return head_; }
+  void PushTail(PolicyNode* n) {
+    n->next = nullptr;
+    n->prev = tail_;
+    if (tail_) tail_->next = n; else head_ = n;
+    tail_ = n;
+    ++size_;
+  }
+  void Unlink(PolicyNode* n) {
+    if (n->prev) n->prev->next = n->next; else head_ = n->next;
+    if (n->next) n->next->prev = n->prev; else tail_ = n->prev;
+    n->prev = n->next = nullptr;
+    --size_;
+  }
+
+ private:
+  PolicyNode* head_ = nullptr;
+  PolicyNode* tail_ = nullptr;
+  size_t size_ = 0;
+};
+
+class S3Fifo {
+ public:
+  explicit S3Fifo(size_t capacity) { SetCapacity(capacity); }
+  void SetCapacity(size_t capacity) {
+    capacity_ = capacity < 1 ? 1 : capacity;
+    small_target_ = capacity_ / 10 < 1 ? 1 : capacity_ / 10;
+  }
+
+  // A new node for key enters: main if the key is a remembered ghost, else small.
+  void Insert(PolicyNode* n) {
+    n->freq = 0;
+    auto ghost = ghost_index_.find(n->key);
+    if (ghost != ghost_index_.end()) {
+      ghost_index_.erase(ghost);  // its slot in ghost_order_ goes stale and is skipped
+      Push(main_, n, kMain);
+    } else {
+      Push(small_, n, kSmall);
+    }
+  }
+  // A hit.
+  void Touch(PolicyNode* n) {
+    if (n->freq < 3) ++n->freq;
+  }
+  // The owner drops a node itself (a discard): it leaves no ghost.
+  void Remove(PolicyNode* n) {
+    if (n->queue == kSmall) small_.Unlink(n);
+    else if (n->queue == kMain) main_.Unlink(n);
+    n->queue = kNone;
+  }
+  // Picks and unlinks a victim the owner accepts (can_evict(node) == true),
+  // or returns null after one pass over both queues finds none.
+  template <typename CanEvict>
+  PolicyNode* Evict(CanEvict&& can_evict) {
+    size_t budget = 2 * (small_.size() + main_.size()) + 2;
+    while (budget-- > 0 && (!small_.empty() || !main_.empty())) {
+      bool from_small = !small_.empty() && (small_.size() >= small_target_ || main_.empty());
+      if (from_small) {
+        PolicyNode* n = small_.head();
+        small_.Unlink(n);
+        if (n->freq > 0) {
+          n->freq = 0;
+          Push(main_, n, kMain);  // earned its place
+        } else if (!can_evict(n)) {
+          Push(small_, n, kSmall);
+        } else {
+          n->queue = kNone;
+          RememberGhost(n->key);
+          return n;
+        }
+      } else {
+        PolicyNode* n = main_.head();
+        main_.Unlink(n);
+        if (n->freq > 0) {
+          --n->freq;
+          Push(main_, n, kMain);
+        } else if (!can_evict(n)) {
+          Push(main_, n, kMain);
+        } else {
+          n->queue = kNone;
+          return n;
+        }
+      }
+    }
+    return nullptr;
+  }
+  size_t size() const { return small_.size() + main_.size(); }
+
+ private:
+  enum : uint8_t { kNone = 0, kSmall = 1, kMain = 2 };
+  void Push(NodeList& list, PolicyNode* n, uint8_t queue) {
+    n->queue = queue;
+    list.PushTail(n);
+  }
+  void RememberGhost(uint64_t key) {
+    uint64_t stamp = ++ghost_stamp_;
+    ghost_index_[key] = stamp;
+    ghost_order_.push_back({key, stamp});
+    // The ghost queue remembers about as many keys as main holds.
+    while (ghost_index_.size() > capacity_ - small_target_ + 1 && !ghost_order_.empty()) {
+      auto [old_key, old_stamp] = ghost_order_.front();
+      ghost_order_.pop_front();
+      auto it = ghost_index_.find(old_key);
+      if (it != ghost_index_.end() && it->second == old_stamp) ghost_index_.erase(it);
+    }
+    // Stale slots (keys re-inserted since) are dropped lazily; bound them too.
+    while (ghost_order_.size() > 4 * (capacity_ + 1)) ghost_order_.pop_front();
+  }
+
+  size_t capacity_ = 1;
+  size_t small_target_ = 1;
+  NodeList small_, main_;
+  std::unordered_map<uint64_t, uint64_t> ghost_index_;  // key -> stamp of its latest ghost
+  std::deque<std::pair<uint64_t, uint64_t>> ghost_order_;
+  uint64_t ghost_stamp_ = 0;
+};
+
+// Plain LRU with the same interface, the baseline the policy is measured against.
+class Lru {
+ public:
+  explicit Lru(size_t) {}
+  void Insert(PolicyNode* n) { n->queue = 1; list_.PushTail(n); }
+  void Touch(PolicyNode* n) { list_.Unlink(n); list_.PushTail(n); }
+  void Remove(PolicyNode* n) { if (n->queue) list_.Unlink(n); n->queue = 0; }
+  template <typename CanEvict>
+  PolicyNode* Evict(CanEvict&& can_evict) {
+    for (size_t budget = list_.size(); budget > 0 && !list_.empty(); --budget) {
+      PolicyNode* n = list_.head();
+      list_.Unlink(n);
+      if (can_evict(n)) { n->queue = 0; return n; }
+      list_.PushTail(n);
+    }
+    return nullptr;
+  }
+  size_t size() const { return list_.size(); }
+
+ private:
+  NodeList list_;
+};
+
+}  // namespace amberfs

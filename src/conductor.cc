@@ -1,0 +1,939 @@
+// The Conductor: see include/amberfs/conductor.h for the contract and the
+// lock order. This file keeps to that order everywhere:
+//   io_gate_ -> Shard::mu -> {dirty_mu_, unsynced_mu_, arena_mu_}
+// and bg_mu_, errors_mu_ and sync_mu_ are leaves, held with nothing else
+// except where noted.
+//
+// Life of a block
+//   absent --(read miss: LoadBlocks)--> loading --> valid/clean
+//   absent --(whole-block write)--> valid/dirty
+//   valid/clean --(write)--> valid/dirty
+//   valid/dirty --(write-back picked it)--> dirty + in_writeback
+//       --(write OK, not rewritten meanwhile)--> clean + unsynced
+//       --(write OK, rewritten meanwhile)--> dirty (written again later)
+//       --(write failed)--> dirty (error recorded, retried)
+//   clean + unsynced --(fdatasync OK)--> clean (evictable)
+//   clean + unsynced --(fdatasync failed)--> dirty (the page cache may have
+//       dropped it; written again before a later Flush can succeed)
+// Only clean, synced, valid blocks that are not being written back can be
+// evicted. Discard drops blocks in any state but "loading" and
+// "in_writeback", which cannot exist while it holds io_gate_ exclusively.
+#include "amberfs/conductor.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "amberfs/aligned_buffer.h"
+#include "amberfs/log.h"
+#include "amberfs/s3fifo.h"
+
+namespace amberfs {
+namespace {
+
+constexpr unsigned kShardBits = 6;
+constexpr unsigned kNumShards = 1u << kShardBits;
+constexpr size_t kMaxErrorsKept = 64;
+constexpr size_t kEvictBatch = 16;
+
+using Clock = std::chrono::steady_clock;
+
+struct Entry : PolicyNode {
+  uint32_t slot = 0;
+  bool loading = false;       // placeholder while a reader fills it from the image
+  bool dirty = false;
+  bool in_writeback = false;  // a copy is on its way to the image
+  bool unsynced = false;      // written to the image, not yet covered by a good fdatasync
+  uint64_t dirty_seq = 0;     // key in the oldest-first dirty order
+  uint64_t generation = 0;    // bumped by every change; write-back compares it
+  uint64_t wb_epoch = 0;      // sync epoch in which its last write-back completed
+};
+
+struct Shard {
+  std::mutex mu;
+  std::condition_variable cv;  // a load or a write-back of a block in this shard finished
+  std::unordered_map<uint64_t, std::unique_ptr<Entry>> map;
+  S3Fifo policy{1};
+};
+
+// Fixed-size block buffers carved out of one anonymous mapping, so the cache's
+// memory is bounded by construction and buffers are page-aligned for O_DIRECT.
+class BlockArena {
+ public:
+  BlockArena() = default;
+  ~BlockArena() {
+    if (base_ != nullptr) munmap(base_, bytes_);
+  }
+  Status Init(size_t blocks, size_t block_size) {
+    bytes_ = blocks * block_size;
+    void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap block cache");
+    base_ = static_cast<uint8_t*>(p);
+    block_size_ = block_size;
+    free_.reserve(blocks);
+    for (size_t i = blocks; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
+    capacity_ = blocks;
+    return Status::OK();
+  }
+  bool Take(uint32_t* slot) {
+    std::lock_guard l(mu_);
+    if (free_.empty()) return false;
+    *slot = free_.back();
+    free_.pop_back();
+    return true;
+  }
+  void Give(uint32_t slot) {
+    std::lock_guard l(mu_);
+    free_.push_back(slot);
+  }
+  size_t used() const {
+    std::lock_guard l(mu_);
+    return capacity_ - free_.size();
+  }
+  size_t capacity() const { return capacity_; }
+  uint8_t* data(uint32_t slot) const { return base_ + size_t{slot} * block_size_; }
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<uint32_t> free_;
+  uint8_t* base_ = nullptr;
+  size_t bytes_ = 0;
+  size_t block_size_ = 0;
+  size_t capacity_ = 0;
+};
+
+// One fdatasync shared by every Flush that joined before it started.
+struct SyncRound {
+  bool done = false;
+  Status status;
+};
+
+bool RangeInside(uint64_t offset, uint64_t length, uint64_t size) {
+  return offset <= size && length <= size - offset;
+}
+
+}  // namespace
+
+class Conductor::Impl {
+ public:
+  Impl(std::unique_ptr<Device> device, std::unique_ptr<BatchIO> io, const ConductorOptions& options)
+      : device_(std::move(device)), io_(std::move(io)), options_(options) {}
+
+  Status Init();
+  ~Impl() { StopWriter(); }
+
+  Status ReadAt(void* buf, size_t length, uint64_t offset);
+  Status WriteAt(const void* buf, size_t length, uint64_t offset);
+  Status Discard(uint64_t offset, uint64_t length);
+  Status Flush();
+  Status Close();
+  std::vector<Status> Errors() const {
+    std::lock_guard l(errors_mu_);
+    return errors_;
+  }
+  ConductorStats Stats() const;
+  uint64_t device_size() const { return device_->size(); }
+  uint32_t block_size() const { return bs_; }
+
+ private:
+  Shard& ShardOf(uint64_t block) { return shards_[(block * 0x9E3779B97F4A7C15ull) >> (64 - kShardBits)]; }
+  Status CheckRange(uint64_t offset, uint64_t length, const char* op) const;
+  Status CheckOpen() const {
+    if (closed_.load(std::memory_order_acquire)) return Status::Error(ESHUTDOWN, "conductor is closed");
+    return Status::OK();
+  }
+
+  // Reads, from the image, the given absent blocks (sorted) into the cache.
+  // If out != null, copies each block's bytes [0, bs) to out[i] as well.
+  // (*loaded)[i] says whether block i was loaded by this call (false: it was
+  // already cached, or being loaded by another thread, and out[i] is untouched).
+  Status LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out, std::vector<bool>* loaded);
+  Status WriteBlocks(const uint8_t* buf, size_t length, uint64_t offset);
+  void MakeDirtyLocked(Entry* e, uint64_t block);
+  void CleanLocked(Entry* e);
+  Status AllocSlot(uint32_t* slot);
+  size_t EvictSome(size_t want);
+  static bool Evictable(const Entry* e) { return !e->loading && !e->dirty && !e->in_writeback && !e->unsynced; }
+  Status WaitForDirtySpace();
+
+  // Writes back up to max_bytes of the oldest dirty blocks with dirty_seq <=
+  // seq_limit. *progress is how many blocks became clean or were already
+  // being written by someone else.
+  Status WritebackRound(uint64_t max_bytes, uint64_t seq_limit, size_t* taken);
+  Status WritebackUpTo(uint64_t seq_limit);
+  Status GroupSync();
+  Status SyncOnce();
+
+  void RecordError(const Status& st);
+  Status TakeFirstError();
+  void WriterLoop();
+  void StopWriter();
+  void Kick() { writer_cv_.notify_one(); }
+
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<BatchIO> io_;
+  ConductorOptions options_;
+  uint32_t bs_ = 4096;
+  uint64_t dirty_max_ = 0;
+  uint64_t writeback_start_ = 0;
+  uint64_t sync_threshold_ = 0;
+
+  BlockArena arena_;
+  Shard shards_[kNumShards];
+  std::shared_mutex io_gate_;
+  std::atomic<unsigned> evict_cursor_{0};
+
+  // Oldest-first dirty order: seq -> block.
+  mutable std::mutex dirty_mu_;
+  std::map<uint64_t, uint64_t> dirty_order_;
+  uint64_t dirty_seq_ = 0;
+  std::atomic<uint64_t> dirty_blocks_{0};
+  std::map<uint64_t, Clock::time_point> dirty_since_;  // seq -> when it became dirty (same keys)
+
+  // Blocks written back since the last fdatasync started.
+  std::mutex unsynced_mu_;
+  std::vector<uint64_t> unsynced_list_;
+  uint64_t sync_epoch_ = 1;
+  std::atomic<uint64_t> unsynced_blocks_{0};
+
+  // Group commit.
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  std::shared_ptr<SyncRound> gathering_;
+  bool sync_running_ = false;
+
+  // Background writer and writers waiting for dirty space.
+  std::mutex bg_mu_;
+  std::condition_variable writer_cv_;
+  std::condition_variable space_cv_;
+  bool stop_ = false;
+  int space_waiters_ = 0;
+  bool writeback_failing_ = false;
+  Status last_writeback_error_;
+  std::thread writer_;
+
+  mutable std::mutex errors_mu_;
+  std::vector<Status> errors_;
+
+  std::atomic<bool> closed_{false};
+
+  // Counters for Stats().
+  std::atomic<uint64_t> read_hits_{0}, read_misses_{0}, writeback_bytes_{0}, writeback_requests_{0},
+      fsyncs_{0}, flushes_{0}, write_errors_{0}, fsync_errors_{0}, discards_{0}, throttled_{0}, evictions_{0};
+};
+
+Status Conductor::Impl::Init() {
+  bs_ = options_.block_size;
+  if (bs_ < 512 || (bs_ & (bs_ - 1)) != 0)
+    return Status::Error(EINVAL, "block size " + std::to_string(bs_) + " is not a power of two of at least 512");
+  if (device_->direct() && bs_ % device_->alignment() != 0)
+    return Status::Error(EINVAL, "block size " + std::to_string(bs_) + " is not a multiple of the device's O_DIRECT alignment " +
+                                     std::to_string(device_->alignment()));
+  if (device_->size() % bs_ != 0)
+    return Status::Error(EINVAL, "device size " + std::to_string(device_->size()) + " is not a multiple of the block size " +
+                                     std::to_string(bs_));
+  uint64_t blocks = options_.cache_bytes / bs_;
+  if (blocks < 16)
+    return Status::Error(EINVAL, "cache of " + std::to_string(options_.cache_bytes) + " bytes holds fewer than 16 blocks");
+  if (blocks > UINT32_MAX) return Status::Error(EINVAL, "cache too large");
+  dirty_max_ = options_.dirty_max_bytes ? options_.dirty_max_bytes : options_.cache_bytes / 2;
+  // Dirty blocks can never fill the cache: reads need room too.
+  dirty_max_ = std::clamp<uint64_t>(dirty_max_, 4ull * bs_, blocks * bs_ * 3 / 4);
+  writeback_start_ = static_cast<uint64_t>(static_cast<double>(dirty_max_) * options_.writeback_start_ratio);
+  sync_threshold_ = std::max<uint64_t>(blocks * bs_ / 8, bs_);
+  AMBER_RETURN_IF_ERROR(arena_.Init(blocks, bs_));
+  for (Shard& s : shards_) s.policy.SetCapacity(blocks / kNumShards + 1);
+  writer_ = std::thread([this] { WriterLoop(); });
+  return Status::OK();
+}
+
+Status Conductor::Impl::CheckRange(uint64_t offset, uint64_t length, const char* op) const {
+  if (!RangeInside(offset, length, device_->size()))
+    return Status::Error(EINVAL, std::string(op) + " of " + std::to_string(length) + " bytes at offset " + std::to_string(offset) +
+                                     " leaves the device (size " + std::to_string(device_->size()) + ")");
+  return Status::OK();
+}
+
+// ---- Errors ---------------------------------------------------------------
+
+void Conductor::Impl::RecordError(const Status& st) {
+  LOG_ERROR("%s", st.ToString().c_str());
+  std::lock_guard l(errors_mu_);
+  if (errors_.size() < kMaxErrorsKept) errors_.push_back(st);
+}
+
+Status Conductor::Impl::TakeFirstError() {
+  std::lock_guard l(errors_mu_);
+  if (errors_.empty()) return Status::OK();
+  Status first = errors_.front();
+  if (errors_.size() > 1)
+    first = Status::Error(first.code(), first.message() + " (and " + std::to_string(errors_.size() - 1) + " more errors)");
+  errors_.clear();
+  return first;
+}
+
+// ---- Memory ---------------------------------------------------------------
+
+size_t Conductor::Impl::EvictSome(size_t want) {
+  size_t evicted = 0;
+  for (unsigned tries = 0; tries < kNumShards && evicted < want; ++tries) {
+    Shard& s = shards_[evict_cursor_.fetch_add(1, std::memory_order_relaxed) % kNumShards];
+    std::lock_guard l(s.mu);
+    while (evicted < want) {
+      PolicyNode* victim = s.policy.Evict([](PolicyNode* n) { return Evictable(static_cast<Entry*>(n)); });
+      if (victim == nullptr) break;
+      auto it = s.map.find(victim->key);
+      arena_.Give(it->second->slot);
+      s.map.erase(it);
+      ++evicted;
+    }
+  }
+  evictions_ += evicted;
+  return evicted;
+}
+
+// Called with no shard lock held (it evicts across shards).
+Status Conductor::Impl::AllocSlot(uint32_t* slot) {
+  for (int round = 0;; ++round) {
+    if (arena_.Take(slot)) return Status::OK();
+    if (EvictSome(kEvictBatch) > 0) continue;
+    // Everything is pinned (dirty, being written, or waiting for fdatasync):
+    // the writer has to clean something first.
+    std::unique_lock l(bg_mu_);
+    if (writeback_failing_ && round > 0)
+      return last_writeback_error_.Annotate("no clean cache block available");
+    ++space_waiters_;
+    writer_cv_.notify_one();
+    space_cv_.wait_for(l, std::chrono::milliseconds(50));
+    --space_waiters_;
+  }
+}
+
+Status Conductor::Impl::WaitForDirtySpace() {
+  if ((dirty_blocks_.load(std::memory_order_relaxed) + 1) * bs_ <= dirty_max_) return Status::OK();
+  ++throttled_;
+  std::unique_lock l(bg_mu_);
+  ++space_waiters_;
+  writer_cv_.notify_one();
+  Status result;
+  while ((dirty_blocks_.load() + 1) * bs_ > dirty_max_ && !stop_) {
+    if (writeback_failing_) {
+      result = last_writeback_error_.Annotate("dirty cache is full and write-back is failing");
+      break;
+    }
+    space_cv_.wait_for(l, std::chrono::milliseconds(50));
+  }
+  --space_waiters_;
+  return result;
+}
+
+void Conductor::Impl::MakeDirtyLocked(Entry* e, uint64_t block) {
+  if (e->dirty) return;
+  e->dirty = true;
+  std::lock_guard l(dirty_mu_);
+  e->dirty_seq = ++dirty_seq_;
+  dirty_order_.emplace(e->dirty_seq, block);
+  dirty_since_.emplace(e->dirty_seq, Clock::now());
+  dirty_blocks_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Conductor::Impl::CleanLocked(Entry* e) {
+  if (!e->dirty) return;
+  e->dirty = false;
+  std::lock_guard l(dirty_mu_);
+  dirty_order_.erase(e->dirty_seq);
+  dirty_since_.erase(e->dirty_seq);
+  dirty_blocks_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---- Reads ----------------------------------------------------------------
+
+Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out,
+                                   std::vector<bool>* loaded) {
+  if (loaded) loaded->assign(blocks.size(), false);
+  std::shared_lock gate(io_gate_);
+  // Claim a placeholder per block; skip blocks someone else brought in meanwhile.
+  std::vector<uint64_t> mine;
+  std::vector<size_t> mine_index;  // position in `blocks`
+  std::vector<Entry*> placeholders;
+  auto release_placeholders = [&] {
+    for (size_t i = 0; i < mine.size(); ++i) {
+      Shard& s = ShardOf(mine[i]);
+      {
+        std::lock_guard l(s.mu);
+        auto it = s.map.find(mine[i]);
+        arena_.Give(it->second->slot);
+        s.map.erase(it);
+      }
+      s.cv.notify_all();
+    }
+  };
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    uint32_t slot;
+    Status st = AllocSlot(&slot);
+    if (!st.ok()) {
+      release_placeholders();
+      return st;
+    }
+    Shard& s = ShardOf(blocks[i]);
+    std::lock_guard l(s.mu);
+    if (s.map.count(blocks[i])) {
+      arena_.Give(slot);
+      continue;  // the caller's retry loop will find it
+    }
+    auto e = std::make_unique<Entry>();
+    e->key = blocks[i];
+    e->slot = slot;
+    e->loading = true;
+    placeholders.push_back(e.get());
+    s.map.emplace(blocks[i], std::move(e));
+    mine.push_back(blocks[i]);
+    mine_index.push_back(i);
+  }
+  if (mine.empty()) return Status::OK();
+
+  // Coalesce adjacent blocks into one read through a staging buffer; a lone
+  // block is read straight into its slot.
+  std::vector<ReadOp> ops;
+  std::vector<std::pair<size_t, size_t>> runs;  // [first, last] index into `mine`
+  for (size_t i = 0; i < mine.size();) {
+    size_t j = i;
+    while (j + 1 < mine.size() && mine[j + 1] == mine[j] + 1) ++j;
+    runs.push_back({i, j});
+    i = j + 1;
+  }
+  std::vector<AlignedBuffer> staging;
+  for (auto [first, last] : runs) {
+    size_t n = last - first + 1;
+    if (n == 1) {
+      ops.push_back({arena_.data(placeholders[first]->slot), bs_, mine[first] * bs_});
+    } else {
+      staging.emplace_back(n * bs_, std::max<size_t>(device_->alignment(), 4096));
+      ops.push_back({staging.back().data(), n * bs_, mine[first] * bs_});
+    }
+  }
+  Status st = io_->PreadBatch(device_->fd(), ops);
+  read_misses_ += mine.size();
+  if (!st.ok()) {
+    release_placeholders();
+    return st.Annotate("read image");
+  }
+  size_t staged = 0;
+  for (auto [first, last] : runs) {
+    if (last > first) {
+      for (size_t k = first; k <= last; ++k)
+        std::memcpy(arena_.data(placeholders[k]->slot), staging[staged].data() + (k - first) * bs_, bs_);
+      ++staged;
+    }
+  }
+  for (size_t i = 0; i < mine.size(); ++i) {
+    Shard& s = ShardOf(mine[i]);
+    {
+      std::lock_guard l(s.mu);
+      Entry* e = placeholders[i];
+      if (out) std::memcpy((*out)[mine_index[i]], arena_.data(e->slot), bs_);
+      if (loaded) (*loaded)[mine_index[i]] = true;
+      e->loading = false;
+      s.policy.Insert(e);
+    }
+    s.cv.notify_all();
+  }
+  return Status::OK();
+}
+
+Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
+  AMBER_RETURN_IF_ERROR(CheckOpen());
+  AMBER_RETURN_IF_ERROR(CheckRange(offset, length, "read"));
+  uint8_t* dst = static_cast<uint8_t*>(buf);
+  const uint64_t end = offset + length;
+  // Blocks are taken in groups so a huge read never pins more than a slice of the cache.
+  const size_t group = std::max<size_t>(1, std::min<size_t>(256, arena_.capacity() / 8));
+  uint64_t block = offset / bs_;
+  while (block * bs_ < end) {
+    std::vector<uint64_t> missing;
+    uint64_t group_end = std::min<uint64_t>(block + group, (end + bs_ - 1) / bs_);
+    for (uint64_t b = block; b < group_end; ++b) {
+      uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
+      Shard& s = ShardOf(b);
+      std::unique_lock l(s.mu);
+      auto it = s.map.find(b);
+      while (it != s.map.end() && it->second->loading) {
+        s.cv.wait(l);
+        it = s.map.find(b);
+      }
+      if (it == s.map.end()) {
+        missing.push_back(b);
+        continue;
+      }
+      Entry* e = it->second.get();
+      std::memcpy(dst + (lo - offset), arena_.data(e->slot) + (lo - b * bs_), hi - lo);
+      s.policy.Touch(e);
+      ++read_hits_;
+    }
+    // Load what is missing. A block another thread brought in meanwhile is
+    // left to that thread and read from the cache; if it is gone again by
+    // then, we load it ourselves on the next pass.
+    while (!missing.empty()) {
+      std::vector<AlignedBuffer> bounce;
+      std::vector<uint8_t*> outs;
+      std::vector<bool> loaded;
+      for (size_t i = 0; i < missing.size(); ++i) {
+        bounce.emplace_back(bs_, 64);
+        outs.push_back(bounce.back().data());
+      }
+      AMBER_RETURN_IF_ERROR(LoadBlocks(missing, &outs, &loaded));
+      std::vector<uint64_t> again;
+      for (size_t i = 0; i < missing.size(); ++i) {
+        uint64_t b = missing[i];
+        uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
+        if (loaded[i]) {  // the image's bytes at load time: a valid point for this read
+          std::memcpy(dst + (lo - offset), bounce[i].data() + (lo - b * bs_), hi - lo);
+          continue;
+        }
+        Shard& s = ShardOf(b);
+        std::unique_lock l(s.mu);
+        auto it = s.map.find(b);
+        while (it != s.map.end() && it->second->loading) {
+          s.cv.wait(l);
+          it = s.map.find(b);
+        }
+        if (it == s.map.end()) {
+          again.push_back(b);
+          continue;
+        }
+        std::memcpy(dst + (lo - offset), arena_.data(it->second->slot) + (lo - b * bs_), hi - lo);
+        s.policy.Touch(it->second.get());
+        ++read_hits_;
+      }
+      missing.swap(again);
+    }
+    block = group_end;
+  }
+  return Status::OK();
+}
+
+// ---- Writes ---------------------------------------------------------------
+
+Status Conductor::Impl::WriteAt(const void* buf, size_t length, uint64_t offset) {
+  AMBER_RETURN_IF_ERROR(CheckOpen());
+  AMBER_RETURN_IF_ERROR(CheckRange(offset, length, "write"));
+  if (length == 0) return Status::OK();
+  if (options_.observer) AMBER_RETURN_IF_ERROR(options_.observer->WillChange(offset, length));
+  return WriteBlocks(static_cast<const uint8_t*>(buf), length, offset);
+}
+
+Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t offset) {
+  const uint64_t end = offset + length;
+  for (uint64_t b = offset / bs_; b * bs_ < end; ++b) {
+    const uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
+    const bool whole = (hi - lo) == bs_;
+    Shard& s = ShardOf(b);
+    for (;;) {
+      AMBER_RETURN_IF_ERROR(WaitForDirtySpace());
+      std::unique_lock l(s.mu);
+      auto it = s.map.find(b);
+      while (it != s.map.end() && it->second->loading) {
+        s.cv.wait(l);
+        it = s.map.find(b);
+      }
+      if (it != s.map.end()) {
+        Entry* e = it->second.get();
+        std::memcpy(arena_.data(e->slot) + (lo - b * bs_), src + (lo - offset), hi - lo);
+        ++e->generation;
+        // A block rewritten while its older copy is on the way to the image
+        // counts as newly dirty, so a Flush that began before this write
+        // waits for it and one that began after does not chase it forever.
+        if (e->in_writeback) CleanLocked(e);
+        MakeDirtyLocked(e, b);
+        s.policy.Touch(e);
+        break;
+      }
+      l.unlock();
+      if (!whole) {
+        // Read-modify-write: bring the block in, then loop to modify it.
+        AMBER_RETURN_IF_ERROR(LoadBlocks({b}, nullptr, nullptr));
+        continue;
+      }
+      uint32_t slot;
+      AMBER_RETURN_IF_ERROR(AllocSlot(&slot));
+      l.lock();
+      if (s.map.count(b)) {  // someone else created it meanwhile; modify theirs
+        arena_.Give(slot);
+        continue;
+      }
+      auto fresh = std::make_unique<Entry>();
+      Entry* e = fresh.get();
+      e->key = b;
+      e->slot = slot;
+      std::memcpy(arena_.data(slot), src + (lo - offset), bs_);
+      s.map.emplace(b, std::move(fresh));
+      s.policy.Insert(e);
+      MakeDirtyLocked(e, b);
+      break;
+    }
+  }
+  if (dirty_blocks_.load(std::memory_order_relaxed) * bs_ >= writeback_start_) Kick();
+  return Status::OK();
+}
+
+// ---- Discard --------------------------------------------------------------
+
+Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
+  AMBER_RETURN_IF_ERROR(CheckOpen());
+  AMBER_RETURN_IF_ERROR(CheckRange(offset, length, "discard"));
+  if (length == 0) return Status::OK();
+  if (options_.observer) AMBER_RETURN_IF_ERROR(options_.observer->WillChange(offset, length));
+  ++discards_;
+  const uint64_t end = offset + length;
+  const uint64_t first_whole = (offset + bs_ - 1) / bs_, end_whole = end / bs_;
+  // Partial blocks at the ends are zeroed through the cache.
+  static const std::vector<uint8_t> zeros(65536, 0);
+  auto zero_range = [&](uint64_t lo, uint64_t hi) -> Status {
+    for (uint64_t at = lo; at < hi;) {
+      uint64_t n = std::min<uint64_t>(hi - at, zeros.size());
+      AMBER_RETURN_IF_ERROR(WriteBlocks(zeros.data(), n, at));
+      at += n;
+    }
+    return Status::OK();
+  };
+  if (first_whole >= end_whole) return zero_range(offset, end);  // inside one block
+  AMBER_RETURN_IF_ERROR(zero_range(offset, first_whole * bs_));
+  AMBER_RETURN_IF_ERROR(zero_range(end_whole * bs_, end));
+
+  if (options_.observer) AMBER_RETURN_IF_ERROR(options_.observer->BeforeImageWrite());
+  // Exclusive: no block of the range is being loaded or written back, so once
+  // its cached copies are gone nothing can bring the old bytes back.
+  std::unique_lock gate(io_gate_);
+  auto drop = [&](Shard& s, std::unordered_map<uint64_t, std::unique_ptr<Entry>>::iterator it) {
+    Entry* e = it->second.get();
+    CleanLocked(e);
+    if (e->unsynced) {
+      e->unsynced = false;
+      unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    s.policy.Remove(e);
+    arena_.Give(e->slot);
+    return s.map.erase(it);
+  };
+  const uint64_t nblocks = end_whole - first_whole;
+  if (nblocks <= arena_.capacity()) {
+    for (uint64_t b = first_whole; b < end_whole; ++b) {
+      Shard& s = ShardOf(b);
+      std::lock_guard l(s.mu);
+      auto it = s.map.find(b);
+      if (it != s.map.end()) drop(s, it);
+    }
+  } else {  // a range larger than the cache: sweep the cache instead of the range
+    for (Shard& s : shards_) {
+      std::lock_guard l(s.mu);
+      for (auto it = s.map.begin(); it != s.map.end();) {
+        if (it->first >= first_whole && it->first < end_whole) it = drop(s, it);
+        else ++it;
+      }
+    }
+  }
+  Status st = device_->Discard(first_whole * bs_, nblocks * bs_);
+  if (!st.ok()) RecordError(st);
+  return st;
+}
+
+// ---- Write-back -----------------------------------------------------------
+
+Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, size_t* taken_out) {
+  *taken_out = 0;
+  std::vector<uint64_t> picks;
+  {
+    std::lock_guard l(dirty_mu_);
+    size_t max_blocks = std::max<uint64_t>(1, max_bytes / bs_);
+    for (auto it = dirty_order_.begin(); it != dirty_order_.end() && it->first <= seq_limit && picks.size() < max_blocks; ++it)
+      picks.push_back(it->second);
+  }
+  if (picks.empty()) return Status::OK();
+  std::sort(picks.begin(), picks.end());
+  if (options_.observer) {
+    Status st = options_.observer->BeforeImageWrite();
+    if (!st.ok()) {
+      st = st.Annotate("make change marks durable before write-back");
+      ++write_errors_;
+      RecordError(st);
+      return st;
+    }
+  }
+
+  std::shared_lock gate(io_gate_);
+  AlignedBuffer staging(picks.size() * bs_, std::max<size_t>(device_->alignment(), 4096));
+  std::vector<uint64_t> taken;
+  std::vector<uint64_t> generations;
+  for (uint64_t b : picks) {
+    Shard& s = ShardOf(b);
+    std::lock_guard l(s.mu);
+    auto it = s.map.find(b);
+    if (it == s.map.end()) continue;  // discarded since it was picked
+    Entry* e = it->second.get();
+    if (!e->dirty || e->in_writeback) continue;
+    std::memcpy(staging.data() + taken.size() * bs_, arena_.data(e->slot), bs_);
+    e->in_writeback = true;
+    taken.push_back(b);
+    generations.push_back(e->generation);
+  }
+  if (taken.empty()) return Status::OK();
+
+  // Sorted already; one request per run of adjacent blocks.
+  std::vector<WriteOp> ops;
+  for (size_t i = 0; i < taken.size();) {
+    size_t j = i;
+    while (j + 1 < taken.size() && taken[j + 1] == taken[j] + 1) ++j;
+    ops.push_back({staging.data() + i * bs_, (j - i + 1) * bs_, taken[i] * bs_});
+    i = j + 1;
+  }
+  Status st = io_->PwriteBatch(device_->fd(), ops);
+  if (st.ok()) {
+    writeback_bytes_ += taken.size() * bs_;
+    writeback_requests_ += ops.size();
+  }
+
+  for (size_t i = 0; i < taken.size(); ++i) {
+    Shard& s = ShardOf(taken[i]);
+    {
+      std::lock_guard l(s.mu);
+      Entry* e = s.map.find(taken[i])->second.get();  // pinned by in_writeback
+      e->in_writeback = false;
+      if (st.ok()) {
+        std::lock_guard u(unsynced_mu_);
+        if (!e->unsynced) unsynced_blocks_.fetch_add(1, std::memory_order_relaxed);
+        e->unsynced = true;
+        e->wb_epoch = sync_epoch_;
+        unsynced_list_.push_back(taken[i]);
+      }
+      if (st.ok() && e->generation == generations[i]) CleanLocked(e);
+    }
+    s.cv.notify_all();
+  }
+  *taken_out = taken.size();
+  {
+    std::lock_guard l(bg_mu_);
+    if (st.ok()) {
+      writeback_failing_ = false;
+    } else {
+      writeback_failing_ = true;
+      last_writeback_error_ = st;
+    }
+  }
+  space_cv_.notify_all();
+  if (!st.ok()) {
+    st = st.Annotate("write-back of " + std::to_string(taken.size()) + " blocks");
+    ++write_errors_;
+    RecordError(st);
+  }
+  return st;
+}
+
+// Writes back every dirty block with dirty_seq <= seq_limit, waiting for
+// blocks the background writer holds.
+Status Conductor::Impl::WritebackUpTo(uint64_t seq_limit) {
+  for (;;) {
+    {
+      std::lock_guard l(dirty_mu_);
+      if (dirty_order_.empty() || dirty_order_.begin()->first > seq_limit) return Status::OK();
+    }
+    size_t taken = 0;
+    AMBER_RETURN_IF_ERROR(WritebackRound(options_.writeback_batch_bytes, seq_limit, &taken));
+    if (taken == 0) {
+      // Every remaining block is in another writer's hands; wait for it.
+      std::unique_lock l(bg_mu_);
+      space_cv_.wait_for(l, std::chrono::milliseconds(5));
+    }
+  }
+}
+
+// ---- Durability -----------------------------------------------------------
+
+// One fdatasync; run by one thread at a time (the group-commit leader).
+Status Conductor::Impl::SyncOnce() {
+  std::vector<uint64_t> covered;
+  uint64_t epoch;
+  {
+    std::lock_guard l(unsynced_mu_);
+    covered.swap(unsynced_list_);
+    epoch = sync_epoch_++;
+  }
+  Status st = io_->Fsync(device_->fd());
+  ++fsyncs_;
+  if (!st.ok()) {
+    ++fsync_errors_;
+    st = st.Annotate("fdatasync image");
+    RecordError(st);
+  }
+  for (uint64_t b : covered) {
+    Shard& s = ShardOf(b);
+    std::lock_guard l(s.mu);
+    auto it = s.map.find(b);
+    if (it == s.map.end()) continue;
+    Entry* e = it->second.get();
+    if (!e->unsynced || e->wb_epoch > epoch) continue;  // written again after this sync began
+    e->unsynced = false;
+    unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);
+    // After a failed fdatasync the kernel may have dropped these pages:
+    // write them again rather than trust a later fdatasync.
+    if (!st.ok()) MakeDirtyLocked(e, b);
+  }
+  space_cv_.notify_all();
+  return st;
+}
+
+Status Conductor::Impl::GroupSync() {
+  std::unique_lock l(sync_mu_);
+  if (!gathering_) gathering_ = std::make_shared<SyncRound>();
+  std::shared_ptr<SyncRound> round = gathering_;
+  for (;;) {
+    if (round->done) return round->status;
+    if (!sync_running_ && gathering_ == round) break;  // lead this round
+    sync_cv_.wait(l);
+  }
+  sync_running_ = true;
+  if (options_.sync_delay.count() > 0) {
+    // Let more callers join the round before closing it.
+    l.unlock();
+    std::this_thread::sleep_for(options_.sync_delay);
+    l.lock();
+  }
+  gathering_.reset();
+  l.unlock();
+  Status st = SyncOnce();
+  l.lock();
+  round->status = st;
+  round->done = true;
+  sync_running_ = false;
+  sync_cv_.notify_all();
+  return st;
+}
+
+Status Conductor::Impl::Flush() {
+  AMBER_RETURN_IF_ERROR(CheckOpen());
+  ++flushes_;
+  uint64_t limit;
+  {
+    std::lock_guard l(dirty_mu_);
+    limit = dirty_seq_;
+  }
+  Status st = WritebackUpTo(limit);
+  if (st.ok()) st = GroupSync();
+  // Report the first error since the last Flush, which may be an older one
+  // (a failed background write) even when this Flush's own work succeeded.
+  Status first = TakeFirstError();
+  if (!first.ok()) return first;
+  return st;
+}
+
+// ---- Background writer ----------------------------------------------------
+
+void Conductor::Impl::WriterLoop() {
+  auto backoff = std::chrono::milliseconds(0);
+  std::unique_lock l(bg_mu_);
+  while (!stop_) {
+    writer_cv_.wait_for(l, backoff.count() ? backoff : std::chrono::milliseconds(100));
+    if (stop_) break;
+    uint64_t dirty = dirty_blocks_.load() * bs_;
+    bool aged = false;
+    {
+      std::lock_guard d(dirty_mu_);
+      aged = !dirty_since_.empty() && Clock::now() - dirty_since_.begin()->second >= options_.writeback_age;
+    }
+    bool pressure = space_waiters_ > 0;
+    l.unlock();
+    Status st;
+    if (dirty > 0 && (dirty >= writeback_start_ || aged || pressure)) {
+      size_t taken = 0;
+      // Write down to half the start threshold so we do not stop and start at the mark.
+      do {
+        st = WritebackRound(options_.writeback_batch_bytes, UINT64_MAX, &taken);
+      } while (st.ok() && taken > 0 && dirty_blocks_.load() * bs_ > writeback_start_ / 2);
+    }
+    uint64_t unsynced = unsynced_blocks_.load() * bs_;
+    if (st.ok() && unsynced > 0 && (unsynced >= sync_threshold_ || pressure || dirty_blocks_.load() == 0))
+      st = GroupSync();  // its error is recorded for the next Flush
+    l.lock();
+    if (st.ok()) {
+      backoff = std::chrono::milliseconds(0);
+    } else {
+      backoff = std::clamp(backoff * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));
+    }
+  }
+}
+
+void Conductor::Impl::StopWriter() {
+  {
+    std::lock_guard l(bg_mu_);
+    stop_ = true;
+  }
+  writer_cv_.notify_all();
+  space_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+Status Conductor::Impl::Close() {
+  if (closed_.load()) return Status::OK();
+  StopWriter();
+  Status st = Flush();
+  closed_.store(true, std::memory_order_release);
+  io_->Close();
+  if (!st.ok()) LOG_ERROR("conductor closed with unwritten data: %s", st.ToString().c_str());
+  return st;
+}
+
+ConductorStats Conductor::Impl::Stats() const {
+  ConductorStats s;
+  s.read_hits = read_hits_;
+  s.read_misses = read_misses_;
+  s.cached_bytes = arena_.used() * uint64_t{bs_};
+  s.dirty_bytes = dirty_blocks_.load() * bs_;
+  s.cache_budget_bytes = arena_.capacity() * uint64_t{bs_};
+  s.dirty_max_bytes = dirty_max_;
+  s.writeback_bytes = writeback_bytes_;
+  s.writeback_requests = writeback_requests_;
+  s.fsyncs = fsyncs_;
+  s.flushes = flushes_;
+  s.write_errors = write_errors_;
+  s.fsync_errors = fsync_errors_;
+  s.discards = discards_;
+  s.throttled_writes = throttled_;
+  s.evictions = evictions_;
+  s.backend = io_->name();
+  s.backend_fallback_reason = io_->fallback_reason();
+  return s;
+}
+
+// ---- Public face ----------------------------------------------------------
+
+Result<std::unique_ptr<Conductor>> Conductor::Open(std::unique_ptr<Device> device, std::unique_ptr<BatchIO> io,
+                                                   const ConductorOptions& options) {
+  if (!device || !io) return Status::Error(EINVAL, "conductor needs a device and an I/O backend");
+  auto impl = std::make_unique<Impl>(std::move(device), std::move(io), options);
+  AMBER_RETURN_IF_ERROR(impl->Init());
+  return std::unique_ptr<Conductor>(new Conductor(std::move(impl)));
+}
+
+Conductor::Conductor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Conductor::~Conductor() {
+  Status st = impl_->Close();
+  st.IgnoreError();  // Close logged it; a destructor has no one to tell
+}
+Status Conductor::ReadAt(void* buf, size_t length, uint64_t offset) { return impl_->ReadAt(buf, length, offset); }
+Status Conductor::WriteAt(const void* buf, size_t length, uint64_t offset) { return impl_->WriteAt(buf, length, offset); }
+Status Conductor::Discard(uint64_t offset, uint64_t length) { return impl_->Discard(offset, length); }
+Status Conductor::Flush() { return impl_->Flush(); }
+Status Conductor::Close() { return impl_->Close(); }
+std::vector<Status> Conductor::Errors() const { return impl_->Errors(); }
+uint64_t Conductor::DeviceSize() const { return impl_->device_size(); }
+uint32_t Conductor::BlockSize() const { return impl_->block_size(); }
+ConductorStats Conductor::Stats() const { return impl_->Stats(); }
+
+}  // namespace amberfs
