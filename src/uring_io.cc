@@ -33,6 +33,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -62,7 +63,11 @@ class Ring {
  public:
   static Result<std::unique_ptr<Ring>> Create(unsigned entries) {
     std::unique_ptr<Ring> ring(new Ring());
-    int rc = io_uring_queue_init(entries, &ring->ring_, 0);
+    // Completions are only ever reaped inside io_uring_enter, so the kernel
+    // need not interrupt the task to run their task work (5.19+; older
+    // kernels refuse the flag and get a ring without it).
+    int rc = io_uring_queue_init(entries, &ring->ring_, IORING_SETUP_COOP_TASKRUN);
+    if (rc == -EINVAL) rc = io_uring_queue_init(entries, &ring->ring_, 0);
     if (rc < 0) return Status::FromErrno(-rc, "io_uring_queue_init");
     ring->initialized_ = true;
     return ring;
@@ -201,13 +206,7 @@ struct Transfer {
   char* buf;
   size_t left;
   uint64_t offset;
-  // Set when a completion failed with an errno that is not worth retrying.
-  int error = 0;
 };
-
-Status TransferError(const Transfer& t) {
-  return OpError(t.error, t.write ? "pwrite" : "pread", t.offset);
-}
 
 void PrepTransfer(io_uring_sqe* sqe, int fd, Transfer* t, unsigned flags) {
   unsigned len = static_cast<unsigned>(std::min(t->left, kMaxTransferBytes));
@@ -219,25 +218,22 @@ void PrepTransfer(io_uring_sqe* sqe, int fd, Transfer* t, unsigned flags) {
   io_uring_sqe_set_data(sqe, t);
 }
 
-enum class Progress { kDone, kRetry, kFailed };
-
-// Applies one completion to its transfer.
-Progress Complete(Transfer* t, int res, Status* first_error) {
-  if (res == -EINTR || res == -EAGAIN) return Progress::kRetry;
+// Applies one completion to its transfer; true when the transfer has more to
+// do and should be submitted again.
+bool Complete(Transfer* t, int res, Status* first_error) {
+  if (res == -EINTR || res == -EAGAIN) return true;
   if (res < 0) {
-    t->error = -res;
-    if (first_error->ok()) *first_error = TransferError(*t);
-    return Progress::kFailed;
+    if (first_error->ok()) *first_error = OpError(-res, t->write ? "pwrite" : "pread", t->offset);
+    return false;
   }
   if (res == 0) {
-    t->error = EIO;
     if (first_error->ok()) *first_error = t->write ? ZeroWriteError(t->offset) : ShortReadError(t->offset);
-    return Progress::kFailed;
+    return false;
   }
   t->buf += res;
   t->left -= static_cast<size_t>(res);
   t->offset += static_cast<uint64_t>(res);
-  return t->left == 0 ? Progress::kDone : Progress::kRetry;
+  return t->left > 0;
 }
 
 // Submits what is queued in the SQ and waits for at least `wait_nr`
@@ -380,8 +376,8 @@ Status UringIO::RunTransfers(RingLease& lease, int fd, std::span<Transfer> trans
     }
     int rc = SubmitAndWait(ring, 1);
     if (rc < 0) {
-      // Never taken by the kernel: those SQEs must not reach it later, and
-      // the ring is discarded; the rest are drained.
+      // SQEs the kernel never took must not reach it on the ring's next use,
+      // so the ring is discarded, once the requests it did take are drained.
       unsigned unsubmitted = io_uring_sq_ready(ring);
       DrainBrokenRing(lease, in_flight - unsubmitted);
       return Status::FromErrno(-rc, "io_uring_submit");
@@ -389,7 +385,7 @@ Status UringIO::RunTransfers(RingLease& lease, int fd, std::span<Transfer> trans
     ReapReady(ring, [&](io_uring_cqe* cqe) {
       auto* t = static_cast<Transfer*>(io_uring_cqe_get_data(cqe));
       --in_flight;
-      if (Complete(t, cqe->res, &first_error) == Progress::kRetry) ready.push_back(t);
+      if (Complete(t, cqe->res, &first_error)) ready.push_back(t);
     });
   }
   return first_error;

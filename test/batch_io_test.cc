@@ -4,12 +4,20 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <numeric>
 #include <thread>
@@ -56,7 +64,7 @@ TEST_CASE("batch_io: mixed sizes, zero-length ops and unaligned buffers round-tr
     for (const WriteOp& w : writes) {
       auto on_disk = ReadDirect(fd.get(), w.offset, w.len);
       REQUIRE(on_disk.size() == w.len);
-      CHECK(std::memcmp(on_disk.data(), w.buf, w.len) == 0);
+      CHECK(on_disk == std::vector<uint8_t>(static_cast<const uint8_t*>(w.buf), static_cast<const uint8_t*>(w.buf) + w.len));
     }
 
     std::vector<std::vector<uint8_t>> back;
@@ -198,6 +206,52 @@ TEST_CASE("batch_io: a failed write fails LinkedWriteFsync with the write's erro
   }
 }
 
+// RLIMIT_FSIZE makes the kernel cut a write short at the limit, and fail the
+// next one with EFBIG: the only way to get a short write from a regular file.
+// The error must name the limit's offset, which only a resubmitted remainder
+// can reach.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t limit) {
+    old_handler_ = ::signal(SIGXFSZ, SIG_IGN);
+    ::getrlimit(RLIMIT_FSIZE, &old_);
+    struct rlimit lim = old_;
+    lim.rlim_cur = limit;
+    ok_ = ::setrlimit(RLIMIT_FSIZE, &lim) == 0;
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &old_);
+    ::signal(SIGXFSZ, old_handler_);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  struct rlimit old_;
+  sighandler_t old_handler_;
+  bool ok_ = false;
+};
+
+TEST_CASE("batch_io: a short write is resubmitted for its remainder") {
+  ScratchDir dir("short");
+  for (NamedIO& b : BothBackends(4)) {
+    for (bool linked : {false, true}) {
+      INFO("backend ", b.label, " linked ", linked);
+      UniqueFd fd = OpenFile(dir.File(b.label + (linked ? "-linked" : "")));
+      std::vector<uint8_t> data = Pattern(8192, 11);
+      WriteOp writes[] = {{data.data(), 4096, 0}, {data.data() + 4096, 4096, 4096}};
+      Status st;
+      {
+        FileSizeLimit limit(6000);
+        REQUIRE(limit.ok());
+        st = linked ? b.io->LinkedWriteFsync(fd.get(), writes) : b.io->PwriteBatch(fd.get(), writes);
+      }
+      CHECK_MESSAGE(st.code() == EFBIG, st.ToString());
+      CHECK_MESSAGE(st.message().find("pwrite at offset 6000") != std::string::npos, st.message());
+      CHECK(ReadDirect(fd.get(), 0, 8192) == std::vector<uint8_t>(data.begin(), data.begin() + 6000));
+    }
+  }
+}
+
 TEST_CASE("batch_io: concurrent callers share the backend safely") {
   ScratchDir dir("threads");
   constexpr int kThreads = 6;  // more than the io_uring pool's rings
@@ -270,6 +324,53 @@ TEST_CASE("batch_io: the io_uring fallback is reported, never silent") {
     CHECK(std::string(wanted->name()) == "plain");
     CHECK(wanted->fallback_reason() == probe.status().message());
   }
+}
+
+// Runs OpenBatchIO(kUring) in a child whose io_uring_setup is refused by a
+// seccomp filter, as a container runtime's default profile does, and returns
+// "<backend>|<fallback_reason>" as the child saw it.
+std::string OpenUnderSeccomp() {
+  int fds[2];
+  if (::pipe(fds) != 0) return "pipe failed";
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(fds[0]);
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {static_cast<unsigned short>(std::size(filter)), filter};
+    std::string out;
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || ::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) {
+      out = std::string("seccomp unavailable: ") + std::strerror(errno);
+    } else {
+      std::unique_ptr<BatchIO> io = OpenBatchIO(IoBackend::kUring);
+      out = std::string(io->name()) + "|" + io->fallback_reason();
+    }
+    ssize_t ignored = ::write(fds[1], out.data(), out.size());
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(fds[1]);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return out;
+}
+
+TEST_CASE("batch_io: io_uring refused by seccomp falls back to plain and says why") {
+  std::string seen = OpenUnderSeccomp();
+  if (seen.rfind("seccomp unavailable", 0) == 0) {
+    std::printf("SKIP: seccomp fallback test: %s\n", seen.c_str());
+    return;
+  }
+  CHECK(seen == "plain|io_uring_queue_init: Operation not permitted");
 }
 
 TEST_CASE("batch_io: FaultIO fails what it is told to and counts every call") {

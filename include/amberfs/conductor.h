@@ -137,7 +137,7 @@ struct ConductorStats {
 class Conductor {
  public:
   // Takes ownership of the device and the I/O backend. Starts the background
-  // writer. EINVAL for options that do not fit the device (block size not a
+  // writer and syncer threads. EINVAL for options that do not fit the device (block size not a
   // power of two or not a multiple of the device alignment, a cache smaller
   // than 16 blocks, a device size not a multiple of the block size).
   static Result<std::unique_ptr<Conductor>> Open(std::unique_ptr<Device> device,

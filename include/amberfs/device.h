@@ -7,9 +7,11 @@
 // 512; 4096 for regular files); callers use AlignedBuffer.
 //
 // Discard(offset, length) makes the range read back as zeros and frees its
-// space: FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE on a file, BLKZEROOUT (which
-// the kernel turns into a discard where the device guarantees zeroes) on a
-// block device. Errors are returned, never dropped.
+// space: FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE on a file (any range); on a
+// block device the same fallocate (a discard that guarantees zeroes), or
+// BLKZEROOUT where the device cannot do that (zeroes written, nothing freed),
+// and there the range must be a multiple of alignment() (EINVAL otherwise).
+// Errors are returned, never dropped.
 //
 // Thread-safety: the object is immutable after Open; fd() may be used from
 // many threads with positional I/O.

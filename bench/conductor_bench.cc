@@ -1,0 +1,305 @@
+// Conductor benchmarks (issue 2). Each table compares against a baseline
+// measured in the same run, on the same disk, and prints the ratio.
+//
+//   seq     WriteAt in 1 MiB pieces over SIZE plus Flush, against plain
+//           pwrite + fdatasync of the same bytes to a file on the same disk.
+//   rand    random 4 KiB writes over a working set 4x the cache, plus Flush:
+//           the io_uring backend against the plain backend (buffered and
+//           O_DIRECT images).
+//   group   8 threads each doing 4 KiB WriteAt + Flush in a loop, against
+//           8 threads doing pwrite + fdatasync each (no group commit).
+//   policy  hit ratio of S3-FIFO against LRU on a zipfian hot set with
+//           periodic large sequential scans (a trace replayed on the policy).
+//
+// Usage: conductor_bench [--dir DIR] [--size MiB] [--only NAME]
+// DIR must be on the disk being measured (default: ./build/bench-tmp).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "amberfs/aligned_buffer.h"
+#include "amberfs/conductor.h"
+#include "amberfs/s3fifo.h"
+#include "amberfs/unique_fd.h"
+
+using namespace amberfs;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string g_dir = "build/bench-tmp";
+uint64_t g_size = 1ull << 30;
+
+double Seconds(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+void Die(const Status& st, const char* what) {
+  if (st.ok()) return;
+  std::fprintf(stderr, "conductor_bench: %s: %s\n", what, st.ToString().c_str());
+  std::exit(1);
+}
+
+std::string MakeImage(const char* name, uint64_t size) {
+  std::string path = g_dir + "/" + name;
+  unlink(path.c_str());
+  UniqueFd fd(open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644));
+  if (!fd.valid() || ftruncate(fd.get(), static_cast<off_t>(size)) != 0) {
+    std::perror(path.c_str());
+    std::exit(1);
+  }
+  return path;
+}
+
+void DropCaches() {
+  sync();
+  UniqueFd fd(open("/proc/sys/vm/drop_caches", O_WRONLY));
+  if (fd.valid()) {
+    ssize_t n = write(fd.get(), "3\n", 2);
+    (void)n;  // needs root; without it the runs are just warmer
+  }
+}
+
+std::unique_ptr<Conductor> OpenConductor(const std::string& path, bool uring, bool direct, ConductorOptions o) {
+  auto device = Device::Open(path, {.direct = direct});
+  Die(device.status(), "open device");
+  std::unique_ptr<BatchIO> io;
+  if (uring) {
+    auto r = OpenUringIO(128);
+    Die(r.status(), "io_uring");
+    io = std::move(r).value();
+  } else {
+    io = OpenPlainIO();
+  }
+  auto c = Conductor::Open(std::move(device).value(), std::move(io), o);
+  Die(c.status(), "open conductor");
+  return std::move(c).value();
+}
+
+void Row(const char* name, double value, const char* unit, double baseline) {
+  std::printf("  %-44s %10.1f %-6s %6.2fx\n", name, value, unit, baseline > 0 ? value / baseline : 0.0);
+}
+
+// ---- seq ------------------------------------------------------------------
+
+void BenchSequential() {
+  const size_t piece = 1 << 20;
+  AlignedBuffer buf(piece);
+  std::mt19937_64 rng(1);
+  for (size_t i = 0; i < piece; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(buf.data() + i, &v, 8);
+  }
+  // Baseline: plain pwrite + fdatasync of the same bytes.
+  std::string raw = MakeImage("seq-raw", g_size);
+  DropCaches();
+  auto start = Clock::now();
+  {
+    UniqueFd fd(open(raw.c_str(), O_RDWR));
+    for (uint64_t off = 0; off < g_size; off += piece)
+      if (pwrite(fd.get(), buf.data(), piece, static_cast<off_t>(off)) != static_cast<ssize_t>(piece)) std::exit(1);
+    if (fdatasync(fd.get()) != 0) std::exit(1);
+  }
+  double raw_s = Seconds(start);
+  unlink(raw.c_str());
+
+  std::string image = MakeImage("seq-amber", g_size);
+  DropCaches();
+  ConductorOptions o;
+  o.cache_bytes = 256ull << 20;
+  auto c = OpenConductor(image, true, false, o);
+  start = Clock::now();
+  for (uint64_t off = 0; off < g_size; off += piece) Die(c->WriteAt(buf.data(), piece, off), "WriteAt");
+  Die(c->Flush(), "Flush");
+  double amber_s = Seconds(start);
+  Die(c->Close(), "Close");
+  unlink(image.c_str());
+
+  double mib = double(g_size) / (1 << 20);
+  std::printf("\nSequential write, 1 MiB pieces over %.0f MiB, then flush (MiB/s; target >= 0.9x)\n", mib);
+  Row("pwrite + fdatasync (baseline)", mib / raw_s, "MiB/s", mib / raw_s);
+  Row("Conductor WriteAt + Flush (io_uring)", mib / amber_s, "MiB/s", mib / raw_s);
+}
+
+// ---- rand -----------------------------------------------------------------
+
+double RandomWrites(bool uring, bool direct, uint64_t cache, uint64_t working_set, uint64_t ops) {
+  std::string image = MakeImage(uring ? "rand-uring" : "rand-plain", working_set);
+  DropCaches();
+  ConductorOptions o;
+  o.cache_bytes = cache;
+  auto c = OpenConductor(image, uring, direct, o);
+  std::vector<uint8_t> block(4096, 0xA5);
+  std::mt19937_64 rng(42);
+  uint64_t blocks = working_set / 4096;
+  auto start = Clock::now();
+  for (uint64_t i = 0; i < ops; ++i) Die(c->WriteAt(block.data(), 4096, (rng() % blocks) * 4096), "WriteAt");
+  Die(c->Flush(), "Flush");
+  double s = Seconds(start);
+  Die(c->Close(), "Close");
+  unlink(image.c_str());
+  return double(ops) / s;
+}
+
+void BenchRandom() {
+  const uint64_t cache = 64ull << 20, working_set = 4 * cache, ops = 200000;
+  std::printf("\nRandom 4 KiB writes over a %llu MiB working set (4x a %llu MiB cache), %llu writes + flush (IOPS; target io_uring >= 1.3x plain)\n",
+              (unsigned long long)(working_set >> 20), (unsigned long long)(cache >> 20), (unsigned long long)ops);
+  for (bool direct : {false, true}) {
+    double plain = RandomWrites(false, direct, cache, working_set, ops);
+    double uring = RandomWrites(true, direct, cache, working_set, ops);
+    Row(direct ? "plain backend, O_DIRECT image (baseline)" : "plain backend, buffered image (baseline)", plain, "IOPS", plain);
+    Row(direct ? "io_uring backend, O_DIRECT image" : "io_uring backend, buffered image", uring, "IOPS", plain);
+  }
+}
+
+// ---- group ----------------------------------------------------------------
+
+void BenchGroupCommit() {
+  constexpr int kThreads = 8;
+  const auto duration = std::chrono::seconds(3);
+  // Baseline: each thread pwrite + fdatasync, one fdatasync per "flush".
+  std::string raw = MakeImage("group-raw", 64ull << 20);
+  std::atomic<uint64_t> raw_ops{0};
+  {
+    UniqueFd fd(open(raw.c_str(), O_RDWR));
+    std::vector<std::thread> threads;
+    auto stop_at = Clock::now() + duration;
+    auto start = Clock::now();
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        std::vector<uint8_t> block(4096, static_cast<uint8_t>(t));
+        for (uint64_t i = 0; Clock::now() < stop_at; ++i) {
+          if (pwrite(fd.get(), block.data(), 4096, static_cast<off_t>(((t * 1000 + i) % 16384) * 4096)) != 4096) std::exit(1);
+          if (fdatasync(fd.get()) != 0) std::exit(1);
+          ++raw_ops;
+        }
+      });
+    for (auto& th : threads) th.join();
+    double s = Seconds(start);
+    raw_ops = static_cast<uint64_t>(double(raw_ops) / s);
+  }
+  unlink(raw.c_str());
+
+  std::printf("\nGroup commit: %d threads, 4 KiB write + flush in a loop (flushes/s; target >= 3x, fdatasyncs <= 1/4 of flushes)\n", kThreads);
+  Row("pwrite + fdatasync per flush (baseline)", double(raw_ops), "ops/s", double(raw_ops));
+  for (int delay_us : {0, 200}) {
+    std::string image = MakeImage("group-amber", 64ull << 20);
+    ConductorOptions o;
+    o.cache_bytes = 64ull << 20;
+    o.sync_delay = std::chrono::microseconds(delay_us);
+    auto c = OpenConductor(image, true, false, o);
+    std::vector<std::thread> threads;
+    auto stop_at = Clock::now() + duration;
+    auto start = Clock::now();
+    for (int t = 0; t < kThreads; ++t)
+      threads.emplace_back([&, t] {
+        std::vector<uint8_t> block(4096, static_cast<uint8_t>(t));
+        for (uint64_t i = 0; Clock::now() < stop_at; ++i) {
+          Die(c->WriteAt(block.data(), 4096, ((t * 1000 + i) % 16384) * 4096), "WriteAt");
+          Die(c->Flush(), "Flush");
+        }
+      });
+    for (auto& th : threads) th.join();
+    double s = Seconds(start);
+    ConductorStats st = c->Stats();
+    char name[96];
+    std::snprintf(name, sizeof name, "Conductor, sync_delay=%dus (fdatasyncs/flushes %.2f)", delay_us,
+                  double(st.fsyncs) / double(st.flushes));
+    Row(name, double(st.flushes) / s, "ops/s", double(raw_ops));
+    Die(c->Close(), "Close");
+    unlink(image.c_str());
+  }
+}
+
+// ---- policy ---------------------------------------------------------------
+
+template <typename Policy>
+double HitRatio(size_t capacity, const std::vector<uint64_t>& trace) {
+  Policy policy(capacity);
+  std::unordered_map<uint64_t, std::unique_ptr<PolicyNode>> cache;
+  size_t hits = 0;
+  for (uint64_t key : trace) {
+    auto it = cache.find(key);
+    if (it != cache.end()) {
+      ++hits;
+      policy.Touch(it->second.get());
+      continue;
+    }
+    if (cache.size() >= capacity) {
+      PolicyNode* victim = policy.Evict([](PolicyNode*) { return true; });
+      cache.erase(victim->key);
+    }
+    auto node = std::make_unique<PolicyNode>();
+    node->key = key;
+    policy.Insert(node.get());
+    cache.emplace(key, std::move(node));
+  }
+  return double(hits) / double(trace.size());
+}
+
+std::vector<uint64_t> ZipfTrace(uint64_t keys, double alpha, size_t accesses, size_t scan_every, size_t scan_len, uint64_t seed) {
+  // Inverse-CDF sampling of a zipfian distribution over `keys` ranks.
+  std::vector<double> cdf(keys);
+  double sum = 0;
+  for (uint64_t i = 0; i < keys; ++i) cdf[i] = (sum += 1.0 / std::pow(double(i + 1), alpha));
+  for (double& v : cdf) v /= sum;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, 1);
+  std::vector<uint64_t> trace;
+  uint64_t scan_key = keys * 10;
+  for (size_t i = 0; i < accesses; ++i) {
+    trace.push_back(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
+    if (scan_every && i % scan_every == scan_every - 1)
+      for (size_t j = 0; j < scan_len; ++j) trace.push_back(scan_key++);
+  }
+  return trace;
+}
+
+void BenchPolicy() {
+  std::printf("\nReplacement policy: hit ratio on a zipfian(0.9) hot set of 100k blocks, cache 10k blocks (target >= LRU, > LRU with scans)\n");
+  std::printf("  %-44s %10s %10s %7s\n", "trace", "LRU", "S3-FIFO", "ratio");
+  struct Case {
+    const char* name;
+    size_t scan_every, scan_len;
+  } cases[] = {{"zipfian, no scans", 0, 0}, {"zipfian + 30k-block scan every 100k", 100000, 30000},
+               {"zipfian + 100k-block scan every 200k", 200000, 100000}};
+  for (const Case& k : cases) {
+    auto trace = ZipfTrace(100000, 0.9, 1000000, k.scan_every, k.scan_len, 7);
+    double lru = HitRatio<Lru>(10000, trace), fifo = HitRatio<S3Fifo>(10000, trace);
+    std::printf("  %-44s %10.4f %10.4f %6.2fx\n", k.name, lru, fifo, fifo / lru);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--dir" && i + 1 < argc) g_dir = argv[++i];
+    else if (a == "--size" && i + 1 < argc) g_size = std::stoull(argv[++i]) << 20;
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: conductor_bench [--dir DIR] [--size MiB] [--only seq|rand|group|policy]\n");
+      return 2;
+    }
+  }
+  mkdir(g_dir.c_str(), 0755);
+  std::printf("Conductor benchmarks in %s (2 cores; run a few times and quote the median)\n", g_dir.c_str());
+  if (only.empty() || only == "policy") BenchPolicy();
+  if (only.empty() || only == "seq") BenchSequential();
+  if (only.empty() || only == "rand") BenchRandom();
+  if (only.empty() || only == "group") BenchGroupCommit();
+  return 0;
+}
