@@ -16,7 +16,7 @@
 # A peer that is not installed prints SKIP and its column shows "-".
 set -uo pipefail
 
-build=$(cd "${1:-build}" && pwd)
+build=$(cd "${1:-${AMBERFS_BUILD:-build}}" && pwd)
 size=${BENCH_SIZE:-256M}
 runtime=${BENCH_RUNTIME:-8}
 cache_size=${BENCH_CACHE:-128M}
@@ -25,7 +25,7 @@ if [[ $(id -u) -ne 0 ]]; then echo "SKIP: mount_bench needs root (FUSE mounts)";
 command -v fio >/dev/null || { echo "SKIP: mount_bench needs fio"; exit 0; }
 command -v jq >/dev/null || { echo "SKIP: mount_bench needs jq to read fio's JSON"; exit 0; }
 
-work=$(mktemp -d /var/tmp/amberfs-bench-XXXXXX)
+work=$(mktemp -d "${BENCH_DIR:-/var/tmp}/amberfs-mount-bench-XXXXXX")
 qsd_pid="" amb_pid=""
 cleanup() {
   set +e

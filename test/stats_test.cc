@@ -3,7 +3,6 @@
 #include <doctest/doctest.h>
 
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -11,31 +10,79 @@ using namespace amberfs;
 
 namespace {
 
+bool IsNameChar(char c, bool first) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (!first && c >= '0' && c <= '9');
+}
+
+// Length of the metric name at the start of `s` (0 if none).
+size_t NameLength(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size() && IsNameChar(s[i], i == 0)) ++i;
+  return i;
+}
+
+// Checks a {k="v",...} label set starting at s[0] == '{'; returns its length or 0.
+size_t LabelsLength(const std::string& s) {
+  size_t i = 1;
+  while (i < s.size() && s[i] != '}') {
+    size_t key = i;
+    while (i < s.size() && s[i] != '=') {
+      if (!IsNameChar(s[i], i == key) || s[i] == ':') return 0;
+      ++i;
+    }
+    if (i == key || i + 1 >= s.size() || s[i + 1] != '"') return 0;
+    for (i += 2; i < s.size() && s[i] != '"'; ++i) {
+      if (s[i] == '\\') {
+        if (i + 1 >= s.size() || std::string("\\\"n").find(s[i + 1]) == std::string::npos) return 0;
+        ++i;
+      } else if (s[i] == '\n') {
+        return 0;
+      }
+    }
+    if (i >= s.size()) return 0;
+    ++i;  // closing quote
+    if (i < s.size() && s[i] == ',') ++i;
+  }
+  return i < s.size() ? i + 1 : 0;
+}
+
 // Checks the exposition format line by line: every sample belongs to the
 // family whose HELP and TYPE came just before it, and each family is declared
-// once. Returns sample line -> value.
+// once. Returns sample (name and labels) -> value.
 std::map<std::string, std::string> CheckExposition(const std::string& text) {
-  static const std::regex kHelp(R"(# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+)");
-  static const std::regex kType(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
-  static const std::regex kSample(
-      R"(([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? ([0-9]+))");
   std::map<std::string, std::string> samples;
   std::set<std::string> families;
   std::string current;
   std::istringstream in(text);
   std::string line;
-  std::smatch m;
   while (std::getline(in, line)) {
     CAPTURE(line);
-    if (std::regex_match(line, m, kHelp)) {
-      CHECK(families.insert(m[1]).second);
-      current = m[1];
-    } else if (std::regex_match(line, m, kType)) {
-      CHECK(m[1] == current);
+    if (line.starts_with("# HELP ")) {
+      std::string rest = line.substr(7);
+      size_t n = NameLength(rest);
+      REQUIRE(n > 0);
+      REQUIRE(rest.size() > n + 1);
+      CHECK(rest[n] == ' ');
+      current = rest.substr(0, n);
+      CHECK(families.insert(current).second);
+    } else if (line.starts_with("# TYPE ")) {
+      CHECK((line == "# TYPE " + current + " counter" || line == "# TYPE " + current + " gauge"));
     } else {
-      REQUIRE(std::regex_match(line, m, kSample));
-      CHECK(m[1] == current);
-      samples[line.substr(0, line.rfind(' '))] = m[5];
+      size_t n = NameLength(line);
+      REQUIRE(n > 0);
+      CHECK(line.substr(0, n) == current);
+      size_t end = n;
+      if (line[n] == '{') {
+        size_t l = LabelsLength(line.substr(n));
+        REQUIRE(l > 0);
+        end += l;
+      }
+      REQUIRE(end < line.size());
+      REQUIRE(line[end] == ' ');
+      std::string value = line.substr(end + 1);
+      REQUIRE(!value.empty());
+      CHECK(value.find_first_not_of("0123456789") == std::string::npos);
+      samples[line.substr(0, end)] = value;
     }
   }
   CHECK(text.back() == '\n');
