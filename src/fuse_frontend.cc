@@ -65,12 +65,13 @@ struct StatsFile {
 
 class Frontend {
  public:
-  explicit Frontend(Volume& volume) : volume_(volume) {
+  Frontend(Volume& volume, bool page_cache) : volume_(volume), page_cache_(page_cache) {
     volume_.RegisterCtl(&ctl_);
     mount_time_ = time(nullptr);
   }
 
   Volume& volume() { return volume_; }
+  bool page_cache() const { return page_cache_; }
   const CtlDispatcher& ctl() const { return ctl_; }
   Counters& counters() { return counters_; }
   std::atomic<unsigned>& negotiated_max_write() { return max_write_; }
@@ -118,6 +119,7 @@ class Frontend {
 
  private:
   Volume& volume_;
+  const bool page_cache_;
   CtlDispatcher ctl_;
   Counters counters_;
   std::atomic<unsigned> max_write_{0};
@@ -228,6 +230,10 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           return EINVAL;
         }
         fi->fh = 0;
+        // The Conductor is the cache. Without the kernel's page cache in
+        // front, data is copied once less and not cached twice; page_cache
+        // turns it back on (mmap of volume needs it).
+        fi->direct_io = fe.page_cache() ? 0 : 1;
         break;
       case kCtlIno:
         fi->fh = reinterpret_cast<uint64_t>(new CtlFile);
@@ -481,7 +487,7 @@ class Session {
 }  // namespace
 
 Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::function<void()>& on_mounted) {
-  Frontend frontend(volume);
+  Frontend frontend(volume, options.page_cache);
   std::vector<std::string> words = {"amberfs"};
   words.insert(words.end(), options.fuse_args.begin(), options.fuse_args.end());
   std::vector<char*> argv;

@@ -53,6 +53,7 @@ constexpr const char* kUsage =
     "  direct             open the image with O_DIRECT\n"
     "  sync_delay=DUR     group-commit gathering delay, e.g. 200us or 1ms (default 0)\n"
     "  ro                 read-only\n"
+    "  page_cache         let the kernel cache volume's pages (needed to mmap volume)\n"
     "  loglevel=LEVEL     error, warn, info or debug (default info)\n"
     "Any other -o option goes to FUSE: allow_other, default_permissions (always on),\n"
     "max_read=N, fsname=NAME, ...\n"
@@ -200,6 +201,7 @@ int main(int argc, char** argv) {
   amberfs::FuseServeOptions serve;
   serve.mountpoint = amberfs::AbsolutePath(cl.positional[1]);
   serve.single_thread = cl.single_thread;
+  serve.page_cache = cl.mount.page_cache;
   const std::string voldir = amberfs::AbsolutePath(cl.positional[0]);
   serve.fuse_args = {"-o", "default_permissions", "-o", "fsname=" + EscapeOption(voldir), "-o", "subtype=amberfs"};
   for (const std::string& o : cl.fuse_options) {

@@ -2,7 +2,8 @@
 // API.
 //
 // The mount shows a fixed tree (inode numbers are constants):
-//   /volume     the block volume, 0600 (0400 read-only). read/write/fsync map
+//   /volume     the block volume, 0600 (0400 read-only), direct_io unless
+//               page_cache is set. read/write/fsync map
 //               onto the Conductor; fsync and fdatasync are Conductor::Flush;
 //               fallocate PUNCH_HOLE and ZERO_RANGE are Discard; a write that
 //               starts at or past the end fails with ENOSPC (one that straddles
@@ -41,6 +42,9 @@ struct FuseServeOptions {
   std::vector<std::string> fuse_args;
   bool single_thread = false;
   unsigned max_threads = 16;
+  // Let the kernel cache volume's pages (needed for mmap of volume). Off by
+  // default: the Conductor is the cache, and volume is opened direct_io.
+  bool page_cache = false;
 };
 
 // Mounts the volume, calls on_mounted() once the mount is in place (the

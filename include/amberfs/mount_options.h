@@ -14,6 +14,7 @@
 //   direct            O_DIRECT on the image
 //   sync_delay=DUR    group-commit gathering delay: 200us, 2ms, 0 (default 0)
 //   ro                read-only
+//   page_cache        let the kernel cache volume's pages (allows mmap)
 //   loglevel=LEVEL    error, warn, info (default) or debug
 //
 // Thread-safety: pure functions on the caller's MountOptions.
@@ -29,6 +30,7 @@ namespace amberfs {
 
 struct MountOptions {
   VolumeOptions volume;
+  bool page_cache = false;  // the kernel page cache in front of volume (FuseServeOptions)
   LogLevel log_level = LogLevel::kInfo;
 };
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # fio --verify=crc32c on `volume`: random and sequential writes, several jobs,
 # io_uring and psync, through a cache smaller than the data; then unmount,
-# remount, and fio --verify_only must still pass.
+# remount (plain I/O, kernel page cache on), and fio --verify_only must
+# still pass.
 source "$(dirname "$0")/lib.sh"
 amb_setup
 command -v fio >/dev/null || amb_skip "fio not installed"
@@ -55,7 +56,7 @@ done
 amb_log "unmount, remount"
 amb_umount "$mnt" || amb_fail "unmount did not exit 0"
 [[ ! -e $vol/mounted ]] || amb_fail "clean unmount left the unclean marker"
-amb_mount "$vol" "$mnt" -o cache_size=32M,io=plain
+amb_mount "$vol" "$mnt" -o cache_size=32M,io=plain,page_cache
 
 amb_log "fio --verify_only"
 fio --verify_only --output="$AMB_WORK/fio-verify.log" "$AMB_WORK/verify.fio" || { cat "$AMB_WORK/fio-verify.log"; amb_fail "verify after remount failed"; }
