@@ -65,10 +65,21 @@ Rig Open(const std::string& image, std::unique_ptr<BatchIO> io, ConductorOptions
   return rig;
 }
 
+// Only Flush writes back: the background writer never starts on its own,
+// so a test knows exactly which call meets an injected fault.
+ConductorOptions FlushOnly();
+
 ConductorOptions SmallCache() {
   ConductorOptions o;
   o.cache_bytes = 256 << 10;  // 64 blocks over a 2048-block image
   o.writeback_age = std::chrono::milliseconds(20);
+  return o;
+}
+
+ConductorOptions FlushOnly() {
+  ConductorOptions o = SmallCache();
+  o.writeback_age = std::chrono::hours(1);
+  o.writeback_start_ratio = 1.0;
   return o;
 }
 
@@ -186,9 +197,7 @@ TEST_CASE("conductor: a failed write-back comes back from Flush and the data sur
   MakeImage(dir.File("image"), kImageSize);
   std::vector<uint8_t> data = amberfs::testing::Pattern(40000, 3);
   {
-    ConductorOptions o = SmallCache();
-    o.writeback_age = std::chrono::hours(1);  // only Flush writes back, so only Flush meets the fault
-    Rig rig = Open(dir.File("image"), OpenPlainIO(), o);
+    Rig rig = Open(dir.File("image"), OpenPlainIO(), FlushOnly());
     Conductor& c = *rig.conductor;
     rig.faults->FailWritesInRange(1 << 20, 4096, EIO);
     REQUIRE(c.WriteAt(data.data(), data.size(), (1 << 20) - 1000).ok());
@@ -236,9 +245,7 @@ TEST_CASE("conductor: a background write-back error is listed and returned by th
 TEST_CASE("conductor: after a failed fdatasync the blocks are written again before Flush succeeds") {
   ScratchDir dir("conductor");
   MakeImage(dir.File("image"), kImageSize);
-  ConductorOptions o = SmallCache();
-  o.writeback_age = std::chrono::hours(1);
-  Rig rig = Open(dir.File("image"), OpenPlainIO(), o);
+  Rig rig = Open(dir.File("image"), OpenPlainIO(), FlushOnly());
   Conductor& c = *rig.conductor;
   std::vector<uint8_t> data = amberfs::testing::Pattern(3 * 4096, 5);
   REQUIRE(c.WriteAt(data.data(), data.size(), 4096 * 10).ok());
@@ -313,9 +320,8 @@ TEST_CASE("conductor: the observer hears of every change first and can veto it")
   ScratchDir dir("conductor");
   MakeImage(dir.File("image"), kImageSize);
   RecordingObserver observer;
-  ConductorOptions o = SmallCache();
+  ConductorOptions o = FlushOnly();
   o.observer = &observer;
-  o.writeback_age = std::chrono::hours(1);  // only Flush writes back here
   Rig rig = Open(dir.File("image"), OpenPlainIO(), o);
   Conductor& c = *rig.conductor;
   std::vector<uint8_t> a(5000, 0xA1);

@@ -1,0 +1,153 @@
+// UploadLog: the crash-safe list of uploads the Paired store still owes the
+// slow store.
+//
+// A Put appends a "blob queued" record and returns only once it is durable;
+// when the upload is confirmed a "done" record follows. At open the log is
+// replayed and every queued entry without a done record is pending again, so
+// no acknowledged blob is ever left behind by a crash. The log is compacted
+// (rewritten with only the pending entries) when done records dominate, so it
+// does not grow without bound.
+//
+// FILE FORMAT (for man/amberfs.5). The file is a sequence of 64-byte records,
+// all integers little-endian. A ref-queued record is followed by its payload,
+// padded with zeros to a multiple of 64 bytes, so every record starts at an
+// offset that is a multiple of 64.
+//
+//   offset size field
+//        0    4 magic        "AMUL" (0x41 0x4d 0x55 0x4c)
+//        4    1 version      1
+//        5    1 type         1 blob-queued  2 blob-done  3 ref-queued
+//                            4 ref-done     5 blob-lost
+//        6    2 reserved     0
+//        8    8 seq          blob-queued/ref-queued: this entry's sequence
+//                            number (strictly increasing, never reused);
+//                            *-done, blob-lost: the seq of the queued entry
+//                            they settle
+//       16    4 payload_len  ref-queued: length of the payload; otherwise 0
+//       20    4 reserved     0
+//       24   32 key          blob records: the blob's SHA-256; ref-queued:
+//                            the SHA-256 of the ref's data; otherwise zero
+//       56    8 checksum     XXH3_64bits (seed 0) of bytes 0..55 followed by
+//                            the padded payload
+//
+//   ref-queued payload: u16 name_len, the ref name (name_len bytes, a valid
+//   ref name, see store.h), then the ref's data (payload_len - 2 - name_len
+//   bytes, at most 1 MiB).
+//
+// Pending entries = queued records with no done/lost record for their seq.
+// blob-lost marks an upload abandoned because the fast copy vanished; it is
+// kept through compaction so fsck can report the blob (see Lost()).
+//
+// Crash safety: appends are write(2)s at the end of the file followed by an
+// fdatasync shared by concurrent callers (group commit); AppendBlob/AppendRef
+// return once their record is durable. Done and lost records are written
+// without waiting (losing one only repeats an idempotent upload) and become
+// durable with the next sync. Replay checks every 64-byte slot: a record with
+// a bad magic, version, type, checksum, or a truncated payload is not data. Bad
+// records at the tail (a torn write of an unacknowledged batch) are dropped and
+// the file is truncated to the last good record (LOG_WARN); bad records with
+// good ones after them (media corruption) are skipped with a LOG_ERROR and the
+// log is rewritten at once. A file whose first four bytes are neither the
+// magic nor zeros is refused with EBADMSG (it is not an upload log; nothing is
+// truncated). Compaction writes the pending entries to
+// "<path>.compact", fdatasyncs it, renames it over the log and fsyncs the
+// directory, so the log is always either the old or the new file.
+//
+// Errors: a failed fdatasync makes the log fail every later append with EIO
+// (its on-disk state is unknown; reopen to recover from the file). A failed
+// write is rolled back by truncation. Appends after Close are ESHUTDOWN.
+//
+// Thread-safety: all methods are safe for concurrent calls. Locks: mu_ (file
+// offset, in-memory pending set) is held only for write(2)s and bookkeeping,
+// never across fdatasync, which runs under the GroupCommit protocol.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "amberfs/group_commit.h"
+#include "amberfs/pointer.h"
+#include "amberfs/status.h"
+#include "amberfs/unique_fd.h"
+
+namespace amberfs {
+
+struct UploadEntry {
+  enum class Kind { kBlob, kRef };
+  uint64_t seq = 0;
+  Kind kind = Kind::kBlob;
+  Pointer key;                    // the blob, or the SHA-256 of ref_data
+  std::string ref_name;           // kRef only
+  std::vector<uint8_t> ref_data;  // kRef only
+};
+
+struct UploadLogOptions {
+  // Compact when the file holds at least this many records and fewer than a
+  // quarter of them are pending entries.
+  uint64_t compact_min_records = 4096;
+};
+
+struct UploadLogStats {
+  uint64_t pending = 0;       // entries not settled
+  uint64_t file_records = 0;  // 64-byte slots in the file
+  uint64_t compactions = 0;
+};
+
+class UploadLog {
+ public:
+  static constexpr size_t kRecordSize = 64;
+  static constexpr size_t kMaxRefData = 1 << 20;
+
+  // Opens (creating if missing) and replays the log at path.
+  static Result<std::unique_ptr<UploadLog>> Open(const std::string& path, UploadLogOptions options = {});
+  ~UploadLog();
+
+  // Pending entries, in seq order.
+  std::vector<UploadEntry> Pending() const;
+  // Blobs whose uploads were abandoned (blob-lost records), for fsck.
+  std::vector<Pointer> Lost() const;
+
+  // Queue an upload; returns its seq once the record is durable.
+  Result<uint64_t> AppendBlob(const Pointer& key);
+  Result<uint64_t> AppendRef(std::string_view name, std::span<const uint8_t> data);
+  // Settle a pending entry (durable with the next sync); may compact.
+  Status MarkDone(uint64_t seq);
+  Status MarkLost(uint64_t seq);
+  // Makes every record appended so far durable.
+  Status Sync();
+  // Rewrites the log with only the pending (and lost) entries.
+  Status Compact();
+
+  UploadLogStats Stats() const;
+  const std::string& path() const { return path_; }
+
+ private:
+  UploadLog(std::string path, UploadLogOptions options) : path_(std::move(path)), options_(options) {}
+  Status Replay(bool* rewrite);
+  // Writes records at the end of the file; caller holds mu_.
+  Status AppendLocked(const std::vector<uint8_t>& bytes);
+  Status Settle(uint64_t seq, uint8_t type);
+  Status CompactLocked();
+  Status SyncShared();
+
+  const std::string path_;
+  const UploadLogOptions options_;
+  GroupCommit commit_;
+
+  mutable std::mutex mu_;
+  std::shared_ptr<UniqueFd> fd_;  // replaced by compaction; a sync holds its own reference
+  uint64_t end_ = 0;              // file size in bytes
+  uint64_t next_seq_ = 1;
+  std::map<uint64_t, UploadEntry> pending_;
+  std::map<uint64_t, Pointer> lost_;
+  uint64_t compactions_ = 0;
+  Status failed_;  // sticky after a failed fdatasync
+};
+
+}  // namespace amberfs

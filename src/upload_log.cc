@@ -1,0 +1,348 @@
+// UploadLog: see upload_log.h for the file format and the crash protocol.
+#include "amberfs/upload_log.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "amberfs/log.h"
+#include "amberfs/store.h"
+
+namespace amberfs {
+
+namespace {
+
+constexpr uint8_t kMagic[4] = {'A', 'M', 'U', 'L'};
+constexpr uint8_t kVersion = 1;
+constexpr uint8_t kBlobQueued = 1, kBlobDone = 2, kRefQueued = 3, kRefDone = 4, kBlobLost = 5;
+constexpr size_t kRec = UploadLog::kRecordSize;
+constexpr size_t kChecksumAt = 56;
+
+size_t Padded(size_t n) { return (n + kRec - 1) / kRec * kRec; }
+
+void Put16(uint8_t* p, uint16_t v) { for (int i = 0; i < 2; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i)); }
+void Put32(uint8_t* p, uint32_t v) { for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i)); }
+void Put64(uint8_t* p, uint64_t v) { for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i)); }
+uint64_t Get64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | p[i];
+  return v;
+}
+uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(Get64(p) & 0xffffffffu); }
+
+// Checksum over the header (without its checksum field) and the padded payload.
+uint64_t Checksum(const uint8_t* record, size_t padded_payload) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_64bits_reset(state);
+  XXH3_64bits_update(state, record, kChecksumAt);
+  XXH3_64bits_update(state, record + kRec, padded_payload);
+  uint64_t sum = XXH3_64bits_digest(state);
+  XXH3_freeState(state);
+  return sum;
+}
+
+std::vector<uint8_t> Encode(uint8_t type, uint64_t seq, const Pointer& key, std::span<const uint8_t> payload = {}) {
+  std::vector<uint8_t> rec(kRec + Padded(payload.size()), 0);
+  std::memcpy(rec.data(), kMagic, 4);
+  rec[4] = kVersion;
+  rec[5] = type;
+  Put64(&rec[8], seq);
+  Put32(&rec[16], static_cast<uint32_t>(payload.size()));
+  std::memcpy(&rec[24], key.bytes().data(), Pointer::kSize);
+  if (!payload.empty()) std::memcpy(&rec[kRec], payload.data(), payload.size());
+  Put64(&rec[kChecksumAt], Checksum(rec.data(), Padded(payload.size())));
+  return rec;
+}
+
+std::vector<uint8_t> EncodeEntry(const UploadEntry& e) {
+  if (e.kind == UploadEntry::Kind::kBlob) return Encode(kBlobQueued, e.seq, e.key);
+  std::vector<uint8_t> payload(2 + e.ref_name.size() + e.ref_data.size());
+  Put16(payload.data(), static_cast<uint16_t>(e.ref_name.size()));
+  std::memcpy(&payload[2], e.ref_name.data(), e.ref_name.size());
+  if (!e.ref_data.empty()) std::memcpy(&payload[2 + e.ref_name.size()], e.ref_data.data(), e.ref_data.size());
+  return Encode(kRefQueued, e.seq, e.key, payload);
+}
+
+// Parses the record at data[0..avail); returns its total length, or 0 if it is not a valid record.
+size_t Decode(const uint8_t* data, size_t avail, uint8_t* type, UploadEntry* entry) {
+  if (avail < kRec || std::memcmp(data, kMagic, 4) != 0 || data[4] != kVersion) return 0;
+  *type = data[5];
+  if (*type < kBlobQueued || *type > kBlobLost) return 0;
+  uint32_t payload_len = Get32(&data[16]);
+  if (payload_len > 2 + 512 + UploadLog::kMaxRefData || (payload_len != 0) != (*type == kRefQueued)) return 0;
+  size_t total = kRec + Padded(payload_len);
+  if (total > avail || Checksum(data, Padded(payload_len)) != Get64(&data[kChecksumAt])) return 0;
+  entry->seq = Get64(&data[8]);
+  entry->key = Pointer::FromBytes(&data[24]);
+  entry->kind = *type == kRefQueued || *type == kRefDone ? UploadEntry::Kind::kRef : UploadEntry::Kind::kBlob;
+  if (*type == kRefQueued) {
+    const uint8_t* p = data + kRec;
+    if (payload_len < 2) return 0;
+    size_t name_len = p[0] | p[1] << 8;
+    if (name_len > payload_len - 2) return 0;
+    entry->ref_name.assign(reinterpret_cast<const char*>(p + 2), name_len);
+    entry->ref_data.assign(p + 2 + name_len, p + payload_len);
+    if (!ValidateRefName(entry->ref_name).ok() || Pointer::Of(entry->ref_data) != entry->key) return 0;
+  }
+  return total;
+}
+
+Status SyncParentDir(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open directory " + dir);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
+  return Status::OK();
+}
+
+Status PwriteAll(int fd, const std::vector<uint8_t>& bytes, uint64_t offset, const std::string& path) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<UploadLog>> UploadLog::Open(const std::string& path, UploadLogOptions options) {
+  std::unique_ptr<UploadLog> log(new UploadLog(path, options));
+  ::unlink((path + ".compact").c_str());  // an interrupted compaction; the log itself is intact
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno(errno, "open upload log " + path);
+  AMBER_RETURN_IF_ERROR(SyncParentDir(path).Annotate("open upload log " + path));
+  log->fd_ = std::make_shared<UniqueFd>(std::move(fd));
+  bool rewrite = false;
+  AMBER_RETURN_IF_ERROR(log->Replay(&rewrite).Annotate("replay upload log " + path));
+  std::lock_guard<std::mutex> lock(log->mu_);
+  uint64_t records = log->end_ / kRec;
+  if (rewrite || (records >= options.compact_min_records && log->pending_.size() * 4 < records))
+    AMBER_RETURN_IF_ERROR(log->CompactLocked());
+  return log;
+}
+
+UploadLog::~UploadLog() {
+  Status s = Sync();
+  if (!s.ok()) LOG_ERROR("upload log %s: final sync: %s", path_.c_str(), s.ToString().c_str());
+}
+
+Status UploadLog::Replay(bool* rewrite) {
+  int fd = fd_->get();
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat");
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "read");
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.resize(got);
+  // A torn first write leaves our magic or zeros at offset 0; anything else is
+  // some other file, which must not be truncated as if it were a torn tail.
+  static constexpr uint8_t kZeros[4] = {0, 0, 0, 0};
+  if (data.size() >= 4 && std::memcmp(data.data(), kMagic, 4) != 0 && std::memcmp(data.data(), kZeros, 4) != 0)
+    return Status::Error(EBADMSG, path_ + " is not an amberfs upload log (bad magic at offset 0)");
+
+  size_t offset = 0, good_end = 0, bad = 0, bad_before_good = 0;
+  while (offset < data.size()) {
+    uint8_t type = 0;
+    UploadEntry entry;
+    size_t len = Decode(data.data() + offset, data.size() - offset, &type, &entry);
+    if (len == 0) {
+      ++bad;
+      offset += kRec;
+      continue;
+    }
+    bad_before_good = bad;
+    offset += len;
+    good_end = offset;
+    next_seq_ = std::max(next_seq_, entry.seq + 1);
+    switch (type) {
+      case kBlobQueued:
+      case kRefQueued:
+        pending_[entry.seq] = std::move(entry);
+        break;
+      case kBlobLost:
+        lost_[entry.seq] = entry.key;
+        pending_.erase(entry.seq);
+        break;
+      default:
+        pending_.erase(entry.seq);
+    }
+  }
+  end_ = good_end;
+  if (bad_before_good > 0) {
+    LOG_ERROR("upload log %s: skipped %zu corrupt records between good ones; rewriting the log", path_.c_str(),
+              bad_before_good);
+    *rewrite = true;
+  }
+  if (good_end < data.size()) {
+    LOG_WARN("upload log %s: dropping a torn tail of %zu bytes (an unacknowledged write)", path_.c_str(),
+             data.size() - good_end);
+    if (::ftruncate(fd, static_cast<off_t>(good_end)) != 0) return Status::FromErrno(errno, "truncate torn tail");
+    if (::fdatasync(fd) != 0) return Status::FromErrno(errno, "fdatasync after truncation");
+  }
+  return Status::OK();
+}
+
+Status UploadLog::AppendLocked(const std::vector<uint8_t>& bytes) {
+  if (!failed_.ok()) return failed_;
+  if (!fd_) return Status::Error(ESHUTDOWN, "upload log " + path_ + " is closed");
+  Status s = PwriteAll(fd_->get(), bytes, end_, path_);
+  if (!s.ok()) {
+    // Take the partial record back so the next append starts on a record boundary.
+    if (::ftruncate(fd_->get(), static_cast<off_t>(end_)) != 0)
+      failed_ = Status::FromErrno(errno, "upload log " + path_ + ": truncate after a failed write");
+    return s;
+  }
+  end_ += bytes.size();
+  return Status::OK();
+}
+
+Status UploadLog::SyncShared() {
+  std::shared_ptr<UniqueFd> fd;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!failed_.ok()) return failed_;
+    fd = fd_;
+  }
+  if (!fd) return Status::OK();
+  if (::fdatasync(fd->get()) == 0) return Status::OK();
+  Status s = Status::Error(EIO, "upload log " + path_ + ": fdatasync failed (" + std::strerror(errno) +
+                                    "); the log refuses appends until reopened");
+  std::lock_guard<std::mutex> lock(mu_);
+  failed_ = s;
+  return s;
+}
+
+Status UploadLog::Sync() {
+  return commit_.Commit([this] { return SyncShared(); });
+}
+
+Result<uint64_t> UploadLog::AppendBlob(const Pointer& key) {
+  if (key.IsNull()) return Status::Error(EINVAL, "upload log: the null pointer is never uploaded");
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seq = next_seq_;
+    AMBER_RETURN_IF_ERROR(AppendLocked(Encode(kBlobQueued, seq, key)));
+    ++next_seq_;
+    UploadEntry& e = pending_[seq];
+    e.seq = seq;
+    e.key = key;
+  }
+  AMBER_RETURN_IF_ERROR(Sync());
+  return seq;
+}
+
+Result<uint64_t> UploadLog::AppendRef(std::string_view name, std::span<const uint8_t> data) {
+  AMBER_RETURN_IF_ERROR(ValidateRefName(name));
+  if (data.size() > kMaxRefData)
+    return Status::Error(EINVAL, "ref " + std::string(name) + " is larger than 1 MiB; refs are small");
+  UploadEntry e;
+  e.kind = UploadEntry::Kind::kRef;
+  e.key = Pointer::Of(data);
+  e.ref_name = std::string(name);
+  e.ref_data.assign(data.begin(), data.end());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    e.seq = next_seq_;
+    AMBER_RETURN_IF_ERROR(AppendLocked(EncodeEntry(e)));
+    ++next_seq_;
+    pending_[e.seq] = e;
+  }
+  AMBER_RETURN_IF_ERROR(Sync());
+  return e.seq;
+}
+
+Status UploadLog::Settle(uint64_t seq, uint8_t type) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = pending_.find(seq);
+  if (it == pending_.end()) return Status::Error(ENOENT, "upload log: no pending entry " + std::to_string(seq));
+  bool is_ref = it->second.kind == UploadEntry::Kind::kRef;
+  if (type == kBlobDone && is_ref) type = kRefDone;
+  if (type == kBlobLost && is_ref) return Status::Error(EINVAL, "upload log: a ref entry cannot be lost");
+  Pointer key = type == kBlobLost ? it->second.key : Pointer::Null();
+  AMBER_RETURN_IF_ERROR(AppendLocked(Encode(type, seq, key)));
+  pending_.erase(it);
+  if (type == kBlobLost) lost_[seq] = key;
+  uint64_t records = end_ / kRec;
+  if (records >= options_.compact_min_records && (pending_.size() + lost_.size()) * 4 < records)
+    return CompactLocked();
+  return Status::OK();
+}
+
+Status UploadLog::MarkDone(uint64_t seq) { return Settle(seq, kBlobDone); }
+Status UploadLog::MarkLost(uint64_t seq) { return Settle(seq, kBlobLost); }
+
+Status UploadLog::Compact() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CompactLocked();
+}
+
+Status UploadLog::CompactLocked() {
+  if (!failed_.ok()) return failed_;
+  std::string temp = path_ + ".compact";
+  std::vector<uint8_t> bytes;
+  for (const auto& [seq, e] : pending_) {
+    std::vector<uint8_t> rec = EncodeEntry(e);
+    bytes.insert(bytes.end(), rec.begin(), rec.end());
+  }
+  for (const auto& [seq, key] : lost_) {
+    std::vector<uint8_t> rec = Encode(kBlobLost, seq, key);
+    bytes.insert(bytes.end(), rec.begin(), rec.end());
+  }
+  UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno(errno, "compact upload log: create " + temp);
+  Status s = PwriteAll(fd.get(), bytes, 0, temp);
+  if (s.ok() && ::fdatasync(fd.get()) != 0) s = Status::FromErrno(errno, "compact upload log: fdatasync " + temp);
+  if (s.ok() && ::rename(temp.c_str(), path_.c_str()) != 0)
+    s = Status::FromErrno(errno, "compact upload log: rename " + temp);
+  if (!s.ok()) {
+    ::unlink(temp.c_str());
+    return s;  // the old log is intact and still in use
+  }
+  // From here the new file is the log; if its directory entry cannot be made
+  // durable we cannot tell which file a crash would leave, so stop appending.
+  s = SyncParentDir(path_);
+  if (!s.ok()) failed_ = s.Annotate("upload log " + path_ + " after compaction");
+  fd_ = std::make_shared<UniqueFd>(std::move(fd));
+  end_ = bytes.size();
+  ++compactions_;
+  LOG_DEBUG("upload log %s compacted to %zu bytes", path_.c_str(), bytes.size());
+  return s;
+}
+
+std::vector<UploadEntry> UploadLog::Pending() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<UploadEntry> out;
+  out.reserve(pending_.size());
+  for (const auto& [seq, e] : pending_) out.push_back(e);
+  return out;
+}
+
+std::vector<Pointer> UploadLog::Lost() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Pointer> out;
+  for (const auto& [seq, key] : lost_) out.push_back(key);
+  return out;
+}
+
+UploadLogStats UploadLog::Stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return UploadLogStats{pending_.size(), end_ / kRec, compactions_};
+}
+
+}  // namespace amberfs
