@@ -18,7 +18,9 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <map>
 #include <new>
+#include <optional>
 
 #include "amberfs/ctl.h"
 #include "amberfs/log.h"
@@ -32,6 +34,11 @@ constexpr fuse_ino_t kVolumeIno = 2;
 constexpr fuse_ino_t kCtlIno = 3;
 constexpr fuse_ino_t kStatsIno = 4;
 constexpr fuse_ino_t kSnapshotsIno = 5;
+// snapshots/NAME files get numbers from here up, one per (name, creation
+// time), never reused while mounted, so a deleted and retaken name is a new file.
+constexpr fuse_ino_t kFirstSnapshotIno = 1000;
+// Snapshots come and go by ctl command; the kernel rechecks names this often.
+constexpr double kSnapshotTimeout = 1.0;
 
 constexpr unsigned kMaxWrite = 1u << 20;
 // Attributes never change under the kernel's feet (the volume's size is fixed),
@@ -56,6 +63,12 @@ struct CtlFile {
   std::mutex mu;
   std::string reply;
   uint64_t reply_base = 0;  // file offset at which read(2) sees the reply's first byte
+};
+
+// A snapshots/ file.
+struct SnapshotFile {
+  std::string name;
+  uint64_t created_ns = 0;
 };
 
 // One open of `stats`: the text rendered at open.
@@ -100,6 +113,42 @@ class Frontend {
     return st;
   }
 
+  // The snapshots as files (empty without a snapshotter), numbering new ones.
+  std::vector<std::pair<fuse_ino_t, SnapshotFile>> Snapshots() {
+    std::vector<std::pair<fuse_ino_t, SnapshotFile>> out;
+    Snapshotter* snap = volume_.snapshotter();
+    if (snap == nullptr) return out;
+    Result<std::vector<SnapshotInfo>> list = snap->List();
+    if (!list.ok()) {
+      LOG_ERROR("list snapshots: %s", list.status().ToString().c_str());
+      return out;
+    }
+    std::lock_guard<std::mutex> lock(snap_mu_);
+    for (const SnapshotInfo& info : *list) {
+      auto [it, added] = snap_inos_.try_emplace({info.name, info.created_ns}, next_snap_ino_);
+      if (added) snap_files_[next_snap_ino_++] = SnapshotFile{info.name, info.created_ns};
+      out.emplace_back(it->second, SnapshotFile{info.name, info.created_ns});
+    }
+    return out;
+  }
+
+  std::optional<SnapshotFile> SnapshotByIno(fuse_ino_t ino) {
+    std::lock_guard<std::mutex> lock(snap_mu_);
+    auto it = snap_files_.find(ino);
+    if (it == snap_files_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  struct stat SnapshotAttr(fuse_ino_t ino, const SnapshotFile& file) const {
+    struct stat st = Attr(kStatsIno);
+    st.st_ino = ino;
+    st.st_mode = S_IFREG | 0444;
+    st.st_size = static_cast<off_t>(volume_.size());
+    st.st_atim.tv_sec = st.st_mtim.tv_sec = st.st_ctim.tv_sec = static_cast<time_t>(file.created_ns / 1000000000);
+    st.st_atim.tv_nsec = st.st_mtim.tv_nsec = st.st_ctim.tv_nsec = static_cast<long>(file.created_ns % 1000000000);
+    return st;
+  }
+
   std::string RenderStats() {
     MetricsWriter w;
     volume_.WriteMetrics(&w);
@@ -124,6 +173,10 @@ class Frontend {
   Counters counters_;
   std::atomic<unsigned> max_write_{0};
   time_t mount_time_;
+  std::mutex snap_mu_;
+  std::map<std::pair<std::string, uint64_t>, fuse_ino_t> snap_inos_;  // guarded by snap_mu_
+  std::map<fuse_ino_t, SnapshotFile> snap_files_;                     // guarded by snap_mu_
+  fuse_ino_t next_snap_ino_ = kFirstSnapshotIno;                       // guarded by snap_mu_
 };
 
 Frontend& From(fuse_req_t req) { return *static_cast<Frontend*>(fuse_req_userdata(req)); }
@@ -151,6 +204,7 @@ int VolumeError(Frontend& fe, const char* op, const Status& st) {
 }
 
 bool IsRootChild(fuse_ino_t ino) { return ino >= kVolumeIno && ino <= kSnapshotsIno; }
+bool IsSnapshotIno(fuse_ino_t ino) { return ino >= kFirstSnapshotIno; }
 
 void OpInit(void* userdata, fuse_conn_info* conn) {
   auto* fe = static_cast<Frontend*>(userdata);
@@ -171,7 +225,20 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   Reply(req, [&] {
-    if (parent == kSnapshotsIno) return ENOENT;
+    if (parent == kSnapshotsIno) {
+      for (const auto& [ino, file] : From(req).Snapshots()) {
+        if (file.name != name) continue;
+        fuse_entry_param entry;
+        std::memset(&entry, 0, sizeof entry);
+        entry.ino = ino;
+        entry.attr = From(req).SnapshotAttr(ino, file);
+        entry.attr_timeout = kAttrTimeout;  // a snapshot file never changes
+        entry.entry_timeout = kSnapshotTimeout;
+        fuse_reply_entry(req, &entry);
+        return 0;
+      }
+      return ENOENT;
+    }
     if (parent != kRootIno) return ENOTDIR;
     for (const RootEntry& e : kRootEntries) {
       if (std::strcmp(name, e.name) == 0) {
@@ -191,6 +258,13 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   Reply(req, [&] {
+    if (IsSnapshotIno(ino)) {
+      std::optional<SnapshotFile> file = From(req).SnapshotByIno(ino);
+      if (!file) return ENOENT;
+      struct stat st = From(req).SnapshotAttr(ino, *file);
+      fuse_reply_attr(req, &st, kAttrTimeout);
+      return 0;
+    }
     if (ino != kRootIno && !IsRootChild(ino)) return ENOENT;
     struct stat st = From(req).Attr(ino);
     fuse_reply_attr(req, &st, kAttrTimeout);
@@ -201,6 +275,7 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
   Reply(req, [&] {
     Frontend& fe = From(req);
+    if (IsSnapshotIno(ino)) return EPERM;  // snapshots are read-only
     if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) return EPERM;
     if (to_set & FUSE_SET_ATTR_SIZE) {
       uint64_t want = static_cast<uint64_t>(attr->st_size);
@@ -251,7 +326,11 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       case kSnapshotsIno:
         return EISDIR;
       default:
-        return ENOENT;
+        if (!IsSnapshotIno(ino) || !fe.SnapshotByIno(ino)) return ENOENT;
+        if (writing) return EACCES;
+        fi->fh = 0;
+        fi->direct_io = 1;
+        break;
     }
     if (fuse_reply_open(req, fi) == -ENOENT) {
       // The opener was interrupted: no release will come for this handle.
@@ -293,7 +372,13 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
       ReplyText(req, reinterpret_cast<StatsFile*>(fi->fh)->text, offset, size);
       return 0;
     }
-    if (ino != kVolumeIno) return EISDIR;
+    std::optional<SnapshotFile> snapshot;
+    if (IsSnapshotIno(ino)) {
+      snapshot = fe.SnapshotByIno(ino);
+      if (!snapshot) return ENOENT;
+    } else if (ino != kVolumeIno) {
+      return EISDIR;
+    }
     const uint64_t vsize = fe.volume().size();
     if (off < 0) return EINVAL;
     if (offset >= vsize || size == 0) {
@@ -308,6 +393,15 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     if (capacity < n) {
       buffer.reset(new char[n]);
       capacity = n;
+    }
+    if (snapshot) {
+      Status st = fe.volume().snapshotter()->ReadSnapshot(snapshot->name, buffer.get(), n, offset);
+      if (!st.ok()) {
+        LOG_ERROR("read snapshot %s: %s", snapshot->name.c_str(), st.ToString().c_str());
+        return st.code() == ENOENT ? ENOENT : EIO;
+      }
+      fuse_reply_buf(req, buffer.get(), n);
+      return 0;
     }
     Status st = fe.volume().conductor().ReadAt(buffer.get(), n, offset);
     if (!st.ok()) return VolumeError(fe, "read", st);
@@ -350,7 +444,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     if (off < 0) return EINVAL;
     if (offset >= vsize) return ENOSPC;
     size_t n = std::min<uint64_t>(size, vsize - offset);
-    Status st = fe.volume().conductor().WriteAt(buf, n, offset);
+    Status st = fe.volume().Write(buf, n, offset);
     if (!st.ok()) return VolumeError(fe, "write", st);
     fe.counters().writes.fetch_add(1, std::memory_order_relaxed);
     fe.counters().write_bytes.fetch_add(n, std::memory_order_relaxed);
@@ -400,7 +494,7 @@ void OpFallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t leng
     }
     end = std::min(end, vsize);
     if (start < end) {
-      Status st = fe.volume().conductor().Discard(start, end - start);
+      Status st = fe.volume().Discard(start, end - start);
       if (!st.ok()) return VolumeError(fe, "discard", st);
       fe.counters().discards.fetch_add(1, std::memory_order_relaxed);
     }
@@ -437,10 +531,19 @@ void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     if (ino == kRootIno) {
       for (const RootEntry& e : kRootEntries) items.push_back({e.name, e.ino});
     }
+    // Listed afresh for each call; an offset is an index into this list, so
+    // a snapshot taken or deleted between calls may shift a name (as in any
+    // directory changed during a listing).
+    std::vector<std::pair<fuse_ino_t, SnapshotFile>> snapshots;
+    if (ino == kSnapshotsIno) {
+      snapshots = fe.Snapshots();
+      for (const auto& [sino, file] : snapshots) items.push_back({file.name.c_str(), sino});
+    }
     std::string buf(size, '\0');
     size_t used = 0;
     for (size_t i = static_cast<size_t>(std::max<off_t>(off, 0)); i < items.size(); ++i) {
-      struct stat st = fe.Attr(items[i].ino);
+      struct stat st = IsSnapshotIno(items[i].ino) ? fe.SnapshotAttr(items[i].ino, snapshots[i - 2].second)
+                                                   : fe.Attr(items[i].ino);
       size_t need = fuse_add_direntry(req, buf.data() + used, size - used, items[i].name, &st,
                                       static_cast<off_t>(i + 1));
       if (need > size - used) break;
@@ -506,6 +609,17 @@ Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::fun
   }
   s.mounted_ = true;
   LOG_INFO("mounted %s at %s", volume.dir().c_str(), options.mountpoint.c_str());
+  // After a rollback the kernel must not serve volume's old pages (they
+  // exist only with page_cache, but are dropped either way).
+  fuse_session* se = s.se_;
+  volume.SetAfterRollback([se] {
+    int rc = fuse_lowlevel_notify_inval_inode(se, kVolumeIno, 0, 0);
+    if (rc != 0 && rc != -ENOENT) LOG_WARN("invalidate volume pages after rollback: %s", std::strerror(-rc));
+  });
+  struct ClearHook {
+    Volume& v;
+    ~ClearHook() { v.SetAfterRollback(nullptr); }
+  } clear_hook{volume};
   on_mounted();
 
   int rc;

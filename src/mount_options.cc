@@ -38,6 +38,11 @@ Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* opti
     v.sync_delay = *d;
     return OptionOwner::kAmberfs;
   }
+  if (key == "s3_credentials") {
+    if (value.empty()) return bad("needs a file, e.g. s3_credentials=/root/.aws/credentials");
+    v.s3_credentials = std::string(value);
+    return OptionOwner::kAmberfs;
+  }
   if (key == "loglevel") {
     if (!ParseLogLevel(value, &options->log_level)) return bad("use error, warn, info or debug");
     return OptionOwner::kAmberfs;

@@ -16,7 +16,10 @@
 #include "amberfs/durable_file.h"
 #include "amberfs/index_tree.h"
 #include "amberfs/snapshotter.h"
+#include "amberfs/store_url.h"
 #include "amberfs/unique_fd.h"
+#include "amberfs/volume_config.h"
+#include "amberfs/volume_create.h"
 
 namespace amberfs {
 namespace {
@@ -194,6 +197,49 @@ Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& pla
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<ChangeTracker> tracker,
                          ChangeTracker::Create(changes, plan.record.volume_size, plan.record.chunk_size));
   return Status::OK();
+}
+
+Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
+  if (options.voldir.empty()) return Status::Error(EINVAL, "no volume directory given");
+  AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(options.url));
+  Result<std::unique_ptr<Store>> store = OpenStoreUrl(options.url, options.credentials_file);
+  if (!store.ok()) return store.status().Annotate("open " + options.url);
+  RestoreVolumeResult result;
+  AMBER_ASSIGN_OR_RETURN(result.plan, PlanRestore(store->get(), options.volume, options.snapshot));
+  const RestorePlan& plan = result.plan;
+  if (options.planned) options.planned(plan);
+
+  CreateVolumeOptions create;
+  create.voldir = options.voldir;
+  create.size = plan.record.volume_size;
+  create.chunk_size = plan.record.chunk_size;
+  create.slow_url = CanonicalStoreUrl(url);
+  create.force = options.force;
+  if (!plan.config_text.empty()) {
+    Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
+    if (published.ok()) {
+      create.block_size = published->block_size;
+    } else {
+      // The geometry that matters is in the record; the block size is only the cache's.
+      create.block_size = std::min<uint32_t>(kDefaultBlockSize, plan.record.chunk_size);
+    }
+  }
+  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, CreateVolume(create));
+  const std::string voldir = AbsolutePath(options.voldir);
+  auto fail = [&](const Status& st) -> Status {
+    Status removed = RemoveDurably(voldir, "config");
+    return st.Annotate(removed.ok() ? "restore (the incomplete volume in " + voldir + " has no config; rerun with --force)"
+                                    : "restore (and removing the incomplete config failed: " + removed.message() + ")");
+  };
+  Result<RestoreStats> stats = RestoreImage(store->get(), plan.record, config.ImagePath(voldir), options.threads,
+                                            options.progress);
+  if (!stats.ok()) return fail(stats.status());
+  result.stats = *stats;
+  if (Status st = InstallRestoredSnapshot(voldir, plan); !st.ok()) return fail(st);
+  // The same volume continued: its uuid, so later snapshots build on this one.
+  config.uuid = plan.uuid;
+  if (Status st = config.Store(voldir); !st.ok()) return fail(st);
+  return result;
 }
 
 }  // namespace amberfs

@@ -3,9 +3,13 @@
 // Exit status: 0 created, 1 refused or failed (nothing changed), 2 usage error.
 #include <getopt.h>
 
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <string>
 
+#include "amberfs/restore.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/version.h"
 #include "amberfs/volume_create.h"
@@ -29,7 +33,9 @@ constexpr const char* kUsage =
     "  --slow URL         slow store: file:///path or s3://bucket[/prefix][?endpoint=URL&region=R]\n"
     "                     (default file://VOLDIR/archive)\n"
     "  --force            replace an existing volume in VOLDIR (not while it is mounted)\n"
-    "  --restore URL      rebuild a volume from a slow store (not implemented yet)\n"
+    "  --restore URL      rebuild a volume from a slow store: the newest snapshot (or\n"
+    "                     --snapshot NAME) of the only volume there (or --volume UUID)\n"
+    "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment)\n"
     "  --help, --version\n";
 
 int Usage(const char* problem) {
@@ -49,30 +55,69 @@ bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
 
 }  // namespace
 
+// mkfs.amberfs --restore: see restore.h. A progress line on a terminal.
+int Restore(amberfs::RestoreVolumeOptions options) {
+  const bool tty = ::isatty(STDERR_FILENO);
+  const auto start = std::chrono::steady_clock::now();
+  auto last = start;
+  options.planned = [](const amberfs::RestorePlan& plan) {
+    std::fprintf(stderr, "restoring volume %s, snapshot %s (%s)\n", plan.uuid.c_str(), plan.record.name.c_str(),
+                 amberfs::FormatSize(plan.record.volume_size).c_str());
+  };
+  if (tty) {
+    options.progress = [&](const amberfs::RestoreProgress& p) {
+      auto now = std::chrono::steady_clock::now();
+      if (p.chunks_done != p.chunks_total && now - last < std::chrono::milliseconds(200)) return;
+      last = now;
+      double secs = std::chrono::duration<double>(now - start).count();
+      std::fprintf(stderr, "\r  %llu/%llu chunks, %s, %.1f MiB/s   ", (unsigned long long)p.chunks_done,
+                   (unsigned long long)p.chunks_total, amberfs::FormatSize(p.bytes_done).c_str(),
+                   secs > 0 ? p.bytes_done / secs / (1 << 20) : 0.0);
+      if (p.chunks_done == p.chunks_total) std::fputc('\n', stderr);
+    };
+  }
+  amberfs::Result<amberfs::RestoreVolumeResult> r = amberfs::RestoreVolume(options);
+  if (!r.ok()) {
+    if (tty) std::fputc('\n', stderr);
+    std::fprintf(stderr, "mkfs.amberfs: %s\n", r.status().message().c_str());
+    return 1;
+  }
+  std::printf("restored amberfs volume %s in %s from %s\n  snapshot %s: %llu of %llu chunks downloaded, %s\n",
+              r->plan.uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
+              r->plan.record.name.c_str(), (unsigned long long)r->stats.downloaded,
+              (unsigned long long)r->stats.chunks, amberfs::FormatSize(r->stats.bytes).c_str());
+  return 0;
+}
+
 int main(int argc, char** argv) {
-  enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kHelp, kVersion };
+  enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kHelp, kVersion };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
       {"slow", required_argument, nullptr, kSlow},         {"force", no_argument, nullptr, kForce},
       {"restore", required_argument, nullptr, kRestore},   {"volume", required_argument, nullptr, kVolume},
       {"snapshot", required_argument, nullptr, kSnapshot}, {"help", no_argument, nullptr, kHelp},
+      {"s3-credentials", required_argument, nullptr, kCreds},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
-  bool restore = false;
+  amberfs::RestoreVolumeOptions restore_options;
+  bool restore = false, create_only = false;
   uint64_t block = options.block_size, chunk = options.chunk_size;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     switch (c) {
-      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return 2; break;
-      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return 2; break;
-      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return 2; break;
-      case kImage: options.image = optarg; break;
-      case kSlow: options.slow_url = optarg; break;
+      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return 2; create_only = true; break;
+      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return 2; create_only = true; break;
+      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return 2; create_only = true; break;
+      case kImage: options.image = optarg; create_only = true; break;
+      case kSlow: options.slow_url = optarg; create_only = true; break;
       case kForce: options.force = true; break;
-      case kRestore: case kVolume: case kSnapshot: restore = true; break;
+      case kRestore: restore_options.url = optarg; restore = true; break;
+      case kVolume: restore_options.volume = optarg; break;
+      case kSnapshot: restore_options.snapshot = optarg; break;
+      case kCreds: restore_options.credentials_file = optarg; break;
       case kHelp: std::fputs(kUsage, stdout); return 0;
       case kVersion: std::printf("mkfs.amberfs %s\n", amberfs::kVersion); return 0;
       default: {
@@ -82,11 +127,17 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (restore) {
-    std::fprintf(stderr, "mkfs.amberfs: not implemented yet: rebuild from a slow store comes with snapshots (issue 5)\n");
-    return 2;
-  }
   if (optind + 1 != argc) return Usage(optind == argc ? "no VOLDIR given" : "more than one VOLDIR given");
+  if (restore && create_only) return Usage("--restore takes its geometry and slow store from the snapshot; "
+                                           "--size, --block-size, --chunk-size, --image and --slow do not apply");
+  if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty())) {
+    return Usage("--volume and --snapshot go with --restore URL");
+  }
+  if (restore) {
+    restore_options.voldir = argv[optind];
+    restore_options.force = options.force;
+    return Restore(std::move(restore_options));
+  }
   options.voldir = argv[optind];
   // The sizes must fit the config's 32-bit fields; Validate checks the real limits.
   if (block > UINT32_MAX || chunk > UINT32_MAX) return Usage("block or chunk size too large");

@@ -16,6 +16,7 @@
 //   ro                read-only
 //   page_cache        let the kernel cache volume's pages (allows mmap)
 //   loglevel=LEVEL    error, warn, info (default) or debug
+//   s3_credentials=FILE  AWS credentials file for an s3:// slow store
 //
 // Thread-safety: pure functions on the caller's MountOptions.
 #pragma once

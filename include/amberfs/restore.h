@@ -44,6 +44,7 @@
 
 #include "amberfs/pointer.h"
 #include "amberfs/snapshot_record.h"
+#include "amberfs/snapshotter.h"
 #include "amberfs/status.h"
 #include "amberfs/store.h"
 
@@ -88,10 +89,30 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
                                   int threads = 12,
                                   const std::function<void(const RestoreProgress&)>& progress = nullptr);
 
-// The tracker file name in VOLDIR (shared with the mount's wiring).
-inline constexpr const char* kChangeTrackerFile = "changes";
-inline constexpr const char* kUploadLogFile = "upload.log";
-
 Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan);
+
+// All of it, as mkfs.amberfs --restore does: plan, create VOLDIR (as mkfs
+// does, with the snapshot's size and chunk size, the published config's block
+// size, `url` as the slow store, and the volume's uuid), restore the image,
+// install. On failure after VOLDIR was created its config is removed, so no
+// half-restored volume can be mounted (rerun with force).
+struct RestoreVolumeOptions {
+  std::string url;
+  std::string credentials_file;
+  std::string volume;    // uuid, "" = the only one
+  std::string snapshot;  // "" = the newest
+  std::string voldir;
+  bool force = false;
+  int threads = 12;
+  std::function<void(const RestorePlan&)> planned;  // called once the plan is known
+  std::function<void(const RestoreProgress&)> progress;
+};
+
+struct RestoreVolumeResult {
+  RestorePlan plan;
+  RestoreStats stats;
+};
+
+Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options);
 
 }  // namespace amberfs

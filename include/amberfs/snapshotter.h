@@ -115,8 +115,12 @@ std::string SnapshotRef(std::string_view uuid, std::string_view name);
 std::string EncodeSnapshotRefValue(const Pointer& record);
 Result<Pointer> DecodeSnapshotRefValue(std::span<const uint8_t> bytes);
 
-// The base file (see above).
+// The snapshot layer's files in VOLDIR: the base (see above), the change
+// tracker's state, the fast store and the upload log.
 inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
+inline constexpr const char* kChangeTrackerFile = "changes";
+inline constexpr const char* kFastStoreDir = "fast";
+inline constexpr const char* kUploadLogFile = "upload.log";
 Status WriteSnapshotBase(const std::string& voldir, const Pointer& record);
 // Null pointer when the file is absent.
 Result<Pointer> ReadSnapshotBase(const std::string& voldir);

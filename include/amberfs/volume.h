@@ -11,9 +11,18 @@
 // and, only if that succeeded, clears the marker. Its error is the mount's
 // exit status. The destructor closes if Close() was not called.
 //
-// RegisterCtl() adds the volume's ctl commands (`flush`, `loglevel`);
-// WriteMetrics() adds its families to `stats`. Later layers (change tracker,
-// stores, snapshots) hang off the Volume and extend both.
+// RegisterCtl() adds the volume's ctl commands (`flush`, `loglevel`, and
+// unless read-only `snapshot [NAME]`, `drain`, `delete NAME`, `rollback NAME`,
+// `gc`); WriteMetrics() adds its families to `stats`.
+//
+// Snapshots (read-write volumes only): Open also opens the change tracker
+// (VOLDIR/changes; created if missing, with every chunk marked unless the
+// image holds no data yet), the PairedStore (fast = VOLDIR/fast, slow = the
+// config's URL, upload log VOLDIR/upload.log), the catalog and the
+// Snapshotter, whose observer the Conductor calls (snapshotter.h). Every write
+// and discard of the volume must go through Write() and Discard(), which hold
+// the snapshot barrier. A read-only volume has no snapshotter (snapshotter()
+// is null; the snapshot commands are not registered).
 //
 // Thread-safety: after Open, conductor(), the ctl handlers and WriteMetrics
 // may be used from many threads; Close() must not race with them (the mount
@@ -22,13 +31,18 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "amberfs/batch_io.h"
+#include "amberfs/catalog.h"
+#include "amberfs/change_tracker.h"
 #include "amberfs/conductor.h"
 #include "amberfs/ctl.h"
+#include "amberfs/paired_store.h"
+#include "amberfs/snapshotter.h"
 #include "amberfs/stats.h"
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
@@ -43,6 +57,7 @@ struct VolumeOptions {
   bool direct = false;  // O_DIRECT on the image
   std::chrono::microseconds sync_delay{0};
   bool read_only = false;
+  std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)
 };
 
 class Volume {
@@ -58,6 +73,14 @@ class Volume {
   const VolumeOptions& options() const { return options_; }
   Conductor& conductor() { return *conductor_; }
   uint64_t size() const { return config_.size; }
+  // Null on a read-only volume.
+  Snapshotter* snapshotter() { return snapshotter_.get(); }
+  // The volume's write path: through the snapshot barrier when there is one.
+  Status Write(const void* buf, size_t length, uint64_t offset);
+  Status Discard(uint64_t offset, uint64_t length);
+  // Called after a rollback changed the volume (the frontend drops the
+  // kernel's cached pages). Set before serving.
+  void SetAfterRollback(std::function<void()> fn) { after_rollback_ = std::move(fn); }
 
   void RegisterCtl(CtlDispatcher* ctl);
   void WriteMetrics(MetricsWriter* out) const;
@@ -66,12 +89,20 @@ class Volume {
 
  private:
   Volume(std::string dir, VolumeConfig config, VolumeOptions options, VolumeLock lock);
+  Status OpenSnapshots(ConductorOptions* copts);
+  void RegisterSnapshotCtl(CtlDispatcher* ctl);
 
   std::string dir_;
   VolumeConfig config_;
   VolumeOptions options_;
   VolumeLock lock_;
+  // Destroyed in reverse order: the Conductor (which calls the observer) first.
+  std::unique_ptr<ChangeTracker> tracker_;
+  std::unique_ptr<PairedStore> paired_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<Snapshotter> snapshotter_;
   std::unique_ptr<Conductor> conductor_;
+  std::function<void()> after_rollback_;
   bool closed_ = false;
 };
 
