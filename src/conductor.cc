@@ -54,7 +54,10 @@ struct Entry : PolicyNode {
   bool dirty = false;
   bool in_writeback = false;  // a copy is on its way to the image
   bool unsynced = false;      // written to the image, not yet covered by a good fdatasync
-  uint64_t dirty_seq = 0;     // key in the oldest-first dirty order
+  uint64_t dirty_seq = 0;     // position in the oldest-first dirty order
+  Entry* dirty_prev = nullptr;  // the dirty list, under dirty_mu_
+  Entry* dirty_next = nullptr;
+  Clock::time_point dirty_since;
   uint64_t generation = 0;    // bumped by every change; write-back compares it
   uint64_t wb_epoch = 0;      // sync epoch in which its last write-back completed
 };
@@ -62,8 +65,31 @@ struct Entry : PolicyNode {
 struct Shard {
   std::mutex mu;
   std::condition_variable cv;  // a load or a write-back of a block in this shard finished
-  std::unordered_map<uint64_t, std::unique_ptr<Entry>> map;
+  std::unordered_map<uint64_t, Entry*> map;  // entries live in Impl::entries_, one per arena slot
   S3Fifo policy{1};
+};
+
+// Dirty entries in the order they became dirty. Sequence numbers only grow,
+// so appending keeps the list sorted by dirty_seq: the head is the oldest.
+// Intrusive, so marking a block dirty or clean allocates nothing.
+class DirtyList {
+ public:
+  Entry* head() const { return head_; }
+  void Append(Entry* e) {
+    e->dirty_prev = tail_;
+    e->dirty_next = nullptr;
+    if (tail_) tail_->dirty_next = e; else head_ = e;
+    tail_ = e;
+  }
+  void Unlink(Entry* e) {
+    if (e->dirty_prev) e->dirty_prev->dirty_next = e->dirty_next; else head_ = e->dirty_next;
+    if (e->dirty_next) e->dirty_next->dirty_prev = e->dirty_prev; else tail_ = e->dirty_prev;
+    e->dirty_prev = e->dirty_next = nullptr;
+  }
+
+ private:
+  Entry* head_ = nullptr;
+  Entry* tail_ = nullptr;
 };
 
 // Fixed-size block buffers carved out of one anonymous mapping, so the cache's
@@ -110,6 +136,34 @@ class BlockArena {
   size_t bytes_ = 0;
   size_t block_size_ = 0;
   size_t capacity_ = 0;
+};
+
+// Write-back staging buffers, kept for reuse: a fresh multi-megabyte
+// allocation per round costs page faults on every round.
+class StagingPool {
+ public:
+  StagingPool(size_t bytes, size_t alignment) : bytes_(bytes), alignment_(alignment) {}
+  // A buffer of at least `size` bytes (uninitialized).
+  AlignedBuffer Get(size_t size) {
+    if (size <= bytes_) {
+      std::lock_guard l(mu_);
+      if (!free_.empty()) {
+        AlignedBuffer b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+      }
+    }
+    return AlignedBuffer::Uninitialized(std::max(size, bytes_), alignment_);
+  }
+  void Put(AlignedBuffer b) {
+    std::lock_guard l(mu_);
+    if (b.size() == bytes_ && free_.size() < 2) free_.push_back(std::move(b));
+  }
+
+ private:
+  const size_t bytes_, alignment_;
+  std::mutex mu_;
+  std::vector<AlignedBuffer> free_;
 };
 
 // One fdatasync shared by every Flush that joined before it started.
@@ -159,7 +213,15 @@ class Conductor::Impl {
   // already cached, or being loaded by another thread, and out[i] is untouched).
   Status LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out, std::vector<bool>* loaded);
   Status WriteBlocks(const uint8_t* buf, size_t length, uint64_t offset);
-  void MakeDirtyLocked(Entry* e, uint64_t block);
+  // The Entry of a freshly taken slot, reset, for block `block`.
+  Entry* NewEntry(uint32_t slot, uint64_t block) {
+    Entry* e = &entries_[slot];
+    *e = Entry{};
+    e->key = block;
+    e->slot = slot;
+    return e;
+  }
+  void MakeDirtyLocked(Entry* e);
   void CleanLocked(Entry* e);
   Status AllocSlot(uint32_t* slot);
   size_t EvictSome(size_t want);
@@ -205,16 +267,20 @@ class Conductor::Impl {
   uint64_t sync_threshold_ = 0;
 
   BlockArena arena_;
+  std::unique_ptr<StagingPool> staging_pool_;
   Shard shards_[kNumShards];
   std::shared_mutex io_gate_;
   std::atomic<unsigned> evict_cursor_{0};
 
-  // Oldest-first dirty order: seq -> block.
+  // One Entry per arena slot, so caching a block allocates no Entry.
+  std::vector<Entry> entries_;
+
+  // Oldest-first dirty order. An entry on the list is alive: it cannot be
+  // evicted while dirty, and Discard unlinks it before dropping it.
   mutable std::mutex dirty_mu_;
-  std::map<uint64_t, uint64_t> dirty_order_;
+  DirtyList dirty_list_;
   uint64_t dirty_seq_ = 0;
   std::atomic<uint64_t> dirty_blocks_{0};
-  std::map<uint64_t, Clock::time_point> dirty_since_;  // seq -> when it became dirty (same keys)
   // Write-back rounds in flight, by ticket, so a Flush can wait for every
   // round that may carry a copy of a block it must make durable.
   uint64_t next_round_ = 0;
@@ -283,6 +349,9 @@ Status Conductor::Impl::Init() {
   // once they reach half the dirty cap, so clean blocks stay plentiful.
   sync_threshold_ = std::max<uint64_t>(dirty_max_ / 2, bs_);
   AMBER_RETURN_IF_ERROR(arena_.Init(blocks, bs_));
+  entries_.resize(blocks);
+  options_.writeback_batch_bytes = std::max<uint64_t>(options_.writeback_batch_bytes / bs_, 1) * bs_;
+  staging_pool_ = std::make_unique<StagingPool>(options_.writeback_batch_bytes, std::max<size_t>(device_->alignment(), 4096));
   for (Shard& s : shards_) s.policy.SetCapacity(blocks / kNumShards + 1);
   writer_ = std::thread([this] { WriterLoop(); });
   syncer_ = std::thread([this] { SyncerLoop(); });
@@ -326,9 +395,9 @@ size_t Conductor::Impl::EvictSome(size_t want) {
     while (evicted < want) {
       PolicyNode* victim = s.policy.Evict([](PolicyNode* n) { return Evictable(static_cast<Entry*>(n)); });
       if (victim == nullptr) break;
-      auto it = s.map.find(victim->key);
-      arena_.Give(it->second->slot);
-      s.map.erase(it);
+      uint32_t slot = static_cast<Entry*>(victim)->slot;
+      s.map.erase(victim->key);
+      arena_.Give(slot);  // only now: the slot's Entry may be reused at once
       ++evicted;
     }
   }
@@ -375,13 +444,13 @@ Status Conductor::Impl::WaitForDirtySpace() {
   return result;
 }
 
-void Conductor::Impl::MakeDirtyLocked(Entry* e, uint64_t block) {
+void Conductor::Impl::MakeDirtyLocked(Entry* e) {
   if (e->dirty) return;
   e->dirty = true;
   std::lock_guard l(dirty_mu_);
   e->dirty_seq = ++dirty_seq_;
-  dirty_order_.emplace(e->dirty_seq, block);
-  dirty_since_.emplace(e->dirty_seq, Clock::now());
+  e->dirty_since = Clock::now();
+  dirty_list_.Append(e);
   dirty_blocks_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -389,8 +458,7 @@ void Conductor::Impl::CleanLocked(Entry* e) {
   if (!e->dirty) return;
   e->dirty = false;
   std::lock_guard l(dirty_mu_);
-  dirty_order_.erase(e->dirty_seq);
-  dirty_since_.erase(e->dirty_seq);
+  dirty_list_.Unlink(e);
   dirty_blocks_.fetch_sub(1, std::memory_order_relaxed);
 }
 
@@ -410,8 +478,9 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
       {
         std::lock_guard l(s.mu);
         auto it = s.map.find(mine[i]);
-        arena_.Give(it->second->slot);
+        uint32_t slot = it->second->slot;
         s.map.erase(it);
+        arena_.Give(slot);
       }
       s.cv.notify_all();
     }
@@ -436,12 +505,10 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
       arena_.Give(slot);
       continue;  // the caller's retry loop will find it
     }
-    auto e = std::make_unique<Entry>();
-    e->key = blocks[i];
-    e->slot = slot;
+    Entry* e = NewEntry(slot, blocks[i]);
     e->loading = true;
-    placeholders.push_back(e.get());
-    s.map.emplace(blocks[i], std::move(e));
+    placeholders.push_back(e);
+    s.map.emplace(blocks[i], e);
     mine.push_back(blocks[i]);
     mine_index.push_back(i);
   }
@@ -520,7 +587,7 @@ Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
         missing.push_back(b);
         continue;
       }
-      Entry* e = it->second.get();
+      Entry* e = it->second;
       std::memcpy(dst + (lo - offset), arena_.data(e->slot) + (lo - b * bs_), hi - lo);
       s.policy.Touch(e);
       ++read_hits_;
@@ -557,7 +624,7 @@ Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
           continue;
         }
         std::memcpy(dst + (lo - offset), arena_.data(it->second->slot) + (lo - b * bs_), hi - lo);
-        s.policy.Touch(it->second.get());
+        s.policy.Touch(it->second);
         ++read_hits_;
       }
       missing.swap(again);
@@ -592,14 +659,14 @@ Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t 
         it = s.map.find(b);
       }
       if (it != s.map.end()) {
-        Entry* e = it->second.get();
+        Entry* e = it->second;
         std::memcpy(arena_.data(e->slot) + (lo - b * bs_), src + (lo - offset), hi - lo);
         ++e->generation;
         // A block rewritten while its older copy is on the way to the image
         // counts as newly dirty, so a Flush that began before this write
         // waits for it and one that began after does not chase it forever.
         if (e->in_writeback) CleanLocked(e);
-        MakeDirtyLocked(e, b);
+        MakeDirtyLocked(e);
         s.policy.Touch(e);
         break;
       }
@@ -616,14 +683,11 @@ Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t 
         arena_.Give(slot);
         continue;
       }
-      auto fresh = std::make_unique<Entry>();
-      Entry* e = fresh.get();
-      e->key = b;
-      e->slot = slot;
+      Entry* e = NewEntry(slot, b);
       std::memcpy(arena_.data(slot), src + (lo - offset), bs_);
-      s.map.emplace(b, std::move(fresh));
+      s.map.emplace(b, e);
       s.policy.Insert(e);
-      MakeDirtyLocked(e, b);
+      MakeDirtyLocked(e);
       break;
     }
   }
@@ -659,16 +723,18 @@ Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
   // Exclusive: no block of the range is being loaded or written back, so once
   // its cached copies are gone nothing can bring the old bytes back.
   std::unique_lock gate(io_gate_);
-  auto drop = [&](Shard& s, std::unordered_map<uint64_t, std::unique_ptr<Entry>>::iterator it) {
-    Entry* e = it->second.get();
+  auto drop = [&](Shard& s, std::unordered_map<uint64_t, Entry*>::iterator it) {
+    Entry* e = it->second;
     CleanLocked(e);
     if (e->unsynced) {
       e->unsynced = false;
       unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);
     }
     s.policy.Remove(e);
-    arena_.Give(e->slot);
-    return s.map.erase(it);
+    uint32_t slot = e->slot;
+    auto next = s.map.erase(it);
+    arena_.Give(slot);
+    return next;
   };
   const uint64_t nblocks = end_whole - first_whole;
   // Punch first: if it fails, the cache still holds the newest data and the
@@ -723,14 +789,19 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
   {
     std::lock_guard l(dirty_mu_);
     size_t max_blocks = std::max<uint64_t>(1, max_bytes / bs_);
-    for (auto it = dirty_order_.begin(); it != dirty_order_.end() && it->first <= seq_limit && picks.size() < max_blocks; ++it)
-      picks.push_back(it->second);
+    for (Entry* e = dirty_list_.head(); e != nullptr && e->dirty_seq <= seq_limit && picks.size() < max_blocks; e = e->dirty_next)
+      picks.push_back(e->key);
   }
   if (picks.empty()) return Status::OK();
   std::sort(picks.begin(), picks.end());
 
   std::shared_lock gate(io_gate_);
-  AlignedBuffer staging(picks.size() * bs_, std::max<size_t>(device_->alignment(), 4096));
+  struct Staging {
+    StagingPool& pool;
+    AlignedBuffer buffer;
+    ~Staging() { pool.Put(std::move(buffer)); }
+  } staged{*staging_pool_, staging_pool_->Get(picks.size() * bs_)};
+  AlignedBuffer& staging = staged.buffer;
   std::vector<uint64_t> taken;
   std::vector<uint64_t> generations;
   for (uint64_t b : picks) {
@@ -738,7 +809,7 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
     std::lock_guard l(s.mu);
     auto it = s.map.find(b);
     if (it == s.map.end()) continue;  // discarded since it was picked
-    Entry* e = it->second.get();
+    Entry* e = it->second;
     if (!e->dirty || e->in_writeback) continue;
     std::memcpy(staging.data() + taken.size() * bs_, arena_.data(e->slot), bs_);
     e->in_writeback = true;
@@ -799,7 +870,7 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
     Shard& s = ShardOf(taken[i]);
     {
       std::lock_guard l(s.mu);
-      Entry* e = s.map.find(taken[i])->second.get();  // pinned by in_writeback
+      Entry* e = s.map.find(taken[i])->second;  // pinned by in_writeback
       e->in_writeback = false;
       bool lost = false;
       if (st.ok()) {
@@ -843,7 +914,8 @@ Status Conductor::Impl::WritebackUpTo(uint64_t seq_limit) {
   for (;;) {
     {
       std::lock_guard l(dirty_mu_);
-      if (dirty_order_.empty() || dirty_order_.begin()->first > seq_limit) return Status::OK();
+      Entry* oldest = dirty_list_.head();
+      if (oldest == nullptr || oldest->dirty_seq > seq_limit) return Status::OK();
     }
     size_t taken = 0;
     AMBER_RETURN_IF_ERROR(WritebackRound(options_.writeback_batch_bytes, seq_limit, &taken));
@@ -885,13 +957,13 @@ Status Conductor::Impl::SyncOnce() {
     std::lock_guard l(s.mu);
     auto it = s.map.find(b);
     if (it == s.map.end()) continue;
-    Entry* e = it->second.get();
+    Entry* e = it->second;
     if (!e->unsynced || e->wb_epoch > epoch) continue;  // written again after this sync began
     e->unsynced = false;
     unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);
     // After a failed fdatasync the kernel may have dropped these pages:
     // write them again rather than trust a later fdatasync.
-    if (!st.ok()) MakeDirtyLocked(e, b);
+    if (!st.ok()) MakeDirtyLocked(e);
   }
   space_cv_.notify_all();
   return st;
@@ -983,7 +1055,8 @@ void Conductor::Impl::WriterLoop() {
     bool aged = false;
     {
       std::lock_guard d(dirty_mu_);
-      aged = !dirty_since_.empty() && Clock::now() - dirty_since_.begin()->second >= options_.writeback_age;
+      Entry* oldest = dirty_list_.head();
+      aged = oldest != nullptr && Clock::now() - oldest->dirty_since >= options_.writeback_age;
     }
     bool pressure = space_waiters_ > 0;
     l.unlock();
