@@ -207,6 +207,28 @@ class Conductor::Impl {
     return Status::OK();
   }
 
+  // The cached entry of block b, after waiting out a load in progress; null
+  // if the block is not cached. Called with s.mu held through l.
+  Entry* FindReadyLocked(Shard& s, std::unique_lock<std::mutex>& l, uint64_t b) {
+    auto it = s.map.find(b);
+    while (it != s.map.end() && it->second->loading) {
+      s.cv.wait(l);
+      it = s.map.find(b);
+    }
+    return it == s.map.end() ? nullptr : it->second;
+  }
+  // Copies [at, at+n) of block b from the cache to dst; false if not cached.
+  bool CopyIfCached(uint64_t b, uint8_t* dst, uint64_t at, uint64_t n) {
+    Shard& s = ShardOf(b);
+    std::unique_lock l(s.mu);
+    Entry* e = FindReadyLocked(s, l, b);
+    if (e == nullptr) return false;
+    std::memcpy(dst, arena_.data(e->slot) + at, n);
+    s.policy.Touch(e);
+    ++read_hits_;
+    return true;
+  }
+
   // Reads, from the image, the given absent blocks (sorted) into the cache.
   // If out != null, copies each block's bytes [0, bs) to out[i] as well.
   // (*loaded)[i] says whether block i was loaded by this call (false: it was
@@ -576,56 +598,26 @@ Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
     uint64_t group_end = std::min<uint64_t>(block + group, (end + bs_ - 1) / bs_);
     for (uint64_t b = block; b < group_end; ++b) {
       uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
-      Shard& s = ShardOf(b);
-      std::unique_lock l(s.mu);
-      auto it = s.map.find(b);
-      while (it != s.map.end() && it->second->loading) {
-        s.cv.wait(l);
-        it = s.map.find(b);
-      }
-      if (it == s.map.end()) {
-        missing.push_back(b);
-        continue;
-      }
-      Entry* e = it->second;
-      std::memcpy(dst + (lo - offset), arena_.data(e->slot) + (lo - b * bs_), hi - lo);
-      s.policy.Touch(e);
-      ++read_hits_;
+      if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo)) missing.push_back(b);
     }
     // Load what is missing. A block another thread brought in meanwhile is
     // left to that thread and read from the cache; if it is gone again by
     // then, we load it ourselves on the next pass.
     while (!missing.empty()) {
-      std::vector<AlignedBuffer> bounce;
+      AlignedBuffer bounce = AlignedBuffer::Uninitialized(missing.size() * bs_, 64);
       std::vector<uint8_t*> outs;
       std::vector<bool> loaded;
-      for (size_t i = 0; i < missing.size(); ++i) {
-        bounce.emplace_back(bs_, 64);
-        outs.push_back(bounce.back().data());
-      }
+      for (size_t i = 0; i < missing.size(); ++i) outs.push_back(bounce.data() + i * bs_);
       AMBER_RETURN_IF_ERROR(LoadBlocks(missing, &outs, &loaded));
       std::vector<uint64_t> again;
       for (size_t i = 0; i < missing.size(); ++i) {
         uint64_t b = missing[i];
         uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
         if (loaded[i]) {  // the image's bytes at load time: a valid point for this read
-          std::memcpy(dst + (lo - offset), bounce[i].data() + (lo - b * bs_), hi - lo);
-          continue;
-        }
-        Shard& s = ShardOf(b);
-        std::unique_lock l(s.mu);
-        auto it = s.map.find(b);
-        while (it != s.map.end() && it->second->loading) {
-          s.cv.wait(l);
-          it = s.map.find(b);
-        }
-        if (it == s.map.end()) {
+          std::memcpy(dst + (lo - offset), outs[i] + (lo - b * bs_), hi - lo);
+        } else if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo)) {
           again.push_back(b);
-          continue;
         }
-        std::memcpy(dst + (lo - offset), arena_.data(it->second->slot) + (lo - b * bs_), hi - lo);
-        s.policy.Touch(it->second);
-        ++read_hits_;
       }
       missing.swap(again);
     }
@@ -653,13 +645,7 @@ Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t 
     for (;;) {
       AMBER_RETURN_IF_ERROR(WaitForDirtySpace());
       std::unique_lock l(s.mu);
-      auto it = s.map.find(b);
-      while (it != s.map.end() && it->second->loading) {
-        s.cv.wait(l);
-        it = s.map.find(b);
-      }
-      if (it != s.map.end()) {
-        Entry* e = it->second;
+      if (Entry* e = FindReadyLocked(s, l, b)) {
         std::memcpy(arena_.data(e->slot) + (lo - b * bs_), src + (lo - offset), hi - lo);
         ++e->generation;
         // A block rewritten while its older copy is on the way to the image
