@@ -202,6 +202,10 @@ Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& pla
 Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   if (options.voldir.empty()) return Status::Error(EINVAL, "no volume directory given");
   AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(options.url));
+  // Opening a DiskStore creates its directory; a restore must not.
+  if (url.kind == StoreUrl::Kind::kFile && ::access(url.path.c_str(), F_OK) != 0) {
+    return Status::FromErrno(errno, "no slow store at " + url.path);
+  }
   Result<std::unique_ptr<Store>> store = OpenStoreUrl(options.url, options.credentials_file);
   if (!store.ok()) return store.status().Annotate("open " + options.url);
   RestoreVolumeResult result;

@@ -74,8 +74,13 @@ for args in "--size 0 $vol" "--size 64M $vol" "--size 64M --force $vol" "--size 
   [[ ! -e $AMB_WORK/new ]] || amb_fail "mkfs.amberfs $args created $AMB_WORK/new"
 done
 [[ $(listing) == "$snap" ]] || amb_fail "a refused mkfs changed the volume directory"
-"$MKFS" --restore file:///nowhere "$AMB_WORK/new" 2>"$AMB_WORK/err" && amb_fail "--restore succeeded"
-grep -q "not implemented yet" "$AMB_WORK/err" || amb_fail "--restore: no message"
+"$MKFS" --restore file:///nowhere "$AMB_WORK/new" 2>"$AMB_WORK/err" && amb_fail "--restore of nothing succeeded"
+grep -q "no slow store at /nowhere" "$AMB_WORK/err" || amb_fail "--restore: no message"
+[[ ! -e /nowhere && ! -e $AMB_WORK/new ]] || amb_fail "a failed --restore created something"
+mkdir "$AMB_WORK/empty-store"
+"$MKFS" --restore "file://$AMB_WORK/empty-store" "$AMB_WORK/new" 2>"$AMB_WORK/err" && amb_fail "--restore of an empty store succeeded"
+grep -q "holds no volume" "$AMB_WORK/err" || amb_fail "--restore of an empty store: no message"
+[[ ! -e $AMB_WORK/new ]] || amb_fail "a failed --restore created VOLDIR"
 
 amb_umount "$mnt" || amb_fail "unmount did not exit 0"
 
