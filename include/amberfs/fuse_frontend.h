@@ -1,0 +1,56 @@
+// FUSE frontend: serves a Volume at a mount point through libfuse's low-level
+// API.
+//
+// The mount shows a fixed tree (inode numbers are constants):
+//   /volume     the block volume, 0600 (0400 read-only), direct_io unless
+//               page_cache is set. read/write/fsync map
+//               onto the Conductor; fsync and fdatasync are Conductor::Flush;
+//               fallocate PUNCH_HOLE and ZERO_RANGE are Discard; a write that
+//               starts at or past the end fails with ENOSPC (one that straddles
+//               the end is short); truncate to any other size is EINVAL.
+//   /ctl        commands, one per write(2) (see ctl.h). The reply is kept per
+//               open file; read(2) on the same file returns it, starting at the
+//               file position the write left behind (or at a pread offset below
+//               it). A failed command fails the write with its errno.
+//   /stats      Prometheus text, generated at open (direct_io, so the size 0 of
+//               the inode does not cut reads short).
+//   /snapshots/ empty until snapshots exist.
+//
+// The kernel must not hold writes back: writeback_cache stays off, so a
+// write(2) that returned has reached the Conductor. max_write is 1 MiB (the
+// kernel is asked for max_pages accordingly). The session loop is
+// multithreaded. Every request gets exactly one reply; no exception leaves a
+// callback (one that escapes is turned into ENOMEM or EIO).
+//
+// Thread-safety: ServeFuse runs the loop on the calling thread plus workers; it
+// returns only after every worker has stopped, so the caller may then close the
+// volume.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "amberfs/status.h"
+#include "amberfs/volume.h"
+
+namespace amberfs {
+
+struct FuseServeOptions {
+  std::string mountpoint;
+  // Options for libfuse: each element one argv word ("-o", "allow_other", "-d").
+  std::vector<std::string> fuse_args;
+  bool single_thread = false;
+  unsigned max_threads = 16;
+  // Let the kernel cache volume's pages (needed for mmap of volume). Off by
+  // default: the Conductor is the cache, and volume is opened direct_io.
+  bool page_cache = false;
+};
+
+// Mounts the volume, calls on_mounted() once the mount is in place (the
+// caller daemonizes there), then serves until the file system is unmounted or
+// SIGINT/SIGTERM/SIGHUP arrives, and unmounts. Errors setting up the session
+// or the mount are returned before on_mounted() runs.
+Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::function<void()>& on_mounted);
+
+}  // namespace amberfs

@@ -1,0 +1,66 @@
+// VolumeConfig: the volume's identity and geometry, kept in VOLDIR/config.
+//
+// The file is text, one "key value" per line, in this order:
+//   amberfs-volume 1                      magic and format version
+//   uuid 8c1f...-...                      random (RFC 4122 version 4)
+//   size 1073741824                       bytes, a multiple of chunk_size
+//   block_size 4096                       cache block, power of two, 512..64K
+//   chunk_size 65536                      snapshot chunk, power of two, block_size..64M
+//   image image                           relative = inside VOLDIR
+//   slow file:///srv/vol/archive          slow store URL (absolute)
+//   checksum xxh3 0123456789abcdef        XXH3_64bits of every byte above
+// man/amberfs.5 documents it. The checksum catches a torn or hand-edited file;
+// Parse then fails with EINVAL and says so. Unknown keys, a missing key, a
+// duplicate, a newer version, or values that break the rules above are EINVAL
+// too: a config is either fully understood or refused.
+//
+// Store() writes atomically: a temporary file, fsync, rename over the config,
+// fsync of the directory. A crash leaves the old or the new file, never a mix.
+//
+// Thread-safety: VolumeConfig is a value; the functions keep no state.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "amberfs/status.h"
+
+namespace amberfs {
+
+inline constexpr int kVolumeFormatVersion = 1;
+inline constexpr uint32_t kDefaultBlockSize = 4096;
+inline constexpr uint32_t kDefaultChunkSize = 65536;
+
+struct VolumeConfig {
+  std::string uuid;
+  uint64_t size = 0;
+  uint32_t block_size = kDefaultBlockSize;
+  uint32_t chunk_size = kDefaultChunkSize;
+  std::string image = "image";  // relative to VOLDIR, or absolute
+  std::string slow_url;
+
+  // Checks every rule of the format (geometry, uuid shape, paths, URL syntax).
+  Status Validate() const;
+  // The file's bytes, checksum line included. Call on a validated config.
+  std::string Serialize() const;
+  static Result<VolumeConfig> Parse(std::string_view text);
+
+  // The image path resolved against the volume directory.
+  std::string ImagePath(const std::string& voldir) const;
+
+  static Result<VolumeConfig> Load(const std::string& voldir);
+  Status Store(const std::string& voldir) const;
+};
+
+// A fresh random uuid (getrandom), "xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx".
+Result<std::string> NewUuid();
+
+// The slow store URL every volume gets unless told otherwise.
+std::string DefaultSlowUrl(const std::string& absolute_voldir);
+
+// Minimal syntax check of a slow store URL: file:///absolute/path or
+// s3://bucket[/prefix][?query]. To be replaced by the store_url parser.
+Status CheckSlowUrlSyntax(std::string_view url);
+
+}  // namespace amberfs

@@ -1,0 +1,66 @@
+#include "amberfs/mount_options.h"
+
+#include "amberfs/size_parse.h"
+
+namespace amberfs {
+
+Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* options) {
+  size_t eq = option.find('=');
+  std::string_view key = option.substr(0, eq);
+  std::string_view value = eq == std::string_view::npos ? std::string_view() : option.substr(eq + 1);
+  bool has_value = eq != std::string_view::npos;
+  auto bad = [&](const std::string& why) {
+    return Status::Error(EINVAL, "option '" + std::string(option) + "': " + why);
+  };
+  VolumeOptions& v = options->volume;
+
+  if (key == "cache_size" || key == "dirty_max") {
+    if (!has_value) return bad("needs a size, e.g. " + std::string(key) + "=256M");
+    Result<uint64_t> size = ParseSize(value);
+    if (!size.ok()) return bad(size.status().message());
+    (key == "cache_size" ? v.cache_bytes : v.dirty_max_bytes) = *size;
+    return OptionOwner::kAmberfs;
+  }
+  if (key == "io") {
+    if (value == "uring" || value == "io_uring") {
+      v.io = IoBackend::kUring;
+    } else if (value == "plain") {
+      v.io = IoBackend::kPlain;
+    } else {
+      return bad("use io=uring or io=plain");
+    }
+    return OptionOwner::kAmberfs;
+  }
+  if (key == "sync_delay") {
+    if (!has_value) return bad("needs a duration, e.g. sync_delay=200us");
+    Result<std::chrono::microseconds> d = ParseDuration(value);
+    if (!d.ok()) return bad(d.status().message());
+    v.sync_delay = *d;
+    return OptionOwner::kAmberfs;
+  }
+  if (key == "loglevel") {
+    if (!ParseLogLevel(value, &options->log_level)) return bad("use error, warn, info or debug");
+    return OptionOwner::kAmberfs;
+  }
+  if (key == "direct" || key == "page_cache" || key == "ro" || key == "rw") {
+    if (has_value) return bad("takes no value");
+    if (key == "direct" || key == "page_cache") {
+      (key == "direct" ? v.direct : options->page_cache) = true;
+      return OptionOwner::kAmberfs;
+    }
+    v.read_only = key == "ro";
+    return OptionOwner::kBoth;
+  }
+  return OptionOwner::kFuse;
+}
+
+Status FinishMountOptions(const MountOptions& options) {
+  const VolumeOptions& v = options.volume;
+  if (v.dirty_max_bytes > v.cache_bytes) {
+    return Status::Error(EINVAL, "dirty_max (" + FormatSize(v.dirty_max_bytes) +
+                                     ") must not exceed cache_size (" + FormatSize(v.cache_bytes) + ")");
+  }
+  return Status::OK();
+}
+
+}  // namespace amberfs

@@ -1,0 +1,120 @@
+# Shared helpers for the mount-level tests. Source it; it is not a test.
+#
+# A test calls amb_setup first: it makes a scratch directory and installs an
+# EXIT trap that always unmounts what the test mounted (FUSE and kernel
+# mounts), detaches its loop devices, kills its daemons and removes the
+# scratch directory, on every path out of the test.
+#
+# Exit protocol (test/run_tests.sh): 0 pass, 77 skip (after "SKIP: why"),
+# anything else fail.
+
+set -euo pipefail
+
+AMBERFS_BUILD=${AMBERFS_BUILD:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../build" && pwd)}
+AMBERFS=$AMBERFS_BUILD/amberfs
+MKFS=$AMBERFS_BUILD/mkfs.amberfs
+
+AMB_WORK=""
+declare -A AMB_PIDS=()   # mount point -> pid of its foreground daemon
+AMB_FUSE_MOUNTS=()       # every FUSE mount point the test made
+AMB_KERNEL_MOUNTS=()     # kernel mounts (ext4 on a loop device)
+AMB_LOOPS=()             # loop devices to detach
+
+amb_log() { echo "[$(date +%T)] $*"; }
+amb_skip() { echo "SKIP: $*"; exit 77; }
+amb_fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+amb_cleanup() {
+  local rc=$? m l p
+  set +e
+  # An fd left open on the mount (exec 3<>ctl) would keep it busy.
+  exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
+  for m in "${AMB_KERNEL_MOUNTS[@]}"; do
+    mountpoint -q "$m" 2>/dev/null && { umount "$m" 2>/dev/null || umount -l "$m"; }
+  done
+  for l in "${AMB_LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+  for m in "${AMB_FUSE_MOUNTS[@]}"; do
+    if grep -qs " $m fuse" /proc/mounts; then fusermount3 -u "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; fi
+  done
+  for p in "${AMB_PIDS[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then
+      # Give a daemon the chance to flush and exit before forcing it.
+      for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$p" 2>/dev/null
+    fi
+  done
+  [[ -n $AMB_WORK && -d $AMB_WORK ]] && rm -rf "$AMB_WORK"
+  exit $rc
+}
+
+# Checks what every mount test needs, makes $AMB_WORK and installs the trap.
+amb_setup() {
+  [[ -x $AMBERFS && -x $MKFS ]] || amb_fail "binaries not built in $AMBERFS_BUILD (run make)"
+  [[ $(id -u) -eq 0 ]] || amb_skip "mount tests need root (FUSE mounts, loop devices)"
+  [[ -c /dev/fuse ]] || amb_skip "no /dev/fuse"
+  command -v fusermount3 >/dev/null || amb_skip "fusermount3 not installed (package fuse3)"
+  AMB_WORK=$(mktemp -d /tmp/amberfs-test-XXXXXX)
+  trap amb_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+# amb_mkfs VOLDIR SIZE [mkfs args...]
+amb_mkfs() {
+  local vol=$1 size=$2
+  shift 2
+  "$MKFS" --size "$size" "$@" "$vol" >/dev/null
+}
+
+# True once MNT is an amberfs mount whose volume answers.
+amb_is_mounted() { grep -qs " $1 fuse.amberfs " /proc/mounts && [[ -e $1/volume ]]; }
+
+# amb_mount VOLDIR MNT [-o OPTS]: starts a foreground daemon (log in
+# $AMB_WORK/daemon.log) and waits until the mount answers.
+amb_mount() {
+  local vol=$1 mnt=$2
+  shift 2
+  mkdir -p "$mnt"
+  "$AMBERFS" -f "$vol" "$mnt" "$@" >>"$AMB_WORK/daemon.log" 2>&1 &
+  local pid=$!
+  AMB_PIDS[$mnt]=$pid
+  AMB_FUSE_MOUNTS+=("$mnt")
+  for _ in $(seq 200); do
+    amb_is_mounted "$mnt" && return 0
+    kill -0 "$pid" 2>/dev/null || { tail -5 "$AMB_WORK/daemon.log" >&2; amb_fail "amberfs exited before mounting $mnt"; }
+    sleep 0.05
+  done
+  amb_fail "timed out waiting for the mount at $mnt"
+}
+
+# amb_umount MNT: unmounts and waits for the daemon; returns its exit status.
+amb_umount() {
+  local mnt=$1 pid=${AMB_PIDS[$1]:-}
+  fusermount3 -u "$mnt"
+  [[ -n $pid ]] || return 0
+  local rc=0
+  wait "$pid" || rc=$?
+  unset "AMB_PIDS[$mnt]"
+  return $rc
+}
+
+# amb_kill9 MNT: kills the daemon mid-flight and clears the dead mount.
+amb_kill9() {
+  local mnt=$1 pid=${AMB_PIDS[$1]}
+  kill -9 "$pid"
+  wait "$pid" 2>/dev/null || true
+  unset "AMB_PIDS[$mnt]"
+  fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
+}
+
+# amb_stat MNT NAME: one sample's value from stats (NAME may carry labels).
+amb_stat() { awk -v n="$2" '$1 == n { print $2 }' "$1/stats"; }
+
+# amb_expect_fail DESCRIPTION COMMAND...: the command must fail.
+amb_expect_fail() {
+  local what=$1
+  shift
+  if "$@" 2>"$AMB_WORK/err"; then amb_fail "$what: succeeded but should have failed"; fi
+}

@@ -1,0 +1,50 @@
+#include "amberfs/mount_options.h"
+
+#include <doctest/doctest.h>
+
+using namespace amberfs;
+
+TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
+  MountOptions o;
+  CHECK(ApplyMountOption("cache_size=1G", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.cache_bytes == 1ull << 30);
+  CHECK(ApplyMountOption("dirty_max=128M", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.dirty_max_bytes == 128ull << 20);
+  CHECK(ApplyMountOption("io=plain", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.io == IoBackend::kPlain);
+  CHECK(ApplyMountOption("io=uring", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.io == IoBackend::kUring);
+  CHECK(ApplyMountOption("direct", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.direct);
+  CHECK_FALSE(o.page_cache);
+  CHECK(ApplyMountOption("page_cache", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.page_cache);
+  CHECK(ApplyMountOption("sync_delay=2ms", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.sync_delay.count() == 2000);
+  CHECK(ApplyMountOption("loglevel=debug", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.log_level == LogLevel::kDebug);
+  CHECK(ApplyMountOption("ro", &o).value() == OptionOwner::kBoth);
+  CHECK(o.volume.read_only);
+  CHECK(ApplyMountOption("rw", &o).value() == OptionOwner::kBoth);
+  CHECK_FALSE(o.volume.read_only);
+  for (const char* fuse : {"allow_other", "default_permissions", "max_read=131072", "fsname=x", "nonsense"}) {
+    CHECK(ApplyMountOption(fuse, &o).value() == OptionOwner::kFuse);
+  }
+  CHECK(FinishMountOptions(o).ok());
+}
+
+TEST_CASE("mount_options: bad values are refused with the option named") {
+  for (const char* bad : {"cache_size", "cache_size=", "cache_size=0", "cache_size=1Q", "dirty_max=-1",
+                          "io=aio", "io", "sync_delay=fast", "sync_delay", "loglevel=loud", "direct=1", "page_cache=yes",
+                          "ro=yes"}) {
+    CAPTURE(bad);
+    MountOptions o;
+    Result<OptionOwner> r = ApplyMountOption(bad, &o);
+    CHECK(r.status().code() == EINVAL);
+    CHECK(r.status().message().find(bad) != std::string::npos);
+  }
+  MountOptions o;
+  REQUIRE(ApplyMountOption("cache_size=64M", &o).ok());
+  REQUIRE(ApplyMountOption("dirty_max=128M", &o).ok());
+  CHECK(FinishMountOptions(o).code() == EINVAL);
+}
