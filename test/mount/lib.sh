@@ -19,6 +19,7 @@ declare -A AMB_PIDS=()   # mount point -> pid of its foreground daemon
 AMB_FUSE_MOUNTS=()       # every FUSE mount point the test made
 AMB_KERNEL_MOUNTS=()     # kernel mounts (ext4 on a loop device)
 AMB_LOOPS=()             # loop devices to detach
+AMB_WATCHDOG=""
 
 amb_log() { echo "[$(date +%T)] $*"; }
 amb_skip() { echo "SKIP: $*"; exit 77; }
@@ -30,6 +31,7 @@ amb_fail() {
 amb_cleanup() {
   local rc=$? m l p
   set +e
+  [[ -n $AMB_WATCHDOG ]] && kill "$AMB_WATCHDOG" 2>/dev/null
   # An fd left open on the mount (exec 3<>ctl) would keep it busy.
   exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-
   for m in "${AMB_KERNEL_MOUNTS[@]}"; do
@@ -58,7 +60,12 @@ amb_setup() {
   command -v fusermount3 >/dev/null || amb_skip "fusermount3 not installed (package fuse3)"
   AMB_WORK=$(mktemp -d /tmp/amberfs-test-XXXXXX)
   trap amb_cleanup EXIT
-  trap 'exit 130' INT TERM
+  trap 'exit 130' INT
+  trap 'echo "FAIL: timed out after ${AMB_TIMEOUT:-240}s" >&2; exit 124' TERM
+  # A hung daemon must not hang the suite: the watchdog ends the test (and
+  # so runs the cleanup) after AMB_TIMEOUT seconds.
+  (sleep "${AMB_TIMEOUT:-240}" && kill -TERM $$) 2>/dev/null &
+  AMB_WATCHDOG=$!
 }
 
 # amb_mkfs VOLDIR SIZE [mkfs args...]
@@ -77,7 +84,9 @@ amb_mount() {
   local vol=$1 mnt=$2
   shift 2
   mkdir -p "$mnt"
-  "$AMBERFS" -f "$vol" "$mnt" "$@" >>"$AMB_WORK/daemon.log" 2>&1 &
+  # Background jobs of a script start with SIGINT ignored, and libfuse leaves an
+  # ignored signal alone; give the daemon the disposition a terminal would.
+  env --default-signal=INT "$AMBERFS" -f "$vol" "$mnt" "$@" >>"$AMB_WORK/daemon.log" 2>&1 &
   local pid=$!
   AMB_PIDS[$mnt]=$pid
   AMB_FUSE_MOUNTS+=("$mnt")
