@@ -28,6 +28,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <map>
+#include <set>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -178,7 +179,14 @@ class Conductor::Impl {
   void WriterLoop();
   void SyncerLoop();
   void StopWriter();
-  void Kick() { writer_cv_.notify_one(); }
+  // Wakes the writer. The flag keeps a wake-up that arrives while the writer
+  // is busy from being lost.
+  void Kick() {
+    if (!kicked_.exchange(true)) {
+      { std::lock_guard l(bg_mu_); }
+      writer_cv_.notify_one();
+    }
+  }
   // Asks the syncer for an fdatasync soon (to unpin written-back blocks).
   void WantSync() {
     {
@@ -207,11 +215,16 @@ class Conductor::Impl {
   uint64_t dirty_seq_ = 0;
   std::atomic<uint64_t> dirty_blocks_{0};
   std::map<uint64_t, Clock::time_point> dirty_since_;  // seq -> when it became dirty (same keys)
+  // Write-back rounds in flight, by ticket, so a Flush can wait for every
+  // round that may carry a copy of a block it must make durable.
+  uint64_t next_round_ = 0;
+  std::set<uint64_t> rounds_in_flight_;
 
   // Blocks written back since the last fdatasync started.
   std::mutex unsynced_mu_;
   std::vector<uint64_t> unsynced_list_;
   uint64_t sync_epoch_ = 1;
+  uint64_t failed_syncs_ = 0;  // a write-back that spans a change of this is not trusted
   std::atomic<uint64_t> unsynced_blocks_{0};
 
   // Group commit.
@@ -229,6 +242,7 @@ class Conductor::Impl {
   std::condition_variable space_cv_;
   bool stop_ = false;
   bool sync_wanted_ = false;
+  std::atomic<bool> kicked_{false};
   int space_waiters_ = 0;
   bool writeback_failing_ = false;
   Status last_writeback_error_;
@@ -237,6 +251,8 @@ class Conductor::Impl {
 
   mutable std::mutex errors_mu_;
   std::vector<Status> errors_;
+  uint64_t errors_recorded_ = 0;  // ever; a Flush fails if this moved while it ran
+  Status last_error_;
 
   std::atomic<bool> closed_{false};
 
@@ -286,6 +302,8 @@ void Conductor::Impl::RecordError(const Status& st) {
   LOG_ERROR("%s", st.ToString().c_str());
   std::lock_guard l(errors_mu_);
   if (errors_.size() < kMaxErrorsKept) errors_.push_back(st);
+  ++errors_recorded_;
+  last_error_ = st;
 }
 
 Status Conductor::Impl::TakeFirstError() {
@@ -330,6 +348,7 @@ Status Conductor::Impl::AllocSlot(uint32_t* slot) {
       return last_writeback_error_.Annotate("no clean cache block available");
     ++space_waiters_;
     sync_wanted_ = true;
+    kicked_ = true;
     writer_cv_.notify_one();
     syncer_cv_.notify_one();
     space_cv_.wait_for(l, std::chrono::milliseconds(50));
@@ -342,13 +361,14 @@ Status Conductor::Impl::WaitForDirtySpace() {
   ++throttled_;
   std::unique_lock l(bg_mu_);
   ++space_waiters_;
-  writer_cv_.notify_one();
   Status result;
   while ((dirty_blocks_.load() + 1) * bs_ > dirty_max_ && !stop_) {
     if (writeback_failing_) {
       result = last_writeback_error_.Annotate("dirty cache is full and write-back is failing");
       break;
     }
+    kicked_ = true;  // every round of waiting asks the writer again
+    writer_cv_.notify_one();
     space_cv_.wait_for(l, std::chrono::milliseconds(50));
   }
   --space_waiters_;
@@ -398,10 +418,17 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
   };
   for (size_t i = 0; i < blocks.size(); ++i) {
     uint32_t slot;
-    Status st = AllocSlot(&slot);
-    if (!st.ok()) {
-      release_placeholders();
-      return st;
+    if (!mine.empty()) {
+      // Never wait for space while holding placeholders: readers that each
+      // hold some and wait for more could fill the cache and wait forever.
+      // Load what we have; the caller comes back for the rest.
+      if (!arena_.Take(&slot) && !(EvictSome(kEvictBatch) > 0 && arena_.Take(&slot))) break;
+    } else {
+      Status st = AllocSlot(&slot);
+      if (!st.ok()) {
+        release_placeholders();
+        return st;
+      }
     }
     Shard& s = ShardOf(blocks[i]);
     std::lock_guard l(s.mu);
@@ -644,6 +671,14 @@ Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
     return s.map.erase(it);
   };
   const uint64_t nblocks = end_whole - first_whole;
+  // Punch first: if it fails, the cache still holds the newest data and the
+  // discard changed nothing. Under the exclusive gate the order is
+  // otherwise invisible.
+  Status st = device_->Discard(first_whole * bs_, nblocks * bs_);
+  if (!st.ok()) {
+    RecordError(st);
+    return st;
+  }
   if (nblocks <= arena_.capacity()) {
     for (uint64_t b = first_whole; b < end_whole; ++b) {
       Shard& s = ShardOf(b);
@@ -660,9 +695,7 @@ Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
       }
     }
   }
-  Status st = device_->Discard(first_whole * bs_, nblocks * bs_);
-  if (!st.ok()) RecordError(st);
-  return st;
+  return Status::OK();
 }
 
 // ---- Write-back -----------------------------------------------------------
@@ -670,6 +703,23 @@ Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
 Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, size_t* taken_out) {
   *taken_out = 0;
   std::vector<uint64_t> picks;
+  uint64_t ticket;
+  {
+    std::lock_guard l(dirty_mu_);
+    ticket = ++next_round_;
+    rounds_in_flight_.insert(ticket);
+  }
+  struct RoundDone {
+    Impl* self;
+    uint64_t ticket;
+    ~RoundDone() {
+      {
+        std::lock_guard l(self->dirty_mu_);
+        self->rounds_in_flight_.erase(ticket);
+      }
+      self->space_cv_.notify_all();
+    }
+  } round_done{this, ticket};
   {
     std::lock_guard l(dirty_mu_);
     size_t max_blocks = std::max<uint64_t>(1, max_bytes / bs_);
@@ -678,15 +728,6 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
   }
   if (picks.empty()) return Status::OK();
   std::sort(picks.begin(), picks.end());
-  if (options_.observer) {
-    Status st = options_.observer->BeforeImageWrite();
-    if (!st.ok()) {
-      st = st.Annotate("make change marks durable before write-back");
-      ++write_errors_;
-      RecordError(st);
-      return st;
-    }
-  }
 
   std::shared_lock gate(io_gate_);
   AlignedBuffer staging(picks.size() * bs_, std::max<size_t>(device_->alignment(), 4096));
@@ -705,6 +746,30 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
     generations.push_back(e->generation);
   }
   if (taken.empty()) return Status::OK();
+  if (options_.observer) {
+    // After staging, so every change in the staged copies was announced by
+    // WillChange before this call and its mark is made durable by it.
+    Status st = options_.observer->BeforeImageWrite();
+    if (!st.ok()) {
+      for (uint64_t b : taken) {
+        Shard& s = ShardOf(b);
+        {
+          std::lock_guard l(s.mu);
+          s.map.find(b)->second->in_writeback = false;
+        }
+        s.cv.notify_all();
+      }
+      st = st.Annotate("make change marks durable before write-back");
+      ++write_errors_;
+      RecordError(st);
+      return st;
+    }
+  }
+  uint64_t failed_syncs_before;
+  {
+    std::lock_guard u(unsynced_mu_);
+    failed_syncs_before = failed_syncs_;
+  }
 
   // Sorted already; one request per run of adjacent blocks.
   std::vector<WriteOp> ops;
@@ -736,14 +801,20 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
       std::lock_guard l(s.mu);
       Entry* e = s.map.find(taken[i])->second.get();  // pinned by in_writeback
       e->in_writeback = false;
+      bool lost = false;
       if (st.ok()) {
         std::lock_guard u(unsynced_mu_);
-        if (!e->unsynced) unsynced_blocks_.fetch_add(1, std::memory_order_relaxed);
-        e->unsynced = true;
-        e->wb_epoch = sync_epoch_;
-        unsynced_list_.push_back(taken[i]);
+        // An fdatasync that failed while this write was under way may have
+        // dropped its pages: keep the block dirty and write it again.
+        lost = failed_syncs_ != failed_syncs_before;
+        if (!lost) {
+          if (!e->unsynced) unsynced_blocks_.fetch_add(1, std::memory_order_relaxed);
+          e->unsynced = true;
+          e->wb_epoch = sync_epoch_;
+          unsynced_list_.push_back(taken[i]);
+        }
       }
-      if (st.ok() && e->generation == generations[i]) CleanLocked(e);
+      if (st.ok() && !lost && e->generation == generations[i]) CleanLocked(e);
     }
     s.cv.notify_all();
   }
@@ -801,6 +872,13 @@ Status Conductor::Impl::SyncOnce() {
     ++fsync_errors_;
     st = st.Annotate("fdatasync image");
     RecordError(st);
+    // Writes that completed while it ran may be lost as well: take them
+    // all, whatever their epoch.
+    std::lock_guard l(unsynced_mu_);
+    ++failed_syncs_;
+    covered.insert(covered.end(), unsynced_list_.begin(), unsynced_list_.end());
+    unsynced_list_.clear();
+    epoch = UINT64_MAX;
   }
   for (uint64_t b : covered) {
     Shard& s = ShardOf(b);
@@ -849,17 +927,45 @@ Status Conductor::Impl::GroupSync() {
 Status Conductor::Impl::Flush() {
   AMBER_RETURN_IF_ERROR(CheckOpen());
   ++flushes_;
+  uint64_t errors_before;
+  {
+    std::lock_guard l(errors_mu_);
+    errors_before = errors_recorded_;
+  }
   uint64_t limit;
   {
     std::lock_guard l(dirty_mu_);
     limit = dirty_seq_;
   }
   Status st = WritebackUpTo(limit);
+  if (st.ok()) {
+    // A block rewritten while an older copy was on its way to the image got
+    // a sequence past our limit, but that older copy may be the data we must
+    // make durable: wait for every round in flight now to land.
+    uint64_t rounds;
+    {
+      std::lock_guard l(dirty_mu_);
+      rounds = next_round_;
+    }
+    for (;;) {
+      {
+        std::lock_guard l(dirty_mu_);
+        if (rounds_in_flight_.empty() || *rounds_in_flight_.begin() > rounds) break;
+      }
+      std::unique_lock l(bg_mu_);
+      space_cv_.wait_for(l, std::chrono::milliseconds(1));
+    }
+  }
   if (st.ok()) st = GroupSync();
   // Report the first error since the last Flush, which may be an older one
   // (a failed background write) even when this Flush's own work succeeded.
   Status first = TakeFirstError();
   if (!first.ok()) return first;
+  if (!st.ok()) return st;
+  // An error recorded while we ran may concern our data (a failed fdatasync
+  // that re-dirtied it) even if a concurrent Flush already reported it.
+  std::lock_guard l(errors_mu_);
+  if (errors_recorded_ != errors_before) return last_error_.Annotate("during this flush");
   return st;
 }
 
@@ -869,7 +975,9 @@ void Conductor::Impl::WriterLoop() {
   auto backoff = std::chrono::milliseconds(0);
   std::unique_lock l(bg_mu_);
   while (!stop_) {
-    writer_cv_.wait_for(l, backoff.count() ? backoff : std::chrono::milliseconds(100));
+    if (backoff.count()) writer_cv_.wait_for(l, backoff);
+    else writer_cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return stop_ || kicked_.load(); });
+    kicked_ = false;
     if (stop_) break;
     uint64_t dirty = dirty_blocks_.load() * bs_;
     bool aged = false;

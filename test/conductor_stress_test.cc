@@ -436,7 +436,7 @@ TEST_CASE("conductor stress: group commit with a gathering delay") {
 
 // Shows the two findings replayed exactly below, at random: Flush OK while a
 // sector it covers was lost by a failed fdatasync.
-TEST_CASE("conductor bug: randomized, fdatasyncs that lose pages under concurrent writers and flushers" * doctest::skip()) {
+TEST_CASE("conductor regression: randomized, fdatasyncs that lose pages under concurrent writers and flushers") {
   StressConfig cfg;
   cfg.fail_fsync_one_in = 4;
   cfg.flush_percent = 25;
@@ -516,7 +516,7 @@ FailedRoundReplay ReplayFailedRound() {
 
 }  // namespace
 
-TEST_CASE("conductor bug: Flush returns OK although the fdatasync covering its data failed" * doctest::skip()) {
+TEST_CASE("conductor regression: Flush returns OK although the fdatasync covering its data failed") {
   FailedRoundReplay r = ReplayFailedRound();
   if (!r.ran) return;
   CHECK(r.flush_c.code() == EIO);
@@ -528,7 +528,7 @@ TEST_CASE("conductor bug: Flush returns OK although the fdatasync covering its d
   }
 }
 
-TEST_CASE("conductor bug: a failed fdatasync does not re-dirty blocks written back while it ran" * doctest::skip()) {
+TEST_CASE("conductor regression: a failed fdatasync does not re-dirty blocks written back while it ran") {
   FailedRoundReplay r = ReplayFailedRound();
   if (!r.ran) return;
   // Y's write-back completed before the failing fdatasync returned, after the
@@ -547,7 +547,7 @@ TEST_CASE("conductor bug: a failed fdatasync does not re-dirty blocks written ba
 // placeholder slot per block, one at a time, and waits for space while holding
 // the ones it has: when every slot is a placeholder held by a thread waiting for
 // its next one, nothing can ever be evicted.
-TEST_CASE("conductor bug: concurrent large reads on a small cache deadlock on their own placeholders" * doctest::skip()) {
+TEST_CASE("conductor regression: concurrent large reads on a small cache deadlock on their own placeholders") {
   ScratchDir dir("review-readers");
   const std::string image = dir.File("image");
   constexpr uint64_t kImage = 64ull << 20;
@@ -665,7 +665,7 @@ class TrackerCheckIO final : public amberfs::testing::ForwardingIO {
 
 }  // namespace
 
-TEST_CASE("conductor bug: data written after BeforeImageWrite began can reach the image in that batch" * doctest::skip()) {
+TEST_CASE("conductor regression: data written after BeforeImageWrite began can reach the image in that batch") {
   ScratchDir dir("review-tracker");
   const std::string image = dir.File("image");
   MakeImage(image, 4 << 20);
@@ -719,7 +719,7 @@ TEST_CASE("conductor bug: data written after BeforeImageWrite began can reach th
 // image; when the punch fails, the newest data is gone and the image's older
 // bytes come back. A read-only device stands in for any punch failure (EIO,
 // EOPNOTSUPP on a filesystem without holes, a BLKZEROOUT error).
-TEST_CASE("conductor bug: a Discard whose punch fails brings back older data" * doctest::skip()) {
+TEST_CASE("conductor regression: a Discard whose punch fails brings back older data") {
   ScratchDir dir("review-discard");
   const std::string image = dir.File("image");
   MakeImage(image, 1 << 20);
@@ -755,7 +755,7 @@ TEST_CASE("conductor bug: a Discard whose punch fails brings back older data" * 
 // gives it a dirty sequence number past A's limit, so A no longer waits for X:
 // it fdatasyncs and returns OK while v1 has not even reached the page cache.
 // A crash then leaves the image's v0 at X: older than what A acknowledged.
-TEST_CASE("conductor bug: Flush does not wait for an in-flight write-back of a block rewritten meanwhile" * doctest::skip()) {
+TEST_CASE("conductor regression: Flush does not wait for an in-flight write-back of a block rewritten meanwhile") {
   ScratchDir dir("review-rewrite");
   const std::string image = dir.File("image");
   MakeImage(image, 4 << 20);

@@ -47,15 +47,18 @@
 //   Before any write-back batch reaches the image, and before a Discard
 //   punches the image, the Conductor calls observer->BeforeImageWrite(), so a
 //   change tracker can make every mark it took so far durable with one
-//   fdatasync per batch instead of one per write. If it fails, nothing is
+//   fdatasync per batch instead of one per write. For write-back it is called
+//   after the batch is staged (so every change in it was announced first)
+//   with the I/O gate held shared: it must not call back into the Conductor. If it fails, nothing is
 //   written: the blocks stay dirty and the error is recorded like a failed
 //   write-back (a Discard returns it).
 //
 // Memory
-//   Block buffers come from one arena sized from cache_bytes (plus a small
-//   fixed reserve for blocks being read in), so memory in use stays within
-//   the budget plus the index overhead (well under 2%) and the write-back
-//   staging buffer (at most writeback_batch_bytes).
+//   Block buffers come from one arena sized from cache_bytes, so memory in
+//   use stays within the budget plus the index (about 3% at 4 KiB blocks),
+//   the staging buffer of each write-back in flight (at most
+//   writeback_batch_bytes each: the writer's and each flushing caller's) and
+//   one bounce block per block a read is loading.
 //
 // Replacement
 //   S3-FIFO (Yang et al., SOSP'23): a small probationary FIFO, a main FIFO
