@@ -53,7 +53,7 @@ Status WriteFileAtomic(const std::string& path, std::string_view bytes, int mode
   return SyncDirectory(DirName(path));
 }
 
-Result<std::string> ReadSmallFile(const std::string& path, size_t max_bytes) {
+Result<std::string> ReadSmallTextFile(const std::string& path, size_t max_bytes) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
   std::string out;

@@ -215,7 +215,7 @@ std::string VolumeConfig::ImagePath(const std::string& voldir) const {
 
 Result<VolumeConfig> VolumeConfig::Load(const std::string& voldir) {
   const std::string path = voldir + "/config";
-  Result<std::string> text = ReadSmallFile(path, 64 << 10);
+  Result<std::string> text = ReadSmallTextFile(path, 64 << 10);
   if (!text.ok()) {
     if (text.status().code() == ENOENT) {
       return Status::Error(ENOENT, voldir + " is not an amberfs volume (no config file; create one with mkfs.amberfs)");

@@ -39,7 +39,7 @@ Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::str
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     if (err != EWOULDBLOCK) return Status::FromErrno(err, "flock " + path);
-    Result<std::string> holder = ReadSmallFile(path, 4096);
+    Result<std::string> holder = ReadSmallTextFile(path, 4096);
     std::string who = holder.ok() && !holder->empty() ? " (" + TrimNewlines(*holder) + ")" : "";
     return Status::Error(EBUSY, voldir + " is in use by another process" + who +
                                     "; a volume can be mounted only once");
@@ -54,7 +54,7 @@ Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::str
   VolumeLock lock;
   lock.voldir_ = voldir;
   lock.fd_ = std::move(fd);
-  Result<std::string> marker = ReadSmallFile(MarkerPath(voldir), 4096);
+  Result<std::string> marker = ReadSmallTextFile(MarkerPath(voldir), 4096);
   if (marker.ok()) {
     lock.previous_unclean_ = true;
     lock.previous_marker_ = TrimNewlines(*marker);
