@@ -42,7 +42,7 @@ class SlowWalker {
 
  private:
   Context& ctx_;
-  const IndexGeometry& geo_;
+  const IndexGeometry geo_;
   std::set<Pointer>* seen_;
 };
 
