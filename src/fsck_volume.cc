@@ -109,8 +109,10 @@ Status OpenStores(Context& ctx) {
   const std::string fast_dir = ctx.Path(kFastDir);
   if (IsDirectory(fast_dir)) {
     DiskStoreOptions o;
-    o.exclusive = false;
-    o.stale_temp_age = std::chrono::hours(24 * 365 * 100);  // read-only: touch no temp file
+    // Repairing holds the volume lock, so temp files left by a crash are
+    // nobody's; a read-only check touches none.
+    o.exclusive = ctx.opt.repair;
+    o.stale_temp_age = std::chrono::hours(24 * 365 * 100);
     Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(fast_dir, o);
     if (!fast.ok()) return fast.status().Annotate("open the fast store");
     ctx.fast = std::move(fast).value();

@@ -477,3 +477,15 @@ TEST_CASE("fsck: --read-data-subset reads about that share of the blobs, the sam
   CHECK(a->counts.blobs_read == b->counts.blobs_read);
   CHECK(a->ExitCode(true) == amberfs::kFsckOk);
 }
+
+TEST_CASE("fsck: a damaged index node in the fast store is found without --read-data and replaced") {
+  TempDir dir("fsck");
+  Built b = Build(dir.path());
+  FlipByte(BlobFile(dir.path(), "fast", b.root), 40);
+  FsckReport r = Run(dir.path());
+  INFO(Text(r));
+  CHECK(r.ExitCode(false) == amberfs::kFsckUncorrected);
+  CHECK(Has(r, FsckClass::kCorruptBlob, "index node (height 3, chunk 0) of snapshot snap2: fast copy is damaged"));
+  CHECK(Run(dir.path(), true).ExitCode(false) == amberfs::kFsckCorrected);
+  CHECK(Run(dir.path()).ExitCode(true) == amberfs::kFsckOk);
+}
