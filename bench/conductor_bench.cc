@@ -224,30 +224,6 @@ void BenchGroupCommit() {
 
 // ---- policy ---------------------------------------------------------------
 
-template <typename Policy>
-double HitRatio(size_t capacity, const std::vector<uint64_t>& trace) {
-  Policy policy(capacity);
-  std::unordered_map<uint64_t, std::unique_ptr<PolicyNode>> cache;
-  size_t hits = 0;
-  for (uint64_t key : trace) {
-    auto it = cache.find(key);
-    if (it != cache.end()) {
-      ++hits;
-      policy.Touch(it->second.get());
-      continue;
-    }
-    if (cache.size() >= capacity) {
-      PolicyNode* victim = policy.Evict([](PolicyNode*) { return true; });
-      cache.erase(victim->key);
-    }
-    auto node = std::make_unique<PolicyNode>();
-    node->key = key;
-    policy.Insert(node.get());
-    cache.emplace(key, std::move(node));
-  }
-  return double(hits) / double(trace.size());
-}
-
 std::vector<uint64_t> ZipfTrace(uint64_t keys, double alpha, size_t accesses, size_t scan_every, size_t scan_len, uint64_t seed) {
   // Inverse-CDF sampling of a zipfian distribution over `keys` ranks.
   std::vector<double> cdf(keys);
@@ -276,7 +252,7 @@ void BenchPolicy() {
                {"zipfian + 100k-block scan every 200k", 200000, 100000}};
   for (const Case& k : cases) {
     auto trace = ZipfTrace(100000, 0.9, 1000000, k.scan_every, k.scan_len, 7);
-    double lru = HitRatio<Lru>(10000, trace), fifo = HitRatio<S3Fifo>(10000, trace);
+    double lru = SimulateHitRatio<Lru>(10000, trace), fifo = SimulateHitRatio<S3Fifo>(10000, trace);
     std::printf("  %-44s %10.4f %10.4f %6.2fx\n", k.name, lru, fifo, fifo / lru);
   }
 }

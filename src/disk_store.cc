@@ -139,18 +139,6 @@ Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds a
   });
 }
 
-// Checks a ListRefs prefix: a ref name, a ref name plus '/', a partial last
-// component, or empty.
-Status ValidateRefPrefix(std::string_view prefix) {
-  if (prefix.empty()) return Status::OK();
-  std::string probe(prefix);
-  // A partial or trailing-slash prefix is valid if completing it makes a valid name.
-  if (probe.back() == '/') probe += 'x';
-  Status s = ValidateRefName(probe);
-  if (!s.ok()) return Status::Error(EINVAL, "invalid ref prefix: " + s.message());
-  return Status::OK();
-}
-
 }  // namespace
 
 Result<std::unique_ptr<DiskStore>> DiskStore::Open(const std::string& root_arg, DiskStoreOptions options) {

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <cstring>
 
-#include "amberfs/atomic_file.h"
+#include "amberfs/durable_file.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/store_url.h"
 #include "amberfs/unique_fd.h"
@@ -93,9 +93,9 @@ Status CheckVolume(Context& ctx) {
   }
 
   if (!ctx.report.mounted) {
-    Result<std::string> marker = ReadSmallTextFile(ctx.voldir + "/mounted", 4096);
+    Result<std::vector<uint8_t>> marker = ReadSmallFile(ctx.voldir + "/mounted", 4096);
     if (marker.ok()) {
-      std::string who = *marker;
+      std::string who(marker->begin(), marker->end());
       while (!who.empty() && who.back() == '\n') who.pop_back();
       ctx.Problem(FsckClass::kNote, ctx.voldir + "/mounted",
                   "the last mount did not end cleanly (" + who + "); the next mount recovers");

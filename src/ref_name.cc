@@ -44,4 +44,14 @@ Status ValidateRefName(std::string_view name) {
   return Status::OK();
 }
 
+Status ValidateRefPrefix(std::string_view prefix) {
+  if (prefix.empty()) return Status::OK();
+  std::string probe(prefix);
+  // A partial or trailing-slash prefix is valid if completing it makes a valid name.
+  if (probe.back() == '/') probe += 'x';
+  Status s = ValidateRefName(probe);
+  if (!s.ok()) return Status::Error(EINVAL, "invalid ref prefix: " + s.message());
+  return Status::OK();
+}
+
 }  // namespace amberfs

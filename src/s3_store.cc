@@ -170,17 +170,6 @@ std::string CanonicalQuery(std::vector<std::pair<std::string, std::string>> para
   return q;
 }
 
-// Checks a ListRefs prefix: empty, a ref name, a ref name plus '/', or a
-// partial last component.
-Status ValidateRefPrefix(std::string_view prefix) {
-  if (prefix.empty()) return Status::OK();
-  std::string probe(prefix);
-  if (probe.back() == '/') probe += 'x';
-  Status s = ValidateRefName(probe);
-  if (!s.ok()) return Status::Error(EINVAL, "invalid ref prefix: " + s.message());
-  return Status::OK();
-}
-
 // ---- requests ---------------------------------------------------------------
 
 struct Request {

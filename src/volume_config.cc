@@ -7,8 +7,9 @@
 #include <cstdio>
 #include <vector>
 
-#include "amberfs/atomic_file.h"
+#include "amberfs/durable_file.h"
 #include "amberfs/size_parse.h"
+#include "amberfs/store_url.h"
 
 namespace amberfs {
 namespace {
@@ -56,35 +57,7 @@ Result<uint64_t> ParseDecimal(std::string_view key, std::string_view value) {
   return v;
 }
 
-bool ValidBucketName(std::string_view b) {
-  if (b.size() < 3 || b.size() > 63) return false;
-  for (char c : b) {
-    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.')) return false;
-  }
-  return b.front() != '-' && b.front() != '.' && b.back() != '-' && b.back() != '.';
-}
-
 }  // namespace
-
-Status CheckSlowUrlSyntax(std::string_view url) {
-  if (HasControlChars(url)) return Invalid("slow store URL contains control characters");
-  if (url.starts_with("file://")) {
-    std::string_view path = url.substr(7);
-    if (path.empty() || path[0] != '/') {
-      return Invalid("slow store URL '" + std::string(url) + "': file:// needs an absolute path (file:///dir)");
-    }
-    return Status::OK();
-  }
-  if (url.starts_with("s3://")) {
-    std::string_view rest = url.substr(5);
-    std::string_view bucket = rest.substr(0, rest.find_first_of("/?"));
-    if (!ValidBucketName(bucket)) {
-      return Invalid("slow store URL '" + std::string(url) + "': bad bucket name '" + std::string(bucket) + "'");
-    }
-    return Status::OK();
-  }
-  return Invalid("slow store URL '" + std::string(url) + "': use file:///path or s3://bucket[/prefix]");
-}
 
 std::string DefaultSlowUrl(const std::string& absolute_voldir) {
   return "file://" + absolute_voldir + "/archive";
@@ -127,7 +100,10 @@ Status VolumeConfig::Validate() const {
                    FormatSize(chunk_size));
   }
   if (image.empty() || HasControlChars(image)) return Invalid("config: bad image path");
-  return CheckSlowUrlSyntax(slow_url);
+  if (HasControlChars(slow_url)) return Invalid("config: slow store URL contains control characters");
+  Result<StoreUrl> url = ParseStoreUrl(slow_url);
+  if (!url.ok()) return url.status().Annotate("slow store URL");
+  return Status::OK();
 }
 
 std::string VolumeConfig::Serialize() const {
@@ -215,21 +191,24 @@ std::string VolumeConfig::ImagePath(const std::string& voldir) const {
 
 Result<VolumeConfig> VolumeConfig::Load(const std::string& voldir) {
   const std::string path = voldir + "/config";
-  Result<std::string> text = ReadSmallTextFile(path, 64 << 10);
-  if (!text.ok()) {
-    if (text.status().code() == ENOENT) {
+  Result<std::vector<uint8_t>> bytes = ReadSmallFile(path, 64 << 10);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == ENOENT) {
       return Status::Error(ENOENT, voldir + " is not an amberfs volume (no config file; create one with mkfs.amberfs)");
     }
-    return text.status();
+    return bytes.status();
   }
-  Result<VolumeConfig> c = Parse(*text);
+  Result<VolumeConfig> c = Parse(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
   if (!c.ok()) return c.status().Annotate(path);
   return c;
 }
 
 Status VolumeConfig::Store(const std::string& voldir) const {
   AMBER_RETURN_IF_ERROR(Validate());
-  return WriteFileAtomic(voldir + "/config", Serialize(), 0644);
+  const std::string text = Serialize();
+  return WriteFileAtomic(voldir, "config",
+                         std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                         /*no_replace=*/false);
 }
 
 }  // namespace amberfs

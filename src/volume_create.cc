@@ -9,8 +9,9 @@
 #include <filesystem>
 #include <vector>
 
-#include "amberfs/atomic_file.h"
+#include "amberfs/durable_file.h"
 #include "amberfs/size_parse.h"
+#include "amberfs/store_url.h"
 #include "amberfs/unique_fd.h"
 #include "amberfs/volume_lock.h"
 
@@ -20,6 +21,11 @@ namespace {
 namespace fs = std::filesystem;
 
 Status Invalid(std::string message) { return Status::Error(EINVAL, std::move(message)); }
+
+std::string ParentDir(const std::string& path) {
+  std::string parent = fs::path(path).parent_path().string();
+  return parent.empty() ? "." : parent;
+}
 
 struct ExistingImage {
   bool exists = false;
@@ -73,7 +79,7 @@ Status CreateSparseImage(const std::string& path, uint64_t size) {
   if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) return Status::FromErrno(errno, "size image " + path);
   if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync image " + path);
   AMBER_RETURN_IF_ERROR(fd.Close());
-  return SyncDirectory(DirName(path));
+  return FsyncDir(ParentDir(path));
 }
 
 Status MakeDir(const std::string& path, Undo* undo) {
@@ -86,7 +92,7 @@ Status MakeDir(const std::string& path, Undo* undo) {
 }
 
 // Entries a volume directory may hold; with --force exactly these are replaced.
-const char* const kReplacedByForce[] = {"config", "config.tmp", "image", "fast", "catalog", "mounted"};
+const char* const kReplacedByForce[] = {"config", "image", "fast", "catalog", "mounted"};
 
 }  // namespace
 
@@ -107,15 +113,20 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
   AMBER_ASSIGN_OR_RETURN(config.uuid, NewUuid());
   config.block_size = options.block_size;
   config.chunk_size = options.chunk_size;
-  config.slow_url = options.slow_url.empty() ? DefaultSlowUrl(voldir) : options.slow_url;
+  config.slow_url = DefaultSlowUrl(voldir);
+  if (!options.slow_url.empty()) {
+    Result<StoreUrl> url = ParseStoreUrl(options.slow_url);
+    if (!url.ok()) return url.status().Annotate("--slow");
+    config.slow_url = CanonicalStoreUrl(*url);
+  }
   config.image = options.image.empty() ? "image" : AbsolutePath(options.image);
   const std::string image_path = config.ImagePath(voldir);
 
   ExistingImage existing;
   if (!options.image.empty()) {
     AMBER_ASSIGN_OR_RETURN(existing, InspectImage(image_path));
-    if (!existing.exists && ::access(DirName(image_path).c_str(), W_OK) != 0) {
-      return Status::FromErrno(errno, "image directory " + DirName(image_path));
+    if (!existing.exists && ::access(ParentDir(image_path).c_str(), W_OK) != 0) {
+      return Status::FromErrno(errno, "image directory " + ParentDir(image_path));
     }
   }
   config.size = options.size;
@@ -174,7 +185,7 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
       fs::remove_all(voldir + "/" + name, ec);
       if (ec) return Status::Error(ec.value(), "remove " + voldir + "/" + name + ": " + ec.message());
     }
-    AMBER_RETURN_IF_ERROR(SyncDirectory(voldir));
+    AMBER_RETURN_IF_ERROR(FsyncDir(voldir));
   }
 
   if (!existing.exists) {

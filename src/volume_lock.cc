@@ -6,12 +6,21 @@
 
 #include <ctime>
 
-#include "amberfs/atomic_file.h"
+#include "amberfs/durable_file.h"
 
 namespace amberfs {
 namespace {
 
-std::string MarkerPath(const std::string& voldir) { return voldir + "/mounted"; }
+constexpr const char* kMarker = "mounted";
+
+std::string MarkerPath(const std::string& voldir) { return voldir + "/" + kMarker; }
+
+// A small text file, or its error.
+Result<std::string> ReadText(const std::string& path) {
+  Result<std::vector<uint8_t>> bytes = ReadSmallFile(path, 4096);
+  if (!bytes.ok()) return bytes.status();
+  return std::string(bytes->begin(), bytes->end());
+}
 
 std::string NowUtc() {
   time_t now = time(nullptr);
@@ -39,7 +48,7 @@ Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::str
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
     int err = errno;
     if (err != EWOULDBLOCK) return Status::FromErrno(err, "flock " + path);
-    Result<std::string> holder = ReadSmallTextFile(path, 4096);
+    Result<std::string> holder = ReadText(path);
     std::string who = holder.ok() && !holder->empty() ? " (" + TrimNewlines(*holder) + ")" : "";
     return Status::Error(EBUSY, voldir + " is in use by another process" + who +
                                     "; a volume can be mounted only once");
@@ -54,7 +63,7 @@ Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::str
   VolumeLock lock;
   lock.voldir_ = voldir;
   lock.fd_ = std::move(fd);
-  Result<std::string> marker = ReadSmallTextFile(MarkerPath(voldir), 4096);
+  Result<std::string> marker = ReadText(MarkerPath(voldir));
   if (marker.ok()) {
     lock.previous_unclean_ = true;
     lock.previous_marker_ = TrimNewlines(*marker);
@@ -66,14 +75,13 @@ Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::str
 
 Status VolumeLock::MarkMounted() {
   std::string text = "mounted by pid " + std::to_string(::getpid()) + " at " + NowUtc() + "\n";
-  return WriteFileAtomic(MarkerPath(voldir_), text, 0644);
+  return WriteFileAtomic(voldir_, kMarker, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                         /*no_replace=*/false);
 }
 
 Status VolumeLock::MarkClean() {
-  if (::unlink(MarkerPath(voldir_).c_str()) != 0 && errno != ENOENT) {
-    return Status::FromErrno(errno, "unlink " + MarkerPath(voldir_));
-  }
-  AMBER_RETURN_IF_ERROR(SyncDirectory(voldir_));
+  Status st = RemoveDurably(voldir_, kMarker);
+  if (!st.ok() && st.code() != ENOENT) return st;
   previous_unclean_ = false;
   previous_marker_.clear();
   return Status::OK();

@@ -21,6 +21,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <memory>
+#include <vector>
 #include <unordered_map>
 
 namespace amberfs {
@@ -177,5 +179,31 @@ class Lru {
  private:
   NodeList list_;
 };
+
+// Replays a trace of keys on a cache of `capacity` keys under Policy and
+// returns the hit ratio: how the policy is measured against LRU.
+template <typename Policy>
+double SimulateHitRatio(size_t capacity, const std::vector<uint64_t>& trace) {
+  Policy policy(capacity);
+  std::unordered_map<uint64_t, std::unique_ptr<PolicyNode>> cache;
+  size_t hits = 0;
+  for (uint64_t key : trace) {
+    auto it = cache.find(key);
+    if (it != cache.end()) {
+      ++hits;
+      policy.Touch(it->second.get());
+      continue;
+    }
+    if (cache.size() >= capacity) {
+      PolicyNode* victim = policy.Evict([](PolicyNode*) { return true; });
+      if (victim != nullptr) cache.erase(victim->key);
+    }
+    auto node = std::make_unique<PolicyNode>();
+    node->key = key;
+    policy.Insert(node.get());
+    cache.emplace(key, std::move(node));
+  }
+  return trace.empty() ? 0.0 : double(hits) / double(trace.size());
+}
 
 }  // namespace amberfs

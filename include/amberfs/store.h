@@ -57,6 +57,9 @@ class Store {
 
 // Validates a ref name as described above.
 Status ValidateRefName(std::string_view name);
+// Validates a ListRefs prefix: empty, a ref name, a ref name plus '/', or a
+// ref name with a partial last component.
+Status ValidateRefPrefix(std::string_view prefix);
 
 // Opens a slow store from its URL:
 //   file:///absolute/path

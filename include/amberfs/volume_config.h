@@ -14,8 +14,10 @@
 // duplicate, a newer version, or values that break the rules above are EINVAL
 // too: a config is either fully understood or refused.
 //
-// Store() writes atomically: a temporary file, fsync, rename over the config,
-// fsync of the directory. A crash leaves the old or the new file, never a mix.
+// Store() writes atomically (WriteFileAtomic of durable_file.h): a temporary
+// file, fsync, rename over the config, fsync of the directory. A crash leaves
+// the old or the new file, never a mix. The slow URL is checked with the
+// store_url parser; mkfs stores its canonical form.
 //
 // Thread-safety: VolumeConfig is a value; the functions keep no state.
 #pragma once
@@ -58,9 +60,5 @@ Result<std::string> NewUuid();
 
 // The slow store URL every volume gets unless told otherwise.
 std::string DefaultSlowUrl(const std::string& absolute_voldir);
-
-// Minimal syntax check of a slow store URL: file:///absolute/path or
-// s3://bucket[/prefix][?query]. To be replaced by the store_url parser.
-Status CheckSlowUrlSyntax(std::string_view url);
 
 }  // namespace amberfs

@@ -17,6 +17,8 @@ cat >"$AMB_WORK/verify.fio" <<JOB
 filename=$mnt/volume
 verify=crc32c
 verify_fatal=1
+# No local-*-verify.state files in the working directory.
+verify_state_save=0
 size=96m
 group_reporting=1
 [rand-uring]
