@@ -6,6 +6,11 @@
 #include <algorithm>
 #include <set>
 
+#include <xxhash.h>
+
+#include <cstring>
+
+#include "amberfs/byte_order.h"
 #include "amberfs/durable_file.h"
 #include "fsck_internal.h"
 
@@ -35,7 +40,7 @@ Result<SnapshotRecord> ReadRecord(Context& ctx, const Pointer& ptr, const std::s
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord record, DecodeSnapshotRecord(bytes));
   const VolumeConfig& config = *ctx.config;
   std::string why;
-  if (record.name != name) why = "names snapshot \"" + record.name + "\"";
+  if (!name.empty() && record.name != name) why = "names snapshot \"" + record.name + "\"";
   else if (UuidText(record.volume) != config.uuid) why = "belongs to volume " + UuidText(record.volume);
   else if (record.volume_size != config.size) why = "has volume size " + std::to_string(record.volume_size);
   else if (record.chunk_size != config.chunk_size) why = "has chunk size " + std::to_string(record.chunk_size);
@@ -60,6 +65,34 @@ std::optional<CatalogEntry> EntryFromSlowRef(Context& ctx, const std::string& na
 }
 
 }  // namespace
+
+Result<Pointer> ReadBaseFile(const std::string& voldir) {
+  const std::string path = voldir + "/" + kSnapshotBaseFile;
+  Result<std::vector<uint8_t>> data = ReadSmallFile(path, 4096);
+  if (!data.ok()) {
+    if (data.status().code() == ENOENT) return Pointer();
+    return data.status();
+  }
+  const std::vector<uint8_t>& b = *data;
+  if (b.size() != 56 || std::memcmp(b.data(), "AMBRBASE", 8) != 0 || GetLE32(b.data() + 8) != 1 ||
+      GetLE64(b.data() + 48) != XXH3_64bits(b.data(), 48)) {
+    return Status::Error(EBADMSG, "the snapshot base is corrupt (bad size, magic, version or checksum)");
+  }
+  return Pointer::FromBytes(b.data() + 16);
+}
+
+Status WriteBaseFile(const std::string& voldir, const Pointer& record) {
+  if (record.IsNull()) {
+    Status s = RemoveDurably(voldir, kSnapshotBaseFile);
+    return s.code() == ENOENT ? Status::OK() : s;
+  }
+  std::vector<uint8_t> b(56, 0);
+  std::memcpy(b.data(), "AMBRBASE", 8);
+  PutLE32(b.data() + 8, 1);
+  std::memcpy(b.data() + 16, record.bytes().data(), Pointer::kSize);
+  PutLE64(b.data() + 48, XXH3_64bits(b.data(), 48));
+  return WriteFileAtomic(voldir, kSnapshotBaseFile, b, /*no_replace=*/false);
+}
 
 Status CheckCatalog(Context& ctx) {
   const std::string dir = ctx.Path(kCatalogDir);
@@ -109,6 +142,46 @@ Status CheckCatalog(Context& ctx) {
                                                     : a.entry.name < b.entry.name;
   });
   ctx.report.counts.snapshots = ctx.snapshots.size();
+
+  // The base: the change marks are relative to it, and gc keeps its blobs
+  // even after its snapshot was deleted, so its tree is checked too.
+  Result<Pointer> base = ReadBaseFile(ctx.voldir);
+  if (!base.ok()) {
+    ctx.base_ok = false;
+    ctx.catalog_complete = false;
+    size_t p = ctx.Problem(FsckClass::kChangeTracking, ctx.Path(kSnapshotBaseFile), base.status().message());
+    // The latest readable snapshot becomes the base, with every chunk marked:
+    // the next snapshot then reads them all, which is right whatever the base was.
+    ctx.plan.new_base = Pointer();
+    for (auto it = ctx.snapshots.rbegin(); it != ctx.snapshots.rend(); ++it) {
+      if (it->record) {
+        ctx.plan.new_base = it->entry.record;
+        break;
+      }
+    }
+    ctx.plan.new_base_problems.push_back(p);
+    ctx.plan.mark_all = true;
+  } else {
+    ctx.base = *base;
+    bool in_catalog = false;
+    for (const Snapshot& s : ctx.snapshots) in_catalog |= s.entry.record == ctx.base;
+    if (!ctx.base.IsNull() && !in_catalog) {
+      Snapshot snap;
+      snap.base_only = true;
+      snap.entry = {"(base)", 0, ctx.base};
+      Result<SnapshotRecord> record = ReadRecord(ctx, ctx.base, "");
+      if (record.ok()) {
+        snap.entry.name = record->name + " (deleted; the base of the change marks)";
+        snap.record = std::move(record).value();
+      } else {
+        snap.broken = true;
+        ctx.catalog_complete = false;
+        if (record.status().code() == EBADMSG)
+          snap.problems.push_back(ctx.Problem(FsckClass::kCatalog, "base record", record.status().message()));
+      }
+      ctx.snapshots.insert(ctx.snapshots.begin(), std::move(snap));
+    }
+  }
 
   std::set<Pointer> records;
   for (const Snapshot& s : ctx.snapshots) records.insert(s.entry.record);

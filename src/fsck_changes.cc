@@ -1,5 +1,5 @@
 // Change tracking: the tracker's file is sound, and every chunk it does not
-// hold as changed still equals the latest snapshot in the image (a lost mark
+// hold as changed still equals the base snapshot in the image (a lost mark
 // would make the next snapshot miss a change, silently).
 #include <fcntl.h>
 #include <unistd.h>
@@ -93,34 +93,50 @@ Status CheckChanges(Context& ctx) {
   }
   if (tracker.ok()) ctx.report.counts.chunks_marked = (*tracker)->CountMarked(ChangeTracker::Set::kActive);
   ctx.plan.mark.problems = file_problems;  // recreating the file settles these
-  ctx.plan.mark_all = ctx.plan.create_tracker;  // until the comparison says which chunks differ
+  // Until the comparison says which chunks differ, a new tracker marks all.
+  const bool mark_all_before = ctx.plan.mark_all;
+  ctx.plan.mark_all = mark_all_before || ctx.plan.create_tracker;
 
   if (ctx.report.mounted) {
-    ctx.Skip("image vs latest snapshot (the volume is mounted: its cache may hold newer data)");
+    ctx.Skip("image vs the base snapshot (the volume is mounted: its cache may hold newer data)");
     return Status::OK();
   }
-  if (ctx.snapshots.empty()) return Status::OK();
+  if (!ctx.base_ok) {
+    ctx.Skip("image vs the base snapshot (the base file is corrupt)");
+    return Status::OK();
+  }
   if (!ctx.image_ok) {
-    ctx.Skip("image vs latest snapshot (the image is unusable)");
+    ctx.Skip("image vs the base snapshot (the image is unusable)");
     return Status::OK();
   }
-  // With --drop-broken a damaged latest snapshot is about to go: the one
-  // before it becomes the baseline the marks are relative to.
-  const Snapshot* baseline = &ctx.snapshots.back();
-  if (ctx.opt.drop_broken) {
-    for (auto it = ctx.snapshots.rbegin(); it != ctx.snapshots.rend() && (it->broken || !it->record); ++it) {
-      baseline = std::next(it) == ctx.snapshots.rend() ? nullptr : &*std::next(it);
+  // The marks are relative to the base; with no base (no snapshot yet) every
+  // unmarked chunk must be zeros.
+  const Snapshot* baseline = nullptr;
+  if (!ctx.base.IsNull()) {
+    for (const Snapshot& s : ctx.snapshots) {
+      if (s.entry.record == ctx.base) baseline = &s;
     }
-    if (baseline == nullptr) {
-      ctx.plan.mark_all = true;  // no snapshot survives: everything is new
-      ctx.Skip("image vs latest snapshot (no undamaged snapshot)");
-      return Status::OK();
+    if (baseline == nullptr || baseline->broken || !baseline->record) {
+      const std::string name = baseline ? baseline->entry.name : Short(ctx.base);
+      if (!ctx.opt.drop_broken) {
+        ctx.Skip("image vs the base snapshot (snapshot " + name + " is damaged)");
+        return Status::OK();
+      }
+      // Dropping it: the latest undamaged snapshot becomes the base.
+      baseline = nullptr;
+      for (auto it = ctx.snapshots.rbegin(); it != ctx.snapshots.rend(); ++it) {
+        if (!it->base_only && !it->broken && it->record) {
+          baseline = &*it;
+          break;
+        }
+      }
+      ctx.plan.new_base = baseline ? baseline->entry.record : Pointer();
     }
   }
-  const Snapshot& latest = *baseline;
+  const std::string baseline_name = baseline ? "snapshot " + baseline->entry.name : "zeros (no snapshot yet)";
   std::map<uint64_t, Pointer> expected;
-  if (!latest.record || latest.broken || !ChunkMap(ctx, latest, &expected)) {
-    ctx.Skip("image vs latest snapshot (snapshot " + latest.entry.name + " is damaged)");
+  if (baseline && !ChunkMap(ctx, *baseline, &expected)) {
+    ctx.Skip("image vs the base snapshot (" + baseline_name + " is damaged)");
     return Status::OK();
   }
 
@@ -185,12 +201,12 @@ Status CheckChanges(Context& ctx) {
     if (lost_marks.size() > 8) first += ", ...";
     ctx.plan.mark.problems.push_back(ctx.Problem(
         FsckClass::kChangeTracking, config.ImagePath(ctx.voldir),
-        std::to_string(lost_marks.size()) + " chunks differ from snapshot " + latest.entry.name +
+        std::to_string(lost_marks.size()) + " chunks differ from " + baseline_name +
             " but are not marked changed (chunk " + first + "); the next snapshot would miss them",
         lost_marks.size() * config.chunk_size));
   }
   ctx.plan.mark.chunks = std::move(lost_marks);
-  ctx.plan.mark_all = false;
+  ctx.plan.mark_all = mark_all_before;
   return Status::OK();
 }
 

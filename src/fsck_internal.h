@@ -33,6 +33,10 @@ inline constexpr const char* kChangesFile = "changes";
 inline constexpr const char* kUploadLogFile = "upload.log";
 inline constexpr const char* kFastDir = "fast";
 inline constexpr const char* kCatalogDir = "catalog";
+// The record the change marks are relative to (the snapshot engine's base;
+// see snapshotter.h): 56 bytes, "AMBRBASE", version, zero, record pointer,
+// xxh3-64 of bytes 0..47. Absent: no snapshot yet (the null base).
+inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
 
 enum class Where { kUnknown, kFast, kSlowOnly, kNowhere };
 
@@ -51,6 +55,7 @@ struct Snapshot {
   std::optional<SnapshotRecord> record;  // absent if unreadable
   bool broken = false;  // some blob it reaches has no good copy
   std::vector<size_t> problems;  // problems of its entry or record
+  bool base_only = false;  // the base's record, not in the catalog (deleted)
 };
 
 // The upload log as found on disk.
@@ -97,6 +102,8 @@ struct RepairPlan {
   MarkChunks mark;
   bool create_tracker = false;
   bool mark_all = false;  // the tracker is recreated without a comparison: mark every chunk
+  std::optional<Pointer> new_base;  // rewrite the base file (null: remove it)
+  std::vector<size_t> new_base_problems;
   Item rewrite_tracker;  // corrupt bitmap pages
   std::vector<std::pair<Pointer, size_t>> orphans;
 };
@@ -118,6 +125,8 @@ struct Context {
 
   std::vector<Snapshot> snapshots;  // readable catalog entries, by creation time
   bool catalog_complete = true;     // every entry and record was read
+  Pointer base;                     // null: no snapshot yet
+  bool base_ok = true;              // the base file was readable
   std::unordered_map<Pointer, ReachedBlob> reached;
   std::unordered_map<Pointer, bool> node_broken;  // walked nodes: reaches an unusable blob?
 
@@ -166,5 +175,7 @@ std::string UuidText(const VolumeUuid& uuid);
 Result<VolumeUuid> ParseUuid(const std::string& text);
 std::string Short(const Pointer& p);  // first 16 hex digits, for messages
 std::string HumanBytes(uint64_t bytes);  // "1.5 MiB"
+Result<Pointer> ReadBaseFile(const std::string& voldir);  // null if absent; EBADMSG if corrupt
+Status WriteBaseFile(const std::string& voldir, const Pointer& record);  // null: remove it
 
 }  // namespace amberfs::fsck

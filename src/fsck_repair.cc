@@ -64,7 +64,8 @@ void RepairUploads(Context& ctx) {
 
 void RepairTracker(Context& ctx) {
   RepairPlan& plan = ctx.plan;
-  if (!plan.create_tracker && !plan.mark_all && plan.rewrite_tracker.problems.empty() && plan.mark.chunks.empty())
+  if (!plan.create_tracker && !plan.mark_all && !plan.new_base && plan.rewrite_tracker.problems.empty() &&
+      plan.mark.chunks.empty())
     return;
   const VolumeConfig& config = *ctx.config;
   const std::string path = ctx.Path(kChangesFile);
@@ -72,6 +73,12 @@ void RepairTracker(Context& ctx) {
     if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Failed(ctx, "remove " + path, Status::FromErrno(errno, path));
     Result<std::unique_ptr<ChangeTracker>> created = ChangeTracker::Create(path, config.size, config.chunk_size);
     if (!created.ok()) return Failed(ctx, "create " + path, created.status());
+  }
+  // The base first: the marks written below are relative to it.
+  if (plan.new_base) {
+    Status st = WriteBaseFile(ctx.voldir, *plan.new_base);
+    if (!st.ok()) return Failed(ctx, "rewrite the snapshot base", st);
+    Settled(ctx, plan.new_base_problems);
   }
   // Open rewrites damaged pages as "all changed".
   Result<std::unique_ptr<ChangeTracker>> tracker = ChangeTracker::Open(path, config.size, config.chunk_size);

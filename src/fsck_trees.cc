@@ -181,6 +181,13 @@ void WalkSnapshots(Context& ctx, bool quiet) {
 void PlanDrops(Context& ctx) {
   for (Snapshot& snap : ctx.snapshots) {
     if (!snap.broken) continue;
+    if (snap.base_only) {
+      ctx.plan.new_base_problems.push_back(ctx.Problem(
+          FsckClass::kNote, "snapshot " + snap.entry.name,
+          "the base of the change marks is damaged" +
+              std::string(ctx.opt.drop_broken ? "" : "; --drop-broken -y moves the base to the latest good snapshot")));
+      continue;
+    }
     size_t p = ctx.Problem(FsckClass::kNote, "snapshot " + snap.entry.name,
                            "snapshot is damaged (it reaches blobs no store holds)" +
                                std::string(ctx.opt.drop_broken ? "" : "; --drop-broken -y removes it"));

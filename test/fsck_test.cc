@@ -324,7 +324,7 @@ TEST_CASE("fsck: a mounted volume is checked read-only and never repaired") {
   CHECK(r.mounted);
   CHECK(r.ExitCode(false) == amberfs::kFsckOk);
   CHECK(r.counts.chunks_compared == 0);
-  CHECK(Text(r).find("Skipped: image vs latest snapshot (the volume is mounted") != std::string::npos);
+  CHECK(Text(r).find("Skipped: image vs the base snapshot (the volume is mounted") != std::string::npos);
   FsckOptions o;
   o.voldir = dir.path();
   o.repair = true;
@@ -488,4 +488,34 @@ TEST_CASE("fsck: a damaged index node in the fast store is found without --read-
   CHECK(Has(r, FsckClass::kCorruptBlob, "index node (height 3, chunk 0) of snapshot snap2: fast copy is damaged"));
   CHECK(Run(dir.path(), true).ExitCode(false) == amberfs::kFsckCorrected);
   CHECK(Run(dir.path()).ExitCode(true) == amberfs::kFsckOk);
+}
+
+TEST_CASE("fsck: a deleted snapshot that is still the base keeps its blobs; a corrupt base is replaced") {
+  TempDir dir("fsck");
+  Build(dir.path());
+  // `delete snap2` removes the entry; the base still names its record.
+  std::filesystem::remove(dir / "catalog/snap2");
+  FsckReport r = Run(dir.path(), true);
+  INFO(Text(r));
+  CHECK(r.ExitCode(true) == amberfs::kFsckOk);  // nothing leaked: the base reaches those blobs
+  CHECK(r.counts.snapshots == 2);
+  CHECK(r.counts.chunks_compared == 64);
+
+  FlipByte(dir / "snapshot-base", 20);
+  FsckReport b = Run(dir.path());
+  INFO(Text(b));
+  CHECK(b.ExitCode(false) == amberfs::kFsckUncorrected);
+  CHECK(Has(b, FsckClass::kChangeTracking, "the snapshot base is corrupt"));
+  FsckReport y = Run(dir.path(), true);
+  INFO(Text(y));
+  CHECK(y.ExitCode(false) == amberfs::kFsckCorrected);
+  // The latest snapshot is the base now and every chunk is marked, so the
+  // next snapshot reads them all.
+  auto t = amberfs::ChangeTracker::Open(dir / "changes", kVolumeSize, kChunk);
+  REQUIRE(t.ok());
+  CHECK((*t)->CountMarked(amberfs::ChangeTracker::Set::kActive) == 64);
+  t->reset();
+  FsckReport again = Run(dir.path());
+  INFO(Text(again));
+  CHECK(again.Errors(false, false) == 0);
 }

@@ -10,6 +10,9 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <xxhash.h>
+
+#include <cstring>
 
 #include <chrono>
 #include <memory>
@@ -19,7 +22,9 @@
 #include "amberfs/catalog.h"
 #include "amberfs/change_tracker.h"
 #include "amberfs/chunk_hasher.h"
+#include "amberfs/byte_order.h"
 #include "amberfs/disk_store.h"
+#include "amberfs/durable_file.h"
 #include "amberfs/index_tree.h"
 #include "amberfs/paired_store.h"
 #include "amberfs/snapshot_record.h"
@@ -148,12 +153,23 @@ class TestVolume {
     const Pointer record_ptr = Pointer::Of(record);
     AMBER_RETURN_IF_ERROR(store_->Put(record_ptr, record));
     AMBER_RETURN_IF_ERROR(catalog_->Add({name, r.created_ns, record_ptr}));
+    AMBER_RETURN_IF_ERROR(WriteBase(record_ptr));
     const std::string ref = record_ptr.Hex() + "\n";
     AMBER_RETURN_IF_ERROR(store_->PutRef("volumes/" + config_.uuid + "/snapshots/" + name,
                                          {reinterpret_cast<const uint8_t*>(ref.data()), ref.size()}));
     root_ = root;
     parent_ = record_ptr;
     return Status::OK();
+  }
+
+  // VOLDIR/snapshot-base, as the snapshot engine writes it (snapshotter.h).
+  Status WriteBase(const Pointer& record) {
+    std::vector<uint8_t> b(56, 0);
+    std::memcpy(b.data(), "AMBRBASE", 8);
+    PutLE32(b.data() + 8, 1);
+    std::memcpy(b.data() + 16, record.bytes().data(), Pointer::kSize);
+    PutLE64(b.data() + 48, XXH3_64bits(b.data(), 48));
+    return WriteFileAtomic(dir_, "snapshot-base", b, /*no_replace=*/false);
   }
 
   const std::string dir_;
