@@ -59,10 +59,19 @@ Status CheckSlowStore(Context& ctx) {
     ctx.Skip("slow store refs: " + refs.status().ToString());
     return Status::OK();
   }
+  std::set<std::string> local;
+  for (const Snapshot& s : ctx.snapshots) {
+    if (!s.base_only) local.insert(s.entry.name);
+  }
   std::set<Pointer> seen;  // blobs known to be in the slow store, or reported missing
   uint64_t done = 0;
   for (const std::string& ref : *refs) {
     ctx.Progress("slow refs", done++, refs->size());
+    const std::string name = ref.substr(prefix.size());
+    if (!local.count(name)) {
+      ctx.Problem(FsckClass::kNote, ref,
+                  "the slow store has snapshot " + name + " but the catalog does not (an interrupted delete?)");
+    }
     Result<std::vector<uint8_t>> data = ctx.slow->GetRef(ref);
     Result<Pointer> ptr = data.ok() ? ParseSnapshotRef(*data) : Result<Pointer>(data.status());
     if (!ptr.ok()) {
