@@ -52,7 +52,7 @@ fsck_expect 0 --read-data --slow "$vol"
 
 if [[ $snapshots -eq 1 ]]; then
   amb_log "snapshots: a flipped byte in a chunk blob, found only with --read-data"
-  blob=$(find "$vol/fast/blobs" -type f -size 64k | head -1)
+  blob=$(find "$vol/fast/blobs" -type f -size 64k -print -quit)
   [[ -n $blob ]] || amb_fail "no 64 KiB chunk blob in the fast store"
   printf '\x5a' | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
   fsck_expect 0 "$vol"
