@@ -6,7 +6,8 @@
 # all of the same size, printed side by side with ratios from this one run,
 # plus the amberfs daemon's peak RSS (VmHWM) against cache_size + 64 MiB.
 #
-#   bash bench/mount_bench.sh [BUILD_DIR]       (as root; BENCH_SIZE=256M BENCH_RUNTIME=8)
+#   bash bench/mount_bench.sh [BUILD_DIR]       (as root; BENCH_SIZE=256M BENCH_RUNTIME=8;
+#   BENCH_AMBER_OPTS adds mount options, e.g. direct)
 #
 # Jobs (throughput of 1 and 2 is bytes over wall time, so end_fsync counts):
 #   1 seq-write    1 MiB sequential write, psync, end_fsync        MiB/s  target >= 0.8x raw
@@ -113,7 +114,7 @@ if [[ -x $build/amberfs && -x $build/mkfs.amberfs && -c /dev/fuse ]]; then
   echo "amberfs:"
   "$build/mkfs.amberfs" --size "$size" "$work/amb-vol" >/dev/null
   mkdir -p "$work/amb-mnt"
-  "$build/amberfs" -f "$work/amb-vol" "$work/amb-mnt" -o cache_size="$cache_size" >"$work/amb.log" 2>&1 &
+  "$build/amberfs" -f "$work/amb-vol" "$work/amb-mnt" -o cache_size="$cache_size"${BENCH_AMBER_OPTS:+,$BENCH_AMBER_OPTS} >"$work/amb.log" 2>&1 &
   amb_pid=$!
   for _ in $(seq 100); do [[ -e $work/amb-mnt/volume ]] && break; sleep 0.1; done
   run_all amberfs "$work/amb-mnt/volume"
