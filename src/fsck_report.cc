@@ -159,7 +159,7 @@ std::string RenderFsckText(const FsckReport& r, bool strict) {
     out += "Read " + std::to_string(n.blobs_read) + " blobs (" + HumanBytes(n.bytes_read) + ") and checked their SHA-256.\n";
   }
   if (n.chunks_compared > 0) {
-    out += "Compared " + std::to_string(n.chunks_compared) + " unmarked chunks of the image with the latest snapshot; " +
+    out += "Compared " + std::to_string(n.chunks_compared) + " unmarked chunks of the image with the base snapshot; " +
            std::to_string(n.chunks_marked) + " chunks are marked changed.\n";
   }
   for (const std::string& s : r.skipped) out += "Skipped: " + s + "\n";
