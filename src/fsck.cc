@@ -35,27 +35,6 @@ std::string UuidText(const VolumeUuid& uuid) {
   return out;
 }
 
-Result<VolumeUuid> ParseUuid(const std::string& text) {
-  VolumeUuid uuid{};
-  size_t n = 0;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '-') continue;
-    int hi = nibble(text[i]);
-    int lo = i + 1 < text.size() ? nibble(text[i + 1]) : -1;
-    if (hi < 0 || lo < 0 || n == uuid.size()) return Status::Error(EINVAL, "bad uuid " + text);
-    uuid[n++] = static_cast<uint8_t>(hi << 4 | lo);
-    ++i;
-  }
-  if (n != uuid.size()) return Status::Error(EINVAL, "bad uuid " + text);
-  return uuid;
-}
-
 Result<Pointer> ParseSnapshotRef(const std::vector<uint8_t>& data) {
   if (data.size() == Pointer::kSize) return Pointer::FromBytes(data.data());
   std::string text(data.begin(), data.end());

@@ -172,7 +172,6 @@ Result<std::vector<uint8_t>> FetchBlob(Context& ctx, const Pointer& key, Reached
 // A slow-store snapshot ref's record pointer (32 raw bytes or 64 hex digits).
 Result<Pointer> ParseSnapshotRef(const std::vector<uint8_t>& data);
 std::string UuidText(const VolumeUuid& uuid);
-Result<VolumeUuid> ParseUuid(const std::string& text);
 std::string Short(const Pointer& p);  // first 16 hex digits, for messages
 std::string HumanBytes(uint64_t bytes);  // "1.5 MiB"
 Result<Pointer> ReadBaseFile(const std::string& voldir);  // null if absent; EBADMSG if corrupt
