@@ -118,10 +118,23 @@ Result<std::unique_ptr<ChangeTracker>> ChangeTracker::Create(const std::string& 
 
 Result<std::unique_ptr<ChangeTracker>> ChangeTracker::Open(const std::string& path, uint64_t volume_size,
                                                            uint32_t chunk_size, ChangeTrackerOpenReport* report) {
+  return OpenMode(path, volume_size, chunk_size, report, /*read_only=*/false);
+}
+
+Result<std::unique_ptr<ChangeTracker>> ChangeTracker::OpenReadOnly(const std::string& path, uint64_t volume_size,
+                                                                   uint32_t chunk_size,
+                                                                   ChangeTrackerOpenReport* report) {
+  return OpenMode(path, volume_size, chunk_size, report, /*read_only=*/true);
+}
+
+Result<std::unique_ptr<ChangeTracker>> ChangeTracker::OpenMode(const std::string& path, uint64_t volume_size,
+                                                               uint32_t chunk_size, ChangeTrackerOpenReport* report,
+                                                               bool read_only) {
   AMBER_RETURN_IF_ERROR(CheckGeometry(volume_size, chunk_size));
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open change-tracker state " + path);
   std::unique_ptr<ChangeTracker> t(new ChangeTracker(path, std::move(fd), volume_size, chunk_size));
+  t->read_only_ = read_only;
   ChangeTrackerOpenReport local;
   AMBER_RETURN_IF_ERROR(t->ReadAndRecover(report ? report : &local));
   return t;
@@ -166,13 +179,13 @@ Status ChangeTracker::ReadAndRecover(ChangeTrackerOpenReport* report) {
         active[first_word + w].store(on_disk_[first_word + w], std::memory_order_relaxed);
       continue;
     }
-    LOG_WARN("%s: bitmap page %llu is damaged; treating its %llu chunks as changed", path_.c_str(),
+    if (!read_only_) LOG_WARN("%s: bitmap page %llu is damaged; treating its %llu chunks as changed", path_.c_str(),
              static_cast<unsigned long long>(p), static_cast<unsigned long long>(valid));
     ++report->bad_pages;
     for (uint64_t w = 0; w < kWordsPerPage; ++w) on_disk_[first_word + w] = 0;
     SetBits(active, (p - 1) * kChunksPerPage, (p - 1) * kChunksPerPage + valid - 1);
   }
-  if (report->bad_pages == 0) return Status::OK();
+  if (report->bad_pages == 0 || read_only_) return Status::OK();
   // Rewrite the damaged pages now, so the repair does not wait for a write.
   mark_epoch_.fetch_add(1, std::memory_order_acq_rel);
   return Sync().Annotate("repair " + path_);

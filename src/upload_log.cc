@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <cstring>
+#include <map>
 
 #include "amberfs/log.h"
 #include "amberfs/store.h"
@@ -90,6 +91,72 @@ size_t Decode(const uint8_t* data, size_t avail, uint8_t* type, UploadEntry* ent
   return total;
 }
 
+// What a log's bytes hold: the replay, without touching the file.
+struct ParsedLog {
+  std::map<uint64_t, UploadEntry> pending;
+  std::map<uint64_t, Pointer> lost;
+  uint64_t next_seq = 1;
+  size_t good_end = 0;         // end of the last good record
+  size_t good_records = 0;
+  size_t bad_before_good = 0;  // bad 64-byte slots with good records after them
+};
+
+ParsedLog ParseLog(const std::vector<uint8_t>& data) {
+  ParsedLog out;
+  size_t offset = 0, bad = 0;
+  while (offset < data.size()) {
+    uint8_t type = 0;
+    UploadEntry entry;
+    size_t len = Decode(data.data() + offset, data.size() - offset, &type, &entry);
+    if (len == 0) {
+      ++bad;
+      offset += kRec;
+      continue;
+    }
+    out.bad_before_good = bad;
+    ++out.good_records;
+    offset += len;
+    out.good_end = offset;
+    out.next_seq = std::max(out.next_seq, entry.seq + 1);
+    switch (type) {
+      case kBlobQueued:
+      case kRefQueued:
+        out.pending[entry.seq] = std::move(entry);
+        break;
+      case kBlobLost:
+        out.lost[entry.seq] = entry.key;
+        out.pending.erase(entry.seq);
+        break;
+      default:
+        out.pending.erase(entry.seq);
+    }
+  }
+  return out;
+}
+
+Result<std::vector<uint8_t>> ReadWhole(int fd) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat");
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::FromErrno(errno, "read");
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  data.resize(got);
+  return data;
+}
+
+// A torn first write leaves our magic or zeros at offset 0; anything else is
+// some other file, which must not be truncated as if it were a torn tail.
+bool LooksLikeLog(const std::vector<uint8_t>& data) {
+  static constexpr uint8_t kZeros[4] = {0, 0, 0, 0};
+  return data.size() < 4 || std::memcmp(data.data(), kMagic, 4) == 0 || std::memcmp(data.data(), kZeros, 4) == 0;
+}
+
 Status SyncParentDir(const std::string& path) {
   size_t slash = path.rfind('/');
   std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
@@ -137,51 +204,14 @@ UploadLog::~UploadLog() {
 
 Status UploadLog::Replay(bool* rewrite) {
   int fd = fd_->get();
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "fstat");
-  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t n = ::pread(fd, data.data() + got, data.size() - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Status::FromErrno(errno, "read");
-    if (n == 0) break;
-    got += static_cast<size_t>(n);
-  }
-  data.resize(got);
-  // A torn first write leaves our magic or zeros at offset 0; anything else is
-  // some other file, which must not be truncated as if it were a torn tail.
-  static constexpr uint8_t kZeros[4] = {0, 0, 0, 0};
-  if (data.size() >= 4 && std::memcmp(data.data(), kMagic, 4) != 0 && std::memcmp(data.data(), kZeros, 4) != 0)
-    return Status::Error(EBADMSG, path_ + " is not an amberfs upload log (bad magic at offset 0)");
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, ReadWhole(fd));
+  if (!LooksLikeLog(data)) return Status::Error(EBADMSG, path_ + " is not an amberfs upload log (bad magic at offset 0)");
 
-  size_t offset = 0, good_end = 0, bad = 0, bad_before_good = 0;
-  while (offset < data.size()) {
-    uint8_t type = 0;
-    UploadEntry entry;
-    size_t len = Decode(data.data() + offset, data.size() - offset, &type, &entry);
-    if (len == 0) {
-      ++bad;
-      offset += kRec;
-      continue;
-    }
-    bad_before_good = bad;
-    offset += len;
-    good_end = offset;
-    next_seq_ = std::max(next_seq_, entry.seq + 1);
-    switch (type) {
-      case kBlobQueued:
-      case kRefQueued:
-        pending_[entry.seq] = std::move(entry);
-        break;
-      case kBlobLost:
-        lost_[entry.seq] = entry.key;
-        pending_.erase(entry.seq);
-        break;
-      default:
-        pending_.erase(entry.seq);
-    }
-  }
+  ParsedLog parsed = ParseLog(data);
+  pending_ = std::move(parsed.pending);
+  lost_ = std::move(parsed.lost);
+  next_seq_ = std::max(next_seq_, parsed.next_seq);
+  const size_t good_end = parsed.good_end, bad_before_good = parsed.bad_before_good;
   end_ = good_end;
   if (bad_before_good > 0) {
     LOG_ERROR("upload log %s: skipped %zu corrupt records between good ones; rewriting the log", path_.c_str(),
@@ -323,6 +353,22 @@ Status UploadLog::CompactLocked() {
   ++compactions_;
   LOG_DEBUG("upload log %s compacted to %zu bytes", path_.c_str(), bytes.size());
   return s;
+}
+
+Result<UploadLogScan> UploadLog::Scan(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open upload log " + path);
+  Result<std::vector<uint8_t>> data = ReadWhole(fd.get());
+  if (!data.ok()) return data.status().Annotate("upload log " + path);
+  if (!LooksLikeLog(*data)) return Status::Error(EBADMSG, path + " is not an amberfs upload log (bad magic at offset 0)");
+  ParsedLog parsed = ParseLog(*data);
+  UploadLogScan scan;
+  for (auto& [seq, e] : parsed.pending) scan.pending.push_back(std::move(e));
+  for (const auto& [seq, key] : parsed.lost) scan.lost.push_back(key);
+  scan.records = parsed.good_records;
+  scan.corrupt_records = parsed.bad_before_good;
+  scan.torn_tail_bytes = data->size() - parsed.good_end;
+  return scan;
 }
 
 std::vector<UploadEntry> UploadLog::Pending() const {

@@ -127,6 +127,12 @@ class ChangeTracker final : public ChangeObserver {
   static Result<std::unique_ptr<ChangeTracker>> Open(const std::string& path, uint64_t volume_size,
                                                      uint32_t chunk_size,
                                                      ChangeTrackerOpenReport* report = nullptr);
+  // Opens for inspection only (fsck): damaged pages are reported and read as
+  // "all changed" but not rewritten, and nothing is ever written; marking,
+  // Sync and the capture calls fail (the file is open read-only).
+  static Result<std::unique_ptr<ChangeTracker>> OpenReadOnly(const std::string& path, uint64_t volume_size,
+                                                             uint32_t chunk_size,
+                                                             ChangeTrackerOpenReport* report = nullptr);
   ~ChangeTracker() override;
   ChangeTracker(const ChangeTracker&) = delete;
   ChangeTracker& operator=(const ChangeTracker&) = delete;
@@ -159,6 +165,9 @@ class ChangeTracker final : public ChangeObserver {
   using Word = std::atomic<uint64_t>;
   ChangeTracker(std::string path, UniqueFd fd, uint64_t volume_size, uint32_t chunk_size);
 
+  static Result<std::unique_ptr<ChangeTracker>> OpenMode(const std::string& path, uint64_t volume_size,
+                                                         uint32_t chunk_size, ChangeTrackerOpenReport* report,
+                                                         bool read_only);
   Status ReadAndRecover(ChangeTrackerOpenReport* report);
   Status WriteRound();
   bool LooksClean() const;
@@ -172,6 +181,7 @@ class ChangeTracker final : public ChangeObserver {
   const uint64_t chunk_count_;
   const uint64_t words_;
   const uint64_t pages_;
+  bool read_only_ = false;
 
   std::unique_ptr<Word[]> sets_[2];
   std::atomic<Word*> active_;

@@ -99,6 +99,15 @@ struct UploadLogStats {
   uint64_t compactions = 0;
 };
 
+// What a read-only look at a log file finds (UploadLog::Scan, for fsck).
+struct UploadLogScan {
+  std::vector<UploadEntry> pending;  // seq order
+  std::vector<Pointer> lost;
+  uint64_t records = 0;          // good records
+  uint64_t corrupt_records = 0;  // bad 64-byte slots with good records after them
+  uint64_t torn_tail_bytes = 0;  // bad bytes after the last good record (a torn write)
+};
+
 class UploadLog {
  public:
   static constexpr size_t kRecordSize = 64;
@@ -107,6 +116,11 @@ class UploadLog {
   // Opens (creating if missing) and replays the log at path.
   static Result<std::unique_ptr<UploadLog>> Open(const std::string& path, UploadLogOptions options = {});
   ~UploadLog();
+
+  // Replays the log at path without changing anything (Open would drop a
+  // torn tail and rewrite around corrupt records). ENOENT if absent, EBADMSG
+  // if the file is not an upload log.
+  static Result<UploadLogScan> Scan(const std::string& path);
 
   // Pending entries, in seq order.
   std::vector<UploadEntry> Pending() const;
