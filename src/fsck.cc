@@ -24,26 +24,6 @@ bool Context::SlowHas(const Pointer& key) {
   return *has;
 }
 
-std::string UuidText(const VolumeUuid& uuid) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (size_t i = 0; i < uuid.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[uuid[i] >> 4];
-    out += kHex[uuid[i] & 15];
-  }
-  return out;
-}
-
-Result<Pointer> ParseSnapshotRef(const std::vector<uint8_t>& data) {
-  if (data.size() == Pointer::kSize) return Pointer::FromBytes(data.data());
-  std::string text(data.begin(), data.end());
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  Result<Pointer> p = Pointer::FromHex(text);
-  if (!p.ok()) return Status::Error(EBADMSG, "not a record pointer (32 bytes or 64 hex digits)");
-  return p;
-}
-
 std::string Short(const Pointer& p) { return p.Hex().substr(0, 16); }
 
 }  // namespace fsck

@@ -41,7 +41,7 @@ Result<SnapshotRecord> ReadRecord(Context& ctx, const Pointer& ptr, const std::s
   const VolumeConfig& config = *ctx.config;
   std::string why;
   if (!name.empty() && record.name != name) why = "names snapshot \"" + record.name + "\"";
-  else if (UuidText(record.volume) != config.uuid) why = "belongs to volume " + UuidText(record.volume);
+  else if (FormatVolumeUuid(record.volume) != config.uuid) why = "belongs to volume " + FormatVolumeUuid(record.volume);
   else if (record.volume_size != config.size) why = "has volume size " + std::to_string(record.volume_size);
   else if (record.chunk_size != config.chunk_size) why = "has chunk size " + std::to_string(record.chunk_size);
   else if (!record.Geometry().ok()) why = record.Geometry().status().message();
@@ -55,43 +55,23 @@ std::optional<CatalogEntry> EntryFromSlowRef(Context& ctx, const std::string& na
   if (!ctx.slow || !ValidateSnapshotName(name).ok()) return std::nullopt;
   Result<std::vector<uint8_t>> ref = ctx.slow->GetRef("volumes/" + ctx.config->uuid + "/snapshots/" + name);
   if (!ref.ok()) return std::nullopt;
-  Result<Pointer> ptr = ParseSnapshotRef(*ref);
+  Result<Pointer> ptr = DecodeSnapshotRefValue(*ref);
   if (!ptr.ok()) return std::nullopt;
   Result<std::vector<uint8_t>> bytes = ctx.slow->Get(*ptr);
   if (!bytes.ok()) return std::nullopt;
   Result<SnapshotRecord> record = DecodeSnapshotRecord(*bytes);
-  if (!record.ok() || record->name != name || UuidText(record->volume) != ctx.config->uuid) return std::nullopt;
+  if (!record.ok() || record->name != name || FormatVolumeUuid(record->volume) != ctx.config->uuid) return std::nullopt;
   return CatalogEntry{name, record->created_ns, *ptr};
 }
 
 }  // namespace
-
-Result<Pointer> ReadBaseFile(const std::string& voldir) {
-  const std::string path = voldir + "/" + kSnapshotBaseFile;
-  Result<std::vector<uint8_t>> data = ReadSmallFile(path, 4096);
-  if (!data.ok()) {
-    if (data.status().code() == ENOENT) return Pointer();
-    return data.status();
-  }
-  const std::vector<uint8_t>& b = *data;
-  if (b.size() != 56 || std::memcmp(b.data(), "AMBRBASE", 8) != 0 || GetLE32(b.data() + 8) != 1 ||
-      GetLE64(b.data() + 48) != XXH3_64bits(b.data(), 48)) {
-    return Status::Error(EBADMSG, "the snapshot base is corrupt (bad size, magic, version or checksum)");
-  }
-  return Pointer::FromBytes(b.data() + 16);
-}
 
 Status WriteBaseFile(const std::string& voldir, const Pointer& record) {
   if (record.IsNull()) {
     Status s = RemoveDurably(voldir, kSnapshotBaseFile);
     return s.code() == ENOENT ? Status::OK() : s;
   }
-  std::vector<uint8_t> b(56, 0);
-  std::memcpy(b.data(), "AMBRBASE", 8);
-  PutLE32(b.data() + 8, 1);
-  std::memcpy(b.data() + 16, record.bytes().data(), Pointer::kSize);
-  PutLE64(b.data() + 48, XXH3_64bits(b.data(), 48));
-  return WriteFileAtomic(voldir, kSnapshotBaseFile, b, /*no_replace=*/false);
+  return WriteSnapshotBase(voldir, record);
 }
 
 Status CheckCatalog(Context& ctx) {
@@ -145,7 +125,7 @@ Status CheckCatalog(Context& ctx) {
 
   // The base: the change marks are relative to it, and gc keeps its blobs
   // even after its snapshot was deleted, so its tree is checked too.
-  Result<Pointer> base = ReadBaseFile(ctx.voldir);
+  Result<Pointer> base = ReadSnapshotBase(ctx.voldir);
   if (!base.ok()) {
     ctx.base_ok = false;
     ctx.catalog_complete = false;

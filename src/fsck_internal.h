@@ -22,6 +22,7 @@
 #include "amberfs/fsck.h"
 #include "amberfs/pointer.h"
 #include "amberfs/snapshot_record.h"
+#include "amberfs/snapshotter.h"
 #include "amberfs/store.h"
 #include "amberfs/upload_log.h"
 #include "amberfs/volume_config.h"
@@ -29,14 +30,10 @@
 
 namespace amberfs::fsck {
 
-inline constexpr const char* kChangesFile = "changes";
-inline constexpr const char* kUploadLogFile = "upload.log";
-inline constexpr const char* kFastDir = "fast";
+// The snapshot layer's file names (snapshotter.h), one definition for both.
+inline constexpr const char* kChangesFile = amberfs::kChangeTrackerFile;
+inline constexpr const char* kFastDir = amberfs::kFastStoreDir;
 inline constexpr const char* kCatalogDir = "catalog";
-// The record the change marks are relative to (the snapshot engine's base;
-// see snapshotter.h): 56 bytes, "AMBRBASE", version, zero, record pointer,
-// xxh3-64 of bytes 0..47. Absent: no snapshot yet (the null base).
-inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
 
 enum class Where { kUnknown, kFast, kSlowOnly, kNowhere };
 
@@ -170,11 +167,8 @@ void PlanDrops(Context& ctx);
 Result<std::vector<uint8_t>> FetchBlob(Context& ctx, const Pointer& key, ReachedBlob* info, const std::string& what,
                                        bool quiet = false);
 // A slow-store snapshot ref's record pointer (32 raw bytes or 64 hex digits).
-Result<Pointer> ParseSnapshotRef(const std::vector<uint8_t>& data);
-std::string UuidText(const VolumeUuid& uuid);
 std::string Short(const Pointer& p);  // first 16 hex digits, for messages
 std::string HumanBytes(uint64_t bytes);  // "1.5 MiB"
-Result<Pointer> ReadBaseFile(const std::string& voldir);  // null if absent; EBADMSG if corrupt
 Status WriteBaseFile(const std::string& voldir, const Pointer& record);  // null: remove it
 
 }  // namespace amberfs::fsck

@@ -12,7 +12,7 @@ std::string WhyKeepOrphans(Context& ctx) {
   if (!ctx.catalog_complete) return "a catalog entry or record is unreadable and may reach them";
   for (const UploadEntry& e : ctx.log.scan.pending) {
     if (e.kind != UploadEntry::Kind::kRef) continue;
-    Result<Pointer> record = ParseSnapshotRef(e.ref_data);
+    Result<Pointer> record = DecodeSnapshotRefValue(e.ref_data);
     if (record.ok() && !ctx.reached.count(*record)) return "a pending ref upload names a snapshot not in the catalog";
   }
   if (ctx.slow) {

@@ -73,7 +73,7 @@ Status CheckSlowStore(Context& ctx) {
                   "the slow store has snapshot " + name + " but the catalog does not (an interrupted delete?)");
     }
     Result<std::vector<uint8_t>> data = ctx.slow->GetRef(ref);
-    Result<Pointer> ptr = data.ok() ? ParseSnapshotRef(*data) : Result<Pointer>(data.status());
+    Result<Pointer> ptr = data.ok() ? DecodeSnapshotRefValue(*data) : Result<Pointer>(data.status());
     if (!ptr.ok()) {
       ctx.Problem(FsckClass::kSlowStore, ref, "snapshot ref is unreadable: " + ptr.status().message());
       continue;

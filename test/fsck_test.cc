@@ -505,7 +505,7 @@ TEST_CASE("fsck: a deleted snapshot that is still the base keeps its blobs; a co
   FsckReport b = Run(dir.path());
   INFO(Text(b));
   CHECK(b.ExitCode(false) == amberfs::kFsckUncorrected);
-  CHECK(Has(b, FsckClass::kChangeTracking, "the snapshot base is corrupt"));
+  CHECK(Has(b, FsckClass::kChangeTracking, "snapshot-base is corrupt"));
   FsckReport y = Run(dir.path(), true);
   INFO(Text(y));
   CHECK(y.ExitCode(false) == amberfs::kFsckCorrected);
