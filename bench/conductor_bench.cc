@@ -184,6 +184,23 @@ void BenchRandom() {
 
 // ---- group ----------------------------------------------------------------
 
+// Runs op(thread, i, block) for i = 0, 1, ... on `threads` threads until
+// `duration` has passed, where block is the thread's own 4 KiB filled with
+// its number; returns the seconds it took.
+template <typename Op>
+double RunThreadsFor(int threads, std::chrono::seconds duration, Op op) {
+  std::vector<std::thread> pool;
+  auto stop_at = Clock::now() + duration;
+  auto start = Clock::now();
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      std::vector<uint8_t> block(4096, static_cast<uint8_t>(t));
+      for (uint64_t i = 0; Clock::now() < stop_at; ++i) op(t, i, block);
+    });
+  for (auto& th : pool) th.join();
+  return Seconds(start);
+}
+
 void BenchGroupCommit() {
   constexpr int kThreads = 8;
   const auto duration = std::chrono::seconds(3);
@@ -192,20 +209,11 @@ void BenchGroupCommit() {
   std::atomic<uint64_t> raw_ops{0};
   {
     UniqueFd fd(open(raw.c_str(), O_RDWR));
-    std::vector<std::thread> threads;
-    auto stop_at = Clock::now() + duration;
-    auto start = Clock::now();
-    for (int t = 0; t < kThreads; ++t)
-      threads.emplace_back([&, t] {
-        std::vector<uint8_t> block(4096, static_cast<uint8_t>(t));
-        for (uint64_t i = 0; Clock::now() < stop_at; ++i) {
-          if (pwrite(fd.get(), block.data(), 4096, static_cast<off_t>(((t * 1000 + i) % 16384) * 4096)) != 4096) std::exit(1);
-          if (fdatasync(fd.get()) != 0) std::exit(1);
-          ++raw_ops;
-        }
-      });
-    for (auto& th : threads) th.join();
-    double s = Seconds(start);
+    double s = RunThreadsFor(kThreads, duration, [&](int t, uint64_t i, const std::vector<uint8_t>& block) {
+      if (pwrite(fd.get(), block.data(), 4096, static_cast<off_t>(((t * 1000 + i) % 16384) * 4096)) != 4096) std::exit(1);
+      if (fdatasync(fd.get()) != 0) std::exit(1);
+      ++raw_ops;
+    });
     raw_ops = static_cast<uint64_t>(double(raw_ops) / s);
   }
   unlink(raw.c_str());
@@ -218,19 +226,10 @@ void BenchGroupCommit() {
     o.cache_bytes = 64ull << 20;
     o.sync_delay = std::chrono::microseconds(delay_us);
     auto c = OpenConductor(image, true, false, o);
-    std::vector<std::thread> threads;
-    auto stop_at = Clock::now() + duration;
-    auto start = Clock::now();
-    for (int t = 0; t < kThreads; ++t)
-      threads.emplace_back([&, t] {
-        std::vector<uint8_t> block(4096, static_cast<uint8_t>(t));
-        for (uint64_t i = 0; Clock::now() < stop_at; ++i) {
-          Die(c->WriteAt(block.data(), 4096, ((t * 1000 + i) % 16384) * 4096), "WriteAt");
-          Die(c->Flush(), "Flush");
-        }
-      });
-    for (auto& th : threads) th.join();
-    double s = Seconds(start);
+    double s = RunThreadsFor(kThreads, duration, [&](int t, uint64_t i, const std::vector<uint8_t>& block) {
+      Die(c->WriteAt(block.data(), 4096, ((t * 1000 + i) % 16384) * 4096), "WriteAt");
+      Die(c->Flush(), "Flush");
+    });
     ConductorStats st = c->Stats();
     char name[96];
     std::snprintf(name, sizeof name, "Conductor, sync_delay=%dus (fdatasyncs/flushes %.2f)", delay_us,
