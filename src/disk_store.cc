@@ -15,6 +15,7 @@
 
 #include "amberfs/log.h"
 #include "amberfs/unique_fd.h"
+#include "disk_store_internal.h"
 
 namespace amberfs {
 
@@ -27,16 +28,6 @@ bool IsTempName(const char* name) { return std::strncmp(name, kTempPrefix, sizeo
 std::string HexByte(unsigned b) {
   char buf[3];
   std::snprintf(buf, sizeof buf, "%02x", b & 0xff);
-  return buf;
-}
-
-// A temp-file name no other writer (thread, process, host on NFS) will pick.
-std::string TempName() {
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}() * 0x9e3779b97f4a7c15ull ^ std::random_device{}();
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%s%d.%llu.%016llx", kTempPrefix, static_cast<int>(getpid()),
-                static_cast<unsigned long long>(counter.fetch_add(1)), static_cast<unsigned long long>(salt));
   return buf;
 }
 
@@ -141,6 +132,16 @@ Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds a
 
 }  // namespace
 
+// A temp-file name no other writer (thread, process, host on NFS) will pick.
+std::string DiskStoreTempName() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}() * 0x9e3779b97f4a7c15ull ^ std::random_device{}();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s%d.%llu.%016llx", kTempPrefix, static_cast<int>(getpid()),
+                static_cast<unsigned long long>(counter.fetch_add(1)), static_cast<unsigned long long>(salt));
+  return buf;
+}
+
 Result<std::unique_ptr<DiskStore>> DiskStore::Open(const std::string& root_arg, DiskStoreOptions options) {
   if (root_arg.empty()) return Status::Error(EINVAL, "disk store root is empty");
   std::string root = root_arg;
@@ -188,7 +189,7 @@ Status DiskStore::SyncDir(const std::string& dir, int bucket) {
 
 Status DiskStore::WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
                                   int bucket) {
-  std::string temp = dir + "/" + TempName();
+  std::string temp = dir + "/" + DiskStoreTempName();
   std::string target = dir + "/" + name;
   {
     UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));

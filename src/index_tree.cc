@@ -119,7 +119,8 @@ Result<std::shared_ptr<const IndexTree::Node>> IndexTree::ReadNode(const Pointer
   return node;
 }
 
-Result<Pointer> IndexTree::Update(const Pointer& root, std::vector<ChunkPointer> changes, IndexUpdateStats* stats) {
+Result<Pointer> IndexTree::Update(const Pointer& root, std::vector<ChunkPointer> changes, IndexUpdateStats* stats,
+                                  PutBatch* batch) {
   std::sort(changes.begin(), changes.end(),
             [](const ChunkPointer& a, const ChunkPointer& b) { return a.chunk < b.chunk; });
   for (size_t i = 0; i < changes.size(); ++i) {
@@ -130,11 +131,12 @@ Result<Pointer> IndexTree::Update(const Pointer& root, std::vector<ChunkPointer>
       return Status::Error(EINVAL, "chunk " + std::to_string(changes[i].chunk) + " changes twice in one update");
   }
   IndexUpdateStats local;
-  return UpdateNode(root, 0, geo_.depth, changes, stats ? stats : &local);
+  return UpdateNode(root, 0, geo_.depth, changes, stats ? stats : &local, batch);
 }
 
 Result<Pointer> IndexTree::UpdateNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
-                                      std::span<const ChunkPointer> changes, IndexUpdateStats* stats) {
+                                      std::span<const ChunkPointer> changes, IndexUpdateStats* stats,
+                                      PutBatch* batch) {
   if (changes.empty()) return ptr;
   Node slots(geo_.fanout);
   if (!ptr.IsNull()) {
@@ -151,7 +153,7 @@ Result<Pointer> IndexTree::UpdateNode(const Pointer& ptr, uint64_t first_chunk, 
       slots[slot] = changes[i].pointer;  // one change per chunk, checked by Update
     } else {
       AMBER_ASSIGN_OR_RETURN(slots[slot], UpdateNode(slots[slot], first_chunk + slot * span, height - 1,
-                                                     changes.subspan(i, j - i), stats));
+                                                     changes.subspan(i, j - i), stats, batch));
     }
     i = j;
   }
@@ -159,7 +161,7 @@ Result<Pointer> IndexTree::UpdateNode(const Pointer& ptr, uint64_t first_chunk, 
   std::vector<uint8_t> bytes = EncodeIndexNode(slots);
   Pointer key = Pointer::Of(bytes);
   if (key == ptr) return key;  // nothing changed below: the node exists already
-  Status st = store_->Put(key, bytes);
+  Status st = batch ? batch->Put(key, bytes) : store_->Put(key, bytes);
   if (!st.ok()) return st.Annotate("write " + Where(key, first_chunk, height));
   ++stats->nodes_written;
   return key;

@@ -424,51 +424,120 @@ uint64_t PairedStore::SizeOf(const Pointer& key, size_t data_size) {
   return (data_size + 4095) / 4096 * 4096;
 }
 
-Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
-  if (!log_) return Refuse("put");
+Status PairedStore::HoldForPut(const Pointer& key) {
   if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
-  {
-    std::unique_lock<std::mutex> lock(mu_);
-    uint64_t pending = blob_seqs_.size() + static_cast<uint64_t>(in_puts_);
-    if (pending >= options_.max_pending)
-      return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending to " +
-                                       slow_->Describe() + " (bound " + std::to_string(options_.max_pending) +
-                                       "); last upload error: " + (last_error_.empty() ? "none" : last_error_));
-    // An eviction of this key in progress would delete the file we are about to keep.
-    done_cv_.wait(lock, [&] {
-      auto it = fast_blobs_.find(key);
-      return stop_ || it == fast_blobs_.end() || !it->second.evicting;
-    });
-    FastBlob& fb = fast_blobs_[key];
-    ++fb.pending;
-    if (fb.in_lru) {
-      lru_.erase(fb.lru_pos);
-      fb.in_lru = false;
-    }
-    ++in_puts_;
-  }
-  Status put = fast_->Put(key, data);
-  uint64_t bytes = put.ok() ? SizeOf(key, data.size()) : 0;
-  Result<uint64_t> seq = put.ok() ? log_->AppendBlob(key) : Result<uint64_t>(put);
-
   std::unique_lock<std::mutex> lock(mu_);
+  uint64_t pending = blob_seqs_.size() + static_cast<uint64_t>(in_puts_);
+  if (pending >= options_.max_pending)
+    return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending to " +
+                                     slow_->Describe() + " (bound " + std::to_string(options_.max_pending) +
+                                     "); last upload error: " + (last_error_.empty() ? "none" : last_error_));
+  // An eviction of this key in progress would delete the file we are about to keep.
+  done_cv_.wait(lock, [&] {
+    auto it = fast_blobs_.find(key);
+    return stop_ || it == fast_blobs_.end() || !it->second.evicting;
+  });
+  FastBlob& fb = fast_blobs_[key];
+  ++fb.pending;
+  if (fb.in_lru) {
+    lru_.erase(fb.lru_pos);
+    fb.in_lru = false;
+  }
+  ++in_puts_;
+  return Status::OK();
+}
+
+void PairedStore::SettlePutLocked(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq) {
   --in_puts_;
   FastBlob& fb = fast_blobs_[key];
   if (fb.bytes == 0 && bytes != 0) {
     fb.bytes = bytes;
     fast_bytes_ += bytes;
   }
-  if (!seq.ok()) {
-    ReleasePendingLocked(key, false);
-    return seq.status().Annotate("put into " + Describe());
-  }
+  if (!seq.ok()) return ReleasePendingLocked(key, false);
   Job job;
   job.seq = *seq;
   job.key = key;
   RegisterJobLocked(std::move(job));  // inherits this Put's hold on the key
+}
+
+Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
+  if (!log_) return Refuse("put");
+  AMBER_RETURN_IF_ERROR(HoldForPut(key));
+  Status put = fast_->Put(key, data);
+  uint64_t bytes = put.ok() ? SizeOf(key, data.size()) : 0;
+  Result<uint64_t> seq = put.ok() ? log_->AppendBlob(key) : Result<uint64_t>(put);
+
+  std::lock_guard<std::mutex> lock(mu_);
+  SettlePutLocked(key, bytes, seq);
+  if (!seq.ok()) return seq.status().Annotate("put into " + Describe());
   work_cv_.notify_one();
   if (options_.fast_budget_bytes > 0 && fast_bytes_ > options_.fast_budget_bytes) evict_cv_.notify_one();
   return Status::OK();
+}
+
+// A batch of Puts: the blobs go into a batch of the fast store, and at Commit
+// that batch is made durable, then one upload-log append queues them all.
+// Each staged key holds its FastBlob (never evicted) from Put until Commit
+// registers its upload job, or until the batch is dropped.
+class PairedStore::Batch : public PutBatch {
+ public:
+  explicit Batch(PairedStore* store) : store_(store), fast_(store->fast_->NewPutBatch()) {}
+  ~Batch() override {
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    for (const Staged& s : staged_) store_->SettlePutLocked(s.key, 0, Status::Error(ECANCELED, "batch dropped"));
+  }
+
+  Status Put(const Pointer& key, std::span<const uint8_t> data) override {
+    AMBER_RETURN_IF_ERROR(store_->HoldForPut(key));
+    Status put = fast_->Put(key, data);
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    if (!put.ok()) {
+      store_->SettlePutLocked(key, 0, put);
+      return put.Annotate("put into " + store_->Describe());
+    }
+    staged_.push_back(Staged{key, data.size()});
+    return Status::OK();
+  }
+
+  Status Commit() override {
+    std::vector<Staged> staged;
+    {
+      std::lock_guard<std::mutex> lock(store_->mu_);
+      staged.swap(staged_);
+    }
+    Status done = fast_->Commit();
+    std::vector<Pointer> keys;
+    for (const Staged& s : staged) keys.push_back(s.key);
+    Result<std::vector<uint64_t>> seqs =
+        done.ok() ? store_->log_->AppendBlobs(keys) : Result<std::vector<uint64_t>>(done);
+    std::vector<uint64_t> bytes;
+    for (const Staged& s : staged) bytes.push_back(seqs.ok() ? store_->SizeOf(s.key, s.size) : 0);
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    for (size_t i = 0; i < staged.size(); ++i)
+      store_->SettlePutLocked(staged[i].key, bytes[i],
+                              seqs.ok() ? Result<uint64_t>((*seqs)[i]) : Result<uint64_t>(seqs.status()));
+    if (!seqs.ok()) return seqs.status().Annotate("commit a batch of " + std::to_string(staged.size()) +
+                                                  " puts into " + store_->Describe());
+    store_->work_cv_.notify_all();
+    if (store_->options_.fast_budget_bytes > 0 && store_->fast_bytes_ > store_->options_.fast_budget_bytes)
+      store_->evict_cv_.notify_one();
+    return Status::OK();
+  }
+
+ private:
+  struct Staged {
+    Pointer key;
+    size_t size;
+  };
+  PairedStore* const store_;
+  const std::unique_ptr<PutBatch> fast_;
+  std::vector<Staged> staged_;  // guarded by store_->mu_
+};
+
+std::unique_ptr<PutBatch> PairedStore::NewPutBatch() {
+  if (!log_) return NewFailedPutBatch(Refuse("put"));
+  return std::make_unique<Batch>(this);
 }
 
 Result<std::vector<uint8_t>> PairedStore::Get(const Pointer& key) {

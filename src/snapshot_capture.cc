@@ -36,7 +36,7 @@ Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>&
         Result<bool> have = store_->fast().Contains(p);
         if (!have.ok()) return have.status().Annotate("snapshot dedup check");
         if (!*have) {
-          AMBER_RETURN_IF_ERROR(store_->Put(p, batch[i].bytes).Annotate("store chunk " + std::to_string(batch[i].chunk)));
+          AMBER_RETURN_IF_ERROR(cs->batch->Put(p, batch[i].bytes).Annotate("store chunk " + std::to_string(batch[i].chunk)));
           std::lock_guard lk(cs->mu);
           cs->bytes_stored += batch[i].bytes.size();
         } else {
@@ -149,6 +149,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   if (conductor_ == nullptr) return Status::Error(EINVAL, "snapshotter is not attached to a volume");
   AMBER_RETURN_IF_ERROR(PublishConfig());
   auto cs = std::make_unique<CaptureState>(tracker_->chunk_count());
+  cs->batch = store_->NewPutBatch();
 
   // The capture instant: no write is in flight, none starts until the state is visible.
   CloseBarrier();
@@ -216,7 +217,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   std::sort(changes.begin(), changes.end(), [](const ChunkPointer& a, const ChunkPointer& b) { return a.chunk < b.chunk; });
 
   IndexUpdateStats ustats;
-  Result<Pointer> root = tree_.Update(base_root_, std::move(changes), &ustats);
+  Result<Pointer> root = tree_.Update(base_root_, std::move(changes), &ustats, cs->batch.get());
   if (!root.ok()) return fail(root.status().Annotate("update index"));
   reply.new_blobs += ustats.nodes_written;
   reply.bytes_stored += ustats.nodes_written * geo_.node_bytes();
@@ -234,9 +235,11 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   Result<std::vector<uint8_t>> encoded = EncodeSnapshotRecord(rec);
   if (!encoded.ok()) return fail(encoded.status());
   const Pointer record = Pointer::Of(*encoded);
-  if (Status st = store_->Put(record, *encoded); !st.ok()) return fail(st.Annotate("store snapshot record"));
+  if (Status st = cs->batch->Put(record, *encoded); !st.ok()) return fail(st.Annotate("store snapshot record"));
   reply.new_blobs += 1;
   reply.bytes_stored += encoded->size();
+  // Every blob the record reaches is durable before the record is committed.
+  if (Status st = cs->batch->Commit(); !st.ok()) return fail(st.Annotate("store the snapshot's blobs"));
 
   // The captured writes must be in the image before their marks are dropped.
   if (Status st = conductor_->Flush(); !st.ok()) return fail(st.Annotate("flush before commit"));

@@ -48,6 +48,9 @@ struct Snapshotter::CaptureState {
   }
 
   std::unique_ptr<std::atomic<uint8_t>[]> state;
+  // Every blob of the capture goes into this batch, committed (made durable
+  // with one sync) just before the catalog entry.
+  std::unique_ptr<PutBatch> batch;
   std::mutex mu;
   std::condition_variable cv;
   Status failure;                     // guarded by mu

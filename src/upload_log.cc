@@ -277,6 +277,36 @@ Result<uint64_t> UploadLog::AppendBlob(const Pointer& key) {
   return seq;
 }
 
+Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> keys) {
+  for (const Pointer& key : keys)
+    if (key.IsNull()) return Status::Error(EINVAL, "upload log: the null pointer is never uploaded");
+  std::vector<uint64_t> seqs;
+  if (keys.empty()) return seqs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<uint8_t> bytes;
+    bytes.reserve(keys.size() * kRecordSize);
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::vector<uint8_t> record = Encode(kBlobQueued, next_seq_ + i, keys[i]);
+      bytes.insert(bytes.end(), record.begin(), record.end());
+    }
+    AMBER_RETURN_IF_ERROR(AppendLocked(bytes));
+    for (const Pointer& key : keys) {
+      UploadEntry& e = pending_[next_seq_];
+      e.seq = next_seq_;
+      e.key = key;
+      seqs.push_back(next_seq_++);
+    }
+  }
+  if (Status synced = Sync(); !synced.ok()) {
+    // Not durable: the caller treats these as never queued, so neither do we.
+    std::lock_guard<std::mutex> lock(mu_);
+    for (uint64_t seq : seqs) pending_.erase(seq);
+    return synced;
+  }
+  return seqs;
+}
+
 Result<uint64_t> UploadLog::AppendRef(std::string_view name, std::span<const uint8_t> data) {
   AMBER_RETURN_IF_ERROR(ValidateRefName(name));
   if (data.size() > kMaxRefData)

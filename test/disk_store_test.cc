@@ -3,8 +3,11 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <string>
@@ -169,4 +172,69 @@ TEST_CASE("DiskStore concurrent puts share directory fsyncs and all land") {
   size_t n = 0;
   REQUIRE(store->List([&](const Pointer&) { ++n; return Status::OK(); }).ok());
   CHECK(n == 200);
+}
+
+namespace {
+
+// Files under blobs/ whose names start with ".tmp." (writes not committed).
+int CountTemps(const std::string& root) {
+  int n = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(root + "/blobs"))
+    if (e.path().filename().string().rfind(".tmp.", 0) == 0) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("DiskStore batch: blobs appear only at Commit, and a dropped batch leaves nothing") {
+  TempDir dir;
+  auto store = std::move(DiskStore::Open(dir.path(), {.exclusive = true}).value());
+  std::vector<std::vector<uint8_t>> blobs;
+  for (int i = 0; i < 50; ++i) blobs.push_back(Bytes("blob number " + std::to_string(i)));
+  REQUIRE(store->Put(Pointer::Of(blobs[0]), blobs[0]).ok());  // one is there already
+
+  auto batch = store->NewPutBatch();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < blobs.size(); i += 2) CHECK(batch->Put(Pointer::Of(blobs[i]), blobs[i]).ok());
+    });
+  for (auto& th : threads) th.join();
+  CHECK(store->Contains(Pointer::Of(blobs[1])).value() == false);  // staged, not visible
+  CHECK(CountTemps(dir.path()) == 49);                             // the existing blob is not rewritten
+  REQUIRE(batch->Commit().ok());
+  CHECK(CountTemps(dir.path()) == 0);
+  for (const auto& b : blobs) CHECK(store->Get(Pointer::Of(b)).value() == b);
+  CHECK(batch->Commit().ok());  // nothing left to commit
+
+  auto dropped = store->NewPutBatch();
+  auto extra = Bytes("never committed");
+  REQUIRE(dropped->Put(Pointer::Of(extra), extra).ok());
+  CHECK(CountTemps(dir.path()) == 1);
+  dropped.reset();
+  CHECK(CountTemps(dir.path()) == 0);
+  CHECK(store->Contains(Pointer::Of(extra)).value() == false);
+  CHECK(store->NewPutBatch()->Put(Pointer::Null(), extra).code() == EINVAL);
+}
+
+TEST_CASE("DiskStore batch: a process killed before Commit leaves only temp files, removed at Open") {
+  TempDir dir;
+  auto extra = Bytes("staged by a process that dies");
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto store = DiskStore::Open(dir.path(), {.exclusive = true});
+    if (!store.ok()) ::_exit(2);
+    auto batch = (*store)->NewPutBatch();
+    if (!batch->Put(Pointer::Of(extra), extra).ok()) ::_exit(3);
+    ::kill(::getpid(), SIGKILL);  // before Commit
+    ::_exit(4);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  REQUIRE(WIFSIGNALED(status));
+  CHECK(CountTemps(dir.path()) == 1);
+  auto store = std::move(DiskStore::Open(dir.path(), {.exclusive = true}).value());
+  CHECK(CountTemps(dir.path()) == 0);
+  CHECK(store->Contains(Pointer::Of(extra)).value() == false);
 }

@@ -9,6 +9,8 @@
 //   - SetDown(true): every call fails with ECONNREFUSED (an unreachable store).
 //   - A shared OpRecorder, when given, gets "<label>:<op> <key or name>" for
 //     every call that reached the inner store, in order across stores.
+// Batches wrap the inner store's batch: their Puts take kPut faults and their
+// Commit takes kCommit faults.
 // It forwards BlobInventory to the inner store when that implements it.
 //
 // Header-only; thread-safe (one mutex guards the fault settings, never held
@@ -52,7 +54,7 @@ class OpRecorder {
 
 class FaultStore : public Store, public BlobInventory {
  public:
-  enum class Op { kPut, kGet, kContains, kDelete, kList, kPutRef, kGetRef, kDeleteRef, kListRefs };
+  enum class Op { kPut, kGet, kContains, kDelete, kList, kPutRef, kGetRef, kDeleteRef, kListRefs, kCommit };
 
   explicit FaultStore(std::unique_ptr<Store> inner, std::string label = "store",
                       std::shared_ptr<OpRecorder> recorder = nullptr)
@@ -93,6 +95,9 @@ class FaultStore : public Store, public BlobInventory {
   Status Put(const Pointer& key, std::span<const uint8_t> data) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kPut, &key, "put " + key.Hex()));
     return inner_->Put(key, data);
+  }
+  std::unique_ptr<PutBatch> NewPutBatch() override {
+    return std::make_unique<FaultBatch>(this, inner_->NewPutBatch());
   }
   Result<std::vector<uint8_t>> Get(const Pointer& key) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kGet, &key, "get " + key.Hex()));
@@ -147,6 +152,22 @@ class FaultStore : public Store, public BlobInventory {
   }
 
  private:
+  class FaultBatch : public PutBatch {
+   public:
+    FaultBatch(FaultStore* store, std::unique_ptr<PutBatch> inner) : store_(store), inner_(std::move(inner)) {}
+    Status Put(const Pointer& key, std::span<const uint8_t> data) override {
+      AMBER_RETURN_IF_ERROR(store_->Enter(Op::kPut, &key, "put " + key.Hex()));
+      return inner_->Put(key, data);
+    }
+    Status Commit() override {
+      AMBER_RETURN_IF_ERROR(store_->Enter(Op::kCommit, nullptr, "commit"));
+      return inner_->Commit();
+    }
+
+   private:
+    FaultStore* const store_;
+    const std::unique_ptr<PutBatch> inner_;
+  };
   struct Fault {
     Op op;
     int err;

@@ -416,8 +416,49 @@ TEST_CASE("Paired: read-only refuses writes and still reads") {
   CHECK(put.message().find("read-only") != std::string::npos);
   CHECK(rig.store->PutRef("volumes/u/config", data).code() == EROFS);
   CHECK(rig.store->Delete(key).code() == EROFS);
+  CHECK(rig.store->NewPutBatch()->Put(Pointer::Of(Blob(6)), Blob(6)).code() == EROFS);
   CHECK(rig.store->Get(key).value() == data);
   CHECK(rig.store->Drain(1s).ok());
+}
+
+TEST_CASE("Paired: a batch is queued for upload only at Commit, and a dropped or failed batch queues nothing") {
+  Rig rig;
+  rig.Open();
+  std::vector<Pointer> keys;
+  auto batch = rig.store->NewPutBatch();
+  for (int i = 0; i < 10; ++i) {
+    keys.push_back(Pointer::Of(Blob(i)));
+    REQUIRE(batch->Put(keys.back(), Blob(i)).ok());
+  }
+  CHECK(rig.store->Stats().pending == 0);
+  CHECK_FALSE(rig.InSlow(keys[0]));
+  REQUIRE(batch->Commit().ok());
+  for (const Pointer& k : keys) CHECK(rig.InFast(k));
+  REQUIRE(rig.store->Drain(10s).ok());
+  for (const Pointer& k : keys) CHECK(rig.InSlow(k));
+  CHECK(rig.store->Stats().uploaded == 10);
+
+  SUBCASE("dropped") {
+    auto dropped = rig.store->NewPutBatch();
+    REQUIRE(dropped->Put(Pointer::Of(Blob(20)), Blob(20)).ok());
+    dropped.reset();
+    CHECK_FALSE(rig.InFast(Pointer::Of(Blob(20))));
+  }
+  SUBCASE("commit fails") {
+    rig.fast->Fail(FaultStore::Op::kCommit, ENOSPC, std::nullopt, 1);
+    auto failing = rig.store->NewPutBatch();
+    REQUIRE(failing->Put(Pointer::Of(Blob(20)), Blob(20)).ok());
+    Status st = failing->Commit();
+    CHECK(st.code() == ENOSPC);
+    CHECK(st.message().find("commit a batch of 1 puts") != std::string::npos);
+  }
+  CHECK(rig.store->Stats().pending == 0);
+  CHECK(rig.store->Drain(1s).ok());
+  CHECK_FALSE(rig.InSlow(Pointer::Of(Blob(20))));
+  // The key is free again: a plain Put of it works and is uploaded.
+  REQUIRE(rig.store->Put(Pointer::Of(Blob(20)), Blob(20)).ok());
+  REQUIRE(rig.store->Drain(10s).ok());
+  CHECK(rig.InSlow(Pointer::Of(Blob(20))));
 }
 
 TEST_CASE("Paired: concurrent puts and gets") {

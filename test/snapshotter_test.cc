@@ -209,7 +209,7 @@ TEST_CASE("snapshotter: point-in-time under concurrent writers") {
   MESSAGE("copy-before-write chunks: " << stats.cow_chunks << " of " << stats.chunks_captured);
 }
 
-TEST_CASE("snapshotter: a failed Put leaves no catalog entry and the next snapshot has every chunk") {
+TEST_CASE("snapshotter: a failed Put or blob commit leaves no catalog entry and the next snapshot has every chunk") {
   TempDir dir("snapeng");
   SnapVolume v;
   v.dir = dir.path();
@@ -218,7 +218,9 @@ TEST_CASE("snapshotter: a failed Put leaves no catalog entry and the next snapsh
   v.Write(0, Pattern(1, 8 * kChunk));
   v.Snapshot("A");
   v.Write(2 * kChunk, Pattern(2, 10 * kChunk));
-  v.fast_fault->Fail(testing::FaultStore::Op::kPut, ENOSPC, std::nullopt, 3);
+  // Failing while storing a chunk, or when the batch of blobs is made durable.
+  SUBCASE("put") { v.fast_fault->Fail(testing::FaultStore::Op::kPut, ENOSPC, std::nullopt, 3); }
+  SUBCASE("commit") { v.fast_fault->Fail(testing::FaultStore::Op::kCommit, ENOSPC, std::nullopt, 1); }
   auto failed = v.snap->Snapshot("B");
   CHECK(failed.status().code() == ENOSPC);
   CHECK(v.catalog->Get("B").status().code() == ENOENT);

@@ -231,6 +231,25 @@ void ConcurrentPutsAndGets(Store& s) {
   for (const Pointer& p : all) REQUIRE(s.Delete(p).ok());
 }
 
+// A PutBatch: Puts from two threads (one key twice), then Commit; every blob
+// reads back. An empty batch commits.
+void Batches(Store& s) {
+  std::vector<std::vector<uint8_t>> blobs;
+  for (int i = 0; i < 20; ++i) blobs.push_back(Blob(700 + i, 1000 + static_cast<size_t>(i) * 100));
+  auto batch = s.NewPutBatch();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t)
+    threads.emplace_back([&, t] {
+      for (size_t i = t; i < blobs.size(); i += 2) CHECK(batch->Put(Pointer::Of(blobs[i]), blobs[i]).ok());
+    });
+  for (auto& th : threads) th.join();
+  CHECK(batch->Put(Pointer::Of(blobs[3]), blobs[3]).ok());
+  REQUIRE(batch->Commit().ok());
+  for (const auto& b : blobs) CHECK(s.Get(Pointer::Of(b)).value() == b);
+  CHECK(s.NewPutBatch()->Commit().ok());
+  for (const auto& b : blobs) REQUIRE(s.Delete(Pointer::Of(b)).ok());
+}
+
 void RunStoreContract(const Subject& subject, int list_count) {
   Store& s = *subject.store;
   INFO("store: ", s.Describe());
@@ -241,6 +260,7 @@ void RunStoreContract(const Subject& subject, int list_count) {
   InvalidRefNames(s);
   CorruptBlobIsDetected(subject);
   ConcurrentPutsAndGets(s);
+  Batches(s);
 }
 
 }  // namespace

@@ -74,6 +74,30 @@ TEST_CASE("UploadLog replays pending blobs and refs across reopen") {
   CHECK(log->AppendBlob(Key(9)).value() == ref_seq + 1);
 }
 
+TEST_CASE("UploadLog AppendBlobs queues many with one append, in order, across reopen") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  {
+    auto log = std::move(UploadLog::Open(path).value());
+    REQUIRE(log->AppendBlob(Key(0)).ok());
+    std::vector<Pointer> keys{Key(1), Key(2), Key(3)};
+    auto seqs = log->AppendBlobs(keys);
+    REQUIRE(seqs.ok());
+    CHECK(*seqs == std::vector<uint64_t>{2, 3, 4});
+    CHECK(log->AppendBlobs({}).value().empty());
+    std::vector<Pointer> bad{Key(5), Pointer::Null()};
+    CHECK(log->AppendBlobs(bad).status().code() == EINVAL);  // nothing of it is queued
+    REQUIRE(log->MarkDone(3).ok());
+  }
+  auto log = std::move(UploadLog::Open(path).value());
+  std::vector<UploadEntry> pending = log->Pending();
+  REQUIRE(pending.size() == 3);
+  CHECK(pending[0].key == Key(0));
+  CHECK(pending[1].key == Key(1));
+  CHECK(pending[2].key == Key(3));
+  CHECK(pending[2].seq == 4);
+}
+
 TEST_CASE("UploadLog drops a torn tail and never treats it as data") {
   TempDir dir("blobs-log");
   std::string path = dir / "upload.log";

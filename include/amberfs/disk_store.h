@@ -16,6 +16,10 @@
 // fsyncs of different directories run in parallel, so the filesystem's own
 // journal batching still applies across them.
 //
+// Batches (NewPutBatch) write temp files without syncing each, and make the
+// whole batch durable at Commit with syncfs, renames, syncfs: the same
+// whole-or-absent guarantee for two syncs per batch instead of two per blob.
+//
 // Leftover temp files: List and ListRefs ignore them. Open removes them when
 // options.exclusive (one process owns the store: the fast store, guarded by
 // the volume lock); a shared store (a slow store several volumes write to)
@@ -81,6 +85,9 @@ class DiskStore : public Store, public BlobInventory {
   const std::string& root() const { return root_; }
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override;
+  // Temp files without syncs, then syncfs, renames, syncfs at Commit (see
+  // disk_store_batch.cc). The key is not re-hashed (the caller vouches).
+  std::unique_ptr<PutBatch> NewPutBatch() override;
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;

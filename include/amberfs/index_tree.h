@@ -95,9 +95,10 @@ class IndexTree {
 
   // The root of `root`'s tree with each change applied (a null pointer makes
   // the chunk all-zero). Writes only the nodes on paths to changed chunks,
-  // and of those only the ones whose content changed.
+  // and of those only the ones whose content changed. With a batch, new
+  // nodes are Put into it (durable at its Commit) instead of the store.
   Result<Pointer> Update(const Pointer& root, std::vector<ChunkPointer> changes,
-                         IndexUpdateStats* stats = nullptr);
+                         IndexUpdateStats* stats = nullptr, PutBatch* batch = nullptr);
 
   // Chunk i's pointer (null for an all-zero chunk). Uses the node cache.
   Result<Pointer> Lookup(const Pointer& root, uint64_t chunk);
@@ -121,7 +122,7 @@ class IndexTree {
   Result<std::shared_ptr<const Node>> ReadNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
                                                bool use_cache);
   Result<Pointer> UpdateNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
-                             std::span<const ChunkPointer> changes, IndexUpdateStats* stats);
+                             std::span<const ChunkPointer> changes, IndexUpdateStats* stats, PutBatch* batch);
   Status WalkNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
                   const std::function<Status(uint64_t, const Pointer&)>& fn);
   Status DiffNode(const Pointer& a, const Pointer& b, uint64_t first_chunk, uint32_t height,

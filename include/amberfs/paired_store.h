@@ -16,6 +16,11 @@
 // the slow store and its last upload error) rather than wait, so a caller
 // (a snapshot) fails fast and can be retried; nothing is written in that case.
 //
+// NewPutBatch: Puts staged in the fast store's batch (one sync for all of
+// them, see store.h) and queued in the log with one append at Commit; their
+// uploads start then. Staged blobs count toward max_pending and are never
+// evicted.
+//
 // Get reads the fast store; on a miss it reads the slow store (which verifies
 // the SHA-256) and writes the blob back into the fast store. A fast copy that
 // fails verification (EBADMSG) is replaced from the slow store; a slow copy
@@ -114,6 +119,7 @@ class PairedStore : public Store {
   std::string Describe() const override;
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override;
+  std::unique_ptr<PutBatch> NewPutBatch() override;
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;
@@ -158,7 +164,16 @@ class PairedStore : public Store {
     std::list<Pointer>::iterator lru_pos;
   };
 
+  class Batch;
+  friend class Batch;
+
   PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow, PairedOptions options);
+  // A Put's hold on key: checks the max_pending bound, waits out an eviction
+  // of key, and keeps the key from eviction until SettlePutLocked.
+  Status HoldForPut(const Pointer& key);
+  // Ends a hold: accounts the blob's bytes, then registers its upload job
+  // (which inherits the hold) when seq is ok, else releases the hold.
+  void SettlePutLocked(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
   Status Start(const std::string& log_path);
   void WorkerLoop();
   void EvictorLoop();

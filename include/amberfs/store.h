@@ -33,6 +33,30 @@
 
 namespace amberfs {
 
+// A group of blob Puts made durable together: one sync for the whole group
+// instead of one (or three) per blob, for callers that store many blobs and
+// need them durable only at a commit point (a snapshot).
+//
+// Put stages a blob: it may be written but is neither durable nor visible
+// (Get/Contains/List may not see it) until Commit returns OK. The caller
+// vouches that key is the SHA-256 of data (it has just hashed it); a store
+// may skip checking, and every Get still verifies. Commit makes every staged
+// blob durable and visible; after an error some may be and some not (each is
+// whole or absent), and the batch must not be used again. A batch destroyed
+// without a successful Commit discards what it staged.
+// Thread-safety: Put may be called from several threads at once; Commit only
+// once no Put is running. A batch must not outlive its store.
+class PutBatch {
+ public:
+  virtual ~PutBatch() = default;
+  virtual Status Put(const Pointer& key, std::span<const uint8_t> data) = 0;
+  virtual Status Commit() = 0;
+};
+
+// A batch whose every Put and Commit fails with why (for a store that cannot
+// put: read-only, or its directory unreachable).
+std::unique_ptr<PutBatch> NewFailedPutBatch(Status why);
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -42,6 +66,9 @@ class Store {
   virtual std::string Describe() const = 0;
 
   virtual Status Put(const Pointer& key, std::span<const uint8_t> data) = 0;
+  // A batch of Puts committed together (see PutBatch). The default batch is
+  // plain Puts, each durable at once; stores where a sync is costly do better.
+  virtual std::unique_ptr<PutBatch> NewPutBatch();
   virtual Result<std::vector<uint8_t>> Get(const Pointer& key) = 0;
   virtual Result<bool> Contains(const Pointer& key) = 0;
   virtual Status Delete(const Pointer& key) = 0;

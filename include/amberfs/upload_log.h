@@ -129,6 +129,10 @@ class UploadLog {
 
   // Queue an upload; returns its seq once the record is durable.
   Result<uint64_t> AppendBlob(const Pointer& key);
+  // Queue uploads of many blobs with one write and one sync; returns their
+  // seqs (consecutive, in the order of keys) once every record is durable.
+  // On an error none of them is pending.
+  Result<std::vector<uint64_t>> AppendBlobs(std::span<const Pointer> keys);
   Result<uint64_t> AppendRef(std::string_view name, std::span<const uint8_t> data);
   // Settle a pending entry (durable with the next sync); may compact.
   Status MarkDone(uint64_t seq);
