@@ -1,6 +1,7 @@
 // snapshot_bench: amberfs snapshots against restic, and what a snapshot costs.
 //
-//   build/bench/snapshot_bench [--dir DIR] [--size-mib N]   (default /tmp, 1024)
+//   build/bench/snapshot_bench [--dir DIR] [--size-mib N] [--only 1|2|3] [--no-restic]
+//   (defaults: /tmp, 1024, all parts, restic when installed)
 //
 // 1. The same N MiB image of random data: restic's first backup against
 //    amberfs's first snapshot (every chunk dirty), then after rewriting a
@@ -144,13 +145,19 @@ Latencies Summarize(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string base = "/tmp";
   uint64_t size_mib = 1024;
+  int only = 0;
+  bool restic = true;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--dir") && i + 1 < argc) {
       base = argv[++i];
     } else if (!std::strcmp(argv[i], "--size-mib") && i + 1 < argc) {
       size_mib = std::strtoull(argv[++i], nullptr, 10);
+    } else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--no-restic")) {
+      restic = false;
     } else {
-      Die("usage: snapshot_bench [--dir DIR] [--size-mib N]");
+      Die("usage: snapshot_bench [--dir DIR] [--size-mib N] [--only 1|2|3] [--no-restic]");
     }
   }
   SetLogLevel(LogLevel::kWarn);
@@ -158,7 +165,7 @@ int main(int argc, char** argv) {
   const std::string dir = base + "/snapshot-bench-" + std::to_string(::getpid());
 
   // 1. restic against amberfs on the same image.
-  {
+  if (only == 0 || only == 1) {
     Bench b(dir + "/vol", size);
     b.FillRandom(1);
     SnapshotReply first_reply, next_reply;
@@ -183,7 +190,9 @@ int main(int argc, char** argv) {
                 "after 5%% rewrite %.3f s (%llu chunks)\n",
                 (unsigned long long)size_mib, first, (unsigned long long)first_reply.chunks_captured, first_drain, next,
                 (unsigned long long)next_reply.chunks_captured);
-    if (!HaveRestic()) {
+    if (!restic) {
+      std::printf("restic not run (--no-restic)\n");
+    } else if (!HaveRestic()) {
       std::printf("SKIP: restic not installed, no comparison\n");
     } else {
       // restic backs up the first state: rebuild it in a copy of the image.
@@ -207,7 +216,7 @@ int main(int argc, char** argv) {
   }
 
   // 2. One changed chunk on a 64 GiB sparse volume.
-  {
+  if (only == 0 || only == 2) {
     Bench b(dir + "/big", 64ull << 30);
     std::vector<uint8_t> data(kChunk, 0x5a);
     Must(b.snap->Write(data.data(), kChunk, 12345 * kChunk), "write");
@@ -226,7 +235,7 @@ int main(int argc, char** argv) {
   }
 
   // 3. Writer latency with and without a snapshot of an all-dirty image.
-  {
+  if (only == 0 || only == 3) {
     Bench b(dir + "/lat", size);
     b.FillRandom(3);
     auto run_writer = [&](std::atomic<bool>* stop, std::vector<double>* lat) {

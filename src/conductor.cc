@@ -187,6 +187,7 @@ class Conductor::Impl {
   ~Impl() { StopWriter(); }
 
   Status ReadAt(void* buf, size_t length, uint64_t offset);
+  Status ReadAtUncached(void* buf, size_t length, uint64_t offset);
   Status WriteAt(const void* buf, size_t length, uint64_t offset);
   Status Discard(uint64_t offset, uint64_t length);
   Status Flush();
@@ -620,6 +621,52 @@ Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
         }
       }
       missing.swap(again);
+    }
+    block = group_end;
+  }
+  return Status::OK();
+}
+
+// A block absent from the cache is clean: its bytes in the image are current
+// (dirty blocks stay cached until written back). So the absent blocks are
+// read from the image with no placeholder; a block that appears in the cache
+// meanwhile (written, or loaded by another reader) is copied from there
+// instead, as that copy is at least as new. Either value is a valid result
+// for a read that races a write.
+Status Conductor::Impl::ReadAtUncached(void* buf, size_t length, uint64_t offset) {
+  AMBER_RETURN_IF_ERROR(CheckOpen());
+  AMBER_RETURN_IF_ERROR(CheckRange(offset, length, "read"));
+  uint8_t* dst = static_cast<uint8_t*>(buf);
+  const uint64_t end = offset + length;
+  constexpr uint64_t kGroup = 256;  // blocks per pass, bounding the staging memory
+  const size_t align = std::max<size_t>(device_->alignment(), 4096);
+  for (uint64_t block = offset / bs_; block * bs_ < end;) {
+    const uint64_t group_end = std::min<uint64_t>(block + kGroup, (end + bs_ - 1) / bs_);
+    std::vector<uint64_t> missing;
+    for (uint64_t b = block; b < group_end; ++b) {
+      uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
+      if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo)) missing.push_back(b);
+    }
+    if (!missing.empty()) {
+      // One staging buffer for the group; runs of adjacent blocks are one read each.
+      AlignedBuffer staging = AlignedBuffer::Uninitialized((group_end - block) * bs_, align);
+      std::vector<ReadOp> ops;
+      for (size_t i = 0; i < missing.size();) {
+        size_t j = i;
+        while (j + 1 < missing.size() && missing[j + 1] == missing[j] + 1) ++j;
+        ops.push_back({staging.data() + (missing[i] - block) * bs_, (j - i + 1) * bs_, missing[i] * bs_});
+        i = j + 1;
+      }
+      {
+        std::shared_lock gate(io_gate_);  // as LoadBlocks: not across a Discard's punch
+        AMBER_RETURN_IF_ERROR(io_->PreadBatch(device_->fd(), ops).Annotate("read image"));
+      }
+      read_misses_ += missing.size();
+      for (uint64_t b : missing) {
+        uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
+        if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo))
+          std::memcpy(dst + (lo - offset), staging.data() + (b - block) * bs_ + (lo - b * bs_), hi - lo);
+      }
     }
     block = group_end;
   }
@@ -1144,6 +1191,9 @@ Conductor::~Conductor() {
   st.IgnoreError();  // Close logged it; a destructor has no one to tell
 }
 Status Conductor::ReadAt(void* buf, size_t length, uint64_t offset) { return impl_->ReadAt(buf, length, offset); }
+Status Conductor::ReadAtUncached(void* buf, size_t length, uint64_t offset) {
+  return impl_->ReadAtUncached(buf, length, offset);
+}
 Status Conductor::WriteAt(const void* buf, size_t length, uint64_t offset) { return impl_->WriteAt(buf, length, offset); }
 Status Conductor::Discard(uint64_t offset, uint64_t length) { return impl_->Discard(offset, length); }
 Status Conductor::Flush() { return impl_->Flush(); }

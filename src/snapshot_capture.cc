@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "amberfs/aligned_buffer.h"
 #include "amberfs/log.h"
 #include "amberfs/snapshotter.h"
 #include "snapshot_internal.h"
@@ -87,7 +88,9 @@ Status Snapshotter::CopyBeforeWrite(uint64_t offset, uint64_t length) {
 Status Snapshotter::CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks,
                                   std::atomic<size_t>* cursor) {
   const uint64_t chunk_size = options_.chunk_size;
-  std::vector<std::vector<uint8_t>> buffers(kBatchChunks, std::vector<uint8_t>(chunk_size));
+  // Aligned, so a store that writes with O_DIRECT needs no bounce copy.
+  std::vector<AlignedBuffer> buffers;
+  for (size_t i = 0; i < kBatchChunks; ++i) buffers.push_back(AlignedBuffer::Uninitialized(chunk_size));
   for (;;) {
     if (!cs->Failure().ok()) return Status::OK();
     const size_t first = cursor->fetch_add(kBatchChunks);
@@ -101,8 +104,8 @@ Status Snapshotter::CaptureWorker(CaptureState* cs, const std::vector<uint64_t>&
       if (!cs->TryClaim(c)) continue;  // a writer copied it (or is copying it)
       claimed.push_back(c);
       const uint64_t len = std::min<uint64_t>(chunk_size, options_.volume_size - c * chunk_size);
-      std::vector<uint8_t>& buf = buffers[batch.size()];
-      st = conductor_->ReadAt(buf.data(), len, c * chunk_size).Annotate("read chunk " + std::to_string(c));
+      AlignedBuffer& buf = buffers[batch.size()];
+      st = conductor_->ReadAtUncached(buf.data(), len, c * chunk_size).Annotate("read chunk " + std::to_string(c));
       batch.push_back(ChunkBytes{c, std::span<const uint8_t>(buf.data(), len)});
     }
     if (st.ok() && !batch.empty()) st = StoreChunks(cs, batch);

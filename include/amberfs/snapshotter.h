@@ -132,7 +132,7 @@ struct SnapshotterOptions {
   uint32_t chunk_size = 0;
   uint32_t fanout = IndexGeometry::kDefaultFanout;
   std::string config_text;  // published as volumes/<uuid>/config; empty = not published
-  int capture_threads = 16;  // read+Put workers of a capture (Puts wait on fsyncs)
+  int capture_threads = 8;   // read+Put workers of a capture (O_DIRECT Puts wait on the disk)
   int hash_threads = -1;    // ChunkHasher pool (-1: cores - 1)
   uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory
   size_t read_cache_chunks = 32;            // ReadSnapshot's chunk cache
