@@ -2,7 +2,7 @@
 // local directory, slow = another local directory) against the raw cost of
 // writing and fsyncing the same files, at 1 and at N concurrent writers.
 //
-//   paired_bench [--dir DIR] [--slow-dir DIR] [--count N] [--threads T] [--rounds R]
+//   paired_bench [--dir DIR] [--slow-dir DIR] [--count N] [--threads T] [--rounds R] [--batch B]
 //
 // The slow store goes in --slow-dir (default: --dir, i.e. the same disk, so
 // background uploads compete with the puts for it).
@@ -13,7 +13,9 @@
 //                        fdatasync, rename, fsync of the directory
 // The Paired figure counts Put calls only (each durable on return: blob file,
 // directory entry and upload-log record); uploads run in the background, and
-// the time to Drain them afterwards is printed separately.
+// the time to Drain them afterwards is printed separately. The batch figure
+// is the way snapshots store blobs: PutBatch, committed every --batch blobs
+// (each batch durable, files, entries and log records, when Commit returns).
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -85,13 +87,15 @@ double Run(int count, int threads, const std::function<void(int)>& op) {
 
 struct Row {
   int threads;
-  double plain, atomic, paired, drain, paired_paused;
+  double plain, atomic, paired, drain, paired_paused, batched;
 };
+
+int g_batch = 64;
 
 // Puts every blob into a fresh PairedStore under dir; returns puts per second
 // and (when uploads run) the seconds Drain took afterwards.
 double PairedPuts(const std::string& dir, const std::string& slow_dir, const std::vector<std::vector<uint8_t>>& blobs,
-                  int threads, bool slow_down, double* drain_secs) {
+                  int threads, bool slow_down, double* drain_secs, bool batched = false) {
   auto fast = DiskStore::Open(dir + "/fast", {.exclusive = true});
   auto slow = DiskStore::Open(slow_dir);
   if (!fast.ok() || !slow.ok()) Die("open stores");
@@ -102,10 +106,34 @@ double PairedPuts(const std::string& dir, const std::string& slow_dir, const std
   std::vector<Pointer> keys;
   for (auto& b : blobs) keys.push_back(Pointer::Of(b));
   int count = static_cast<int>(blobs.size());
-  double secs = Run(count, threads, [&](int i) {
-    Status s = (*paired)->Put(keys[i], blobs[i]);
-    if (!s.ok()) Die(s.ToString());
-  });
+  double secs;
+  if (!batched) {
+    secs = Run(count, threads, [&](int i) {
+      Status s = (*paired)->Put(keys[i], blobs[i]);
+      if (!s.ok()) Die(s.ToString());
+    });
+  } else {
+    // Each thread fills its own batch and commits it every g_batch blobs.
+    std::atomic<int> next{0};
+    auto start = Clock::now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&] {
+        auto batch = (*paired)->NewPutBatch();
+        int staged = 0;
+        for (int i; (i = next.fetch_add(1)) < count;) {
+          if (Status s = batch->Put(keys[i], blobs[i]); !s.ok()) Die(s.ToString());
+          if (++staged == g_batch) {
+            if (Status s = batch->Commit(); !s.ok()) Die(s.ToString());
+            batch = (*paired)->NewPutBatch();
+            staged = 0;
+          }
+        }
+        if (Status s = batch->Commit(); !s.ok()) Die(s.ToString());
+      });
+    for (auto& th : pool) th.join();
+    secs = std::chrono::duration<double>(Clock::now() - start).count();
+  }
   if (!slow_down) {
     auto drain_start = Clock::now();
     Status drained = (*paired)->Drain();
@@ -144,6 +172,7 @@ Row Measure(const std::string& base, const std::string& slow_base, int count, in
   row.paired = PairedPuts(dir + "/p1", slow_dir + "/slow1", blobs, threads, false, &row.drain);
   double unused;
   row.paired_paused = PairedPuts(dir + "/p2", slow_dir + "/slow2", blobs, threads, true, &unused);
+  row.batched = PairedPuts(dir + "/p3", slow_dir + "/slow3", blobs, threads, false, &unused, /*batched=*/true);
   std::filesystem::remove_all(slow_dir);
   std::filesystem::remove_all(dir);
   return row;
@@ -161,16 +190,18 @@ int main(int argc, char** argv) {
     else if (flag == "--count") count = std::atoi(argv[i + 1]);
     else if (flag == "--threads") threads = std::atoi(argv[i + 1]);
     else if (flag == "--rounds") rounds = std::atoi(argv[i + 1]);
+    else if (flag == "--batch") g_batch = std::atoi(argv[i + 1]);
     else Die("unknown flag " + flag);
   }
-  if (count <= 0 || threads <= 0 || rounds <= 0) Die("--count, --threads and --rounds must be positive");
+  if (count <= 0 || threads <= 0 || rounds <= 0 || g_batch <= 0)
+    Die("--count, --threads, --rounds and --batch must be positive");
   std::string base = dir + "/paired_bench." + std::to_string(::getpid());
   std::string slow_base = (slow_dir.empty() ? dir : slow_dir) + "/paired_bench_slow." + std::to_string(::getpid());
 
   std::printf("Put of %d x 64 KiB blobs, fast store in %s, slow store in %s (median of %d rounds)\n", count,
               dir.c_str(), slow_dir.empty() ? dir.c_str() : slow_dir.c_str(), rounds);
-  std::printf("%7s %13s %19s %12s %9s %9s %8s %16s %9s\n", "writers", "write+fsync/s", "temp+fsync+rename/s",
-              "paired put/s", "vs plain", "vs atomic", "drain s", "put/s, slow down", "vs atomic");
+  std::printf("%7s %13s %19s %12s %9s %9s %8s %16s %9s %14s %9s\n", "writers", "write+fsync/s", "temp+fsync+rename/s",
+              "paired put/s", "vs plain", "vs atomic", "drain s", "put/s, slow down", "vs atomic", "batch put/s", "vs plain");
   for (int t : {1, threads}) {
     std::vector<Row> rows;
     for (int r = 0; r < rounds; ++r) rows.push_back(Measure(base, slow_base, count, t, r));
@@ -181,9 +212,9 @@ int main(int argc, char** argv) {
       return v[v.size() / 2];
     };
     double plain = median(&Row::plain), atomic = median(&Row::atomic), paired = median(&Row::paired);
-    double paused = median(&Row::paired_paused);
-    std::printf("%7d %13.0f %19.0f %12.0f %8.2fx %8.2fx %8.2f %16.0f %8.2fx\n", t, plain, atomic, paired,
-                paired / plain, paired / atomic, median(&Row::drain), paused, paused / atomic);
+    double paused = median(&Row::paired_paused), batched = median(&Row::batched);
+    std::printf("%7d %13.0f %19.0f %12.0f %8.2fx %8.2fx %8.2f %16.0f %8.2fx %14.0f %8.2fx\n", t, plain, atomic, paired,
+                paired / plain, paired / atomic, median(&Row::drain), paused, paused / atomic, batched, batched / plain);
   }
   std::filesystem::remove_all(base);
   std::filesystem::remove_all(slow_base);

@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
+#include "amberfs/slow_store_locks.h"
 
 namespace amberfs {
 
@@ -108,6 +109,10 @@ PairedStore::~PairedStore() {
     done_cv_.notify_all();
   }
   for (std::thread& t : threads_) t.join();
+  if (marker_held_ && jobs_.empty()) {
+    Status st = slow_->DeleteRef(UploadMarkerRef(options_.lock_owner));
+    if (!st.ok()) LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
+  }
 }
 
 std::string PairedStore::Describe() const {
@@ -172,6 +177,10 @@ void PairedStore::FinishJobLocked(uint64_t seq) {
   }
   jobs_.erase(it);
   done_cv_.notify_all();
+  if (jobs_.empty()) {
+    idle_since_ = Clock::now();
+    work_cv_.notify_all();  // a worker releases the upload marker after the linger
+  }
   if (!ref_seqs_.empty()) work_cv_.notify_one();  // the first ref may be runnable now
 }
 
@@ -229,9 +238,50 @@ PairedStore::Job* PairedStore::PickJobLocked(Clock::time_point now, Clock::time_
 
 // ---- workers ----
 
+bool PairedStore::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
+  if (options_.lock_owner.empty()) return false;
+  if (marker_busy_) {  // another worker is writing or deleting it
+    work_cv_.wait(lock);
+    return true;
+  }
+  const Clock::time_point now = Clock::now();
+  const bool acquire = !marker_held_ && !jobs_.empty();
+  const bool release = marker_held_ && jobs_.empty();
+  if (!acquire && !release) return false;
+  if (acquire && now < marker_retry_at_) {
+    work_cv_.wait_until(lock, marker_retry_at_);
+    return true;
+  }
+  if (release && now < idle_since_ + options_.lock_linger) {
+    work_cv_.wait_until(lock, idle_since_ + options_.lock_linger);
+    return true;
+  }
+  marker_busy_ = true;
+  lock.unlock();
+  Status st = acquire ? AcquireUploadMarker(*slow_, options_.lock_owner)
+                      : slow_->DeleteRef(UploadMarkerRef(options_.lock_owner));
+  lock.lock();
+  marker_busy_ = false;
+  if (acquire && st.ok()) {
+    marker_held_ = true;
+    marker_failures_ = 0;
+  } else if (acquire) {
+    RecordErrorLocked(st.Annotate("before uploading to " + slow_->Describe()));
+    marker_retry_at_ = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_failures_);
+  } else {
+    // A marker left behind only makes other volumes' gc wait; the next busy
+    // period rewrites it anyway.
+    if (!st.ok()) LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
+    marker_held_ = false;
+  }
+  work_cv_.notify_all();
+  return true;
+}
+
 void PairedStore::WorkerLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
+    if (TendMarkerLocked(lock)) continue;
     Clock::time_point wake = Clock::time_point::max();
     Job* picked = PickJobLocked(Clock::now(), &wake);
     if (picked == nullptr) {

@@ -145,6 +145,7 @@ Result<SnapshotReply> Snapshotter::Snapshot(std::string name) {
   stats_.new_blobs += reply->new_blobs;
   stats_.bytes_stored += reply->bytes_stored;
   stats_.last_duration_ns = static_cast<uint64_t>(reply->duration.count());
+  stats_.last_barrier_ns = static_cast<uint64_t>(reply->barrier.count());
   return reply;
 }
 
@@ -155,6 +156,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   cs->batch = store_->NewPutBatch();
 
   // The capture instant: no write is in flight, none starts until the state is visible.
+  const auto barrier_start = std::chrono::steady_clock::now();
   CloseBarrier();
   const uint64_t created_ns = NowNs();
   Status begun = tracker_->BeginCapture();
@@ -165,6 +167,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
     capture_.store(cs.get(), std::memory_order_release);
   }
   OpenBarrier();
+  const auto barrier = std::chrono::steady_clock::now() - barrier_start;
   AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
 
   auto fail = [&](const Status& st) -> Status {
@@ -272,6 +275,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
     ++stats_.ref_errors;
   }
   reply.name = name;
+  reply.barrier = std::chrono::duration_cast<std::chrono::nanoseconds>(barrier);
   reply.record = record;
   reply.root = *root;
   return reply;

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
+#include "amberfs/slow_store_locks.h"
 #include "amberfs/snapshotter.h"
 
 namespace amberfs {
@@ -29,6 +30,26 @@ Result<GcReply> Snapshotter::Gc() {
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
   GcReply reply;
   std::unordered_set<Pointer> marked;
+
+  // Announce the sweep before looking at anything, and give way to any other
+  // volume with uploads in flight (slow_store_locks.h): their blobs may
+  // belong to a snapshot whose ref is not in the slow store yet.
+  Store& slow = store_->slow();
+  AMBER_RETURN_IF_ERROR(AcquireGcMarker(slow, options_.volume_uuid).Annotate("gc"));
+  struct ReleaseMarker {
+    Store& slow;
+    const std::string& uuid;
+    ~ReleaseMarker() {
+      Status st = slow.DeleteRef(GcMarkerRef(uuid));
+      if (!st.ok()) LOG_WARN("gc: release gc marker: %s", st.ToString().c_str());
+    }
+  } release{slow, options_.volume_uuid};
+  auto refreshed = std::chrono::steady_clock::now();
+  auto keep_marker_fresh = [&]() -> Status {
+    if (std::chrono::steady_clock::now() - refreshed < kGcMarkerRefresh) return Status::OK();
+    refreshed = std::chrono::steady_clock::now();
+    return AcquireGcMarker(slow, options_.volume_uuid, /*refresh_only=*/true).Annotate("gc");
+  };
 
   // Our own snapshots and the base, read through the paired store.
   AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List());
@@ -70,6 +91,7 @@ Result<GcReply> Snapshotter::Gc() {
   }).Annotate("gc: list fast store"));
   std::unordered_set<Pointer> done;
   for (const Pointer& p : slow_garbage) {
+    AMBER_RETURN_IF_ERROR(keep_marker_fresh());
     AMBER_RETURN_IF_ERROR(store_->Delete(p).Annotate("gc: delete " + p.Hex()));
     done.insert(p);
     ++reply.deleted_slow;

@@ -107,10 +107,10 @@ std::string SnapshotReply::ToString() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "name %s\nrecord %s\nroot %s\nchunks_captured %llu\ncow_chunks %llu\nnew_blobs %llu\n"
-                "bytes_stored %llu\nduration_ms %.3f\n",
+                "bytes_stored %llu\nduration_ms %.3f\nbarrier_ms %.3f\n",
                 name.c_str(), record.Hex().c_str(), root.Hex().c_str(), (unsigned long long)chunks_captured,
                 (unsigned long long)cow_chunks, (unsigned long long)new_blobs, (unsigned long long)bytes_stored,
-                duration.count() / 1e6);
+                duration.count() / 1e6, barrier.count() / 1e6);
   return buf;
 }
 

@@ -49,6 +49,8 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   out->Counter("amberfs_snapshot_stored_bytes_total", "Bytes of blobs stored by snapshots.", s.bytes_stored);
   out->Gauge("amberfs_snapshot_last_duration_microseconds", "Duration of the last snapshot.",
              s.last_duration_ns / 1000);
+  out->Gauge("amberfs_snapshot_last_barrier_microseconds",
+             "How long writers were held at the last snapshot's capture instant.", s.last_barrier_ns / 1000);
   out->Counter("amberfs_rollbacks_total", "Rollbacks done.", s.rollbacks);
   out->Counter("amberfs_snapshot_deletes_total", "Snapshots deleted.", s.deletes);
   out->Counter("amberfs_gc_runs_total", "Garbage collections run.", s.gcs);
@@ -175,8 +177,10 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   if (!fast.ok()) return fast.status().Annotate("open fast store");
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials);
   if (!slow.ok()) return slow.status().Annotate("open slow store " + config_.slow_url);
-  Result<std::unique_ptr<PairedStore>> paired =
-      PairedStore::Open(std::move(fast).value(), std::move(slow).value(), dir_ + "/" + kUploadLogFile);
+  PairedOptions paired_options;
+  paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
+  Result<std::unique_ptr<PairedStore>> paired = PairedStore::Open(std::move(fast).value(), std::move(slow).value(),
+                                                                  dir_ + "/" + kUploadLogFile, paired_options);
   if (!paired.ok()) return paired.status().Annotate("open blob store");
   paired_ = std::move(paired).value();
   AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));

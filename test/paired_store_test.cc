@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "fault_store.h"
+#include "eventually.h"
 #include "temp_dir.h"
 
 using amberfs::DiskStore;
@@ -22,6 +23,7 @@ using amberfs::Status;
 using amberfs::Store;
 using amberfs::testing::FaultStore;
 using amberfs::testing::OpRecorder;
+using amberfs::testing::Eventually;
 using amberfs::testing::TempDir;
 using namespace std::chrono_literals;
 
@@ -79,16 +81,6 @@ struct Rig {
   bool InSlow(const Pointer& key) { return slow->inner().Contains(key).value(); }
   bool InFast(const Pointer& key) { return fast->inner().Contains(key).value(); }
 };
-
-// Polls cond every few ms for up to 10 s (a liveness bound, not a timing assertion).
-template <typename F>
-bool Eventually(F cond) {
-  for (int i = 0; i < 2000; ++i) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(5ms);
-  }
-  return cond();
-}
 
 }  // namespace
 

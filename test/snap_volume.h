@@ -34,6 +34,9 @@ struct SnapVolume {
   uint64_t size = 0;
   uint32_t chunk = 64 << 10;
   std::string uuid = kTestUuid;
+  // The slow-store upload marker, as a mounted volume holds it.
+  bool upload_locks = true;
+  std::chrono::milliseconds lock_linger{50};
   // When set, opens the slow store instead of a DiskStore at slow_dir.
   std::function<Result<std::unique_ptr<Store>>()> open_slow;
   FaultStore* fast_fault = nullptr;  // owned by paired
@@ -76,6 +79,8 @@ struct SnapVolume {
     popts.upload_workers = 4;
     popts.retry_initial = std::chrono::milliseconds(10);
     popts.retry_max = std::chrono::milliseconds(100);
+    if (upload_locks) popts.lock_owner = uuid;
+    popts.lock_linger = lock_linger;
     AMBER_ASSIGN_OR_RETURN(paired, PairedStore::Open(std::move(ff), std::move(sf), dir + "/" + kUploadLogFile, popts));
     AMBER_ASSIGN_OR_RETURN(catalog, Catalog::Open(dir));
     SnapshotterOptions so;

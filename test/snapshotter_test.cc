@@ -11,12 +11,14 @@
 #include <thread>
 
 #include "amberfs/durable_file.h"
+#include "eventually.h"
 #include "snap_volume.h"
 #include "temp_dir.h"
 
 using namespace amberfs;
 using amberfs::testing::Pattern;
 using amberfs::testing::SnapVolume;
+using amberfs::testing::Eventually;
 using amberfs::testing::TempDir;
 using namespace std::chrono_literals;
 
@@ -302,9 +304,8 @@ TEST_CASE("snapshotter: rollback, delete and gc") {
   CHECK(*refs == std::vector<std::string>{"volumes/" + v.uuid + "/config", "volumes/" + v.uuid + "/snapshots/B"});
 }
 
-TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store needs") {
-  TempDir dir("snapeng");
-  SnapVolume v1, v2;
+// Two volumes of 16 chunks in dir/v1 and dir/v2 with one slow store, dir/shared.
+static void OpenSharingSlowStore(const TempDir& dir, SnapVolume& v1, SnapVolume& v2) {
   v1.dir = dir / "v1";
   v2.dir = dir / "v2";
   REQUIRE(::mkdir(v1.dir.c_str(), 0700) == 0);
@@ -314,6 +315,12 @@ TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store need
   v1.size = v2.size = 16 * kChunk;
   REQUIRE(v1.Open().ok());
   REQUIRE(v2.Open().ok());
+}
+
+TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store needs") {
+  TempDir dir("snapeng");
+  SnapVolume v1, v2;
+  OpenSharingSlowStore(dir, v1, v2);
   v1.Write(0, Pattern(1, 4 * kChunk));
   v2.Write(0, Pattern(2, 4 * kChunk));
   v1.Snapshot("one");
@@ -322,10 +329,42 @@ TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store need
   REQUIRE(v2.snap->Drain(20s).ok());
   REQUIRE(v1.snap->Delete("one").ok());
   REQUIRE(v1.snap->Rollback("one").status().code() == ENOENT);
+  // gc gives way while v2 still holds its upload marker (a short linger after its drain).
+  REQUIRE(Eventually([&] { return !v1.paired->slow().GetRef("locks/upload/" + v2.uuid).ok(); }));
   auto gc = v1.snap->Gc();
   REQUIRE(gc.ok());
   CHECK(gc->snapshots_of_other_volumes == 1);
   v2.Reopen();
+  for (const Pointer& p : ListBlobs(v2.paired->fast())) REQUIRE(v2.paired->fast().Delete(p).ok());
+  CHECK(v2.SnapshotContents("two") == v2.Contents());
+}
+
+TEST_CASE("snapshotter: gc gives way to another volume's uploads in flight") {
+  TempDir dir("snapeng");
+  SnapVolume v1, v2;
+  v2.lock_linger = 3600s;  // v2 looks busy uploading until it closes
+  OpenSharingSlowStore(dir, v1, v2);
+  v1.Write(0, Pattern(1, 4 * kChunk));
+  v1.Snapshot("one");
+  REQUIRE(v1.snap->Drain(20s).ok());
+  REQUIRE(v1.snap->Delete("one").ok());
+  // v2's blobs are in the shared slow store; from there alone they would
+  // look unreachable if its ref were not published yet.
+  v2.Write(0, Pattern(2, 4 * kChunk));
+  v2.Snapshot("two");
+  REQUIRE(v2.snap->Drain(20s).ok());
+  auto blobs_before = ListBlobs(v1.paired->slow());
+  auto busy = v1.snap->Gc();
+  REQUIRE(busy.status().code() == EBUSY);
+  CHECK(busy.status().message().find("locks/upload/" + v2.uuid) != std::string::npos);
+  CHECK(ListBlobs(v1.paired->slow()) == blobs_before);               // nothing swept
+  CHECK(v1.paired->slow().ListRefs("locks/gc/").value().empty());  // and no gc marker left
+
+  v2.Reopen();  // closing with nothing pending releases its marker
+  CHECK(v1.paired->slow().GetRef("locks/upload/" + v2.uuid).status().code() == ENOENT);
+  auto gc = v1.snap->Gc();
+  REQUIRE_MESSAGE(gc.ok(), gc.status().ToString());
+  CHECK(gc->snapshots_of_other_volumes == 1);
   for (const Pointer& p : ListBlobs(v2.paired->fast())) REQUIRE(v2.paired->fast().Delete(p).ok());
   CHECK(v2.SnapshotContents("two") == v2.Contents());
 }

@@ -45,6 +45,14 @@
 // GetRef reads the fast store, then the slow one; ListRefs merges both;
 // DeleteRef deletes slow, then fast, and cancels queued uploads of that name.
 //
+// Upload marker: with options.lock_owner set, a worker writes the marker and
+// checks for gc markers (AcquireUploadMarker) before the first upload of a
+// busy period; no upload starts until that succeeds (a failure, or another
+// volume's gc in progress, is an upload error retried with backoff). The
+// marker is deleted lock_linger after the queue empties, and at destruction
+// when nothing is pending (with uploads pending it stays: they resume at the
+// next Open, which writes it again first).
+//
 // Drain waits until everything put before the call is in the slow store, or
 // the timeout passes (ETIMEDOUT, with the pending count and the last upload
 // error). It returns EIO if a blob was lost (see below) since the last Drain.
@@ -94,6 +102,14 @@ struct PairedOptions {
   uint64_t max_pending = 1 << 18;  // pending blob uploads before Put says EAGAIN
   std::chrono::milliseconds retry_initial{100};
   std::chrono::milliseconds retry_max{30000};
+  // The volume's uuid, to hold locks/upload/<uuid> in the slow store while
+  // uploads are pending (slow_store_locks.h), so that the gc of another
+  // volume sharing the slow store never sweeps a blob uploaded for a snapshot
+  // whose ref is not there yet. Empty: no marker (a slow store of our own).
+  std::string lock_owner;
+  // How long the marker stays after the last upload (fewer rewrites for a
+  // steady trickle of puts).
+  std::chrono::milliseconds lock_linger{2000};
   UploadLogOptions log;
 };
 
@@ -176,6 +192,9 @@ class PairedStore : public Store {
   void SettlePutLocked(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
   Status Start(const std::string& log_path);
   void WorkerLoop();
+  // Writes or deletes the upload marker when due; true if it did something
+  // (mu_ was released meanwhile), false if uploads may go on.
+  bool TendMarkerLocked(std::unique_lock<std::mutex>& lock);
   void EvictorLoop();
   // Picks a runnable job; caller holds mu_. Returns nullptr and the time to wake otherwise.
   Job* PickJobLocked(Clock::time_point now, Clock::time_point* wake);
@@ -216,6 +235,11 @@ class PairedStore : public Store {
   bool ref_in_flight_ = false;
   int consecutive_failures_ = 0;
   Clock::time_point gate_{};  // no upload starts before this (slow store backoff)
+  // The upload marker (options_.lock_owner): held in the slow store; a worker
+  // is writing or deleting it (others wait); when to try writing it again.
+  bool marker_held_ = false, marker_busy_ = false;
+  int marker_failures_ = 0;
+  Clock::time_point marker_retry_at_{}, idle_since_{};
   int in_puts_ = 0;           // Puts between their bound check and registering their job
   std::unordered_map<Pointer, FastBlob> fast_blobs_;
   std::list<Pointer> lru_;  // evictable blobs, most recently used first

@@ -61,10 +61,12 @@
 // from the slow store itself); sweeps unmarked blobs present in the slow
 // store, then the ones present only in the fast store, each through
 // PairedStore::Delete (slow copy first, then fast). Gc runs under the
-// operation lock, so no snapshot is in progress. Limitation: another volume
-// sharing the slow store whose snapshot's blobs are uploaded but whose ref is
-// not yet must not be collected against; run gc when other volumes are
-// drained.
+// operation lock, so no snapshot is in progress. Other volumes sharing the
+// slow store: gc first writes locks/gc/<uuid> and fails with EBUSY, sweeping
+// nothing, while any other volume holds locks/upload/<uuid> (it has uploads
+// pending, perhaps for a snapshot whose ref is not published yet); see
+// slow_store_locks.h. The gc marker is refreshed during a long sweep and
+// removed at the end.
 //
 // Errors: EBUSY when another snapshot, rollback or gc runs (one at a time);
 // EINVAL for a bad name; EEXIST for a taken name; ENOENT for an unknown
@@ -147,6 +149,7 @@ struct SnapshotReply {
   uint64_t new_blobs = 0;        // blobs Put (chunks, index nodes, the record)
   uint64_t bytes_stored = 0;     // bytes of those blobs
   std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds barrier{0};  // how long writers were held at the capture instant
   std::string ToString() const;  // one line per field, "key value"
 };
 
@@ -180,6 +183,7 @@ struct SnapshotterStats {
   uint64_t new_blobs = 0;
   uint64_t bytes_stored = 0;
   uint64_t last_duration_ns = 0;
+  uint64_t last_barrier_ns = 0;  // writers held at the last snapshot's capture instant
   uint64_t rollbacks = 0;
   uint64_t deletes = 0;
   uint64_t gcs = 0;
