@@ -2,6 +2,9 @@
 // factory (batch_io.cc). Not part of the public contract.
 #pragma once
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +34,24 @@ inline Status ZeroWriteError(uint64_t offset) {
 
 inline Status OpError(int err, const char* op, uint64_t offset) {
   return Status::FromErrno(err, std::string(op) + " at offset " + std::to_string(offset));
+}
+
+// Repeats `step(done, offset)` (a pread or pwrite of the rest) until `len`
+// bytes are done; a signal interrupts nothing, end of file is an error.
+template <typename Step>
+Status TransferFully(bool is_read, size_t len, uint64_t offset, Step step) {
+  size_t done = 0;
+  while (done < len) {
+    uint64_t at = offset + done;
+    ssize_t n = step(done, static_cast<off_t>(at));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return OpError(errno, is_read ? "pread" : "pwrite", at);
+    }
+    if (n == 0) return is_read ? ShortReadError(at) : ZeroWriteError(at);
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
 }
 
 }  // namespace amberfs::io_internal

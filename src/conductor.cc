@@ -257,6 +257,11 @@ class Conductor::Impl {
   Status WritebackRound(uint64_t max_bytes, uint64_t seq_limit, size_t* taken);
   Status WritebackUpTo(uint64_t seq_limit);
   Status GroupSync();
+  // Wakes the space_cv_ waiters (takes bg_mu_); see space_gen_.
+  void NotifySpace();
+  // Waits on space_cv_ (l holds bg_mu_) until NotifySpace runs after `seen`
+  // was read from space_gen_, stop, or the limit (a safety net) passes.
+  void WaitSpace(std::unique_lock<std::mutex>& l, uint64_t seen, std::chrono::milliseconds limit);
   Status SyncOnce();
 
   void RecordError(const Status& st);
@@ -329,6 +334,10 @@ class Conductor::Impl {
   std::condition_variable writer_cv_;
   std::condition_variable syncer_cv_;
   std::condition_variable space_cv_;
+  // Bumped (under bg_mu_) by every NotifySpace. A waiter reads it before it
+  // checks its condition and sleeps only while it is unchanged, so a wake-up
+  // that lands between the check and the wait is never lost.
+  std::atomic<uint64_t> space_gen_{0};
   bool stop_ = false;
   bool sync_wanted_ = false;
   std::atomic<bool> kicked_{false};
@@ -428,9 +437,22 @@ size_t Conductor::Impl::EvictSome(size_t want) {
   return evicted;
 }
 
+void Conductor::Impl::NotifySpace() {
+  {
+    std::lock_guard l(bg_mu_);
+    space_gen_.fetch_add(1);
+  }
+  space_cv_.notify_all();
+}
+
+void Conductor::Impl::WaitSpace(std::unique_lock<std::mutex>& l, uint64_t seen, std::chrono::milliseconds limit) {
+  space_cv_.wait_for(l, limit, [&] { return space_gen_.load() != seen || stop_; });
+}
+
 // Called with no shard lock held (it evicts across shards).
 Status Conductor::Impl::AllocSlot(uint32_t* slot) {
   for (int round = 0;; ++round) {
+    const uint64_t seen = space_gen_.load();
     if (arena_.Take(slot)) return Status::OK();
     if (EvictSome(kEvictBatch) > 0) continue;
     // Everything is pinned (dirty, being written, or waiting for fdatasync):
@@ -443,7 +465,7 @@ Status Conductor::Impl::AllocSlot(uint32_t* slot) {
     kicked_ = true;
     writer_cv_.notify_one();
     syncer_cv_.notify_one();
-    space_cv_.wait_for(l, std::chrono::milliseconds(50));
+    WaitSpace(l, seen, std::chrono::milliseconds(50));
     --space_waiters_;
   }
 }
@@ -454,14 +476,16 @@ Status Conductor::Impl::WaitForDirtySpace() {
   std::unique_lock l(bg_mu_);
   ++space_waiters_;
   Status result;
-  while ((dirty_blocks_.load() + 1) * bs_ > dirty_max_ && !stop_) {
+  for (;;) {
+    const uint64_t seen = space_gen_.load();
+    if ((dirty_blocks_.load() + 1) * bs_ <= dirty_max_ || stop_) break;
     if (writeback_failing_) {
       result = last_writeback_error_.Annotate("dirty cache is full and write-back is failing");
       break;
     }
     kicked_ = true;  // every round of waiting asks the writer again
     writer_cv_.notify_one();
-    space_cv_.wait_for(l, std::chrono::milliseconds(50));
+    WaitSpace(l, seen, std::chrono::milliseconds(50));
   }
   --space_waiters_;
   return result;
@@ -816,7 +840,7 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
         std::lock_guard l(self->dirty_mu_);
         self->rounds_in_flight_.erase(ticket);
       }
-      self->space_cv_.notify_all();
+      self->NotifySpace();
     }
   } round_done{this, ticket};
   {
@@ -931,6 +955,7 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
       writeback_failing_ = true;
       last_writeback_error_ = st;
     }
+    space_gen_.fetch_add(1);
   }
   space_cv_.notify_all();
   if (!st.ok()) {
@@ -951,11 +976,12 @@ Status Conductor::Impl::WritebackUpTo(uint64_t seq_limit) {
       if (oldest == nullptr || oldest->dirty_seq > seq_limit) return Status::OK();
     }
     size_t taken = 0;
+    const uint64_t seen = space_gen_.load();
     AMBER_RETURN_IF_ERROR(WritebackRound(options_.writeback_batch_bytes, seq_limit, &taken));
     if (taken == 0) {
-      // Every remaining block is in another writer's hands; wait for it.
+      // Every remaining block is in another writer's hands; wait for its round to end.
       std::unique_lock l(bg_mu_);
-      space_cv_.wait_for(l, std::chrono::milliseconds(5));
+      WaitSpace(l, seen, std::chrono::milliseconds(50));
     }
   }
 }
@@ -998,12 +1024,22 @@ Status Conductor::Impl::SyncOnce() {
     // write them again rather than trust a later fdatasync.
     if (!st.ok()) MakeDirtyLocked(e);
   }
-  space_cv_.notify_all();
+  NotifySpace();
   return st;
 }
 
 Status Conductor::Impl::GroupSync() {
   std::unique_lock l(sync_mu_);
+  if (!options_.group_commit) {  // a round of our own, after the running one
+    sync_cv_.wait(l, [&] { return !sync_running_; });
+    sync_running_ = true;
+    l.unlock();
+    Status st = SyncOnce();
+    l.lock();
+    sync_running_ = false;
+    sync_cv_.notify_all();
+    return st;
+  }
   if (!gathering_) gathering_ = std::make_shared<SyncRound>();
   std::shared_ptr<SyncRound> round = gathering_;
   for (;;) {
@@ -1053,12 +1089,13 @@ Status Conductor::Impl::Flush() {
       rounds = next_round_;
     }
     for (;;) {
+      const uint64_t seen = space_gen_.load();
       {
         std::lock_guard l(dirty_mu_);
         if (rounds_in_flight_.empty() || *rounds_in_flight_.begin() > rounds) break;
       }
       std::unique_lock l(bg_mu_);
-      space_cv_.wait_for(l, std::chrono::milliseconds(1));
+      WaitSpace(l, seen, std::chrono::milliseconds(50));  // each round's end notifies
     }
   }
   if (st.ok()) st = GroupSync();
@@ -1116,7 +1153,12 @@ void Conductor::Impl::SyncerLoop() {
   auto backoff = std::chrono::milliseconds(0);
   std::unique_lock l(bg_mu_);
   while (!stop_) {
-    syncer_cv_.wait_for(l, backoff.count() ? backoff : std::chrono::milliseconds(100));
+    // A request made while the last sync ran is served at once; after a
+    // failure the backoff is waited out in full.
+    if (backoff.count())
+      syncer_cv_.wait_for(l, backoff);
+    else
+      syncer_cv_.wait_for(l, std::chrono::milliseconds(100), [&] { return stop_ || sync_wanted_; });
     if (stop_) break;
     // Besides being asked, sync when idle: nothing dirty, but written-back
     // blocks still wait for their fdatasync (and pin cache memory).

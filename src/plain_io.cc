@@ -12,27 +12,7 @@ namespace amberfs {
 namespace {
 
 using io_internal::ClosedError;
-using io_internal::OpError;
-using io_internal::ShortReadError;
-using io_internal::ZeroWriteError;
-
-// Repeats `step(done, offset)` (a pread or pwrite of the rest) until `len`
-// bytes are done; a signal interrupts nothing, end of file is an error.
-template <typename Step>
-Status TransferFully(bool is_read, size_t len, uint64_t offset, Step step) {
-  size_t done = 0;
-  while (done < len) {
-    uint64_t at = offset + done;
-    ssize_t n = step(done, static_cast<off_t>(at));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return OpError(errno, is_read ? "pread" : "pwrite", at);
-    }
-    if (n == 0) return is_read ? ShortReadError(at) : ZeroWriteError(at);
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
+using io_internal::TransferFully;
 
 Status ReadFully(int fd, const ReadOp& op) {
   auto* buf = static_cast<char*>(op.buf);

@@ -342,6 +342,16 @@ class UringIO final : public BatchIO {
 
   Status RunBatch(int fd, std::span<Transfer> transfers) {
     if (transfers.empty()) return pool_.closed() ? ClosedError(name()) : Status::OK();
+    // A lone transfer has nothing to batch with, and on a buffered file the
+    // kernel would hand it to an io-wq worker thread (two context switches
+    // added to a synchronous call): do it here, as Fsync does.
+    if (transfers.size() == 1) {
+      if (pool_.closed()) return ClosedError(name());
+      Transfer& t = transfers[0];
+      return io_internal::TransferFully(!t.write, t.left, t.offset, [&](size_t done, off_t at) {
+        return t.write ? ::pwrite(fd, t.buf + done, t.left - done, at) : ::pread(fd, t.buf + done, t.left - done, at);
+      });
+    }
     AMBER_ASSIGN_OR_RETURN(RingLease lease, pool_.Borrow());
     return RunTransfers(lease, fd, transfers);
   }

@@ -113,6 +113,9 @@ struct ConductorOptions {
   uint64_t writeback_batch_bytes = 8ull << 20;
   // Group-commit gathering delay for Flush; 0 means none.
   std::chrono::microseconds sync_delay{0};
+  // false: every Flush runs its own fdatasync, one at a time (no sharing).
+  // Only for measuring what group commit buys; never faster.
+  bool group_commit = true;
   // Not owned; may be null. Must outlive the Conductor.
   ChangeObserver* observer = nullptr;
 };
