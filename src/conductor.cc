@@ -1002,7 +1002,6 @@ Status Conductor::Impl::SyncOnce() {
   if (!st.ok()) {
     ++fsync_errors_;
     st = st.Annotate("fdatasync image");
-    RecordError(st);
     // Writes that completed while it ran may be lost as well: take them
     // all, whatever their epoch.
     std::lock_guard l(unsynced_mu_);
@@ -1024,6 +1023,11 @@ Status Conductor::Impl::SyncOnce() {
     // write them again rather than trust a later fdatasync.
     if (!st.ok()) MakeDirtyLocked(e);
   }
+  // Recorded only once the blocks are dirty again: a Flush that starts after
+  // the error is on record also sees them dirty (it reads its dirty limit
+  // after the error count) and writes them again; one that started before
+  // sees the count change and fails.
+  if (!st.ok()) RecordError(st);
   NotifySpace();
   return st;
 }
