@@ -63,6 +63,14 @@ Status PairedStore::Start(const std::string& log_path) {
       RegisterJobLocked(std::move(job));
     }
     if (!jobs_.empty()) LOG_INFO("%s: resuming %zu uploads from the log", Describe().c_str(), jobs_.size());
+    // A crash in the linger may have left our upload marker behind, which
+    // would make other volumes' gc refuse until our next upload: with
+    // nothing to upload, the idle path removes it. (It is not "held": an
+    // upload still writes the marker first.)
+    if (!options_.lock_owner.empty() && jobs_.empty()) {
+      marker_maybe_left_ = true;
+      idle_since_ = Clock::now();
+    }
   }
 
   // What the fast store holds already, oldest first so the LRU ends up in order.
@@ -109,7 +117,7 @@ PairedStore::~PairedStore() {
     done_cv_.notify_all();
   }
   for (std::thread& t : threads_) t.join();
-  if (marker_held_ && jobs_.empty()) {
+  if ((marker_held_ || marker_maybe_left_) && jobs_.empty()) {
     Status st = slow_->DeleteRef(UploadMarkerRef(options_.lock_owner));
     if (!st.ok()) LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
   }
@@ -246,7 +254,7 @@ bool PairedStore::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
   }
   const Clock::time_point now = Clock::now();
   const bool acquire = !marker_held_ && !jobs_.empty();
-  const bool release = marker_held_ && jobs_.empty();
+  const bool release = (marker_held_ || marker_maybe_left_) && jobs_.empty();
   if (!acquire && !release) return false;
   if (acquire && now < marker_retry_at_) {
     work_cv_.wait_until(lock, marker_retry_at_);
@@ -264,6 +272,7 @@ bool PairedStore::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
   marker_busy_ = false;
   if (acquire && st.ok()) {
     marker_held_ = true;
+    marker_maybe_left_ = false;
     marker_failures_ = 0;
   } else if (acquire) {
     RecordErrorLocked(st.Annotate("before uploading to " + slow_->Describe()));
@@ -273,6 +282,7 @@ bool PairedStore::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
     // period rewrites it anyway.
     if (!st.ok()) LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
     marker_held_ = false;
+    marker_maybe_left_ = false;
   }
   work_cv_.notify_all();
   return true;

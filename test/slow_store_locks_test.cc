@@ -91,4 +91,17 @@ TEST_CASE("Paired with a lock owner: the marker comes before the first upload, u
   CHECK(Eventually([&] { return slow_view->ListRefs("locks/upload/").value().empty(); }));
 }
 
+TEST_CASE("Paired with a lock owner: an Open with nothing pending removes a marker a crash left behind") {
+  TempDir dir("locks");
+  auto slow = std::move(DiskStore::Open(dir / "slow").value());
+  DiskStore* slow_view = slow.get();
+  REQUIRE(AcquireUploadMarker(*slow_view, "me").ok());  // as a crash in the linger leaves it
+  PairedOptions o;
+  o.lock_owner = "me";
+  o.lock_linger = 10ms;
+  auto paired =
+      std::move(PairedStore::Open(std::move(DiskStore::Open(dir / "fast").value()), std::move(slow), dir / "upload.log", o).value());
+  CHECK(Eventually([&] { return slow_view->ListRefs("locks/upload/").value().empty(); }));
+}
+
 }  // namespace amberfs

@@ -51,7 +51,8 @@
 // volume's gc in progress, is an upload error retried with backoff). The
 // marker is deleted lock_linger after the queue empties, and at destruction
 // when nothing is pending (with uploads pending it stays: they resume at the
-// next Open, which writes it again first).
+// next Open, which writes it again first). An Open with nothing pending
+// removes a marker a crash may have left (after the same linger).
 //
 // Drain waits until everything put before the call is in the slow store, or
 // the timeout passes (ETIMEDOUT, with the pending count and the last upload
@@ -238,6 +239,7 @@ class PairedStore : public Store {
   // The upload marker (options_.lock_owner): held in the slow store; a worker
   // is writing or deleting it (others wait); when to try writing it again.
   bool marker_held_ = false, marker_busy_ = false;
+  bool marker_maybe_left_ = false;  // a crash may have left ours: remove it when idle
   int marker_failures_ = 0;
   Clock::time_point marker_retry_at_{}, idle_since_{};
   int in_puts_ = 0;           // Puts between their bound check and registering their job
