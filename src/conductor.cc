@@ -979,9 +979,15 @@ Status Conductor::Impl::WritebackUpTo(uint64_t seq_limit) {
     const uint64_t seen = space_gen_.load();
     AMBER_RETURN_IF_ERROR(WritebackRound(options_.writeback_batch_bytes, seq_limit, &taken));
     if (taken == 0) {
-      // Every remaining block is in another writer's hands; wait for its round to end.
+      {
+        std::lock_guard d(dirty_mu_);
+        Entry* oldest = dirty_list_.head();
+        if (oldest == nullptr || oldest->dirty_seq > seq_limit) return Status::OK();
+      }
+      // Every remaining block is in another writer's hands; wait for its
+      // round to end. Our own empty round bumped space_gen_ once already.
       std::unique_lock l(bg_mu_);
-      WaitSpace(l, seen, std::chrono::milliseconds(50));
+      WaitSpace(l, seen + 1, std::chrono::milliseconds(50));
     }
   }
 }

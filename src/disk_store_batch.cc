@@ -93,7 +93,9 @@ class DiskStoreBatch : public PutBatch {
       // write it again through the page cache.
       fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
     } else {
-      fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+      // Without O_EXCL: a filesystem that refuses O_DIRECT at open may have
+      // created the file already (the name is ours alone either way).
+      fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     }
     if (!fd.valid()) return Status::FromErrno(errno, "create " + temp);
     AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), data.size(), 0, temp));

@@ -253,8 +253,8 @@ bool PairedStore::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
     return true;
   }
   const Clock::time_point now = Clock::now();
-  const bool acquire = !marker_held_ && !jobs_.empty();
-  const bool release = (marker_held_ || marker_maybe_left_) && jobs_.empty();
+  const bool acquire = !marker_held_ && (!jobs_.empty() || marker_pins_ > 0);
+  const bool release = (marker_held_ || marker_maybe_left_) && jobs_.empty() && marker_pins_ == 0;
   if (!acquire && !release) return false;
   if (acquire && now < marker_retry_at_) {
     work_cv_.wait_until(lock, marker_retry_at_);
@@ -275,14 +275,20 @@ bool PairedStore::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
     marker_maybe_left_ = false;
     marker_failures_ = 0;
   } else if (acquire) {
+    marker_maybe_left_ = true;  // it may have been written before the check failed
     RecordErrorLocked(st.Annotate("before uploading to " + slow_->Describe()));
     marker_retry_at_ = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_failures_);
   } else {
     // A marker left behind only makes other volumes' gc wait; the next busy
     // period rewrites it anyway.
-    if (!st.ok()) LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
     marker_held_ = false;
-    marker_maybe_left_ = false;
+    marker_maybe_left_ = !st.ok();  // tried again when next idle, after a backoff
+    if (!st.ok()) {
+      LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
+      idle_since_ = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_failures_);
+    } else {
+      marker_failures_ = 0;
+    }
   }
   work_cv_.notify_all();
   return true;
@@ -484,10 +490,12 @@ uint64_t PairedStore::SizeOf(const Pointer& key, size_t data_size) {
   return (data_size + 4095) / 4096 * 4096;
 }
 
-Status PairedStore::HoldForPut(const Pointer& key) {
+Status PairedStore::HoldForPut(const Pointer& key, bool staged) {
   if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
   std::unique_lock<std::mutex> lock(mu_);
-  uint64_t pending = blob_seqs_.size() + static_cast<uint64_t>(in_puts_);
+  // A batch's blobs are queued only at its Commit, so counting them here
+  // would make a big enough batch refuse itself; the bound is on the queue.
+  uint64_t pending = blob_seqs_.size() + (staged ? 0 : static_cast<uint64_t>(in_puts_));
   if (pending >= options_.max_pending)
     return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending to " +
                                      slow_->Describe() + " (bound " + std::to_string(options_.max_pending) +
@@ -542,14 +550,26 @@ Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
 // registers its upload job, or until the batch is dropped.
 class PairedStore::Batch : public PutBatch {
  public:
-  explicit Batch(PairedStore* store) : store_(store), fast_(store->fast_->NewPutBatch()) {}
+  // A batch pins the upload marker (writes it if need be, and keeps it)
+  // until it is destroyed: the caller queues what refers to the blobs (a
+  // snapshot's ref) before that, and the blobs must not look unreachable to
+  // another volume's gc in between, even if their uploads are done.
+  explicit Batch(PairedStore* store) : store_(store), fast_(store->fast_->NewPutBatch()) {
+    std::lock_guard<std::mutex> lock(store_->mu_);
+    ++store_->marker_pins_;
+    store_->work_cv_.notify_all();
+  }
   ~Batch() override {
     std::lock_guard<std::mutex> lock(store_->mu_);
     for (const Staged& s : staged_) store_->SettlePutLocked(s.key, 0, Status::Error(ECANCELED, "batch dropped"));
+    if (--store_->marker_pins_ == 0) {
+      store_->idle_since_ = Clock::now();
+      store_->work_cv_.notify_all();
+    }
   }
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override {
-    AMBER_RETURN_IF_ERROR(store_->HoldForPut(key));
+    AMBER_RETURN_IF_ERROR(store_->HoldForPut(key, /*staged=*/true));
     Status put = fast_->Put(key, data);
     std::lock_guard<std::mutex> lock(store_->mu_);
     if (!put.ok()) {

@@ -31,19 +31,18 @@ Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>&
         std::lock_guard lk(cs->mu);
         mine = cs->stored.insert(p).second;
       }
-      // Only the first of equal chunks in this capture stores it; a blob the
-      // fast store holds already is not written again.
+      // Only the first of equal chunks in this capture stores it. A blob the
+      // fast store holds already is not written again there, but it is put
+      // all the same, so it is queued for upload: its slow copy may be gone
+      // (another volume's gc swept it once no snapshot named it), and this
+      // snapshot's ref must not be published without it.
       if (mine) {
         Result<bool> have = store_->fast().Contains(p);
         if (!have.ok()) return have.status().Annotate("snapshot dedup check");
-        if (!*have) {
-          AMBER_RETURN_IF_ERROR(cs->batch->Put(p, batch[i].bytes).Annotate("store chunk " + std::to_string(batch[i].chunk)));
-          std::lock_guard lk(cs->mu);
-          cs->bytes_stored += batch[i].bytes.size();
-        } else {
-          std::lock_guard lk(cs->mu);
-          cs->stored.erase(p);  // counted as new only when Put
-        }
+        AMBER_RETURN_IF_ERROR(cs->batch->Put(p, batch[i].bytes).Annotate("store chunk " + std::to_string(batch[i].chunk)));
+        std::lock_guard lk(cs->mu);
+        if (!*have) cs->bytes_stored += batch[i].bytes.size();
+        else cs->stored.erase(p);  // counted as new only when the fast store lacked it
       }
     }
     std::lock_guard lk(cs->mu);

@@ -1,6 +1,7 @@
 // Snapshotter::Gc: mark what any snapshot reaches, sweep the rest, slow store
 // first (see snapshotter.h).
 #include <chrono>
+#include <functional>
 #include <unordered_set>
 
 #include "amberfs/log.h"
@@ -10,14 +11,17 @@
 namespace amberfs {
 namespace {
 
-// Marks a record and everything its tree reaches, reading through `store`.
-Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Pointer>* marked) {
+// Marks a record and everything its tree reaches, reading through `store`;
+// calls keep_fresh now and then (a big tree takes long to walk).
+Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Pointer>* marked,
+                    const std::function<Status()>& keep_fresh) {
   if (!marked->insert(record).second) return Status::OK();
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store->Get(record));
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(bytes));
   AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, rec.Geometry());
   IndexTree tree(store, geo, 0);
-  return tree.ForEachBlob(rec.root, [&](const Pointer& p, BlobKind) -> Result<bool> {
+  return tree.ForEachBlob(rec.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
+    if (kind != BlobKind::kChunk) AMBER_RETURN_IF_ERROR(keep_fresh());
     return marked->insert(p).second;  // a node seen before: its subtree is marked already
   });
 }
@@ -54,10 +58,12 @@ Result<GcReply> Snapshotter::Gc() {
   // Our own snapshots and the base, read through the paired store.
   AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List());
   for (const CatalogEntry& e : entries) {
-    AMBER_RETURN_IF_ERROR(MarkSnapshot(store_, e.record, &marked).Annotate("gc: mark snapshot " + e.name));
+    AMBER_RETURN_IF_ERROR(
+        MarkSnapshot(store_, e.record, &marked, keep_marker_fresh).Annotate("gc: mark snapshot " + e.name));
   }
   if (!base_record_.IsNull()) {
-    AMBER_RETURN_IF_ERROR(MarkSnapshot(store_, base_record_, &marked).Annotate("gc: mark base snapshot"));
+    AMBER_RETURN_IF_ERROR(
+        MarkSnapshot(store_, base_record_, &marked, keep_marker_fresh).Annotate("gc: mark base snapshot"));
   }
   // Every snapshot of every volume the slow store knows. Other volumes' trees
   // are read from the slow store itself, so gc does not fill our fast store.
@@ -73,7 +79,7 @@ Result<GcReply> Snapshotter::Gc() {
     if (!value.ok()) return value.status().Annotate("gc: read ref " + ref);
     Result<Pointer> record = DecodeSnapshotRefValue(*value);
     if (!record.ok()) return record.status().Annotate("gc: ref " + ref + " (refusing to collect)");
-    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, &marked).Annotate("gc: mark " + ref));
+    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, &marked, keep_marker_fresh).Annotate("gc: mark " + ref));
     if (!own) ++reply.snapshots_of_other_volumes;
   }
   reply.reachable = marked.size();
@@ -83,7 +89,7 @@ Result<GcReply> Snapshotter::Gc() {
   std::vector<Pointer> slow_garbage, fast_garbage;
   AMBER_RETURN_IF_ERROR(store_->slow().List([&](const Pointer& p) {
     if (!marked.count(p)) slow_garbage.push_back(p);
-    return Status::OK();
+    return keep_marker_fresh();
   }).Annotate("gc: list slow store"));
   AMBER_RETURN_IF_ERROR(store_->fast().List([&](const Pointer& p) {
     if (!marked.count(p)) fast_garbage.push_back(p);

@@ -453,6 +453,18 @@ TEST_CASE("Paired: a batch is queued for upload only at Commit, and a dropped or
   CHECK(rig.InSlow(Pointer::Of(Blob(20))));
 }
 
+TEST_CASE("Paired: a batch bigger than max_pending is not refused by its own staged blobs") {
+  Rig rig;
+  PairedOptions o = FastRetry();
+  o.max_pending = 4;
+  rig.Open(o);
+  auto batch = rig.store->NewPutBatch();
+  for (int i = 0; i < 10; ++i) REQUIRE(batch->Put(Pointer::Of(Blob(i)), Blob(i)).ok());
+  REQUIRE(batch->Commit().ok());
+  REQUIRE(rig.store->Drain(10s).ok());
+  for (int i = 0; i < 10; ++i) CHECK(rig.InSlow(Pointer::Of(Blob(i))));
+}
+
 TEST_CASE("Paired: concurrent puts and gets") {
   Rig rig;
   rig.Open();

@@ -104,4 +104,31 @@ TEST_CASE("Paired with a lock owner: an Open with nothing pending removes a mark
   CHECK(Eventually([&] { return slow_view->ListRefs("locks/upload/").value().empty(); }));
 }
 
+TEST_CASE("Paired with a lock owner: a batch holds the marker until it is destroyed") {
+  TempDir dir("locks");
+  auto slow = std::move(DiskStore::Open(dir / "slow").value());
+  DiskStore* slow_view = slow.get();
+  PairedOptions o;
+  o.lock_owner = "me";
+  o.lock_linger = 10ms;
+  auto paired =
+      std::move(PairedStore::Open(std::move(DiskStore::Open(dir / "fast").value()), std::move(slow), dir / "upload.log", o).value());
+  auto marker = [&] { return slow_view->GetRef(UploadMarkerRef("me")).ok(); };
+  {
+    auto batch = paired->NewPutBatch();
+    CHECK(Eventually(marker));  // written before anything of the batch goes up
+    auto data = Bytes("a blob of a snapshot");
+    REQUIRE(batch->Put(Pointer::Of(data), data).ok());
+    REQUIRE(batch->Commit().ok());
+    REQUIRE(paired->Drain(10s).ok());
+    // Uploaded, but what refers to it (a snapshot's ref) is not queued yet:
+    // the blob must not look unreachable to another volume's gc.
+    std::this_thread::sleep_for(100ms);  // well past the linger
+    CHECK(marker());
+    CHECK(AcquireGcMarker(*slow_view, "other").code() == EBUSY);
+  }
+  CHECK(Eventually([&] { return !marker(); }));
+  CHECK(AcquireGcMarker(*slow_view, "other").ok());
+}
+
 }  // namespace amberfs

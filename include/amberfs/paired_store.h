@@ -52,7 +52,10 @@
 // marker is deleted lock_linger after the queue empties, and at destruction
 // when nothing is pending (with uploads pending it stays: they resume at the
 // next Open, which writes it again first). An Open with nothing pending
-// removes a marker a crash may have left (after the same linger).
+// removes a marker a crash may have left (after the same linger). A PutBatch
+// holds the marker from its creation to its destruction, so a snapshot's
+// blobs stay covered until its ref is queued, even if they are uploaded
+// before that.
 //
 // Drain waits until everything put before the call is in the slow store, or
 // the timeout passes (ETIMEDOUT, with the pending count and the last upload
@@ -187,7 +190,7 @@ class PairedStore : public Store {
   PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow, PairedOptions options);
   // A Put's hold on key: checks the max_pending bound, waits out an eviction
   // of key, and keeps the key from eviction until SettlePutLocked.
-  Status HoldForPut(const Pointer& key);
+  Status HoldForPut(const Pointer& key, bool staged = false);
   // Ends a hold: accounts the blob's bytes, then registers its upload job
   // (which inherits the hold) when seq is ok, else releases the hold.
   void SettlePutLocked(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
@@ -239,7 +242,8 @@ class PairedStore : public Store {
   // The upload marker (options_.lock_owner): held in the slow store; a worker
   // is writing or deleting it (others wait); when to try writing it again.
   bool marker_held_ = false, marker_busy_ = false;
-  bool marker_maybe_left_ = false;  // a crash may have left ours: remove it when idle
+  bool marker_maybe_left_ = false;  // ours may be in the slow store: remove it when idle
+  int marker_pins_ = 0;              // open batches: keep (and hold) the marker
   int marker_failures_ = 0;
   Clock::time_point marker_retry_at_{}, idle_since_{};
   int in_puts_ = 0;           // Puts between their bound check and registering their job
