@@ -1,5 +1,6 @@
 // Snapshotter::Gc: mark what any snapshot reaches, sweep the rest, slow store
 // first (see snapshotter.h).
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <unordered_set>
@@ -70,8 +71,11 @@ Result<GcReply> Snapshotter::Gc() {
   AMBER_ASSIGN_OR_RETURN(std::vector<std::string> refs, store_->slow().ListRefs("volumes/"));
   const std::string own_prefix = SnapshotRefPrefix(options_.volume_uuid);
   for (const std::string& ref : refs) {
+    // volumes/<uuid>/snapshots/<name> or volumes/<uuid>/base
     const size_t pos = ref.find("/snapshots/");
-    if (pos == std::string::npos || ref.find('/', pos + 11) != std::string::npos) continue;
+    const bool base = ref.size() > 5 && ref.compare(ref.size() - 5, 5, "/base") == 0 &&
+                      std::count(ref.begin(), ref.end(), '/') == 2;
+    if (!base && (pos == std::string::npos || ref.find('/', pos + 11) != std::string::npos)) continue;
     const bool own = ref.compare(0, own_prefix.size(), own_prefix) == 0;
     Store* reader = own ? static_cast<Store*>(store_) : &store_->slow();
     Result<std::vector<uint8_t>> value = store_->slow().GetRef(ref);
@@ -80,7 +84,7 @@ Result<GcReply> Snapshotter::Gc() {
     Result<Pointer> record = DecodeSnapshotRefValue(*value);
     if (!record.ok()) return record.status().Annotate("gc: ref " + ref + " (refusing to collect)");
     AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, &marked, keep_marker_fresh).Annotate("gc: mark " + ref));
-    if (!own) ++reply.snapshots_of_other_volumes;
+    if (!own && !base) ++reply.snapshots_of_other_volumes;
   }
   reply.reachable = marked.size();
 

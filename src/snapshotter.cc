@@ -66,6 +66,7 @@ std::string SnapshotRefPrefix(std::string_view uuid) { return "volumes/" + std::
 std::string SnapshotRef(std::string_view uuid, std::string_view name) {
   return SnapshotRefPrefix(uuid) + std::string(name);
 }
+std::string BaseRef(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/base"; }
 
 std::string EncodeSnapshotRefValue(const Pointer& record) { return record.Hex() + "\n"; }
 
@@ -303,7 +304,18 @@ Status Snapshotter::Delete(std::string_view name) {
   AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
-  AMBER_RETURN_IF_ERROR(catalog_->Get(name).status());
+  AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
+  if (entry.record == base_record_) {
+    // The next snapshot reaches this one's unchanged chunks through the base:
+    // keep them marked for other volumes' gc, which only sees the slow store.
+    const std::string value = EncodeSnapshotRefValue(base_record_);
+    AMBER_RETURN_IF_ERROR(store_
+                              ->PutRefSync(BaseRef(options_.volume_uuid),
+                                           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(value.data()),
+                                                                    value.size()),
+                                           std::chrono::seconds(60))
+                              .Annotate("publish the base before deleting the snapshot that is the base"));
+  }
   // The slow ref goes first: if that fails the snapshot stays listed and the
   // delete can be retried, rather than leaving a ref no catalog knows of.
   AMBER_RETURN_IF_ERROR(store_->DeleteRef(SnapshotRef(options_.volume_uuid, name)).Annotate("delete snapshot ref"));

@@ -301,7 +301,9 @@ TEST_CASE("snapshotter: rollback, delete and gc") {
   CHECK(v.SnapshotContents("B") == copy_b);
   auto refs = v.paired->slow().ListRefs("volumes/");
   REQUIRE(refs.ok());
-  CHECK(*refs == std::vector<std::string>{"volumes/" + v.uuid + "/config", "volumes/" + v.uuid + "/snapshots/B"});
+  // C was the base, so deleting it published the base ref.
+  CHECK(*refs == std::vector<std::string>{"volumes/" + v.uuid + "/base", "volumes/" + v.uuid + "/config",
+                                          "volumes/" + v.uuid + "/snapshots/B"});
 }
 
 // Two volumes of 16 chunks in dir/v1 and dir/v2 with one slow store, dir/shared.
@@ -337,6 +339,29 @@ TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store need
   v2.Reopen();
   for (const Pointer& p : ListBlobs(v2.paired->fast())) REQUIRE(v2.paired->fast().Delete(p).ok());
   CHECK(v2.SnapshotContents("two") == v2.Contents());
+}
+
+TEST_CASE("snapshotter: deleting the base snapshot keeps its blobs from another volume's gc") {
+  TempDir dir("snapeng");
+  SnapVolume v1, v2;
+  OpenSharingSlowStore(dir, v1, v2);
+  v1.Write(0, Pattern(1, 4 * kChunk));
+  v1.Snapshot("one");  // v1's base from now on
+  REQUIRE(v1.snap->Delete("one").ok());
+  CHECK(v1.paired->slow().GetRef("volumes/" + v1.uuid + "/base").ok());
+  REQUIRE(v1.snap->Drain(20s).ok());
+  REQUIRE(Eventually([&] { return !v1.paired->slow().GetRef("locks/upload/" + v1.uuid).ok(); }));
+  const auto before = ListBlobs(v1.paired->slow());
+  auto gc = v2.snap->Gc();  // v2 knows of v1 only through the slow store
+  REQUIRE_MESSAGE(gc.ok(), gc.status().ToString());
+  CHECK(ListBlobs(v1.paired->slow()) == before);
+  // v1's next snapshot reuses the base's unchanged chunks; from the slow store
+  // alone it is complete.
+  v1.Write(8 * kChunk, Pattern(2, kChunk));
+  v1.Snapshot("two");
+  REQUIRE(v1.snap->Drain(20s).ok());
+  for (const Pointer& p : ListBlobs(v1.paired->fast())) REQUIRE(v1.paired->fast().Delete(p).ok());
+  CHECK(v1.SnapshotContents("two") == v1.Contents());
 }
 
 TEST_CASE("snapshotter: gc gives way to another volume's uploads in flight") {

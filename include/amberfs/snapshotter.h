@@ -56,8 +56,12 @@
 // when null) through the barrier, then Flush. Those writes mark the tracker
 // as any write does, so the next snapshot stays correct against the base.
 //
+// Delete of the snapshot that is the base first publishes the base ref
+// (volumes/<uuid>/base, waiting until it is in the slow store), so that the
+// next snapshot's unchanged chunks stay marked for every volume's gc.
+//
 // Gc: marks every blob reachable from each catalog entry, the base, and each
-// snapshot ref of every volume in the slow store (volumes/*/snapshots/*, read
+// snapshot and base ref of every volume in the slow store (volumes/*/snapshots/*, read
 // from the slow store itself); sweeps unmarked blobs present in the slow
 // store, then the ones present only in the fast store, each through
 // PairedStore::Delete (slow copy first, then fast). Gc runs under the
@@ -113,6 +117,9 @@ std::string FormatVolumeUuid(const VolumeUuid& uuid);
 std::string VolumeConfigRef(std::string_view uuid);
 std::string SnapshotRefPrefix(std::string_view uuid);  // "volumes/<uuid>/snapshots/"
 std::string SnapshotRef(std::string_view uuid, std::string_view name);
+// "volumes/<uuid>/base": the base's record, published when the snapshot that
+// is the base is deleted, so other volumes' gc still keeps what it reaches.
+std::string BaseRef(std::string_view uuid);
 // A snapshot ref's bytes (64 hex + "\n") and back (EBADMSG if malformed).
 std::string EncodeSnapshotRefValue(const Pointer& record);
 Result<Pointer> DecodeSnapshotRefValue(std::span<const uint8_t> bytes);
