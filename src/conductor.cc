@@ -955,9 +955,8 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
       writeback_failing_ = true;
       last_writeback_error_ = st;
     }
-    space_gen_.fetch_add(1);
   }
-  space_cv_.notify_all();
+  // Waiters for space hear of this round from round_done, as it returns.
   if (!st.ok()) {
     st = st.Annotate("write-back of " + std::to_string(taken.size()) + " blocks");
     ++write_errors_;
@@ -985,7 +984,8 @@ Status Conductor::Impl::WritebackUpTo(uint64_t seq_limit) {
         if (oldest == nullptr || oldest->dirty_seq > seq_limit) return Status::OK();
       }
       // Every remaining block is in another writer's hands; wait for its
-      // round to end. Our own empty round bumped space_gen_ once already.
+      // round to end. Every round bumps space_gen_ exactly once as it ends
+      // (round_done), so ours accounts for one.
       std::unique_lock l(bg_mu_);
       WaitSpace(l, seen + 1, std::chrono::milliseconds(50));
     }
