@@ -193,27 +193,6 @@ struct Attempt {
   Response response;
 };
 
-struct UploadCursor {
-  std::span<const uint8_t> data;
-  size_t offset = 0;
-};
-
-size_t ReadBody(char* buffer, size_t size, size_t nitems, void* userp) {
-  auto* cursor = static_cast<UploadCursor*>(userp);
-  size_t n = std::min(size * nitems, cursor->data.size() - cursor->offset);
-  std::memcpy(buffer, cursor->data.data() + cursor->offset, n);
-  cursor->offset += n;
-  return n;
-}
-
-int SeekBody(void* userp, curl_off_t offset, int origin) {
-  auto* cursor = static_cast<UploadCursor*>(userp);
-  if (origin != SEEK_SET || offset < 0 || static_cast<size_t>(offset) > cursor->data.size())
-    return CURL_SEEKFUNC_CANTSEEK;
-  cursor->offset = static_cast<size_t>(offset);
-  return CURL_SEEKFUNC_OK;
-}
-
 size_t WriteBody(char* data, size_t size, size_t nmemb, void* userp) {
   auto* body = static_cast<std::vector<uint8_t>*>(userp);
   body->insert(body->end(), data, data + size * nmemb);
@@ -531,6 +510,8 @@ class S3Store::Impl {
     };
     // curl signs the headers we set; S3 requires the payload hash to be one.
     add_header("x-amz-content-sha256: " + req.payload_sha256);
+    // Sent as post fields (below), a PUT body would otherwise be labelled a form.
+    if (std::strcmp(req.method, "PUT") == 0) add_header("Content-Type: application/octet-stream");
     if (!options_.credentials.session_token.empty())
       add_header("x-amz-security-token: " + options_.credentials.session_token);
     if (!headers_ok) {
@@ -541,7 +522,6 @@ class S3Store::Impl {
     }
 
     char errbuf[CURL_ERROR_SIZE] = {0};
-    UploadCursor cursor{req.body, 0};
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
@@ -558,15 +538,18 @@ class S3Store::Impl {
     if (std::strcmp(req.method, "HEAD") == 0) {
       curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
     } else if (std::strcmp(req.method, "PUT") == 0) {
-      curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-      curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadBody);
-      curl_easy_setopt(c, CURLOPT_READDATA, &cursor);
-      curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, SeekBody);
-      curl_easy_setopt(c, CURLOPT_SEEKDATA, &cursor);
-      curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-      // Send the body without waiting for "100 Continue". (Removing the
-      // Expect header with "Expect:" instead would get it signed by curl
-      // 7.88 and then not sent, which S3 rejects.)
+      // The body goes as "post fields" under the PUT method: curl then sends
+      // a body of up to 1 MiB with no "Expect: 100-continue", which would
+      // cost the server an interim response for every blob. (Removing the
+      // header with "Expect:" instead gets it signed by curl 7.88 and then
+      // not sent, which S3 rejects.) A null pointer would mean "use the
+      // read callback", so an empty body points at an empty string.
+      static const char kEmpty[] = "";
+      curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, "PUT");
+      curl_easy_setopt(c, CURLOPT_POSTFIELDS,
+                       req.body.empty() ? kEmpty : reinterpret_cast<const char*>(req.body.data()));
+      curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
+      // Larger bodies still announce themselves; send them at once anyway.
       curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 0L);
     } else if (std::strcmp(req.method, "GET") != 0) {
       curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, req.method);
