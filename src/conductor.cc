@@ -45,6 +45,13 @@ constexpr unsigned kShardBits = 6;
 constexpr unsigned kNumShards = 1u << kShardBits;
 constexpr size_t kMaxErrorsKept = 64;
 constexpr size_t kEvictBatch = 16;
+// The largest single write request of a write-back round. Longer runs of
+// adjacent blocks go as several requests in the same batch: measured on a
+// 2-core VM, 8 MiB buffered pwrites cost the kernel about twice the CPU per
+// byte of 256 KiB ones (its page-cache copy fell from 47% to 24% of the
+// samples) and sequential write-back ran 0.7x -> 0.8-1.0x of plain pwrite;
+// O_DIRECT write-back was the same either way.
+constexpr size_t kMaxWriteRequest = 256 << 10;
 
 using Clock = std::chrono::steady_clock;
 
@@ -899,11 +906,13 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
     failed_syncs_before = failed_syncs_;
   }
 
-  // Sorted already; one request per run of adjacent blocks.
+  // Sorted already; one request per run of adjacent blocks, of at most
+  // kMaxWriteRequest bytes.
+  const size_t max_run_blocks = std::max<size_t>(1, kMaxWriteRequest / bs_);
   std::vector<WriteOp> ops;
   for (size_t i = 0; i < taken.size();) {
     size_t j = i;
-    while (j + 1 < taken.size() && taken[j + 1] == taken[j] + 1) ++j;
+    while (j + 1 < taken.size() && taken[j + 1] == taken[j] + 1 && j + 1 - i < max_run_blocks) ++j;
     ops.push_back({staging.data() + i * bs_, (j - i + 1) * bs_, taken[i] * bs_});
     i = j + 1;
   }
