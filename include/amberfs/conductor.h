@@ -3,8 +3,8 @@
 // Every read and write of the volume goes through the Conductor. It caches
 // the image in blocks of `block_size` bytes (default 4 KiB) within a byte
 // budget fixed at open, keeps written blocks dirty up to a cap, and writes
-// them back in the background, oldest first, sorted by offset and coalesced
-// into one request per run of adjacent blocks.
+// them back in the background, oldest first, sorted by offset and coalesced:
+// a run of adjacent blocks goes as requests of up to 256 KiB, in one batch.
 //
 // Contract
 //   ReadAt/WriteAt take any offset and length inside the device, unaligned
