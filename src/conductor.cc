@@ -253,6 +253,10 @@ class Conductor::Impl {
   }
   void MakeDirtyLocked(Entry* e);
   void CleanLocked(Entry* e);
+  // CleanLocked for many entries of one shard (whose lock the caller holds),
+  // taking dirty_mu_ once.
+  void CleanAllLocked(const std::vector<Entry*>& entries);
+  void UnlinkDirty(Entry* e);
   Status AllocSlot(uint32_t* slot);
   size_t EvictSome(size_t want);
   static bool Evictable(const Entry* e) { return !e->loading && !e->dirty && !e->in_writeback && !e->unsynced; }
@@ -508,12 +512,24 @@ void Conductor::Impl::MakeDirtyLocked(Entry* e) {
   dirty_blocks_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Conductor::Impl::CleanLocked(Entry* e) {
+// Caller holds e's shard lock and dirty_mu_.
+void Conductor::Impl::UnlinkDirty(Entry* e) {
   if (!e->dirty) return;
   e->dirty = false;
-  std::lock_guard l(dirty_mu_);
   dirty_list_.Unlink(e);
   dirty_blocks_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Conductor::Impl::CleanLocked(Entry* e) {
+  if (!e->dirty) return;
+  std::lock_guard l(dirty_mu_);
+  UnlinkDirty(e);
+}
+
+void Conductor::Impl::CleanAllLocked(const std::vector<Entry*>& entries) {
+  if (entries.empty()) return;
+  std::lock_guard l(dirty_mu_);
+  for (Entry* e : entries) UnlinkDirty(e);
 }
 
 // ---- Reads ----------------------------------------------------------------
@@ -932,28 +948,42 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
     }
   }
 
-  for (size_t i = 0; i < taken.size(); ++i) {
-    Shard& s = ShardOf(taken[i]);
+  // Settle the round shard by shard, taking each shard's lock (and
+  // unsynced_mu_ and dirty_mu_ under it) once rather than once per block: per
+  // block, the writer queued on these locks behind the foreground writers.
+  std::vector<size_t> order(taken.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return &ShardOf(taken[a]) < &ShardOf(taken[b]); });
+  std::vector<Entry*> cleaned;
+  for (size_t g = 0; g < order.size();) {
+    Shard& s = ShardOf(taken[order[g]]);
+    size_t h = g;
+    while (h < order.size() && &ShardOf(taken[order[h]]) == &s) ++h;
     {
       std::lock_guard l(s.mu);
-      Entry* e = s.map.find(taken[i])->second;  // pinned by in_writeback
-      e->in_writeback = false;
-      bool lost = false;
-      if (st.ok()) {
-        std::lock_guard u(unsynced_mu_);
-        // An fdatasync that failed while this write was under way may have
-        // dropped its pages: keep the block dirty and write it again.
-        lost = failed_syncs_ != failed_syncs_before;
-        if (!lost) {
-          if (!e->unsynced) unsynced_blocks_.fetch_add(1, std::memory_order_relaxed);
-          e->unsynced = true;
-          e->wb_epoch = sync_epoch_;
-          unsynced_list_.push_back(taken[i]);
-        }
+      cleaned.clear();
+      std::unique_lock u(unsynced_mu_, std::defer_lock);
+      if (st.ok()) u.lock();
+      // An fdatasync that failed while this write was under way may have
+      // dropped its pages: keep the blocks dirty and write them again.
+      const bool lost = st.ok() && failed_syncs_ != failed_syncs_before;
+      for (size_t k = g; k < h; ++k) {
+        const size_t i = order[k];
+        Entry* e = s.map.find(taken[i])->second;  // pinned by in_writeback
+        e->in_writeback = false;
+        if (!st.ok() || lost) continue;
+        if (!e->unsynced) unsynced_blocks_.fetch_add(1, std::memory_order_relaxed);
+        e->unsynced = true;
+        e->wb_epoch = sync_epoch_;
+        unsynced_list_.push_back(taken[i]);
+        if (e->generation == generations[i]) cleaned.push_back(e);
       }
-      if (st.ok() && !lost && e->generation == generations[i]) CleanLocked(e);
+      if (u.owns_lock()) u.unlock();
+      CleanAllLocked(cleaned);
     }
     s.cv.notify_all();
+    g = h;
   }
   *taken_out = taken.size();
   {

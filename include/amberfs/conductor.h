@@ -74,7 +74,9 @@
 //     io_gate_ (shared for device reads and write-backs, exclusive for the
 //               punch of a Discard)
 //       -> Shard::mu (at most one shard at a time)
-//         -> dirty_mu_ (the global oldest-first dirty order)
+//         -> dirty_mu_ (the global oldest-first dirty order), or
+//            unsynced_mu_ (blocks written back but not yet fdatasynced);
+//            never both at once
 //     sync_mu_ (group commit) is never held while any of the above is taken.
 //   No lock is held while calling the observer.
 #pragma once
