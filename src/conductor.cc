@@ -175,8 +175,8 @@ class StagingPool {
 
 // One fdatasync shared by every Flush that joined before it started.
 struct SyncRound {
-  bool done = false;
-  Status status;
+  Status status;                // written before done is set
+  std::atomic<bool> done{false};
 };
 
 bool RangeInside(uint64_t offset, uint64_t length, uint64_t size) {
@@ -334,9 +334,13 @@ class Conductor::Impl {
 
   // Group commit.
   std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
+  std::condition_variable sync_cv_;  // without group commit: the running sync ended
   std::shared_ptr<SyncRound> gathering_;
   bool sync_running_ = false;
+  // Bumped (under sync_mu_) as each group-commit round ends. Waiters sleep on
+  // it without sync_mu_, so the members of a finished round return without
+  // queueing for the mutex; only the next round's members take it again.
+  std::atomic<uint32_t> rounds_ended_{0};
 
   // Background writer and syncer, and writers waiting for dirty space.
   // The syncer runs the background fdatasyncs in its own thread so the
@@ -1086,15 +1090,20 @@ Status Conductor::Impl::GroupSync() {
     Status st = SyncOnce();
     l.lock();
     sync_running_ = false;
-    sync_cv_.notify_all();
+    sync_cv_.notify_one();  // only one can go next
     return st;
   }
   if (!gathering_) gathering_ = std::make_shared<SyncRound>();
   std::shared_ptr<SyncRound> round = gathering_;
   for (;;) {
-    if (round->done) return round->status;
+    if (round->done.load(std::memory_order_acquire)) return round->status;
     if (!sync_running_ && gathering_ == round) break;  // lead this round
-    sync_cv_.wait(l);
+    // Read under sync_mu_, so a round that ends after this changes it.
+    const uint32_t seen = rounds_ended_.load(std::memory_order_relaxed);
+    l.unlock();
+    rounds_ended_.wait(seen, std::memory_order_acquire);
+    if (round->done.load(std::memory_order_acquire)) return round->status;
+    l.lock();
   }
   sync_running_ = true;
   if (options_.sync_delay.count() > 0) {
@@ -1108,9 +1117,11 @@ Status Conductor::Impl::GroupSync() {
   Status st = SyncOnce();
   l.lock();
   round->status = st;
-  round->done = true;
+  round->done.store(true, std::memory_order_release);
   sync_running_ = false;
-  sync_cv_.notify_all();
+  rounds_ended_.fetch_add(1, std::memory_order_release);
+  l.unlock();
+  rounds_ended_.notify_all();
   return st;
 }
 
