@@ -223,7 +223,7 @@ void BenchGroupCommit() {
               "fdatasync per flush, fdatasyncs <= 1/4 of flushes)\n", kThreads);
   Row("raw pwrite + fdatasync per flush, 8 threads", double(raw_ops), "ops/s", double(raw_ops));
   double own_sync_ops = 0;
-  for (int delay_us : {-1, 0, 200}) {  // -1: the same loop without group commit (the baseline)
+  for (int delay_us : {-1, 0, 50, 200}) {  // -1: the same loop without group commit (the baseline)
     std::string image = MakeImage("group-amber", 64ull << 20);
     ConductorOptions o;
     o.cache_bytes = 64ull << 20;
