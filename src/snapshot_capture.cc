@@ -265,9 +265,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   }
   if (!st.ok()) LOG_ERROR("snapshot %s: %s", name.c_str(), st.ToString().c_str());
   const std::string ref_value = EncodeSnapshotRefValue(record);
-  Status ref = store_->PutRef(SnapshotRef(options_.volume_uuid, name),
-                              std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(ref_value.data()),
-                                                       ref_value.size()));
+  Status ref = store_->PutRef(SnapshotRef(options_.volume_uuid, name), AsBytes(ref_value));
   if (!ref.ok()) {
     LOG_ERROR("snapshot %s: queue slow-store ref: %s", name.c_str(), ref.ToString().c_str());
     std::lock_guard lk(stats_mu_);

@@ -6,12 +6,19 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
 #include "amberfs/snapshotter.h"
 
 namespace amberfs {
+
+// The bytes of a text value (a ref's contents) as the stores take them.
+inline std::span<const uint8_t> AsBytes(std::string_view text) {
+  return {reinterpret_cast<const uint8_t*>(text.data()), text.size()};
+}
 
 // One capture in progress. The state array covers every chunk of the volume;
 // only chunks of the capture set ever leave kOutside.

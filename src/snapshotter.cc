@@ -309,11 +309,7 @@ Status Snapshotter::Delete(std::string_view name) {
     // The next snapshot reaches this one's unchanged chunks through the base:
     // keep them marked for other volumes' gc, which only sees the slow store.
     const std::string value = EncodeSnapshotRefValue(base_record_);
-    AMBER_RETURN_IF_ERROR(store_
-                              ->PutRefSync(BaseRef(options_.volume_uuid),
-                                           std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(value.data()),
-                                                                    value.size()),
-                                           std::chrono::seconds(60))
+    AMBER_RETURN_IF_ERROR(store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60))
                               .Annotate("publish the base before deleting the snapshot that is the base"));
   }
   // The slow ref goes first: if that fails the snapshot stays listed and the
@@ -346,8 +342,7 @@ Status Snapshotter::PublishConfig() {
   if (config_published_ || options_.config_text.empty()) return Status::OK();
   const std::string ref = VolumeConfigRef(options_.volume_uuid);
   Result<std::vector<uint8_t>> have = store_->GetRef(ref);
-  std::span<const uint8_t> want(reinterpret_cast<const uint8_t*>(options_.config_text.data()),
-                                options_.config_text.size());
+  std::span<const uint8_t> want = AsBytes(options_.config_text);
   if (!have.ok() || !std::equal(have->begin(), have->end(), want.begin(), want.end())) {
     AMBER_RETURN_IF_ERROR(store_->PutRef(ref, want).Annotate("publish volume config"));
   }
