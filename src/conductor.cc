@@ -33,6 +33,7 @@
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 
 #include "amberfs/aligned_buffer.h"
 #include "amberfs/log.h"
@@ -955,15 +956,15 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
   // Settle the round shard by shard, taking each shard's lock (and
   // unsynced_mu_ and dirty_mu_ under it) once rather than once per block: per
   // block, the writer queued on these locks behind the foreground writers.
-  std::vector<size_t> order(taken.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return &ShardOf(taken[a]) < &ShardOf(taken[b]); });
+  std::vector<std::pair<Shard*, size_t>> order;  // (shard, index in taken), grouped by shard
+  order.reserve(taken.size());
+  for (size_t i = 0; i < taken.size(); ++i) order.emplace_back(&ShardOf(taken[i]), i);
+  std::sort(order.begin(), order.end());
   std::vector<Entry*> cleaned;
   for (size_t g = 0; g < order.size();) {
-    Shard& s = ShardOf(taken[order[g]]);
+    Shard& s = *order[g].first;
     size_t h = g;
-    while (h < order.size() && &ShardOf(taken[order[h]]) == &s) ++h;
+    while (h < order.size() && order[h].first == &s) ++h;
     {
       std::lock_guard l(s.mu);
       cleaned.clear();
@@ -973,7 +974,7 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
       // dropped its pages: keep the blocks dirty and write them again.
       const bool lost = st.ok() && failed_syncs_ != failed_syncs_before;
       for (size_t k = g; k < h; ++k) {
-        const size_t i = order[k];
+        const size_t i = order[k].second;
         Entry* e = s.map.find(taken[i])->second;  // pinned by in_writeback
         e->in_writeback = false;
         if (!st.ok() || lost) continue;
