@@ -6,9 +6,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
+#include "amberfs/durable_file.h"
 #include "amberfs/log.h"
 #include "amberfs/store.h"
 
@@ -18,7 +20,7 @@ namespace {
 
 constexpr uint8_t kMagic[4] = {'A', 'M', 'U', 'L'};
 constexpr uint8_t kVersion = 1;
-constexpr uint8_t kBlobQueued = 1, kBlobDone = 2, kRefQueued = 3, kRefDone = 4, kBlobLost = 5;
+constexpr uint8_t kBlobQueued = 1, kBlobDone = 2, kRefQueued = 3, kRefDone = 4, kBlobLost = 5, kBlobData = 6;
 constexpr size_t kRec = UploadLog::kRecordSize;
 constexpr size_t kChecksumAt = 56;
 
@@ -67,18 +69,28 @@ std::vector<uint8_t> EncodeEntry(const UploadEntry& e) {
   return Encode(kRefQueued, e.seq, e.key, payload);
 }
 
-// Parses the record at data[0..avail); returns its total length, or 0 if it is not a valid record.
+size_t MaxPayload(uint8_t type) {
+  if (type == kRefQueued) return 2 + 512 + UploadLog::kMaxRefData;
+  if (type == kBlobData) return UploadLog::kMaxBlobData;
+  return 0;
+}
+
+// Parses the record at data[0..avail); returns its total length, or 0 if it
+// is not a valid record. A blob-data payload is checked by the checksum only
+// (hashing every blob at replay would cost more than it guards: the fast
+// store verifies the SHA-256 when the bytes are written back).
 size_t Decode(const uint8_t* data, size_t avail, uint8_t* type, UploadEntry* entry) {
   if (avail < kRec || std::memcmp(data, kMagic, 4) != 0 || data[4] != kVersion) return 0;
   *type = data[5];
-  if (*type < kBlobQueued || *type > kBlobLost) return 0;
+  if (*type < kBlobQueued || *type > kBlobData) return 0;
   uint32_t payload_len = Get32(&data[16]);
-  if (payload_len > 2 + 512 + UploadLog::kMaxRefData || (payload_len != 0) != (*type == kRefQueued)) return 0;
+  if (payload_len > MaxPayload(*type) || (*type == kRefQueued && payload_len == 0)) return 0;
   size_t total = kRec + Padded(payload_len);
   if (total > avail || Checksum(data, Padded(payload_len)) != Get64(&data[kChecksumAt])) return 0;
   entry->seq = Get64(&data[8]);
   entry->key = Pointer::FromBytes(&data[24]);
   entry->kind = *type == kRefQueued || *type == kRefDone ? UploadEntry::Kind::kRef : UploadEntry::Kind::kBlob;
+  entry->logged_data = *type == kBlobData;
   if (*type == kRefQueued) {
     const uint8_t* p = data + kRec;
     if (payload_len < 2) return 0;
@@ -91,10 +103,18 @@ size_t Decode(const uint8_t* data, size_t avail, uint8_t* type, UploadEntry* ent
   return total;
 }
 
+// Where a blob-data record's payload is.
+struct DataSpan {
+  uint64_t offset = 0;  // of the record header
+  uint32_t length = 0;
+};
+
 // What a log's bytes hold: the replay, without touching the file.
 struct ParsedLog {
   std::map<uint64_t, UploadEntry> pending;
   std::map<uint64_t, Pointer> lost;
+  std::map<uint64_t, DataSpan> data;  // pending blob-data entries
+  uint64_t data_bytes = 0;            // padded blob-data payloads, settled or not
   uint64_t next_seq = 1;
   size_t good_end = 0;         // end of the last good record
   size_t good_records = 0;
@@ -119,6 +139,10 @@ ParsedLog ParseLog(const std::vector<uint8_t>& data) {
     out.good_end = offset;
     out.next_seq = std::max(out.next_seq, entry.seq + 1);
     switch (type) {
+      case kBlobData:
+        out.data[entry.seq] = DataSpan{offset - len, static_cast<uint32_t>(Get32(&data[offset - len + 16]))};
+        out.data_bytes += len - kRec;
+        [[fallthrough]];
       case kBlobQueued:
       case kRefQueued:
         out.pending[entry.seq] = std::move(entry);
@@ -126,9 +150,11 @@ ParsedLog ParseLog(const std::vector<uint8_t>& data) {
       case kBlobLost:
         out.lost[entry.seq] = entry.key;
         out.pending.erase(entry.seq);
+        out.data.erase(entry.seq);
         break;
       default:
         out.pending.erase(entry.seq);
+        out.data.erase(entry.seq);
     }
   }
   return out;
@@ -166,17 +192,16 @@ Status SyncParentDir(const std::string& path) {
   return Status::OK();
 }
 
+// Reads a payload the file is known to hold in full.
+Result<std::vector<uint8_t>> ReadPayload(int fd, uint64_t offset, uint32_t length, const std::string& path) {
+  std::vector<uint8_t> out(length);
+  AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd, out.data(), out.size(), static_cast<off_t>(offset), path));
+  if (got != out.size()) return Status::Error(EIO, "read " + path + ": the file ends inside a record");
+  return out;
+}
+
 Status PwriteAll(int fd, const std::vector<uint8_t>& bytes, uint64_t offset, const std::string& path) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
+  return amberfs::PwriteAll(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset), path);
 }
 
 }  // namespace
@@ -191,9 +216,7 @@ Result<std::unique_ptr<UploadLog>> UploadLog::Open(const std::string& path, Uplo
   bool rewrite = false;
   AMBER_RETURN_IF_ERROR(log->Replay(&rewrite).Annotate("replay upload log " + path));
   std::lock_guard<std::mutex> lock(log->mu_);
-  uint64_t records = log->end_ / kRec;
-  if (rewrite || (records >= options.compact_min_records && log->pending_.size() * 4 < records))
-    AMBER_RETURN_IF_ERROR(log->CompactLocked());
+  if (rewrite || log->WantsCompactionLocked()) AMBER_RETURN_IF_ERROR(log->CompactLocked());
   return log;
 }
 
@@ -210,6 +233,11 @@ Status UploadLog::Replay(bool* rewrite) {
   ParsedLog parsed = ParseLog(data);
   pending_ = std::move(parsed.pending);
   lost_ = std::move(parsed.lost);
+  // Unpublished, whatever they were: a crash may have lost the fast copies
+  // (the caller checks them and publishes again).
+  for (const auto& [seq, span] : parsed.data) data_[seq] = DataRecord{span.offset, span.length, false};
+  records_ = parsed.good_records;
+  data_bytes_ = parsed.data_bytes;
   next_seq_ = std::max(next_seq_, parsed.next_seq);
   const size_t good_end = parsed.good_end, bad_before_good = parsed.bad_before_good;
   end_ = good_end;
@@ -227,7 +255,7 @@ Status UploadLog::Replay(bool* rewrite) {
   return Status::OK();
 }
 
-Status UploadLog::AppendLocked(const std::vector<uint8_t>& bytes) {
+Status UploadLog::AppendLocked(const std::vector<uint8_t>& bytes, uint64_t records) {
   if (!failed_.ok()) return failed_;
   if (!fd_) return Status::Error(ESHUTDOWN, "upload log " + path_ + " is closed");
   Status s = PwriteAll(fd_->get(), bytes, end_, path_);
@@ -238,7 +266,18 @@ Status UploadLog::AppendLocked(const std::vector<uint8_t>& bytes) {
     return s;
   }
   end_ += bytes.size();
+  records_ += records;
   return Status::OK();
+}
+
+bool UploadLog::WantsCompactionLocked() const {
+  if (records_ >= options_.compact_min_records && (pending_.size() + lost_.size()) * 4 < records_) return true;
+  // Only worth it if some of the data can go: published, and a way to make it durable.
+  if (data_bytes_ <= std::max(options_.compact_data_bytes, data_retry_at_) || !options_.sync_published) return false;
+  uint64_t kept = 0;
+  for (const auto& [seq, d] : data_)
+    if (!d.published) kept += Padded(d.length);
+  return kept * 2 < data_bytes_;
 }
 
 Status UploadLog::SyncShared() {
@@ -267,7 +306,7 @@ Result<uint64_t> UploadLog::AppendBlob(const Pointer& key) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     seq = next_seq_;
-    AMBER_RETURN_IF_ERROR(AppendLocked(Encode(kBlobQueued, seq, key)));
+    AMBER_RETURN_IF_ERROR(AppendLocked(Encode(kBlobQueued, seq, key), 1));
     ++next_seq_;
     UploadEntry& e = pending_[seq];
     e.seq = seq;
@@ -290,7 +329,7 @@ Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> ke
       std::vector<uint8_t> record = Encode(kBlobQueued, next_seq_ + i, keys[i]);
       bytes.insert(bytes.end(), record.begin(), record.end());
     }
-    AMBER_RETURN_IF_ERROR(AppendLocked(bytes));
+    AMBER_RETURN_IF_ERROR(AppendLocked(bytes, keys.size()));
     for (const Pointer& key : keys) {
       UploadEntry& e = pending_[next_seq_];
       e.seq = next_seq_;
@@ -307,6 +346,50 @@ Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> ke
   return seqs;
 }
 
+Result<uint64_t> UploadLog::AppendBlobData(const Pointer& key, std::span<const uint8_t> data) {
+  if (key.IsNull()) return Status::Error(EINVAL, "upload log: the null pointer is never uploaded");
+  if (data.size() > kMaxBlobData)
+    return Status::Error(EINVAL, "upload log: blob " + key.Hex() + " is too big to carry (" +
+                                     std::to_string(data.size()) + " bytes)");
+  if (!options_.sync_published)
+    return Status::Error(EINVAL, "upload log: blob data needs options.sync_published to be dropped again");
+  uint64_t seq;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    seq = next_seq_;
+    const uint64_t offset = end_;
+    AMBER_RETURN_IF_ERROR(AppendLocked(Encode(kBlobData, seq, key, data), 1));
+    ++next_seq_;
+    UploadEntry& e = pending_[seq];
+    e.seq = seq;
+    e.key = key;
+    data_[seq] = DataRecord{offset, static_cast<uint32_t>(data.size()), false};
+    data_bytes_ += Padded(data.size());
+    if (WantsCompactionLocked()) {
+      // This record is unpublished, so compaction carries it over; a failure
+      // leaves the old file, which holds it too.
+      Status compacted = CompactLocked();
+      if (!compacted.ok()) LOG_WARN("upload log %s: %s", path_.c_str(), compacted.ToString().c_str());
+    }
+  }
+  AMBER_RETURN_IF_ERROR(Sync());
+  return seq;
+}
+
+void UploadLog::MarkPublished(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = data_.find(seq);
+  if (it != data_.end()) it->second.published = true;
+}
+
+Result<std::vector<uint8_t>> UploadLog::ReadData(uint64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = data_.find(seq);
+  if (it == data_.end()) return Status::Error(ENOENT, "upload log: entry " + std::to_string(seq) + " carries no blob data");
+  if (!fd_) return Status::Error(ESHUTDOWN, "upload log " + path_ + " is closed");
+  return ReadPayload(fd_->get(), it->second.offset + kRec, it->second.length, path_);
+}
+
 Result<uint64_t> UploadLog::AppendRef(std::string_view name, std::span<const uint8_t> data) {
   AMBER_RETURN_IF_ERROR(ValidateRefName(name));
   if (data.size() > kMaxRefData)
@@ -319,7 +402,7 @@ Result<uint64_t> UploadLog::AppendRef(std::string_view name, std::span<const uin
   {
     std::lock_guard<std::mutex> lock(mu_);
     e.seq = next_seq_;
-    AMBER_RETURN_IF_ERROR(AppendLocked(EncodeEntry(e)));
+    AMBER_RETURN_IF_ERROR(AppendLocked(EncodeEntry(e), 1));
     ++next_seq_;
     pending_[e.seq] = e;
   }
@@ -335,12 +418,11 @@ Status UploadLog::Settle(uint64_t seq, uint8_t type) {
   if (type == kBlobDone && is_ref) type = kRefDone;
   if (type == kBlobLost && is_ref) return Status::Error(EINVAL, "upload log: a ref entry cannot be lost");
   Pointer key = type == kBlobLost ? it->second.key : Pointer::Null();
-  AMBER_RETURN_IF_ERROR(AppendLocked(Encode(type, seq, key)));
+  AMBER_RETURN_IF_ERROR(AppendLocked(Encode(type, seq, key), 1));
   pending_.erase(it);
+  data_.erase(seq);
   if (type == kBlobLost) lost_[seq] = key;
-  uint64_t records = end_ / kRec;
-  if (records >= options_.compact_min_records && (pending_.size() + lost_.size()) * 4 < records)
-    return CompactLocked();
+  if (WantsCompactionLocked()) return CompactLocked();
   return Status::OK();
 }
 
@@ -354,10 +436,32 @@ Status UploadLog::Compact() {
 
 Status UploadLog::CompactLocked() {
   if (!failed_.ok()) return failed_;
+  // Blob data goes only when its fast copy is in place and durable.
+  bool published_durable = false;
+  if (options_.sync_published &&
+      std::any_of(data_.begin(), data_.end(), [](const auto& d) { return d.second.published; })) {
+    Status synced = options_.sync_published();
+    published_durable = synced.ok();
+    if (!synced.ok())
+      LOG_ERROR("upload log %s: syncing the fast store failed, so the log keeps the blobs' bytes: %s",
+                path_.c_str(), synced.ToString().c_str());
+  }
   std::string temp = path_ + ".compact";
   std::vector<uint8_t> bytes;
+  std::map<uint64_t, DataRecord> kept;
+  uint64_t kept_bytes = 0;
   for (const auto& [seq, e] : pending_) {
-    std::vector<uint8_t> rec = EncodeEntry(e);
+    auto d = data_.find(seq);
+    if (d == data_.end() || (published_durable && d->second.published)) {
+      std::vector<uint8_t> rec = EncodeEntry(e);
+      bytes.insert(bytes.end(), rec.begin(), rec.end());
+      continue;
+    }
+    Result<std::vector<uint8_t>> payload = ReadPayload(fd_->get(), d->second.offset + kRec, d->second.length, path_);
+    if (!payload.ok()) return payload.status().Annotate("compact upload log");
+    kept[seq] = DataRecord{bytes.size(), d->second.length, d->second.published};
+    kept_bytes += Padded(payload->size());
+    std::vector<uint8_t> rec = Encode(kBlobData, seq, e.key, *payload);
     bytes.insert(bytes.end(), rec.begin(), rec.end());
   }
   for (const auto& [seq, key] : lost_) {
@@ -380,6 +484,11 @@ Status UploadLog::CompactLocked() {
   if (!s.ok()) failed_ = s.Annotate("upload log " + path_ + " after compaction");
   fd_ = std::make_shared<UniqueFd>(std::move(fd));
   end_ = bytes.size();
+  records_ = pending_.size() + lost_.size();
+  data_ = std::move(kept);
+  data_bytes_ = kept_bytes;
+  // Data the fast store could not sync: try again only after as much again.
+  data_retry_at_ = published_durable || !options_.sync_published ? 0 : data_bytes_ + options_.compact_data_bytes;
   ++compactions_;
   LOG_DEBUG("upload log %s compacted to %zu bytes", path_.c_str(), bytes.size());
   return s;
@@ -405,7 +514,10 @@ std::vector<UploadEntry> UploadLog::Pending() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<UploadEntry> out;
   out.reserve(pending_.size());
-  for (const auto& [seq, e] : pending_) out.push_back(e);
+  for (const auto& [seq, e] : pending_) {
+    out.push_back(e);
+    out.back().logged_data = data_.count(seq) > 0;
+  }
   return out;
 }
 
@@ -418,7 +530,7 @@ std::vector<Pointer> UploadLog::Lost() const {
 
 UploadLogStats UploadLog::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return UploadLogStats{pending_.size(), end_ / kRec, compactions_};
+  return UploadLogStats{pending_.size(), records_, data_bytes_, compactions_};
 }
 
 }  // namespace amberfs

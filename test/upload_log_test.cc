@@ -191,3 +191,131 @@ TEST_CASE("UploadLog refuses a file that is not an upload log") {
   CHECK(log.status().code() == EBADMSG);
   CHECK(FileSize(path) == 29);  // untouched
 }
+
+namespace {
+
+std::vector<uint8_t> BlobBytes(int i, size_t size = 70000) {
+  std::vector<uint8_t> data(size);
+  for (size_t j = 0; j < size; ++j) data[j] = static_cast<uint8_t>(i * 37 + j * 13 + (j >> 9));
+  return data;
+}
+
+// A sync_published hook that counts its calls and answers what it is told.
+struct SyncHook {
+  int calls = 0;
+  amberfs::Status answer;
+  amberfs::UploadLogOptions Options(amberfs::UploadLogOptions o = {}) {
+    o.sync_published = [this] {
+      ++calls;
+      return answer;
+    };
+    return o;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("UploadLog carries blob data until it is published and the fast store synced") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  SyncHook hook;
+  auto log = std::move(UploadLog::Open(path, hook.Options()).value());
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 3; ++i) seqs.push_back(log->AppendBlobData(Pointer::Of(BlobBytes(i)), BlobBytes(i)).value());
+  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));
+  CHECK(log->Stats().data_bytes >= 3 * 70000);
+  for (const UploadEntry& e : log->Pending()) CHECK(e.logged_data);
+
+  // Nothing published: compaction keeps every byte and has no reason to sync.
+  REQUIRE(log->Compact().ok());
+  CHECK(hook.calls == 0);
+  CHECK(log->ReadData(seqs[0]).value() == BlobBytes(0));
+
+  // Published, but the sync fails: still kept.
+  log->MarkPublished(seqs[0]);
+  hook.answer = amberfs::Status::Error(EIO, "injected");
+  REQUIRE(log->Compact().ok());
+  CHECK(hook.calls == 1);
+  CHECK(log->ReadData(seqs[0]).value() == BlobBytes(0));
+
+  // Published and synced: only that one goes.
+  hook.answer = amberfs::Status::OK();
+  REQUIRE(log->Compact().ok());
+  CHECK(hook.calls == 2);
+  CHECK(log->ReadData(seqs[0]).status().code() == ENOENT);
+  CHECK(log->ReadData(seqs[2]).value() == BlobBytes(2));
+  auto pending = log->Pending();
+  REQUIRE(pending.size() == 3);
+  CHECK_FALSE(pending[0].logged_data);
+  CHECK(pending[1].logged_data);
+  CHECK(pending[0].key == Pointer::Of(BlobBytes(0)));
+
+  // A reopen finds the rest unpublished (the caller checks the fast copies again).
+  log->MarkPublished(seqs[1]);
+  log.reset();
+  log = std::move(UploadLog::Open(path, hook.Options()).value());
+  pending = log->Pending();
+  REQUIRE(pending.size() == 3);
+  CHECK_FALSE(pending[0].logged_data);
+  CHECK(pending[1].logged_data);
+  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));
+  REQUIRE(log->Compact().ok());
+  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));  // unpublished again: kept
+
+  // Settled entries' data goes at the next compaction.
+  REQUIRE(log->MarkDone(seqs[1]).ok());
+  REQUIRE(log->MarkDone(seqs[2]).ok());
+  REQUIRE(log->Compact().ok());
+  CHECK(log->Stats().data_bytes == 0);
+  CHECK(FileSize(path) == 64);
+  auto scan = UploadLog::Scan(path).value();
+  REQUIRE(scan.pending.size() == 1);
+  CHECK(scan.pending[0].seq == seqs[0]);
+}
+
+TEST_CASE("UploadLog refuses blob data it could never drop, or too big") {
+  TempDir dir("blobs-log");
+  auto log = std::move(UploadLog::Open(dir / "upload.log").value());
+  auto data = BlobBytes(1, 100);
+  CHECK(log->AppendBlobData(Pointer::Of(data), data).status().code() == EINVAL);
+  SyncHook hook;
+  auto with_hook = std::move(UploadLog::Open(dir / "other.log", hook.Options()).value());
+  std::vector<uint8_t> big(UploadLog::kMaxBlobData + 1);
+  CHECK(with_hook->AppendBlobData(Pointer::Of(big), big).status().code() == EINVAL);
+  CHECK(with_hook->AppendBlobData(Pointer::Null(), data).status().code() == EINVAL);
+  CHECK(with_hook->Pending().empty());
+}
+
+TEST_CASE("UploadLog compacts when published blob data piles up") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  SyncHook hook;
+  auto log = std::move(UploadLog::Open(path, hook.Options({.compact_data_bytes = 256 * 1024})).value());
+  for (int i = 0; i < 20; ++i) {
+    uint64_t seq = log->AppendBlobData(Pointer::Of(BlobBytes(i)), BlobBytes(i)).value();
+    log->MarkPublished(seq);
+  }
+  CHECK(hook.calls > 0);
+  CHECK(log->Stats().compactions > 0);
+  CHECK(log->Stats().pending == 20);
+  CHECK(FileSize(path) < 8 * 70000);
+  log.reset();
+  auto scan = UploadLog::Scan(path).value();
+  CHECK(scan.pending.size() == 20);
+}
+
+TEST_CASE("UploadLog drops a torn blob-data record") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  SyncHook hook;
+  {
+    auto log = std::move(UploadLog::Open(path, hook.Options()).value());
+    for (int i = 0; i < 2; ++i) REQUIRE(log->AppendBlobData(Pointer::Of(BlobBytes(i)), BlobBytes(i)).ok());
+  }
+  REQUIRE(::truncate(path.c_str(), FileSize(path) - 1000) == 0);  // the second payload is cut short
+  auto log = std::move(UploadLog::Open(path, hook.Options()).value());
+  auto pending = log->Pending();
+  REQUIRE(pending.size() == 1);
+  CHECK(pending[0].key == Pointer::Of(BlobBytes(0)));
+  CHECK(log->ReadData(pending[0].seq).value() == BlobBytes(0));
+}

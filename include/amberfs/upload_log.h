@@ -2,28 +2,33 @@
 // slow store.
 //
 // A Put appends a "blob queued" record and returns only once it is durable;
-// when the upload is confirmed a "done" record follows. At open the log is
-// replayed and every queued entry without a done record is pending again, so
-// no acknowledged blob is ever left behind by a crash. The log is compacted
-// (rewritten with only the pending entries) when done records dominate, so it
-// does not grow without bound.
+// when the upload is confirmed a "done" record follows. A blob-data record is
+// a blob-queued record that also carries the blob's bytes: the Paired store
+// writes the fast copy of a single Put without syncing it and relies on the
+// log's copy until the fast store has been synced (see "Blob data" below).
+// At open the log is replayed and every queued entry without a done record
+// is pending again, so no acknowledged blob is ever left behind by a crash.
+// The log is compacted (rewritten with only the pending entries) when done
+// records dominate or blob data piles up, so it does not grow without bound.
 //
 // FILE FORMAT (for man/amberfs.5). The file is a sequence of 64-byte records,
 // all integers little-endian. A ref-queued record is followed by its payload,
 // padded with zeros to a multiple of 64 bytes, so every record starts at an
-// offset that is a multiple of 64.
+// offset that is a multiple of 64. So is a blob-data record.
 //
 //   offset size field
 //        0    4 magic        "AMUL" (0x41 0x4d 0x55 0x4c)
 //        4    1 version      1
 //        5    1 type         1 blob-queued  2 blob-done  3 ref-queued
-//                            4 ref-done     5 blob-lost
+//                            4 ref-done     5 blob-lost    6 blob-data
 //        6    2 reserved     0
-//        8    8 seq          blob-queued/ref-queued: this entry's sequence
-//                            number (strictly increasing, never reused);
+//        8    8 seq          blob-queued/ref-queued/blob-data: this entry's
+//                            sequence number (strictly increasing, never
+//                            reused);
 //                            *-done, blob-lost: the seq of the queued entry
 //                            they settle
-//       16    4 payload_len  ref-queued: length of the payload; otherwise 0
+//       16    4 payload_len  ref-queued, blob-data: length of the payload;
+//                            otherwise 0
 //       20    4 reserved     0
 //       24   32 key          blob records: the blob's SHA-256; ref-queued:
 //                            the SHA-256 of the ref's data; otherwise zero
@@ -33,8 +38,10 @@
 //   ref-queued payload: u16 name_len, the ref name (name_len bytes, a valid
 //   ref name, see store.h), then the ref's data (payload_len - 2 - name_len
 //   bytes, at most 1 MiB).
+//   blob-data payload: the blob's bytes (at most kMaxBlobData).
 //
-// Pending entries = queued records with no done/lost record for their seq.
+// Pending entries = queued records (blob-queued, blob-data, ref-queued) with
+// no done/lost record for their seq.
 // blob-lost marks an upload abandoned because the fast copy vanished; it is
 // kept through compaction so fsck can report the blob (see Lost()).
 //
@@ -53,6 +60,16 @@
 // "<path>.compact", fdatasyncs it, renames it over the log and fsyncs the
 // directory, so the log is always either the old or the new file.
 //
+// Blob data: AppendBlobData queues a blob and keeps its bytes in the log. The
+// caller makes the blob's fast copy visible only after that (MarkPublished),
+// and never syncs it; compaction drops the bytes of a pending entry only when
+// it is published and options.sync_published (a sync of the whole fast
+// store) has just succeeded, so until then a crash can always restore the
+// fast copy from the log (Open marks every entry unpublished again; the
+// caller checks and rewrites the fast copies, then publishes them). Blob data
+// also triggers compaction: when the file holds more than
+// options.compact_data_bytes of it.
+//
 // Errors: a failed fdatasync makes the log fail every later append with EIO
 // (its on-disk state is unknown; reopen to recover from the file). A failed
 // write is rolled back by truncation. Appends after Close are ESHUTDOWN.
@@ -63,6 +80,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -85,17 +103,26 @@ struct UploadEntry {
   Pointer key;                    // the blob, or the SHA-256 of ref_data
   std::string ref_name;           // kRef only
   std::vector<uint8_t> ref_data;  // kRef only
+  bool logged_data = false;       // kBlob: the blob's bytes are in the log (blob-data)
 };
 
 struct UploadLogOptions {
   // Compact when the file holds at least this many records and fewer than a
   // quarter of them are pending entries.
   uint64_t compact_min_records = 4096;
+  // Compact when the file holds more than this many bytes of blob data.
+  uint64_t compact_data_bytes = 64 << 20;
+  // Makes every published blob durable in the fast store; called by
+  // compaction, with the log's lock held (it must not call into the log),
+  // before it drops blob data. Unset: blob data found at Open is kept until
+  // its entry is settled, and AppendBlobData refuses (EINVAL).
+  std::function<Status()> sync_published;
 };
 
 struct UploadLogStats {
   uint64_t pending = 0;       // entries not settled
-  uint64_t file_records = 0;  // 64-byte slots in the file
+  uint64_t file_records = 0;  // records in the file (not counting payload slots)
+  uint64_t data_bytes = 0;    // blob data in the file (padded payloads)
   uint64_t compactions = 0;
 };
 
@@ -112,6 +139,7 @@ class UploadLog {
  public:
   static constexpr size_t kRecordSize = 64;
   static constexpr size_t kMaxRefData = 1 << 20;
+  static constexpr size_t kMaxBlobData = 4 << 20;
 
   // Opens (creating if missing) and replays the log at path.
   static Result<std::unique_ptr<UploadLog>> Open(const std::string& path, UploadLogOptions options = {});
@@ -133,6 +161,16 @@ class UploadLog {
   // seqs (consecutive, in the order of keys) once every record is durable.
   // On an error none of them is pending.
   Result<std::vector<uint64_t>> AppendBlobs(std::span<const Pointer> keys);
+  // Queue an upload of a blob whose bytes go into the log too (see "Blob
+  // data"); returns its seq once the record is durable. The entry stays
+  // unpublished until MarkPublished. EINVAL over kMaxBlobData or without
+  // options.sync_published.
+  Result<uint64_t> AppendBlobData(const Pointer& key, std::span<const uint8_t> data);
+  // The fast copy of blob-data entry seq is in place: compaction may drop the
+  // log's copy once sync_published succeeds. A no-op for other entries.
+  void MarkPublished(uint64_t seq);
+  // The bytes a pending blob-data entry carries (ENOENT if it carries none).
+  Result<std::vector<uint8_t>> ReadData(uint64_t seq);
   Result<uint64_t> AppendRef(std::string_view name, std::span<const uint8_t> data);
   // Settle a pending entry (durable with the next sync); may compact.
   Status MarkDone(uint64_t seq);
@@ -149,10 +187,12 @@ class UploadLog {
   UploadLog(std::string path, UploadLogOptions options) : path_(std::move(path)), options_(options) {}
   Status Replay(bool* rewrite);
   // Writes records at the end of the file; caller holds mu_.
-  Status AppendLocked(const std::vector<uint8_t>& bytes);
+  Status AppendLocked(const std::vector<uint8_t>& bytes, uint64_t records);
   Status Settle(uint64_t seq, uint8_t type);
   Status CompactLocked();
   Status SyncShared();
+  // The compaction heuristics: settled records dominate, or blob data piles up.
+  bool WantsCompactionLocked() const;
 
   const std::string path_;
   const UploadLogOptions options_;
@@ -164,6 +204,15 @@ class UploadLog {
   uint64_t next_seq_ = 1;
   std::map<uint64_t, UploadEntry> pending_;
   std::map<uint64_t, Pointer> lost_;
+  struct DataRecord {
+    uint64_t offset = 0;  // of the record's header in the file
+    uint32_t length = 0;  // payload bytes
+    bool published = false;
+  };
+  std::map<uint64_t, DataRecord> data_;  // pending blob-data entries
+  uint64_t records_ = 0;                 // records (headers) in the file
+  uint64_t data_bytes_ = 0;              // padded blob-data payloads in the file
+  uint64_t data_retry_at_ = 0;           // after a failed sync_published: wait for this much data
   uint64_t compactions_ = 0;
   Status failed_;  // sticky after a failed fdatasync
 };
