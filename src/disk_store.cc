@@ -172,6 +172,8 @@ Status DiskStore::Init(const DiskStoreOptions& options) {
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
   for (const std::string& dir : changed) AMBER_RETURN_IF_ERROR(FsyncPath(dir));
+  root_fd_ = UniqueFd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd_.valid()) return Status::FromErrno(errno, "open " + root_);
   return CleanTemps(root_, options.exclusive, options.stale_temp_age);
 }
 

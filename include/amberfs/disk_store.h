@@ -20,6 +20,12 @@
 // whole batch durable at Commit with syncfs, renames, syncfs: the same
 // whole-or-absent guarantee for two syncs per batch instead of two per blob.
 //
+// Staged blobs (StageBlob): a blob written to a temp file with no sync, made
+// visible by Publish (a rename, still no sync) and durable only by a later
+// SyncAll (syncfs of the store's filesystem). For a caller that holds a
+// durable copy of the bytes itself until then (the Paired store's upload
+// log); dropping a StagedBlob unpublished removes its temp file.
+//
 // Leftover temp files: List and ListRefs ignore them. Open removes them when
 // options.exclusive (one process owns the store: the fast store, guarded by
 // the volume lock); a shared store (a slow store several volumes write to)
@@ -48,6 +54,7 @@
 
 #include "amberfs/group_commit.h"
 #include "amberfs/store.h"
+#include "amberfs/unique_fd.h"
 
 namespace amberfs {
 
@@ -101,6 +108,36 @@ class DiskStore : public Store, public BlobInventory {
   Status ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) override;
   Result<uint64_t> BlobDiskSize(const Pointer& key) override;
 
+  // A blob in a temp file beside its target, not yet visible nor durable.
+  class StagedBlob {
+   public:
+    StagedBlob() = default;
+    StagedBlob(StagedBlob&& other) noexcept { *this = std::move(other); }
+    StagedBlob& operator=(StagedBlob&& other) noexcept;
+    ~StagedBlob();
+    // False when the blob was already in the store: nothing to publish.
+    bool needed() const { return !temp_.empty(); }
+    // Renames the temp file to the blob's name (no sync).
+    Status Publish();
+
+   private:
+    friend class DiskStore;
+    std::string temp_, target_;
+  };
+  enum class StageFor {
+    kOne,    // a single blob: the key is checked (EINVAL if it is not the
+             // SHA-256 of the data); written through the page cache
+    kBatch,  // a PutBatch's: the caller vouches for the key; whole 4 KiB
+             // blocks go O_DIRECT
+  };
+  // Writes key's blob to a temp file with no sync. A whole file of the right
+  // size under the blob's name already counts as stored, as in Put: needed()
+  // is then false.
+  Result<StagedBlob> StageBlob(const Pointer& key, std::span<const uint8_t> data, StageFor use = StageFor::kOne);
+  // Makes everything written under root durable (syncfs); reports writeback
+  // errors of the filesystem since the previous SyncAll (Linux 5.8+).
+  Status SyncAll();
+
   // The path of a blob's file (for tests and fsck messages).
   std::string BlobPath(const Pointer& key) const;
 
@@ -116,6 +153,7 @@ class DiskStore : public Store, public BlobInventory {
   Status ListBlobFiles(const std::function<Status(const Pointer&, const std::string& path)>& fn);
 
   const std::string root_;
+  UniqueFd root_fd_;  // opened at Open, for syncfs
   GroupCommit bucket_commit_[256];  // one per blobs/<ab> directory
 };
 
