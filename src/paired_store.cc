@@ -33,7 +33,8 @@ PairedStore::PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slo
     : fast_(std::move(fast)),
       slow_(std::move(slow)),
       options_(options),
-      inventory_(dynamic_cast<BlobInventory*>(fast_.get())) {}
+      inventory_(dynamic_cast<BlobInventory*>(fast_.get())),
+      fast_disk_(dynamic_cast<DiskStore*>(fast_.get())) {}
 
 Result<std::unique_ptr<PairedStore>> PairedStore::Open(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow,
                                                        const std::string& log_path, PairedOptions options) {
@@ -50,7 +51,10 @@ Result<std::unique_ptr<PairedStore>> PairedStore::Open(std::unique_ptr<Store> fa
 
 Status PairedStore::Start(const std::string& log_path) {
   if (!log_path.empty()) {
-    AMBER_ASSIGN_OR_RETURN(log_, UploadLog::Open(log_path, options_.log));
+    UploadLogOptions log_options = options_.log;
+    if (fast_disk_ != nullptr) log_options.sync_published = [disk = fast_disk_] { return disk->SyncAll(); };
+    AMBER_ASSIGN_OR_RETURN(log_, UploadLog::Open(log_path, log_options));
+    AMBER_RETURN_IF_ERROR(RestoreLoggedBlobs());
     std::lock_guard<std::mutex> lock(mu_);
     for (UploadEntry& e : log_->Pending()) {
       Job job;
@@ -108,6 +112,33 @@ Status PairedStore::Start(const std::string& log_path) {
   return Status::OK();
 }
 
+Status PairedStore::RestoreLoggedBlobs() {
+  uint64_t carried = 0, restored = 0;
+  for (const UploadEntry& e : log_->Pending()) {
+    if (!e.logged_data) continue;
+    ++carried;
+    Result<std::vector<uint8_t>> held = fast_->Get(e.key);  // verifies the SHA-256
+    if (!held.ok()) {
+      AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, log_->ReadData(e.seq));
+      if (Pointer::Of(data) != e.key) {
+        // The checksum held, so this is not a torn write; leave it to the
+        // upload, which reports the blob lost.
+        LOG_ERROR("%s: the upload log's copy of %s does not match its key", Describe().c_str(), e.key.Hex().c_str());
+        continue;
+      }
+      if (held.status().code() != ENOENT) AMBER_RETURN_IF_ERROR(fast_->Delete(e.key));
+      AMBER_RETURN_IF_ERROR(fast_->Put(e.key, data).Annotate("restore " + e.key.Hex() + " from the upload log"));
+      ++restored;
+    }
+    log_->MarkPublished(e.seq);
+  }
+  if (carried == 0) return Status::OK();
+  if (restored > 0)
+    LOG_WARN("%s: restored %llu blobs the fast store lost in a crash from the upload log", Describe().c_str(),
+             static_cast<unsigned long long>(restored));
+  return log_->Compact();
+}
+
 PairedStore::~PairedStore() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -117,6 +148,11 @@ PairedStore::~PairedStore() {
     done_cv_.notify_all();
   }
   for (std::thread& t : threads_) t.join();
+  if (log_ && log_->Stats().data_bytes > 0) {
+    // A checkpoint, so the next Open has no fast copies to check.
+    Status s = log_->Compact();
+    if (!s.ok()) LOG_WARN("%s: checkpoint at close: %s", Describe().c_str(), s.ToString().c_str());
+  }
   if ((marker_held_ || marker_maybe_left_) && jobs_.empty()) {
     Status st = slow_->DeleteRef(UploadMarkerRef(options_.lock_owner));
     if (!st.ok()) LOG_WARN("%s: release upload marker: %s", Describe().c_str(), st.ToString().c_str());
@@ -529,12 +565,32 @@ void PairedStore::SettlePutLocked(const Pointer& key, uint64_t bytes, const Resu
   RegisterJobLocked(std::move(job));  // inherits this Put's hold on the key
 }
 
+Result<uint64_t> PairedStore::PutCarried(const Pointer& key, std::span<const uint8_t> data) {
+  AMBER_ASSIGN_OR_RETURN(DiskStore::StagedBlob staged, fast_disk_->StageBlob(key, data));
+  if (!staged.needed()) return log_->AppendBlob(key);  // already held (durable, or carried by the log)
+  AMBER_ASSIGN_OR_RETURN(uint64_t seq, log_->AppendBlobData(key, data));
+  if (Status published = staged.Publish(); !published.ok()) {
+    // Not acknowledged, so not owed: settle the entry. (Should that record be
+    // lost in a crash, the next Open restores and uploads an unneeded blob.)
+    Status settled = log_->MarkDone(seq);
+    if (!settled.ok()) LOG_WARN("%s: %s", Describe().c_str(), settled.ToString().c_str());
+    return published;
+  }
+  log_->MarkPublished(seq);
+  return seq;
+}
+
 Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   if (!log_) return Refuse("put");
   AMBER_RETURN_IF_ERROR(HoldForPut(key));
-  Status put = fast_->Put(key, data);
-  uint64_t bytes = put.ok() ? SizeOf(key, data.size()) : 0;
-  Result<uint64_t> seq = put.ok() ? log_->AppendBlob(key) : Result<uint64_t>(put);
+  auto put_and_queue = [&]() -> Result<uint64_t> {
+    if (options_.carry_data_in_log && fast_disk_ != nullptr && data.size() <= UploadLog::kMaxBlobData)
+      return PutCarried(key, data);
+    AMBER_RETURN_IF_ERROR(fast_->Put(key, data));
+    return log_->AppendBlob(key);
+  };
+  Result<uint64_t> seq = put_and_queue();
+  uint64_t bytes = seq.ok() ? SizeOf(key, data.size()) : 0;
 
   std::lock_guard<std::mutex> lock(mu_);
   SettlePutLocked(key, bytes, seq);

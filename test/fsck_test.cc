@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "amberfs/change_tracker.h"
+#include "amberfs/upload_log.h"
 #include "amberfs/volume_lock.h"
 #include "fsck_test_volume.h"
 #include "temp_dir.h"
@@ -96,6 +97,14 @@ std::string Text(const FsckReport& r) { return amberfs::RenderFsckText(r, false)
 
 std::string BlobFile(const std::string& dir, const char* store, const Pointer& p) {
   return dir + "/" + store + "/blobs/" + p.Hex().substr(0, 2) + "/" + p.Hex();
+}
+
+// A clean close leaves the upload log empty (every upload done, then a
+// checkpoint); queue uploads of blobs both stores hold so it has records.
+void QueueUploads(const std::string& dir, const Built& b) {
+  auto log = amberfs::UploadLog::Open(dir + "/upload.log");
+  REQUIRE(log.ok());
+  for (const Pointer& key : {b.chunks[0], b.chunks[3], b.root, b.record}) REQUIRE((*log)->AppendBlob(key).ok());
 }
 
 void FlipByte(const std::string& path, off_t at) {
@@ -231,7 +240,7 @@ TEST_CASE("fsck: a corrupt catalog entry is rebuilt from the slow store's ref") 
 
 TEST_CASE("fsck: a corrupt upload-log record is found and -y rewrites the log") {
   TempDir dir("fsck");
-  Build(dir.path());
+  QueueUploads(dir.path(), Build(dir.path()));
   const std::string log = dir / "upload.log";
   REQUIRE(std::filesystem::file_size(log) >= 4 * 64);
   FlipByte(log, 64 + 30);  // the second record, with good ones after it
@@ -243,6 +252,22 @@ TEST_CASE("fsck: a corrupt upload-log record is found and -y rewrites the log") 
   FsckReport again = Run(dir.path(), false, false, false, /*slow=*/true);
   INFO(Text(again));
   CHECK(again.ExitCode(true) == amberfs::kFsckOk);
+}
+
+TEST_CASE("fsck: a carried blob whose fast copy a crash lost is a note: the next open restores it") {
+  TempDir dir("fsck");
+  Build(dir.path());
+  std::vector<uint8_t> data = ChunkData(42, 1);
+  {
+    amberfs::UploadLogOptions o;
+    o.sync_published = [] { return amberfs::Status::OK(); };
+    auto log = std::move(amberfs::UploadLog::Open(dir / "upload.log", o).value());
+    REQUIRE(log->AppendBlobData(Pointer::Of(data), data).ok());
+  }
+  FsckReport r = Run(dir.path());
+  INFO(Text(r));
+  CHECK(r.ExitCode(false) == amberfs::kFsckOk);
+  CHECK(Has(r, FsckClass::kNote, "the upload log carries the blob (the next open restores it)"));
 }
 
 TEST_CASE("fsck: a lost change mark is found and -y marks the chunk changed") {
@@ -408,6 +433,7 @@ std::map<std::string, std::string> Snapshot(const std::string& dir) {
 TEST_CASE("fsck: the default check changes nothing, whatever it finds") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
+  QueueUploads(dir.path(), b);
   FlipByte(dir / "catalog/snap0", 20);
   FlipByte(dir / "upload.log", 64 + 30);
   FlipByte(dir / "changes", 4096 + 100);  // a bitmap page

@@ -16,6 +16,16 @@
 // the slow store and its last upload error) rather than wait, so a caller
 // (a snapshot) fails fast and can be retried; nothing is written in that case.
 //
+// Put with the log carrying the data (options.carry_data_in_log, a DiskStore
+// fast store, blobs up to UploadLog::kMaxBlobData): the fast copy is written
+// to a temp file with no sync, the log appends a blob-data record holding the
+// bytes (the one fdatasync, shared by concurrent Puts), and only then is the
+// fast copy renamed into place. The log keeps the bytes until a checkpoint (a
+// compaction: syncfs of the fast store, then the log is rewritten without
+// them). Open puts back any fast copy a crash lost or tore from the bytes the
+// log still carries, then checkpoints; the destructor checkpoints too. So a
+// fast-store blob file is always either durable or backed by the log.
+//
 // NewPutBatch: Puts staged in the fast store's batch (one sync for all of
 // them, see store.h) and queued in the log with one append at Commit; their
 // uploads start then. Staged blobs count toward max_pending and are never
@@ -114,6 +124,9 @@ struct PairedOptions {
   // How long the marker stays after the last upload (fewer rewrites for a
   // steady trickle of puts).
   std::chrono::milliseconds lock_linger{2000};
+  // Single Puts carry their bytes in the upload log (see above): one sync
+  // per Put instead of three. Off: the fast store's own durable Put.
+  bool carry_data_in_log = true;
   UploadLogOptions log;
 };
 
@@ -195,6 +208,11 @@ class PairedStore : public Store {
   // (which inherits the hold) when seq is ok, else releases the hold.
   void SettlePutLocked(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
   Status Start(const std::string& log_path);
+  // Open's repair: fast copies of blob-data entries a crash lost or tore are
+  // written back from the log; then a checkpoint drops the log's copies.
+  Status RestoreLoggedBlobs();
+  // Put's write when the log carries the data; returns the entry's seq.
+  Result<uint64_t> PutCarried(const Pointer& key, std::span<const uint8_t> data);
   void WorkerLoop();
   // Writes or deletes the upload marker when due; true if it did something
   // (mu_ was released meanwhile), false if uploads may go on.
@@ -225,6 +243,7 @@ class PairedStore : public Store {
   const std::unique_ptr<Store> slow_;
   const PairedOptions options_;
   BlobInventory* const inventory_;  // fast_ as BlobInventory, or null
+  DiskStore* const fast_disk_;      // fast_ as DiskStore, or null
   std::unique_ptr<UploadLog> log_;  // null: read-only
 
   mutable std::mutex mu_;
