@@ -61,6 +61,12 @@ struct LogScan {
   UploadLogScan scan;
   std::set<Pointer> pending_blobs;
   std::set<Pointer> lost;
+  // The bytes the log carries for key (a single Put's blob whose fast copy
+  // the next open restores if a crash lost it), verified; null if none.
+  const std::vector<uint8_t>* Carried(const Pointer& key) const {
+    auto it = scan.carried.find(key);
+    return it != scan.carried.end() && Pointer::Of(it->second) == key ? &it->second : nullptr;
+  }
 };
 
 struct RepairPlan {
@@ -138,6 +144,12 @@ struct Context {
   std::string Path(const char* name) const { return voldir + "/" + name; }
   // Is the blob in the slow store? (false if there is none.)
   bool SlowHas(const Pointer& key);
+  // A fast copy that is missing or damaged but carried by the upload log:
+  // a note (the next open restores it), not a problem.
+  void NoteCarried(const Pointer& key, const std::string& what, const std::string& state) {
+    Problem(FsckClass::kNote, key.Hex(),
+            what + ": the fast copy is " + state + ", but the upload log carries the blob (the next open restores it)");
+  }
 };
 
 // The checks, in the order RunFsck runs them. Each returns a Status only for

@@ -81,6 +81,10 @@ Status ReadData(Context& ctx) {
       ctx.plan.requeue.push_back({job.key, p, /*replace_slow=*/true});
       continue;
     }
+    if (!job.from_slow && ctx.log.Carried(job.key)) {
+      ctx.NoteCarried(job.key, "chunk blob", "damaged (" + why + ")");
+      continue;
+    }
     if (!job.from_slow) {
       info.fast_bad = true;
       Result<std::vector<uint8_t>> good = ctx.slow ? ctx.slow->Get(job.key) : Result<std::vector<uint8_t>>(job.result);

@@ -24,6 +24,11 @@ Result<std::vector<uint8_t>> FetchBlob(Context& ctx, const Pointer& key, Reached
       fast_bad = true;
       fast_why = bytes.status().message();
     }
+    if (const std::vector<uint8_t>* carried = ctx.log.Carried(key)) {
+      info->where = Where::kFast;
+      if (!quiet) ctx.NoteCarried(key, what, fast_bad ? "damaged (" + fast_why + ")" : "missing");
+      return *carried;
+    }
   }
   Status slow_status = Status::Error(ENOENT, "no slow store");
   if (ctx.slow) {
@@ -76,9 +81,13 @@ void CheckChunk(Context& ctx, const Pointer& key, ReachedBlob& info, const std::
         info.where = Where::kFast;
         return;
       }
-      info.fast_bad = true;
       std::string sizes = "fast copy is " + std::to_string(st.st_size) + " bytes, expected " +
                           std::to_string(info.expected_size);
+      if (ctx.log.Carried(key)) {
+        info.where = Where::kFast;
+        return ctx.NoteCarried(key, what, std::to_string(st.st_size) + " bytes, not " + std::to_string(info.expected_size));
+      }
+      info.fast_bad = true;
       if (ctx.SlowHas(key)) {
         info.where = Where::kSlowOnly;
         size_t p = ctx.Problem(FsckClass::kCorruptBlob, key.Hex(), what + ": " + sizes + "; the slow store has it");
@@ -92,6 +101,10 @@ void CheckChunk(Context& ctx, const Pointer& key, ReachedBlob& info, const std::
                                                     info.expected_size));
       }
       return;
+    }
+    if (ctx.log.Carried(key)) {
+      info.where = Where::kFast;
+      return ctx.NoteCarried(key, what, "missing");
     }
   }
   if (ctx.SlowHas(key)) {

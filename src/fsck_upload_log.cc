@@ -51,11 +51,9 @@ Status CheckUploadLog(Context& ctx) {
   const std::string path = ctx.Path(kUploadLogFile);
   for (const UploadEntry& e : ctx.log.scan.pending) {
     if (e.kind != UploadEntry::Kind::kBlob || FastHas(ctx, e.key)) continue;
-    if (e.logged_data) {
+    if (ctx.log.Carried(e.key)) {
       // A carried Put whose fast copy a crash lost: the next open puts it back.
-      ctx.Problem(FsckClass::kNote, e.key.Hex(),
-                  "pending upload " + std::to_string(e.seq) +
-                      ": the fast copy is gone, but the upload log carries the blob (the next open restores it)");
+      ctx.NoteCarried(e.key, "pending upload " + std::to_string(e.seq), "missing");
       continue;
     }
     if (ctx.SlowHas(e.key)) {

@@ -136,7 +136,9 @@ Status PairedStore::RestoreLoggedBlobs() {
   if (restored > 0)
     LOG_WARN("%s: restored %llu blobs the fast store lost in a crash from the upload log", Describe().c_str(),
              static_cast<unsigned long long>(restored));
-  return log_->Compact();
+  // The checkpoint; should it fail, the log still carries the bytes.
+  if (Status s = log_->Compact(); !s.ok()) LOG_WARN("%s: checkpoint after restoring: %s", Describe().c_str(), s.ToString().c_str());
+  return Status::OK();
 }
 
 PairedStore::~PairedStore() {
@@ -584,8 +586,12 @@ Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   if (!log_) return Refuse("put");
   AMBER_RETURN_IF_ERROR(HoldForPut(key));
   auto put_and_queue = [&]() -> Result<uint64_t> {
-    if (options_.carry_data_in_log && fast_disk_ != nullptr && data.size() <= UploadLog::kMaxBlobData)
-      return PutCarried(key, data);
+    // Past a few checkpoints' worth of carried bytes (the fast store cannot
+    // be synced, or uploads lag behind unsynced copies), fall back to the
+    // fast store's own durable Put rather than grow the log.
+    const bool carry = options_.carry_data_in_log && fast_disk_ != nullptr && data.size() <= UploadLog::kMaxBlobData &&
+                       log_->Stats().data_bytes < 4 * options_.log.compact_data_bytes;
+    if (carry) return PutCarried(key, data);
     AMBER_RETURN_IF_ERROR(fast_->Put(key, data));
     return log_->AppendBlob(key);
   };

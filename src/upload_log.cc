@@ -47,6 +47,29 @@ uint64_t Checksum(const uint8_t* record, size_t padded_payload) {
   return sum;
 }
 
+// A blob-data record's header has a check of its own (bytes 20..23): a header
+// that passes it is trusted to give the record's length, so replay steps over
+// a damaged or torn payload whole and never parses the blob's bytes (which
+// are user data, and may look like records) as records.
+constexpr size_t kHeaderCheckAt = 20;
+
+uint32_t HeaderCheck(const uint8_t* record) {
+  uint8_t copy[kChecksumAt];
+  std::memcpy(copy, record, kChecksumAt);
+  std::memset(copy + kHeaderCheckAt, 0, 4);
+  return static_cast<uint32_t>(XXH3_64bits(copy, sizeof copy));
+}
+
+// The length of the blob-data record whose header is at data[0..avail), if
+// the header passes its check (the payload may still be bad); else 0.
+size_t TrustedDataRecordLength(const uint8_t* data, size_t avail) {
+  if (avail < kRec || std::memcmp(data, kMagic, 4) != 0 || data[4] != kVersion || data[5] != kBlobData) return 0;
+  if (Get32(&data[kHeaderCheckAt]) != HeaderCheck(data)) return 0;
+  uint32_t payload_len = Get32(&data[16]);
+  if (payload_len > UploadLog::kMaxBlobData) return 0;
+  return kRec + Padded(payload_len);
+}
+
 std::vector<uint8_t> Encode(uint8_t type, uint64_t seq, const Pointer& key, std::span<const uint8_t> payload = {}) {
   std::vector<uint8_t> rec(kRec + Padded(payload.size()), 0);
   std::memcpy(rec.data(), kMagic, 4);
@@ -55,6 +78,7 @@ std::vector<uint8_t> Encode(uint8_t type, uint64_t seq, const Pointer& key, std:
   Put64(&rec[8], seq);
   Put32(&rec[16], static_cast<uint32_t>(payload.size()));
   std::memcpy(&rec[24], key.bytes().data(), Pointer::kSize);
+  if (type == kBlobData) Put32(&rec[kHeaderCheckAt], HeaderCheck(rec.data()));
   if (!payload.empty()) std::memcpy(&rec[kRec], payload.data(), payload.size());
   Put64(&rec[kChecksumAt], Checksum(rec.data(), Padded(payload.size())));
   return rec;
@@ -85,6 +109,7 @@ size_t Decode(const uint8_t* data, size_t avail, uint8_t* type, UploadEntry* ent
   if (*type < kBlobQueued || *type > kBlobData) return 0;
   uint32_t payload_len = Get32(&data[16]);
   if (payload_len > MaxPayload(*type) || (*type == kRefQueued && payload_len == 0)) return 0;
+  if (*type == kBlobData && Get32(&data[kHeaderCheckAt]) != HeaderCheck(data)) return 0;
   size_t total = kRec + Padded(payload_len);
   if (total > avail || Checksum(data, Padded(payload_len)) != Get64(&data[kChecksumAt])) return 0;
   entry->seq = Get64(&data[8]);
@@ -114,6 +139,7 @@ struct ParsedLog {
   std::map<uint64_t, UploadEntry> pending;
   std::map<uint64_t, Pointer> lost;
   std::map<uint64_t, DataSpan> data;  // pending blob-data entries
+  std::map<uint64_t, std::vector<uint8_t>> carried;  // their bytes (ParseLog with keep_data)
   uint64_t data_bytes = 0;            // padded blob-data payloads, settled or not
   uint64_t next_seq = 1;
   size_t good_end = 0;         // end of the last good record
@@ -121,28 +147,51 @@ struct ParsedLog {
   size_t bad_before_good = 0;  // bad 64-byte slots with good records after them
 };
 
-ParsedLog ParseLog(const std::vector<uint8_t>& data) {
+ParsedLog ParseLog(const std::vector<uint8_t>& data, bool keep_data = false) {
   ParsedLog out;
   size_t offset = 0, bad = 0;
+  // Blob-data records with a good header and a bad payload: pending (without
+  // their data) if good records follow them, else part of a torn tail.
+  std::vector<std::pair<size_t, UploadEntry>> damaged;
   while (offset < data.size()) {
     uint8_t type = 0;
     UploadEntry entry;
     size_t len = Decode(data.data() + offset, data.size() - offset, &type, &entry);
     if (len == 0) {
-      ++bad;
-      offset += kRec;
+      size_t skip = TrustedDataRecordLength(data.data() + offset, data.size() - offset);
+      if (skip == 0 || skip > data.size() - offset) {
+        if (skip != 0) break;  // a header whose payload was never all written: the torn tail
+        ++bad;
+        offset += kRec;
+        continue;
+      }
+      UploadEntry e;
+      e.seq = Get64(&data[offset + 8]);
+      e.key = Pointer::FromBytes(&data[offset + 24]);
+      damaged.emplace_back(offset, std::move(e));
+      bad += skip / kRec;
+      offset += skip;
       continue;
     }
     out.bad_before_good = bad;
     ++out.good_records;
     offset += len;
     out.good_end = offset;
+    for (; !damaged.empty() && damaged.front().first < offset; damaged.erase(damaged.begin())) {
+      UploadEntry& e = damaged.front().second;
+      out.next_seq = std::max(out.next_seq, e.seq + 1);
+      out.pending[e.seq] = std::move(e);
+    }
     out.next_seq = std::max(out.next_seq, entry.seq + 1);
     switch (type) {
-      case kBlobData:
-        out.data[entry.seq] = DataSpan{offset - len, static_cast<uint32_t>(Get32(&data[offset - len + 16]))};
+      case kBlobData: {
+        const size_t header = offset - len;
+        out.data[entry.seq] = DataSpan{header, Get32(&data[header + 16])};
         out.data_bytes += len - kRec;
+        if (keep_data)
+          out.carried[entry.seq].assign(data.begin() + header + kRec, data.begin() + header + kRec + out.data[entry.seq].length);
         [[fallthrough]];
+      }
       case kBlobQueued:
       case kRefQueued:
         out.pending[entry.seq] = std::move(entry);
@@ -151,10 +200,12 @@ ParsedLog ParseLog(const std::vector<uint8_t>& data) {
         out.lost[entry.seq] = entry.key;
         out.pending.erase(entry.seq);
         out.data.erase(entry.seq);
+        out.carried.erase(entry.seq);
         break;
       default:
         out.pending.erase(entry.seq);
         out.data.erase(entry.seq);
+        out.carried.erase(entry.seq);
     }
   }
   return out;
@@ -235,7 +286,7 @@ Status UploadLog::Replay(bool* rewrite) {
   lost_ = std::move(parsed.lost);
   // Unpublished, whatever they were: a crash may have lost the fast copies
   // (the caller checks them and publishes again).
-  for (const auto& [seq, span] : parsed.data) data_[seq] = DataRecord{span.offset, span.length, false};
+  for (const auto& [seq, span] : parsed.data) data_[seq] = DataRecord{span.offset, span.length};
   records_ = parsed.good_records;
   data_bytes_ = parsed.data_bytes;
   next_seq_ = std::max(next_seq_, parsed.next_seq);
@@ -271,13 +322,25 @@ Status UploadLog::AppendLocked(const std::vector<uint8_t>& bytes, uint64_t recor
 }
 
 bool UploadLog::WantsCompactionLocked() const {
-  if (records_ >= options_.compact_min_records && (pending_.size() + lost_.size()) * 4 < records_) return true;
-  // Only worth it if some of the data can go: published, and a way to make it durable.
+  if (records_ >= std::max(options_.compact_min_records, compact_retry_records_) &&
+      (pending_.size() + lost_.size()) * 4 < records_)
+    return true;
+  // Only worth it if most of the data can go: settled, or published (and a
+  // way to make it durable).
   if (data_bytes_ <= std::max(options_.compact_data_bytes, data_retry_at_) || !options_.sync_published) return false;
   uint64_t kept = 0;
   for (const auto& [seq, d] : data_)
-    if (!d.published) kept += Padded(d.length);
+    if (d.published_gen == 0) kept += Padded(d.length);
   return kept * 2 < data_bytes_;
+}
+
+void UploadLog::CompactIfWanted() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!WantsCompactionLocked()) return;
+  }
+  Status s = Compact();
+  if (!s.ok()) LOG_WARN("upload log %s: %s", path_.c_str(), s.ToString().c_str());
 }
 
 Status UploadLog::SyncShared() {
@@ -363,23 +426,19 @@ Result<uint64_t> UploadLog::AppendBlobData(const Pointer& key, std::span<const u
     UploadEntry& e = pending_[seq];
     e.seq = seq;
     e.key = key;
-    data_[seq] = DataRecord{offset, static_cast<uint32_t>(data.size()), false};
+    data_[seq] = DataRecord{offset, static_cast<uint32_t>(data.size())};
     data_bytes_ += Padded(data.size());
-    if (WantsCompactionLocked()) {
-      // This record is unpublished, so compaction carries it over; a failure
-      // leaves the old file, which holds it too.
-      Status compacted = CompactLocked();
-      if (!compacted.ok()) LOG_WARN("upload log %s: %s", path_.c_str(), compacted.ToString().c_str());
-    }
   }
   AMBER_RETURN_IF_ERROR(Sync());
+  // This record is unpublished, so a compaction carries it over.
+  CompactIfWanted();
   return seq;
 }
 
 void UploadLog::MarkPublished(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = data_.find(seq);
-  if (it != data_.end()) it->second.published = true;
+  if (it != data_.end() && !it->second.suspect) it->second.published_gen = ++publish_gen_;
 }
 
 Result<std::vector<uint8_t>> UploadLog::ReadData(uint64_t seq) {
@@ -420,46 +479,87 @@ Status UploadLog::Settle(uint64_t seq, uint8_t type) {
   Pointer key = type == kBlobLost ? it->second.key : Pointer::Null();
   AMBER_RETURN_IF_ERROR(AppendLocked(Encode(type, seq, key), 1));
   pending_.erase(it);
-  data_.erase(seq);
+  if (auto d = data_.find(seq); d != data_.end()) {
+    // Its fast copy may be dropped from the log only once synced, like any other.
+    settled_gen_ = std::max(settled_gen_, d->second.published_gen);
+    data_.erase(d);
+  }
   if (type == kBlobLost) lost_[seq] = key;
-  if (WantsCompactionLocked()) return CompactLocked();
   return Status::OK();
 }
 
-Status UploadLog::MarkDone(uint64_t seq) { return Settle(seq, kBlobDone); }
-Status UploadLog::MarkLost(uint64_t seq) { return Settle(seq, kBlobLost); }
+Status UploadLog::MarkDone(uint64_t seq) {
+  AMBER_RETURN_IF_ERROR(Settle(seq, kBlobDone));
+  CompactIfWanted();
+  return Status::OK();
+}
+
+Status UploadLog::MarkLost(uint64_t seq) {
+  AMBER_RETURN_IF_ERROR(Settle(seq, kBlobLost));
+  CompactIfWanted();
+  return Status::OK();
+}
 
 Status UploadLog::Compact() {
+  // The checkpoint: make every fast copy published so far durable, without
+  // holding mu_ (a syncfs of the fast store may take a while, and appends go
+  // on meanwhile); then the compaction may drop their bytes.
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (checkpointing_) return Status::OK();  // another caller is at it
+    target = publish_gen_;
+    if (target <= synced_gen_ || !options_.sync_published) return CompactLocked();
+    checkpointing_ = true;
+  }
+  Status synced = options_.sync_published();
   std::lock_guard<std::mutex> lock(mu_);
+  checkpointing_ = false;
+  if (!synced.ok()) {
+    // The failed writeback is reported once (errseq), so a later sync that
+    // succeeds says nothing about these files: keep their bytes until they
+    // are settled, or a restart rewrites their fast copies durably.
+    size_t suspects = 0;
+    for (auto& [seq, d] : data_)
+      if (d.published_gen != 0 && d.published_gen <= target) {
+        d.published_gen = 0;
+        d.suspect = true;
+        ++suspects;
+      }
+    LOG_ERROR("upload log %s: syncing the fast store failed, so the log keeps the bytes of %zu blobs: %s",
+              path_.c_str(), suspects, synced.ToString().c_str());
+  }
+  synced_gen_ = std::max(synced_gen_, target);  // synced, or suspect and kept
   return CompactLocked();
 }
 
 Status UploadLog::CompactLocked() {
   if (!failed_.ok()) return failed_;
-  // Blob data goes only when its fast copy is in place and durable.
-  bool published_durable = false;
-  if (options_.sync_published &&
-      std::any_of(data_.begin(), data_.end(), [](const auto& d) { return d.second.published; })) {
-    Status synced = options_.sync_published();
-    published_durable = synced.ok();
-    if (!synced.ok())
-      LOG_ERROR("upload log %s: syncing the fast store failed, so the log keeps the blobs' bytes: %s",
-                path_.c_str(), synced.ToString().c_str());
-  }
+  // A settled blob published after the last sync: its fast copy is backed by
+  // nothing durable but the log until the next checkpoint (Compact) syncs it.
+  if (settled_gen_ > synced_gen_) return Status::OK();
+  auto give_up = [&](Status s) {
+    // Not again at once: wait for as many records, or as much data, again.
+    compact_retry_records_ = records_ + options_.compact_min_records;
+    data_retry_at_ = data_bytes_ + options_.compact_data_bytes;
+    return s;
+  };
   std::string temp = path_ + ".compact";
   std::vector<uint8_t> bytes;
   std::map<uint64_t, DataRecord> kept;
   uint64_t kept_bytes = 0;
   for (const auto& [seq, e] : pending_) {
     auto d = data_.find(seq);
-    if (d == data_.end() || (published_durable && d->second.published)) {
+    if (d == data_.end() || (d->second.published_gen != 0 && d->second.published_gen <= synced_gen_)) {
       std::vector<uint8_t> rec = EncodeEntry(e);
       bytes.insert(bytes.end(), rec.begin(), rec.end());
       continue;
     }
     Result<std::vector<uint8_t>> payload = ReadPayload(fd_->get(), d->second.offset + kRec, d->second.length, path_);
-    if (!payload.ok()) return payload.status().Annotate("compact upload log");
-    kept[seq] = DataRecord{bytes.size(), d->second.length, d->second.published};
+    if (!payload.ok()) return give_up(payload.status().Annotate("compact upload log"));
+    DataRecord moved = d->second;
+    moved.offset = bytes.size();
+    kept[seq] = moved;
     kept_bytes += Padded(payload->size());
     std::vector<uint8_t> rec = Encode(kBlobData, seq, e.key, *payload);
     bytes.insert(bytes.end(), rec.begin(), rec.end());
@@ -469,14 +569,14 @@ Status UploadLog::CompactLocked() {
     bytes.insert(bytes.end(), rec.begin(), rec.end());
   }
   UniqueFd fd(::open(temp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return Status::FromErrno(errno, "compact upload log: create " + temp);
+  if (!fd.valid()) return give_up(Status::FromErrno(errno, "compact upload log: create " + temp));
   Status s = PwriteAll(fd.get(), bytes, 0, temp);
   if (s.ok() && ::fdatasync(fd.get()) != 0) s = Status::FromErrno(errno, "compact upload log: fdatasync " + temp);
   if (s.ok() && ::rename(temp.c_str(), path_.c_str()) != 0)
     s = Status::FromErrno(errno, "compact upload log: rename " + temp);
   if (!s.ok()) {
     ::unlink(temp.c_str());
-    return s;  // the old log is intact and still in use
+    return give_up(s);  // the old log is intact and still in use
   }
   // From here the new file is the log; if its directory entry cannot be made
   // durable we cannot tell which file a crash would leave, so stop appending.
@@ -487,8 +587,8 @@ Status UploadLog::CompactLocked() {
   records_ = pending_.size() + lost_.size();
   data_ = std::move(kept);
   data_bytes_ = kept_bytes;
-  // Data the fast store could not sync: try again only after as much again.
-  data_retry_at_ = published_durable || !options_.sync_published ? 0 : data_bytes_ + options_.compact_data_bytes;
+  compact_retry_records_ = 0;
+  data_retry_at_ = 0;
   ++compactions_;
   LOG_DEBUG("upload log %s compacted to %zu bytes", path_.c_str(), bytes.size());
   return s;
@@ -500,9 +600,13 @@ Result<UploadLogScan> UploadLog::Scan(const std::string& path) {
   Result<std::vector<uint8_t>> data = ReadWhole(fd.get());
   if (!data.ok()) return data.status().Annotate("upload log " + path);
   if (!LooksLikeLog(*data)) return Status::Error(EBADMSG, path + " is not an amberfs upload log (bad magic at offset 0)");
-  ParsedLog parsed = ParseLog(*data);
+  ParsedLog parsed = ParseLog(*data, /*keep_data=*/true);
   UploadLogScan scan;
-  for (auto& [seq, e] : parsed.pending) scan.pending.push_back(std::move(e));
+  for (auto& [seq, e] : parsed.pending) {
+    e.logged_data = parsed.data.count(seq) > 0;
+    if (e.logged_data) scan.carried[e.key] = std::move(parsed.carried[seq]);
+    scan.pending.push_back(std::move(e));
+  }
   for (const auto& [seq, key] : parsed.lost) scan.lost.push_back(key);
   scan.records = parsed.good_records;
   scan.corrupt_records = parsed.bad_before_good;

@@ -270,6 +270,32 @@ TEST_CASE("fsck: a carried blob whose fast copy a crash lost is a note: the next
   CHECK(Has(r, FsckClass::kNote, "the upload log carries the blob (the next open restores it)"));
 }
 
+TEST_CASE("fsck: a reached blob the upload log carries is not broken when a crash took its fast copy") {
+  TempDir dir("fsck");
+  Built b = Build(dir.path());
+  auto fast = std::move(amberfs::DiskStore::Open(dir / "fast").value());
+  std::vector<uint8_t> root = fast->Get(b.root).value(), chunk = fast->Get(b.chunks[0]).value();
+  // Carried by the log (a single Put's blob not yet checkpointed), gone from
+  // the slow store, and the fast copies lost or torn by a power failure.
+  {
+    amberfs::UploadLogOptions o;
+    o.sync_published = [] { return amberfs::Status::OK(); };
+    auto log = std::move(amberfs::UploadLog::Open(dir / "upload.log", o).value());
+    REQUIRE(log->AppendBlobData(b.root, root).ok());
+    REQUIRE(log->AppendBlobData(b.chunks[0], chunk).ok());
+  }
+  REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "archive", b.root)));
+  REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0])));
+  REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "fast", b.root)));
+  std::filesystem::resize_file(BlobFile(dir.path(), "fast", b.chunks[0]), 10);
+  FsckReport r = Run(dir.path(), false, /*read_data=*/true);
+  INFO(Text(r));
+  CHECK(r.ExitCode(false) == amberfs::kFsckOk);
+  CHECK(Has(r, FsckClass::kNote, b.root.Hex()));
+  CHECK(Has(r, FsckClass::kNote, "the upload log carries the blob"));
+  CHECK(r.counts.snapshots == 3);
+}
+
 TEST_CASE("fsck: a lost change mark is found and -y marks the chunk changed") {
   TempDir dir("fsck");
   Built b = Build(dir.path());

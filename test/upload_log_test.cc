@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -231,46 +233,51 @@ TEST_CASE("UploadLog carries blob data until it is published and the fast store 
   CHECK(hook.calls == 0);
   CHECK(log->ReadData(seqs[0]).value() == BlobBytes(0));
 
-  // Published, but the sync fails: still kept.
+  // Published, but the sync fails: kept, and kept even after a later sync
+  // succeeds (a failed writeback is reported once, so that success says
+  // nothing about this file) until the entry is settled.
   log->MarkPublished(seqs[0]);
   hook.answer = amberfs::Status::Error(EIO, "injected");
   REQUIRE(log->Compact().ok());
   CHECK(hook.calls == 1);
   CHECK(log->ReadData(seqs[0]).value() == BlobBytes(0));
-
-  // Published and synced: only that one goes.
   hook.answer = amberfs::Status::OK();
   REQUIRE(log->Compact().ok());
+  CHECK(hook.calls == 1);  // nothing published since
+  log->MarkPublished(seqs[0]);
+  log->MarkPublished(seqs[2]);
+  REQUIRE(log->Compact().ok());
   CHECK(hook.calls == 2);
-  CHECK(log->ReadData(seqs[0]).status().code() == ENOENT);
-  CHECK(log->ReadData(seqs[2]).value() == BlobBytes(2));
+  CHECK(log->ReadData(seqs[0]).value() == BlobBytes(0));   // suspect: kept
+  CHECK(log->ReadData(seqs[2]).status().code() == ENOENT);  // published and synced: dropped
+  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));   // unpublished: kept
   auto pending = log->Pending();
   REQUIRE(pending.size() == 3);
-  CHECK_FALSE(pending[0].logged_data);
+  CHECK(pending[0].logged_data);
   CHECK(pending[1].logged_data);
-  CHECK(pending[0].key == Pointer::Of(BlobBytes(0)));
+  CHECK_FALSE(pending[2].logged_data);
+  CHECK(pending[2].key == Pointer::Of(BlobBytes(2)));
 
   // A reopen finds the rest unpublished (the caller checks the fast copies again).
-  log->MarkPublished(seqs[1]);
   log.reset();
   log = std::move(UploadLog::Open(path, hook.Options()).value());
   pending = log->Pending();
   REQUIRE(pending.size() == 3);
-  CHECK_FALSE(pending[0].logged_data);
-  CHECK(pending[1].logged_data);
-  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));
+  CHECK(pending[0].logged_data);
+  CHECK_FALSE(pending[2].logged_data);
+  CHECK(log->ReadData(seqs[0]).value() == BlobBytes(0));
   REQUIRE(log->Compact().ok());
-  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));  // unpublished again: kept
+  CHECK(log->ReadData(seqs[1]).value() == BlobBytes(1));  // unpublished: kept
 
   // Settled entries' data goes at the next compaction.
+  REQUIRE(log->MarkDone(seqs[0]).ok());
   REQUIRE(log->MarkDone(seqs[1]).ok());
-  REQUIRE(log->MarkDone(seqs[2]).ok());
   REQUIRE(log->Compact().ok());
   CHECK(log->Stats().data_bytes == 0);
   CHECK(FileSize(path) == 64);
   auto scan = UploadLog::Scan(path).value();
   REQUIRE(scan.pending.size() == 1);
-  CHECK(scan.pending[0].seq == seqs[0]);
+  CHECK(scan.pending[0].seq == seqs[2]);
 }
 
 TEST_CASE("UploadLog refuses blob data it could never drop, or too big") {
@@ -318,4 +325,44 @@ TEST_CASE("UploadLog drops a torn blob-data record") {
   REQUIRE(pending.size() == 1);
   CHECK(pending[0].key == Pointer::Of(BlobBytes(0)));
   CHECK(log->ReadData(pending[0].seq).value() == BlobBytes(0));
+}
+
+TEST_CASE("UploadLog steps over a damaged blob-data payload whole, never reading records inside it") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  SyncHook hook;
+  // Blob bytes that hold a well-formed "blob-done" record for seq 1, at a
+  // 64-byte boundary: user data can look like anything.
+  std::vector<uint8_t> forged;
+  {
+    auto other = std::move(UploadLog::Open(dir / "other.log").value());
+    uint64_t seq = other->AppendBlob(Key(0)).value();
+    REQUIRE(seq == 1);
+    REQUIRE(other->MarkDone(seq).ok());
+    REQUIRE(other->Sync().ok());
+    other.reset();
+    std::ifstream in(dir / "other.log", std::ios::binary);
+    forged.assign(std::istreambuf_iterator<char>(in), {});
+    REQUIRE(forged.size() == 128);
+    forged.erase(forged.begin(), forged.begin() + 64);  // just the done record
+  }
+  std::vector<uint8_t> tricky = BlobBytes(9, 64 * 4);
+  std::copy(forged.begin(), forged.end(), tricky.begin() + 128);
+  uint64_t tricky_seq = 0;
+  {
+    auto log = std::move(UploadLog::Open(path, hook.Options()).value());
+    REQUIRE(log->AppendBlob(Key(0)).value() == 1);
+    tricky_seq = log->AppendBlobData(Pointer::Of(tricky), tricky).value();
+    REQUIRE(log->AppendBlob(Key(2)).ok());
+  }
+  PokeByte(path, 64 + 64 + 7, 0x20);  // the tricky record's payload, before the forged record
+  auto log = std::move(UploadLog::Open(path, hook.Options()).value());
+  auto pending = log->Pending();
+  REQUIRE(pending.size() == 3);  // seq 1 is still pending: the forged "done" was never read
+  CHECK(pending[0].key == Key(0));
+  CHECK(pending[1].seq == tricky_seq);
+  CHECK(pending[1].key == Pointer::Of(tricky));
+  CHECK_FALSE(pending[1].logged_data);  // its bytes are bad: queued without them
+  CHECK(pending[2].key == Key(2));
+  CHECK(FileSize(path) == 3 * 64);  // rewritten around the damage
 }

@@ -24,7 +24,12 @@
 // compaction: syncfs of the fast store, then the log is rewritten without
 // them). Open puts back any fast copy a crash lost or tore from the bytes the
 // log still carries, then checkpoints; the destructor checkpoints too. So a
-// fast-store blob file is always either durable or backed by the log.
+// fast-store blob file is always either durable or backed by the log. A sync
+// that fails keeps the bytes in the log until the upload is done (see
+// upload_log.h); past 4 x options.log.compact_data_bytes of carried bytes,
+// Puts fall back to the durable path. syncfs reports writeback errors on
+// Linux 5.8 and later only. A read-only store (no log) does not see carried
+// bytes: open it read-write once after a crash.
 //
 // NewPutBatch: Puts staged in the fast store's batch (one sync for all of
 // them, see store.h) and queued in the log with one append at Commit; their

@@ -29,7 +29,7 @@
 //                            they settle
 //       16    4 payload_len  ref-queued, blob-data: length of the payload;
 //                            otherwise 0
-//       20    4 reserved     0
+//       20    4 header_check blob-data: see below; otherwise 0
 //       24   32 key          blob records: the blob's SHA-256; ref-queued:
 //                            the SHA-256 of the ref's data; otherwise zero
 //       56    8 checksum     XXH3_64bits (seed 0) of bytes 0..55 followed by
@@ -61,14 +61,24 @@
 // directory, so the log is always either the old or the new file.
 //
 // Blob data: AppendBlobData queues a blob and keeps its bytes in the log. The
-// caller makes the blob's fast copy visible only after that (MarkPublished),
-// and never syncs it; compaction drops the bytes of a pending entry only when
-// it is published and options.sync_published (a sync of the whole fast
-// store) has just succeeded, so until then a crash can always restore the
-// fast copy from the log (Open marks every entry unpublished again; the
-// caller checks and rewrites the fast copies, then publishes them). Blob data
-// also triggers compaction: when the file holds more than
-// options.compact_data_bytes of it.
+// caller makes the blob's fast copy visible only after that (MarkPublished)
+// and never syncs it itself. Compact is the checkpoint: it calls
+// options.sync_published (a syncfs of the fast store; not under the log's
+// lock, so appends go on meanwhile) and, if that succeeds, drops the bytes of
+// every entry published before the call; a compaction never drops bytes of a
+// fast copy no checkpoint has synced, settled entries' included. If the sync
+// fails, the entries it covered are suspect and keep their bytes until they
+// are settled: a failed writeback is reported only once, so a later sync
+// that succeeds says nothing about them. Open marks every entry unpublished
+// again (the caller checks and rewrites the fast copies, then publishes
+// them). Blob data triggers compaction past options.compact_data_bytes.
+//
+// A blob-data header carries its own check (bytes 20..23: the low 32 bits of
+// XXH3_64 of bytes 0..55 with 20..23 zeroed), so replay trusts its length:
+// a torn or damaged payload is stepped over whole, never parsed as records
+// (blob bytes are user data and may look like records). A damaged one with
+// good records after it stays pending, without its data; one at the tail is
+// part of the torn tail.
 //
 // Errors: a failed fdatasync makes the log fail every later append with EIO
 // (its on-disk state is unknown; reopen to recover from the file). A failed
@@ -112,9 +122,8 @@ struct UploadLogOptions {
   uint64_t compact_min_records = 4096;
   // Compact when the file holds more than this many bytes of blob data.
   uint64_t compact_data_bytes = 64 << 20;
-  // Makes every published blob durable in the fast store; called by
-  // compaction, with the log's lock held (it must not call into the log),
-  // before it drops blob data. Unset: blob data found at Open is kept until
+  // Makes every published blob durable in the fast store; called by Compact
+  // (not under the log's lock) before it drops blob data. Unset: blob data found at Open is kept until
   // its entry is settled, and AppendBlobData refuses (EINVAL).
   std::function<Status()> sync_published;
 };
@@ -129,6 +138,7 @@ struct UploadLogStats {
 // What a read-only look at a log file finds (UploadLog::Scan, for fsck).
 struct UploadLogScan {
   std::vector<UploadEntry> pending;  // seq order
+  std::map<Pointer, std::vector<uint8_t>> carried;  // bytes of pending blob-data entries
   std::vector<Pointer> lost;
   uint64_t records = 0;          // good records
   uint64_t corrupt_records = 0;  // bad 64-byte slots with good records after them
@@ -177,7 +187,10 @@ class UploadLog {
   Status MarkLost(uint64_t seq);
   // Makes every record appended so far durable.
   Status Sync();
-  // Rewrites the log with only the pending (and lost) entries.
+  // Rewrites the log with only the pending (and lost) entries. With blob data
+  // published since the last checkpoint, first calls sync_published (without
+  // the log's lock) and, if it succeeds, drops their bytes; if it fails they
+  // are kept until settled (see "Blob data").
   Status Compact();
 
   UploadLogStats Stats() const;
@@ -193,6 +206,8 @@ class UploadLog {
   Status SyncShared();
   // The compaction heuristics: settled records dominate, or blob data piles up.
   bool WantsCompactionLocked() const;
+  // Compacts (with its checkpoint) if the heuristics say so; errors are logged.
+  void CompactIfWanted();
 
   const std::string path_;
   const UploadLogOptions options_;
@@ -207,12 +222,20 @@ class UploadLog {
   struct DataRecord {
     uint64_t offset = 0;  // of the record's header in the file
     uint32_t length = 0;  // payload bytes
-    bool published = false;
+    // When MarkPublished came (0: not yet); the bytes may go once a
+    // checkpoint's sync covers it (synced_gen_ >= published_gen).
+    uint64_t published_gen = 0;
+    bool suspect = false;  // a sync after its publication failed: kept until settled
   };
   std::map<uint64_t, DataRecord> data_;  // pending blob-data entries
+  uint64_t publish_gen_ = 0;             // the last published_gen handed out
+  uint64_t synced_gen_ = 0;              // publications a checkpoint has dealt with
+  uint64_t settled_gen_ = 0;             // the latest publication among settled entries
+  bool checkpointing_ = false;           // a Compact is syncing the fast store
   uint64_t records_ = 0;                 // records (headers) in the file
   uint64_t data_bytes_ = 0;              // padded blob-data payloads in the file
-  uint64_t data_retry_at_ = 0;           // after a failed sync_published: wait for this much data
+  // After a failed compaction, wait for this many records or this much data.
+  uint64_t compact_retry_records_ = 0, data_retry_at_ = 0;
   uint64_t compactions_ = 0;
   Status failed_;  // sticky after a failed fdatasync
 };
