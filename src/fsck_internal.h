@@ -134,6 +134,7 @@ struct Context {
   std::unordered_map<Pointer, bool> node_broken;  // walked nodes: reaches an unusable blob?
 
   LogScan log;
+  std::set<Pointer> noted_carried;
   RepairPlan plan;
 
   size_t Problem(FsckClass cls, std::string object, std::string message, uint64_t bytes = 0);
@@ -147,6 +148,7 @@ struct Context {
   // A fast copy that is missing or damaged but carried by the upload log:
   // a note (the next open restores it), not a problem.
   void NoteCarried(const Pointer& key, const std::string& what, const std::string& state) {
+    if (!noted_carried.insert(key).second) return;  // once per blob
     Problem(FsckClass::kNote, key.Hex(),
             what + ": the fast copy is " + state + ", but the upload log carries the blob (the next open restores it)");
   }

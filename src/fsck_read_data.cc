@@ -82,7 +82,7 @@ Status ReadData(Context& ctx) {
       continue;
     }
     if (!job.from_slow && ctx.log.Carried(job.key)) {
-      ctx.NoteCarried(job.key, "chunk blob", "damaged (" + why + ")");
+      ctx.NoteCarried(job.key, "chunk blob", job.result.code() == ENOENT ? "missing" : "damaged (" + why + ")");
       continue;
     }
     if (!job.from_slow) {

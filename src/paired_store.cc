@@ -113,29 +113,27 @@ Status PairedStore::Start(const std::string& log_path) {
 }
 
 Status PairedStore::RestoreLoggedBlobs() {
-  uint64_t carried = 0, restored = 0;
+  uint64_t carried = 0;
   for (const UploadEntry& e : log_->Pending()) {
     if (!e.logged_data) continue;
-    ++carried;
-    Result<std::vector<uint8_t>> held = fast_->Get(e.key);  // verifies the SHA-256
-    if (!held.ok()) {
-      AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, log_->ReadData(e.seq));
-      if (Pointer::Of(data) != e.key) {
-        // The checksum held, so this is not a torn write; leave it to the
-        // upload, which reports the blob lost.
-        LOG_ERROR("%s: the upload log's copy of %s does not match its key", Describe().c_str(), e.key.Hex().c_str());
-        continue;
-      }
-      if (held.status().code() != ENOENT) AMBER_RETURN_IF_ERROR(fast_->Delete(e.key));
-      AMBER_RETURN_IF_ERROR(fast_->Put(e.key, data).Annotate("restore " + e.key.Hex() + " from the upload log"));
-      ++restored;
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> data, log_->ReadData(e.seq));
+    if (Pointer::Of(data) != e.key) {
+      // The checksum held, so this is not a torn write; leave it to the
+      // upload, which reports the blob lost if the fast copy is bad too.
+      LOG_ERROR("%s: the upload log's copy of %s does not match its key", Describe().c_str(), e.key.Hex().c_str());
+      continue;
     }
+    // Rewrite it even if it reads back fine: after a crash of this process
+    // alone, the page cache may hold a good copy the disk does not (a failed
+    // writeback is reported once, to the process that synced).
+    AMBER_RETURN_IF_ERROR(fast_->Delete(e.key).Annotate("restore " + e.key.Hex() + " from the upload log"));
+    AMBER_RETURN_IF_ERROR(fast_->Put(e.key, data).Annotate("restore " + e.key.Hex() + " from the upload log"));
     log_->MarkPublished(e.seq);
+    ++carried;
   }
   if (carried == 0) return Status::OK();
-  if (restored > 0)
-    LOG_WARN("%s: restored %llu blobs the fast store lost in a crash from the upload log", Describe().c_str(),
-             static_cast<unsigned long long>(restored));
+  LOG_INFO("%s: rewrote %llu fast copies the upload log carried (the last close was not clean)", Describe().c_str(),
+           static_cast<unsigned long long>(carried));
   // The checkpoint; should it fail, the log still carries the bytes.
   if (Status s = log_->Compact(); !s.ok()) LOG_WARN("%s: checkpoint after restoring: %s", Describe().c_str(), s.ToString().c_str());
   return Status::OK();
@@ -150,7 +148,7 @@ PairedStore::~PairedStore() {
     done_cv_.notify_all();
   }
   for (std::thread& t : threads_) t.join();
-  if (log_ && log_->Stats().data_bytes > 0) {
+  if (log_ && log_->DataBytes() > 0) {
     // A checkpoint, so the next Open has no fast copies to check.
     Status s = log_->Compact();
     if (!s.ok()) LOG_WARN("%s: checkpoint at close: %s", Describe().c_str(), s.ToString().c_str());
@@ -590,7 +588,7 @@ Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
     // be synced, or uploads lag behind unsynced copies), fall back to the
     // fast store's own durable Put rather than grow the log.
     const bool carry = options_.carry_data_in_log && fast_disk_ != nullptr && data.size() <= UploadLog::kMaxBlobData &&
-                       log_->Stats().data_bytes < 4 * options_.log.compact_data_bytes;
+                       log_->DataBytes() < 4 * options_.log.compact_data_bytes;
     if (carry) return PutCarried(key, data);
     AMBER_RETURN_IF_ERROR(fast_->Put(key, data));
     return log_->AppendBlob(key);

@@ -331,7 +331,7 @@ bool UploadLog::WantsCompactionLocked() const {
   uint64_t kept = 0;
   for (const auto& [seq, d] : data_)
     if (d.published_gen == 0) kept += Padded(d.length);
-  return kept * 2 < data_bytes_;
+  return kept * 2 < data_bytes_.load();
 }
 
 void UploadLog::CompactIfWanted() {
@@ -438,7 +438,8 @@ Result<uint64_t> UploadLog::AppendBlobData(const Pointer& key, std::span<const u
 void UploadLog::MarkPublished(uint64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = data_.find(seq);
-  if (it != data_.end() && !it->second.suspect) it->second.published_gen = ++publish_gen_;
+  // Without a way to sync the fast store, bytes are kept until settled.
+  if (it != data_.end() && !it->second.suspect && options_.sync_published) it->second.published_gen = ++publish_gen_;
 }
 
 Result<std::vector<uint8_t>> UploadLog::ReadData(uint64_t seq) {
@@ -479,11 +480,7 @@ Status UploadLog::Settle(uint64_t seq, uint8_t type) {
   Pointer key = type == kBlobLost ? it->second.key : Pointer::Null();
   AMBER_RETURN_IF_ERROR(AppendLocked(Encode(type, seq, key), 1));
   pending_.erase(it);
-  if (auto d = data_.find(seq); d != data_.end()) {
-    // Its fast copy may be dropped from the log only once synced, like any other.
-    settled_gen_ = std::max(settled_gen_, d->second.published_gen);
-    data_.erase(d);
-  }
+  data_.erase(seq);  // settled: the slow copy backs the blob from now on
   if (type == kBlobLost) lost_[seq] = key;
   return Status::OK();
 }
@@ -518,10 +515,12 @@ Status UploadLog::Compact() {
   if (!synced.ok()) {
     // The failed writeback is reported once (errseq), so a later sync that
     // succeeds says nothing about these files: keep their bytes until they
-    // are settled, or a restart rewrites their fast copies durably.
+    // are settled (a restart rewrites their fast copies durably). That goes
+    // for every published copy, also those published while the sync ran: it
+    // wrote them back too.
     size_t suspects = 0;
     for (auto& [seq, d] : data_)
-      if (d.published_gen != 0 && d.published_gen <= target) {
+      if (d.published_gen != 0) {
         d.published_gen = 0;
         d.suspect = true;
         ++suspects;
@@ -535,9 +534,6 @@ Status UploadLog::Compact() {
 
 Status UploadLog::CompactLocked() {
   if (!failed_.ok()) return failed_;
-  // A settled blob published after the last sync: its fast copy is backed by
-  // nothing durable but the log until the next checkpoint (Compact) syncs it.
-  if (settled_gen_ > synced_gen_) return Status::OK();
   auto give_up = [&](Status s) {
     // Not again at once: wait for as many records, or as much data, again.
     compact_retry_records_ = records_ + options_.compact_min_records;
@@ -634,7 +630,7 @@ std::vector<Pointer> UploadLog::Lost() const {
 
 UploadLogStats UploadLog::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return UploadLogStats{pending_.size(), records_, data_bytes_, compactions_};
+  return UploadLogStats{pending_.size(), records_, data_bytes_.load(), compactions_};
 }
 
 }  // namespace amberfs

@@ -366,3 +366,26 @@ TEST_CASE("UploadLog steps over a damaged blob-data payload whole, never reading
   CHECK(pending[2].key == Key(2));
   CHECK(FileSize(path) == 3 * 64);  // rewritten around the damage
 }
+
+TEST_CASE("UploadLog keeps the bytes of copies published while a failing sync ran") {
+  TempDir dir("blobs-log");
+  UploadLog* log_ptr = nullptr;
+  uint64_t late = 0;
+  bool fail = true;
+  amberfs::UploadLogOptions o;
+  o.sync_published = [&] {
+    if (!fail) return amberfs::Status::OK();
+    log_ptr->MarkPublished(late);  // its writeback is this sync's to fail, too
+    return amberfs::Status::Error(EIO, "injected");
+  };
+  auto log = std::move(UploadLog::Open(dir / "upload.log", o).value());
+  log_ptr = log.get();
+  uint64_t early = log->AppendBlobData(Pointer::Of(BlobBytes(0)), BlobBytes(0)).value();
+  late = log->AppendBlobData(Pointer::Of(BlobBytes(1)), BlobBytes(1)).value();
+  log->MarkPublished(early);
+  REQUIRE(log->Compact().ok());
+  fail = false;
+  REQUIRE(log->Compact().ok());
+  CHECK(log->ReadData(early).value() == BlobBytes(0));
+  CHECK(log->ReadData(late).value() == BlobBytes(1));
+}

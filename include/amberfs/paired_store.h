@@ -22,9 +22,12 @@
 // bytes (the one fdatasync, shared by concurrent Puts), and only then is the
 // fast copy renamed into place. The log keeps the bytes until a checkpoint (a
 // compaction: syncfs of the fast store, then the log is rewritten without
-// them). Open puts back any fast copy a crash lost or tore from the bytes the
-// log still carries, then checkpoints; the destructor checkpoints too. So a
-// fast-store blob file is always either durable or backed by the log. A sync
+// them). Open rewrites, durably, every fast copy the log still carries (a
+// crash may have lost or torn it, or left it good in the page cache but not
+// on disk), then checkpoints; the destructor checkpoints too. So a fast copy
+// whose upload is not done is always either durable or carried by the log;
+// one whose upload is done is backed by the slow copy (a damaged fast copy
+// fails its SHA-256 check on read and is fetched again). A sync
 // that fails keeps the bytes in the log until the upload is done (see
 // upload_log.h); past 4 x options.log.compact_data_bytes of carried bytes,
 // Puts fall back to the durable path. syncfs reports writeback errors on

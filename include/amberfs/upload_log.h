@@ -65,13 +65,15 @@
 // and never syncs it itself. Compact is the checkpoint: it calls
 // options.sync_published (a syncfs of the fast store; not under the log's
 // lock, so appends go on meanwhile) and, if that succeeds, drops the bytes of
-// every entry published before the call; a compaction never drops bytes of a
-// fast copy no checkpoint has synced, settled entries' included. If the sync
-// fails, the entries it covered are suspect and keep their bytes until they
-// are settled: a failed writeback is reported only once, so a later sync
-// that succeeds says nothing about them. Open marks every entry unpublished
-// again (the caller checks and rewrites the fast copies, then publishes
-// them). Blob data triggers compaction past options.compact_data_bytes.
+// every entry published before the call. If the sync fails, every published
+// entry is suspect and keeps its bytes until it is settled: a failed
+// writeback is reported only once, so a later sync that succeeds says
+// nothing about them. A settled entry's bytes go at the next compaction,
+// synced or not: its upload is done (the slow copy backs it; a damaged fast
+// copy fails its SHA-256 check on read and is fetched again). Open marks
+// every entry unpublished again (the caller rewrites the fast copies
+// durably, then publishes them). Blob data triggers compaction past
+// options.compact_data_bytes.
 //
 // A blob-data header carries its own check (bytes 20..23: the low 32 bits of
 // XXH3_64 of bytes 0..55 with 20..23 zeroed), so replay trusts its length:
@@ -89,6 +91,7 @@
 // never across fdatasync, which runs under the GroupCommit protocol.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -194,6 +197,8 @@ class UploadLog {
   Status Compact();
 
   UploadLogStats Stats() const;
+  // Stats().data_bytes without the log's lock (for a check on every Put).
+  uint64_t DataBytes() const { return data_bytes_.load(std::memory_order_relaxed); }
   const std::string& path() const { return path_; }
 
  private:
@@ -230,10 +235,10 @@ class UploadLog {
   std::map<uint64_t, DataRecord> data_;  // pending blob-data entries
   uint64_t publish_gen_ = 0;             // the last published_gen handed out
   uint64_t synced_gen_ = 0;              // publications a checkpoint has dealt with
-  uint64_t settled_gen_ = 0;             // the latest publication among settled entries
   bool checkpointing_ = false;           // a Compact is syncing the fast store
   uint64_t records_ = 0;                 // records (headers) in the file
-  uint64_t data_bytes_ = 0;              // padded blob-data payloads in the file
+  // Padded blob-data payloads in the file; written under mu_, read without it.
+  std::atomic<uint64_t> data_bytes_{0};
   // After a failed compaction, wait for this many records or this much data.
   uint64_t compact_retry_records_ = 0, data_retry_at_ = 0;
   uint64_t compactions_ = 0;
