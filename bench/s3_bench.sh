@@ -6,7 +6,8 @@
 #            bytes sequentially in 1 MiB requests to its file, timed until the
 #            unmount returns (s3backer writes its dirty blocks back by then).
 # Each figure is the median of S3_BENCH_RUNS runs (default 3) of S3_BENCH_MB
-# MiB (default 64). Prints a table of bytes/s and the ratio to s3backer.
+# MiB (default 64), after an untimed warm-up of s3rver. Prints a table of
+# bytes/s and the ratio to s3backer.
 #
 # usage: bash bench/s3_bench.sh [BUILD]     (run as root for the FUSE mount)
 set -euo pipefail
@@ -92,12 +93,18 @@ amberfs_run() {  # blob size, run number
 
 median() { tr ' ' '\n' | sed '/^$/d' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
+# Warm s3rver up first (node compiles its hot paths during the first few
+# hundred requests), so that no writer is timed against a cold server; and
+# alternate whether s3backer goes first or last in a run.
+"$bench" --endpoint "$endpoint" --bucket amberfs-bench --prefix warmup --blob-size 65536 --total $((16 << 20)) \
+  --threads "$threads" --create-bucket >/dev/null
 a64=() a128=() a1m=() sb=()
 for r in $(seq "$runs"); do
+  if [[ $have_s3backer == 1 && $((r % 2)) == 0 ]]; then sb+=("$(s3backer_run "$r")"); fi
   a64+=("$(amberfs_run 65536 "$r")")
   a128+=("$(amberfs_run 131072 "$r")")
   a1m+=("$(amberfs_run 1048576 "$r")")
-  if [[ $have_s3backer == 1 ]]; then sb+=("$(s3backer_run "$r")"); fi
+  if [[ $have_s3backer == 1 && $((r % 2)) == 1 ]]; then sb+=("$(s3backer_run "$r")"); fi
   echo "run $r: amberfs 64K ${a64[-1]}, 128K ${a128[-1]}, 1M ${a1m[-1]} B/s${sb:+; s3backer ${sb[-1]} B/s}"
 done
 
