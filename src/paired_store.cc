@@ -594,7 +594,10 @@ Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
     return log_->AppendBlob(key);
   };
   Result<uint64_t> seq = put_and_queue();
-  uint64_t bytes = seq.ok() ? SizeOf(key, data.size()) : 0;
+  // A failed queueing may leave the fast copy in place (the fast store's Put
+  // succeeded, then the log append failed): its bytes still count.
+  Result<bool> held = seq.ok() ? Result<bool>(true) : fast_->Contains(key);
+  uint64_t bytes = held.ok() && *held ? SizeOf(key, data.size()) : 0;
 
   std::lock_guard<std::mutex> lock(mu_);
   SettlePutLocked(key, bytes, seq);
