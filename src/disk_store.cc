@@ -132,6 +132,11 @@ Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds a
 
 }  // namespace
 
+bool HoldsBlobFile(const std::string& path, uint64_t size) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size;
+}
+
 // A temp-file name no other writer (thread, process, host on NFS) will pick.
 std::string DiskStoreTempName() {
   static std::atomic<uint64_t> counter{0};
@@ -212,15 +217,16 @@ Status DiskStore::WriteAtomically(const std::string& dir, const std::string& nam
   return SyncDir(dir, bucket);
 }
 
-Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
+Status DiskStore::CheckPut(const Pointer& key, std::span<const uint8_t> data, bool hash) const {
   if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
-  if (Pointer::Of(data) != key)
+  if (hash && Pointer::Of(data) != key)
     return Status::Error(EINVAL, "put of blob " + key.Hex() + " into " + Describe() + ": key is not the SHA-256 of the data");
-  std::string path = BlobPath(key);
-  struct stat st;
-  // Content-addressed: a whole file of the right size under this name is this blob.
-  // A short one (e.g. torn on a filesystem without rename atomicity) is rewritten.
-  if (::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == data.size()) return Status::OK();
+  return Status::OK();
+}
+
+Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
+  AMBER_RETURN_IF_ERROR(CheckPut(key, data, /*hash=*/true));
+  if (HoldsBlobFile(BlobPath(key), data.size())) return Status::OK();  // a short one is rewritten
   std::string hex = key.Hex();
   return WriteAtomically(root_ + "/blobs/" + hex.substr(0, 2), hex, data, key.bytes()[0])
       .Annotate("put blob " + hex + " into " + Describe());

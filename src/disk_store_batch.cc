@@ -130,14 +130,10 @@ Status DiskStore::StagedBlob::Publish() {
 
 Result<DiskStore::StagedBlob> DiskStore::StageBlob(const Pointer& key, std::span<const uint8_t> data,
                                                    StageFor use) {
-  if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
-  if (use == StageFor::kOne && Pointer::Of(data) != key)
-    return Status::Error(EINVAL, "put of blob " + key.Hex() + " into " + Describe() + ": key is not the SHA-256 of the data");
+  AMBER_RETURN_IF_ERROR(CheckPut(key, data, /*hash=*/use == StageFor::kOne));
   StagedBlob staged;
   std::string target = BlobPath(key);
-  struct stat st;
-  // Content-addressed, as in Put: a whole file of this size is this blob.
-  if (::stat(target.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == data.size()) return staged;
+  if (HoldsBlobFile(target, data.size())) return staged;
   std::string temp = target.substr(0, target.rfind('/') + 1) + DiskStoreTempName();
   Status s = WriteUnsyncedTemp(temp, data, /*direct=*/use == StageFor::kBatch);
   if (!s.ok()) {

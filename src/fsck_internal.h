@@ -62,10 +62,11 @@ struct LogScan {
   std::set<Pointer> pending_blobs;
   std::set<Pointer> lost;
   // The bytes the log carries for key (a single Put's blob whose fast copy
-  // the next open restores if a crash lost it), verified; null if none.
+  // the next open restores if a crash lost it; ScanUploadLog keeps only
+  // bytes that match their key); null if none.
   const std::vector<uint8_t>* Carried(const Pointer& key) const {
     auto it = scan.carried.find(key);
-    return it != scan.carried.end() && Pointer::Of(it->second) == key ? &it->second : nullptr;
+    return it != scan.carried.end() ? &it->second : nullptr;
   }
 };
 

@@ -17,6 +17,8 @@ Status ScanUploadLog(Context& ctx) {
   }
   ctx.log.present = true;
   ctx.log.scan = std::move(scan).value();
+  // Carried bytes count only if they are the blob (checked once, here).
+  std::erase_if(ctx.log.scan.carried, [](const auto& c) { return Pointer::Of(c.second) != c.first; });
   for (const UploadEntry& e : ctx.log.scan.pending) {
     if (e.kind == UploadEntry::Kind::kBlob) ctx.log.pending_blobs.insert(e.key);
   }

@@ -152,7 +152,7 @@ ParsedLog ParseLog(const std::vector<uint8_t>& data, bool keep_data = false) {
   size_t offset = 0, bad = 0;
   // Blob-data records with a good header and a bad payload: pending (without
   // their data) if good records follow them, else part of a torn tail.
-  std::vector<std::pair<size_t, UploadEntry>> damaged;
+  std::vector<UploadEntry> damaged;
   while (offset < data.size()) {
     uint8_t type = 0;
     UploadEntry entry;
@@ -168,7 +168,7 @@ ParsedLog ParseLog(const std::vector<uint8_t>& data, bool keep_data = false) {
       UploadEntry e;
       e.seq = Get64(&data[offset + 8]);
       e.key = Pointer::FromBytes(&data[offset + 24]);
-      damaged.emplace_back(offset, std::move(e));
+      damaged.push_back(std::move(e));
       bad += skip / kRec;
       offset += skip;
       continue;
@@ -177,19 +177,20 @@ ParsedLog ParseLog(const std::vector<uint8_t>& data, bool keep_data = false) {
     ++out.good_records;
     offset += len;
     out.good_end = offset;
-    for (; !damaged.empty() && damaged.front().first < offset; damaged.erase(damaged.begin())) {
-      UploadEntry& e = damaged.front().second;
+    for (UploadEntry& e : damaged) {  // a good record after them: not a torn tail
       out.next_seq = std::max(out.next_seq, e.seq + 1);
       out.pending[e.seq] = std::move(e);
     }
+    damaged.clear();
     out.next_seq = std::max(out.next_seq, entry.seq + 1);
     switch (type) {
       case kBlobData: {
         const size_t header = offset - len;
-        out.data[entry.seq] = DataSpan{header, Get32(&data[header + 16])};
+        const uint32_t length = Get32(&data[header + 16]);
+        out.data[entry.seq] = DataSpan{header, length};
         out.data_bytes += len - kRec;
-        if (keep_data)
-          out.carried[entry.seq].assign(data.begin() + header + kRec, data.begin() + header + kRec + out.data[entry.seq].length);
+        const auto payload = data.begin() + static_cast<ptrdiff_t>(header + kRec);
+        if (keep_data) out.carried[entry.seq].assign(payload, payload + length);
         [[fallthrough]];
       }
       case kBlobQueued:
@@ -599,7 +600,6 @@ Result<UploadLogScan> UploadLog::Scan(const std::string& path) {
   ParsedLog parsed = ParseLog(*data, /*keep_data=*/true);
   UploadLogScan scan;
   for (auto& [seq, e] : parsed.pending) {
-    e.logged_data = parsed.data.count(seq) > 0;
     if (e.logged_data) scan.carried[e.key] = std::move(parsed.carried[seq]);
     scan.pending.push_back(std::move(e));
   }

@@ -75,6 +75,16 @@ struct Rig {
     REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
     store = std::move(opened).value();
   }
+  // Puts Blob(0..count-1, size); returns their keys.
+  std::vector<Pointer> PutBlobs(int count, size_t size = 1000) {
+    std::vector<Pointer> keys;
+    for (int i = 0; i < count; ++i) {
+      auto data = Blob(i, size);
+      keys.push_back(Pointer::Of(data));
+      REQUIRE(store->Put(keys.back(), data).ok());
+    }
+    return keys;
+  }
   // Puts Blob(i) and waits until it is in the slow store.
   Pointer PutUploaded(int i) {
     auto data = Blob(i);
@@ -175,12 +185,7 @@ TEST_CASE("Paired: with the slow store down puts succeed and everything arrives 
   o.max_pending = 40;
   rig.Open(o);
   rig.slow->SetDown(true);
-  std::vector<Pointer> keys;
-  for (int i = 0; i < 40; ++i) {
-    auto data = Blob(i);
-    keys.push_back(Pointer::Of(data));
-    REQUIRE(rig.store->Put(keys.back(), data).ok());
-  }
+  std::vector<Pointer> keys = rig.PutBlobs(40);
   CHECK(rig.store->Stats().pending == 40);
   CHECK(rig.store->Get(keys[7]).value() == Blob(7));  // local reads go on
 
@@ -208,12 +213,7 @@ TEST_CASE("Paired: pending uploads resume after a clean restart") {
   Rig rig;
   rig.Open();
   rig.slow->SetDown(true);
-  std::vector<Pointer> keys;
-  for (int i = 0; i < 10; ++i) {
-    auto data = Blob(i);
-    keys.push_back(Pointer::Of(data));
-    REQUIRE(rig.store->Put(keys.back(), data).ok());
-  }
+  std::vector<Pointer> keys = rig.PutBlobs(10);
   rig.Open(FastRetry(), false, /*slow_down=*/true);
   CHECK(rig.store->Stats().pending == 10);  // replayed from the log
   rig.slow->SetDown(false);
@@ -225,12 +225,7 @@ TEST_CASE("Paired: a carried Put's fast copy lost or torn in a crash is put back
   Rig rig;
   rig.bare_fast = true;
   rig.Open(FastRetry(), false, /*slow_down=*/true);
-  std::vector<Pointer> keys;
-  for (int i = 0; i < 6; ++i) {
-    auto data = Blob(i, 64 * 1024);
-    keys.push_back(Pointer::Of(data));
-    REQUIRE(rig.store->Put(keys.back(), data).ok());
-  }
+  std::vector<Pointer> keys = rig.PutBlobs(6, 64 * 1024);
   auto scan = amberfs::UploadLog::Scan(rig.log()).value();
   REQUIRE(scan.pending.size() == 6);
   for (const auto& e : scan.pending) CHECK(e.logged_data);
@@ -263,12 +258,7 @@ TEST_CASE("Paired: carried Puts keep the upload log bounded") {
   PairedOptions options = FastRetry();
   options.log.compact_data_bytes = 256 * 1024;
   rig.Open(options, false, /*slow_down=*/true);
-  std::vector<Pointer> keys;
-  for (int i = 0; i < 40; ++i) {
-    auto data = Blob(i, 64 * 1024);
-    keys.push_back(Pointer::Of(data));
-    REQUIRE(rig.store->Put(keys.back(), data).ok());
-  }
+  std::vector<Pointer> keys = rig.PutBlobs(40, 64 * 1024);
   CHECK(std::filesystem::file_size(rig.log()) < 10 * 64 * 1024);
   CHECK(rig.store->Stats().pending == 40);
   auto again = Blob(3, 64 * 1024);
@@ -396,12 +386,7 @@ TEST_CASE("Paired: the fast budget evicts only uploaded blobs") {
   o.fast_budget_bytes = 10 * 4096;
   rig.Open(o);
   rig.slow->SetDown(true);
-  std::vector<Pointer> keys;
-  for (int i = 0; i < 20; ++i) {
-    auto data = Blob(i, 3000);
-    keys.push_back(Pointer::Of(data));
-    REQUIRE(rig.store->Put(keys.back(), data).ok());
-  }
+  std::vector<Pointer> keys = rig.PutBlobs(20, 3000);
   // Over budget, but nothing is uploaded: nothing may go.
   std::this_thread::sleep_for(50ms);
   CHECK(rig.store->Stats().evictions == 0);

@@ -144,6 +144,9 @@ class DiskStore : public Store, public BlobInventory {
  private:
   explicit DiskStore(std::string root) : root_(std::move(root)) {}
   Status Init(const DiskStoreOptions& options);
+  // A Put's argument checks: not the null pointer; with hash, key is the
+  // SHA-256 of data (EINVAL).
+  Status CheckPut(const Pointer& key, std::span<const uint8_t> data, bool hash) const;
   // Writes data to dir/name atomically (temp, fdatasync, rename, fsync dir).
   Status WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
                          int bucket = -1);
