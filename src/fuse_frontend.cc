@@ -25,6 +25,7 @@
 #include "amberfs/ctl.h"
 #include "amberfs/log.h"
 #include "amberfs/stats.h"
+#include "open_file_table.h"
 
 namespace amberfs {
 namespace {
@@ -58,22 +59,23 @@ struct Counters {
   std::atomic<uint64_t> ctl_commands{0}, ctl_errors{0};
 };
 
-// One open of `ctl`: the reply to its last command.
-struct CtlFile {
-  std::mutex mu;
-  std::string reply;
-  uint64_t reply_base = 0;  // file offset at which read(2) sees the reply's first byte
-};
-
 // A snapshots/ file.
 struct SnapshotFile {
   std::string name;
   uint64_t created_ns = 0;
 };
 
-// One open of `stats`: the text rendered at open.
-struct StatsFile {
-  std::string text;
+// The state of one open of ctl, stats or a snapshots/ file, kept in the
+// frontend's OpenFileTable (fi->fh is its id; the volume's opens have none).
+// Handlers hold a shared reference while they run, so RELEASE on another
+// thread never frees it under them.
+struct OpenFile {
+  explicit OpenFile(fuse_ino_t ino) : ino(ino) {}
+  const fuse_ino_t ino;
+  std::mutex mu;            // ctl: guards text and reply_base
+  std::string text;         // ctl: the last command's reply; stats: rendered at open
+  uint64_t reply_base = 0;  // ctl: file offset at which read(2) sees the reply's first byte
+  SnapshotFile snapshot;    // snapshots/: the snapshot that was opened
 };
 
 class Frontend {
@@ -87,6 +89,7 @@ class Frontend {
   bool page_cache() const { return page_cache_; }
   const CtlDispatcher& ctl() const { return ctl_; }
   Counters& counters() { return counters_; }
+  OpenFileTable<OpenFile>& open_files() { return open_files_; }
   std::atomic<unsigned>& negotiated_max_write() { return max_write_; }
 
   struct stat Attr(fuse_ino_t ino) const {
@@ -171,6 +174,7 @@ class Frontend {
   const bool page_cache_;
   CtlDispatcher ctl_;
   Counters counters_;
+  OpenFileTable<OpenFile> open_files_;
   std::atomic<unsigned> max_write_{0};
   time_t mount_time_;
   std::mutex snap_mu_;
@@ -297,6 +301,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Reply(req, [&] {
     Frontend& fe = From(req);
     const bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+    std::shared_ptr<OpenFile> file;
     switch (ino) {
       case kVolumeIno:
         if (writing && fe.volume().options().read_only) return EROFS;
@@ -304,57 +309,52 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
           LOG_WARN("refused to open the volume with O_TRUNC: its size is fixed at mkfs");
           return EINVAL;
         }
-        fi->fh = 0;
         // The Conductor is the cache. Without the kernel's page cache in
         // front, data is copied once less and not cached twice; page_cache
         // turns it back on (mmap of volume needs it).
         fi->direct_io = fe.page_cache() ? 0 : 1;
         break;
       case kCtlIno:
-        fi->fh = reinterpret_cast<uint64_t>(new CtlFile);
+        file = std::make_shared<OpenFile>(ino);
         fi->direct_io = 1;
         break;
-      case kStatsIno: {
+      case kStatsIno:
         if (writing) return EACCES;
-        auto file = std::make_unique<StatsFile>();
+        file = std::make_shared<OpenFile>(ino);
         file->text = fe.RenderStats();
-        fi->fh = reinterpret_cast<uint64_t>(file.release());
         fi->direct_io = 1;
         break;
-      }
       case kRootIno:
       case kSnapshotsIno:
         return EISDIR;
-      default:
-        if (!IsSnapshotIno(ino) || !fe.SnapshotByIno(ino)) return ENOENT;
+      default: {
+        std::optional<SnapshotFile> snapshot;
+        if (IsSnapshotIno(ino)) snapshot = fe.SnapshotByIno(ino);
+        if (!snapshot) return ENOENT;
         if (writing) return EACCES;
-        fi->fh = 0;
+        file = std::make_shared<OpenFile>(ino);
+        file->snapshot = std::move(*snapshot);
         fi->direct_io = 1;
         break;
+      }
     }
-    if (fuse_reply_open(req, fi) == -ENOENT) {
-      // The opener was interrupted: no release will come for this handle.
-      if (ino == kCtlIno) delete reinterpret_cast<CtlFile*>(fi->fh);
-      if (ino == kStatsIno) delete reinterpret_cast<StatsFile*>(fi->fh);
-    }
+    fi->fh = file ? fe.open_files().Add(std::move(file)) : 0;
+    const uint64_t id = fi->fh;
+    // The opener was interrupted: no release will come for this handle.
+    if (fuse_reply_open(req, fi) == -ENOENT) fe.open_files().Remove(id);
     return 0;
   });
 }
 
-void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  if (ino == kCtlIno) delete reinterpret_cast<CtlFile*>(fi->fh);
-  if (ino == kStatsIno) delete reinterpret_cast<StatsFile*>(fi->fh);
+void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  if (fi->fh != 0) From(req).open_files().Remove(fi->fh);
   fuse_reply_err(req, 0);
 }
 
 // The bytes of `text` a read at `offset` of `size` sees.
-void ReplyText(fuse_req_t req, const std::string& text, uint64_t offset, size_t size) {
-  if (offset >= text.size()) {
-    fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  size_t n = std::min<uint64_t>(size, text.size() - offset);
-  fuse_reply_buf(req, text.data() + offset, n);
+std::string_view TextAt(const std::string& text, uint64_t offset, size_t size) {
+  if (offset >= text.size()) return {};
+  return std::string_view(text).substr(offset, size);
 }
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
@@ -362,20 +362,30 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     Frontend& fe = From(req);
     const uint64_t offset = static_cast<uint64_t>(off);
     if (ino == kCtlIno) {
-      auto* file = reinterpret_cast<CtlFile*>(fi->fh);
-      std::lock_guard<std::mutex> lock(file->mu);
-      uint64_t rel = offset >= file->reply_base ? offset - file->reply_base : offset;
-      ReplyText(req, file->reply, rel, size);
+      std::shared_ptr<OpenFile> file = fe.open_files().Find(fi->fh);
+      if (!file) return EBADF;
+      // Copy, then reply with no lock held: once the reply is sent, the
+      // reader may close and RELEASE may run at once.
+      std::string slice;
+      {
+        std::lock_guard<std::mutex> lock(file->mu);
+        uint64_t rel = offset >= file->reply_base ? offset - file->reply_base : offset;
+        slice = TextAt(file->text, rel, size);
+      }
+      fuse_reply_buf(req, slice.data(), slice.size());
       return 0;
     }
     if (ino == kStatsIno) {
-      ReplyText(req, reinterpret_cast<StatsFile*>(fi->fh)->text, offset, size);
+      std::shared_ptr<OpenFile> file = fe.open_files().Find(fi->fh);
+      if (!file) return EBADF;
+      std::string_view slice = TextAt(file->text, offset, size);  // immutable after open
+      fuse_reply_buf(req, slice.data(), slice.size());
       return 0;
     }
-    std::optional<SnapshotFile> snapshot;
+    std::shared_ptr<OpenFile> snapshot;
     if (IsSnapshotIno(ino)) {
-      snapshot = fe.SnapshotByIno(ino);
-      if (!snapshot) return ENOENT;
+      snapshot = fe.open_files().Find(fi->fh);
+      if (!snapshot) return EBADF;
     } else if (ino != kVolumeIno) {
       return EISDIR;
     }
@@ -395,9 +405,10 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
       capacity = n;
     }
     if (snapshot) {
-      Status st = fe.volume().snapshotter()->ReadSnapshot(snapshot->name, buffer.get(), n, offset);
+      const std::string& name = snapshot->snapshot.name;
+      Status st = fe.volume().snapshotter()->ReadSnapshot(name, buffer.get(), n, offset);
       if (!st.ok()) {
-        LOG_ERROR("read snapshot %s: %s", snapshot->name.c_str(), st.ToString().c_str());
+        LOG_ERROR("read snapshot %s: %s", name.c_str(), st.ToString().c_str());
         return st.code() == ENOENT ? ENOENT : EIO;
       }
       fuse_reply_buf(req, buffer.get(), n);
@@ -423,12 +434,13 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     Frontend& fe = From(req);
     const uint64_t offset = static_cast<uint64_t>(off);
     if (ino == kCtlIno) {
-      auto* file = reinterpret_cast<CtlFile*>(fi->fh);
+      std::shared_ptr<OpenFile> file = fe.open_files().Find(fi->fh);
+      if (!file) return EBADF;
       CtlOutcome out = fe.ctl().Execute(std::string_view(buf, size));
       fe.counters().ctl_commands.fetch_add(1, std::memory_order_relaxed);
       {
         std::lock_guard<std::mutex> lock(file->mu);
-        file->reply = std::move(out.reply);
+        file->text = std::move(out.reply);
         file->reply_base = out.status.ok() ? offset + size : offset;
       }
       if (!out.status.ok()) {

@@ -22,6 +22,12 @@
 // multithreaded. Every request gets exactly one reply; no exception leaves a
 // callback (one that escapes is turned into ENOMEM or EIO).
 //
+// Once a reply is sent the kernel may deliver RELEASE for the same file on
+// another thread at once. So no handler touches per-open state after its
+// reply, and that state (a ctl open's last reply, a stats open's text, a
+// snapshot open's identity) lives in a table of shared references: fh is an
+// id, each handler holds a reference while it runs, RELEASE drops the table's.
+//
 // Thread-safety: ServeFuse runs the loop on the calling thread plus workers; it
 // returns only after every worker has stopped, so the caller may then close the
 // volume.
