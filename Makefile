@@ -1,6 +1,6 @@
 # amberfs build. `make` builds the core library and the programs into build/.
 #   make test     unit tests, then mount-level tests; ends with "N passed, N failed"
-#   make check    unit tests under ASan+UBSan and under TSan
+#   make check    unit tests and a daemon mount stress under ASan+UBSan and under TSan
 #   make bench    benchmarks (prints tables with ratios measured in the same run)
 #   make install  honours PREFIX and DESTDIR
 # Sources are found by wildcard: src/*.cc is the core, tools/*.cc one program
@@ -27,15 +27,17 @@ CORE_SRCS  := $(wildcard src/*.cc)
 TOOL_SRCS  := $(wildcard tools/*.cc)
 TEST_SRCS  := $(wildcard test/*_test.cc) test/unit_main.cc
 BENCH_SRCS := $(wildcard bench/*.cc)
+TESTTOOL_SRCS := $(wildcard test/tools/*.cc)
 
 CORE_OBJS  := $(CORE_SRCS:%.cc=$(BUILD)/obj/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cc=$(BUILD)/obj/%.o)
 TOOLS      := $(TOOL_SRCS:tools/%.cc=$(BUILD)/%)
 BENCHES    := $(BENCH_SRCS:bench/%.cc=$(BUILD)/bench/%)
+TESTTOOLS  := $(TESTTOOL_SRCS:test/tools/%.cc=$(BUILD)/test-tools/%)
 LIB        := $(BUILD)/libamberfs.a
 
 .PHONY: all test unit check bench install clean
-all: $(LIB) $(TOOLS) $(BUILD)/unit_tests
+all: $(LIB) $(TOOLS) $(BUILD)/unit_tests $(TESTTOOLS)
 
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
@@ -53,6 +55,10 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/test-tools/%: $(BUILD)/obj/test/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
 $(BUILD)/unit_tests: $(TEST_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
@@ -64,11 +70,17 @@ unit: $(BUILD)/unit_tests
 	$(BUILD)/unit_tests
 
 # Sanitizer builds live in their own trees so they never mix with the release objects.
+# Each sanitizer also runs the daemon itself under a mount stress
+# (test/mount/fuse_stress.sh): any report in the daemon's log fails it.
+SANITIZED := unit_tests amberfs mkfs.amberfs test-tools/fuse_stress
+CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=60 STRESS_SNAPSHOTS=100
 check:
-	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build/asan/unit_tests
+	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" $(SANITIZED:%=build/asan/%)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
-	$(MAKE) BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" build/tsan/unit_tests
+	AMBERFS_BUILD=$(CURDIR)/build/asan $(CHECK_STRESS) bash test/mount/fuse_stress.sh
+	$(MAKE) BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" $(SANITIZED:%=build/tsan/%)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/unit_tests
+	AMBERFS_BUILD=$(CURDIR)/build/tsan $(CHECK_STRESS) bash test/mount/fuse_stress.sh
 
 bench: all $(BENCHES)
 	bash bench/run_bench.sh $(BUILD)
