@@ -3,8 +3,9 @@
 #   make check    unit tests and a daemon mount stress under ASan+UBSan and under TSan
 #   make bench    benchmarks (prints tables with ratios measured in the same run)
 #   make install  honours PREFIX and DESTDIR
-# Sources are found by wildcard: src/*.cc is the core, tools/*.cc one program
-# each, test/*_test.cc the unit tests (one doctest binary).
+# Sources are found by wildcard: src/<layer>/*.cc is the core (see
+# docs/DESIGN.md), tools/*.cc one program each, test/unit/<layer>/*_test.cc the
+# unit tests (one doctest binary), test/support/*.cc test programs.
 
 CXX      ?= g++
 BUILD    ?= build
@@ -19,21 +20,21 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CXXFLAGS ?=
 CXXFLAGS += -std=c++20 $(OPT) -g -Wall -Wextra -Wno-missing-field-initializers \
-            -D_FILE_OFFSET_BITS=64 -Iinclude $(PKG_CFLAGS) $(SANITIZE) -MMD -MP
+            -D_FILE_OFFSET_BITS=64 -Iinclude -Isrc -Itest $(PKG_CFLAGS) $(SANITIZE) -MMD -MP
 LDFLAGS  += $(SANITIZE)
 LDLIBS   += $(PKG_LIBS) -lpthread
 
-CORE_SRCS  := $(wildcard src/*.cc)
+CORE_SRCS  := $(wildcard src/*/*.cc)
 TOOL_SRCS  := $(wildcard tools/*.cc)
-TEST_SRCS  := $(wildcard test/*_test.cc) test/unit_main.cc
+TEST_SRCS  := $(wildcard test/unit/*/*_test.cc) test/support/unit_main.cc
 BENCH_SRCS := $(wildcard bench/*.cc)
-TESTTOOL_SRCS := $(wildcard test/tools/*.cc)
+TESTTOOL_SRCS := $(filter-out test/support/unit_main.cc,$(wildcard test/support/*.cc))
 
 CORE_OBJS  := $(CORE_SRCS:%.cc=$(BUILD)/obj/%.o)
 TEST_OBJS  := $(TEST_SRCS:%.cc=$(BUILD)/obj/%.o)
 TOOLS      := $(TOOL_SRCS:tools/%.cc=$(BUILD)/%)
 BENCHES    := $(BENCH_SRCS:bench/%.cc=$(BUILD)/bench/%)
-TESTTOOLS  := $(TESTTOOL_SRCS:test/tools/%.cc=$(BUILD)/test-tools/%)
+TESTTOOLS  := $(TESTTOOL_SRCS:test/support/%.cc=$(BUILD)/test-tools/%)
 LIB        := $(BUILD)/libamberfs.a
 
 .PHONY: all test unit check bench install clean
@@ -55,7 +56,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/test-tools/%: $(BUILD)/obj/test/tools/%.o $(LIB)
+$(BUILD)/test-tools/%: $(BUILD)/obj/test/support/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 

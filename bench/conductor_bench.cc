@@ -31,10 +31,10 @@
 #include <unordered_map>
 #include <vector>
 
-#include "amberfs/aligned_buffer.h"
-#include "amberfs/conductor.h"
-#include "amberfs/s3fifo.h"
-#include "amberfs/unique_fd.h"
+#include "base/aligned_buffer.h"
+#include "cache/conductor.h"
+#include "cache/s3fifo.h"
+#include "base/unique_fd.h"
 
 using namespace amberfs;
 using Clock = std::chrono::steady_clock;

@@ -16,9 +16,9 @@
 #include <string>
 #include <vector>
 
-#include "amberfs/aligned_buffer.h"
-#include "amberfs/batch_io.h"
-#include "amberfs/unique_fd.h"
+#include "base/aligned_buffer.h"
+#include "io/batch_io.h"
+#include "base/unique_fd.h"
 
 namespace amberfs {
 namespace {

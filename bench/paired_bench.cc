@@ -34,8 +34,8 @@
 #include <thread>
 #include <vector>
 
-#include "amberfs/disk_store.h"
-#include "amberfs/paired_store.h"
+#include "store/disk_store.h"
+#include "store/paired_store.h"
 #include "../test/fault_store.h"
 
 using namespace amberfs;

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "amberfs/s3_store.h"
+#include "store/s3_store.h"
 
 using namespace amberfs;
 

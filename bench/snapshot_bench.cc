@@ -27,15 +27,15 @@
 #include <thread>
 #include <vector>
 
-#include "amberfs/batch_io.h"
-#include "amberfs/catalog.h"
-#include "amberfs/change_tracker.h"
-#include "amberfs/conductor.h"
-#include "amberfs/device.h"
-#include "amberfs/disk_store.h"
+#include "io/batch_io.h"
+#include "snapshot/catalog.h"
+#include "snapshot/change_tracker.h"
+#include "cache/conductor.h"
+#include "io/device.h"
+#include "store/disk_store.h"
 #include "amberfs/log.h"
-#include "amberfs/paired_store.h"
-#include "amberfs/snapshotter.h"
+#include "store/paired_store.h"
+#include "snapshot/snapshotter.h"
 
 using namespace amberfs;
 using Clock = std::chrono::steady_clock;

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "amberfs/change_tracker.h"
+#include "snapshot/change_tracker.h"
 
 using amberfs::ChangeTracker;
 using Clock = std::chrono::steady_clock;

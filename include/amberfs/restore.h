@@ -42,11 +42,11 @@
 #include <string>
 #include <vector>
 
-#include "amberfs/pointer.h"
-#include "amberfs/snapshot_record.h"
-#include "amberfs/snapshotter.h"
+#include "store/pointer.h"
+#include "snapshot/snapshot_record.h"
+#include "snapshot/snapshotter.h"
 #include "amberfs/status.h"
-#include "amberfs/store.h"
+#include "store/store.h"
 
 namespace amberfs {
 

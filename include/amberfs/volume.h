@@ -36,17 +36,17 @@
 #include <optional>
 #include <string>
 
-#include "amberfs/batch_io.h"
-#include "amberfs/catalog.h"
-#include "amberfs/change_tracker.h"
-#include "amberfs/conductor.h"
-#include "amberfs/ctl.h"
-#include "amberfs/paired_store.h"
-#include "amberfs/snapshotter.h"
-#include "amberfs/stats.h"
+#include "io/batch_io.h"
+#include "snapshot/catalog.h"
+#include "snapshot/change_tracker.h"
+#include "cache/conductor.h"
+#include "volume/ctl.h"
+#include "store/paired_store.h"
+#include "snapshot/snapshotter.h"
+#include "base/stats.h"
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
-#include "amberfs/volume_lock.h"
+#include "volume/volume_lock.h"
 
 namespace amberfs {
 

@@ -1,0 +1,71 @@
+// RunFsck: runs the checks in order over one Context, then the repairs.
+#include "amberfs/fsck.h"
+
+#include <chrono>
+#include <cstdio>
+
+#include "fsck/internal.h"
+
+namespace amberfs {
+namespace fsck {
+
+size_t Context::Problem(FsckClass cls, std::string object, std::string message, uint64_t bytes) {
+  report.problems.push_back(FsckProblem{cls, std::move(object), std::move(message), bytes, false});
+  return report.problems.size() - 1;
+}
+
+bool Context::SlowHas(const Pointer& key) {
+  if (!slow) return false;
+  Result<bool> has = slow->Contains(key);
+  if (!has.ok()) {
+    if (slow_error.empty()) slow_error = has.status().ToString();
+    return false;
+  }
+  return *has;
+}
+
+std::string Short(const Pointer& p) { return p.Hex().substr(0, 16); }
+
+}  // namespace fsck
+
+Result<FsckReport> RunFsck(const FsckOptions& options) {
+  using namespace fsck;
+  const auto start = std::chrono::steady_clock::now();
+  if (options.read_data_percent <= 0 || options.read_data_percent > 100) {
+    return Status::Error(EINVAL, "read-data subset must be in (0, 100] percent");
+  }
+  if (options.drop_broken && !options.repair) {
+    return Status::Error(EINVAL, "--drop-broken needs -y (it is a repair)");
+  }
+  FsckReport report;
+  report.repair = options.repair;
+  Context ctx(options, report);
+  ctx.voldir = options.voldir;
+  while (ctx.voldir.size() > 1 && ctx.voldir.back() == '/') ctx.voldir.pop_back();
+  report.voldir = ctx.voldir;
+
+  // Each check copes with what earlier ones could not provide; only an
+  // operational failure stops the run.
+  AMBER_RETURN_IF_ERROR(CheckVolume(ctx));
+  if (ctx.config) {
+    AMBER_RETURN_IF_ERROR(OpenStores(ctx));
+    AMBER_RETURN_IF_ERROR(CheckCatalog(ctx));
+    AMBER_RETURN_IF_ERROR(ScanUploadLog(ctx));
+    AMBER_RETURN_IF_ERROR(CheckTrees(ctx));
+    if (options.read_data) AMBER_RETURN_IF_ERROR(ReadData(ctx));
+    PlanDrops(ctx);
+    AMBER_RETURN_IF_ERROR(CheckUploadLog(ctx));
+    if (options.slow) AMBER_RETURN_IF_ERROR(CheckSlowStore(ctx));
+    AMBER_RETURN_IF_ERROR(CheckChanges(ctx));
+    AMBER_RETURN_IF_ERROR(CheckOrphans(ctx));
+    if (!ctx.slow_error.empty()) {
+      ctx.Skip("slow store " + (ctx.config ? ctx.config->slow_url : std::string()) +
+               " was not fully usable: " + ctx.slow_error);
+    }
+    if (options.repair) AMBER_RETURN_IF_ERROR(Repair(ctx));
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return report;
+}
+
+}  // namespace amberfs

@@ -1,0 +1,112 @@
+// --read-data: read every reached chunk blob (or a sample) and check its
+// SHA-256 against its key, on every core. Index nodes and records were read
+// and verified by the walk already.
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "fsck/internal.h"
+
+namespace amberfs::fsck {
+namespace {
+
+struct ReadJob {
+  Pointer key;
+  bool from_slow;
+  Status result;
+};
+
+// Sampling keyed by the blob, so a seed gives a repeatable sample.
+bool Sampled(const Pointer& key, double percent, uint64_t seed) {
+  if (percent >= 100) return true;
+  uint64_t h = std::hash<Pointer>{}(key) ^ seed;
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<double>(h % 1000000) < percent * 10000;
+}
+
+}  // namespace
+
+Status ReadData(Context& ctx) {
+  uint64_t seed = ctx.opt.sample_seed;
+  if (seed == 0) seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) | 1;
+  std::vector<ReadJob> jobs;
+  for (const auto& [key, info] : ctx.reached) {
+    if (info.is_record || info.kind != BlobKind::kChunk || info.unusable) continue;
+    if (!Sampled(key, ctx.opt.read_data_percent, seed)) continue;
+    if (info.where == Where::kFast) {
+      jobs.push_back({key, false, {}});
+      if (ctx.opt.slow && ctx.slow && !ctx.log.pending_blobs.count(key)) jobs.push_back({key, true, {}});
+    } else if (info.where == Where::kSlowOnly && !info.fast_bad) {
+      jobs.push_back({key, true, {}});
+    }
+  }
+  if (jobs.empty()) return Status::OK();
+
+  std::atomic<size_t> next{0}, done{0};
+  std::atomic<uint64_t> bytes{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < jobs.size();) {
+      ReadJob& job = jobs[i];
+      Store* store = job.from_slow ? ctx.slow.get() : static_cast<Store*>(ctx.fast.get());
+      Result<std::vector<uint8_t>> data = store->Get(job.key);
+      if (data.ok()) bytes.fetch_add(data->size(), std::memory_order_relaxed);
+      else job.result = data.status();
+      done.fetch_add(1, std::memory_order_release);
+    }
+  };
+  int threads = ctx.opt.threads > 0 ? ctx.opt.threads : static_cast<int>(std::thread::hardware_concurrency());
+  if (threads < 1) threads = 1;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+  // The calling thread only reports progress, so the callback never runs on a worker.
+  while (done.load(std::memory_order_acquire) < jobs.size()) {
+    ctx.Progress("read-data", done.load(std::memory_order_relaxed), jobs.size());
+    std::this_thread::sleep_for(std::chrono::milliseconds(ctx.opt.progress ? 100 : 5));
+  }
+  for (std::thread& t : pool) t.join();
+  ctx.Progress("read-data", jobs.size(), jobs.size());
+  ctx.report.counts.blobs_read += jobs.size();
+  ctx.report.counts.bytes_read += bytes.load();
+
+  bool newly_unusable = false;
+  for (const ReadJob& job : jobs) {
+    if (job.result.ok()) continue;
+    ReachedBlob& info = ctx.reached[job.key];
+    const std::string why = job.result.message();
+    if (job.from_slow && info.where == Where::kFast) {
+      // The fast copy is good; only the off-site copy is bad.
+      size_t p = ctx.Problem(FsckClass::kSlowStore, job.key.Hex(), "slow-store copy of a chunk blob is damaged: " + why);
+      ctx.plan.requeue.push_back({job.key, p, /*replace_slow=*/true});
+      continue;
+    }
+    if (!job.from_slow && ctx.log.Carried(job.key)) {
+      ctx.NoteCarried(job.key, "chunk blob", job.result.code() == ENOENT ? "missing" : "damaged (" + why + ")");
+      continue;
+    }
+    if (!job.from_slow) {
+      info.fast_bad = true;
+      Result<std::vector<uint8_t>> good = ctx.slow ? ctx.slow->Get(job.key) : Result<std::vector<uint8_t>>(job.result);
+      if (good.ok()) {
+        info.where = Where::kSlowOnly;
+        size_t p = ctx.Problem(FsckClass::kCorruptBlob, job.key.Hex(),
+                               "chunk blob: fast copy is damaged (" + why + "); the slow store has a good one");
+        info.problem = static_cast<int>(p);
+        ctx.plan.refetch.push_back({{{p}}, job.key});
+        continue;
+      }
+    }
+    info.where = Where::kNowhere;
+    info.unusable = true;
+    newly_unusable = true;
+    info.problem = static_cast<int>(ctx.Problem(FsckClass::kCorruptBlob, job.key.Hex(),
+                                                "chunk blob is damaged (" + why + ") and no store has a good copy",
+                                                info.expected_size));
+  }
+  // Find which snapshots the new damage breaks (the walk kept no child lists).
+  if (newly_unusable) WalkSnapshots(ctx, /*quiet=*/true);
+  return Status::OK();
+}
+
+}  // namespace amberfs::fsck

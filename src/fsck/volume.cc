@@ -1,0 +1,143 @@
+// The volume directory: config, image, lock state, unclean marker; and the
+// stores the later checks read.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "base/durable_file.h"
+#include "amberfs/size_parse.h"
+#include "store/store_url.h"
+#include "base/unique_fd.h"
+#include "fsck/internal.h"
+
+namespace amberfs::fsck {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Whether another process holds VOLDIR/lock, without taking it for longer
+// than the probe and without creating or writing the file.
+Result<bool> ProbeMounted(const std::string& voldir) {
+  const std::string path = voldir + "/lock";
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return false;
+    return Status::FromErrno(errno, "open " + path);
+  }
+  if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) return false;  // closing the fd releases it
+  if (errno == EWOULDBLOCK) return true;
+  return Status::FromErrno(errno, "flock " + path);
+}
+
+void CheckImage(Context& ctx) {
+  const VolumeConfig& config = *ctx.config;
+  const std::string path = config.ImagePath(ctx.voldir);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    int err = errno;
+    ctx.Problem(FsckClass::kImage, path,
+                err == ENOENT ? "image is missing" : "image cannot be opened: " + std::string(strerror(err)),
+                config.size);
+    return;
+  }
+  off_t size = ::lseek(fd.get(), 0, SEEK_END);  // works for files and block devices alike
+  if (size < 0) {
+    ctx.Problem(FsckClass::kImage, path, "image size unknown: " + std::string(strerror(errno)));
+    return;
+  }
+  if (static_cast<uint64_t>(size) != config.size) {
+    ctx.Problem(FsckClass::kImage, path,
+                "image is " + std::to_string(size) + " bytes but the volume is " + std::to_string(config.size) +
+                    " bytes (" + FormatSize(config.size) + ")");
+    return;
+  }
+  ctx.image_ok = true;
+}
+
+}  // namespace
+
+Status CheckVolume(Context& ctx) {
+  if (!IsDirectory(ctx.voldir)) return Status::Error(ENOTDIR, ctx.voldir + " is not a directory");
+  Result<VolumeConfig> config = VolumeConfig::Load(ctx.voldir);
+  if (!config.ok()) {
+    // No config at all is not a volume: nothing to check, an operational error.
+    if (config.status().code() == ENOENT) return config.status();
+    ctx.Problem(FsckClass::kConfig, ctx.voldir + "/config", config.status().message());
+    ctx.Skip("everything past the config (it cannot be read)");
+    return Status::OK();
+  }
+  ctx.config = std::move(config).value();
+  ctx.report.uuid = ctx.config->uuid;
+  ctx.report.volume_size = ctx.config->size;
+  ctx.report.chunk_size = ctx.config->chunk_size;
+
+  if (ctx.opt.repair) {
+    Result<VolumeLock> lock = VolumeLock::Acquire(ctx.voldir, "fsck");
+    if (!lock.ok()) {
+      if (lock.status().code() == EBUSY) {
+        return Status::Error(EBUSY, ctx.voldir + " is mounted (or in use); unmount it to repair, or check it "
+                                                 "read-only with -n");
+      }
+      return lock.status();
+    }
+    ctx.lock.emplace(std::move(lock).value());
+  } else {
+    AMBER_ASSIGN_OR_RETURN(ctx.report.mounted, ProbeMounted(ctx.voldir));
+  }
+
+  if (!ctx.report.mounted) {
+    Result<std::vector<uint8_t>> marker = ReadSmallFile(ctx.voldir + "/mounted", 4096);
+    if (marker.ok()) {
+      std::string who(marker->begin(), marker->end());
+      while (!who.empty() && who.back() == '\n') who.pop_back();
+      ctx.Problem(FsckClass::kNote, ctx.voldir + "/mounted",
+                  "the last mount did not end cleanly (" + who + "); the next mount recovers");
+    }
+  }
+  CheckImage(ctx);
+  return Status::OK();
+}
+
+Status OpenStores(Context& ctx) {
+  const std::string fast_dir = ctx.Path(kFastDir);
+  if (IsDirectory(fast_dir)) {
+    DiskStoreOptions o;
+    // Repairing holds the volume lock, so temp files left by a crash are
+    // nobody's; a read-only check touches none.
+    o.exclusive = ctx.opt.repair;
+    o.stale_temp_age = std::chrono::hours(24 * 365 * 100);
+    Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(fast_dir, o);
+    if (!fast.ok()) return fast.status().Annotate("open the fast store");
+    ctx.fast = std::move(fast).value();
+  } else {
+    ctx.Problem(FsckClass::kConfig, fast_dir, "the fast store directory is missing");
+  }
+
+  const std::string& url = ctx.config->slow_url;
+  Result<StoreUrl> parsed = ParseStoreUrl(url);
+  if (!parsed.ok()) {
+    ctx.Problem(FsckClass::kConfig, ctx.voldir + "/config", "slow store URL: " + parsed.status().message());
+    return Status::OK();
+  }
+  if (parsed->kind == StoreUrl::Kind::kFile && !IsDirectory(parsed->path)) {
+    ctx.slow_error = "directory " + parsed->path + " is missing";
+    return Status::OK();
+  }
+  Result<std::unique_ptr<Store>> slow = OpenStoreUrl(url, ctx.opt.s3_credentials);
+  if (!slow.ok()) {
+    if (ctx.opt.slow) return slow.status().Annotate("open the slow store");
+    ctx.slow_error = slow.status().ToString();
+    return Status::OK();
+  }
+  ctx.slow = std::move(slow).value();
+  return Status::OK();
+}
+
+}  // namespace amberfs::fsck

@@ -1,0 +1,281 @@
+// Snapshotter: point-in-time capture with copy-before-write (see snapshotter.h).
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "base/aligned_buffer.h"
+#include "amberfs/log.h"
+#include "snapshot/snapshotter.h"
+#include "snapshot/internal.h"
+
+namespace amberfs {
+namespace {
+
+constexpr size_t kBatchChunks = 8;
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+}  // namespace
+
+Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch) {
+  std::vector<ChunkPointer> hashed = hasher_.Hash(batch);
+  for (size_t i = 0; i < hashed.size(); ++i) {
+    const Pointer& p = hashed[i].pointer;
+    if (!p.IsNull()) {
+      bool mine = false;
+      {
+        std::lock_guard lk(cs->mu);
+        mine = cs->stored.insert(p).second;
+      }
+      // Only the first of equal chunks in this capture stores it. A blob the
+      // fast store holds already is not written again there, but it is put
+      // all the same, so it is queued for upload: its slow copy may be gone
+      // (another volume's gc swept it once no snapshot named it), and this
+      // snapshot's ref must not be published without it.
+      if (mine) {
+        Result<bool> have = store_->fast().Contains(p);
+        if (!have.ok()) return have.status().Annotate("snapshot dedup check");
+        AMBER_RETURN_IF_ERROR(cs->batch->Put(p, batch[i].bytes).Annotate("store chunk " + std::to_string(batch[i].chunk)));
+        std::lock_guard lk(cs->mu);
+        if (!*have) cs->bytes_stored += batch[i].bytes.size();
+        else cs->stored.erase(p);  // counted as new only when the fast store lacked it
+      }
+    }
+    std::lock_guard lk(cs->mu);
+    cs->results.push_back(hashed[i]);
+  }
+  return Status::OK();
+}
+
+Status Snapshotter::CopyBeforeWrite(uint64_t offset, uint64_t length) {
+  CaptureState* cs = capture_.load(std::memory_order_acquire);
+  if (cs == nullptr || length == 0) return Status::OK();
+  if (offset >= options_.volume_size || length > options_.volume_size - offset) return Status::OK();  // tracker says EINVAL
+  const uint64_t chunk_size = options_.chunk_size;
+  for (uint64_t c = offset / chunk_size; c <= (offset + length - 1) / chunk_size; ++c) {
+    if (!cs->TryClaim(c)) {
+      cs->WaitDone(c);
+      continue;
+    }
+    const uint64_t len = std::min<uint64_t>(chunk_size, options_.volume_size - c * chunk_size);
+    std::vector<uint8_t> old(len);
+    Status st = conductor_->ReadAt(old.data(), len, c * chunk_size);
+    if (st.ok()) {
+      bool stashed = false;
+      {
+        std::lock_guard lk(cs->mu);
+        ++cs->cow_chunks;
+        if (cs->stash_bytes + len <= options_.cow_memory_bytes) {
+          cs->stash_bytes += len;
+          cs->stash.emplace_back(c, std::move(old));
+          stashed = true;
+        }
+      }
+      if (!stashed) st = StoreChunks(cs, {ChunkBytes{c, old}});
+    }
+    // The write goes on either way; a failed copy fails the snapshot instead.
+    if (!st.ok()) cs->Fail(st.Annotate("copy-before-write of chunk " + std::to_string(c)));
+    cs->MarkDone(c);
+  }
+  return Status::OK();
+}
+
+Status Snapshotter::CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks,
+                                  std::atomic<size_t>* cursor) {
+  const uint64_t chunk_size = options_.chunk_size;
+  // Aligned, so a store that writes with O_DIRECT needs no bounce copy.
+  std::vector<AlignedBuffer> buffers;
+  for (size_t i = 0; i < kBatchChunks; ++i) buffers.push_back(AlignedBuffer::Uninitialized(chunk_size));
+  for (;;) {
+    if (!cs->Failure().ok()) return Status::OK();
+    const size_t first = cursor->fetch_add(kBatchChunks);
+    if (first >= chunks.size()) return Status::OK();
+    const size_t last = std::min(chunks.size(), first + kBatchChunks);
+    std::vector<ChunkBytes> batch;
+    std::vector<uint64_t> claimed;
+    Status st;
+    for (size_t i = first; i < last && st.ok(); ++i) {
+      const uint64_t c = chunks[i];
+      if (!cs->TryClaim(c)) continue;  // a writer copied it (or is copying it)
+      claimed.push_back(c);
+      const uint64_t len = std::min<uint64_t>(chunk_size, options_.volume_size - c * chunk_size);
+      AlignedBuffer& buf = buffers[batch.size()];
+      st = conductor_->ReadAtUncached(buf.data(), len, c * chunk_size).Annotate("read chunk " + std::to_string(c));
+      batch.push_back(ChunkBytes{c, std::span<const uint8_t>(buf.data(), len)});
+    }
+    if (st.ok() && !batch.empty()) st = StoreChunks(cs, batch);
+    if (!st.ok()) cs->Fail(st);
+    for (uint64_t c : claimed) cs->MarkDone(c);
+  }
+}
+
+void Snapshotter::DetachCapture() {
+  // Writers load capture_ while holding the barrier shared, so once the
+  // barrier has been closed and reopened nobody still uses the old state.
+  CloseBarrier();
+  capture_.store(nullptr, std::memory_order_release);
+  OpenBarrier();
+}
+
+Result<SnapshotReply> Snapshotter::Snapshot(std::string name) {
+  const auto start = std::chrono::steady_clock::now();
+  if (name.empty()) name = DefaultSnapshotName(NowNs());
+  AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
+  std::unique_lock op(op_mu_, std::try_to_lock);
+  if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
+  Result<CatalogEntry> existing = catalog_->Get(name);
+  if (existing.ok()) return Status::Error(EEXIST, "snapshot " + name + " exists already");
+  if (existing.status().code() != ENOENT) return existing.status();
+
+  Result<SnapshotReply> reply = CaptureLocked(name);
+  std::lock_guard lk(stats_mu_);
+  if (!reply.ok()) {
+    ++stats_.snapshot_failures;
+    return reply.status();
+  }
+  reply->duration = std::chrono::steady_clock::now() - start;
+  ++stats_.snapshots;
+  stats_.chunks_captured += reply->chunks_captured;
+  stats_.cow_chunks += reply->cow_chunks;
+  stats_.new_blobs += reply->new_blobs;
+  stats_.bytes_stored += reply->bytes_stored;
+  stats_.last_duration_ns = static_cast<uint64_t>(reply->duration.count());
+  stats_.last_barrier_ns = static_cast<uint64_t>(reply->barrier.count());
+  return reply;
+}
+
+Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
+  if (conductor_ == nullptr) return Status::Error(EINVAL, "snapshotter is not attached to a volume");
+  AMBER_RETURN_IF_ERROR(PublishConfig());
+  auto cs = std::make_unique<CaptureState>(tracker_->chunk_count());
+  cs->batch = store_->NewPutBatch();
+
+  // The capture instant: no write is in flight, none starts until the state is visible.
+  const auto barrier_start = std::chrono::steady_clock::now();
+  CloseBarrier();
+  const uint64_t created_ns = NowNs();
+  Status begun = tracker_->BeginCapture();
+  std::vector<uint64_t> chunks;
+  if (begun.ok()) {
+    chunks = tracker_->Marked(ChangeTracker::Set::kCaptured);
+    for (uint64_t c : chunks) cs->state[c].store(CaptureState::kPending, std::memory_order_relaxed);
+    capture_.store(cs.get(), std::memory_order_release);
+  }
+  OpenBarrier();
+  const auto barrier = std::chrono::steady_clock::now() - barrier_start;
+  AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
+
+  auto fail = [&](const Status& st) -> Status {
+    DetachCapture();
+    Status aborted = tracker_->AbortCapture();
+    if (!aborted.ok()) LOG_ERROR("abort capture: %s", aborted.ToString().c_str());
+    LOG_ERROR("snapshot %s failed: %s", name.c_str(), st.ToString().c_str());
+    return st;
+  };
+
+  std::atomic<size_t> cursor{0};
+  std::vector<std::thread> workers;
+  const int n = std::max(1, std::min<int>(options_.capture_threads, static_cast<int>(chunks.size() / kBatchChunks) + 1));
+  for (int i = 0; i < n; ++i) {
+    workers.emplace_back([&, i] {
+      (void)i;
+      Status st = CaptureWorker(cs.get(), chunks, &cursor);
+      if (!st.ok()) cs->Fail(st);
+    });
+  }
+  for (std::thread& t : workers) t.join();
+  // Chunks writers claimed: wait until their copies are made.
+  for (uint64_t c : chunks) cs->WaitDone(c);
+  // After a failure some chunks may still be pending; they are not needed.
+  if (Status st = cs->Failure(); !st.ok()) return fail(st);
+
+  // Writers' copies: every chunk is done, so the stash is complete and final.
+  std::vector<std::pair<uint64_t, std::vector<uint8_t>>> stash;
+  {
+    std::lock_guard lk(cs->mu);
+    stash.swap(cs->stash);
+  }
+  for (size_t i = 0; i < stash.size(); i += kBatchChunks) {
+    std::vector<ChunkBytes> batch;
+    for (size_t j = i; j < std::min(stash.size(), i + kBatchChunks); ++j) {
+      batch.push_back(ChunkBytes{stash[j].first, stash[j].second});
+    }
+    if (Status st = StoreChunks(cs.get(), batch); !st.ok()) return fail(st);
+  }
+  stash.clear();
+  DetachCapture();
+
+  std::vector<ChunkPointer> changes;
+  SnapshotReply reply;
+  {
+    std::lock_guard lk(cs->mu);
+    changes.swap(cs->results);
+    reply.cow_chunks = cs->cow_chunks;
+    reply.new_blobs = cs->stored.size();
+    reply.bytes_stored = cs->bytes_stored;
+  }
+  reply.chunks_captured = changes.size();
+  std::sort(changes.begin(), changes.end(), [](const ChunkPointer& a, const ChunkPointer& b) { return a.chunk < b.chunk; });
+
+  IndexUpdateStats ustats;
+  Result<Pointer> root = tree_.Update(base_root_, std::move(changes), &ustats, cs->batch.get());
+  if (!root.ok()) return fail(root.status().Annotate("update index"));
+  reply.new_blobs += ustats.nodes_written;
+  reply.bytes_stored += ustats.nodes_written * geo_.node_bytes();
+
+  SnapshotRecord rec;
+  rec.volume = uuid_;
+  rec.name = name;
+  rec.created_ns = created_ns;
+  rec.volume_size = options_.volume_size;
+  rec.chunk_size = options_.chunk_size;
+  rec.fanout = geo_.fanout;
+  rec.depth = geo_.depth;
+  rec.root = *root;
+  rec.parent = base_record_;
+  Result<std::vector<uint8_t>> encoded = EncodeSnapshotRecord(rec);
+  if (!encoded.ok()) return fail(encoded.status());
+  const Pointer record = Pointer::Of(*encoded);
+  if (Status st = cs->batch->Put(record, *encoded); !st.ok()) return fail(st.Annotate("store snapshot record"));
+  reply.new_blobs += 1;
+  reply.bytes_stored += encoded->size();
+  // Every blob the record reaches is durable before the record is committed.
+  if (Status st = cs->batch->Commit(); !st.ok()) return fail(st.Annotate("store the snapshot's blobs"));
+
+  // The captured writes must be in the image before their marks are dropped.
+  if (Status st = conductor_->Flush(); !st.ok()) return fail(st.Annotate("flush before commit"));
+  if (Status st = catalog_->Add(CatalogEntry{name, created_ns, record}); !st.ok()) {
+    return fail(st.Annotate("add to catalog"));
+  }
+  // Committed. What follows only makes later snapshots cheaper or the slow
+  // copy complete; a failure is logged and kept conservative.
+  base_record_ = record;
+  base_root_ = *root;
+  Status st = WriteSnapshotBase(options_.voldir, record);
+  if (st.ok()) {
+    st = tracker_->CommitCapture();
+  } else {
+    // Without the new base the marks must stay relative to the old one.
+    LOG_ERROR("snapshot %s: write base: %s; keeping change marks", name.c_str(), st.ToString().c_str());
+    tracker_->AbortCapture().IgnoreError();
+  }
+  if (!st.ok()) LOG_ERROR("snapshot %s: %s", name.c_str(), st.ToString().c_str());
+  const std::string ref_value = EncodeSnapshotRefValue(record);
+  Status ref = store_->PutRef(SnapshotRef(options_.volume_uuid, name), AsBytes(ref_value));
+  if (!ref.ok()) {
+    LOG_ERROR("snapshot %s: queue slow-store ref: %s", name.c_str(), ref.ToString().c_str());
+    std::lock_guard lk(stats_mu_);
+    ++stats_.ref_errors;
+  }
+  reply.name = name;
+  reply.barrier = std::chrono::duration_cast<std::chrono::nanoseconds>(barrier);
+  reply.record = record;
+  reply.root = *root;
+  return reply;
+}
+
+}  // namespace amberfs

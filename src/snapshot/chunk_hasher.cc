@@ -1,0 +1,77 @@
+#include "snapshot/chunk_hasher.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace amberfs {
+
+bool IsAllZero(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return true;
+  // Comparing the buffer with itself shifted by one byte is memcmp-fast.
+  return bytes[0] == 0 && std::memcmp(bytes.data(), bytes.data() + 1, bytes.size() - 1) == 0;
+}
+
+ChunkHasher::ChunkHasher(int threads) {
+  if (threads < 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) - 1;
+  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ChunkHasher::~ChunkHasher() {
+  {
+    std::lock_guard lk(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+// Claims chunks one at a time (a chunk is 64 KiB of SHA-256, ~100 us, so the
+// claim's lock is noise) until none are left.
+void ChunkHasher::HashSome() {
+  std::unique_lock lk(mu_);
+  while (next_ < job_.size()) {
+    const size_t i = next_++;
+    const ChunkBytes& in = job_[i];
+    lk.unlock();
+    ChunkPointer cp{in.chunk, IsAllZero(in.bytes) ? Pointer::Null() : Pointer::Of(in.bytes)};
+    lk.lock();
+    (*out_)[i] = cp;
+  }
+}
+
+void ChunkHasher::WorkerLoop() {
+  uint64_t seen = 0;
+  std::unique_lock lk(mu_);
+  for (;;) {
+    work_cv_.wait(lk, [&] { return stop_ || job_id_ != seen; });
+    if (stop_) return;
+    seen = job_id_;
+    ++busy_;
+    lk.unlock();
+    HashSome();
+    lk.lock();
+    if (--busy_ == 0) done_cv_.notify_all();
+  }
+}
+
+std::vector<ChunkPointer> ChunkHasher::Hash(std::span<const ChunkBytes> chunks) {
+  std::lock_guard call(call_mu_);
+  std::vector<ChunkPointer> out(chunks.size());
+  {
+    std::lock_guard lk(mu_);
+    job_ = chunks;
+    out_ = &out;
+    next_ = 0;
+    ++job_id_;
+  }
+  if (chunks.size() > 1) work_cv_.notify_all();
+  HashSome();
+  std::unique_lock lk(mu_);
+  // Every chunk is claimed; wait for the workers still finishing theirs.
+  done_cv_.wait(lk, [&] { return busy_ == 0; });
+  job_ = {};
+  out_ = nullptr;
+  return out;
+}
+
+}  // namespace amberfs

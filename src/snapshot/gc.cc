@@ -1,0 +1,127 @@
+// Snapshotter::Gc: mark what any snapshot reaches, sweep the rest, slow store
+// first (see snapshotter.h).
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <unordered_set>
+
+#include "amberfs/log.h"
+#include "store/slow_store_locks.h"
+#include "snapshot/snapshotter.h"
+
+namespace amberfs {
+namespace {
+
+// Marks a record and everything its tree reaches, reading through `store`;
+// calls keep_fresh now and then (a big tree takes long to walk).
+Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Pointer>* marked,
+                    const std::function<Status()>& keep_fresh) {
+  if (!marked->insert(record).second) return Status::OK();
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store->Get(record));
+  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(bytes));
+  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, rec.Geometry());
+  IndexTree tree(store, geo, 0);
+  return tree.ForEachBlob(rec.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
+    if (kind != BlobKind::kChunk) AMBER_RETURN_IF_ERROR(keep_fresh());
+    return marked->insert(p).second;  // a node seen before: its subtree is marked already
+  });
+}
+
+}  // namespace
+
+Result<GcReply> Snapshotter::Gc() {
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock op(op_mu_, std::try_to_lock);
+  if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
+  GcReply reply;
+  std::unordered_set<Pointer> marked;
+
+  // Announce the sweep before looking at anything, and give way to any other
+  // volume with uploads in flight (slow_store_locks.h): their blobs may
+  // belong to a snapshot whose ref is not in the slow store yet.
+  Store& slow = store_->slow();
+  AMBER_RETURN_IF_ERROR(AcquireGcMarker(slow, options_.volume_uuid).Annotate("gc"));
+  struct ReleaseMarker {
+    Store& slow;
+    const std::string& uuid;
+    ~ReleaseMarker() {
+      Status st = slow.DeleteRef(GcMarkerRef(uuid));
+      if (!st.ok()) LOG_WARN("gc: release gc marker: %s", st.ToString().c_str());
+    }
+  } release{slow, options_.volume_uuid};
+  auto refreshed = std::chrono::steady_clock::now();
+  auto keep_marker_fresh = [&]() -> Status {
+    if (std::chrono::steady_clock::now() - refreshed < kGcMarkerRefresh) return Status::OK();
+    refreshed = std::chrono::steady_clock::now();
+    return AcquireGcMarker(slow, options_.volume_uuid, /*refresh_only=*/true).Annotate("gc");
+  };
+
+  // Our own snapshots and the base, read through the paired store.
+  AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List());
+  for (const CatalogEntry& e : entries) {
+    AMBER_RETURN_IF_ERROR(
+        MarkSnapshot(store_, e.record, &marked, keep_marker_fresh).Annotate("gc: mark snapshot " + e.name));
+  }
+  if (!base_record_.IsNull()) {
+    AMBER_RETURN_IF_ERROR(
+        MarkSnapshot(store_, base_record_, &marked, keep_marker_fresh).Annotate("gc: mark base snapshot"));
+  }
+  // Every snapshot of every volume the slow store knows. Other volumes' trees
+  // are read from the slow store itself, so gc does not fill our fast store.
+  AMBER_ASSIGN_OR_RETURN(std::vector<std::string> refs, store_->slow().ListRefs("volumes/"));
+  const std::string own_prefix = SnapshotRefPrefix(options_.volume_uuid);
+  for (const std::string& ref : refs) {
+    // volumes/<uuid>/snapshots/<name> or volumes/<uuid>/base
+    const size_t pos = ref.find("/snapshots/");
+    const bool base = ref.size() > 5 && ref.compare(ref.size() - 5, 5, "/base") == 0 &&
+                      std::count(ref.begin(), ref.end(), '/') == 2;
+    if (!base && (pos == std::string::npos || ref.find('/', pos + 11) != std::string::npos)) continue;
+    const bool own = ref.compare(0, own_prefix.size(), own_prefix) == 0;
+    Store* reader = own ? static_cast<Store*>(store_) : &store_->slow();
+    Result<std::vector<uint8_t>> value = store_->slow().GetRef(ref);
+    if (!value.ok() && value.status().code() == ENOENT) continue;  // deleted meanwhile
+    if (!value.ok()) return value.status().Annotate("gc: read ref " + ref);
+    Result<Pointer> record = DecodeSnapshotRefValue(*value);
+    if (!record.ok()) return record.status().Annotate("gc: ref " + ref + " (refusing to collect)");
+    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, &marked, keep_marker_fresh).Annotate("gc: mark " + ref));
+    if (!own && !base) ++reply.snapshots_of_other_volumes;
+  }
+  reply.reachable = marked.size();
+
+  // Sweep: what the slow store holds first, then what only the fast store
+  // holds; PairedStore::Delete removes the slow copy before the fast one.
+  std::vector<Pointer> slow_garbage, fast_garbage;
+  AMBER_RETURN_IF_ERROR(store_->slow().List([&](const Pointer& p) {
+    if (!marked.count(p)) slow_garbage.push_back(p);
+    return keep_marker_fresh();
+  }).Annotate("gc: list slow store"));
+  AMBER_RETURN_IF_ERROR(store_->fast().List([&](const Pointer& p) {
+    if (!marked.count(p)) fast_garbage.push_back(p);
+    return Status::OK();
+  }).Annotate("gc: list fast store"));
+  std::unordered_set<Pointer> done;
+  for (const Pointer& p : slow_garbage) {
+    AMBER_RETURN_IF_ERROR(keep_marker_fresh());
+    AMBER_RETURN_IF_ERROR(store_->Delete(p).Annotate("gc: delete " + p.Hex()));
+    done.insert(p);
+    ++reply.deleted_slow;
+  }
+  for (const Pointer& p : fast_garbage) {
+    if (!done.count(p)) AMBER_RETURN_IF_ERROR(store_->Delete(p).Annotate("gc: delete " + p.Hex()));
+    ++reply.deleted_fast;
+  }
+  reply.duration = std::chrono::steady_clock::now() - start;
+  LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store",
+           (unsigned long long)reply.reachable, (unsigned long long)reply.deleted_slow,
+           (unsigned long long)reply.deleted_fast);
+  std::lock_guard lk(stats_mu_);
+  ++stats_.gcs;
+  stats_.gc_deleted += reply.deleted_slow + reply.deleted_fast;
+  {
+    std::lock_guard rl(read_mu_);
+    chunk_lru_.clear();
+  }
+  return reply;
+}
+
+}  // namespace amberfs

@@ -1,0 +1,249 @@
+// Restore: rebuild a volume from a slow store alone (see restore.h).
+#include "amberfs/restore.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "snapshot/catalog.h"
+#include "snapshot/change_tracker.h"
+#include "base/durable_file.h"
+#include "snapshot/index_tree.h"
+#include "snapshot/snapshotter.h"
+#include "store/store_url.h"
+#include "base/unique_fd.h"
+#include "amberfs/volume_config.h"
+#include "amberfs/volume_create.h"
+
+namespace amberfs {
+namespace {
+
+std::string Describe(const std::vector<StoredVolume>& volumes) {
+  std::string s;
+  for (const StoredVolume& v : volumes) {
+    s += "\n  " + v.uuid + " (" + std::to_string(v.snapshots.size()) + " snapshots";
+    if (!v.snapshots.empty()) s += ": " + v.snapshots.front().name + (v.snapshots.size() > 1 ? " ... " + v.snapshots.back().name : "");
+    s += ")";
+  }
+  return s;
+}
+
+Result<SnapshotRecord> FetchRecord(Store* store, const std::string& uuid, const StoredSnapshot& snap) {
+  Result<std::vector<uint8_t>> bytes = store->Get(snap.record);
+  if (!bytes.ok()) return bytes.status().Annotate("snapshot " + snap.name + " record");
+  Result<SnapshotRecord> rec = DecodeSnapshotRecord(*bytes);
+  if (!rec.ok()) return rec.status().Annotate("snapshot " + snap.name + " record " + snap.record.Hex());
+  if (FormatVolumeUuid(rec->volume) != uuid || rec->name != snap.name) {
+    return Status::Error(EBADMSG, "snapshot ref volumes/" + uuid + "/snapshots/" + snap.name +
+                                      " points at the record of " + FormatVolumeUuid(rec->volume) + "/" + rec->name);
+  }
+  return rec;
+}
+
+}  // namespace
+
+Result<std::vector<StoredVolume>> ListStoredVolumes(Store* store) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<std::string> refs, store->ListRefs("volumes/"));
+  std::map<std::string, StoredVolume> by_uuid;
+  for (const std::string& ref : refs) {
+    // volumes/<uuid>/config or volumes/<uuid>/snapshots/<name>
+    const size_t a = ref.find('/'), b = ref.find('/', a + 1);
+    if (b == std::string::npos) continue;
+    const std::string uuid = ref.substr(a + 1, b - a - 1);
+    if (!ParseVolumeUuid(uuid).ok()) continue;
+    const std::string rest = ref.substr(b + 1);
+    StoredVolume& v = by_uuid[uuid];
+    v.uuid = uuid;
+    if (rest == "config") {
+      v.has_config = true;
+    } else if (rest.rfind("snapshots/", 0) == 0 && ValidateSnapshotName(rest.substr(10)).ok()) {
+      AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> value, store->GetRef(ref));
+      Result<Pointer> record = DecodeSnapshotRefValue(value);
+      if (!record.ok()) return record.status().Annotate(ref);
+      v.snapshots.push_back(StoredSnapshot{rest.substr(10), *record, 0});
+    }
+  }
+  std::vector<StoredVolume> out;
+  for (auto& [uuid, v] : by_uuid) out.push_back(std::move(v));
+  return out;
+}
+
+Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<StoredVolume> volumes, ListStoredVolumes(store));
+  std::erase_if(volumes, [](const StoredVolume& v) { return v.snapshots.empty(); });
+  if (volumes.empty()) return Status::Error(ENOENT, store->Describe() + " holds no volume with a snapshot");
+  const StoredVolume* chosen = nullptr;
+  if (volume.empty()) {
+    if (volumes.size() > 1) {
+      return Status::Error(EINVAL, store->Describe() + " holds several volumes; choose one with --volume:" +
+                                       Describe(volumes));
+    }
+    chosen = &volumes.front();
+  } else {
+    for (const StoredVolume& v : volumes) {
+      if (v.uuid == volume) chosen = &v;
+    }
+    if (chosen == nullptr) {
+      return Status::Error(ENOENT, "no volume " + volume + " with snapshots in " + store->Describe() +
+                                       "; it holds:" + Describe(volumes));
+    }
+  }
+  RestorePlan plan;
+  plan.uuid = chosen->uuid;
+  if (!snapshot.empty()) {
+    auto it = std::find_if(chosen->snapshots.begin(), chosen->snapshots.end(),
+                           [&](const StoredSnapshot& s) { return s.name == snapshot; });
+    if (it == chosen->snapshots.end()) {
+      std::string names;
+      for (const StoredSnapshot& s : chosen->snapshots) names += " " + s.name;
+      return Status::Error(ENOENT, "volume " + chosen->uuid + " has no snapshot " + snapshot + "; it has:" + names);
+    }
+    AMBER_ASSIGN_OR_RETURN(plan.record, FetchRecord(store, chosen->uuid, *it));
+    plan.record_pointer = it->record;
+  } else {
+    // The newest, by the time in its record.
+    bool any = false;
+    for (const StoredSnapshot& s : chosen->snapshots) {
+      AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, FetchRecord(store, chosen->uuid, s));
+      if (!any || rec.created_ns > plan.record.created_ns) {
+        plan.record = rec;
+        plan.record_pointer = s.record;
+        any = true;
+      }
+    }
+  }
+  Result<std::vector<uint8_t>> config = store->GetRef(VolumeConfigRef(plan.uuid));
+  if (config.ok()) {
+    plan.config_text.assign(config->begin(), config->end());
+  } else if (config.status().code() != ENOENT) {
+    return config.status().Annotate("volume config");
+  }
+  return plan;
+}
+
+Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, const std::string& image_path,
+                                  int threads, const std::function<void(const RestoreProgress&)>& progress) {
+  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
+  IndexTree tree(store, geo, 0);
+  std::vector<ChunkPointer> chunks;
+  AMBER_RETURN_IF_ERROR(tree.Walk(record.root, [&](uint64_t c, const Pointer& p) {
+    chunks.push_back(ChunkPointer{c, p});
+    return Status::OK();
+  }).Annotate("walk snapshot " + record.name));
+
+  UniqueFd fd(::open(image_path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open image " + image_path);
+
+  RestoreStats stats;
+  stats.chunks = record.chunk_count();
+  std::atomic<size_t> cursor{0};
+  std::atomic<uint64_t> done{0}, bytes{0};
+  std::mutex mu;  // guards failure and serialises progress calls
+  Status failure;
+  auto worker = [&] {
+    for (;;) {
+      {
+        std::lock_guard lk(mu);
+        if (!failure.ok()) return;
+      }
+      const size_t i = cursor.fetch_add(1);
+      if (i >= chunks.size()) return;
+      const ChunkPointer& cp = chunks[i];
+      const uint64_t off = cp.chunk * record.chunk_size;
+      const uint64_t len = std::min<uint64_t>(record.chunk_size, record.volume_size - off);
+      Status st;
+      Result<std::vector<uint8_t>> data = store->Get(cp.pointer);
+      if (!data.ok()) {
+        st = data.status().Annotate("chunk " + std::to_string(cp.chunk));
+      } else if (data->size() != len) {
+        st = Status::Error(EBADMSG, "chunk " + std::to_string(cp.chunk) + " is " + std::to_string(data->size()) +
+                                        " bytes, expected " + std::to_string(len));
+      } else {
+        st = PwriteAll(fd.get(), data->data(), len, static_cast<off_t>(off), image_path);
+      }
+      std::lock_guard lk(mu);
+      if (!st.ok()) {
+        if (failure.ok()) failure = st;
+        return;
+      }
+      const uint64_t n = done.fetch_add(1) + 1;
+      bytes += len;
+      if (progress && (n % 64 == 0 || n == chunks.size())) progress(RestoreProgress{n, chunks.size(), bytes.load()});
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
+  for (std::thread& t : pool) t.join();
+  AMBER_RETURN_IF_ERROR(failure);
+  if (::fdatasync(fd.get()) != 0) return Status::FromErrno(errno, "fdatasync " + image_path);
+  AMBER_RETURN_IF_ERROR(fd.Close());
+  if (progress && chunks.empty()) progress(RestoreProgress{0, 0, 0});
+  stats.downloaded = done.load();
+  stats.bytes = bytes.load();
+  return stats;
+}
+
+Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan) {
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<Catalog> catalog, Catalog::Open(voldir));
+  AMBER_RETURN_IF_ERROR(catalog->Add(CatalogEntry{plan.record.name, plan.record.created_ns, plan.record_pointer}));
+  AMBER_RETURN_IF_ERROR(WriteSnapshotBase(voldir, plan.record_pointer));
+  const std::string changes = voldir + "/" + kChangeTrackerFile;
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<ChangeTracker> tracker,
+                         ChangeTracker::Create(changes, plan.record.volume_size, plan.record.chunk_size));
+  return Status::OK();
+}
+
+Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
+  if (options.voldir.empty()) return Status::Error(EINVAL, "no volume directory given");
+  AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(options.url));
+  // Opening a DiskStore creates its directory; a restore must not.
+  if (url.kind == StoreUrl::Kind::kFile && ::access(url.path.c_str(), F_OK) != 0) {
+    return Status::FromErrno(errno, "no slow store at " + url.path);
+  }
+  Result<std::unique_ptr<Store>> store = OpenStoreUrl(options.url, options.credentials_file);
+  if (!store.ok()) return store.status().Annotate("open " + options.url);
+  RestoreVolumeResult result;
+  AMBER_ASSIGN_OR_RETURN(result.plan, PlanRestore(store->get(), options.volume, options.snapshot));
+  const RestorePlan& plan = result.plan;
+  if (options.planned) options.planned(plan);
+
+  CreateVolumeOptions create;
+  create.voldir = options.voldir;
+  create.size = plan.record.volume_size;
+  create.chunk_size = plan.record.chunk_size;
+  create.slow_url = CanonicalStoreUrl(url);
+  create.force = options.force;
+  if (!plan.config_text.empty()) {
+    Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
+    if (published.ok()) {
+      create.block_size = published->block_size;
+    } else {
+      // The geometry that matters is in the record; the block size is only the cache's.
+      create.block_size = std::min<uint32_t>(kDefaultBlockSize, plan.record.chunk_size);
+    }
+  }
+  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, CreateVolume(create));
+  const std::string voldir = AbsolutePath(options.voldir);
+  auto fail = [&](const Status& st) -> Status {
+    Status removed = RemoveDurably(voldir, "config");
+    return st.Annotate(removed.ok() ? "restore (the incomplete volume in " + voldir + " has no config; rerun with --force)"
+                                    : "restore (and removing the incomplete config failed: " + removed.message() + ")");
+  };
+  Result<RestoreStats> stats = RestoreImage(store->get(), plan.record, config.ImagePath(voldir), options.threads,
+                                            options.progress);
+  if (!stats.ok()) return fail(stats.status());
+  result.stats = *stats;
+  if (Status st = InstallRestoredSnapshot(voldir, plan); !st.ok()) return fail(st);
+  // The same volume continued: its uuid, so later snapshots build on this one.
+  config.uuid = plan.uuid;
+  if (Status st = config.Store(voldir); !st.ok()) return fail(st);
+  return result;
+}
+
+}  // namespace amberfs

@@ -1,0 +1,353 @@
+// Snapshotter: setup, the write path, reading snapshots, delete, drain, stats.
+// Capture is in snapshot_capture.cc; rollback and gc in snapshot_rollback.cc
+// and snapshot_gc.cc.
+#include "snapshot/snapshotter.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/byte_order.h"
+#include "base/durable_file.h"
+#include "amberfs/log.h"
+#include "snapshot/internal.h"
+
+namespace amberfs {
+namespace {
+
+constexpr char kBaseMagic[8] = {'A', 'M', 'B', 'R', 'B', 'A', 'S', 'E'};
+constexpr size_t kBaseSize = 56;
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+}  // namespace
+
+Result<VolumeUuid> ParseVolumeUuid(std::string_view text) {
+  VolumeUuid out{};
+  static constexpr size_t kDashes[] = {8, 13, 18, 23};
+  if (text.size() != 36) return Status::Error(EINVAL, "volume uuid '" + std::string(text) + "' is not 36 characters");
+  size_t byte = 0;
+  for (size_t i = 0; i < text.size();) {
+    if (std::find(std::begin(kDashes), std::end(kDashes), i) != std::end(kDashes)) {
+      if (text[i] != '-') break;
+      ++i;
+      continue;
+    }
+    int hi = HexDigit(text[i]), lo = i + 1 < text.size() ? HexDigit(text[i + 1]) : -1;
+    if (hi < 0 || lo < 0) break;
+    out[byte++] = static_cast<uint8_t>(hi << 4 | lo);
+    i += 2;
+  }
+  if (byte != out.size()) {
+    return Status::Error(EINVAL, "volume uuid '" + std::string(text) + "' is not of the form "
+                                 "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (lowercase hex)");
+  }
+  return out;
+}
+
+std::string FormatVolumeUuid(const VolumeUuid& uuid) {
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < uuid.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
+    s += kHex[uuid[i] >> 4];
+    s += kHex[uuid[i] & 15];
+  }
+  return s;
+}
+
+std::string VolumeConfigRef(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/config"; }
+std::string SnapshotRefPrefix(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/snapshots/"; }
+std::string SnapshotRef(std::string_view uuid, std::string_view name) {
+  return SnapshotRefPrefix(uuid) + std::string(name);
+}
+std::string BaseRef(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/base"; }
+
+std::string EncodeSnapshotRefValue(const Pointer& record) { return record.Hex() + "\n"; }
+
+Result<Pointer> DecodeSnapshotRefValue(std::span<const uint8_t> bytes) {
+  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (text.size() != 65 || text.back() != '\n') {
+    return Status::Error(EBADMSG, "snapshot ref is not a 64-digit record pointer and a newline");
+  }
+  Result<Pointer> p = Pointer::FromHex(text.substr(0, 64));
+  if (!p.ok() || p->IsNull()) return Status::Error(EBADMSG, "snapshot ref holds no valid record pointer");
+  return p;
+}
+
+Status WriteSnapshotBase(const std::string& voldir, const Pointer& record) {
+  uint8_t b[kBaseSize] = {};
+  std::memcpy(b, kBaseMagic, 8);
+  PutLE32(b + 8, 1);
+  std::memcpy(b + 16, record.bytes().data(), Pointer::kSize);
+  PutLE64(b + 48, XXH3_64bits(b, 48));
+  return WriteFileAtomic(voldir, kSnapshotBaseFile, b, false);
+}
+
+Result<Pointer> ReadSnapshotBase(const std::string& voldir) {
+  const std::string path = voldir + "/" + kSnapshotBaseFile;
+  Result<std::vector<uint8_t>> data = ReadSmallFile(path, 4096);
+  if (!data.ok()) {
+    if (data.status().code() == ENOENT) return Pointer();
+    return data.status();
+  }
+  const std::vector<uint8_t>& b = *data;
+  if (b.size() != kBaseSize || std::memcmp(b.data(), kBaseMagic, 8) != 0 || GetLE32(b.data() + 8) != 1 ||
+      GetLE64(b.data() + 48) != XXH3_64bits(b.data(), 48)) {
+    return Status::Error(EBADMSG, path + " is corrupt (bad size, magic, version or checksum)");
+  }
+  return Pointer::FromBytes(b.data() + 16);
+}
+
+std::string SnapshotReply::ToString() const {
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "name %s\nrecord %s\nroot %s\nchunks_captured %llu\ncow_chunks %llu\nnew_blobs %llu\n"
+                "bytes_stored %llu\nduration_ms %.3f\nbarrier_ms %.3f\n",
+                name.c_str(), record.Hex().c_str(), root.Hex().c_str(), (unsigned long long)chunks_captured,
+                (unsigned long long)cow_chunks, (unsigned long long)new_blobs, (unsigned long long)bytes_stored,
+                duration.count() / 1e6, barrier.count() / 1e6);
+  return buf;
+}
+
+std::string RollbackReply::ToString() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "rolled back to %s\nchunks_written %llu\nchunks_discarded %llu\nduration_ms %.3f\n",
+                name.c_str(), (unsigned long long)chunks_written, (unsigned long long)chunks_discarded,
+                duration.count() / 1e6);
+  return buf;
+}
+
+std::string GcReply::ToString() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "reachable %llu\ndeleted_slow %llu\ndeleted_fast %llu\nother_volume_snapshots %llu\nduration_ms %.3f\n",
+                (unsigned long long)reachable, (unsigned long long)deleted_slow, (unsigned long long)deleted_fast,
+                (unsigned long long)snapshots_of_other_volumes, duration.count() / 1e6);
+  return buf;
+}
+
+Snapshotter::Snapshotter(ChangeTracker* tracker, PairedStore* store, Catalog* catalog,
+                         const SnapshotterOptions& options, IndexGeometry geometry)
+    : tracker_(tracker),
+      store_(store),
+      catalog_(catalog),
+      options_(options),
+      geo_(geometry),
+      observer_(std::make_unique<CowObserver>(this, tracker)),
+      tree_(store, geometry, 256),
+      hasher_(options.hash_threads) {}
+
+Snapshotter::~Snapshotter() = default;
+
+Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(ChangeTracker* tracker, PairedStore* store, Catalog* catalog,
+                                                       const SnapshotterOptions& options) {
+  if (tracker == nullptr || store == nullptr || catalog == nullptr || options.voldir.empty()) {
+    return Status::Error(EINVAL, "snapshotter needs a tracker, a store, a catalog and the volume directory");
+  }
+  if (options.volume_size == 0 || options.chunk_size == 0 || tracker->chunk_size() != options.chunk_size ||
+      tracker->chunk_count() != (options.volume_size + options.chunk_size - 1) / options.chunk_size) {
+    return Status::Error(EINVAL, "snapshotter geometry does not match the change tracker's");
+  }
+  AMBER_ASSIGN_OR_RETURN(VolumeUuid uuid, ParseVolumeUuid(options.volume_uuid));
+  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, IndexGeometry::Make(tracker->chunk_count(), options.fanout));
+  std::unique_ptr<Snapshotter> s(new Snapshotter(tracker, store, catalog, options, geo));
+  s->uuid_ = uuid;
+  AMBER_RETURN_IF_ERROR(s->LoadBase());
+  return s;
+}
+
+Status Snapshotter::LoadBase() {
+  AMBER_ASSIGN_OR_RETURN(Pointer base, ReadSnapshotBase(options_.voldir));
+  base_record_ = base;
+  base_root_ = Pointer();
+  if (base.IsNull()) return Status::OK();
+  Result<SnapshotRecord> rec = LoadRecord(base);
+  if (!rec.ok()) return rec.status().Annotate("base snapshot record " + base.Hex());
+  base_root_ = rec->root;
+  return Status::OK();
+}
+
+Result<SnapshotRecord> Snapshotter::LoadRecord(const Pointer& record) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store_->Get(record));
+  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(bytes));
+  if (rec.volume != uuid_ || rec.volume_size != options_.volume_size || rec.chunk_size != options_.chunk_size ||
+      rec.fanout != geo_.fanout) {
+    return Status::Error(EBADMSG, "snapshot record " + record.Hex() + " (" + rec.name +
+                                      ") belongs to another volume or geometry");
+  }
+  return rec;
+}
+
+ChangeObserver* Snapshotter::observer() { return observer_.get(); }
+
+void Snapshotter::Attach(Conductor* conductor) { conductor_ = conductor; }
+
+void Snapshotter::EnterWrite() {
+  std::unique_lock lk(barrier_mu_);
+  barrier_cv_.wait(lk, [&] { return !barrier_closed_; });
+  ++writers_;
+}
+
+void Snapshotter::LeaveWrite() {
+  std::lock_guard lk(barrier_mu_);
+  if (--writers_ == 0 && barrier_closed_) barrier_cv_.notify_all();
+}
+
+void Snapshotter::CloseBarrier() {
+  std::unique_lock lk(barrier_mu_);
+  barrier_cv_.wait(lk, [&] { return !barrier_closed_; });
+  barrier_closed_ = true;  // new writers wait from here on, so the wait below ends
+  barrier_cv_.wait(lk, [&] { return writers_ == 0; });
+}
+
+void Snapshotter::OpenBarrier() {
+  {
+    std::lock_guard lk(barrier_mu_);
+    barrier_closed_ = false;
+  }
+  barrier_cv_.notify_all();
+}
+
+Status Snapshotter::Write(const void* buf, size_t length, uint64_t offset) {
+  EnterWrite();
+  Status st = conductor_->WriteAt(buf, length, offset);
+  LeaveWrite();
+  return st;
+}
+
+Status Snapshotter::Discard(uint64_t offset, uint64_t length) {
+  EnterWrite();
+  Status st = conductor_->Discard(offset, length);
+  LeaveWrite();
+  return st;
+}
+
+Result<SnapshotRecord> Snapshotter::RecordOf(std::string_view name) {
+  {
+    std::lock_guard lk(read_mu_);
+    auto it = records_.find(name);
+    if (it != records_.end()) return it->second;
+  }
+  AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
+  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, LoadRecord(entry.record));
+  std::lock_guard lk(read_mu_);
+  records_.emplace(std::string(name), rec);
+  return rec;
+}
+
+Result<std::shared_ptr<const std::vector<uint8_t>>> Snapshotter::ChunkBlob(const Pointer& ptr) {
+  {
+    std::lock_guard lk(read_mu_);
+    for (auto it = chunk_lru_.begin(); it != chunk_lru_.end(); ++it) {
+      if (it->first == ptr) {
+        chunk_lru_.splice(chunk_lru_.begin(), chunk_lru_, it);
+        return it->second;
+      }
+    }
+  }
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store_->Get(ptr));
+  auto blob = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
+  std::lock_guard lk(read_mu_);
+  if (options_.read_cache_chunks > 0) {
+    chunk_lru_.emplace_front(ptr, blob);
+    while (chunk_lru_.size() > options_.read_cache_chunks) chunk_lru_.pop_back();
+  }
+  return blob;
+}
+
+Status Snapshotter::ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset) {
+  if (offset > options_.volume_size || length > options_.volume_size - offset) {
+    return Status::Error(EINVAL, "read past the end of snapshot " + std::string(name));
+  }
+  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, RecordOf(name));
+  uint8_t* out = static_cast<uint8_t*>(buf);
+  const uint64_t cs = options_.chunk_size;
+  while (length > 0) {
+    const uint64_t chunk = offset / cs, in_chunk = offset % cs;
+    const uint64_t chunk_len = std::min<uint64_t>(cs, options_.volume_size - chunk * cs);
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(length, chunk_len - in_chunk));
+    AMBER_ASSIGN_OR_RETURN(Pointer ptr, tree_.Lookup(rec.root, chunk));
+    if (ptr.IsNull()) {
+      std::memset(out, 0, n);
+    } else {
+      AMBER_ASSIGN_OR_RETURN(std::shared_ptr<const std::vector<uint8_t>> blob, ChunkBlob(ptr));
+      if (blob->size() != chunk_len) {
+        return Status::Error(EBADMSG, "chunk " + std::to_string(chunk) + " of snapshot " + std::string(name) +
+                                          " is " + std::to_string(blob->size()) + " bytes, expected " +
+                                          std::to_string(chunk_len));
+      }
+      std::memcpy(out, blob->data() + in_chunk, n);
+    }
+    out += n;
+    offset += n;
+    length -= n;
+  }
+  return Status::OK();
+}
+
+Result<std::vector<SnapshotInfo>> Snapshotter::List() const {
+  std::vector<Status> problems;
+  AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List(&problems));
+  for (const Status& p : problems) LOG_ERROR("catalog: %s", p.ToString().c_str());
+  std::vector<SnapshotInfo> out;
+  for (const CatalogEntry& e : entries) out.push_back({e.name, e.created_ns});
+  return out;
+}
+
+Status Snapshotter::Delete(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
+  std::unique_lock op(op_mu_, std::try_to_lock);
+  if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
+  AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
+  if (entry.record == base_record_) {
+    // The next snapshot reaches this one's unchanged chunks through the base:
+    // keep them marked for other volumes' gc, which only sees the slow store.
+    const std::string value = EncodeSnapshotRefValue(base_record_);
+    AMBER_RETURN_IF_ERROR(store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60))
+                              .Annotate("publish the base before deleting the snapshot that is the base"));
+  }
+  // The slow ref goes first: if that fails the snapshot stays listed and the
+  // delete can be retried, rather than leaving a ref no catalog knows of.
+  AMBER_RETURN_IF_ERROR(store_->DeleteRef(SnapshotRef(options_.volume_uuid, name)).Annotate("delete snapshot ref"));
+  AMBER_RETURN_IF_ERROR(catalog_->Remove(name));
+  {
+    std::lock_guard lk(read_mu_);
+    auto it = records_.find(name);
+    if (it != records_.end()) records_.erase(it);
+  }
+  std::lock_guard lk(stats_mu_);
+  ++stats_.deletes;
+  return Status::OK();
+}
+
+Status Snapshotter::Drain(std::chrono::milliseconds timeout) { return store_->Drain(timeout); }
+
+SnapshotterStats Snapshotter::Stats() const {
+  SnapshotterStats s;
+  {
+    std::lock_guard lk(stats_mu_);
+    s = stats_;
+  }
+  s.store = store_->Stats();
+  return s;
+}
+
+Status Snapshotter::PublishConfig() {
+  if (config_published_ || options_.config_text.empty()) return Status::OK();
+  const std::string ref = VolumeConfigRef(options_.volume_uuid);
+  Result<std::vector<uint8_t>> have = store_->GetRef(ref);
+  std::span<const uint8_t> want = AsBytes(options_.config_text);
+  if (!have.ok() || !std::equal(have->begin(), have->end(), want.begin(), want.end())) {
+    AMBER_RETURN_IF_ERROR(store_->PutRef(ref, want).Annotate("publish volume config"));
+  }
+  config_published_ = true;
+  return Status::OK();
+}
+
+}  // namespace amberfs

@@ -1,0 +1,288 @@
+// Snapshotter: point-in-time snapshots of a volume, reading them, rollback,
+// delete, gc and drain (issue 5; DESIGN.md invariants 2-6).
+//
+// Parts (none owned; the Volume owns them and they must outlive this object):
+// the Conductor, the ChangeTracker (which chunks changed since the last
+// committed snapshot), a PairedStore (fast = VOLDIR/fast, slow = the volume's
+// URL) and the Catalog. Wiring, in this order:
+//   snap = Snapshotter::Open(tracker, paired, catalog, options);
+//   conductor options.observer = snap->observer();  // copy-before-write, then the tracker
+//   conductor = Conductor::Open(...);  snap->Attach(conductor);
+// and every write and discard of the volume goes through snap->Write and
+// snap->Discard (not the Conductor directly): they hold the write barrier.
+//
+// Capture protocol (`Snapshot`):
+//   1. Under the write barrier held exclusively (it waits for the writes in
+//      flight, then blocks new ones for a few microseconds, never for I/O):
+//      ChangeTracker::BeginCapture, the capture set C is copied into a
+//      per-chunk state array (pending), and the capture becomes visible to the
+//      copy-before-write observer. That instant is the snapshot's time.
+//   2. Capture workers claim pending chunks of C (pending -> claimed, a CAS),
+//      read them with Conductor::ReadAt, hash them on every core
+//      (ChunkHasher), skip the Put when the fast store holds the blob already
+//      (dedup), Put the rest in parallel, and mark them done.
+//      A writer whose range touches a pending chunk of C claims it itself in
+//      WillChange and copies the old bytes before its write proceeds (to
+//      memory up to cow_memory_bytes, else hashed and Put inline); a writer
+//      meeting a chunk claimed by someone else waits for it to be done. Chunks
+//      outside C are unchanged since the base snapshot and need no copy.
+//      A failure in a writer's copy never fails the write: it fails the
+//      snapshot.
+//   3. IndexTree::Update(base root, captured chunks) (null pointers for
+//      all-zero chunks), the record blob (snapshot_record.h; parent = base),
+//      Conductor::Flush (the tracker's rule before CommitCapture), the
+//      catalog entry (the commit point), the base file, CommitCapture, and
+//      finally the ref volumes/<uuid>/snapshots/<name> queued behind every
+//      blob in the PairedStore (uploaded only once all its blobs are there).
+//   Any failure before the catalog entry: AbortCapture (the marks return to
+//   the active set, so the next snapshot includes those chunks), nothing in
+//   the catalog; blobs already stored are left for gc.
+//
+// Base: the record of the last committed snapshot (VOLDIR/snapshot-base). The
+// tracker's marks are relative to it, so a snapshot is Update(base root,
+// marked chunks); rollback diffs against it; gc keeps its blobs even after
+// `delete` of that snapshot. File format (for man/amberfs.5), 56 bytes,
+// little-endian, written atomically (temp + fsync + rename):
+//   0  8  magic "AMBRBASE"   8  4  version (1)   12  4  zero
+//   16 32 record pointer     48 8  xxh3-64 of bytes 0..47
+// Absent means "no snapshot yet": the base root is null (the empty volume).
+//
+// Slow-store refs written here (store.h layout):
+//   volumes/<uuid>/config           a copy of VOLDIR/config, on first use
+//   volumes/<uuid>/snapshots/<name> the record pointer: 64 lowercase hex + "\n"
+//
+// Rollback(name): every chunk in IndexTree::Diff(base root, target root) or
+// marked in the tracker is rewritten from the target's blob (or discarded
+// when null) through the barrier, then Flush. Those writes mark the tracker
+// as any write does, so the next snapshot stays correct against the base.
+//
+// Delete of the snapshot that is the base first publishes the base ref
+// (volumes/<uuid>/base, waiting until it is in the slow store), so that the
+// next snapshot's unchanged chunks stay marked for every volume's gc.
+//
+// Gc: marks every blob reachable from each catalog entry, the base, and each
+// snapshot and base ref of every volume in the slow store (volumes/*/snapshots/*, read
+// from the slow store itself); sweeps unmarked blobs present in the slow
+// store, then the ones present only in the fast store, each through
+// PairedStore::Delete (slow copy first, then fast). Gc runs under the
+// operation lock, so no snapshot is in progress. Other volumes sharing the
+// slow store: gc first writes locks/gc/<uuid> and fails with EBUSY, sweeping
+// nothing, while any other volume holds locks/upload/<uuid> (it has uploads
+// pending, perhaps for a snapshot whose ref is not published yet); see
+// slow_store_locks.h. The gc marker is refreshed during a long sweep and
+// removed at the end.
+//
+// Errors: EBUSY when another snapshot, rollback or gc runs (one at a time);
+// EINVAL for a bad name; EEXIST for a taken name; ENOENT for an unknown
+// snapshot; store, tracker and Conductor errors pass through annotated.
+//
+// Thread-safety and lock order: every method may be called from any thread.
+//   op_mu_ (snapshot/rollback/gc/delete; try-locked, EBUSY)
+//     -> barrier (exclusive only around BeginCapture and detaching a capture)
+//       -> CaptureState::mu (claim waits, the writer stash)
+//   read_mu_ (record and chunk caches) is a leaf, never held across I/O.
+//   No lock of this module is held while calling into a store, except that
+//   a writer holds the barrier shared for its whole WriteAt/Discard.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "snapshot/catalog.h"
+#include "snapshot/change_tracker.h"
+#include "snapshot/chunk_hasher.h"
+#include "cache/conductor.h"
+#include "snapshot/index_tree.h"
+#include "store/paired_store.h"
+#include "snapshot/snapshot_record.h"
+#include "amberfs/status.h"
+
+namespace amberfs {
+
+// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (lowercase hex) <-> 16 bytes; EINVAL otherwise.
+Result<VolumeUuid> ParseVolumeUuid(std::string_view text);
+std::string FormatVolumeUuid(const VolumeUuid& uuid);
+
+// Ref names in the slow store.
+std::string VolumeConfigRef(std::string_view uuid);
+std::string SnapshotRefPrefix(std::string_view uuid);  // "volumes/<uuid>/snapshots/"
+std::string SnapshotRef(std::string_view uuid, std::string_view name);
+// "volumes/<uuid>/base": the base's record, published when the snapshot that
+// is the base is deleted, so other volumes' gc still keeps what it reaches.
+std::string BaseRef(std::string_view uuid);
+// A snapshot ref's bytes (64 hex + "\n") and back (EBADMSG if malformed).
+std::string EncodeSnapshotRefValue(const Pointer& record);
+Result<Pointer> DecodeSnapshotRefValue(std::span<const uint8_t> bytes);
+
+// The snapshot layer's files in VOLDIR: the base (see above), the change
+// tracker's state, the fast store and the upload log.
+inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
+inline constexpr const char* kChangeTrackerFile = "changes";
+inline constexpr const char* kFastStoreDir = "fast";
+inline constexpr const char* kUploadLogFile = "upload.log";
+Status WriteSnapshotBase(const std::string& voldir, const Pointer& record);
+// Null pointer when the file is absent.
+Result<Pointer> ReadSnapshotBase(const std::string& voldir);
+
+struct SnapshotterOptions {
+  std::string voldir;
+  std::string volume_uuid;  // text form, as in the volume config
+  uint64_t volume_size = 0;
+  uint32_t chunk_size = 0;
+  uint32_t fanout = IndexGeometry::kDefaultFanout;
+  std::string config_text;  // published as volumes/<uuid>/config; empty = not published
+  int capture_threads = 8;   // read+Put workers of a capture (O_DIRECT Puts wait on the disk)
+  int hash_threads = -1;    // ChunkHasher pool (-1: cores - 1)
+  uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory
+  size_t read_cache_chunks = 32;            // ReadSnapshot's chunk cache
+};
+
+struct SnapshotReply {
+  std::string name;
+  Pointer record;
+  Pointer root;
+  uint64_t chunks_captured = 0;  // chunks read and hashed
+  uint64_t cow_chunks = 0;       // of those, copied by writers before their write
+  uint64_t new_blobs = 0;        // blobs Put (chunks, index nodes, the record)
+  uint64_t bytes_stored = 0;     // bytes of those blobs
+  std::chrono::nanoseconds duration{0};
+  std::chrono::nanoseconds barrier{0};  // how long writers were held at the capture instant
+  std::string ToString() const;  // one line per field, "key value"
+};
+
+struct RollbackReply {
+  std::string name;
+  uint64_t chunks_written = 0;
+  uint64_t chunks_discarded = 0;
+  std::chrono::nanoseconds duration{0};
+  std::string ToString() const;
+};
+
+struct GcReply {
+  uint64_t reachable = 0;  // distinct blobs marked
+  uint64_t deleted_slow = 0;
+  uint64_t deleted_fast = 0;
+  uint64_t snapshots_of_other_volumes = 0;
+  std::chrono::nanoseconds duration{0};
+  std::string ToString() const;
+};
+
+struct SnapshotInfo {
+  std::string name;
+  uint64_t created_ns = 0;
+};
+
+struct SnapshotterStats {
+  uint64_t snapshots = 0;         // committed by this process
+  uint64_t snapshot_failures = 0;
+  uint64_t chunks_captured = 0;
+  uint64_t cow_chunks = 0;
+  uint64_t new_blobs = 0;
+  uint64_t bytes_stored = 0;
+  uint64_t last_duration_ns = 0;
+  uint64_t last_barrier_ns = 0;  // writers held at the last snapshot's capture instant
+  uint64_t rollbacks = 0;
+  uint64_t deletes = 0;
+  uint64_t gcs = 0;
+  uint64_t gc_deleted = 0;
+  uint64_t ref_errors = 0;        // refs that could not be queued (logged)
+  PairedStats store;              // upload queue depth and errors
+};
+
+class Snapshotter {
+ public:
+  static Result<std::unique_ptr<Snapshotter>> Open(ChangeTracker* tracker, PairedStore* store, Catalog* catalog,
+                                                   const SnapshotterOptions& options);
+  ~Snapshotter();
+  Snapshotter(const Snapshotter&) = delete;
+  Snapshotter& operator=(const Snapshotter&) = delete;
+
+  // The Conductor's observer: copy-before-write, then the tracker.
+  ChangeObserver* observer();
+  // Must be called once, before any other method below.
+  void Attach(Conductor* conductor);
+
+  // The volume's write path (holds the barrier shared).
+  Status Write(const void* buf, size_t length, uint64_t offset);
+  Status Discard(uint64_t offset, uint64_t length);
+
+  // name empty: the default (UTC time).
+  Result<SnapshotReply> Snapshot(std::string name);
+  Result<RollbackReply> Rollback(std::string_view name);
+  Status Delete(std::string_view name);
+  Result<GcReply> Gc();
+  Status Drain(std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
+
+  // Reads [off, off+len) of a snapshot; the range must lie inside the volume.
+  Status ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset);
+  Result<std::vector<SnapshotInfo>> List() const;
+  SnapshotterStats Stats() const;
+  uint64_t volume_size() const { return options_.volume_size; }
+
+  class CowObserver;
+  struct CaptureState;
+
+ private:
+  Snapshotter(ChangeTracker* tracker, PairedStore* store, Catalog* catalog, const SnapshotterOptions& options,
+              IndexGeometry geometry);
+
+  // The write barrier: writers enter shared; Close waits for them and keeps new ones out.
+  void EnterWrite();
+  void LeaveWrite();
+  void CloseBarrier();
+  void OpenBarrier();
+
+  Status PublishConfig();
+  Status LoadBase();
+  Result<SnapshotReply> CaptureLocked(const std::string& name);
+  void DetachCapture();
+  Status CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks, std::atomic<size_t>* cursor);
+  // Hashes, dedups and stores one batch of chunk bytes; records the pointers.
+  Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch);
+  Status CopyBeforeWrite(uint64_t offset, uint64_t length);
+  Result<SnapshotRecord> LoadRecord(const Pointer& record);
+  Result<SnapshotRecord> RecordOf(std::string_view name);
+  Result<std::shared_ptr<const std::vector<uint8_t>>> ChunkBlob(const Pointer& ptr);
+
+  ChangeTracker* const tracker_;
+  PairedStore* const store_;
+  Catalog* const catalog_;
+  const SnapshotterOptions options_;
+  const IndexGeometry geo_;
+  VolumeUuid uuid_{};
+  Conductor* conductor_ = nullptr;
+  std::unique_ptr<CowObserver> observer_;
+  IndexTree tree_;
+  ChunkHasher hasher_;
+
+  std::mutex op_mu_;
+  // Guarded by op_mu_:
+  Pointer base_record_;
+  Pointer base_root_;
+  bool config_published_ = false;
+
+  std::mutex barrier_mu_;
+  std::condition_variable barrier_cv_;
+  int writers_ = 0;
+  bool barrier_closed_ = false;
+  std::atomic<CaptureState*> capture_{nullptr};
+
+  mutable std::mutex read_mu_;
+  std::map<std::string, SnapshotRecord, std::less<>> records_;
+  std::list<std::pair<Pointer, std::shared_ptr<const std::vector<uint8_t>>>> chunk_lru_;
+
+  mutable std::mutex stats_mu_;
+  SnapshotterStats stats_;
+};
+
+}  // namespace amberfs

@@ -1,0 +1,376 @@
+// DiskStore: see disk_store.h for the layout and the crash-safety protocol.
+#include "store/disk_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "amberfs/log.h"
+#include "base/unique_fd.h"
+#include "store/disk_store_internal.h"
+
+namespace amberfs {
+
+namespace {
+
+constexpr char kTempPrefix[] = ".tmp.";
+
+bool IsTempName(const char* name) { return std::strncmp(name, kTempPrefix, sizeof kTempPrefix - 1) == 0; }
+
+std::string HexByte(unsigned b) {
+  char buf[3];
+  std::snprintf(buf, sizeof buf, "%02x", b & 0xff);
+  return buf;
+}
+
+Status WriteAll(int fd, std::span<const uint8_t> data, const std::string& path) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "write " + path);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return Status::OK();
+}
+
+Status FsyncPath(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open directory " + path);
+  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + path);
+  return Status::OK();
+}
+
+Result<std::vector<uint8_t>> ReadFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "fstat " + path);
+  if (S_ISDIR(st.st_mode)) return Status::Error(ENOENT, path + " is a directory, not an object");
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (true) {
+    if (done == data.size()) data.resize(data.size() + 4096);  // the file grew: read to EOF
+    ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "read " + path);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
+}
+
+// Creates dir and its missing parents (not above stop, which exists);
+// appends to synced the parents whose entries changed.
+Status MakeDirs(const std::string& stop, const std::string& dir, std::vector<std::string>* changed_parents) {
+  if (dir.size() <= stop.size()) return Status::OK();
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, dir + " exists and is not a directory");
+    return Status::OK();
+  }
+  std::string parent = dir.substr(0, dir.rfind('/'));
+  AMBER_RETURN_IF_ERROR(MakeDirs(stop, parent, changed_parents));
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno(errno, "mkdir " + dir);
+  changed_parents->push_back(parent);
+  return Status::OK();
+}
+
+Status ForEachDirEntry(const std::string& dir, const std::function<Status(const struct dirent&)>& fn) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return Status::FromErrno(errno, "opendir " + dir);
+  std::unique_ptr<DIR, int (*)(DIR*)> closer(d, ::closedir);
+  while (true) {
+    errno = 0;
+    struct dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      if (errno != 0) return Status::FromErrno(errno, "readdir " + dir);
+      return Status::OK();
+    }
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    AMBER_RETURN_IF_ERROR(fn(*e));
+  }
+}
+
+bool IsDir(const std::string& path, const struct dirent& e) {
+  if (e.d_type == DT_DIR) return true;
+  if (e.d_type != DT_UNKNOWN) return false;
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Removes leftover temp files under dir (recursively) per the Open policy.
+Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds age) {
+  time_t now = ::time(nullptr);
+  return ForEachDirEntry(dir, [&](const struct dirent& e) -> Status {
+    std::string path = dir + "/" + e.d_name;
+    if (IsTempName(e.d_name)) {
+      struct stat st;
+      if (::lstat(path.c_str(), &st) != 0) return Status::OK();  // another cleaner got it
+      if (!exclusive && now - st.st_mtime < age.count()) return Status::OK();
+      if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink " + path);
+      LOG_INFO("removed leftover temp file %s", path.c_str());
+      return Status::OK();
+    }
+    if (e.d_name[0] != '.' && IsDir(path, e)) return CleanTemps(path, exclusive, age);
+    return Status::OK();
+  });
+}
+
+}  // namespace
+
+bool HoldsBlobFile(const std::string& path, uint64_t size) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size;
+}
+
+// A temp-file name no other writer (thread, process, host on NFS) will pick.
+std::string DiskStoreTempName() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}() * 0x9e3779b97f4a7c15ull ^ std::random_device{}();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%s%d.%llu.%016llx", kTempPrefix, static_cast<int>(getpid()),
+                static_cast<unsigned long long>(counter.fetch_add(1)), static_cast<unsigned long long>(salt));
+  return buf;
+}
+
+Result<std::unique_ptr<DiskStore>> DiskStore::Open(const std::string& root_arg, DiskStoreOptions options) {
+  if (root_arg.empty()) return Status::Error(EINVAL, "disk store root is empty");
+  std::string root = root_arg;
+  if (root[0] != '/') {
+    char cwd[4096];
+    if (::getcwd(cwd, sizeof cwd) == nullptr) return Status::FromErrno(errno, "getcwd");
+    root = std::string(cwd) + "/" + root;
+  }
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  std::unique_ptr<DiskStore> store(new DiskStore(root));
+  AMBER_RETURN_IF_ERROR(store->Init(options).Annotate("open disk store " + root));
+  return store;
+}
+
+Status DiskStore::Init(const DiskStoreOptions& options) {
+  std::vector<std::string> changed;
+  AMBER_RETURN_IF_ERROR(MakeDirs("", root_, &changed));
+  std::string blobs = root_ + "/blobs";
+  AMBER_RETURN_IF_ERROR(MakeDirs(root_, blobs, &changed));
+  for (unsigned b = 0; b < 256; ++b) {
+    std::string sub = blobs + "/" + HexByte(b);
+    if (::mkdir(sub.c_str(), 0755) == 0) {
+      changed.push_back(blobs);
+    } else if (errno != EEXIST) {
+      return Status::FromErrno(errno, "mkdir " + sub);
+    }
+  }
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
+  for (const std::string& dir : changed) AMBER_RETURN_IF_ERROR(FsyncPath(dir));
+  root_fd_ = UniqueFd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!root_fd_.valid()) return Status::FromErrno(errno, "open " + root_);
+  return CleanTemps(root_, options.exclusive, options.stale_temp_age);
+}
+
+std::string DiskStore::Describe() const { return "file://" + root_; }
+
+std::string DiskStore::BlobPath(const Pointer& key) const {
+  std::string hex = key.Hex();
+  return root_ + "/blobs/" + hex.substr(0, 2) + "/" + hex;
+}
+
+Status DiskStore::SyncDir(const std::string& dir, int bucket) {
+  if (bucket < 0) return FsyncPath(dir);
+  return bucket_commit_[bucket].Commit([&dir] { return FsyncPath(dir); });
+}
+
+Status DiskStore::WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
+                                  int bucket) {
+  std::string temp = dir + "/" + DiskStoreTempName();
+  std::string target = dir + "/" + name;
+  {
+    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!fd.valid()) return Status::FromErrno(errno, "create " + temp);
+    Status s = WriteAll(fd.get(), data, temp);
+    if (s.ok() && ::fdatasync(fd.get()) != 0) s = Status::FromErrno(errno, "fdatasync " + temp);
+    if (s.ok()) s = fd.Close();
+    if (!s.ok()) {
+      ::unlink(temp.c_str());
+      return s;
+    }
+  }
+  if (::rename(temp.c_str(), target.c_str()) != 0) {
+    Status s = Status::FromErrno(errno, "rename " + temp + " to " + target);
+    ::unlink(temp.c_str());
+    return s;
+  }
+  return SyncDir(dir, bucket);
+}
+
+Status DiskStore::CheckPut(const Pointer& key, std::span<const uint8_t> data, bool hash) const {
+  if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
+  if (hash && Pointer::Of(data) != key)
+    return Status::Error(EINVAL, "put of blob " + key.Hex() + " into " + Describe() + ": key is not the SHA-256 of the data");
+  return Status::OK();
+}
+
+Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
+  AMBER_RETURN_IF_ERROR(CheckPut(key, data, /*hash=*/true));
+  if (HoldsBlobFile(BlobPath(key), data.size())) return Status::OK();  // a short one is rewritten
+  std::string hex = key.Hex();
+  return WriteAtomically(root_ + "/blobs/" + hex.substr(0, 2), hex, data, key.bytes()[0])
+      .Annotate("put blob " + hex + " into " + Describe());
+}
+
+Result<std::vector<uint8_t>> DiskStore::Get(const Pointer& key) {
+  if (key.IsNull()) return Status::Error(EINVAL, "get of the null pointer from " + Describe());
+  auto data = ReadFile(BlobPath(key));
+  if (!data.ok()) {
+    if (data.status().code() == ENOENT)
+      return Status::Error(ENOENT, "blob " + key.Hex() + " not found in " + Describe());
+    return data.status().Annotate("get blob " + key.Hex() + " from " + Describe());
+  }
+  if (Pointer::Of(*data) != key)
+    return Status::Error(EBADMSG, "blob " + key.Hex() + " in " + Describe() + " is corrupt (SHA-256 mismatch)");
+  return data;
+}
+
+Result<bool> DiskStore::Contains(const Pointer& key) {
+  if (key.IsNull()) return Status::Error(EINVAL, "contains of the null pointer in " + Describe());
+  struct stat st;
+  std::string path = BlobPath(key);
+  if (::stat(path.c_str(), &st) == 0) return S_ISREG(st.st_mode);
+  if (errno == ENOENT) return false;
+  return Status::FromErrno(errno, "stat " + path);
+}
+
+Status DiskStore::Delete(const Pointer& key) {
+  if (key.IsNull()) return Status::Error(EINVAL, "delete of the null pointer from " + Describe());
+  std::string path = BlobPath(key);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::OK();
+    return Status::FromErrno(errno, "delete blob " + path);
+  }
+  return SyncDir(path.substr(0, path.rfind('/')), key.bytes()[0]);
+}
+
+Status DiskStore::ListBlobFiles(const std::function<Status(const Pointer&, const std::string&)>& fn) {
+  for (unsigned b = 0; b < 256; ++b) {
+    std::string sub = HexByte(b);
+    std::string dir = root_ + "/blobs/" + sub;
+    AMBER_RETURN_IF_ERROR(ForEachDirEntry(dir, [&](const struct dirent& e) -> Status {
+      if (IsTempName(e.d_name)) return Status::OK();
+      std::string path = dir + "/" + e.d_name;
+      auto key = Pointer::FromHex(e.d_name);
+      if (!key.ok() || key->Hex().compare(0, 2, sub) != 0 || key->IsNull() ||
+          (e.d_type != DT_REG && e.d_type != DT_UNKNOWN)) {
+        LOG_WARN("%s: ignoring %s: not a blob file", Describe().c_str(), path.c_str());
+        return Status::OK();
+      }
+      return fn(*key, path);
+    }));
+  }
+  return Status::OK();
+}
+
+Status DiskStore::List(const std::function<Status(const Pointer&)>& fn) {
+  return ListBlobFiles([&](const Pointer& key, const std::string&) { return fn(key); });
+}
+
+Status DiskStore::ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) {
+  return ListBlobFiles([&](const Pointer& key, const std::string& path) -> Status {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) {
+      if (errno == ENOENT) return Status::OK();  // deleted while we listed
+      return Status::FromErrno(errno, "stat " + path);
+    }
+    BlobInfo info;
+    info.key = key;
+    info.disk_bytes = static_cast<uint64_t>(st.st_blocks) * 512;
+    info.last_access = std::max(st.st_atime, st.st_mtime);
+    return fn(info);
+  });
+}
+
+Result<uint64_t> DiskStore::BlobDiskSize(const Pointer& key) {
+  struct stat st;
+  std::string path = BlobPath(key);
+  if (::stat(path.c_str(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  return static_cast<uint64_t>(st.st_blocks) * 512;
+}
+
+Status DiskStore::PutRef(std::string_view name, std::span<const uint8_t> data) {
+  AMBER_RETURN_IF_ERROR(ValidateRefName(name));
+  std::string path = root_ + "/" + std::string(name);
+  size_t slash = path.rfind('/');
+  std::string dir = path.substr(0, slash);
+  std::vector<std::string> changed;
+  AMBER_RETURN_IF_ERROR(MakeDirs(root_, dir, &changed).Annotate("put ref " + std::string(name)));
+  // The new directories' entries must be durable before the ref inside them is.
+  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(FsyncPath(parent));
+  return WriteAtomically(dir, path.substr(slash + 1), data)
+      .Annotate("put ref " + std::string(name) + " into " + Describe());
+}
+
+Result<std::vector<uint8_t>> DiskStore::GetRef(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(ValidateRefName(name));
+  auto data = ReadFile(root_ + "/" + std::string(name));
+  if (!data.ok()) {
+    int code = data.status().code();
+    if (code == ENOENT || code == ENOTDIR)
+      return Status::Error(ENOENT, "ref " + std::string(name) + " not found in " + Describe());
+    return data.status().Annotate("get ref " + std::string(name) + " from " + Describe());
+  }
+  return data;
+}
+
+Status DiskStore::DeleteRef(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(ValidateRefName(name));
+  std::string path = root_ + "/" + std::string(name);
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return Status::OK();  // no ref by that name
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return Status::OK();
+    return Status::FromErrno(errno, "delete ref " + path);
+  }
+  return SyncDir(path.substr(0, path.rfind('/')));
+}
+
+Result<std::vector<std::string>> DiskStore::ListRefs(std::string_view prefix) {
+  AMBER_RETURN_IF_ERROR(ValidateRefPrefix(prefix));
+  // Walk from the deepest directory the prefix names, filtering by string prefix.
+  std::string base(prefix.substr(0, prefix.rfind('/') == std::string_view::npos ? 0 : prefix.rfind('/')));
+  std::vector<std::string> names;
+  std::function<Status(const std::string&)> walk = [&](const std::string& rel) -> Status {
+    std::string dir = rel.empty() ? root_ : root_ + "/" + rel;
+    Status s = ForEachDirEntry(dir, [&](const struct dirent& e) -> Status {
+      if (e.d_name[0] == '.') return Status::OK();  // temp files; never a ref component
+      std::string name = rel.empty() ? std::string(e.d_name) : rel + "/" + e.d_name;
+      if (rel.empty() && name == "blobs") return Status::OK();
+      bool may_match = name.compare(0, prefix.size(), prefix) == 0 ||
+                       std::string_view(prefix).substr(0, name.size() + 1) == name + "/";
+      if (!may_match) return Status::OK();
+      if (IsDir(root_ + "/" + name, e)) return walk(name);
+      if (name.compare(0, prefix.size(), prefix) != 0 || !ValidateRefName(name).ok()) return Status::OK();
+      names.push_back(std::move(name));
+      return Status::OK();
+    });
+    if (!s.ok() && (s.code() == ENOENT || s.code() == ENOTDIR)) return Status::OK();
+    return s;
+  };
+  AMBER_RETURN_IF_ERROR(walk(base).Annotate("list refs in " + Describe()));
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace amberfs

@@ -1,0 +1,56 @@
+// Slow-store locks: uploads and gc of volumes sharing one slow store.
+//
+// gc must never delete a blob that another volume has uploaded for a
+// snapshot whose ref is not published yet: from the slow store alone such a
+// blob looks unreachable. So each side announces itself with a ref before it
+// acts, and looks for the other side after:
+//
+//   locks/upload/<uuid>  held by a volume while it has uploads pending
+//   locks/gc/<uuid>      held by a volume while its gc sweeps the slow store
+//
+//   uploader  writes locks/upload/<uuid>, then lists locks/gc/: if another
+//             volume's live gc marker is there it uploads nothing (EBUSY; it
+//             keeps its marker and retries later); else it uploads, and
+//             deletes its marker once nothing is pending.
+//   gc        writes locks/gc/<uuid>, then lists locks/upload/: if another
+//             volume's marker is there it deletes its own and fails (EBUSY,
+//             naming that volume); else it sweeps, and deletes its marker at
+//             the end.
+// Both write before they read (Dekker's protocol), so on a store where a ref
+// once written is listed by every later ListRefs (S3 since 2020, a local or
+// NFS directory) at least one of two racing sides sees the other and backs
+// off: no blob is swept while another volume may still need it.
+//
+// A marker's value is "amberfs <kind> marker, unix time <seconds>\n". A gc
+// marker not refreshed for kGcMarkerStale (gc refreshes it as it goes) is
+// taken for the remains of a crashed gc: uploads ignore it, with a warning.
+// An upload marker is never ignored: a volume that is gone for good leaves
+// one behind, and gc says which ref to delete.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "amberfs/status.h"
+#include "store/store.h"
+
+namespace amberfs {
+
+inline constexpr std::chrono::seconds kGcMarkerStale{3600};
+inline constexpr std::chrono::seconds kGcMarkerRefresh{600};
+
+std::string UploadMarkerRef(std::string_view uuid);
+std::string GcMarkerRef(std::string_view uuid);
+
+// Uploader side: writes our upload marker, then fails with EBUSY if another
+// volume's live gc marker is present.
+Status AcquireUploadMarker(Store& slow, std::string_view uuid);
+
+// gc side: writes (or refreshes) our gc marker, then, unless refresh_only,
+// fails with EBUSY (after deleting our marker) if another volume's upload
+// marker is present.
+Status AcquireGcMarker(Store& slow, std::string_view uuid, bool refresh_only = false);
+
+}  // namespace amberfs

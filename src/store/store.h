@@ -1,0 +1,99 @@
+// Store: a content-addressed blob store plus a few small named refs.
+//
+// Blobs are immutable and keyed by the SHA-256 of their bytes (Pointer).
+// Every implementation verifies what it returns: Get hashes the bytes it read
+// and reports a mismatch as EBADMSG ("blob <hex> is corrupt"), never returns
+// bad bytes. A missing blob is ENOENT. Put of a key that is not the SHA-256
+// of the data is EINVAL; Put of a blob that exists already is OK (idempotent);
+// the null pointer is never stored (EINVAL). Delete of a missing blob is OK.
+//
+// Refs are small named objects (a volume config, a snapshot's record
+// pointer), named by a relative path of components [A-Za-z0-9._-]+ joined by
+// '/', no component starting with '.', at most 512 characters. Any other name
+// is EINVAL before any path or URL is built from it. Refs are replaced whole
+// (a reader sees the old or the new bytes, never a mix).
+//
+// Layout (the same in a directory and in an S3 bucket under its prefix):
+//   blobs/<first two hex digits>/<64 hex digits>
+//   <ref name>                    e.g. volumes/<uuid>/snapshots/<name>
+//
+// Thread-safety: every implementation is safe for concurrent calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "store/pointer.h"
+#include "amberfs/status.h"
+
+namespace amberfs {
+
+// A group of blob Puts made durable together: one sync for the whole group
+// instead of one (or three) per blob, for callers that store many blobs and
+// need them durable only at a commit point (a snapshot).
+//
+// Put stages a blob: it may be written but is neither durable nor visible
+// (Get/Contains/List may not see it) until Commit returns OK. The caller
+// vouches that key is the SHA-256 of data (it has just hashed it); a store
+// may skip checking, and every Get still verifies. Commit makes every staged
+// blob durable and visible; after an error some may be and some not (each is
+// whole or absent), and the batch must not be used again. A batch destroyed
+// without a successful Commit discards what it staged.
+// Thread-safety: Put may be called from several threads at once; Commit only
+// once no Put is running. A batch must not outlive its store.
+class PutBatch {
+ public:
+  virtual ~PutBatch() = default;
+  virtual Status Put(const Pointer& key, std::span<const uint8_t> data) = 0;
+  virtual Status Commit() = 0;
+};
+
+// A batch whose every Put and Commit fails with why (for a store that cannot
+// put: read-only, or its directory unreachable).
+std::unique_ptr<PutBatch> NewFailedPutBatch(Status why);
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // A short description for logs and errors, without credentials
+  // ("file:///srv/archive", "s3://bucket/prefix").
+  virtual std::string Describe() const = 0;
+
+  virtual Status Put(const Pointer& key, std::span<const uint8_t> data) = 0;
+  // A batch of Puts committed together (see PutBatch). The default batch is
+  // plain Puts, each durable at once; stores where a sync is costly do better.
+  virtual std::unique_ptr<PutBatch> NewPutBatch();
+  virtual Result<std::vector<uint8_t>> Get(const Pointer& key) = 0;
+  virtual Result<bool> Contains(const Pointer& key) = 0;
+  virtual Status Delete(const Pointer& key) = 0;
+  // Calls fn for every blob key; stops at and returns fn's first error.
+  virtual Status List(const std::function<Status(const Pointer&)>& fn) = 0;
+
+  virtual Status PutRef(std::string_view name, std::span<const uint8_t> data) = 0;
+  virtual Result<std::vector<uint8_t>> GetRef(std::string_view name) = 0;  // ENOENT if absent
+  virtual Status DeleteRef(std::string_view name) = 0;                     // OK if absent
+  // Names of all refs under prefix (a name or a name ending in '/'), sorted.
+  virtual Result<std::vector<std::string>> ListRefs(std::string_view prefix) = 0;
+};
+
+// Validates a ref name as described above.
+Status ValidateRefName(std::string_view name);
+// Validates a ListRefs prefix: empty, a ref name, a ref name plus '/', or a
+// ref name with a partial last component.
+Status ValidateRefPrefix(std::string_view prefix);
+
+// Opens a slow store from its URL:
+//   file:///absolute/path
+//   s3://bucket[/prefix][?endpoint=URL&region=R]
+// Credentials for S3 come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or
+// from credentials_file (AWS shared-credentials format) when not empty; never
+// from the URL. A malformed URL is EINVAL with a message naming the problem.
+Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view url, const std::string& credentials_file = "");
+
+}  // namespace amberfs

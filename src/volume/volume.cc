@@ -1,0 +1,236 @@
+#include "amberfs/volume.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "store/disk_store.h"
+#include "amberfs/log.h"
+#include "base/unique_fd.h"
+#include "amberfs/size_parse.h"
+#include "amberfs/volume_create.h"
+
+namespace amberfs {
+namespace {
+
+// The change tracker of the volume: opened, or created for a volume that has
+// none yet. A new tracker starts empty only if the image holds no data (a
+// fresh mkfs); an image that came with data has never been snapshotted, so
+// every chunk is marked and the first snapshot reads it all.
+Result<std::unique_ptr<ChangeTracker>> OpenTracker(const std::string& dir, const VolumeConfig& config) {
+  const std::string path = dir + "/" + kChangeTrackerFile;
+  if (::access(path.c_str(), F_OK) == 0) {
+    ChangeTrackerOpenReport report;
+    Result<std::unique_ptr<ChangeTracker>> t = ChangeTracker::Open(path, config.size, config.chunk_size, &report);
+    if (t.ok() && report.bad_pages > 0) {
+      LOG_WARN("change tracker %s: %llu damaged pages taken as all changed", path.c_str(),
+               (unsigned long long)report.bad_pages);
+    }
+    return t;
+  }
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<ChangeTracker> t, ChangeTracker::Create(path, config.size, config.chunk_size));
+  const std::string image = config.ImagePath(dir);
+  UniqueFd fd(::open(image.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open image " + image);
+  const bool empty = ::lseek(fd.get(), 0, SEEK_DATA) < 0 && errno == ENXIO;
+  Result<Pointer> base = ReadSnapshotBase(dir);
+  if (!empty || !base.ok() || !base->IsNull()) {
+    LOG_INFO("new change tracker for %s: every chunk marked (the image has data)", dir.c_str());
+    AMBER_RETURN_IF_ERROR(t->MarkAll());
+  }
+  return t;
+}
+
+void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
+  out->Counter("amberfs_snapshots_total", "Snapshots committed since the mount.", s.snapshots);
+  out->Counter("amberfs_snapshot_failures_total", "Snapshots that failed (nothing committed).", s.snapshot_failures);
+  out->Counter("amberfs_snapshot_chunks_total", "Chunks captured by snapshots.", s.chunks_captured);
+  out->Counter("amberfs_snapshot_cow_chunks_total", "Chunks copied by writers before overwriting them.", s.cow_chunks);
+  out->Counter("amberfs_snapshot_new_blobs_total", "Blobs stored by snapshots.", s.new_blobs);
+  out->Counter("amberfs_snapshot_stored_bytes_total", "Bytes of blobs stored by snapshots.", s.bytes_stored);
+  out->Gauge("amberfs_snapshot_last_duration_microseconds", "Duration of the last snapshot.",
+             s.last_duration_ns / 1000);
+  out->Gauge("amberfs_snapshot_last_barrier_microseconds",
+             "How long writers were held at the last snapshot's capture instant.", s.last_barrier_ns / 1000);
+  out->Counter("amberfs_rollbacks_total", "Rollbacks done.", s.rollbacks);
+  out->Counter("amberfs_snapshot_deletes_total", "Snapshots deleted.", s.deletes);
+  out->Counter("amberfs_gc_runs_total", "Garbage collections run.", s.gcs);
+  out->Counter("amberfs_gc_deleted_blobs_total", "Blobs deleted by gc.", s.gc_deleted);
+  out->Counter("amberfs_snapshot_ref_errors_total", "Snapshot refs that could not be queued.", s.ref_errors);
+  out->Gauge("amberfs_upload_pending", "Blobs and refs waiting for the slow store (upload queue depth).",
+             s.store.pending);
+  out->Counter("amberfs_uploaded_total", "Uploads to the slow store.", s.store.uploaded);
+  out->Counter("amberfs_upload_errors_total", "Failed uploads (retried).", s.store.upload_errors);
+  out->Counter("amberfs_upload_lost_total", "Uploads abandoned because the fast copy was gone.", s.store.lost);
+  out->Gauge("amberfs_fast_store_bytes", "Disk bytes of the fast store.", s.store.fast_bytes);
+}
+
+}  // namespace
+
+
+Volume::Volume(std::string dir, VolumeConfig config, VolumeOptions options, VolumeLock lock)
+    : dir_(std::move(dir)), config_(std::move(config)), options_(options), lock_(std::move(lock)) {}
+
+Volume::~Volume() {
+  if (!closed_) {
+    Status st = Close();
+    if (!st.ok()) LOG_ERROR("closing volume %s: %s", dir_.c_str(), st.ToString().c_str());
+  }
+}
+
+Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const VolumeOptions& options) {
+  const std::string dir = AbsolutePath(voldir);
+  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
+  AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(dir, "mount"));
+  if (lock.previous_unclean()) {
+    LOG_WARN("volume %s was not shut down cleanly (%s); data not fsynced before then may be lost",
+             dir.c_str(), lock.previous_marker().c_str());
+  }
+
+  const std::string image = config.ImagePath(dir);
+  DeviceOptions dev_opts;
+  dev_opts.direct = options.direct;
+  dev_opts.read_only = options.read_only;
+  Result<std::unique_ptr<Device>> device = Device::Open(image, dev_opts);
+  if (!device.ok()) return device.status().Annotate("open image");
+  if ((*device)->size() != config.size) {
+    return Status::Error(EINVAL, "image " + image + " has " + std::to_string((*device)->size()) +
+                                     " bytes but the volume is " + std::to_string(config.size) +
+                                     " bytes (was the image replaced or resized?)");
+  }
+
+  std::unique_ptr<Volume> volume(new Volume(dir, std::move(config), options, std::move(lock)));
+  volume->closed_ = true;  // until the Conductor is open there is nothing to close
+  ConductorOptions copts;
+  if (!options.read_only) AMBER_RETURN_IF_ERROR(volume->OpenSnapshots(&copts));
+  copts.cache_bytes = options.cache_bytes;
+  copts.block_size = volume->config_.block_size;
+  copts.dirty_max_bytes = options.dirty_max_bytes;
+  copts.sync_delay = options.sync_delay;
+  Result<std::unique_ptr<Conductor>> conductor =
+      Conductor::Open(std::move(device).value(), OpenBatchIO(options.io), copts);
+  if (!conductor.ok()) return conductor.status().Annotate("open cache");
+
+  volume->conductor_ = std::move(conductor).value();
+  volume->closed_ = false;
+  if (volume->snapshotter_) volume->snapshotter_->Attach(volume->conductor_.get());
+  if (!options.read_only) {
+    Status st = volume->lock_.MarkMounted();
+    if (!st.ok()) {
+      volume->closed_ = true;  // nothing was written yet; do not clear a marker we never set
+      volume->conductor_->Close().IgnoreError();  // the marker error is the one to report
+      return st.Annotate("mark volume mounted");
+    }
+  }
+  ConductorStats cs = volume->conductor_->Stats();
+  LOG_INFO("volume %s (%s, %s) open: cache %s, dirty cap %s, io %s%s%s", volume->dir_.c_str(),
+           volume->config_.uuid.c_str(), FormatSize(volume->config_.size).c_str(),
+           FormatSize(cs.cache_budget_bytes).c_str(), FormatSize(cs.dirty_max_bytes).c_str(),
+           cs.backend.c_str(), cs.backend_fallback_reason.empty() ? "" : " — fallback: ",
+           cs.backend_fallback_reason.c_str());
+  return volume;
+}
+
+Status Volume::Close() {
+  if (closed_) return Status::OK();
+  closed_ = true;
+  Status st = conductor_->Close();
+  if (!st.ok()) {
+    LOG_ERROR("final flush of %s failed, the volume stays marked unclean: %s", dir_.c_str(),
+              st.ToString().c_str());
+    return st;
+  }
+  if (!options_.read_only) AMBER_RETURN_IF_ERROR(lock_.MarkClean());
+  LOG_INFO("volume %s closed cleanly", dir_.c_str());
+  return Status::OK();
+}
+
+void Volume::RegisterCtl(CtlDispatcher* ctl) {
+  ctl->Register("flush", "flush", 0, 0, [this](const std::vector<std::string>&) -> Result<std::string> {
+    AMBER_RETURN_IF_ERROR(conductor_->Flush());
+    return std::string("ok");
+  });
+  ctl->Register("loglevel", "loglevel [error|warn|info|debug]", 0, 1,
+                [](const std::vector<std::string>& args) -> Result<std::string> {
+                  if (!args.empty()) {
+                    LogLevel level;
+                    if (!ParseLogLevel(args[0], &level)) {
+                      return Status::Error(EINVAL, "unknown level '" + args[0] + "' (error, warn, info or debug)");
+                    }
+                    SetLogLevel(level);
+                  }
+                  return std::string("loglevel ") + LogLevelName(GetLogLevel());
+                });
+  if (snapshotter_) RegisterSnapshotCtl(ctl);
+}
+
+void Volume::WriteMetrics(MetricsWriter* out) const {
+  out->Gauge("amberfs_volume_size_bytes", "The volume's size.", config_.size);
+  WriteConductorMetrics(conductor_->Stats(), out);
+  if (snapshotter_) WriteSnapshotMetrics(snapshotter_->Stats(), out);
+}
+
+Status Volume::OpenSnapshots(ConductorOptions* copts) {
+  AMBER_ASSIGN_OR_RETURN(tracker_, OpenTracker(dir_, config_));
+  DiskStoreOptions fast_options;
+  fast_options.exclusive = true;  // the volume lock makes us its only user
+  Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(dir_ + "/" + kFastStoreDir, fast_options);
+  if (!fast.ok()) return fast.status().Annotate("open fast store");
+  Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials);
+  if (!slow.ok()) return slow.status().Annotate("open slow store " + config_.slow_url);
+  PairedOptions paired_options;
+  paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
+  Result<std::unique_ptr<PairedStore>> paired = PairedStore::Open(std::move(fast).value(), std::move(slow).value(),
+                                                                  dir_ + "/" + kUploadLogFile, paired_options);
+  if (!paired.ok()) return paired.status().Annotate("open blob store");
+  paired_ = std::move(paired).value();
+  AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
+  SnapshotterOptions so;
+  so.voldir = dir_;
+  so.volume_uuid = config_.uuid;
+  so.volume_size = config_.size;
+  so.chunk_size = config_.chunk_size;
+  so.config_text = config_.Serialize();
+  Result<std::unique_ptr<Snapshotter>> snap = Snapshotter::Open(tracker_.get(), paired_.get(), catalog_.get(), so);
+  if (!snap.ok()) return snap.status().Annotate("open snapshots");
+  snapshotter_ = std::move(snap).value();
+  copts->observer = snapshotter_->observer();
+  return Status::OK();
+}
+
+Status Volume::Write(const void* buf, size_t length, uint64_t offset) {
+  return snapshotter_ ? snapshotter_->Write(buf, length, offset) : conductor_->WriteAt(buf, length, offset);
+}
+
+Status Volume::Discard(uint64_t offset, uint64_t length) {
+  return snapshotter_ ? snapshotter_->Discard(offset, length) : conductor_->Discard(offset, length);
+}
+
+void Volume::RegisterSnapshotCtl(CtlDispatcher* ctl) {
+  Snapshotter* snap = snapshotter_.get();
+  ctl->Register("snapshot", "snapshot [NAME]", 0, 1, [snap](const std::vector<std::string>& args) -> Result<std::string> {
+    AMBER_ASSIGN_OR_RETURN(SnapshotReply r, snap->Snapshot(args.empty() ? std::string() : args[0]));
+    LOG_INFO("snapshot %s: %llu chunks, %llu new blobs, %llu bytes, %.1f ms", r.name.c_str(),
+             (unsigned long long)r.chunks_captured, (unsigned long long)r.new_blobs,
+             (unsigned long long)r.bytes_stored, r.duration.count() / 1e6);
+    return r.ToString();
+  });
+  ctl->Register("drain", "drain", 0, 0, [snap](const std::vector<std::string>&) -> Result<std::string> {
+    AMBER_RETURN_IF_ERROR(snap->Drain());
+    return std::string("drained");
+  });
+  ctl->Register("delete", "delete NAME", 1, 1, [snap](const std::vector<std::string>& args) -> Result<std::string> {
+    AMBER_RETURN_IF_ERROR(snap->Delete(args[0]));
+    return "deleted " + args[0];
+  });
+  ctl->Register("rollback", "rollback NAME", 1, 1, [this, snap](const std::vector<std::string>& args) -> Result<std::string> {
+    AMBER_ASSIGN_OR_RETURN(RollbackReply r, snap->Rollback(args[0]));
+    if (after_rollback_) after_rollback_();
+    return r.ToString();
+  });
+  ctl->Register("gc", "gc", 0, 0, [snap](const std::vector<std::string>&) -> Result<std::string> {
+    AMBER_ASSIGN_OR_RETURN(GcReply r, snap->Gc());
+    return r.ToString();
+  });
+}
+
+}  // namespace amberfs

@@ -1,0 +1,214 @@
+#include "amberfs/volume_config.h"
+
+#include <sys/random.h>
+#include <xxhash.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <vector>
+
+#include "base/durable_file.h"
+#include "amberfs/size_parse.h"
+#include "store/store_url.h"
+
+namespace amberfs {
+namespace {
+
+constexpr std::string_view kMagic = "amberfs-volume";
+constexpr std::string_view kChecksumKey = "checksum xxh3 ";
+constexpr uint32_t kMinBlockSize = 512;
+constexpr uint32_t kMaxBlockSize = 64 << 10;
+constexpr uint32_t kMaxChunkSize = 64 << 20;
+
+Status Invalid(std::string message) { return Status::Error(EINVAL, std::move(message)); }
+
+bool HasControlChars(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
+std::string ChecksumHex(std::string_view body) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016" PRIx64, static_cast<uint64_t>(XXH3_64bits(body.data(), body.size())));
+  return hex;
+}
+
+bool ValidUuid(std::string_view u) {
+  if (u.size() != 36) return false;
+  for (size_t i = 0; i < u.size(); ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    char c = u[i];
+    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+Result<uint64_t> ParseDecimal(std::string_view key, std::string_view value) {
+  uint64_t v = 0;
+  if (value.empty() || value.size() > 20) return Invalid("config: bad number for " + std::string(key));
+  for (char c : value) {
+    if (c < '0' || c > '9') return Invalid("config: bad number for " + std::string(key) + ": '" + std::string(value) + "'");
+    uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
+    if (next / 10 != v) return Invalid("config: number too large for " + std::string(key));
+    v = next;
+  }
+  return v;
+}
+
+}  // namespace
+
+std::string DefaultSlowUrl(const std::string& absolute_voldir) {
+  return "file://" + absolute_voldir + "/archive";
+}
+
+Result<std::string> NewUuid() {
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::FromErrno(errno, "getrandom");
+    }
+    got += static_cast<size_t>(n);
+  }
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
+  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+  char out[37];
+  std::snprintf(out, sizeof out,
+                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+                b[15]);
+  return std::string(out);
+}
+
+Status VolumeConfig::Validate() const {
+  if (!ValidUuid(uuid)) return Invalid("config: bad uuid '" + uuid + "'");
+  if (!IsPowerOfTwo(block_size) || block_size < kMinBlockSize || block_size > kMaxBlockSize) {
+    return Invalid("block size " + FormatSize(block_size) + " must be a power of two from 512 to 64K");
+  }
+  if (!IsPowerOfTwo(chunk_size) || chunk_size < block_size || chunk_size > kMaxChunkSize) {
+    return Invalid("chunk size " + FormatSize(chunk_size) +
+                   " must be a power of two, a multiple of the block size (" +
+                   FormatSize(block_size) + ") and at most 64M");
+  }
+  if (size == 0) return Invalid("volume size must not be zero");
+  if (size % chunk_size != 0) {
+    return Invalid("volume size " + FormatSize(size) + " is not a multiple of the chunk size " +
+                   FormatSize(chunk_size));
+  }
+  if (image.empty() || HasControlChars(image)) return Invalid("config: bad image path");
+  if (HasControlChars(slow_url)) return Invalid("config: slow store URL contains control characters");
+  Result<StoreUrl> url = ParseStoreUrl(slow_url);
+  if (!url.ok()) return url.status().Annotate("slow store URL");
+  return Status::OK();
+}
+
+std::string VolumeConfig::Serialize() const {
+  std::string body;
+  body += std::string(kMagic) + " " + std::to_string(kVolumeFormatVersion) + "\n";
+  body += "uuid " + uuid + "\n";
+  body += "size " + std::to_string(size) + "\n";
+  body += "block_size " + std::to_string(block_size) + "\n";
+  body += "chunk_size " + std::to_string(chunk_size) + "\n";
+  body += "image " + image + "\n";
+  body += "slow " + slow_url + "\n";
+  return body + std::string(kChecksumKey) + ChecksumHex(body) + "\n";
+}
+
+Result<VolumeConfig> VolumeConfig::Parse(std::string_view text) {
+  // The checksum line is last; everything before it is what it covers.
+  if (text.empty() || text.back() != '\n') return Invalid("config: truncated (no final newline)");
+  size_t last_start = text.rfind('\n', text.size() - 2);
+  last_start = last_start == std::string_view::npos ? 0 : last_start + 1;
+  std::string_view body = text.substr(0, last_start);
+  std::string_view last = text.substr(last_start, text.size() - last_start - 1);
+  if (!last.starts_with(kChecksumKey)) return Invalid("config: no checksum line (torn or truncated file?)");
+  if (last.substr(kChecksumKey.size()) != ChecksumHex(body)) {
+    return Invalid("config: checksum mismatch (the file is torn or was edited by hand)");
+  }
+
+  VolumeConfig c;
+  enum Seen : unsigned { kUuid = 1, kSize = 2, kBlock = 4, kChunk = 8, kImage = 16, kSlow = 32, kAll = 63 };
+  unsigned seen = 0;
+  bool first = true;
+  while (!body.empty()) {
+    size_t nl = body.find('\n');
+    std::string_view line = body.substr(0, nl);
+    body.remove_prefix(nl + 1);
+    size_t space = line.find(' ');
+    if (space == std::string_view::npos) return Invalid("config: malformed line '" + std::string(line) + "'");
+    std::string_view key = line.substr(0, space);
+    std::string_view value = line.substr(space + 1);
+    if (first) {
+      if (key != kMagic) return Invalid("config: not an amberfs volume config (bad magic)");
+      if (value != std::to_string(kVolumeFormatVersion)) {
+        return Invalid("config: format version " + std::string(value) + " is not supported (this amberfs reads " +
+                       std::to_string(kVolumeFormatVersion) + ")");
+      }
+      first = false;
+      continue;
+    }
+    auto mark = [&](unsigned bit) -> Status {
+      if (seen & bit) return Invalid("config: duplicate key '" + std::string(key) + "'");
+      seen |= bit;
+      return Status::OK();
+    };
+    if (key == "uuid") {
+      AMBER_RETURN_IF_ERROR(mark(kUuid));
+      c.uuid = value;
+    } else if (key == "size") {
+      AMBER_RETURN_IF_ERROR(mark(kSize));
+      AMBER_ASSIGN_OR_RETURN(c.size, ParseDecimal(key, value));
+    } else if (key == "block_size" || key == "chunk_size") {
+      bool block = key == "block_size";
+      AMBER_RETURN_IF_ERROR(mark(block ? kBlock : kChunk));
+      AMBER_ASSIGN_OR_RETURN(uint64_t v, ParseDecimal(key, value));
+      if (v > UINT32_MAX) return Invalid("config: " + std::string(key) + " too large");
+      (block ? c.block_size : c.chunk_size) = static_cast<uint32_t>(v);
+    } else if (key == "image") {
+      AMBER_RETURN_IF_ERROR(mark(kImage));
+      c.image = value;
+    } else if (key == "slow") {
+      AMBER_RETURN_IF_ERROR(mark(kSlow));
+      c.slow_url = value;
+    } else {
+      return Invalid("config: unknown key '" + std::string(key) + "'");
+    }
+  }
+  if (first) return Invalid("config: empty");
+  if (seen != kAll) return Invalid("config: missing keys");
+  AMBER_RETURN_IF_ERROR(c.Validate());
+  return c;
+}
+
+std::string VolumeConfig::ImagePath(const std::string& voldir) const {
+  if (!image.empty() && image[0] == '/') return image;
+  return voldir + "/" + image;
+}
+
+Result<VolumeConfig> VolumeConfig::Load(const std::string& voldir) {
+  const std::string path = voldir + "/config";
+  Result<std::vector<uint8_t>> bytes = ReadSmallFile(path, 64 << 10);
+  if (!bytes.ok()) {
+    if (bytes.status().code() == ENOENT) {
+      return Status::Error(ENOENT, voldir + " is not an amberfs volume (no config file; create one with mkfs.amberfs)");
+    }
+    return bytes.status();
+  }
+  Result<VolumeConfig> c = Parse(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+  if (!c.ok()) return c.status().Annotate(path);
+  return c;
+}
+
+Status VolumeConfig::Store(const std::string& voldir) const {
+  AMBER_RETURN_IF_ERROR(Validate());
+  const std::string text = Serialize();
+  return WriteFileAtomic(voldir, "config",
+                         std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+                         /*no_replace=*/false);
+}
+
+}  // namespace amberfs

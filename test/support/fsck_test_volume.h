@@ -1,0 +1,187 @@
+// TestVolume: a real volume directory with real snapshots, built from the
+// library pieces (CreateVolume, ChangeTracker, ChunkHasher, PairedStore over
+// two DiskStores, IndexTree, SnapshotRecord, Catalog) the way the snapshot
+// engine lays them out, for fsck's tests and benchmark. Writes go to the image
+// with their change marks made durable first (invariant 2); Snapshot captures
+// the marked chunks.
+//
+// Not thread-safe. Close() (or the destructor) stops the upload workers.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <cstring>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "snapshot/catalog.h"
+#include "snapshot/change_tracker.h"
+#include "snapshot/chunk_hasher.h"
+#include "base/byte_order.h"
+#include "store/disk_store.h"
+#include "base/durable_file.h"
+#include "snapshot/index_tree.h"
+#include "store/paired_store.h"
+#include "snapshot/snapshot_record.h"
+#include "base/unique_fd.h"
+#include "amberfs/volume_create.h"
+
+namespace amberfs::testing {
+
+class TestVolume {
+ public:
+  // fanout: small values give deep trees on small volumes.
+  static Result<std::unique_ptr<TestVolume>> Create(const std::string& voldir, uint64_t size,
+                                                    uint32_t chunk_size = 65536, uint32_t fanout = 4) {
+    CreateVolumeOptions o;
+    o.voldir = voldir;
+    o.size = size;
+    o.chunk_size = chunk_size;
+    AMBER_ASSIGN_OR_RETURN(VolumeConfig config, CreateVolume(o));
+    std::unique_ptr<TestVolume> v(new TestVolume(voldir, config, fanout));
+    AMBER_RETURN_IF_ERROR(v->Open(/*create=*/true));
+    return v;
+  }
+
+  ~TestVolume() { Close().IgnoreError(); }  // tests call Close() to see its status
+
+  const VolumeConfig& config() const { return config_; }
+  std::string image() const { return config_.ImagePath(dir_); }
+  PairedStore& store() { return *store_; }
+
+  // Writes through the change tracker, as the Conductor does.
+  Status Write(uint64_t offset, const std::vector<uint8_t>& data) {
+    AMBER_RETURN_IF_ERROR(tracker_->WillChange(offset, data.size()));
+    AMBER_RETURN_IF_ERROR(tracker_->BeforeImageWrite());
+    if (::pwrite(image_.get(), data.data(), data.size(), static_cast<off_t>(offset)) !=
+        static_cast<ssize_t>(data.size()))
+      return Status::FromErrno(errno, "pwrite image");
+    return Status::OK();
+  }
+
+  Status Snapshot(const std::string& name) {
+    AMBER_RETURN_IF_ERROR(tracker_->BeginCapture());
+    Status s = Capture(name);
+    if (!s.ok()) {
+      tracker_->AbortCapture().IgnoreError();  // the error that matters is s
+      return s;
+    }
+    return tracker_->CommitCapture();
+  }
+
+  Status Drain() { return store_->Drain(std::chrono::seconds(30)); }
+
+  // Drains and closes everything; the directory is then a quiet volume.
+  Status Close() {
+    if (!store_) return Status::OK();
+    Status s = Drain();
+    store_.reset();
+    tracker_.reset();
+    image_ = UniqueFd();
+    return s;
+  }
+
+  Pointer root() const { return root_; }
+  Pointer last_record() const { return parent_; }
+
+ private:
+  TestVolume(std::string dir, VolumeConfig config, uint32_t fanout)
+      : dir_(std::move(dir)), config_(std::move(config)), fanout_(fanout) {}
+
+  Status Open(bool create) {
+    const std::string changes = dir_ + "/changes";
+    auto tracker = create ? ChangeTracker::Create(changes, config_.size, config_.chunk_size)
+                          : ChangeTracker::Open(changes, config_.size, config_.chunk_size);
+    AMBER_RETURN_IF_ERROR(tracker.status());
+    tracker_ = std::move(tracker).value();
+    image_ = UniqueFd(::open(image().c_str(), O_RDWR | O_CLOEXEC));
+    if (!image_.valid()) return Status::FromErrno(errno, "open image");
+    DiskStoreOptions fo;
+    fo.exclusive = true;
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(dir_ + "/fast", fo));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> slow, DiskStore::Open(dir_ + "/archive"));
+    PairedOptions po;
+    po.upload_workers = 2;
+    AMBER_ASSIGN_OR_RETURN(store_, PairedStore::Open(std::move(fast), std::move(slow), dir_ + "/upload.log", po));
+    AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
+    return Status::OK();
+  }
+
+  Status Capture(const std::string& name) {
+    const std::vector<uint64_t> chunks = tracker_->Marked(ChangeTracker::Set::kCaptured);
+    const uint64_t cs = config_.chunk_size;
+    std::vector<uint8_t> bytes(chunks.size() * cs);
+    std::vector<ChunkBytes> input;
+    for (size_t i = 0; i < chunks.size(); ++i) {
+      uint8_t* at = bytes.data() + i * cs;
+      if (::pread(image_.get(), at, cs, static_cast<off_t>(chunks[i] * cs)) != static_cast<ssize_t>(cs))
+        return Status::FromErrno(errno, "pread image");
+      input.push_back({chunks[i], {at, cs}});
+    }
+    std::vector<ChunkPointer> pointers = hasher_.Hash(input);
+    for (size_t i = 0; i < pointers.size(); ++i) {
+      if (!pointers[i].pointer.IsNull()) AMBER_RETURN_IF_ERROR(store_->Put(pointers[i].pointer, input[i].bytes));
+    }
+    AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, IndexGeometry::Make(config_.size / cs, fanout_));
+    IndexTree tree(store_.get(), geo);
+    AMBER_ASSIGN_OR_RETURN(Pointer root, tree.Update(root_, std::move(pointers)));
+
+    SnapshotRecord r;
+    std::string hex;
+    for (char c : config_.uuid) {
+      if (c != '-') hex += c;
+    }
+    for (size_t i = 0; i < 16; ++i) r.volume[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    r.name = name;
+    r.created_ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    r.created_ns = std::max(r.created_ns, last_ns_ + 1);  // a strict order even within a clock tick
+    last_ns_ = r.created_ns;
+    r.volume_size = config_.size;
+    r.chunk_size = config_.chunk_size;
+    r.fanout = fanout_;
+    r.depth = geo.depth;
+    r.root = root;
+    r.parent = parent_;
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> record, EncodeSnapshotRecord(r));
+    const Pointer record_ptr = Pointer::Of(record);
+    AMBER_RETURN_IF_ERROR(store_->Put(record_ptr, record));
+    AMBER_RETURN_IF_ERROR(catalog_->Add({name, r.created_ns, record_ptr}));
+    AMBER_RETURN_IF_ERROR(WriteBase(record_ptr));
+    const std::string ref = record_ptr.Hex() + "\n";
+    AMBER_RETURN_IF_ERROR(store_->PutRef("volumes/" + config_.uuid + "/snapshots/" + name,
+                                         {reinterpret_cast<const uint8_t*>(ref.data()), ref.size()}));
+    root_ = root;
+    parent_ = record_ptr;
+    return Status::OK();
+  }
+
+  // VOLDIR/snapshot-base, as the snapshot engine writes it (snapshotter.h).
+  Status WriteBase(const Pointer& record) {
+    std::vector<uint8_t> b(56, 0);
+    std::memcpy(b.data(), "AMBRBASE", 8);
+    PutLE32(b.data() + 8, 1);
+    std::memcpy(b.data() + 16, record.bytes().data(), Pointer::kSize);
+    PutLE64(b.data() + 48, XXH3_64bits(b.data(), 48));
+    return WriteFileAtomic(dir_, "snapshot-base", b, /*no_replace=*/false);
+  }
+
+  const std::string dir_;
+  const VolumeConfig config_;
+  const uint32_t fanout_;
+  std::unique_ptr<ChangeTracker> tracker_;
+  std::unique_ptr<PairedStore> store_;
+  std::unique_ptr<Catalog> catalog_;
+  ChunkHasher hasher_;
+  UniqueFd image_;
+  Pointer root_, parent_;
+  uint64_t last_ns_ = 0;
+};
+
+}  // namespace amberfs::testing
