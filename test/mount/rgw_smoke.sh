@@ -11,8 +11,9 @@ source "$(dirname "$0")/../support/rgw.sh"
 rgw_check_installed || exit 77
 curl --help all 2>/dev/null | grep -q -- --aws-sigv4 || amb_skip "curl has no --aws-sigv4 (need curl >= 7.75)"
 amb_setup
-# rgw_stop before lib.sh's cleanup, keeping the test's exit status.
-trap 'rc=$?; rgw_stop; (exit $rc); amb_cleanup' EXIT
+# rgw_stop before lib.sh's cleanup, which reads the test's exit status from $?
+# (set +e: under -e, "(exit $rc)" would end the trap there).
+trap 'rc=$?; set +e; rgw_stop; (exit $rc); amb_cleanup' EXIT
 
 phase_start=0
 phase() { phase_start=$(date +%s%N); amb_log "$*"; }
@@ -62,6 +63,22 @@ for p in "${pids[@]}"; do
   [[ $(readlink "/proc/$p/exe") =~ /(ceph-mon|ceph-osd|ceph-mgr|radosgw)$ ]] ||
     amb_fail "pid $p is not a ceph daemon: $(readlink "/proc/$p/exe")"
 done
+# Every socket they listen on is on 127.0.0.1.
+inodes=" "
+for p in "${pids[@]}"; do
+  for fd in /proc/"$p"/fd/*; do
+    l=$(readlink "$fd" 2>/dev/null) || continue
+    [[ $l == socket:\[*\] ]] && inodes+="${l//[!0-9]/} "
+  done
+done
+nlisten=0
+while read -r laddr inode; do
+  [[ $inodes == *" $inode "* ]] || continue
+  nlisten=$((nlisten + 1))
+  [[ $laddr == 0100007F:* ]] || amb_fail "a daemon listens on $laddr (hex), not 127.0.0.1"
+done < <(awk '$4 == "0A" { print $2, $10 }' /proc/net/tcp /proc/net/tcp6)
+((nlisten >= 3)) || amb_fail "expected the mon, OSD and radosgw listening, found $nlisten sockets"
+amb_log "the daemons listen on $nlisten sockets, all on 127.0.0.1"
 
 phase "the harness made no bucket; create one"
 s3 200 "$W/list" "$RGW_ENDPOINT/"
@@ -128,9 +145,8 @@ for p in "${pids[@]}"; do
 done
 # Nothing at all (a radosgw-admin or ceph CLI included) still names the dir.
 for c in /proc/[0-9]*/cmdline; do
-  if tr '\0' ' ' <"$c" 2>/dev/null | grep -qF -- "$dir/"; then
-    amb_fail "process ${c//[!0-9]/} still runs from the cluster dir: $(tr '\0' ' ' <"$c")"
-  fi
+  cmd=$({ tr '\0' ' ' <"$c"; } 2>/dev/null) || continue  # gone meanwhile
+  [[ $cmd == *"$dir/"* ]] && amb_fail "process ${c//[!0-9]/} still runs from the cluster dir: $cmd"
 done
 listening "$port" && amb_fail "port $port still listens after rgw_stop"
 listening "$mon_port" && amb_fail "monitor port $mon_port still listens after rgw_stop"

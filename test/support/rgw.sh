@@ -127,7 +127,8 @@ _rgw_starttime() {
   local stat
   stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) }  # the fields after "(comm) "
-  local f=($stat)
+  local -a f
+  read -ra f <<<"$stat"
   echo "${f[19]}"
 }
 
@@ -136,7 +137,8 @@ _rgw_alive() {
   local pid=$1 start=$2 stat
   stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
   stat=${stat##*) }
-  local f=($stat)
+  local -a f
+  read -ra f <<<"$stat"
   [[ ${f[0]} != Z && ${f[19]} == "$start" ]]
 }
 
@@ -210,14 +212,17 @@ _rgw_kill() {
   return 0
 }
 
-# rgw_logs_tail [N]: the last N lines (default 15) of every log, to stderr.
+# rgw_logs_tail [N]: the last N lines (default 15) of each log, to stderr:
+# radosgw's first, then the OSD's, the monitor's, then the rest.
 rgw_logs_tail() {
   local -
   set +e
-  local n=${1:-15} f
+  local n=${1:-15} f seen=" "
   [[ -n $RGW_DIR && -d $RGW_DIR/log ]] || return 0
-  for f in "$RGW_DIR"/log/*; do
-    [[ -s $f ]] || continue
+  for f in "$RGW_DIR"/log/{radosgw.log,client.rgw.out,osd.0.log,osd.0.out,mon.a.log,mon.a.out,cluster.log,phases} \
+    "$RGW_DIR"/log/*; do
+    [[ -s $f && $seen != *" $f "* ]] || continue
+    seen+="$f "
     echo "----- tail of $f" >&2
     tail -n "$n" "$f" >&2
   done
@@ -332,8 +337,9 @@ rgw_start() {
   : >"$RGW_DIR/.rgw-harness" || return 1
   mkdir -p "$RGW_DIR"/{log,run,crash,mon.a,osd.0,client.rgw} || return 1
   RGW_CONF=$RGW_DIR/ceph.conf
-  local ports
-  ports=($(_rgw_free_ports 2)) || return 1
+  local -a ports
+  mapfile -t ports < <(_rgw_free_ports 2)
+  ((${#ports[@]} == 2)) || return 1
   RGW_MON_PORT=${ports[0]}
   _RGW_PORT_PICKED=0
   if [[ -z $RGW_PORT ]]; then
