@@ -1,6 +1,7 @@
 # amberfs build. `make` builds the core library and the programs into build/.
 #   make test     unit tests, then mount-level tests; ends with "N passed, N failed"
 #   make check    unit tests and a daemon mount stress under ASan+UBSan and under TSan
+#   make torture  crash-torture cycles (CYCLES=N)
 #   make bench    benchmarks (prints tables with ratios measured in the same run)
 #   make install  honours PREFIX and DESTDIR
 # Sources are found by wildcard: src/<layer>/*.cc is the core (see
@@ -37,7 +38,7 @@ BENCHES    := $(BENCH_SRCS:bench/%.cc=$(BUILD)/bench/%)
 TESTTOOLS  := $(TESTTOOL_SRCS:test/support/%.cc=$(BUILD)/test-tools/%)
 LIB        := $(BUILD)/libamberfs.a
 
-.PHONY: all test unit check bench install clean
+.PHONY: all test unit check bench torture install clean
 all: $(LIB) $(TOOLS) $(BUILD)/unit_tests $(TESTTOOLS)
 
 $(BUILD)/obj/%.o: %.cc
@@ -82,6 +83,11 @@ check:
 	$(MAKE) BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" $(SANITIZED:%=build/tsan/%)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/unit_tests
 	AMBERFS_BUILD=$(CURDIR)/build/tsan $(CHECK_STRESS) bash test/mount/fuse_stress.sh
+
+# Crash torture (test/torture/run.sh): CYCLES kill -9 cycles (default 20).
+CYCLES ?= 20
+torture: all
+	AMBERFS_BUILD=$(CURDIR)/$(BUILD) CYCLES=$(CYCLES) bash test/torture/run.sh
 
 bench: all $(BENCHES)
 	bash bench/run_bench.sh $(BUILD)
