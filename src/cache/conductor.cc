@@ -1,8 +1,8 @@
 // The Conductor: see include/amberfs/conductor.h for the contract and the
 // lock order. This file keeps to that order everywhere:
 //   io_gate_ -> Shard::mu -> {dirty_mu_, unsynced_mu_, arena_mu_}
-// and bg_mu_, errors_mu_ and sync_mu_ are leaves, held with nothing else
-// except where noted.
+// and bg_mu_ and errors_mu_ are leaves, held with nothing else except where
+// noted. solo_sync_mu_ (only without group commit) comes before all of them.
 //
 // Life of a block
 //   absent --(read miss: LoadBlocks)--> loading --> valid/clean
@@ -35,8 +35,9 @@
 #include <unordered_map>
 #include <utility>
 
-#include "base/aligned_buffer.h"
 #include "amberfs/log.h"
+#include "base/aligned_buffer.h"
+#include "base/group_commit.h"
 #include "cache/s3fifo.h"
 
 namespace amberfs {
@@ -174,12 +175,6 @@ class StagingPool {
   std::vector<AlignedBuffer> free_;
 };
 
-// One fdatasync shared by every Flush that joined before it started.
-struct SyncRound {
-  Status status;                // written before done is set
-  std::atomic<bool> done{false};
-};
-
 bool RangeInside(uint64_t offset, uint64_t length, uint64_t size) {
   return offset <= size && length <= size - offset;
 }
@@ -189,7 +184,7 @@ bool RangeInside(uint64_t offset, uint64_t length, uint64_t size) {
 class Conductor::Impl {
  public:
   Impl(std::unique_ptr<Device> device, std::unique_ptr<BatchIO> io, const ConductorOptions& options)
-      : device_(std::move(device)), io_(std::move(io)), options_(options) {}
+      : device_(std::move(device)), io_(std::move(io)), options_(options), sync_commit_(options.sync_delay) {}
 
   Status Init();
   ~Impl() { StopWriter(); }
@@ -333,15 +328,11 @@ class Conductor::Impl {
   uint64_t failed_syncs_ = 0;  // a write-back that spans a change of this is not trusted
   std::atomic<uint64_t> unsynced_blocks_{0};
 
-  // Group commit.
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;  // without group commit: the running sync ended
-  std::shared_ptr<SyncRound> gathering_;
-  bool sync_running_ = false;
-  // Bumped (under sync_mu_) as each group-commit round ends. Waiters sleep on
-  // it without sync_mu_, so the members of a finished round return without
-  // queueing for the mutex; only the next round's members take it again.
-  std::atomic<uint32_t> rounds_ended_{0};
+  // Flush callers and the syncer share fdatasyncs through sync_commit_.
+  // Without group commit (a benchmark baseline) each runs its own SyncOnce,
+  // one at a time under solo_sync_mu_.
+  GroupCommit sync_commit_;
+  std::mutex solo_sync_mu_;
 
   // Background writer and syncer, and writers waiting for dirty space.
   // The syncer runs the background fdatasyncs in its own thread so the
@@ -1083,47 +1074,11 @@ Status Conductor::Impl::SyncOnce() {
 }
 
 Status Conductor::Impl::GroupSync() {
-  std::unique_lock l(sync_mu_);
-  if (!options_.group_commit) {  // a round of our own, after the running one
-    sync_cv_.wait(l, [&] { return !sync_running_; });
-    sync_running_ = true;
-    l.unlock();
-    Status st = SyncOnce();
-    l.lock();
-    sync_running_ = false;
-    sync_cv_.notify_one();  // only one can go next
-    return st;
+  if (!options_.group_commit) {  // a sync of our own, after the running one
+    std::lock_guard l(solo_sync_mu_);
+    return SyncOnce();
   }
-  if (!gathering_) gathering_ = std::make_shared<SyncRound>();
-  std::shared_ptr<SyncRound> round = gathering_;
-  for (;;) {
-    if (round->done.load(std::memory_order_acquire)) return round->status;
-    if (!sync_running_ && gathering_ == round) break;  // lead this round
-    // Read under sync_mu_, so a round that ends after this changes it.
-    const uint32_t seen = rounds_ended_.load(std::memory_order_relaxed);
-    l.unlock();
-    rounds_ended_.wait(seen, std::memory_order_acquire);
-    if (round->done.load(std::memory_order_acquire)) return round->status;
-    l.lock();
-  }
-  sync_running_ = true;
-  if (options_.sync_delay.count() > 0) {
-    // Let more callers join the round before closing it.
-    l.unlock();
-    std::this_thread::sleep_for(options_.sync_delay);
-    l.lock();
-  }
-  gathering_.reset();
-  l.unlock();
-  Status st = SyncOnce();
-  l.lock();
-  round->status = st;
-  round->done.store(true, std::memory_order_release);
-  sync_running_ = false;
-  rounds_ended_.fetch_add(1, std::memory_order_release);
-  l.unlock();
-  rounds_ended_.notify_all();
-  return st;
+  return sync_commit_.Commit([this] { return SyncOnce(); });
 }
 
 Status Conductor::Impl::Flush() {

@@ -77,7 +77,10 @@
 //         -> dirty_mu_ (the global oldest-first dirty order), or
 //            unsynced_mu_ (blocks written back but not yet fdatasynced);
 //            never both at once
-//     sync_mu_ (group commit) is never held while any of the above is taken.
+//     The group commit's lock (base/group_commit.h) is never held while any
+//     of the above is taken. Without group commit (a benchmark baseline) the
+//     lock that runs one fdatasync at a time comes first: it is taken with
+//     nothing else held and held across the fdatasync and its bookkeeping.
 //   No lock is held while calling the observer.
 #pragma once
 

@@ -232,25 +232,7 @@ Status ChangeTracker::BeforeImageWrite() {
 }
 
 Status ChangeTracker::Sync() {
-  std::unique_lock lk(sync_mu_);
-  const uint64_t need = rounds_started_ + 1;  // a round that starts after we arrived
-  while (rounds_done_ < need) {
-    if (round_running_) {
-      sync_cv_.wait(lk);
-      continue;
-    }
-    round_running_ = true;
-    const uint64_t round = ++rounds_started_;
-    lk.unlock();
-    Status st = WriteRound();
-    lk.lock();
-    round_running_ = false;
-    rounds_done_ = round;
-    last_round_status_ = st;
-    sync_cv_.notify_all();
-  }
-  // Rounds run one after another, so any round done by now started after us.
-  return last_round_status_;
+  return write_rounds_.Commit([this] { return WriteRound(); });
 }
 
 Status ChangeTracker::WriteRound() {

@@ -16,8 +16,8 @@
 //     marked since the last durable write it returns after a few atomic
 //     loads. Otherwise it writes the changed pages of the file with one
 //     pwrite and one fdatasync; concurrent callers share that round (group
-//     commit): a caller returns when a round that started after it arrived
-//     has finished, with that round's status (or a later round's).
+//     commit, base/group_commit.h): a caller returns when a round that
+//     started after it arrived has finished, with that round's status.
 //
 // Snapshot protocol. There are two sets: the active set, where WillChange
 // marks, and, while a snapshot is being taken, the captured set.
@@ -81,12 +81,12 @@
 //
 // Thread-safety and lock order: every method may be called from any thread.
 // WillChange takes no lock. capture_mu_ serialises Begin/Commit/Abort/MarkAll
-// and the write round's scan of the bitmaps; sync_mu_ (group commit) is never
-// held while capture_mu_ is taken or I/O is done.
+// and the write round's scan of the bitmaps. Write rounds run one at a time
+// under the GroupCommit, whose lock is never held while capture_mu_ is taken
+// or I/O is done.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -94,10 +94,11 @@
 #include <string>
 #include <vector>
 
-#include "base/aligned_buffer.h"
-#include "cache/conductor.h"
 #include "amberfs/status.h"
+#include "base/aligned_buffer.h"
+#include "base/group_commit.h"
 #include "base/unique_fd.h"
+#include "cache/conductor.h"
 
 namespace amberfs {
 
@@ -199,12 +200,7 @@ class ChangeTracker final : public ChangeObserver {
   AlignedBuffer staging_;
   uint64_t generation_ = 0;
 
-  std::mutex sync_mu_;
-  std::condition_variable sync_cv_;
-  bool round_running_ = false;
-  uint64_t rounds_started_ = 0;
-  uint64_t rounds_done_ = 0;
-  Status last_round_status_;
+  GroupCommit write_rounds_;  // runs WriteRound for every caller of Sync
 
   std::atomic<uint64_t> stat_rounds_{0}, stat_pages_{0}, stat_syncs_{0};
 };
