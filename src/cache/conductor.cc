@@ -168,7 +168,7 @@ void Conductor::Impl::MakeDirtyLocked(Entry* e) {
   std::lock_guard l(dirty_mu_);
   e->dirty_seq = ++dirty_seq_;
   e->dirty_since = Clock::now();
-  dirty_list_.Append(e);
+  dirty_list_.PushTail(e);
   dirty_blocks_.fetch_add(1, std::memory_order_relaxed);
 }
 

@@ -51,6 +51,7 @@
 #include "base/group_commit.h"
 #include "cache/block_arena.h"
 #include "cache/conductor.h"
+#include "cache/intrusive_list.h"
 #include "cache/s3fifo.h"
 #include "cache/staging_pool.h"
 
@@ -88,25 +89,7 @@ struct Shard {
 // Dirty entries in the order they became dirty. Sequence numbers only grow,
 // so appending keeps the list sorted by dirty_seq: the head is the oldest.
 // Intrusive, so marking a block dirty or clean allocates nothing.
-class DirtyList {
- public:
-  Entry* head() const { return head_; }
-  void Append(Entry* e) {
-    e->dirty_prev = tail_;
-    e->dirty_next = nullptr;
-    if (tail_) tail_->dirty_next = e; else head_ = e;
-    tail_ = e;
-  }
-  void Unlink(Entry* e) {
-    if (e->dirty_prev) e->dirty_prev->dirty_next = e->dirty_next; else head_ = e->dirty_next;
-    if (e->dirty_next) e->dirty_next->dirty_prev = e->dirty_prev; else tail_ = e->dirty_prev;
-    e->dirty_prev = e->dirty_next = nullptr;
-  }
-
- private:
-  Entry* head_ = nullptr;
-  Entry* tail_ = nullptr;
-};
+using DirtyList = IntrusiveList<Entry, &Entry::dirty_prev, &Entry::dirty_next>;
 
 }  // namespace conductor_internal
 

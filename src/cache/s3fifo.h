@@ -25,6 +25,8 @@
 #include <vector>
 #include <unordered_map>
 
+#include "cache/intrusive_list.h"
+
 namespace amberfs {
 
 struct PolicyNode {
@@ -35,31 +37,8 @@ struct PolicyNode {
   uint8_t queue = 0;  // which list the node is on (0: none)
 };
 
-// An intrusive doubly linked FIFO: push at the tail, pop at the head.
-class NodeList {
- public:
-  bool empty() const { return head_ == nullptr; }
-  size_t size() const { return size_; }
-  PolicyNode* head() const { return head_; }
-  void PushTail(PolicyNode* n) {
-    n->next = nullptr;
-    n->prev = tail_;
-    if (tail_) tail_->next = n; else head_ = n;
-    tail_ = n;
-    ++size_;
-  }
-  void Unlink(PolicyNode* n) {
-    if (n->prev) n->prev->next = n->next; else head_ = n->next;
-    if (n->next) n->next->prev = n->prev; else tail_ = n->prev;
-    n->prev = n->next = nullptr;
-    --size_;
-  }
-
- private:
-  PolicyNode* head_ = nullptr;
-  PolicyNode* tail_ = nullptr;
-  size_t size_ = 0;
-};
+// The policy's queues: FIFOs through PolicyNode's own links.
+using NodeList = IntrusiveList<PolicyNode, &PolicyNode::prev, &PolicyNode::next>;
 
 class S3Fifo {
  public:
