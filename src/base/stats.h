@@ -8,8 +8,7 @@
 // program constants, so a bad one is a bug and is replaced by "invalid_name"
 // rather than corrupting the output. Counters end in _total by convention.
 //
-// WriteConductorMetrics adds the Conductor's counters and gauges; later layers
-// add their own families through the same writer.
+// The layers above base add their own metric families through it.
 //
 // Thread-safety: a MetricsWriter belongs to one thread (one open of `stats`).
 #pragma once
@@ -19,8 +18,6 @@
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include "cache/conductor.h"
 
 namespace amberfs {
 
@@ -39,8 +36,6 @@ class MetricsWriter {
  private:
   std::string text_;
 };
-
-void WriteConductorMetrics(const ConductorStats& stats, MetricsWriter* out);
 
 // Label value escaping, exposed for tests.
 std::string EscapeLabelValue(std::string_view value);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "cache/conductor_metrics.h"
 #include "store/disk_store.h"
 #include "amberfs/log.h"
 #include "base/unique_fd.h"

@@ -1,4 +1,5 @@
 #include "base/stats.h"
+#include "cache/conductor_metrics.h"  // a real producer of families, checked against the format
 
 #include <doctest/doctest.h>
 
