@@ -1,4 +1,4 @@
-// Conductor benchmarks (issue 2). Each table compares against a baseline
+// Conductor benchmarks. Each table compares against a baseline
 // measured in the same run, on the same disk, and prints the ratio.
 //
 //   seq     WriteAt in 1 MiB pieces over SIZE plus Flush, against plain

@@ -1,5 +1,5 @@
 // ChangeTracker: which chunks changed since the last committed snapshot,
-// crash-safe (invariant 2 of DESIGN.md).
+// crash-safe (the "changes marked before data" invariant).
 //
 // The volume is cut into chunks of chunk_size bytes (fixed at mkfs, a power of
 // two, default 64 KiB); chunk i covers [i*chunk_size, (i+1)*chunk_size) and

@@ -346,10 +346,10 @@ TEST_CASE("tracker: kill -9 during capture cycles keeps every active mark") {
   }
 }
 
-// Invariant 2 end to end: the tracker as the Conductor's observer. A child
-// writes through a small cache (so write-back runs all the time) and is
-// killed at random. The image started all zero, the state of the "last
-// snapshot", so every chunk holding a nonzero byte must be marked.
+// "Changes marked before data" end to end: the tracker as the Conductor's
+// observer. A child writes through a small cache (so write-back runs all the
+// time) and is killed at random. The image started all zero, the state of the
+// "last snapshot", so every chunk holding a nonzero byte must be marked.
 TEST_CASE("tracker: behind a Conductor, every chunk changed in the image is marked after kill -9") {
   TempDir dir("snap");
   const std::string path = dir / "changes", image = dir / "image";
