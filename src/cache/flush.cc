@@ -63,6 +63,8 @@ Status Conductor::Impl::SyncOnce() {
   return st;
 }
 
+// Flush callers and the syncer share one SyncOnce per round, which the
+// leader starts after gathering for sync_delay (base/group_commit.h).
 Status Conductor::Impl::GroupSync() {
   if (!options_.group_commit) {  // a sync of our own, after the running one
     std::lock_guard l(solo_sync_mu_);
