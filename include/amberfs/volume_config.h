@@ -33,13 +33,16 @@ namespace amberfs {
 inline constexpr int kVolumeFormatVersion = 1;
 inline constexpr uint32_t kDefaultBlockSize = 4096;
 inline constexpr uint32_t kDefaultChunkSize = 65536;
+// VOLDIR/image, the image unless mkfs was given another path (the other names
+// in VOLDIR are internal; they and this one are listed in volume_layout.h).
+inline constexpr const char* kDefaultImageName = "image";
 
 struct VolumeConfig {
   std::string uuid;
   uint64_t size = 0;
   uint32_t block_size = kDefaultBlockSize;
   uint32_t chunk_size = kDefaultChunkSize;
-  std::string image = "image";  // relative to VOLDIR, or absolute
+  std::string image = kDefaultImageName;  // relative to VOLDIR, or absolute
   std::string slow_url;
 
   // Checks every rule of the format (geometry, uuid shape, paths, URL syntax).
@@ -54,9 +57,6 @@ struct VolumeConfig {
   static Result<VolumeConfig> Load(const std::string& voldir);
   Status Store(const std::string& voldir) const;
 };
-
-// A fresh random uuid (getrandom), "xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx".
-Result<std::string> NewUuid();
 
 // The slow store URL every volume gets unless told otherwise.
 std::string DefaultSlowUrl(const std::string& absolute_voldir);

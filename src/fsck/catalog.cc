@@ -53,7 +53,7 @@ Result<SnapshotRecord> ReadRecord(Context& ctx, const Pointer& ptr, const std::s
 // ref names a sound record of this volume.
 std::optional<CatalogEntry> EntryFromSlowRef(Context& ctx, const std::string& name) {
   if (!ctx.slow || !ValidateSnapshotName(name).ok()) return std::nullopt;
-  Result<std::vector<uint8_t>> ref = ctx.slow->GetRef("volumes/" + ctx.config->uuid + "/snapshots/" + name);
+  Result<std::vector<uint8_t>> ref = ctx.slow->GetRef(SnapshotRef(ctx.config->uuid, name));
   if (!ref.ok()) return std::nullopt;
   Result<Pointer> ptr = DecodeSnapshotRefValue(*ref);
   if (!ptr.ok()) return std::nullopt;

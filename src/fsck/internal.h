@@ -21,19 +21,15 @@
 #include "store/disk_store.h"
 #include "amberfs/fsck.h"
 #include "store/pointer.h"
+#include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
-#include "snapshot/snapshotter.h"
+#include "snapshot/volume_layout.h"
 #include "store/store.h"
 #include "store/upload_log.h"
 #include "amberfs/volume_config.h"
 #include "volume/volume_lock.h"
 
 namespace amberfs::fsck {
-
-// The snapshot layer's file names (snapshotter.h), one definition for both.
-inline constexpr const char* kChangesFile = amberfs::kChangeTrackerFile;
-inline constexpr const char* kFastDir = amberfs::kFastStoreDir;
-inline constexpr const char* kCatalogDir = "catalog";
 
 enum class Where { kUnknown, kFast, kSlowOnly, kNowhere };
 
@@ -143,7 +139,7 @@ struct Context {
   void Progress(const char* phase, uint64_t done, uint64_t total) const {
     if (opt.progress) opt.progress(phase, done, total);
   }
-  std::string Path(const char* name) const { return voldir + "/" + name; }
+  std::string Path(const char* name) const { return VolumePath(voldir, name); }
   // Is the blob in the slow store? (false if there is none.)
   bool SlowHas(const Pointer& key);
   // A fast copy that is missing or damaged but carried by the upload log:

@@ -16,7 +16,7 @@ std::string WhyKeepOrphans(Context& ctx) {
     if (record.ok() && !ctx.reached.count(*record)) return "a pending ref upload names a snapshot not in the catalog";
   }
   if (ctx.slow) {
-    Result<std::vector<std::string>> refs = ctx.slow->ListRefs("volumes/" + ctx.config->uuid + "/snapshots/");
+    Result<std::vector<std::string>> refs = ctx.slow->ListRefs(SnapshotRefPrefix(ctx.config->uuid));
     if (!refs.ok()) return "the slow store's snapshot refs cannot be listed";
     std::set<std::string> local;
     for (const Snapshot& s : ctx.snapshots) local.insert(s.entry.name);

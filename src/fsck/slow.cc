@@ -53,7 +53,7 @@ Status CheckSlowStore(Context& ctx) {
     ctx.Skip("slow store refs (the slow store is not available)");
     return Status::OK();
   }
-  const std::string prefix = "volumes/" + ctx.config->uuid + "/snapshots/";
+  const std::string prefix = SnapshotRefPrefix(ctx.config->uuid);
   Result<std::vector<std::string>> refs = ctx.slow->ListRefs(prefix);
   if (!refs.ok()) {
     ctx.Skip("slow store refs: " + refs.status().ToString());
@@ -90,7 +90,7 @@ Status CheckSlowStore(Context& ctx) {
     }
     if (missing.empty()) continue;
     // Publishing a ref before its blobs are in the slow store breaks
-    // invariant 4; the fast store may still hold them to upload again.
+    // "blobs before refs"; the fast store may still hold them to upload again.
     size_t p = ctx.Problem(FsckClass::kSlowStore, ref,
                            "snapshot ref points at an incomplete snapshot: " + std::to_string(missing.size()) +
                                " blobs missing from the slow store (first " + Short(missing[0]) + ")");

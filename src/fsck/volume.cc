@@ -25,7 +25,7 @@ bool IsDirectory(const std::string& path) {
 // Whether another process holds VOLDIR/lock, without taking it for longer
 // than the probe and without creating or writing the file.
 Result<bool> ProbeMounted(const std::string& voldir) {
-  const std::string path = voldir + "/lock";
+  const std::string path = VolumePath(voldir, kLockFile);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return false;
@@ -69,7 +69,7 @@ Status CheckVolume(Context& ctx) {
   if (!config.ok()) {
     // No config at all is not a volume: nothing to check, an operational error.
     if (config.status().code() == ENOENT) return config.status();
-    ctx.Problem(FsckClass::kConfig, ctx.voldir + "/config", config.status().message());
+    ctx.Problem(FsckClass::kConfig, ctx.Path(kConfigFile), config.status().message());
     ctx.Skip("everything past the config (it cannot be read)");
     return Status::OK();
   }
@@ -93,11 +93,11 @@ Status CheckVolume(Context& ctx) {
   }
 
   if (!ctx.report.mounted) {
-    Result<std::vector<uint8_t>> marker = ReadSmallFile(ctx.voldir + "/mounted", 4096);
+    Result<std::vector<uint8_t>> marker = ReadSmallFile(ctx.Path(kMountedMarker), 4096);
     if (marker.ok()) {
       std::string who(marker->begin(), marker->end());
       while (!who.empty() && who.back() == '\n') who.pop_back();
-      ctx.Problem(FsckClass::kNote, ctx.voldir + "/mounted",
+      ctx.Problem(FsckClass::kNote, ctx.Path(kMountedMarker),
                   "the last mount did not end cleanly (" + who + "); the next mount recovers");
     }
   }
@@ -106,7 +106,7 @@ Status CheckVolume(Context& ctx) {
 }
 
 Status OpenStores(Context& ctx) {
-  const std::string fast_dir = ctx.Path(kFastDir);
+  const std::string fast_dir = ctx.Path(kFastStoreDir);
   if (IsDirectory(fast_dir)) {
     DiskStoreOptions o;
     // Repairing holds the volume lock, so temp files left by a crash are
@@ -123,7 +123,7 @@ Status OpenStores(Context& ctx) {
   const std::string& url = ctx.config->slow_url;
   Result<StoreUrl> parsed = ParseStoreUrl(url);
   if (!parsed.ok()) {
-    ctx.Problem(FsckClass::kConfig, ctx.voldir + "/config", "slow store URL: " + parsed.status().message());
+    ctx.Problem(FsckClass::kConfig, ctx.Path(kConfigFile), "slow store URL: " + parsed.status().message());
     return Status::OK();
   }
   if (parsed->kind == StoreUrl::Kind::kFile && !IsDirectory(parsed->path)) {

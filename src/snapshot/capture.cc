@@ -3,10 +3,12 @@
 #include <chrono>
 #include <thread>
 
-#include "base/aligned_buffer.h"
 #include "amberfs/log.h"
-#include "snapshot/snapshotter.h"
+#include "base/aligned_buffer.h"
 #include "snapshot/internal.h"
+#include "snapshot/snapshot_pointers.h"
+#include "snapshot/snapshotter.h"
+#include "snapshot/volume_layout.h"
 
 namespace amberfs {
 namespace {

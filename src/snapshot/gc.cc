@@ -6,8 +6,10 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
-#include "store/slow_store_locks.h"
+#include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshotter.h"
+#include "snapshot/volume_layout.h"
+#include "store/slow_store_locks.h"
 
 namespace amberfs {
 namespace {

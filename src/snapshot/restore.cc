@@ -15,7 +15,9 @@
 #include "snapshot/change_tracker.h"
 #include "base/durable_file.h"
 #include "snapshot/index_tree.h"
+#include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshotter.h"
+#include "snapshot/volume_layout.h"
 #include "store/store_url.h"
 #include "base/unique_fd.h"
 #include "amberfs/volume_config.h"
@@ -40,8 +42,8 @@ Result<SnapshotRecord> FetchRecord(Store* store, const std::string& uuid, const 
   Result<SnapshotRecord> rec = DecodeSnapshotRecord(*bytes);
   if (!rec.ok()) return rec.status().Annotate("snapshot " + snap.name + " record " + snap.record.Hex());
   if (FormatVolumeUuid(rec->volume) != uuid || rec->name != snap.name) {
-    return Status::Error(EBADMSG, "snapshot ref volumes/" + uuid + "/snapshots/" + snap.name +
-                                      " points at the record of " + FormatVolumeUuid(rec->volume) + "/" + rec->name);
+    return Status::Error(EBADMSG, "snapshot ref " + SnapshotRef(uuid, snap.name) + " points at the record of " +
+                                      FormatVolumeUuid(rec->volume) + "/" + rec->name);
   }
   return rec;
 }
@@ -57,16 +59,16 @@ Result<std::vector<StoredVolume>> ListStoredVolumes(Store* store) {
     if (b == std::string::npos) continue;
     const std::string uuid = ref.substr(a + 1, b - a - 1);
     if (!ParseVolumeUuid(uuid).ok()) continue;
-    const std::string rest = ref.substr(b + 1);
     StoredVolume& v = by_uuid[uuid];
     v.uuid = uuid;
-    if (rest == "config") {
+    const std::string snapshots = SnapshotRefPrefix(uuid);
+    if (ref == VolumeConfigRef(uuid)) {
       v.has_config = true;
-    } else if (rest.rfind("snapshots/", 0) == 0 && ValidateSnapshotName(rest.substr(10)).ok()) {
+    } else if (ref.starts_with(snapshots) && ValidateSnapshotName(ref.substr(snapshots.size())).ok()) {
       AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> value, store->GetRef(ref));
       Result<Pointer> record = DecodeSnapshotRefValue(value);
       if (!record.ok()) return record.status().Annotate(ref);
-      v.snapshots.push_back(StoredSnapshot{rest.substr(10), *record, 0});
+      v.snapshots.push_back(StoredSnapshot{ref.substr(snapshots.size()), *record, 0});
     }
   }
   std::vector<StoredVolume> out;
@@ -193,7 +195,7 @@ Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& pla
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<Catalog> catalog, Catalog::Open(voldir));
   AMBER_RETURN_IF_ERROR(catalog->Add(CatalogEntry{plan.record.name, plan.record.created_ns, plan.record_pointer}));
   AMBER_RETURN_IF_ERROR(WriteSnapshotBase(voldir, plan.record_pointer));
-  const std::string changes = voldir + "/" + kChangeTrackerFile;
+  const std::string changes = VolumePath(voldir, kChangesFile);
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<ChangeTracker> tracker,
                          ChangeTracker::Create(changes, plan.record.volume_size, plan.record.chunk_size));
   return Status::OK();
@@ -231,7 +233,7 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   AMBER_ASSIGN_OR_RETURN(VolumeConfig config, CreateVolume(create));
   const std::string voldir = AbsolutePath(options.voldir);
   auto fail = [&](const Status& st) -> Status {
-    Status removed = RemoveDurably(voldir, "config");
+    Status removed = RemoveDurably(voldir, kConfigFile);
     return st.Annotate(removed.ok() ? "restore (the incomplete volume in " + voldir + " has no config; rerun with --force)"
                                     : "restore (and removing the incomplete config failed: " + removed.message() + ")");
   };

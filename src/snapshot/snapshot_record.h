@@ -39,12 +39,11 @@
 #include <vector>
 
 #include "snapshot/index_tree.h"
+#include "snapshot/volume_layout.h"
 #include "store/pointer.h"
 #include "amberfs/status.h"
 
 namespace amberfs {
-
-using VolumeUuid = std::array<uint8_t, 16>;
 
 struct SnapshotRecord {
   VolumeUuid volume{};

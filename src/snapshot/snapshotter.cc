@@ -1,108 +1,16 @@
 // Snapshotter: setup, the write path, reading snapshots, delete, drain, stats.
-// Capture is in snapshot_capture.cc; rollback and gc in snapshot_rollback.cc
-// and snapshot_gc.cc.
+// Capture is in capture.cc; rollback and gc in rollback.cc and gc.cc.
 #include "snapshot/snapshotter.h"
-
-#include <xxhash.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "base/byte_order.h"
-#include "base/durable_file.h"
 #include "amberfs/log.h"
 #include "snapshot/internal.h"
+#include "snapshot/snapshot_pointers.h"
+#include "snapshot/volume_layout.h"
 
 namespace amberfs {
-namespace {
-
-constexpr char kBaseMagic[8] = {'A', 'M', 'B', 'R', 'B', 'A', 'S', 'E'};
-constexpr size_t kBaseSize = 56;
-
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
-
-}  // namespace
-
-Result<VolumeUuid> ParseVolumeUuid(std::string_view text) {
-  VolumeUuid out{};
-  static constexpr size_t kDashes[] = {8, 13, 18, 23};
-  if (text.size() != 36) return Status::Error(EINVAL, "volume uuid '" + std::string(text) + "' is not 36 characters");
-  size_t byte = 0;
-  for (size_t i = 0; i < text.size();) {
-    if (std::find(std::begin(kDashes), std::end(kDashes), i) != std::end(kDashes)) {
-      if (text[i] != '-') break;
-      ++i;
-      continue;
-    }
-    int hi = HexDigit(text[i]), lo = i + 1 < text.size() ? HexDigit(text[i + 1]) : -1;
-    if (hi < 0 || lo < 0) break;
-    out[byte++] = static_cast<uint8_t>(hi << 4 | lo);
-    i += 2;
-  }
-  if (byte != out.size()) {
-    return Status::Error(EINVAL, "volume uuid '" + std::string(text) + "' is not of the form "
-                                 "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (lowercase hex)");
-  }
-  return out;
-}
-
-std::string FormatVolumeUuid(const VolumeUuid& uuid) {
-  static const char* kHex = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < uuid.size(); ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-    s += kHex[uuid[i] >> 4];
-    s += kHex[uuid[i] & 15];
-  }
-  return s;
-}
-
-std::string VolumeConfigRef(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/config"; }
-std::string SnapshotRefPrefix(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/snapshots/"; }
-std::string SnapshotRef(std::string_view uuid, std::string_view name) {
-  return SnapshotRefPrefix(uuid) + std::string(name);
-}
-std::string BaseRef(std::string_view uuid) { return "volumes/" + std::string(uuid) + "/base"; }
-
-std::string EncodeSnapshotRefValue(const Pointer& record) { return record.Hex() + "\n"; }
-
-Result<Pointer> DecodeSnapshotRefValue(std::span<const uint8_t> bytes) {
-  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (text.size() != 65 || text.back() != '\n') {
-    return Status::Error(EBADMSG, "snapshot ref is not a 64-digit record pointer and a newline");
-  }
-  Result<Pointer> p = Pointer::FromHex(text.substr(0, 64));
-  if (!p.ok() || p->IsNull()) return Status::Error(EBADMSG, "snapshot ref holds no valid record pointer");
-  return p;
-}
-
-Status WriteSnapshotBase(const std::string& voldir, const Pointer& record) {
-  uint8_t b[kBaseSize] = {};
-  std::memcpy(b, kBaseMagic, 8);
-  PutLE32(b + 8, 1);
-  std::memcpy(b + 16, record.bytes().data(), Pointer::kSize);
-  PutLE64(b + 48, XXH3_64bits(b, 48));
-  return WriteFileAtomic(voldir, kSnapshotBaseFile, b, false);
-}
-
-Result<Pointer> ReadSnapshotBase(const std::string& voldir) {
-  const std::string path = voldir + "/" + kSnapshotBaseFile;
-  Result<std::vector<uint8_t>> data = ReadSmallFile(path, 4096);
-  if (!data.ok()) {
-    if (data.status().code() == ENOENT) return Pointer();
-    return data.status();
-  }
-  const std::vector<uint8_t>& b = *data;
-  if (b.size() != kBaseSize || std::memcmp(b.data(), kBaseMagic, 8) != 0 || GetLE32(b.data() + 8) != 1 ||
-      GetLE64(b.data() + 48) != XXH3_64bits(b.data(), 48)) {
-    return Status::Error(EBADMSG, path + " is corrupt (bad size, magic, version or checksum)");
-  }
-  return Pointer::FromBytes(b.data() + 16);
-}
 
 std::string SnapshotReply::ToString() const {
   char buf[512];

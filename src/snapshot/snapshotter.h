@@ -1,5 +1,7 @@
 // Snapshotter: point-in-time snapshots of a volume, reading them, rollback,
-// delete, gc and drain (issue 5; DESIGN.md invariants 2-6).
+// delete, gc and drain. It keeps the invariants "changes marked before data",
+// "point-in-time snapshots", "blobs before refs", "verified blobs" and "slow
+// store first on delete".
 //
 // Parts (none owned; the Volume owns them and they must outlive this object):
 // the Conductor, the ChangeTracker (which chunks changed since the last
@@ -38,18 +40,15 @@
 //   the active set, so the next snapshot includes those chunks), nothing in
 //   the catalog; blobs already stored are left for gc.
 //
-// Base: the record of the last committed snapshot (VOLDIR/snapshot-base). The
-// tracker's marks are relative to it, so a snapshot is Update(base root,
-// marked chunks); rollback diffs against it; gc keeps its blobs even after
-// `delete` of that snapshot. File format (for man/amberfs.5), 56 bytes,
-// little-endian, written atomically (temp + fsync + rename):
-//   0  8  magic "AMBRBASE"   8  4  version (1)   12  4  zero
-//   16 32 record pointer     48 8  xxh3-64 of bytes 0..47
-// Absent means "no snapshot yet": the base root is null (the empty volume).
+// Base: the record of the last committed snapshot (VOLDIR/snapshot-base; its
+// format is in snapshot_pointers.h). The tracker's marks are relative to it,
+// so a snapshot is Update(base root, marked chunks); rollback diffs against
+// it; gc keeps its blobs even after `delete` of that snapshot. Absent means
+// "no snapshot yet": the base root is null (the empty volume).
 //
-// Slow-store refs written here (store.h layout):
+// Slow-store refs written here (names in volume_layout.h):
 //   volumes/<uuid>/config           a copy of VOLDIR/config, on first use
-//   volumes/<uuid>/snapshots/<name> the record pointer: 64 lowercase hex + "\n"
+//   volumes/<uuid>/snapshots/<name> the record pointer (snapshot_pointers.h)
 //
 // Rollback(name): every chunk in IndexTree::Diff(base root, target root) or
 // marked in the tracker is rewritten from the target's blob (or discarded
@@ -85,7 +84,6 @@
 //   a writer holds the barrier shared for its whole WriteAt/Discard.
 #pragma once
 
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -108,31 +106,6 @@
 #include "amberfs/status.h"
 
 namespace amberfs {
-
-// "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (lowercase hex) <-> 16 bytes; EINVAL otherwise.
-Result<VolumeUuid> ParseVolumeUuid(std::string_view text);
-std::string FormatVolumeUuid(const VolumeUuid& uuid);
-
-// Ref names in the slow store.
-std::string VolumeConfigRef(std::string_view uuid);
-std::string SnapshotRefPrefix(std::string_view uuid);  // "volumes/<uuid>/snapshots/"
-std::string SnapshotRef(std::string_view uuid, std::string_view name);
-// "volumes/<uuid>/base": the base's record, published when the snapshot that
-// is the base is deleted, so other volumes' gc still keeps what it reaches.
-std::string BaseRef(std::string_view uuid);
-// A snapshot ref's bytes (64 hex + "\n") and back (EBADMSG if malformed).
-std::string EncodeSnapshotRefValue(const Pointer& record);
-Result<Pointer> DecodeSnapshotRefValue(std::span<const uint8_t> bytes);
-
-// The snapshot layer's files in VOLDIR: the base (see above), the change
-// tracker's state, the fast store and the upload log.
-inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
-inline constexpr const char* kChangeTrackerFile = "changes";
-inline constexpr const char* kFastStoreDir = "fast";
-inline constexpr const char* kUploadLogFile = "upload.log";
-Status WriteSnapshotBase(const std::string& voldir, const Pointer& record);
-// Null pointer when the file is absent.
-Result<Pointer> ReadSnapshotBase(const std::string& voldir);
 
 struct SnapshotterOptions {
   std::string voldir;

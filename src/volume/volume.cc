@@ -9,6 +9,8 @@
 #include "base/unique_fd.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
+#include "snapshot/snapshot_pointers.h"
+#include "snapshot/volume_layout.h"
 
 namespace amberfs {
 namespace {
@@ -18,7 +20,7 @@ namespace {
 // fresh mkfs); an image that came with data has never been snapshotted, so
 // every chunk is marked and the first snapshot reads it all.
 Result<std::unique_ptr<ChangeTracker>> OpenTracker(const std::string& dir, const VolumeConfig& config) {
-  const std::string path = dir + "/" + kChangeTrackerFile;
+  const std::string path = VolumePath(dir, kChangesFile);
   if (::access(path.c_str(), F_OK) == 0) {
     ChangeTrackerOpenReport report;
     Result<std::unique_ptr<ChangeTracker>> t = ChangeTracker::Open(path, config.size, config.chunk_size, &report);
@@ -174,14 +176,14 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   AMBER_ASSIGN_OR_RETURN(tracker_, OpenTracker(dir_, config_));
   DiskStoreOptions fast_options;
   fast_options.exclusive = true;  // the volume lock makes us its only user
-  Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(dir_ + "/" + kFastStoreDir, fast_options);
+  Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials);
   if (!slow.ok()) return slow.status().Annotate("open slow store " + config_.slow_url);
   PairedOptions paired_options;
   paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
   Result<std::unique_ptr<PairedStore>> paired = PairedStore::Open(std::move(fast).value(), std::move(slow).value(),
-                                                                  dir_ + "/" + kUploadLogFile, paired_options);
+                                                                  VolumePath(dir_, kUploadLogFile), paired_options);
   if (!paired.ok()) return paired.status().Annotate("open blob store");
   paired_ = std::move(paired).value();
   AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));

@@ -1,14 +1,14 @@
 #include "amberfs/volume_config.h"
 
-#include <sys/random.h>
 #include <xxhash.h>
 
 #include <cinttypes>
 #include <cstdio>
 #include <vector>
 
-#include "base/durable_file.h"
 #include "amberfs/size_parse.h"
+#include "base/durable_file.h"
+#include "snapshot/volume_layout.h"
 #include "store/store_url.h"
 
 namespace amberfs {
@@ -35,16 +35,6 @@ std::string ChecksumHex(std::string_view body) {
   return hex;
 }
 
-bool ValidUuid(std::string_view u) {
-  if (u.size() != 36) return false;
-  for (size_t i = 0; i < u.size(); ++i) {
-    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    char c = u[i];
-    if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
-  }
-  return true;
-}
-
 Result<uint64_t> ParseDecimal(std::string_view key, std::string_view value) {
   uint64_t v = 0;
   if (value.empty() || value.size() > 20) return Invalid("config: bad number for " + std::string(key));
@@ -60,32 +50,11 @@ Result<uint64_t> ParseDecimal(std::string_view key, std::string_view value) {
 }  // namespace
 
 std::string DefaultSlowUrl(const std::string& absolute_voldir) {
-  return "file://" + absolute_voldir + "/archive";
-}
-
-Result<std::string> NewUuid() {
-  unsigned char b[16];
-  size_t got = 0;
-  while (got < sizeof b) {
-    ssize_t n = ::getrandom(b + got, sizeof b - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "getrandom");
-    }
-    got += static_cast<size_t>(n);
-  }
-  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | 0x40);  // version 4
-  b[8] = static_cast<unsigned char>((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  char out[37];
-  std::snprintf(out, sizeof out,
-                "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
-                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
-                b[15]);
-  return std::string(out);
+  return "file://" + VolumePath(absolute_voldir, kDefaultSlowStoreDir);
 }
 
 Status VolumeConfig::Validate() const {
-  if (!ValidUuid(uuid)) return Invalid("config: bad uuid '" + uuid + "'");
+  if (!ParseVolumeUuid(uuid).ok()) return Invalid("config: bad uuid '" + uuid + "'");
   if (!IsPowerOfTwo(block_size) || block_size < kMinBlockSize || block_size > kMaxBlockSize) {
     return Invalid("block size " + FormatSize(block_size) + " must be a power of two from 512 to 64K");
   }
@@ -186,11 +155,11 @@ Result<VolumeConfig> VolumeConfig::Parse(std::string_view text) {
 
 std::string VolumeConfig::ImagePath(const std::string& voldir) const {
   if (!image.empty() && image[0] == '/') return image;
-  return voldir + "/" + image;
+  return VolumePath(voldir, image);
 }
 
 Result<VolumeConfig> VolumeConfig::Load(const std::string& voldir) {
-  const std::string path = voldir + "/config";
+  const std::string path = VolumePath(voldir, kConfigFile);
   Result<std::vector<uint8_t>> bytes = ReadSmallFile(path, 64 << 10);
   if (!bytes.ok()) {
     if (bytes.status().code() == ENOENT) {
@@ -206,7 +175,7 @@ Result<VolumeConfig> VolumeConfig::Load(const std::string& voldir) {
 Status VolumeConfig::Store(const std::string& voldir) const {
   AMBER_RETURN_IF_ERROR(Validate());
   const std::string text = Serialize();
-  return WriteFileAtomic(voldir, "config",
+  return WriteFileAtomic(voldir, kConfigFile,
                          std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
                          /*no_replace=*/false);
 }

@@ -9,10 +9,11 @@
 #include <filesystem>
 #include <vector>
 
-#include "base/durable_file.h"
 #include "amberfs/size_parse.h"
-#include "store/store_url.h"
+#include "base/durable_file.h"
 #include "base/unique_fd.h"
+#include "snapshot/volume_layout.h"
+#include "store/store_url.h"
 #include "volume/volume_lock.h"
 
 namespace amberfs {
@@ -92,7 +93,7 @@ Status MakeDir(const std::string& path, Undo* undo) {
 }
 
 // Entries a volume directory may hold; with --force exactly these are replaced.
-const char* const kReplacedByForce[] = {"config", "image", "fast", "catalog", "mounted"};
+const char* const kReplacedByForce[] = {kConfigFile, kDefaultImageName, kFastStoreDir, kCatalogDir, kMountedMarker};
 
 }  // namespace
 
@@ -110,7 +111,7 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
 
   // Everything is checked before anything is touched.
   VolumeConfig config;
-  AMBER_ASSIGN_OR_RETURN(config.uuid, NewUuid());
+  AMBER_ASSIGN_OR_RETURN(config.uuid, NewVolumeUuid());
   config.block_size = options.block_size;
   config.chunk_size = options.chunk_size;
   config.slow_url = DefaultSlowUrl(voldir);
@@ -119,7 +120,7 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
     if (!url.ok()) return url.status().Annotate("--slow");
     config.slow_url = CanonicalStoreUrl(*url);
   }
-  config.image = options.image.empty() ? "image" : AbsolutePath(options.image);
+  config.image = options.image.empty() ? kDefaultImageName : AbsolutePath(options.image);
   const std::string image_path = config.ImagePath(voldir);
 
   ExistingImage existing;
@@ -152,7 +153,7 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
     return Status::FromErrno(errno, "stat " + voldir);
   }
   if (voldir_exists && !options.force) {
-    if (::access((voldir + "/config").c_str(), F_OK) == 0) {
+    if (::access(VolumePath(voldir, kConfigFile).c_str(), F_OK) == 0) {
       Result<VolumeConfig> old = VolumeConfig::Load(voldir);
       std::string what = old.ok() ? "volume " + old->uuid : "volume (config unreadable)";
       return Status::Error(EEXIST, voldir + " already holds an amberfs " + what +
@@ -176,14 +177,16 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
     ::chmod(voldir.c_str(), 0700);
   }
 
-  if (::access((voldir + "/lock").c_str(), F_OK) != 0) undo.File(voldir + "/lock");
+  const std::string lock_path = VolumePath(voldir, kLockFile);
+  if (::access(lock_path.c_str(), F_OK) != 0) undo.File(lock_path);
   AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(voldir, "mkfs"));
   if (options.force) {
     // Config first, so a crash midway leaves "no volume", never a mix.
     for (const char* name : kReplacedByForce) {
       std::error_code ec;
-      fs::remove_all(voldir + "/" + name, ec);
-      if (ec) return Status::Error(ec.value(), "remove " + voldir + "/" + name + ": " + ec.message());
+      const std::string path = VolumePath(voldir, name);
+      fs::remove_all(path, ec);
+      if (ec) return Status::Error(ec.value(), "remove " + path + ": " + ec.message());
     }
     AMBER_RETURN_IF_ERROR(FsyncDir(voldir));
   }
@@ -192,9 +195,9 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
     AMBER_RETURN_IF_ERROR(CreateSparseImage(image_path, config.size));
     undo.File(image_path);
   }
-  AMBER_RETURN_IF_ERROR(MakeDir(voldir + "/fast", &undo));
-  AMBER_RETURN_IF_ERROR(MakeDir(voldir + "/catalog", &undo));
-  if (options.slow_url.empty()) AMBER_RETURN_IF_ERROR(MakeDir(voldir + "/archive", &undo));
+  AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kFastStoreDir), &undo));
+  AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kCatalogDir), &undo));
+  if (options.slow_url.empty()) AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kDefaultSlowStoreDir), &undo));
   AMBER_RETURN_IF_ERROR(config.Store(voldir));
   undo.Commit();
   return config;

@@ -7,13 +7,12 @@
 #include <ctime>
 
 #include "base/durable_file.h"
+#include "snapshot/volume_layout.h"
 
 namespace amberfs {
 namespace {
 
-constexpr const char* kMarker = "mounted";
-
-std::string MarkerPath(const std::string& voldir) { return voldir + "/" + kMarker; }
+std::string MarkerPath(const std::string& voldir) { return VolumePath(voldir, kMountedMarker); }
 
 // A small text file, or its error.
 Result<std::string> ReadText(const std::string& path) {
@@ -42,7 +41,7 @@ std::string TrimNewlines(std::string s) {
 }  // namespace
 
 Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::string& purpose) {
-  const std::string path = voldir + "/lock";
+  const std::string path = VolumePath(voldir, kLockFile);
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
   if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
@@ -75,12 +74,12 @@ Result<VolumeLock> VolumeLock::Acquire(const std::string& voldir, const std::str
 
 Status VolumeLock::MarkMounted() {
   std::string text = "mounted by pid " + std::to_string(::getpid()) + " at " + NowUtc() + "\n";
-  return WriteFileAtomic(voldir_, kMarker, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+  return WriteFileAtomic(voldir_, kMountedMarker, std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
                          /*no_replace=*/false);
 }
 
 Status VolumeLock::MarkClean() {
-  Status st = RemoveDurably(voldir_, kMarker);
+  Status st = RemoveDurably(voldir_, kMountedMarker);
   if (!st.ok() && st.code() != ENOENT) return st;
   previous_unclean_ = false;
   previous_marker_.clear();

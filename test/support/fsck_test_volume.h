@@ -2,34 +2,32 @@
 // library pieces (CreateVolume, ChangeTracker, ChunkHasher, PairedStore over
 // two DiskStores, IndexTree, SnapshotRecord, Catalog) the way the snapshot
 // engine lays them out, for fsck's tests and benchmark. Writes go to the image
-// with their change marks made durable first (invariant 2); Snapshot captures
-// the marked chunks.
+// with their change marks made durable first ("changes marked before data");
+// Snapshot captures the marked chunks.
 //
 // Not thread-safe. Close() (or the destructor) stops the upload workers.
 #pragma once
 
 #include <fcntl.h>
 #include <unistd.h>
-#include <xxhash.h>
 
-#include <cstring>
-
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "amberfs/volume_create.h"
+#include "base/unique_fd.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/chunk_hasher.h"
-#include "base/byte_order.h"
-#include "store/disk_store.h"
-#include "base/durable_file.h"
 #include "snapshot/index_tree.h"
-#include "store/paired_store.h"
+#include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
-#include "base/unique_fd.h"
-#include "amberfs/volume_create.h"
+#include "snapshot/volume_layout.h"
+#include "store/disk_store.h"
+#include "store/paired_store.h"
 
 namespace amberfs::testing {
 
@@ -94,7 +92,7 @@ class TestVolume {
       : dir_(std::move(dir)), config_(std::move(config)), fanout_(fanout) {}
 
   Status Open(bool create) {
-    const std::string changes = dir_ + "/changes";
+    const std::string changes = VolumePath(dir_, kChangesFile);
     auto tracker = create ? ChangeTracker::Create(changes, config_.size, config_.chunk_size)
                           : ChangeTracker::Open(changes, config_.size, config_.chunk_size);
     AMBER_RETURN_IF_ERROR(tracker.status());
@@ -103,11 +101,13 @@ class TestVolume {
     if (!image_.valid()) return Status::FromErrno(errno, "open image");
     DiskStoreOptions fo;
     fo.exclusive = true;
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(dir_ + "/fast", fo));
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> slow, DiskStore::Open(dir_ + "/archive"));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir_, kFastStoreDir), fo));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> slow,
+                           DiskStore::Open(VolumePath(dir_, kDefaultSlowStoreDir)));
     PairedOptions po;
     po.upload_workers = 2;
-    AMBER_ASSIGN_OR_RETURN(store_, PairedStore::Open(std::move(fast), std::move(slow), dir_ + "/upload.log", po));
+    AMBER_ASSIGN_OR_RETURN(store_, PairedStore::Open(std::move(fast), std::move(slow),
+                                                     VolumePath(dir_, kUploadLogFile), po));
     AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
     return Status::OK();
   }
@@ -132,11 +132,7 @@ class TestVolume {
     AMBER_ASSIGN_OR_RETURN(Pointer root, tree.Update(root_, std::move(pointers)));
 
     SnapshotRecord r;
-    std::string hex;
-    for (char c : config_.uuid) {
-      if (c != '-') hex += c;
-    }
-    for (size_t i = 0; i < 16; ++i) r.volume[i] = static_cast<uint8_t>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    AMBER_ASSIGN_OR_RETURN(r.volume, ParseVolumeUuid(config_.uuid));
     r.name = name;
     r.created_ns = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -153,23 +149,13 @@ class TestVolume {
     const Pointer record_ptr = Pointer::Of(record);
     AMBER_RETURN_IF_ERROR(store_->Put(record_ptr, record));
     AMBER_RETURN_IF_ERROR(catalog_->Add({name, r.created_ns, record_ptr}));
-    AMBER_RETURN_IF_ERROR(WriteBase(record_ptr));
-    const std::string ref = record_ptr.Hex() + "\n";
-    AMBER_RETURN_IF_ERROR(store_->PutRef("volumes/" + config_.uuid + "/snapshots/" + name,
+    AMBER_RETURN_IF_ERROR(WriteSnapshotBase(dir_, record_ptr));
+    const std::string ref = EncodeSnapshotRefValue(record_ptr);
+    AMBER_RETURN_IF_ERROR(store_->PutRef(SnapshotRef(config_.uuid, name),
                                          {reinterpret_cast<const uint8_t*>(ref.data()), ref.size()}));
     root_ = root;
     parent_ = record_ptr;
     return Status::OK();
-  }
-
-  // VOLDIR/snapshot-base, as the snapshot engine writes it (snapshotter.h).
-  Status WriteBase(const Pointer& record) {
-    std::vector<uint8_t> b(56, 0);
-    std::memcpy(b.data(), "AMBRBASE", 8);
-    PutLE32(b.data() + 8, 1);
-    std::memcpy(b.data() + 16, record.bytes().data(), Pointer::kSize);
-    PutLE64(b.data() + 48, XXH3_64bits(b.data(), 48));
-    return WriteFileAtomic(dir_, "snapshot-base", b, /*no_replace=*/false);
   }
 
   const std::string dir_;

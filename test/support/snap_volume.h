@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "amberfs/volume_config.h"
 #include "io/batch_io.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
@@ -22,6 +23,7 @@
 #include "store/paired_store.h"
 #include "amberfs/restore.h"
 #include "snapshot/snapshotter.h"
+#include "snapshot/volume_layout.h"
 #include "support/fault_store.h"
 
 namespace amberfs::testing {
@@ -50,8 +52,8 @@ struct SnapVolume {
   // Opens (creating the image and tracker the first time). Returns the error
   // instead of failing the test, so a child process can _exit on it.
   Status Open(uint64_t cache_bytes = 1 << 20) {
-    const std::string image = dir + "/image", changes = dir + "/" + kChangeTrackerFile;
-    if (slow_dir.empty()) slow_dir = dir + "/archive";
+    const std::string image = VolumePath(dir, kDefaultImageName), changes = VolumePath(dir, kChangesFile);
+    if (slow_dir.empty()) slow_dir = VolumePath(dir, kDefaultSlowStoreDir);
     if (::access(image.c_str(), F_OK) != 0) {
       int fd = ::open(image.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
       if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) return Status::FromErrno(errno, "image");
@@ -64,7 +66,7 @@ struct SnapVolume {
     tracker = std::move(t).value();
     DiskStoreOptions fast_opts;
     fast_opts.exclusive = true;
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(dir + "/fast", fast_opts));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir, kFastStoreDir), fast_opts));
     std::unique_ptr<Store> slow;
     if (open_slow) {
       AMBER_ASSIGN_OR_RETURN(slow, open_slow());
@@ -81,7 +83,7 @@ struct SnapVolume {
     popts.retry_max = std::chrono::milliseconds(100);
     if (upload_locks) popts.lock_owner = uuid;
     popts.lock_linger = lock_linger;
-    AMBER_ASSIGN_OR_RETURN(paired, PairedStore::Open(std::move(ff), std::move(sf), dir + "/" + kUploadLogFile, popts));
+    AMBER_ASSIGN_OR_RETURN(paired, PairedStore::Open(std::move(ff), std::move(sf), VolumePath(dir, kUploadLogFile), popts));
     AMBER_ASSIGN_OR_RETURN(catalog, Catalog::Open(dir));
     SnapshotterOptions so;
     so.voldir = dir;

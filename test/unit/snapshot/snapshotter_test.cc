@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "base/durable_file.h"
+#include "snapshot/snapshot_pointers.h"
 #include "support/eventually.h"
 #include "support/snap_volume.h"
 #include "support/temp_dir.h"

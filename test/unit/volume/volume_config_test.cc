@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/durable_file.h"
+#include "snapshot/volume_layout.h"
 
 using namespace amberfs;
 
@@ -19,7 +20,7 @@ namespace {
 
 VolumeConfig SampleConfig() {
   VolumeConfig c;
-  c.uuid = NewUuid().value();
+  c.uuid = NewVolumeUuid().value();
   c.size = 1ull << 30;
   c.block_size = 4096;
   c.chunk_size = 65536;
@@ -42,7 +43,7 @@ struct TempDir {
 TEST_CASE("volume_config: uuids are random version 4") {
   std::set<std::string> seen;
   for (int i = 0; i < 50; ++i) {
-    std::string u = NewUuid().value();
+    std::string u = NewVolumeUuid().value();
     CHECK(u.size() == 36);
     CHECK(u[14] == '4');
     CHECK(std::string("89ab").find(u[19]) != std::string::npos);
@@ -97,7 +98,7 @@ static std::string WithChecksum(const std::string& body) {
 }
 
 TEST_CASE("volume_config: semantic errors behind a valid checksum") {
-  const std::string uuid = NewUuid().value();
+  const std::string uuid = NewVolumeUuid().value();
   auto body = [&](const std::string& version, const std::string& size, const std::string& block,
                   const std::string& chunk, const std::string& extra) {
     return "amberfs-volume " + version + "\nuuid " + uuid + "\nsize " + size + "\nblock_size " + block +

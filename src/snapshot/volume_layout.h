@@ -1,0 +1,75 @@
+// Volume layout: the one place that names what a volume keeps where, in its
+// directory (VOLDIR) and in its slow store, and the volume uuid's forms.
+//
+// Why in src/snapshot and not src/volume: the snapshot layer is the lowest
+// that needs these names (the catalog, the snapshot base, the change tracker's
+// file for a restore, the slow-store refs) and the uuid's byte form (a
+// snapshot record carries it). Dependencies point downward only, so volume,
+// fsck and the tools include this from above and the snapshot layer never
+// includes anything of src/volume.
+//
+// VOLDIR (man/amberfs.5 documents each entry):
+//   config         the volume config (amberfs/volume_config.h)
+//   image          the image, unless the config names another path
+//                  (kDefaultImageName, in amberfs/volume_config.h because
+//                  VolumeConfig's default needs it in a public header)
+//   lock           flock(2)ed by the one process that has the volume
+//   mounted        the marker of a mount that has not shut down cleanly
+//   changes        the change tracker's state
+//   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
+//   catalog/       one file per committed snapshot (catalog.h)
+//   fast/          the fast store (a DiskStore)
+//   upload.log     the PairedStore's upload log
+//   archive/       the default slow store (file://VOLDIR/archive)
+//
+// Slow store refs of a volume (store.h for the ref namespace):
+//   volumes/<uuid>/config           a copy of VOLDIR/config
+//   volumes/<uuid>/snapshots/<name> a snapshot's record pointer
+//   volumes/<uuid>/base             the base's record pointer, published when
+//                                   the snapshot that is the base is deleted
+//
+// Volume uuid: text "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (lowercase hex) in
+// the config and in ref names; 16 raw bytes in snapshot records.
+//
+// Thread-safety: constants and pure functions (NewVolumeUuid reads getrandom).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "amberfs/status.h"
+
+namespace amberfs {
+
+// Entries of VOLDIR.
+inline constexpr const char* kConfigFile = "config";
+inline constexpr const char* kLockFile = "lock";
+inline constexpr const char* kMountedMarker = "mounted";
+inline constexpr const char* kChangesFile = "changes";
+inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
+inline constexpr const char* kCatalogDir = "catalog";
+inline constexpr const char* kFastStoreDir = "fast";
+inline constexpr const char* kUploadLogFile = "upload.log";
+inline constexpr const char* kDefaultSlowStoreDir = "archive";
+
+// VOLDIR/name.
+std::string VolumePath(const std::string& voldir, std::string_view name);
+
+// Slow-store refs of the volume with this (text) uuid.
+std::string VolumeConfigRef(std::string_view uuid);
+std::string SnapshotRefPrefix(std::string_view uuid);  // "volumes/<uuid>/snapshots/"
+std::string SnapshotRef(std::string_view uuid, std::string_view name);
+std::string BaseRef(std::string_view uuid);
+
+using VolumeUuid = std::array<uint8_t, 16>;
+
+// A fresh random uuid (getrandom), "xxxxxxxx-xxxx-4xxx-Nxxx-xxxxxxxxxxxx"
+// (RFC 4122 version 4).
+Result<std::string> NewVolumeUuid();
+// Text <-> 16 bytes; EINVAL for text of any other form.
+Result<VolumeUuid> ParseVolumeUuid(std::string_view text);
+std::string FormatVolumeUuid(const VolumeUuid& uuid);
+
+}  // namespace amberfs
