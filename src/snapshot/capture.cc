@@ -116,11 +116,10 @@ Status Snapshotter::CaptureWorker(CaptureState* cs, const std::vector<uint64_t>&
 }
 
 void Snapshotter::DetachCapture() {
-  // Writers load capture_ while holding the barrier shared, so once the
-  // barrier has been closed and reopened nobody still uses the old state.
-  CloseBarrier();
+  // Writers load capture_ while they hold a WriteBarrier::Writer, so once the
+  // barrier has been closed nobody still uses the old state.
+  WriteBarrier::Closed closed(barrier_);
   capture_.store(nullptr, std::memory_order_release);
-  OpenBarrier();
 }
 
 Result<SnapshotReply> Snapshotter::Snapshot(std::string name) {
@@ -158,16 +157,19 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
 
   // The capture instant: no write is in flight, none starts until the state is visible.
   const auto barrier_start = std::chrono::steady_clock::now();
-  CloseBarrier();
-  const uint64_t created_ns = NowNs();
-  Status begun = tracker_->BeginCapture();
+  uint64_t created_ns = 0;
+  Status begun;
   std::vector<uint64_t> chunks;
-  if (begun.ok()) {
-    chunks = tracker_->Marked(ChangeTracker::Set::kCaptured);
-    for (uint64_t c : chunks) cs->state[c].store(CaptureState::kPending, std::memory_order_relaxed);
-    capture_.store(cs.get(), std::memory_order_release);
+  {
+    WriteBarrier::Closed closed(barrier_);
+    created_ns = NowNs();
+    begun = tracker_->BeginCapture();
+    if (begun.ok()) {
+      chunks = tracker_->Marked(ChangeTracker::Set::kCaptured);
+      for (uint64_t c : chunks) cs->state[c].store(CaptureState::kPending, std::memory_order_relaxed);
+      capture_.store(cs.get(), std::memory_order_release);
+    }
   }
-  OpenBarrier();
   const auto barrier = std::chrono::steady_clock::now() - barrier_start;
   AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
 

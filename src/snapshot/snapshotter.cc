@@ -96,44 +96,14 @@ ChangeObserver* Snapshotter::observer() { return observer_.get(); }
 
 void Snapshotter::Attach(Conductor* conductor) { conductor_ = conductor; }
 
-void Snapshotter::EnterWrite() {
-  std::unique_lock lk(barrier_mu_);
-  barrier_cv_.wait(lk, [&] { return !barrier_closed_; });
-  ++writers_;
-}
-
-void Snapshotter::LeaveWrite() {
-  std::lock_guard lk(barrier_mu_);
-  if (--writers_ == 0 && barrier_closed_) barrier_cv_.notify_all();
-}
-
-void Snapshotter::CloseBarrier() {
-  std::unique_lock lk(barrier_mu_);
-  barrier_cv_.wait(lk, [&] { return !barrier_closed_; });
-  barrier_closed_ = true;  // new writers wait from here on, so the wait below ends
-  barrier_cv_.wait(lk, [&] { return writers_ == 0; });
-}
-
-void Snapshotter::OpenBarrier() {
-  {
-    std::lock_guard lk(barrier_mu_);
-    barrier_closed_ = false;
-  }
-  barrier_cv_.notify_all();
-}
-
 Status Snapshotter::Write(const void* buf, size_t length, uint64_t offset) {
-  EnterWrite();
-  Status st = conductor_->WriteAt(buf, length, offset);
-  LeaveWrite();
-  return st;
+  WriteBarrier::Writer writer(barrier_);
+  return conductor_->WriteAt(buf, length, offset);
 }
 
 Status Snapshotter::Discard(uint64_t offset, uint64_t length) {
-  EnterWrite();
-  Status st = conductor_->Discard(offset, length);
-  LeaveWrite();
-  return st;
+  WriteBarrier::Writer writer(barrier_);
+  return conductor_->Discard(offset, length);
 }
 
 Result<SnapshotRecord> Snapshotter::RecordOf(std::string_view name) {

@@ -11,7 +11,8 @@
 //   conductor options.observer = snap->observer();  // copy-before-write, then the tracker
 //   conductor = Conductor::Open(...);  snap->Attach(conductor);
 // and every write and discard of the volume goes through snap->Write and
-// snap->Discard (not the Conductor directly): they hold the write barrier.
+// snap->Discard (not the Conductor directly): they hold the write barrier
+// (write_barrier.h).
 //
 // Capture protocol (`Snapshot`):
 //   1. Under the write barrier held exclusively (it waits for the writes in
@@ -77,7 +78,8 @@
 //
 // Thread-safety and lock order: every method may be called from any thread.
 //   op_mu_ (snapshot/rollback/gc/delete; try-locked, EBUSY)
-//     -> barrier (exclusive only around BeginCapture and detaching a capture)
+//     -> barrier (WriteBarrier::Closed only around BeginCapture and
+//        detaching a capture)
 //       -> CaptureState::mu (claim waits, the writer stash)
 //   read_mu_ (record and chunk caches) is a leaf, never held across I/O.
 //   No lock of this module is held while calling into a store, except that
@@ -86,7 +88,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -103,6 +104,7 @@
 #include "snapshot/index_tree.h"
 #include "store/paired_store.h"
 #include "snapshot/snapshot_record.h"
+#include "snapshot/write_barrier.h"
 #include "amberfs/status.h"
 
 namespace amberfs {
@@ -209,12 +211,6 @@ class Snapshotter {
   Snapshotter(ChangeTracker* tracker, PairedStore* store, Catalog* catalog, const SnapshotterOptions& options,
               IndexGeometry geometry);
 
-  // The write barrier: writers enter shared; Close waits for them and keeps new ones out.
-  void EnterWrite();
-  void LeaveWrite();
-  void CloseBarrier();
-  void OpenBarrier();
-
   Status PublishConfig();
   Status LoadBase();
   Result<SnapshotReply> CaptureLocked(const std::string& name);
@@ -244,10 +240,9 @@ class Snapshotter {
   Pointer base_root_;
   bool config_published_ = false;
 
-  std::mutex barrier_mu_;
-  std::condition_variable barrier_cv_;
-  int writers_ = 0;
-  bool barrier_closed_ = false;
+  WriteBarrier barrier_;
+  // Loaded by writers while they hold a WriteBarrier::Writer; changed only
+  // under WriteBarrier::Closed.
   std::atomic<CaptureState*> capture_{nullptr};
 
   mutable std::mutex read_mu_;
