@@ -149,45 +149,24 @@ Result<SnapshotReply> Snapshotter::Snapshot(std::string name) {
   return reply;
 }
 
-Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
-  if (conductor_ == nullptr) return Status::Error(EINVAL, "snapshotter is not attached to a volume");
-  AMBER_RETURN_IF_ERROR(PublishConfig());
-  auto cs = std::make_unique<CaptureState>(tracker_->chunk_count());
-  cs->batch = store_->NewPutBatch();
+Status Snapshotter::BeginCaptureInstant(CaptureState* cs, uint64_t* created_ns, std::vector<uint64_t>* chunks) {
+  // No write is in flight, none starts until the state is visible.
+  WriteBarrier::Closed closed(barrier_);
+  *created_ns = NowNs();
+  AMBER_RETURN_IF_ERROR(tracker_->BeginCapture());
+  *chunks = tracker_->Marked(ChangeTracker::Set::kCaptured);
+  for (uint64_t c : *chunks) cs->state[c].store(CaptureState::kPending, std::memory_order_relaxed);
+  capture_.store(cs, std::memory_order_release);
+  return Status::OK();
+}
 
-  // The capture instant: no write is in flight, none starts until the state is visible.
-  const auto barrier_start = std::chrono::steady_clock::now();
-  uint64_t created_ns = 0;
-  Status begun;
-  std::vector<uint64_t> chunks;
-  {
-    WriteBarrier::Closed closed(barrier_);
-    created_ns = NowNs();
-    begun = tracker_->BeginCapture();
-    if (begun.ok()) {
-      chunks = tracker_->Marked(ChangeTracker::Set::kCaptured);
-      for (uint64_t c : chunks) cs->state[c].store(CaptureState::kPending, std::memory_order_relaxed);
-      capture_.store(cs.get(), std::memory_order_release);
-    }
-  }
-  const auto barrier = std::chrono::steady_clock::now() - barrier_start;
-  AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
-
-  auto fail = [&](const Status& st) -> Status {
-    DetachCapture();
-    Status aborted = tracker_->AbortCapture();
-    if (!aborted.ok()) LOG_ERROR("abort capture: %s", aborted.ToString().c_str());
-    LOG_ERROR("snapshot %s failed: %s", name.c_str(), st.ToString().c_str());
-    return st;
-  };
-
+Status Snapshotter::CaptureChunks(CaptureState* cs, const std::vector<uint64_t>& chunks) {
   std::atomic<size_t> cursor{0};
   std::vector<std::thread> workers;
   const int n = std::max(1, std::min<int>(options_.capture_threads, static_cast<int>(chunks.size() / kBatchChunks) + 1));
   for (int i = 0; i < n; ++i) {
-    workers.emplace_back([&, i] {
-      (void)i;
-      Status st = CaptureWorker(cs.get(), chunks, &cursor);
+    workers.emplace_back([&] {
+      Status st = CaptureWorker(cs, chunks, &cursor);
       if (!st.ok()) cs->Fail(st);
     });
   }
@@ -195,7 +174,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   // Chunks writers claimed: wait until their copies are made.
   for (uint64_t c : chunks) cs->WaitDone(c);
   // After a failure some chunks may still be pending; they are not needed.
-  if (Status st = cs->Failure(); !st.ok()) return fail(st);
+  AMBER_RETURN_IF_ERROR(cs->Failure());
 
   // Writers' copies: every chunk is done, so the stash is complete and final.
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> stash;
@@ -208,9 +187,79 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
     for (size_t j = i; j < std::min(stash.size(), i + kBatchChunks); ++j) {
       batch.push_back(ChunkBytes{stash[j].first, stash[j].second});
     }
-    if (Status st = StoreChunks(cs.get(), batch); !st.ok()) return fail(st);
+    AMBER_RETURN_IF_ERROR(StoreChunks(cs, batch));
   }
-  stash.clear();
+  return Status::OK();
+}
+
+Result<Pointer> Snapshotter::StoreRecord(const std::string& name, uint64_t created_ns, const Pointer& root,
+                                         PutBatch* batch, SnapshotReply* reply) {
+  SnapshotRecord rec;
+  rec.volume = uuid_;
+  rec.name = name;
+  rec.created_ns = created_ns;
+  rec.volume_size = options_.volume_size;
+  rec.chunk_size = options_.chunk_size;
+  rec.fanout = geo_.fanout;
+  rec.depth = geo_.depth;
+  rec.root = root;
+  rec.parent = base_record_;
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> encoded, EncodeSnapshotRecord(rec));
+  const Pointer record = Pointer::Of(encoded);
+  AMBER_RETURN_IF_ERROR(batch->Put(record, encoded).Annotate("store snapshot record"));
+  reply->new_blobs += 1;
+  reply->bytes_stored += encoded.size();
+  // Every blob the record reaches is durable before the record is committed.
+  AMBER_RETURN_IF_ERROR(batch->Commit().Annotate("store the snapshot's blobs"));
+  return record;
+}
+
+void Snapshotter::AfterCommit(const std::string& name, const Pointer& record, const Pointer& root) {
+  // What follows only makes later snapshots cheaper or the slow copy
+  // complete; a failure is logged and kept conservative.
+  base_record_ = record;
+  base_root_ = root;
+  Status st = WriteSnapshotBase(options_.voldir, record);
+  if (st.ok()) {
+    st = tracker_->CommitCapture();
+  } else {
+    // Without the new base the marks must stay relative to the old one.
+    LOG_ERROR("snapshot %s: write base: %s; keeping change marks", name.c_str(), st.ToString().c_str());
+    tracker_->AbortCapture().IgnoreError();
+  }
+  if (!st.ok()) LOG_ERROR("snapshot %s: %s", name.c_str(), st.ToString().c_str());
+  const std::string ref_value = EncodeSnapshotRefValue(record);
+  Status ref = store_->PutRef(SnapshotRef(options_.volume_uuid, name), AsBytes(ref_value));
+  if (!ref.ok()) {
+    LOG_ERROR("snapshot %s: queue slow-store ref: %s", name.c_str(), ref.ToString().c_str());
+    std::lock_guard lk(stats_mu_);
+    ++stats_.ref_errors;
+  }
+}
+
+Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
+  if (conductor_ == nullptr) return Status::Error(EINVAL, "snapshotter is not attached to a volume");
+  AMBER_RETURN_IF_ERROR(PublishConfig());
+  auto cs = std::make_unique<CaptureState>(tracker_->chunk_count());
+  cs->batch = store_->NewPutBatch();
+
+  // The capture instant: the snapshot's time.
+  const auto barrier_start = std::chrono::steady_clock::now();
+  uint64_t created_ns = 0;
+  std::vector<uint64_t> chunks;
+  Status begun = BeginCaptureInstant(cs.get(), &created_ns, &chunks);
+  const auto barrier = std::chrono::steady_clock::now() - barrier_start;
+  AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
+
+  auto fail = [&](const Status& st) -> Status {
+    DetachCapture();
+    Status aborted = tracker_->AbortCapture();
+    if (!aborted.ok()) LOG_ERROR("abort capture: %s", aborted.ToString().c_str());
+    LOG_ERROR("snapshot %s failed: %s", name.c_str(), st.ToString().c_str());
+    return st;
+  };
+
+  if (Status st = CaptureChunks(cs.get(), chunks); !st.ok()) return fail(st);
   DetachCapture();
 
   std::vector<ChunkPointer> changes;
@@ -230,54 +279,18 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   if (!root.ok()) return fail(root.status().Annotate("update index"));
   reply.new_blobs += ustats.nodes_written;
   reply.bytes_stored += ustats.nodes_written * geo_.node_bytes();
-
-  SnapshotRecord rec;
-  rec.volume = uuid_;
-  rec.name = name;
-  rec.created_ns = created_ns;
-  rec.volume_size = options_.volume_size;
-  rec.chunk_size = options_.chunk_size;
-  rec.fanout = geo_.fanout;
-  rec.depth = geo_.depth;
-  rec.root = *root;
-  rec.parent = base_record_;
-  Result<std::vector<uint8_t>> encoded = EncodeSnapshotRecord(rec);
-  if (!encoded.ok()) return fail(encoded.status());
-  const Pointer record = Pointer::Of(*encoded);
-  if (Status st = cs->batch->Put(record, *encoded); !st.ok()) return fail(st.Annotate("store snapshot record"));
-  reply.new_blobs += 1;
-  reply.bytes_stored += encoded->size();
-  // Every blob the record reaches is durable before the record is committed.
-  if (Status st = cs->batch->Commit(); !st.ok()) return fail(st.Annotate("store the snapshot's blobs"));
+  Result<Pointer> record = StoreRecord(name, created_ns, *root, cs->batch.get(), &reply);
+  if (!record.ok()) return fail(record.status());
 
   // The captured writes must be in the image before their marks are dropped.
   if (Status st = conductor_->Flush(); !st.ok()) return fail(st.Annotate("flush before commit"));
-  if (Status st = catalog_->Add(CatalogEntry{name, created_ns, record}); !st.ok()) {
+  if (Status st = catalog_->Add(CatalogEntry{name, created_ns, *record}); !st.ok()) {
     return fail(st.Annotate("add to catalog"));
   }
-  // Committed. What follows only makes later snapshots cheaper or the slow
-  // copy complete; a failure is logged and kept conservative.
-  base_record_ = record;
-  base_root_ = *root;
-  Status st = WriteSnapshotBase(options_.voldir, record);
-  if (st.ok()) {
-    st = tracker_->CommitCapture();
-  } else {
-    // Without the new base the marks must stay relative to the old one.
-    LOG_ERROR("snapshot %s: write base: %s; keeping change marks", name.c_str(), st.ToString().c_str());
-    tracker_->AbortCapture().IgnoreError();
-  }
-  if (!st.ok()) LOG_ERROR("snapshot %s: %s", name.c_str(), st.ToString().c_str());
-  const std::string ref_value = EncodeSnapshotRefValue(record);
-  Status ref = store_->PutRef(SnapshotRef(options_.volume_uuid, name), AsBytes(ref_value));
-  if (!ref.ok()) {
-    LOG_ERROR("snapshot %s: queue slow-store ref: %s", name.c_str(), ref.ToString().c_str());
-    std::lock_guard lk(stats_mu_);
-    ++stats_.ref_errors;
-  }
+  AfterCommit(name, *record, *root);  // committed
   reply.name = name;
   reply.barrier = std::chrono::duration_cast<std::chrono::nanoseconds>(barrier);
-  reply.record = record;
+  reply.record = *record;
   reply.root = *root;
   return reply;
 }

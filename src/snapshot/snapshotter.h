@@ -213,8 +213,14 @@ class Snapshotter {
 
   Status PublishConfig();
   Status LoadBase();
+  // Capture steps (capture.cc), in the order CaptureLocked runs them.
   Result<SnapshotReply> CaptureLocked(const std::string& name);
+  Status BeginCaptureInstant(CaptureState* cs, uint64_t* created_ns, std::vector<uint64_t>* chunks);
+  Status CaptureChunks(CaptureState* cs, const std::vector<uint64_t>& chunks);
   void DetachCapture();
+  Result<Pointer> StoreRecord(const std::string& name, uint64_t created_ns, const Pointer& root, PutBatch* batch,
+                              SnapshotReply* reply);
+  void AfterCommit(const std::string& name, const Pointer& record, const Pointer& root);
   Status CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks, std::atomic<size_t>* cursor);
   // Hashes, dedups and stores one batch of chunk bytes; records the pointers.
   Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch);
