@@ -3,8 +3,8 @@
 //
 // The mount shows a fixed tree (inode numbers are constants):
 //   /volume     the block volume, 0600 (0400 read-only), direct_io unless
-//               page_cache is set. read/write/fsync map
-//               onto the Conductor; fsync and fdatasync are Conductor::Flush;
+//               page_cache is set. read and write map onto Volume::Read
+//               and Volume::Write; fsync and fdatasync are Volume::Flush;
 //               fallocate PUNCH_HOLE and ZERO_RANGE are Discard; a write that
 //               starts at or past the end fails with ENOSPC (one that straddles
 //               the end is short); truncate to any other size is EINVAL.

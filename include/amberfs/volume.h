@@ -1,4 +1,6 @@
-// Volume: an opened volume directory, what one mount serves.
+// Volume: an opened volume directory, what one mount serves, and the only
+// door to its cache and snapshots for the layers above (the FUSE frontend,
+// the tools, an embedding program).
 //
 // Open() loads VOLDIR/config, takes the volume lock (EBUSY if another process
 // has the volume), logs a warning when the previous mount did not shut down
@@ -11,6 +13,12 @@
 // and, only if that succeeded, clears the marker. Its error is the mount's
 // exit status. The destructor closes if Close() was not called.
 //
+// I/O: Read() reads through the cache; Write() and Discard() hold the
+// snapshot write barrier when there is a snapshotter, so a snapshot's capture
+// instant never falls inside one; Flush() writes back and fdatasyncs every
+// write that returned before it (fsync; the invariant "acknowledged means
+// durable"). Ranges must lie inside the volume.
+//
 // RegisterCtl() adds the volume's ctl commands (`flush`, `loglevel`, and
 // unless read-only `snapshot [NAME]`, `drain`, `delete NAME`, `rollback NAME`,
 // `gc`); WriteMetrics() adds its families to `stats`.
@@ -19,22 +27,23 @@
 // (VOLDIR/changes; created if missing, with every chunk marked unless the
 // image holds no data yet), the PairedStore (fast = VOLDIR/fast, slow = the
 // config's URL, upload log VOLDIR/upload.log), the catalog and the
-// Snapshotter, whose observer the Conductor calls (snapshotter.h). Every write
-// and discard of the volume must go through Write() and Discard(), which hold
-// the snapshot barrier. A read-only volume has no snapshotter (snapshotter()
-// is null; the snapshot commands are not registered).
+// Snapshotter, whose observer the Conductor calls. A read-only volume has no
+// snapshots: has_snapshots() is false, ListSnapshots() is empty and
+// ReadSnapshot() is ENOENT; the snapshot commands are not registered.
 //
-// Thread-safety: after Open, conductor(), the ctl handlers and WriteMetrics
-// may be used from many threads; Close() must not race with them (the mount
-// calls it after the FUSE loop has stopped).
+// Thread-safety: after Open, the I/O methods, the snapshot readers, the ctl
+// handlers and WriteMetrics may be used from many threads; Close() must not
+// race with them (the mount calls it after the FUSE loop has stopped).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "io/batch_io.h"
 #include "snapshot/catalog.h"
@@ -44,6 +53,7 @@
 #include "store/paired_store.h"
 #include "snapshot/snapshotter.h"
 #include "base/stats.h"
+#include "amberfs/snapshot_info.h"
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
 #include "volume/volume_lock.h"
@@ -71,13 +81,18 @@ class Volume {
   const std::string& dir() const { return dir_; }
   const VolumeConfig& config() const { return config_; }
   const VolumeOptions& options() const { return options_; }
-  Conductor& conductor() { return *conductor_; }
   uint64_t size() const { return config_.size; }
-  // Null on a read-only volume.
-  Snapshotter* snapshotter() { return snapshotter_.get(); }
-  // The volume's write path: through the snapshot barrier when there is one.
+
+  Status Read(void* buf, size_t length, uint64_t offset);
   Status Write(const void* buf, size_t length, uint64_t offset);
   Status Discard(uint64_t offset, uint64_t length);
+  Status Flush();
+
+  bool has_snapshots() const { return snapshotter_ != nullptr; }
+  // Sorted by creation time, then name.
+  Result<std::vector<SnapshotInfo>> ListSnapshots() const;
+  // Reads [offset, offset+length) of a snapshot; the range must lie inside the volume.
+  Status ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset);
   // Called after a rollback changed the volume (the frontend drops the
   // kernel's cached pages). Set before serving.
   void SetAfterRollback(std::function<void()> fn) { after_rollback_ = std::move(fn); }

@@ -119,9 +119,8 @@ class Frontend {
   // The snapshots as files (empty without a snapshotter), numbering new ones.
   std::vector<std::pair<fuse_ino_t, SnapshotFile>> Snapshots() {
     std::vector<std::pair<fuse_ino_t, SnapshotFile>> out;
-    Snapshotter* snap = volume_.snapshotter();
-    if (snap == nullptr) return out;
-    Result<std::vector<SnapshotInfo>> list = snap->List();
+    if (!volume_.has_snapshots()) return out;
+    Result<std::vector<SnapshotInfo>> list = volume_.ListSnapshots();
     if (!list.ok()) {
       LOG_ERROR("list snapshots: %s", list.status().ToString().c_str());
       return out;
@@ -200,7 +199,7 @@ void Reply(fuse_req_t req, Body&& body) {
   if (err != 0) fuse_reply_err(req, err);
 }
 
-// An error from the Conductor, logged once here and counted.
+// An error from the volume's I/O, logged once here and counted.
 int VolumeError(Frontend& fe, const char* op, const Status& st) {
   fe.counters().errors.fetch_add(1, std::memory_order_relaxed);
   LOG_ERROR("%s on volume: %s", op, st.ToString().c_str());
@@ -406,7 +405,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
     }
     if (snapshot) {
       const std::string& name = snapshot->snapshot.name;
-      Status st = fe.volume().snapshotter()->ReadSnapshot(name, buffer.get(), n, offset);
+      Status st = fe.volume().ReadSnapshot(name, buffer.get(), n, offset);
       if (!st.ok()) {
         LOG_ERROR("read snapshot %s: %s", name.c_str(), st.ToString().c_str());
         return st.code() == ENOENT ? ENOENT : EIO;
@@ -414,7 +413,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
       fuse_reply_buf(req, buffer.get(), n);
       return 0;
     }
-    Status st = fe.volume().conductor().ReadAt(buffer.get(), n, offset);
+    Status st = fe.volume().Read(buffer.get(), n, offset);
     if (!st.ok()) return VolumeError(fe, "read", st);
     fe.counters().reads.fetch_add(1, std::memory_order_relaxed);
     fe.counters().read_bytes.fetch_add(n, std::memory_order_relaxed);
@@ -479,7 +478,7 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int, fuse_file_info*) {
       return 0;
     }
     fe.counters().fsyncs.fetch_add(1, std::memory_order_relaxed);
-    Status st = fe.volume().conductor().Flush();
+    Status st = fe.volume().Flush();
     if (!st.ok()) return VolumeError(fe, "fsync", st);
     fuse_reply_err(req, 0);
     return 0;

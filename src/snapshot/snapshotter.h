@@ -97,15 +97,16 @@
 #include <string_view>
 #include <vector>
 
+#include "amberfs/snapshot_info.h"
+#include "amberfs/status.h"
+#include "cache/conductor.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/chunk_hasher.h"
-#include "cache/conductor.h"
 #include "snapshot/index_tree.h"
-#include "store/paired_store.h"
 #include "snapshot/snapshot_record.h"
 #include "snapshot/write_barrier.h"
-#include "amberfs/status.h"
+#include "store/paired_store.h"
 
 namespace amberfs {
 
@@ -150,11 +151,6 @@ struct GcReply {
   uint64_t snapshots_of_other_volumes = 0;
   std::chrono::nanoseconds duration{0};
   std::string ToString() const;
-};
-
-struct SnapshotInfo {
-  std::string name;
-  uint64_t created_ns = 0;
 };
 
 struct SnapshotterStats {

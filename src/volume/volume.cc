@@ -1,3 +1,4 @@
+// Volume: opening, closing, I/O and ctl of one volume (see amberfs/volume.h).
 #include "amberfs/volume.h"
 
 #include <fcntl.h>
@@ -149,7 +150,7 @@ Status Volume::Close() {
 
 void Volume::RegisterCtl(CtlDispatcher* ctl) {
   ctl->Register("flush", "flush", 0, 0, [this](const std::vector<std::string>&) -> Result<std::string> {
-    AMBER_RETURN_IF_ERROR(conductor_->Flush());
+    AMBER_RETURN_IF_ERROR(Flush());
     return std::string("ok");
   });
   ctl->Register("loglevel", "loglevel [error|warn|info|debug]", 0, 1,
@@ -200,12 +201,26 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   return Status::OK();
 }
 
+Status Volume::Read(void* buf, size_t length, uint64_t offset) { return conductor_->ReadAt(buf, length, offset); }
+
 Status Volume::Write(const void* buf, size_t length, uint64_t offset) {
   return snapshotter_ ? snapshotter_->Write(buf, length, offset) : conductor_->WriteAt(buf, length, offset);
 }
 
 Status Volume::Discard(uint64_t offset, uint64_t length) {
   return snapshotter_ ? snapshotter_->Discard(offset, length) : conductor_->Discard(offset, length);
+}
+
+Status Volume::Flush() { return conductor_->Flush(); }
+
+Result<std::vector<SnapshotInfo>> Volume::ListSnapshots() const {
+  if (!snapshotter_) return std::vector<SnapshotInfo>();
+  return snapshotter_->List();
+}
+
+Status Volume::ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset) {
+  if (!snapshotter_) return Status::Error(ENOENT, "a read-only volume has no snapshots");
+  return snapshotter_->ReadSnapshot(name, buf, length, offset);
 }
 
 void Volume::RegisterSnapshotCtl(CtlDispatcher* ctl) {
