@@ -60,9 +60,9 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   const bool tty = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
-  options.planned = [](const amberfs::RestorePlan& plan) {
-    std::fprintf(stderr, "restoring volume %s, snapshot %s (%s)\n", plan.uuid.c_str(), plan.record.name.c_str(),
-                 amberfs::FormatSize(plan.record.volume_size).c_str());
+  options.planned = [](const amberfs::RestoreChoice& choice) {
+    std::fprintf(stderr, "restoring volume %s, snapshot %s (%s)\n", choice.uuid.c_str(), choice.snapshot.c_str(),
+                 amberfs::FormatSize(choice.volume_size).c_str());
   };
   if (tty) {
     options.progress = [&](const amberfs::RestoreProgress& p) {
@@ -83,8 +83,8 @@ int Restore(amberfs::RestoreVolumeOptions options) {
     return 1;
   }
   std::printf("restored amberfs volume %s in %s from %s\n  snapshot %s: %llu of %llu chunks downloaded, %s\n",
-              r->plan.uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
-              r->plan.record.name.c_str(), (unsigned long long)r->stats.downloaded,
+              r->choice.uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
+              r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
               (unsigned long long)r->stats.chunks, amberfs::FormatSize(r->stats.bytes).c_str());
   return 0;
 }

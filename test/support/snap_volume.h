@@ -14,16 +14,15 @@
 #include <vector>
 
 #include "amberfs/volume_config.h"
+#include "cache/conductor.h"
 #include "io/batch_io.h"
+#include "io/device.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
-#include "cache/conductor.h"
-#include "io/device.h"
-#include "store/disk_store.h"
-#include "store/paired_store.h"
-#include "amberfs/restore.h"
 #include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
+#include "store/disk_store.h"
+#include "store/paired_store.h"
 #include "support/fault_store.h"
 
 namespace amberfs::testing {

@@ -1,4 +1,4 @@
-#include "amberfs/restore.h"
+#include "snapshot/restore_steps.h"
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include "store/s3_store.h"
-#include "snapshot/snapshotter.h"
 #include "support/s3rver.h"
 #include "support/snap_volume.h"
 #include "support/temp_dir.h"

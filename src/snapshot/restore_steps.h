@@ -1,0 +1,75 @@
+// Restore steps: rebuilding a volume's snapshot state from a slow store,
+// each step usable on its own (RestoreVolume, amberfs/restore.h, runs them
+// all; tests run them one by one).
+//   ListStoredVolumes   every volume in the store (volumes/<uuid>/...) with its
+//                       snapshots, their record pointers, names and times.
+//   PlanRestore         picks the volume (the one given, or the only one;
+//                       several and none given is EINVAL listing them) and the
+//                       snapshot (the one given, else the newest; an unknown
+//                       one is ENOENT listing the choices), fetches and checks
+//                       its record, and the volume's published config text
+//                       (volumes/<uuid>/config; empty when absent).
+//   RestoreImage        walks the snapshot's index and downloads its chunks on
+//                       `threads` threads, each verified by its SHA-256 (the
+//                       store's Get) and by its length, writing them into an
+//                       image that must read as zeros (a fresh sparse file):
+//                       null chunks are skipped, so the image stays sparse.
+//                       fdatasyncs the image. `progress` is called now and then
+//                       (and once at the end) from one thread at a time.
+//   InstallRestoredSnapshot  makes VOLDIR continue from the snapshot: a catalog
+//                       entry for it, the snapshot base (snapshot_pointers.h)
+//                       so the next snapshot is incremental against it, and a
+//                       change tracker with nothing marked (the image equals
+//                       the base).
+//
+// Errors: as amberfs/restore.h says.
+//
+// Thread-safety: functions without shared state; the Store must be
+// thread-safe (every Store is).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "amberfs/restore.h"
+#include "amberfs/status.h"
+#include "snapshot/snapshot_record.h"
+#include "store/pointer.h"
+#include "store/store.h"
+
+namespace amberfs {
+
+struct StoredSnapshot {
+  std::string name;
+  Pointer record;
+  uint64_t created_ns = 0;  // 0 until the record is read
+};
+
+struct StoredVolume {
+  std::string uuid;
+  bool has_config = false;
+  std::vector<StoredSnapshot> snapshots;  // by name (created_ns not filled)
+};
+
+Result<std::vector<StoredVolume>> ListStoredVolumes(Store* store);
+
+struct RestorePlan {
+  std::string uuid;
+  SnapshotRecord record;
+  Pointer record_pointer;
+  std::string config_text;  // volumes/<uuid>/config, "" if absent
+
+  RestoreChoice Choice() const;
+};
+
+Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot);
+
+Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, const std::string& image_path,
+                                  int threads = 12,
+                                  const std::function<void(const RestoreProgress&)>& progress = nullptr);
+
+Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan);
+
+}  // namespace amberfs
