@@ -2,6 +2,7 @@
 #   make test     unit tests, then mount-level tests; ends with "N passed, N failed"
 #   make check    unit tests and a daemon mount stress under ASan+UBSan and under TSan
 #   make torture  crash-torture cycles (CYCLES=N)
+#   make headers-check  each public header compiles alone (test and check run it)
 #   make bench    benchmarks (prints tables with ratios measured in the same run)
 #   make install  honours PREFIX and DESTDIR
 # Sources are found by wildcard: src/<layer>/*.cc is the core (see
@@ -41,6 +42,17 @@ LIB        := $(BUILD)/libamberfs.a
 .PHONY: all test unit check bench torture install clean
 all: $(LIB) $(TOOLS) $(BUILD)/unit_tests $(TESTTOOLS)
 
+# Public headers stand alone: each compiles with only -Iinclude (no -Isrc),
+# so none may include an internal header.
+PUBLIC_HEADERS := $(wildcard include/amberfs/*.h)
+.PHONY: headers-check
+headers-check:
+	@for h in $(PUBLIC_HEADERS); do \
+	  echo "#include \"$${h#include/}\"" | $(CXX) -std=c++20 -fsyntax-only -Wall -Wextra -Iinclude -x c++ - \
+	    || { echo "headers-check: $$h does not compile on its own"; exit 1; }; \
+	done
+	@echo "headers-check: $(words $(PUBLIC_HEADERS)) public headers compile with only -Iinclude"
+
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
@@ -65,7 +77,7 @@ $(BUILD)/unit_tests: $(TEST_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
 # Unit tests, then mount-level tests (test/mount/*.sh), one closing line.
-test: all
+test: all headers-check
 	bash test/run_tests.sh $(BUILD)
 
 unit: $(BUILD)/unit_tests
@@ -76,7 +88,7 @@ unit: $(BUILD)/unit_tests
 # (test/mount/fuse_stress.sh): any report in the daemon's log fails it.
 SANITIZED := unit_tests amberfs mkfs.amberfs test-tools/fuse_stress
 CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=60 STRESS_SNAPSHOTS=100
-check:
+check: headers-check
 	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" $(SANITIZED:%=build/asan/%)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
 	AMBERFS_BUILD=$(CURDIR)/build/asan $(CHECK_STRESS) bash test/mount/fuse_stress.sh

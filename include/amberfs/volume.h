@@ -45,20 +45,24 @@
 #include <string_view>
 #include <vector>
 
-#include "io/batch_io.h"
-#include "snapshot/catalog.h"
-#include "snapshot/change_tracker.h"
-#include "cache/conductor.h"
-#include "volume/ctl.h"
-#include "store/paired_store.h"
-#include "snapshot/snapshotter.h"
-#include "base/stats.h"
+#include "amberfs/io_backend.h"
 #include "amberfs/snapshot_info.h"
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
-#include "volume/volume_lock.h"
 
 namespace amberfs {
+
+// Internal parts the Volume owns (src/); an embedding program needs none of
+// their headers.
+class Catalog;
+class ChangeTracker;
+class Conductor;
+class CtlDispatcher;
+class MetricsWriter;
+class PairedStore;
+class Snapshotter;
+class VolumeLock;
+struct ConductorOptions;
 
 struct VolumeOptions {
   uint64_t cache_bytes = 256ull << 20;
@@ -103,14 +107,14 @@ class Volume {
   Status Close();
 
  private:
-  Volume(std::string dir, VolumeConfig config, VolumeOptions options, VolumeLock lock);
+  Volume(std::string dir, VolumeConfig config, VolumeOptions options, std::unique_ptr<VolumeLock> lock);
   Status OpenSnapshots(ConductorOptions* copts);
   void RegisterSnapshotCtl(CtlDispatcher* ctl);
 
   std::string dir_;
   VolumeConfig config_;
   VolumeOptions options_;
-  VolumeLock lock_;
+  std::unique_ptr<VolumeLock> lock_;
   // Destroyed in reverse order: the Conductor (which calls the observer) first.
   std::unique_ptr<ChangeTracker> tracker_;
   std::unique_ptr<PairedStore> paired_;

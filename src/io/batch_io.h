@@ -30,6 +30,7 @@
 #include <span>
 #include <string>
 
+#include "amberfs/io_backend.h"
 #include "amberfs/status.h"
 
 namespace amberfs {
@@ -45,8 +46,6 @@ struct WriteOp {
   size_t len;
   uint64_t offset;
 };
-
-enum class IoBackend { kUring, kPlain };
 
 class BatchIO {
  public:

@@ -4,14 +4,25 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include "cache/conductor_metrics.h"
-#include "store/disk_store.h"
 #include "amberfs/log.h"
-#include "base/unique_fd.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
+#include "base/stats.h"
+#include "base/unique_fd.h"
+#include "cache/conductor.h"
+#include "cache/conductor_metrics.h"
+#include "io/batch_io.h"
+#include "io/device.h"
+#include "snapshot/catalog.h"
+#include "snapshot/change_tracker.h"
 #include "snapshot/snapshot_pointers.h"
+#include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
+#include "store/disk_store.h"
+#include "store/paired_store.h"
+#include "store/store_url.h"
+#include "volume/ctl.h"
+#include "volume/volume_lock.h"
 
 namespace amberfs {
 namespace {
@@ -71,7 +82,7 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
 }  // namespace
 
 
-Volume::Volume(std::string dir, VolumeConfig config, VolumeOptions options, VolumeLock lock)
+Volume::Volume(std::string dir, VolumeConfig config, VolumeOptions options, std::unique_ptr<VolumeLock> lock)
     : dir_(std::move(dir)), config_(std::move(config)), options_(options), lock_(std::move(lock)) {}
 
 Volume::~Volume() {
@@ -102,7 +113,8 @@ Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const Vo
                                      " bytes (was the image replaced or resized?)");
   }
 
-  std::unique_ptr<Volume> volume(new Volume(dir, std::move(config), options, std::move(lock)));
+  std::unique_ptr<Volume> volume(
+      new Volume(dir, std::move(config), options, std::make_unique<VolumeLock>(std::move(lock))));
   volume->closed_ = true;  // until the Conductor is open there is nothing to close
   ConductorOptions copts;
   if (!options.read_only) AMBER_RETURN_IF_ERROR(volume->OpenSnapshots(&copts));
@@ -118,7 +130,7 @@ Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const Vo
   volume->closed_ = false;
   if (volume->snapshotter_) volume->snapshotter_->Attach(volume->conductor_.get());
   if (!options.read_only) {
-    Status st = volume->lock_.MarkMounted();
+    Status st = volume->lock_->MarkMounted();
     if (!st.ok()) {
       volume->closed_ = true;  // nothing was written yet; do not clear a marker we never set
       volume->conductor_->Close().IgnoreError();  // the marker error is the one to report
@@ -143,7 +155,7 @@ Status Volume::Close() {
               st.ToString().c_str());
     return st;
   }
-  if (!options_.read_only) AMBER_RETURN_IF_ERROR(lock_.MarkClean());
+  if (!options_.read_only) AMBER_RETURN_IF_ERROR(lock_->MarkClean());
   LOG_INFO("volume %s closed cleanly", dir_.c_str());
   return Status::OK();
 }
