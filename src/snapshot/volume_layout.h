@@ -4,11 +4,12 @@
 // Why in src/snapshot and not src/volume: the snapshot layer is the lowest
 // that needs these names (the catalog, the snapshot base, the change tracker's
 // file for a restore, the slow-store refs) and the uuid's byte form (a
-// snapshot record carries it). Dependencies point downward only, so volume,
-// fsck and the tools include this from above and the snapshot layer never
-// includes anything of src/volume.
+// snapshot record carries it). Dependencies point downward only, so volume
+// and fsck include this from above and the snapshot layer never includes
+// anything of src/volume. The tools need none of it: they go through the
+// public headers.
 //
-// VOLDIR (man/amberfs.5 documents each entry):
+// VOLDIR (docs/FORMATS.md and man/amberfs.5 document each entry):
 //   config         the volume config (amberfs/volume_config.h)
 //   image          the image, unless the config names another path
 //                  (kDefaultImageName, in amberfs/volume_config.h because
@@ -19,7 +20,8 @@
 //   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
 //   catalog/       one file per committed snapshot (catalog.h)
 //   fast/          the fast store (a DiskStore)
-//   upload.log     the PairedStore's upload log
+//   upload.log     the PairedStore's upload log (and upload.log.compact
+//                  while UploadLog compacts it; store/upload_log.h names that)
 //   archive/       the default slow store (file://VOLDIR/archive)
 //
 // Slow store refs of a volume (store.h for the ref namespace):
