@@ -5,16 +5,51 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
-
-#include "base/unique_fd.h"
+#include <cstdio>
+#include <random>
 
 namespace amberfs {
 
+namespace {
+
+constexpr std::string_view kTempPrefix = ".tmp.";
+// What versions before MakeTempName wrote (WriteFileAtomic's ".tmp-<pid>-<n>").
+constexpr std::string_view kOldTempPrefix = ".tmp-";
+
+FileOps& SystemFileOps() {
+  static FileOps ops;
+  return ops;
+}
+
+std::atomic<FileOps*> g_installed_ops{nullptr};
+
+}  // namespace
+
+ssize_t FileOps::Pwrite(int fd, const void* data, size_t size, off_t offset) {
+  return ::pwrite(fd, data, size, offset);
+}
+int FileOps::Fsync(int fd) { return ::fsync(fd); }
+int FileOps::Fdatasync(int fd) { return ::fdatasync(fd); }
+int FileOps::Syncfs(int fd) { return ::syncfs(fd); }
+int FileOps::Rename(const char* from, const char* to, unsigned flags) {
+  return ::renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
+}
+
+FileOps& CurrentFileOps() {
+  FileOps* installed = g_installed_ops.load(std::memory_order_acquire);
+  return installed != nullptr ? *installed : SystemFileOps();
+}
+
+ScopedFileOps::ScopedFileOps(FileOps* ops) : previous_(g_installed_ops.exchange(ops, std::memory_order_acq_rel)) {}
+ScopedFileOps::~ScopedFileOps() { g_installed_ops.store(previous_, std::memory_order_release); }
+
 Status PwriteAll(int fd, const void* data, size_t size, off_t offset, const std::string& what) {
+  FileOps& ops = CurrentFileOps();
   const auto* p = static_cast<const uint8_t*>(data);
   while (size > 0) {
-    ssize_t n = ::pwrite(fd, p, size, offset);
+    ssize_t n = ops.Pwrite(fd, p, size, offset);
     if (n < 0) {
       if (errno == EINTR) continue;
       return Status::FromErrno(errno, "write " + what);
@@ -42,52 +77,93 @@ Result<size_t> PreadFull(int fd, void* data, size_t size, off_t offset, const st
   return done;
 }
 
+Result<std::vector<uint8_t>> ReadWholeFd(int fd, size_t max_size, const std::string& what) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + what);
+  if (static_cast<uint64_t>(st.st_size) > max_size)
+    return Status::Error(EFBIG, what + " is " + std::to_string(st.st_size) + " bytes, more than the " +
+                                    std::to_string(max_size) + " allowed");
+  // Read to the end even if the file grew since the fstat; one byte more
+  // than the size says tells us that it did.
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size) + 1);
+  size_t done = 0;
+  while (true) {
+    AMBER_ASSIGN_OR_RETURN(size_t n, PreadFull(fd, data.data() + done, data.size() - done,
+                                               static_cast<off_t>(done), what));
+    done += n;
+    if (done > max_size) return Status::Error(EFBIG, what + " grew past " + std::to_string(max_size) + " bytes");
+    if (done < data.size()) break;  // end of file
+    data.resize(data.size() + std::max<size_t>(data.size() / 2, 4096));
+  }
+  data.resize(done);
+  return data;
+}
+
 Result<std::vector<uint8_t>> ReadSmallFile(const std::string& path, size_t max_size) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  if (static_cast<uint64_t>(st.st_size) > max_size)
-    return Status::Error(EFBIG, path + " is " + std::to_string(st.st_size) + " bytes, more than the " +
-                                    std::to_string(max_size) + " allowed");
-  // One byte more than expected tells us if the file grew under us.
-  std::vector<uint8_t> data(static_cast<size_t>(st.st_size) + 1);
-  AMBER_ASSIGN_OR_RETURN(size_t n, PreadFull(fd.get(), data.data(), data.size(), 0, path));
-  if (n > max_size) return Status::Error(EFBIG, path + " grew past " + std::to_string(max_size) + " bytes");
-  data.resize(n);
-  return data;
+  return ReadWholeFd(fd.get(), max_size, path);
+}
+
+Status SyncFileData(int fd, const std::string& what) {
+  if (CurrentFileOps().Fdatasync(fd) != 0) return Status::FromErrno(errno, "fdatasync " + what);
+  return Status::OK();
+}
+
+Status SyncFilesystem(int fd, const std::string& what) {
+  if (CurrentFileOps().Syncfs(fd) != 0) return Status::FromErrno(errno, "syncfs " + what);
+  return Status::OK();
 }
 
 Status FsyncDir(const std::string& dir) {
   UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open directory " + dir);
-  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
+  if (CurrentFileOps().Fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + dir);
   return Status::OK();
+}
+
+Status FsyncParentDir(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return FsyncDir(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+}
+
+Result<UniqueFd> CreateSyncedFile(const std::string& path, std::span<const uint8_t> data, bool replace_leftover) {
+  const int create = replace_leftover ? O_CREAT | O_TRUNC : O_CREAT | O_EXCL;
+  UniqueFd fd(::open(path.c_str(), O_RDWR | create | O_CLOEXEC, 0644));
+  if (!fd.valid()) return Status::FromErrno(errno, "create " + path);
+  Status st = PwriteAll(fd.get(), data.data(), data.size(), 0, path);
+  if (st.ok()) st = SyncFileData(fd.get(), path);
+  if (!st.ok()) {
+    ::unlink(path.c_str());
+    return st;
+  }
+  return fd;
+}
+
+Status RenameFile(const std::string& from, const std::string& to, bool no_replace) {
+  if (CurrentFileOps().Rename(from.c_str(), to.c_str(), no_replace ? RENAME_NOREPLACE : 0) == 0) return Status::OK();
+  if (errno == EEXIST) return Status::Error(EEXIST, to + " exists already");
+  return Status::FromErrno(errno, "rename " + from + " to " + to);
+}
+
+Status WriteFileAndRename(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
+                          bool no_replace) {
+  const std::string temp = dir + "/" + MakeTempName();
+  {
+    AMBER_ASSIGN_OR_RETURN(UniqueFd fd, CreateSyncedFile(temp, data));
+    if (Status closed = fd.Close(); !closed.ok()) {
+      ::unlink(temp.c_str());
+      return closed.Annotate(temp);
+    }
+  }
+  Status renamed = RenameFile(temp, dir + "/" + name, no_replace);
+  if (!renamed.ok()) ::unlink(temp.c_str());
+  return renamed;
 }
 
 Status WriteFileAtomic(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
                        bool no_replace) {
-  static std::atomic<uint64_t> counter{0};
-  const std::string tmp = dir + "/.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  const std::string path = dir + "/" + name;
-  {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return Status::FromErrno(errno, "create " + tmp);
-    Status st = PwriteAll(fd.get(), data.data(), data.size(), 0, tmp);
-    if (st.ok() && ::fsync(fd.get()) != 0) st = Status::FromErrno(errno, "fsync " + tmp);
-    if (st.ok()) st = fd.Close();
-    if (!st.ok()) {
-      ::unlink(tmp.c_str());
-      return st;
-    }
-  }
-  unsigned flags = no_replace ? RENAME_NOREPLACE : 0;
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, path.c_str(), flags) != 0) {
-    int err = errno;
-    ::unlink(tmp.c_str());
-    if (err == EEXIST) return Status::Error(EEXIST, path + " exists already");
-    return Status::FromErrno(err, "rename " + tmp + " to " + path);
-  }
+  AMBER_RETURN_IF_ERROR(WriteFileAndRename(dir, name, data, no_replace));
   return FsyncDir(dir);
 }
 
@@ -96,5 +172,17 @@ Status RemoveDurably(const std::string& dir, const std::string& name) {
   if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "remove " + path);
   return FsyncDir(dir);
 }
+
+std::string MakeTempName() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}() * 0x9e3779b97f4a7c15ull ^ std::random_device{}();
+  char buf[96];
+  std::snprintf(buf, sizeof buf, "%.*s%d.%llu.%016llx", static_cast<int>(kTempPrefix.size()), kTempPrefix.data(),
+                static_cast<int>(::getpid()), static_cast<unsigned long long>(counter.fetch_add(1)),
+                static_cast<unsigned long long>(salt));
+  return buf;
+}
+
+bool IsTempName(std::string_view name) { return name.starts_with(kTempPrefix) || name.starts_with(kOldTempPrefix); }
 
 }  // namespace amberfs

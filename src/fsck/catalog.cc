@@ -84,7 +84,7 @@ Status CheckCatalog(Context& ctx) {
   }
   for (const std::string& name : *names) {
     const std::string path = dir + "/" + name;
-    if (name.rfind(".tmp-", 0) == 0) {
+    if (IsTempName(name)) {
       ctx.Problem(FsckClass::kNote, path, "an unfinished catalog write left by a crash (the mount removes it)");
       continue;
     }

@@ -20,7 +20,6 @@ constexpr char kMagic[8] = {'A', 'M', 'B', 'R', 'C', 'A', 'T', 'E'};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kFixed = 56;
 constexpr size_t kMaxEntry = kFixed + kSnapshotNameMax + 8;
-constexpr std::string_view kTmpPrefix = ".tmp-";
 
 struct DirCloser {
   void operator()(DIR* d) const { closedir(d); }
@@ -73,7 +72,7 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& voldir) {
   if (!d) return Status::FromErrno(errno, "open " + dir);
   while (struct dirent* de = ::readdir(d.get())) {
     std::string_view name = de->d_name;
-    if (name.starts_with(kTmpPrefix)) {
+    if (IsTempName(name)) {
       std::string path = dir + "/" + std::string(name);
       if (::unlink(path.c_str()) != 0) return Status::FromErrno(errno, "remove stale " + path);
       LOG_INFO("removed stale catalog temporary %s", path.c_str());
@@ -104,7 +103,7 @@ Result<std::vector<CatalogEntry>> Catalog::List(std::vector<Status>* problems) c
     errno = 0;
     while (struct dirent* de = ::readdir(d.get())) {
       std::string_view name = de->d_name;
-      if (name == "." || name == ".." || name.starts_with(kTmpPrefix)) continue;  // temps: an Add in flight
+      if (name == "." || name == ".." || IsTempName(name)) continue;  // temps: an Add in flight
       names.emplace_back(name);
     }
     if (errno != 0) return Status::FromErrno(errno, "read " + dir_);

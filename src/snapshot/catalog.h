@@ -16,7 +16,7 @@
 //   24 32  record pointer (never null)
 //   56  n  name, equal to the file's name
 //   56+n 8 xxh3-64 of bytes 0 .. 55+n
-// Temporary files start with ".tmp-" (no snapshot name can); Open removes
+// Temporary files have IsTempName names (no snapshot name can); Open removes
 // stale ones left by a crash.
 //
 // Errors: EINVAL for an invalid name or a null record pointer (nothing

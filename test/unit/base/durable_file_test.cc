@@ -3,11 +3,16 @@
 #include <doctest/doctest.h>
 #include <dirent.h>
 
+#include <set>
 #include <string>
 
+#include "support/fault_file_ops.h"
 #include "support/temp_dir.h"
 
+using amberfs::ScopedFileOps;
+using amberfs::testing::FaultFileOps;
 using amberfs::testing::TempDir;
+using Call = FaultFileOps::Call;
 
 namespace {
 
@@ -17,6 +22,15 @@ size_t EntriesIn(const std::string& dir) {
   size_t n = 0;
   DIR* d = opendir(dir.c_str());
   while (struct dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+// Every entry, temporaries included.
+size_t AllEntriesIn(const std::string& dir) {
+  size_t n = 0;
+  DIR* d = opendir(dir.c_str());
+  while (struct dirent* e = readdir(d)) n += std::string(e->d_name) != "." && std::string(e->d_name) != "..";
   closedir(d);
   return n;
 }
@@ -38,4 +52,46 @@ TEST_CASE("durable file: atomic replace, no-replace, bounded reads, removal") {
   REQUIRE(amberfs::RemoveDurably(dir.path(), "f").ok());
   CHECK(amberfs::RemoveDurably(dir.path(), "f").code() == ENOENT);
   CHECK(amberfs::ReadSmallFile(dir / "f", 100).status().code() == ENOENT);
+}
+
+TEST_CASE("durable file: a failed write, sync or rename keeps the old file and leaves no temporary") {
+  TempDir dir("durable-faults");
+  REQUIRE(amberfs::WriteFileAtomic(dir.path(), "f", Bytes("old"), false).ok());
+  for (auto [call, err] : {std::pair{Call::kPwrite, ENOSPC}, std::pair{Call::kFdatasync, EIO},
+                           std::pair{Call::kRename, EIO}}) {
+    FaultFileOps ops;
+    ops.Fail(call, err);
+    {
+      ScopedFileOps installed(&ops);
+      CHECK(amberfs::WriteFileAtomic(dir.path(), "f", Bytes("new bytes"), false).code() == err);
+    }
+    CHECK(ops.Calls(call) == 1);
+    CHECK(amberfs::ReadSmallFile(dir / "f", 100).value() == Bytes("old"));
+    CHECK(AllEntriesIn(dir.path()) == 1);
+  }
+}
+
+TEST_CASE("durable file: a failed directory fsync is reported after the rename") {
+  TempDir dir("durable-faults");
+  FaultFileOps ops;
+  ops.Fail(Call::kFsync, EIO, /*times=*/1);
+  {
+    ScopedFileOps installed(&ops);
+    CHECK(amberfs::WriteFileAtomic(dir.path(), "f", Bytes("new"), false).code() == EIO);
+    CHECK(amberfs::FsyncDir(dir.path()).ok());  // the fault was for one call only
+  }
+  // The caller cannot know whether the rename is durable; the file is in place.
+  CHECK(amberfs::ReadSmallFile(dir / "f", 100).value() == Bytes("new"));
+  CHECK(AllEntriesIn(dir.path()) == 1);
+}
+
+TEST_CASE("durable file: temporary names are fresh, and both old and new styles are recognised") {
+  std::set<std::string> names;
+  for (int i = 0; i < 100; ++i) names.insert(amberfs::MakeTempName());
+  CHECK(names.size() == 100);
+  for (const std::string& name : names) CHECK(amberfs::IsTempName(name));
+  CHECK(amberfs::IsTempName(".tmp-123-0"));  // WriteFileAtomic's names before MakeTempName
+  CHECK(amberfs::IsTempName(".tmp.123.4.5"));
+  for (const char* name : {"tmp", ".tmp", ".tmpx", "a.tmp.1", "20240101T000000Z", ".hidden"})
+    CHECK_FALSE(amberfs::IsTempName(name));
 }
