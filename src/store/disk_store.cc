@@ -7,13 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <random>
 #include <vector>
 
 #include "amberfs/log.h"
+#include "base/durable_file.h"
 #include "base/unique_fd.h"
 #include "store/disk_store_internal.h"
 
@@ -21,55 +20,16 @@ namespace amberfs {
 
 namespace {
 
-constexpr char kTempPrefix[] = ".tmp.";
-
-bool IsTempName(const char* name) { return std::strncmp(name, kTempPrefix, sizeof kTempPrefix - 1) == 0; }
-
 std::string HexByte(unsigned b) {
   char buf[3];
   std::snprintf(buf, sizeof buf, "%02x", b & 0xff);
   return buf;
 }
 
-Status WriteAll(int fd, std::span<const uint8_t> data, const std::string& path) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "write " + path);
-    }
-    done += static_cast<size_t>(n);
-  }
-  return Status::OK();
-}
-
-Status FsyncPath(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(errno, "open directory " + path);
-  if (::fsync(fd.get()) != 0) return Status::FromErrno(errno, "fsync directory " + path);
-  return Status::OK();
-}
-
+// A blob or ref file, whole; a directory is no object (ENOENT).
 Result<std::vector<uint8_t>> ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "fstat " + path);
-  if (S_ISDIR(st.st_mode)) return Status::Error(ENOENT, path + " is a directory, not an object");
-  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (true) {
-    if (done == data.size()) data.resize(data.size() + 4096);  // the file grew: read to EOF
-    ssize_t n = ::read(fd.get(), data.data() + done, data.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Status::FromErrno(errno, "read " + path);
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  data.resize(done);
+  auto data = ReadSmallFile(path, kNoSizeLimit);
+  if (!data.ok() && data.status().code() == EISDIR) return Status::Error(ENOENT, path + " is a directory, not an object");
   return data;
 }
 
@@ -137,16 +97,6 @@ bool HoldsBlobFile(const std::string& path, uint64_t size) {
   return ::stat(path.c_str(), &st) == 0 && static_cast<uint64_t>(st.st_size) == size;
 }
 
-// A temp-file name no other writer (thread, process, host on NFS) will pick.
-std::string DiskStoreTempName() {
-  static std::atomic<uint64_t> counter{0};
-  static const uint64_t salt = std::random_device{}() * 0x9e3779b97f4a7c15ull ^ std::random_device{}();
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%s%d.%llu.%016llx", kTempPrefix, static_cast<int>(getpid()),
-                static_cast<unsigned long long>(counter.fetch_add(1)), static_cast<unsigned long long>(salt));
-  return buf;
-}
-
 Result<std::unique_ptr<DiskStore>> DiskStore::Open(const std::string& root_arg, DiskStoreOptions options) {
   if (root_arg.empty()) return Status::Error(EINVAL, "disk store root is empty");
   std::string root = root_arg;
@@ -176,7 +126,7 @@ Status DiskStore::Init(const DiskStoreOptions& options) {
   }
   std::sort(changed.begin(), changed.end());
   changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
-  for (const std::string& dir : changed) AMBER_RETURN_IF_ERROR(FsyncPath(dir));
+  for (const std::string& dir : changed) AMBER_RETURN_IF_ERROR(FsyncDir(dir));
   root_fd_ = UniqueFd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd_.valid()) return Status::FromErrno(errno, "open " + root_);
   return CleanTemps(root_, options.exclusive, options.stale_temp_age);
@@ -190,30 +140,13 @@ std::string DiskStore::BlobPath(const Pointer& key) const {
 }
 
 Status DiskStore::SyncDir(const std::string& dir, int bucket) {
-  if (bucket < 0) return FsyncPath(dir);
-  return bucket_commit_[bucket].Commit([&dir] { return FsyncPath(dir); });
+  if (bucket < 0) return FsyncDir(dir);
+  return bucket_commit_[bucket].Commit([&dir] { return FsyncDir(dir); });
 }
 
 Status DiskStore::WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
                                   int bucket) {
-  std::string temp = dir + "/" + DiskStoreTempName();
-  std::string target = dir + "/" + name;
-  {
-    UniqueFd fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-    if (!fd.valid()) return Status::FromErrno(errno, "create " + temp);
-    Status s = WriteAll(fd.get(), data, temp);
-    if (s.ok() && ::fdatasync(fd.get()) != 0) s = Status::FromErrno(errno, "fdatasync " + temp);
-    if (s.ok()) s = fd.Close();
-    if (!s.ok()) {
-      ::unlink(temp.c_str());
-      return s;
-    }
-  }
-  if (::rename(temp.c_str(), target.c_str()) != 0) {
-    Status s = Status::FromErrno(errno, "rename " + temp + " to " + target);
-    ::unlink(temp.c_str());
-    return s;
-  }
+  AMBER_RETURN_IF_ERROR(WriteFileAndRename(dir, name, data, /*no_replace=*/false));
   return SyncDir(dir, bucket);
 }
 
@@ -317,7 +250,7 @@ Status DiskStore::PutRef(std::string_view name, std::span<const uint8_t> data) {
   std::vector<std::string> changed;
   AMBER_RETURN_IF_ERROR(MakeDirs(root_, dir, &changed).Annotate("put ref " + std::string(name)));
   // The new directories' entries must be durable before the ref inside them is.
-  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(FsyncPath(parent));
+  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(FsyncDir(parent));
   return WriteAtomically(dir, path.substr(slash + 1), data)
       .Annotate("put ref " + std::string(name) + " into " + Describe());
 }

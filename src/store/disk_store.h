@@ -5,7 +5,8 @@
 //   blobs/<ab>/<64 hex>   a blob, <ab> its first two hex digits; all 256
 //                         subdirectories are created (and fsynced) at Open
 //   <ref name>            a ref, e.g. volumes/<uuid>/snapshots/<name>
-//   .../.tmp.*            a write in progress (never a valid blob or ref name)
+//   .../.tmp.*            a write in progress (never a valid blob or ref name;
+//                         see MakeTempName in base/durable_file.h)
 //
 // Crash safety: Put and PutRef write a temp file in the target's directory
 // (unique name, O_EXCL), fdatasync it, rename it over the target and fsync the

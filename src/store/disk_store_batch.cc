@@ -92,9 +92,9 @@ class DiskStoreBatch : public PutBatch {
     std::lock_guard<std::mutex> lock(mu_);
     if (staged_.empty()) return Status::OK();
     const std::string what = "commit a batch of " + std::to_string(staged_.size()) + " blobs into " + store_->Describe();
-    if (::syncfs(root_.get()) != 0) return Status::FromErrno(errno, "syncfs").Annotate(what);
+    AMBER_RETURN_IF_ERROR(SyncFilesystem(root_.get(), "before the renames").Annotate(what));
     for (DiskStore::StagedBlob& blob : staged_) AMBER_RETURN_IF_ERROR(blob.Publish().Annotate(what));
-    if (::syncfs(root_.get()) != 0) return Status::FromErrno(errno, "syncfs after the renames").Annotate(what);
+    AMBER_RETURN_IF_ERROR(SyncFilesystem(root_.get(), "after the renames").Annotate(what));
     staged_.clear();
     return Status::OK();
   }
@@ -123,7 +123,7 @@ DiskStore::StagedBlob::~StagedBlob() {
 
 Status DiskStore::StagedBlob::Publish() {
   if (!needed()) return Status::OK();
-  if (::rename(temp_.c_str(), target_.c_str()) != 0) return Status::FromErrno(errno, "rename " + temp_ + " to " + target_);
+  AMBER_RETURN_IF_ERROR(RenameFile(temp_, target_));
   temp_.clear();
   return Status::OK();
 }
@@ -134,7 +134,7 @@ Result<DiskStore::StagedBlob> DiskStore::StageBlob(const Pointer& key, std::span
   StagedBlob staged;
   std::string target = BlobPath(key);
   if (HoldsBlobFile(target, data.size())) return staged;
-  std::string temp = target.substr(0, target.rfind('/') + 1) + DiskStoreTempName();
+  std::string temp = target.substr(0, target.rfind('/') + 1) + MakeTempName();
   Status s = WriteUnsyncedTemp(temp, data, /*direct=*/use == StageFor::kBatch);
   if (!s.ok()) {
     ::unlink(temp.c_str());
@@ -146,8 +146,7 @@ Result<DiskStore::StagedBlob> DiskStore::StageBlob(const Pointer& key, std::span
 }
 
 Status DiskStore::SyncAll() {
-  if (::syncfs(root_fd_.get()) != 0) return Status::FromErrno(errno, "syncfs " + root_);
-  return Status::OK();
+  return SyncFilesystem(root_fd_.get(), root_);
 }
 
 std::unique_ptr<PutBatch> DiskStore::NewPutBatch() {

@@ -8,10 +8,6 @@
 
 namespace amberfs {
 
-// A temp-file name (".tmp.<pid>.<counter>.<salt>") no other writer (thread,
-// process, host on NFS) will pick; Open and List treat such names as temp.
-std::string DiskStoreTempName();
-
 // Content-addressed: a whole file of the right size under a blob's name is
 // that blob (a short one, e.g. torn on a filesystem without rename
 // atomicity, is not).

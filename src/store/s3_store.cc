@@ -11,15 +11,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <mutex>
 #include <random>
-#include <sstream>
 #include <thread>
 
 #include <unistd.h>
 
 #include "amberfs/log.h"
+#include "base/durable_file.h"
 #include "store/store_url.h"
 
 namespace amberfs {
@@ -59,13 +58,10 @@ std::string EnvOr(const char* name, std::string fallback) {
   return v && *v ? std::string(v) : fallback;
 }
 
-Result<std::string> ReadSmallFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Status::FromErrno(errno ? errno : ENOENT, "read credentials file " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return Status::FromErrno(errno ? errno : EIO, "read credentials file " + path);
-  return ss.str();
+Result<std::string> ReadCredentialsFile(const std::string& path) {
+  Result<std::vector<uint8_t>> bytes = ReadSmallFile(path, kNoSizeLimit);
+  if (!bytes.ok()) return bytes.status().Annotate("read credentials file");
+  return std::string(bytes->begin(), bytes->end());
 }
 
 // ---- XML (only what S3 responses need) --------------------------------------
@@ -273,7 +269,7 @@ Result<S3Credentials> ParseS3CredentialsFile(std::string_view text, std::string_
 Result<S3Credentials> LoadS3Credentials(const std::string& credentials_file) {
   std::string profile = EnvOr("AWS_PROFILE", "default");
   if (!credentials_file.empty()) {
-    AMBER_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(credentials_file));
+    AMBER_ASSIGN_OR_RETURN(std::string text, ReadCredentialsFile(credentials_file));
     return ParseS3CredentialsFile(text, profile, credentials_file);
   }
   std::string id = EnvOr("AWS_ACCESS_KEY_ID", ""), secret = EnvOr("AWS_SECRET_ACCESS_KEY", "");
@@ -288,7 +284,7 @@ Result<S3Credentials> LoadS3Credentials(const std::string& credentials_file) {
     if (!home.empty()) file = home + "/.aws/credentials";
   }
   if (!file.empty() && ::access(file.c_str(), F_OK) == 0) {
-    AMBER_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(file));
+    AMBER_ASSIGN_OR_RETURN(std::string text, ReadCredentialsFile(file));
     return ParseS3CredentialsFile(text, profile, file);
   }
   return Status::Error(EACCES,

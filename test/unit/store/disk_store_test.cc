@@ -14,11 +14,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/fault_file_ops.h"
 #include "support/temp_dir.h"
 
 using amberfs::DiskStore;
 using amberfs::Pointer;
 using amberfs::Status;
+using amberfs::testing::FaultFileOps;
 using amberfs::testing::TempDir;
 
 namespace {
@@ -237,4 +239,26 @@ TEST_CASE("DiskStore batch: a process killed before Commit leaves only temp file
   auto store = std::move(DiskStore::Open(dir.path(), {.exclusive = true}).value());
   CHECK(CountTemps(dir.path()) == 0);
   CHECK(store->Contains(Pointer::Of(extra)).value() == false);
+}
+
+TEST_CASE("DiskStore: a Put or a batch whose sync fails stores nothing and leaves no temp file") {
+  TempDir dir;
+  auto store = std::move(DiskStore::Open(dir.path(), {.exclusive = true}).value());
+  auto one = Bytes("a put whose fdatasync fails");
+  auto two = Bytes("a batch whose syncfs fails");
+  FaultFileOps ops;
+  ops.Fail(FaultFileOps::Call::kFdatasync, EIO);
+  ops.Fail(FaultFileOps::Call::kSyncfs, EIO);
+  {
+    amberfs::ScopedFileOps installed(&ops);
+    CHECK(store->Put(Pointer::Of(one), one).code() == EIO);
+    auto batch = store->NewPutBatch();
+    REQUIRE(batch->Put(Pointer::Of(two), two).ok());
+    CHECK(batch->Commit().code() == EIO);
+  }
+  CHECK(CountTemps(dir.path()) == 0);
+  CHECK(store->Contains(Pointer::Of(one)).value() == false);
+  CHECK(store->Contains(Pointer::Of(two)).value() == false);
+  REQUIRE(store->Put(Pointer::Of(one), one).ok());  // and with the disk back, it works
+  CHECK(store->Get(Pointer::Of(one)).value() == one);
 }
