@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "store/path_components.h"
 #include "store/store.h"
 
 namespace amberfs {
@@ -10,11 +11,6 @@ namespace amberfs {
 namespace {
 
 constexpr size_t kMaxRefName = 512;
-
-bool IsRefChar(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
 
 }  // namespace
 
@@ -26,21 +22,13 @@ Status ValidateRefName(std::string_view name) {
   };
   if (name.empty()) return bad("empty");
   if (name.size() > kMaxRefName) return bad("longer than 512 characters");
-  size_t start = 0;
-  bool first = true;
-  while (true) {
-    size_t slash = name.find('/', start);
-    std::string_view part = name.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part.empty()) return bad("empty path component");
-    if (part[0] == '.') return bad("a component starts with '.'");
-    for (char c : part)
-      if (!IsRefChar(c)) return bad("a character outside [A-Za-z0-9._-/]");
-    // Blobs live under blobs/ in the same namespace; a ref there could shadow one.
-    if (first && part == "blobs") return bad("\"blobs\" is reserved for blobs");
-    first = false;
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
+  // The first component alone first: a bad one is reported before it is
+  // found reserved, and a reserved one before the rest is looked at.
+  const std::string_view first = name.substr(0, name.find('/'));
+  if (const char* problem = PathComponentsProblem(first)) return bad(problem);
+  // Blobs live under blobs/ in the same namespace; a ref there could shadow one.
+  if (first == "blobs") return bad("\"blobs\" is reserved for blobs");
+  if (const char* problem = PathComponentsProblem(name)) return bad(problem);
   return Status::OK();
 }
 

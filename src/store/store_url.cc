@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "store/disk_store.h"
+#include "store/path_components.h"
 #include "store/s3_store.h"
 #include "store/store.h"
 
@@ -213,18 +214,7 @@ Status ValidateS3Prefix(std::string_view prefix) {
   };
   if (prefix.size() > 256) return bad("longer than 256 characters");
   if (prefix.empty()) return Status::OK();
-  size_t start = 0;
-  while (true) {
-    size_t slash = prefix.find('/', start);
-    std::string_view part = prefix.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
-    if (part.empty()) return bad("empty path component");
-    if (part[0] == '.') return bad("a component starts with '.'");
-    for (char c : part)
-      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-')
-        return bad("a character outside [A-Za-z0-9._-/]");
-    if (slash == std::string_view::npos) break;
-    start = slash + 1;
-  }
+  if (const char* problem = PathComponentsProblem(prefix)) return bad(problem);
   return Status::OK();
 }
 
