@@ -11,34 +11,9 @@
 // The log is compacted (rewritten with only the pending entries) when done
 // records dominate or blob data piles up, so it does not grow without bound.
 //
-// FILE FORMAT (for man/amberfs.5). The file is a sequence of 64-byte records,
-// all integers little-endian. A ref-queued record is followed by its payload,
-// padded with zeros to a multiple of 64 bytes, so every record starts at an
-// offset that is a multiple of 64. So is a blob-data record.
-//
-//   offset size field
-//        0    4 magic        "AMUL" (0x41 0x4d 0x55 0x4c)
-//        4    1 version      1
-//        5    1 type         1 blob-queued  2 blob-done  3 ref-queued
-//                            4 ref-done     5 blob-lost    6 blob-data
-//        6    2 reserved     0
-//        8    8 seq          blob-queued/ref-queued/blob-data: this entry's
-//                            sequence number (strictly increasing, never
-//                            reused);
-//                            *-done, blob-lost: the seq of the queued entry
-//                            they settle
-//       16    4 payload_len  ref-queued, blob-data: length of the payload;
-//                            otherwise 0
-//       20    4 header_check blob-data: see below; otherwise 0
-//       24   32 key          blob records: the blob's SHA-256; ref-queued:
-//                            the SHA-256 of the ref's data; otherwise zero
-//       56    8 checksum     XXH3_64bits (seed 0) of bytes 0..55 followed by
-//                            the padded payload
-//
-//   ref-queued payload: u16 name_len, the ref name (name_len bytes, a valid
-//   ref name, see store.h), then the ref's data (payload_len - 2 - name_len
-//   bytes, at most 1 MiB).
-//   blob-data payload: the blob's bytes (at most kMaxBlobData).
+// The file is a sequence of 64-byte records (and padded payloads), each with
+// a checksum; upload_log_record.h has the format, upload_log_replay.h the
+// rules by which a file's records are read back.
 //
 // Pending entries = queued records (blob-queued, blob-data, ref-queued) with
 // no done/lost record for their seq.
@@ -75,9 +50,8 @@
 // durably, then publishes them). Blob data triggers compaction past
 // options.compact_data_bytes.
 //
-// A blob-data header carries its own check (bytes 20..23: the low 32 bits of
-// XXH3_64 of bytes 0..55 with 20..23 zeroed), so replay trusts its length:
-// a torn or damaged payload is stepped over whole, never parsed as records
+// A blob-data header carries its own check, so replay trusts its length: a
+// torn or damaged payload is stepped over whole, never parsed as records
 // (blob bytes are user data and may look like records). A damaged one with
 // good records after it stays pending, without its data; one at the tail is
 // part of the torn tail.
@@ -102,22 +76,13 @@
 #include <string_view>
 #include <vector>
 
-#include "base/group_commit.h"
-#include "store/pointer.h"
 #include "amberfs/status.h"
+#include "base/group_commit.h"
 #include "base/unique_fd.h"
+#include "store/pointer.h"
+#include "store/upload_log_record.h"
 
 namespace amberfs {
-
-struct UploadEntry {
-  enum class Kind { kBlob, kRef };
-  uint64_t seq = 0;
-  Kind kind = Kind::kBlob;
-  Pointer key;                    // the blob, or the SHA-256 of ref_data
-  std::string ref_name;           // kRef only
-  std::vector<uint8_t> ref_data;  // kRef only
-  bool logged_data = false;       // kBlob: the blob's bytes are in the log (blob-data)
-};
 
 struct UploadLogOptions {
   // Compact when the file holds at least this many records and fewer than a
@@ -150,9 +115,9 @@ struct UploadLogScan {
 
 class UploadLog {
  public:
-  static constexpr size_t kRecordSize = 64;
-  static constexpr size_t kMaxRefData = 1 << 20;
-  static constexpr size_t kMaxBlobData = 4 << 20;
+  static constexpr size_t kRecordSize = kUploadRecordSize;
+  static constexpr size_t kMaxRefData = kUploadMaxRefData;
+  static constexpr size_t kMaxBlobData = kUploadMaxBlobData;
 
   // Opens (creating if missing) and replays the log at path.
   static Result<std::unique_ptr<UploadLog>> Open(const std::string& path, UploadLogOptions options = {});
@@ -206,7 +171,7 @@ class UploadLog {
   Status Replay(bool* rewrite);
   // Writes records at the end of the file; caller holds mu_.
   Status AppendLocked(const std::vector<uint8_t>& bytes, uint64_t records);
-  Status Settle(uint64_t seq, uint8_t type);
+  Status Settle(uint64_t seq, UploadRecordType type);
   Status CompactLocked();
   Status SyncShared();
   // The compaction heuristics: settled records dominate, or blob data piles up.

@@ -11,11 +11,13 @@
 #include <thread>
 #include <vector>
 
+#include "support/fault_file_ops.h"
 #include "support/temp_dir.h"
 
 using amberfs::Pointer;
 using amberfs::UploadEntry;
 using amberfs::UploadLog;
+using amberfs::testing::FaultFileOps;
 using amberfs::testing::TempDir;
 
 namespace {
@@ -388,4 +390,50 @@ TEST_CASE("UploadLog keeps the bytes of copies published while a failing sync ra
   REQUIRE(log->Compact().ok());
   CHECK(log->ReadData(early).value() == BlobBytes(0));
   CHECK(log->ReadData(late).value() == BlobBytes(1));
+}
+
+TEST_CASE("UploadLog: a failed fdatasync fails that append and every later one until reopened") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  auto log = std::move(UploadLog::Open(path).value());
+  REQUIRE(log->AppendBlob(Key(1)).ok());
+  FaultFileOps ops;
+  ops.Fail(FaultFileOps::Call::kFdatasync, EIO, /*times=*/1);
+  {
+    amberfs::ScopedFileOps installed(&ops);
+    CHECK(log->AppendBlob(Key(2)).status().code() == EIO);
+  }
+  CHECK(log->AppendBlob(Key(3)).status().code() == EIO);  // the disk works again; the log still refuses
+  log.reset();
+  log = std::move(UploadLog::Open(path).value());
+  REQUIRE(log->AppendBlob(Key(4)).ok());
+  // What the file holds is pending again; an unacknowledged record may be among it.
+  std::vector<Pointer> keys;
+  for (const UploadEntry& e : log->Pending()) keys.push_back(e.key);
+  CHECK(keys.front() == Key(1));
+  CHECK(keys.back() == Key(4));
+}
+
+TEST_CASE("UploadLog: a compaction whose rename fails keeps the old log in use") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  auto log = std::move(UploadLog::Open(path).value());
+  std::vector<uint64_t> seqs;
+  for (int i = 0; i < 10; ++i) seqs.push_back(log->AppendBlob(Key(i)).value());
+  for (int i = 0; i < 5; ++i) REQUIRE(log->MarkDone(seqs[i]).ok());
+  FaultFileOps ops;
+  ops.Fail(FaultFileOps::Call::kRename, EIO);
+  {
+    amberfs::ScopedFileOps installed(&ops);
+    CHECK(log->Compact().code() == EIO);
+  }
+  CHECK(FileSize(path + ".compact") == -1);
+  CHECK(log->Stats().compactions == 0);
+  REQUIRE(log->AppendBlob(Key(10)).ok());
+  log.reset();
+  log = std::move(UploadLog::Open(path).value());
+  auto pending = log->Pending();
+  REQUIRE(pending.size() == 6);
+  CHECK(pending.front().key == Key(5));
+  CHECK(pending.back().key == Key(10));
 }
