@@ -44,9 +44,9 @@
 // fails verification (EBADMSG) is replaced from the slow store; a slow copy
 // that fails is an EBADMSG error and is never copied into the fast store.
 //
-// Delete removes from the slow store first, then the fast store, and cancels
-// any upload of that key still queued (an upload already in flight deletes its
-// slow copy again when it finishes).
+// Delete removes from the slow store first, then the fast store ("slow store
+// first on delete"), and cancels any upload of that key still queued (an
+// upload already in flight deletes its slow copy again when it finishes).
 //
 // Budget: options.fast_budget_bytes (0 = none) bounds the fast store's disk
 // bytes. A background evictor removes least-recently-used blobs that are known
@@ -58,8 +58,9 @@
 //
 // Refs: PutRef stores the ref in the fast store (so GetRef sees it at once)
 // and queues it in the log behind every blob put before it; a ref is uploaded
-// only once every blob job with a smaller sequence number is done, and refs are
-// uploaded one at a time in order. PutRefSync also waits for that upload.
+// only once every blob job with a smaller sequence number is done ("blobs
+// before refs"), and refs are uploaded one at a time in order. PutRefSync
+// also waits for that upload.
 // GetRef reads the fast store, then the slow one; ListRefs merges both;
 // DeleteRef deletes slow, then fast, and cancels queued uploads of that name.
 //
@@ -90,68 +91,51 @@
 // PutRef, Delete and DeleteRef with EROFS; reads work (and still write blobs
 // fetched from the slow store back into the fast one).
 //
+// Parts: PairedStore is a facade over
+//   UploadQueue  (upload_queue.h)   upload jobs, workers, retries, the marker
+//   FastBudget   (fast_budget.h)    the fast store's bytes, LRU and evictor
+//   CarriedPuts  (carried_puts.h)   Puts whose bytes the upload log carries
+//   ErrorTally   (error_tally.h)    the errors behind Stats and messages
+// and the upload log (upload_log.h). A Put takes its place in the queue
+// (ReservePut), a hold in the budget (HoldForPut), writes, appends to the
+// log, then hands both on to the upload job (SettlePut, AddBlob); the job,
+// once done, releases the budget's hold through a hook.
+//
 // Thread-safety: every method is safe for concurrent calls. Lock order:
-// PairedStore::mu_ is a leaf with respect to the stores and the log: it is
-// never held across a call into fast, slow or the upload log (each has its own
-// internal locks). Waking a worker is a condition-variable notify, which never
-// blocks; the request path never waits on a worker or a queue slot.
-// Ownership: the PairedStore owns both stores and the log; the destructor
-// stops the workers (waiting for uploads in flight to return) and syncs the log.
+//   UploadQueue::mu_  ->  ErrorTally::mu_
+//   FastBudget::mu_   ->  ErrorTally::mu_
+// UploadQueue::mu_ and FastBudget::mu_ are never held together (neither part
+// calls the other, or a hook, under its lock), PairedStore has no lock of
+// its own, and no lock is held across a call into the fast store, the slow
+// store or the upload log (each has its own internal locks). Waking a worker
+// or the evictor is a condition-variable notify, which never blocks; the
+// request path never waits on a worker or a queue slot (a Put waits only for
+// an eviction of its own key to finish).
+// Ownership: the PairedStore owns both stores, the log and its parts; the
+// destructor stops the workers and the evictor (waiting for uploads in
+// flight to return), checkpoints and syncs the log.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <list>
-#include <map>
 #include <memory>
-#include <mutex>
-#include <set>
+#include <span>
 #include <string>
-#include <thread>
-#include <unordered_map>
 #include <vector>
 
+#include "store/carried_puts.h"
 #include "store/disk_store.h"
+#include "store/error_tally.h"
+#include "store/fast_budget.h"
+#include "store/paired_options.h"
 #include "store/store.h"
 #include "store/upload_log.h"
+#include "store/upload_queue.h"
 
 namespace amberfs {
 
-struct PairedOptions {
-  int upload_workers = 16;
-  uint64_t fast_budget_bytes = 0;  // 0: no budget
-  uint64_t max_pending = 1 << 18;  // pending blob uploads before Put says EAGAIN
-  std::chrono::milliseconds retry_initial{100};
-  std::chrono::milliseconds retry_max{30000};
-  // The volume's uuid, to hold locks/upload/<uuid> in the slow store while
-  // uploads are pending (slow_store_locks.h), so that the gc of another
-  // volume sharing the slow store never sweeps a blob uploaded for a snapshot
-  // whose ref is not there yet. Empty: no marker (a slow store of our own).
-  std::string lock_owner;
-  // How long the marker stays after the last upload (fewer rewrites for a
-  // steady trickle of puts).
-  std::chrono::milliseconds lock_linger{2000};
-  // Single Puts carry their bytes in the upload log (see above): one sync
-  // per Put instead of three. Off: the fast store's own durable Put.
-  bool carry_data_in_log = true;
-  UploadLogOptions log;
-};
-
-struct PairedStats {
-  uint64_t pending = 0;  // blob and ref uploads not yet confirmed
-  uint64_t uploaded = 0;
-  uint64_t upload_errors = 0;
-  uint64_t lost = 0;  // uploads abandoned because the fast copy was gone
-  std::string last_error;
-  uint64_t fast_bytes = 0;
-  uint64_t evictions = 0;
-};
-
 class PairedStore : public Store {
  public:
-  using Clock = std::chrono::steady_clock;
-
   // log_path empty: read-only.
   static Result<std::unique_ptr<PairedStore>> Open(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow,
                                                    const std::string& log_path, PairedOptions options = {});
@@ -184,67 +168,27 @@ class PairedStore : public Store {
   Store& slow() { return *slow_; }
 
  private:
-  struct Job {
-    uint64_t seq = 0;
-    UploadEntry::Kind kind = UploadEntry::Kind::kBlob;
-    Pointer key;
-    std::string ref_name;
-    std::vector<uint8_t> ref_data;
-    int attempts = 0;
-    Clock::time_point next_try{};
-    bool in_flight = false;
-    bool cancelled = false;  // deleted while queued or in flight
-  };
-  enum class FastState { kPending, kUploaded, kUnverified };
-  struct FastBlob {
-    uint64_t bytes = 0;
-    int pending = 0;  // upload jobs and Puts in progress for this key
-    bool evicting = false;
-    bool in_lru = false;
-    bool verified = false;  // known to be in the slow store
-    std::list<Pointer>::iterator lru_pos;
-  };
-
   class Batch;
   friend class Batch;
 
   PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow, PairedOptions options);
-  // A Put's hold on key: checks the max_pending bound, waits out an eviction
-  // of key, and keeps the key from eviction until SettlePutLocked.
-  Status HoldForPut(const Pointer& key, bool staged = false);
-  // Ends a hold: accounts the blob's bytes, then registers its upload job
-  // (which inherits the hold) when seq is ok, else releases the hold.
-  void SettlePutLocked(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
   Status Start(const std::string& log_path);
-  // Open's repair: fast copies of blob-data entries a crash lost or tore are
-  // written back from the log; then a checkpoint drops the log's copies.
-  Status RestoreLoggedBlobs();
-  // Put's write when the log carries the data; returns the entry's seq.
-  Result<uint64_t> PutCarried(const Pointer& key, std::span<const uint8_t> data);
-  void WorkerLoop();
-  // Writes or deletes the upload marker when due; true if it did something
-  // (mu_ was released meanwhile), false if uploads may go on.
-  bool TendMarkerLocked(std::unique_lock<std::mutex>& lock);
-  void EvictorLoop();
-  // Picks a runnable job; caller holds mu_. Returns nullptr and the time to wake otherwise.
-  Job* PickJobLocked(Clock::time_point now, Clock::time_point* wake);
-  void RunBlobJob(const Job& job);
-  void RunRefJob(const Job& job);
-  // Settles a job after its upload (or cancellation); takes mu_.
-  void CompleteJob(const Job& job, bool uploaded);
-  void FinishJobLocked(uint64_t seq);
-  void RetryLaterLocked(Job& job, const Status& error);
-  void RecordErrorLocked(const Status& error);
-  void RegisterJobLocked(Job job);
+  // With the upload log open: restores what it carries, resumes its uploads.
+  Status OpenLog();
+  // What the fast store holds, oldest first, into the budget.
+  Status AccountFastStore();
+  // A Put's hold on key: a place under max_pending in the queue, and key
+  // kept from eviction, until SettlePut.
+  Status HoldForPut(const Pointer& key, bool staged = false);
+  // Ends a hold: accounts the blob's bytes, then hands the hold on to the
+  // upload job of seq when it is ok, else releases it.
+  void SettlePut(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
+  // The evictor found key in the fast store but not the slow one: queue it.
+  Status UploadMissing(const Pointer& key);
   uint64_t SizeOf(const Pointer& key, size_t data_size);
-  // Fast-blob bookkeeping; caller holds mu_.
-  void MarkEvictableLocked(const Pointer& key, uint64_t bytes, bool verified, bool recently_used);
-  void TouchLocked(const Pointer& key);
-  void ReleasePendingLocked(const Pointer& key, bool verified);
   Result<uint64_t> QueueRef(std::string_view name, std::span<const uint8_t> data);
-  // Waits until no job with seq <= target remains (only `target` itself when exact).
-  Status WaitFor(uint64_t target, bool exact, std::chrono::milliseconds timeout);
-  void CancelJobsLocked(const Pointer* key, std::string_view ref_name, std::vector<uint64_t>* settled);
+  // Settles cancelled jobs in the log.
+  void SettleCancelled(const std::vector<uint64_t>& seqs);
   Status Refuse(const char* op) const;
 
   const std::unique_ptr<Store> fast_;
@@ -253,33 +197,11 @@ class PairedStore : public Store {
   BlobInventory* const inventory_;  // fast_ as BlobInventory, or null
   DiskStore* const fast_disk_;      // fast_ as DiskStore, or null
   std::unique_ptr<UploadLog> log_;  // null: read-only
-
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_;   // jobs became runnable, or stop
-  std::condition_variable done_cv_;   // a job finished, or an eviction ended
-  std::condition_variable evict_cv_;  // over budget, or stop
-  bool stop_ = false;
-  std::map<uint64_t, Job> jobs_;                                 // every pending upload, by seq
-  std::set<std::pair<Clock::time_point, uint64_t>> schedule_;  // blob jobs not in flight
-  std::set<uint64_t> blob_seqs_;                                 // pending blob jobs (refs wait on these)
-  std::set<uint64_t> ref_seqs_;                                  // pending ref jobs, uploaded in order
-  bool ref_in_flight_ = false;
-  int consecutive_failures_ = 0;
-  Clock::time_point gate_{};  // no upload starts before this (slow store backoff)
-  // The upload marker (options_.lock_owner): held in the slow store; a worker
-  // is writing or deleting it (others wait); when to try writing it again.
-  bool marker_held_ = false, marker_busy_ = false;
-  bool marker_maybe_left_ = false;  // ours may be in the slow store: remove it when idle
-  int marker_pins_ = 0;              // open batches: keep (and hold) the marker
-  int marker_failures_ = 0;
-  Clock::time_point marker_retry_at_{}, idle_since_{};
-  int in_puts_ = 0;           // Puts between their bound check and registering their job
-  std::unordered_map<Pointer, FastBlob> fast_blobs_;
-  std::list<Pointer> lru_;  // evictable blobs, most recently used first
-  uint64_t fast_bytes_ = 0;
-  uint64_t uploaded_ = 0, upload_errors_ = 0, lost_ = 0, lost_unreported_ = 0, evictions_ = 0;
-  std::string last_error_;
-  std::vector<std::thread> threads_;
+  ErrorTally errors_;  // before the parts, which record into it
+  // The parts, made by Start (once it knows whether there is a log).
+  std::unique_ptr<FastBudget> budget_;
+  std::unique_ptr<UploadQueue> queue_;
+  std::unique_ptr<CarriedPuts> carried_;  // null: read-only
 };
 
 }  // namespace amberfs

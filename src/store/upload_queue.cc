@@ -1,0 +1,461 @@
+// UploadQueue: see upload_queue.h for the contract.
+//
+// Bookkeeping, all under mu_:
+//   jobs_       every pending upload by seq (the upload log's seq)
+//   schedule_   blob jobs waiting for a worker, by (next try, seq)
+//   blob_seqs_  pending blob jobs, queued or in flight; a ref job runs only
+//               when none has a smaller seq
+//   ref_seqs_   pending ref jobs; only the first runs, one at a time
+// Every call into fast_, slow_, log_ or a hook happens with mu_ released.
+#include "store/upload_queue.h"
+
+#include <algorithm>
+
+#include "amberfs/log.h"
+#include "store/slow_store_locks.h"
+
+namespace amberfs {
+
+namespace {
+
+std::chrono::milliseconds Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, int failures) {
+  int shift = std::clamp(failures - 1, 0, 30);
+  auto wait = initial * (int64_t{1} << std::min(shift, 20));
+  return std::min(wait, max);
+}
+
+}  // namespace
+
+UploadQueue::UploadQueue(Store& fast, Store& slow, UploadLog* log, const PairedOptions& options, ErrorTally& errors,
+                         Hooks hooks, std::string name)
+    : fast_(fast),
+      slow_(slow),
+      log_(log),
+      options_(options),
+      errors_(errors),
+      hooks_(std::move(hooks)),
+      name_(std::move(name)) {}
+
+UploadQueue::~UploadQueue() { Stop(); }
+
+size_t UploadQueue::Resume(std::vector<UploadEntry> pending) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (UploadEntry& e : pending) {
+    Job job;
+    job.seq = e.seq;
+    job.kind = e.kind;
+    job.key = e.key;
+    job.ref_name = std::move(e.ref_name);
+    job.ref_data = std::move(e.ref_data);
+    RegisterLocked(std::move(job));
+  }
+  // A crash in the linger may have left our upload marker behind, which
+  // would make other volumes' gc refuse until our next upload: with
+  // nothing to upload, the idle path removes it. (It is not "held": an
+  // upload still writes the marker first.)
+  if (!options_.lock_owner.empty() && jobs_.empty()) {
+    marker_.maybe_left = true;
+    marker_.idle_since = Clock::now();
+  }
+  return jobs_.size();
+}
+
+void UploadQueue::StartWorkers() {
+  if (log_ == nullptr) return;
+  for (int i = 0; i < options_.upload_workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+void UploadQueue::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+    work_cv_.notify_all();
+    done_cv_.notify_all();
+  }
+  for (std::thread& t : workers_) t.join();
+  workers_.clear();
+}
+
+void UploadQueue::ReleaseMarkerIfIdle() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!(marker_.held || marker_.maybe_left) || !jobs_.empty()) return;
+  }
+  Status st = slow_.DeleteRef(UploadMarkerRef(options_.lock_owner));
+  if (!st.ok()) LOG_WARN("%s: release upload marker: %s", name_.c_str(), st.ToString().c_str());
+}
+
+// ---- adding and cancelling jobs ----
+
+Status UploadQueue::ReservePut(bool staged) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A batch's blobs are queued only at its Commit, so counting them here
+  // would make a big enough batch refuse itself; the bound is on the queue.
+  uint64_t pending = blob_seqs_.size() + (staged ? 0 : static_cast<uint64_t>(reserved_puts_));
+  if (pending >= options_.max_pending)
+    return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending to " +
+                                     slow_.Describe() + " (bound " + std::to_string(options_.max_pending) +
+                                     "); last upload error: " + errors_.LastForMessage());
+  ++reserved_puts_;
+  return Status::OK();
+}
+
+void UploadQueue::CancelReservations(size_t count) {
+  std::lock_guard<std::mutex> lock(mu_);
+  reserved_puts_ -= static_cast<int>(count);
+}
+
+void UploadQueue::AddBlob(uint64_t seq, const Pointer& key, bool reserved) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reserved) --reserved_puts_;
+  Job job;
+  job.seq = seq;
+  job.key = key;
+  RegisterLocked(std::move(job));
+  work_cv_.notify_one();
+}
+
+void UploadQueue::AddBlobs(std::span<const uint64_t> seqs, std::span<const Pointer> keys, bool reserved) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    if (reserved) --reserved_puts_;
+    Job job;
+    job.seq = seqs[i];
+    job.key = keys[i];
+    RegisterLocked(std::move(job));
+  }
+  work_cv_.notify_all();
+}
+
+void UploadQueue::AddRef(uint64_t seq, std::string_view name, std::span<const uint8_t> data) {
+  Job job;
+  job.seq = seq;
+  job.kind = UploadEntry::Kind::kRef;
+  job.key = Pointer::Of(data);
+  job.ref_name = std::string(name);
+  job.ref_data.assign(data.begin(), data.end());
+  std::lock_guard<std::mutex> lock(mu_);
+  RegisterLocked(std::move(job));
+  work_cv_.notify_one();
+}
+
+void UploadQueue::RegisterLocked(Job job) {
+  uint64_t seq = job.seq;
+  if (job.kind == UploadEntry::Kind::kBlob) {
+    blob_seqs_.insert(seq);
+    schedule_.emplace(job.next_try, seq);
+  } else {
+    ref_seqs_.insert(seq);
+  }
+  jobs_.emplace(seq, std::move(job));
+}
+
+std::vector<uint64_t> UploadQueue::CancelBlob(const Pointer& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CancelLocked(&key, "");
+}
+
+std::vector<uint64_t> UploadQueue::CancelRef(std::string_view name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CancelLocked(nullptr, name);
+}
+
+std::vector<uint64_t> UploadQueue::CancelLocked(const Pointer* key, std::string_view ref_name) {
+  std::vector<uint64_t> settled;
+  for (auto it = jobs_.begin(); it != jobs_.end();) {
+    Job& job = it->second;
+    bool match = key != nullptr ? job.kind == UploadEntry::Kind::kBlob && job.key == *key
+                                : job.kind == UploadEntry::Kind::kRef && job.ref_name == ref_name;
+    ++it;
+    if (!match) continue;
+    if (job.in_flight) {
+      job.cancelled = true;
+      continue;
+    }
+    if (job.kind == UploadEntry::Kind::kBlob) schedule_.erase({job.next_try, job.seq});
+    settled.push_back(job.seq);
+    FinishJobLocked(job.seq);
+  }
+  return settled;
+}
+
+void UploadQueue::PinMarker() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++marker_.pins;
+  work_cv_.notify_all();
+}
+
+void UploadQueue::UnpinMarker() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--marker_.pins == 0) {
+    marker_.idle_since = Clock::now();
+    work_cv_.notify_all();
+  }
+}
+
+// ---- bookkeeping (mu_ held) ----
+
+void UploadQueue::FinishJobLocked(uint64_t seq) {
+  auto it = jobs_.find(seq);
+  if (it == jobs_.end()) return;
+  if (it->second.kind == UploadEntry::Kind::kBlob) {
+    blob_seqs_.erase(seq);
+  } else {
+    ref_seqs_.erase(seq);
+    if (it->second.in_flight) ref_in_flight_ = false;
+  }
+  jobs_.erase(it);
+  done_cv_.notify_all();
+  if (jobs_.empty()) {
+    marker_.idle_since = Clock::now();
+    work_cv_.notify_all();  // a worker releases the upload marker after the linger
+  }
+  if (!ref_seqs_.empty()) work_cv_.notify_one();  // the first ref may be runnable now
+}
+
+void UploadQueue::RetryLaterLocked(Job& job, const Status& error) {
+  errors_.Record(error);
+  Clock::time_point now = Clock::now();
+  ++job.attempts;
+  job.in_flight = false;
+  job.next_try = now + Backoff(options_.retry_initial, options_.retry_max, job.attempts);
+  if (job.kind == UploadEntry::Kind::kBlob) {
+    schedule_.emplace(job.next_try, job.seq);
+  } else {
+    ref_in_flight_ = false;
+  }
+  // Back off the whole slow store, not just this job, so a store that is down
+  // is not hammered by every pending upload in turn.
+  ++consecutive_failures_;
+  gate_ = now + Backoff(options_.retry_initial, options_.retry_max, consecutive_failures_);
+  // Warn on the first failure and then now and then: a store that is down for
+  // an hour must not flood the log, and Stats carries the rest.
+  LogLevel level = job.attempts == 1 || job.attempts % 100 == 0 ? LogLevel::kWarn : LogLevel::kDebug;
+  AMBER_LOG(level, "%s: upload of %s failed (attempt %d, retrying): %s", name_.c_str(),
+            job.kind == UploadEntry::Kind::kBlob ? job.key.Hex().c_str() : job.ref_name.c_str(), job.attempts,
+            error.ToString().c_str());
+  work_cv_.notify_all();  // sleepers recompute their wake-up time
+}
+
+UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_point* wake) {
+  if (now < gate_) {
+    *wake = gate_;
+    return nullptr;
+  }
+  if (!ref_in_flight_ && !ref_seqs_.empty()) {
+    Job& ref = jobs_.at(*ref_seqs_.begin());
+    bool blobs_before = !blob_seqs_.empty() && *blob_seqs_.begin() < ref.seq;
+    if (!blobs_before) {
+      if (ref.next_try <= now) {
+        ref_in_flight_ = true;
+        return &ref;
+      }
+      *wake = std::min(*wake, ref.next_try);
+    }
+  }
+  if (!schedule_.empty()) {
+    auto first = schedule_.begin();
+    if (first->first <= now) {
+      Job& job = jobs_.at(first->second);
+      schedule_.erase(first);
+      return &job;
+    }
+    *wake = std::min(*wake, first->first);
+  }
+  return nullptr;
+}
+
+// ---- workers ----
+
+bool UploadQueue::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
+  if (options_.lock_owner.empty()) return false;
+  if (marker_.busy) {  // another worker is writing or deleting it
+    work_cv_.wait(lock);
+    return true;
+  }
+  const Clock::time_point now = Clock::now();
+  const bool acquire = !marker_.held && (!jobs_.empty() || marker_.pins > 0);
+  const bool release = (marker_.held || marker_.maybe_left) && jobs_.empty() && marker_.pins == 0;
+  if (!acquire && !release) return false;
+  if (acquire && now < marker_.retry_at) {
+    work_cv_.wait_until(lock, marker_.retry_at);
+    return true;
+  }
+  if (release && now < marker_.idle_since + options_.lock_linger) {
+    work_cv_.wait_until(lock, marker_.idle_since + options_.lock_linger);
+    return true;
+  }
+  marker_.busy = true;
+  lock.unlock();
+  Status st = acquire ? AcquireUploadMarker(slow_, options_.lock_owner)
+                      : slow_.DeleteRef(UploadMarkerRef(options_.lock_owner));
+  lock.lock();
+  marker_.busy = false;
+  SettleMarkerLocked(acquire, st);
+  work_cv_.notify_all();
+  return true;
+}
+
+void UploadQueue::SettleMarkerLocked(bool acquire, const Status& st) {
+  if (acquire && st.ok()) {
+    marker_.held = true;
+    marker_.maybe_left = false;
+    marker_.failures = 0;
+  } else if (acquire) {
+    marker_.maybe_left = true;  // it may have been written before the check failed
+    errors_.Record(st.Annotate("before uploading to " + slow_.Describe()));
+    marker_.retry_at = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
+  } else {
+    // A marker left behind only makes other volumes' gc wait; the next busy
+    // period rewrites it anyway.
+    marker_.held = false;
+    marker_.maybe_left = !st.ok();  // tried again when next idle, after a backoff
+    if (!st.ok()) {
+      LOG_WARN("%s: release upload marker: %s", name_.c_str(), st.ToString().c_str());
+      marker_.idle_since = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
+    } else {
+      marker_.failures = 0;
+    }
+  }
+}
+
+void UploadQueue::WorkerLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stop_) {
+    if (TendMarkerLocked(lock)) continue;
+    Clock::time_point wake = Clock::time_point::max();
+    Job* picked = PickJobLocked(Clock::now(), &wake);
+    if (picked == nullptr) {
+      if (wake == Clock::time_point::max())
+        work_cv_.wait(lock);
+      else
+        work_cv_.wait_until(lock, wake);
+      continue;
+    }
+    picked->in_flight = true;
+    Job job = *picked;  // the map entry may move on; work from a copy
+    lock.unlock();
+    if (job.kind == UploadEntry::Kind::kBlob)
+      RunBlobJob(job);
+    else
+      RunRefJob(job);
+    lock.lock();
+  }
+}
+
+bool UploadQueue::IsCancelled(uint64_t seq) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jobs_.at(seq).cancelled;
+}
+
+void UploadQueue::CompleteJob(const Job& job, bool uploaded) {
+  const bool cancelled = IsCancelled(job.seq);
+  if (uploaded && cancelled) {
+    // Deleted while in flight: the delete went first, so take our copy back out.
+    Status s = job.kind == UploadEntry::Kind::kBlob ? slow_.Delete(job.key) : slow_.DeleteRef(job.ref_name);
+    if (!s.ok()) LOG_WARN("%s: removing a cancelled upload: %s", name_.c_str(), s.ToString().c_str());
+  }
+  Status logged = log_->MarkDone(job.seq);
+  if (job.kind == UploadEntry::Kind::kBlob) hooks_.blob_settled(job.key, /*in_slow=*/uploaded && !cancelled);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!logged.ok()) errors_.Record(logged);  // only costs a repeated upload after a restart
+  if (uploaded) {
+    ++uploaded_;
+    consecutive_failures_ = 0;
+    gate_ = {};
+  }
+  FinishJobLocked(job.seq);
+}
+
+void UploadQueue::RunBlobJob(const Job& job) {
+  Status error;
+  auto data = fast_.Get(job.key);
+  if (data.ok()) {
+    error = slow_.Put(job.key, *data);
+    if (error.ok()) return CompleteJob(job, true);
+  } else if (data.status().code() == ENOENT || data.status().code() == EBADMSG) {
+    // The only copy is gone or bad. An earlier upload may have made it already.
+    auto in_slow = slow_.Contains(job.key);
+    if (in_slow.ok() && *in_slow) return CompleteJob(job, true);
+    if (IsCancelled(job.seq)) return CompleteJob(job, false);  // Delete removed it: not lost, just not needed
+    if (in_slow.ok()) return AbandonLostBlob(job, data.status());
+    error = in_slow.status();
+  } else {
+    error = data.status();
+  }
+  RetryOrDrop(job, error.Annotate("upload to " + slow_.Describe()));
+}
+
+void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
+  Status lost = Status::Error(EIO, "blob " + job.key.Hex() + " queued for upload is unreadable in " +
+                                       fast_.Describe() + " (" + why.message() + "); upload abandoned, listed for fsck");
+  LOG_ERROR("%s: %s", name_.c_str(), lost.message().c_str());
+  Status logged = log_->MarkLost(job.seq);
+  hooks_.blob_lost(job.key);
+  std::lock_guard<std::mutex> lock(mu_);
+  errors_.Record(lost);
+  if (!logged.ok()) errors_.Record(logged);
+  ++lost_;
+  ++lost_unreported_;
+  FinishJobLocked(job.seq);
+}
+
+void UploadQueue::RunRefJob(const Job& job) {
+  Status s = slow_.PutRef(job.ref_name, job.ref_data);
+  if (s.ok()) return CompleteJob(job, true);
+  RetryOrDrop(job, s.Annotate("upload ref to " + slow_.Describe()));
+}
+
+void UploadQueue::RetryOrDrop(const Job& job, const Status& error) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Job& live = jobs_.at(job.seq);
+    if (!live.cancelled) return RetryLaterLocked(live, error);
+  }
+  CompleteJob(job, false);  // deleted meanwhile: nothing left to upload
+}
+
+// ---- waiting and stats ----
+
+Status UploadQueue::WaitFor(uint64_t target, bool exact, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  auto done = [&] {
+    if (stop_) return true;
+    if (exact) return jobs_.count(target) == 0;
+    return jobs_.empty() || jobs_.begin()->first > target;
+  };
+  if (timeout == std::chrono::milliseconds::max()) {
+    done_cv_.wait(lock, done);
+  } else if (!done_cv_.wait_for(lock, timeout, done)) {
+    return Status::Error(ETIMEDOUT, "timed out waiting for uploads to " + slow_.Describe() + ": " +
+                                        std::to_string(jobs_.size()) + " pending; last upload error: " +
+                                        errors_.LastForMessage());
+  }
+  if (stop_) return Status::Error(ESHUTDOWN, name_ + " is closing");
+  if (lost_unreported_ > 0) {
+    uint64_t lost = std::exchange(lost_unreported_, 0);
+    return Status::Error(EIO, std::to_string(lost) + " blob uploads to " + slow_.Describe() +
+                                  " were abandoned because the fast copy was missing or corrupt (run fsck); "
+                                  "last error: " + errors_.last());
+  }
+  return Status::OK();
+}
+
+Status UploadQueue::Drain(std::chrono::milliseconds timeout) {
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (jobs_.empty() && lost_unreported_ == 0) return Status::OK();
+    target = jobs_.empty() ? 0 : jobs_.rbegin()->first;
+  }
+  return WaitFor(target, /*exact=*/false, timeout);
+}
+
+void UploadQueue::ReportStats(PairedStats* stats) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats->pending = jobs_.size();
+  stats->uploaded = uploaded_;
+  stats->lost = lost_;
+}
+
+}  // namespace amberfs

@@ -1,0 +1,201 @@
+// UploadQueue: the uploads a PairedStore owes its slow store, and the worker
+// threads that make them. One of the PairedStore's parts (paired_store.h).
+//
+// Jobs: a blob job copies a blob from the fast store to the slow one; a ref
+// job writes a ref whose data it holds. Every job is an entry of the upload
+// log, known by the entry's seq. The caller appends the entry and then adds
+// the job; the queue settles the entry (MarkDone, MarkLost) when the job
+// ends.
+//
+// Scheduling: options.upload_workers workers run blob jobs in parallel, in
+// the order of their next try. Ref jobs run one at a time in seq order, each
+// only once no blob job with a smaller seq is pending ("blobs before refs": a
+// snapshot's ref never reaches the slow store before its blobs).
+//
+// Retries: a failed upload is retried forever, after a backoff that doubles
+// from options.retry_initial up to options.retry_max. The backoff also gates
+// the whole slow store (by the count of consecutive failures), so a store
+// that is down is not hammered by every pending job in turn. Failures are
+// recorded in the ErrorTally and logged on the first attempt and every 100th.
+//
+// Lost blobs: a blob job whose fast copy is missing or corrupt, and not in
+// the slow store either, cannot be done: it is written to the log as lost,
+// logged with LOG_ERROR, counted, and dropped, never retried. The next
+// WaitFor or Drain reports the losses since the last one (EIO).
+//
+// Cancelling (a Delete or DeleteRef of what a job uploads; the caller has
+// deleted the slow copy first, "slow store first on delete"): queued jobs
+// leave the queue at once and are returned to the caller, which settles them
+// in the log. A job in flight is marked, and when its upload returns the
+// slow copy is deleted again.
+//
+// The put bound: ReservePut refuses (EAGAIN) once options.max_pending blob
+// jobs are pending, counting the Puts between their ReservePut and their
+// AddBlob (a batch's staged blobs are reserved without being refused by one
+// another: the bound is on the queue).
+//
+// Upload marker: with options.lock_owner set, a worker writes the marker and
+// checks for gc markers (AcquireUploadMarker) before the first upload of a
+// busy period; no upload starts until that succeeds (a failure, or another
+// volume's gc in progress, is an upload error retried with backoff). The
+// marker is deleted options.lock_linger after the queue empties, and by
+// ReleaseMarkerIfIdle (at close) when nothing is pending. After Resume with
+// nothing pending, a marker a crash may have left is removed (after the same
+// linger). While pinned (PinMarker: an open PutBatch) the marker is written
+// and kept even with nothing queued.
+//
+// Hooks: blob_settled(key, in_slow) when a blob job ends uploaded (in_slow)
+// or cancelled (not); blob_lost(key) when it is lost. They run on a worker
+// without the queue's lock, before the job leaves the queue, so whoever sees
+// the job gone (WaitFor, Drain) sees the hook's effect too.
+//
+// Thread-safety: every method is safe for concurrent calls. mu_ is never held
+// across a call into the stores, the upload log or a hook; under it only the
+// ErrorTally's lock (a leaf) is taken.
+// Stop (or destruction) waits for the uploads in flight to return.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "store/error_tally.h"
+#include "store/paired_options.h"
+#include "store/store.h"
+#include "store/upload_log.h"
+
+namespace amberfs {
+
+class UploadQueue {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  struct Hooks {
+    std::function<void(const Pointer& key, bool in_slow)> blob_settled;
+    std::function<void(const Pointer& key)> blob_lost;
+  };
+
+  // `name` is the owner's description, for logs and errors. With a null log
+  // (a read-only store) StartWorkers starts none and nothing may be added.
+  UploadQueue(Store& fast, Store& slow, UploadLog* log, const PairedOptions& options, ErrorTally& errors, Hooks hooks,
+              std::string name);
+  ~UploadQueue();
+  UploadQueue(const UploadQueue&) = delete;
+  UploadQueue& operator=(const UploadQueue&) = delete;
+
+  // At open, before StartWorkers: the log's pending entries become jobs.
+  // Returns how many.
+  size_t Resume(std::vector<UploadEntry> pending);
+  void StartWorkers();
+  // Stops the workers (waiting for uploads in flight); waiters return
+  // ESHUTDOWN. Idempotent.
+  void Stop();
+  // After Stop: deletes our upload marker if nothing is pending.
+  void ReleaseMarkerIfIdle();
+
+  // A Put's place under the bound (see above); every successful ReservePut
+  // ends with AddBlob(..., reserved=true) or CancelReservations.
+  Status ReservePut(bool staged);
+  void CancelReservations(size_t count);
+  // Queues blob jobs for log entries seqs[i] (keys[i]); `reserved`: they end
+  // their Puts' reservations.
+  void AddBlob(uint64_t seq, const Pointer& key, bool reserved);
+  void AddBlobs(std::span<const uint64_t> seqs, std::span<const Pointer> keys, bool reserved);
+  void AddRef(uint64_t seq, std::string_view name, std::span<const uint8_t> data);
+  // Cancels the jobs uploading `key` (or ref `name`); returns the seqs of
+  // those that left the queue (the caller settles them in the log).
+  std::vector<uint64_t> CancelBlob(const Pointer& key);
+  std::vector<uint64_t> CancelRef(std::string_view name);
+
+  void PinMarker();
+  void UnpinMarker();
+
+  // Waits until no job with seq <= target remains (only `target` itself when
+  // exact); ETIMEDOUT after timeout, EIO for blobs lost since the last report.
+  Status WaitFor(uint64_t target, bool exact, std::chrono::milliseconds timeout);
+  // WaitFor everything queued before the call.
+  Status Drain(std::chrono::milliseconds timeout);
+
+  // Fills in pending, uploaded and lost.
+  void ReportStats(PairedStats* stats) const;
+
+ private:
+  struct Job {
+    uint64_t seq = 0;
+    UploadEntry::Kind kind = UploadEntry::Kind::kBlob;
+    Pointer key;
+    std::string ref_name;
+    std::vector<uint8_t> ref_data;
+    int attempts = 0;
+    Clock::time_point next_try{};
+    bool in_flight = false;
+    bool cancelled = false;  // deleted while queued or in flight
+  };
+  // The upload marker (options_.lock_owner) as the workers see it.
+  struct Marker {
+    bool held = false;        // in the slow store
+    bool busy = false;        // a worker is writing or deleting it (others wait)
+    bool maybe_left = false;  // ours may be in the slow store: remove it when idle
+    int pins = 0;             // open batches: keep (and hold) the marker
+    int failures = 0;
+    Clock::time_point retry_at{};    // when to try writing it again
+    Clock::time_point idle_since{};  // the queue emptied (linger from here)
+  };
+
+  void RegisterLocked(Job job);
+  // Picks a runnable job. Returns nullptr and the time to wake otherwise.
+  Job* PickJobLocked(Clock::time_point now, Clock::time_point* wake);
+  void WorkerLoop();
+  // Writes or deletes the upload marker when due; true if it did something
+  // (mu_ was released meanwhile), false if uploads may go on.
+  bool TendMarkerLocked(std::unique_lock<std::mutex>& lock);
+  // Records the outcome of a marker write or delete.
+  void SettleMarkerLocked(bool acquire, const Status& st);
+  void RunBlobJob(const Job& job);
+  void RunRefJob(const Job& job);
+  // The fast copy of job's blob is gone or bad and the slow store lacks it.
+  void AbandonLostBlob(const Job& job, const Status& why);
+  // A failed upload: retried later, unless the job was cancelled meanwhile.
+  void RetryOrDrop(const Job& job, const Status& error);
+  bool IsCancelled(uint64_t seq) const;
+  // Settles a job after its upload (or cancellation); takes mu_.
+  void CompleteJob(const Job& job, bool uploaded);
+  void FinishJobLocked(uint64_t seq);
+  void RetryLaterLocked(Job& job, const Status& error);
+  std::vector<uint64_t> CancelLocked(const Pointer* key, std::string_view ref_name);
+
+  Store& fast_;
+  Store& slow_;
+  UploadLog* const log_;
+  const PairedOptions options_;
+  ErrorTally& errors_;
+  const Hooks hooks_;
+  const std::string name_;
+
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // jobs became runnable, the marker is due, or stop
+  std::condition_variable done_cv_;  // a job finished, or stop
+  bool stop_ = false;
+  std::map<uint64_t, Job> jobs_;                               // every pending upload, by seq
+  std::set<std::pair<Clock::time_point, uint64_t>> schedule_;  // blob jobs not in flight
+  std::set<uint64_t> blob_seqs_;                               // pending blob jobs (refs wait on these)
+  std::set<uint64_t> ref_seqs_;                                // pending ref jobs, uploaded in order
+  bool ref_in_flight_ = false;
+  int consecutive_failures_ = 0;
+  Clock::time_point gate_{};  // no upload starts before this (slow store backoff)
+  Marker marker_;
+  int reserved_puts_ = 0;  // Puts between ReservePut and AddBlob
+  uint64_t uploaded_ = 0, lost_ = 0, lost_unreported_ = 0;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace amberfs
