@@ -36,7 +36,7 @@
 
 #include "store/disk_store.h"
 #include "store/paired_store.h"
-#include "../test/fault_store.h"
+#include "support/fault_store.h"
 
 using namespace amberfs;
 using Clock = std::chrono::steady_clock;
