@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "../test/fsck_test_volume.h"
+#include "support/fsck_test_volume.h"
 
 using amberfs::testing::TestVolume;
 using Clock = std::chrono::steady_clock;

@@ -121,7 +121,7 @@ Result<GcReply> Snapshotter::Gc() {
   stats_.gc_deleted += reply.deleted_slow + reply.deleted_fast;
   {
     std::lock_guard rl(read_mu_);
-    chunk_lru_.clear();
+    chunk_cache_.Clear();
   }
   return reply;
 }

@@ -85,36 +85,25 @@ std::vector<uint8_t> EncodeIndexNode(const std::vector<Pointer>& slots) {
 }
 
 IndexTree::IndexTree(Store* store, IndexGeometry geometry, size_t cache_nodes)
-    : store_(store), geo_(geometry), cache_capacity_(cache_nodes) {}
+    : store_(store), geo_(geometry), cache_(cache_nodes) {}
 
 Result<std::shared_ptr<const IndexTree::Node>> IndexTree::ReadNode(const Pointer& ptr, uint64_t first_chunk,
                                                                    uint32_t height, bool use_cache) {
-  if (use_cache && cache_capacity_ > 0) {
+  if (use_cache && cache_.capacity() > 0) {
     std::lock_guard lk(cache_mu_);
-    auto it = cache_.find(ptr);
-    if (it != cache_.end()) {
-      lru_.splice(lru_.begin(), lru_, it->second);
-      return it->second->second;
-    }
+    if (auto* cached = cache_.Find(ptr)) return *cached;
   }
   auto bytes = store_->Get(ptr);
   if (!bytes.ok()) return bytes.status().Annotate("read " + Where(ptr, first_chunk, height));
   auto slots = DecodeIndexNode(geo_, *bytes, first_chunk, height);
   if (!slots.ok()) return slots.status().Annotate(Where(ptr, first_chunk, height));
   auto node = std::make_shared<const Node>(std::move(slots).value());
-  if (use_cache && cache_capacity_ > 0) {
+  if (use_cache && cache_.capacity() > 0) {
     // Keyed by content: the same blob at another place in a tree has the
     // same slots. The past-the-end check ran where it was first read; a
     // lookup elsewhere only reads slots inside the volume.
     std::lock_guard lk(cache_mu_);
-    if (cache_.find(ptr) == cache_.end()) {
-      lru_.emplace_front(ptr, node);
-      cache_[ptr] = lru_.begin();
-      if (lru_.size() > cache_capacity_) {
-        cache_.erase(lru_.back().first);
-        lru_.pop_back();
-      }
-    }
+    if (!cache_.Contains(ptr)) cache_.Insert(ptr, node);
   }
   return node;
 }

@@ -42,13 +42,13 @@
 
 #include <cstdint>
 #include <functional>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <span>
 #include <unordered_map>
 #include <vector>
 
+#include "base/lru.h"
 #include "store/pointer.h"
 #include "amberfs/status.h"
 #include "store/store.h"
@@ -132,11 +132,9 @@ class IndexTree {
 
   Store* const store_;
   const IndexGeometry geo_;
-  const size_t cache_capacity_;
 
   std::mutex cache_mu_;
-  std::list<std::pair<Pointer, std::shared_ptr<const Node>>> lru_;  // front = most recent
-  std::unordered_map<Pointer, decltype(lru_)::iterator> cache_;
+  LruCache<Pointer, std::shared_ptr<const Node>> cache_;  // guarded by cache_mu_
 };
 
 }  // namespace amberfs

@@ -49,7 +49,8 @@ Snapshotter::Snapshotter(ChangeTracker* tracker, PairedStore* store, Catalog* ca
       geo_(geometry),
       observer_(std::make_unique<CowObserver>(this, tracker)),
       tree_(store, geometry, 256),
-      hasher_(options.hash_threads) {}
+      hasher_(options.hash_threads),
+      chunk_cache_(options.read_cache_chunks) {}
 
 Snapshotter::~Snapshotter() = default;
 
@@ -122,20 +123,12 @@ Result<SnapshotRecord> Snapshotter::RecordOf(std::string_view name) {
 Result<std::shared_ptr<const std::vector<uint8_t>>> Snapshotter::ChunkBlob(const Pointer& ptr) {
   {
     std::lock_guard lk(read_mu_);
-    for (auto it = chunk_lru_.begin(); it != chunk_lru_.end(); ++it) {
-      if (it->first == ptr) {
-        chunk_lru_.splice(chunk_lru_.begin(), chunk_lru_, it);
-        return it->second;
-      }
-    }
+    if (auto* cached = chunk_cache_.Find(ptr)) return *cached;
   }
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store_->Get(ptr));
   auto blob = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
   std::lock_guard lk(read_mu_);
-  if (options_.read_cache_chunks > 0) {
-    chunk_lru_.emplace_front(ptr, blob);
-    while (chunk_lru_.size() > options_.read_cache_chunks) chunk_lru_.pop_back();
-  }
+  chunk_cache_.Insert(ptr, blob);
   return blob;
 }
 

@@ -89,7 +89,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -99,6 +98,7 @@
 
 #include "amberfs/snapshot_info.h"
 #include "amberfs/status.h"
+#include "base/lru.h"
 #include "cache/conductor.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
@@ -249,7 +249,7 @@ class Snapshotter {
 
   mutable std::mutex read_mu_;
   std::map<std::string, SnapshotRecord, std::less<>> records_;
-  std::list<std::pair<Pointer, std::shared_ptr<const std::vector<uint8_t>>>> chunk_lru_;
+  LruCache<Pointer, std::shared_ptr<const std::vector<uint8_t>>> chunk_cache_;
 
   mutable std::mutex stats_mu_;
   SnapshotterStats stats_;
