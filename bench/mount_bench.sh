@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The mount benchmark of issue 3: four fio jobs on the same disk against
+# The mount benchmark: four fio jobs on the same disk against
 #   raw      a plain file,
 #   qemu     qemu-storage-daemon's FUSE export of a qcow2,
 #   amberfs  an amberfs volume's `volume`,
