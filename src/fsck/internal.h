@@ -1,11 +1,11 @@
 // Shared state of one fsck run, passed from check to check (see fsck.h).
 //
 // Each check module reads what earlier ones found and adds problems and
-// repair plans; fsck_repair.cc carries the plans out at the end, all at once,
+// repair plans; repair.cc carries the plans out at the end, all at once,
 // so every check sees the volume as it was found. A plan names the problems
 // it settles; they are marked repaired only when it succeeds.
 //
-// Not thread-safe: one FsckContext per run, used by the calling thread
+// Not thread-safe: one Context per run, used by the calling thread
 // (worker threads in the data read get their own slices and report back).
 #pragma once
 

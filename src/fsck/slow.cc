@@ -1,6 +1,6 @@
 // --slow: the slow store's snapshot refs of this volume point at complete
 // snapshots (a volume must be rebuildable from the slow store alone). The
-// per-blob upload check is in fsck_upload_log.cc.
+// per-blob upload check is in upload_log.cc.
 #include <set>
 
 #include "snapshot/index_tree.h"

@@ -21,9 +21,11 @@
 //      per-chunk state array (pending), and the capture becomes visible to the
 //      copy-before-write observer. That instant is the snapshot's time.
 //   2. Capture workers claim pending chunks of C (pending -> claimed, a CAS),
-//      read them with Conductor::ReadAt, hash them on every core
-//      (ChunkHasher), skip the Put when the fast store holds the blob already
-//      (dedup), Put the rest in parallel, and mark them done.
+//      read them with Conductor::ReadAtUncached (the scan does not fill the
+//      cache), hash them on every core (ChunkHasher), Put each distinct
+//      non-null blob into the snapshot's PutBatch in parallel (one the fast
+//      store holds already is not written again but is still queued for
+//      upload: its slow copy may have been swept), and mark them done.
 //      A writer whose range touches a pending chunk of C claims it itself in
 //      WillChange and copies the old bytes before its write proceeds (to
 //      memory up to cow_memory_bytes, else hashed and Put inline); a writer
