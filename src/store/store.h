@@ -57,6 +57,11 @@ class PutBatch {
 // put: read-only, or its directory unreachable).
 std::unique_ptr<PutBatch> NewFailedPutBatch(Status why);
 
+// No blob is larger: a snapshot chunk is at most 64 MiB (VolumeConfig's
+// chunk-size limit), an index node at most 128 KiB, a record a few hundred
+// bytes. A store may refuse to read more for one blob (S3Store does).
+inline constexpr size_t kMaxBlobBytes = 64 << 20;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -80,6 +85,11 @@ class Store {
   virtual Status DeleteRef(std::string_view name) = 0;                     // OK if absent
   // Names of all refs under prefix (a name or a name ending in '/'), sorted.
   virtual Result<std::vector<std::string>> ListRefs(std::string_view prefix) = 0;
+
+  // Requests sent to a remote service so far (S3: HTTP requests, retries
+  // included), for reports of what a check or a restore cost; 0 for a store
+  // that sends none.
+  virtual uint64_t RemoteRequests() const { return 0; }
 };
 
 // Validates a ref name as described above.
