@@ -264,7 +264,8 @@ S3Client::Attempt S3Client::PerformOnce(const S3Request& req) {
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                   req.connect_timeout_ms > 0 ? req.connect_timeout_ms : options_.connect_timeout_ms);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms);
   curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_AWS_SIGV4);
   curl_easy_setopt(c, CURLOPT_AWS_SIGV4, signing_.c_str());

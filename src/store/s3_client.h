@@ -54,6 +54,7 @@ struct S3Request {
   std::string what;               // for messages: "put blob ab12...", "HEAD bucket"
   size_t max_body = kMaxErrorBody;  // the largest 2xx body the caller can use
   int attempts = 0;                 // tries at most; 0: options.max_attempts
+  long connect_timeout_ms = 0;      // 0: options.connect_timeout_ms
 };
 
 struct S3Response {

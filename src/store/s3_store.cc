@@ -120,12 +120,15 @@ class S3Store::Impl {
     return Status::OK();
   }
 
-  Status CheckBucket(int attempts) {
+  Status CheckBucket(bool quick) {
     const S3StoreOptions& o = options();
     S3Request req;
     req.method = "HEAD";
     req.what = "HEAD bucket";
-    req.attempts = attempts;
+    if (quick) {
+      req.attempts = 1;
+      req.connect_timeout_ms = std::min(options().connect_timeout_ms, S3Store::kQuickConnectMs);
+    }
     AMBER_ASSIGN_OR_RETURN(S3Response r, client_.Execute(req));
     if (S3Client::Success(r)) return Status::OK();
     if (!r.bucket_region.empty() && r.bucket_region != o.region) {
@@ -156,7 +159,7 @@ class S3Store::Impl {
     AMBER_ASSIGN_OR_RETURN(S3Response r, client_.Execute(req));
     if (S3Client::Success(r)) return Status::OK();
     // "Already exists" is fine if it is ours, which the HEAD proves.
-    if (r.http_status == 409 && CheckBucket(0).ok()) return Status::OK();
+    if (r.http_status == 409 && CheckBucket(false).ok()) return Status::OK();
     Status error = client_.HttpError(req, r);
     return Status::Error(error.code(), error.message() + Hint(r));
   }
@@ -194,7 +197,7 @@ Result<std::unique_ptr<S3Store>> S3Store::Open(S3StoreOptions options) {
   const S3StoreOptions::BucketAtOpen check = options.bucket_at_open;
   std::unique_ptr<S3Store> store(new S3Store(std::make_unique<Impl>(std::move(options))));
   if (check == S3StoreOptions::BucketAtOpen::kUnchecked) return store;
-  Status s = store->CheckBucket();
+  Status s = store->CheckBucket(false);
   if (s.code() == ENOENT && check == S3StoreOptions::BucketAtOpen::kCreate) s = store->CreateBucket();
   AMBER_RETURN_IF_ERROR(s);
   return store;
@@ -204,7 +207,7 @@ std::string S3Store::Describe() const { return impl_->describe(); }
 
 uint64_t S3Store::RemoteRequests() const { return impl_->client().requests(); }
 
-Status S3Store::CheckBucket(int attempts) { return impl_->CheckBucket(attempts); }
+Status S3Store::CheckBucket(bool quick) { return impl_->CheckBucket(quick); }
 
 Status S3Store::CreateBucket() { return impl_->CreateBucket(); }
 

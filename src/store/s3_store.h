@@ -114,8 +114,10 @@ class S3Store : public Store {
   uint64_t RemoteRequests() const override;
 
   // HEAD of the bucket: OK, or a Status that says what is wrong (missing
-  // bucket, denied, another region, no answer). attempts 0: as configured.
-  Status CheckBucket(int attempts = 0);
+  // bucket, denied, another region, no answer). quick: one attempt, at most
+  // kQuickConnectMs to connect (a probe), instead of the configured retries.
+  Status CheckBucket(bool quick = false);
+  static constexpr long kQuickConnectMs = 3000;
   // Creates the bucket; OK if it exists already and is ours.
   Status CreateBucket();
 

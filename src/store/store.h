@@ -98,12 +98,35 @@ Status ValidateRefName(std::string_view name);
 // ref name with a partial last component.
 Status ValidateRefPrefix(std::string_view prefix);
 
+// What OpenStoreUrl asks of a store before it returns it.
+enum class StoreCheck {
+  // The store must answer now (S3: the bucket exists and may be used);
+  // otherwise its error (fsck, restore).
+  kReachable,
+  // As kReachable, creating a missing S3 bucket (mkfs).
+  kCreate,
+  // One quick probe (S3: HEAD bucket, one attempt, 3 s to connect). If it
+  // fails, a warning says so and the store is returned anyway: its requests
+  // fail until the store answers, and callers retry (a mount, whose uploads
+  // wait for the store).
+  kProbe,
+};
+
 // Opens a slow store from its URL:
 //   file:///absolute/path
 //   s3://bucket[/prefix][?endpoint=URL&region=R]
 // Credentials for S3 come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or
 // from credentials_file (AWS shared-credentials format) when not empty; never
 // from the URL. A malformed URL is EINVAL with a message naming the problem.
-Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view url, const std::string& credentials_file = "");
+// Every error message names the store's URL once, first.
+Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view url, const std::string& credentials_file = "",
+                                            StoreCheck check = StoreCheck::kReachable);
+
+// For mkfs: checks the slow store at url before a volume is made to use it:
+// an S3 bucket must answer (it is created when missing); a directory must be
+// a directory we may write to, or be creatable. Returns what it found, for
+// the user ("bucket amb created", "bucket amb exists", "directory exists");
+// an error says why the store cannot be used.
+Result<std::string> PrepareSlowStore(std::string_view url, const std::string& credentials_file = "");
 
 }  // namespace amberfs
