@@ -37,6 +37,7 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   create.chunk_size = plan.record.chunk_size;
   create.slow_url = CanonicalStoreUrl(url);
   create.force = options.force;
+  create.check_slow_store = false;  // it has just been read from
   if (!plan.config_text.empty()) {
     Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
     if (published.ok()) {
