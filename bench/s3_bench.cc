@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
     auto next = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
     const char* v = nullptr;
     if (arg == "--create-bucket") {
-      options.create_bucket = true;
+      options.bucket_at_open = S3StoreOptions::BucketAtOpen::kCreate;
       continue;
     }
     if ((v = next()) == nullptr) return Usage();

@@ -31,11 +31,13 @@ constexpr const char* kUsage =
     "                     device is used as it is and must have exactly --size bytes\n"
     "                     (default VOLDIR/image, created sparse)\n"
     "  --slow URL         slow store: file:///path or s3://bucket[/prefix][?endpoint=URL&region=R]\n"
-    "                     (default file://VOLDIR/archive)\n"
+    "                     (default file://VOLDIR/archive); an S3 bucket must answer and is\n"
+    "                     created when missing\n"
     "  --force            replace an existing volume in VOLDIR (not while it is mounted)\n"
     "  --restore URL      rebuild a volume from a slow store: the newest snapshot (or\n"
     "                     --snapshot NAME) of the only volume there (or --volume UUID)\n"
-    "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment)\n"
+    "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment,\n"
+    "                     then ~/.aws/credentials)\n"
     "  --help, --version\n";
 
 int Usage(const char* problem) {
@@ -117,7 +119,7 @@ int main(int argc, char** argv) {
       case kRestore: restore_options.url = optarg; restore = true; break;
       case kVolume: restore_options.volume = optarg; break;
       case kSnapshot: restore_options.snapshot = optarg; break;
-      case kCreds: restore_options.credentials_file = optarg; break;
+      case kCreds: restore_options.credentials_file = options.s3_credentials = optarg; break;
       case kHelp: std::fputs(kUsage, stdout); return 0;
       case kVersion: std::printf("mkfs.amberfs %s\n", amberfs::kVersion); return 0;
       default: {
@@ -144,15 +146,18 @@ int main(int argc, char** argv) {
   options.block_size = static_cast<uint32_t>(block);
   options.chunk_size = static_cast<uint32_t>(chunk);
 
+  std::string slow_store_found;
+  options.on_slow_store = [&](const std::string& found) { slow_store_found = " (" + found + ")"; };
   amberfs::Result<amberfs::VolumeConfig> config = amberfs::CreateVolume(options);
   if (!config.ok()) {
     std::fprintf(stderr, "mkfs.amberfs: %s\n", config.status().message().c_str());
     return 1;
   }
-  std::printf("created amberfs volume %s in %s\n  size %s, block %s, chunk %s\n  image %s\n  slow store %s\n",
+  std::printf("created amberfs volume %s in %s\n  size %s, block %s, chunk %s\n  image %s\n  slow store %s%s\n",
               config->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(),
               amberfs::FormatSize(config->size).c_str(), amberfs::FormatSize(config->block_size).c_str(),
               amberfs::FormatSize(config->chunk_size).c_str(),
-              config->ImagePath(amberfs::AbsolutePath(options.voldir)).c_str(), config->slow_url.c_str());
+              config->ImagePath(amberfs::AbsolutePath(options.voldir)).c_str(), config->slow_url.c_str(),
+              slow_store_found.c_str());
   return 0;
 }

@@ -13,6 +13,12 @@
 // existing regular file or block device is used as it is, contents included,
 // and its size must equal `size` (when `size` is 0 the image's size is taken).
 //
+// The slow store: an s3:// store is checked before anything is changed (its
+// bucket must answer; a missing bucket is created, as `restic init` does); a
+// store that cannot be used (denied, another region, endpoint down) fails the
+// creation with its error and nothing changed. A file:// store must be a
+// writable directory or not exist yet. on_slow_store hears what was found.
+//
 // Refusals (EINVAL unless noted), all before anything is changed: bad geometry
 // (see VolumeConfig), a bad slow URL, a missing size, an image of another size
 // or of another type, a VOLDIR that is not a directory. EEXIST: VOLDIR already
@@ -27,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "amberfs/status.h"
@@ -42,6 +49,10 @@ struct CreateVolumeOptions {
   std::string image;     // "" = VOLDIR/image
   std::string slow_url;  // "" = file://VOLDIR/archive
   bool force = false;
+  std::string s3_credentials;  // credentials file for an s3:// slow_url ("" = environment)
+  bool check_slow_store = true;  // check (and create) the slow store first
+  // Called with what the slow-store check found ("bucket amb created").
+  std::function<void(const std::string&)> on_slow_store;
 };
 
 Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options);

@@ -15,7 +15,19 @@ size_t Context::Problem(FsckClass cls, std::string object, std::string message, 
 }
 
 bool Context::SlowHas(const Pointer& key) {
-  if (!slow) return false;
+  if (!slow || slow_listing_failed) return false;
+  if (!slow_listed && (opt.slow || ++slow_contains_asked > kSlowContainsBeforeListing)) {
+    Result<ListedBlobs> listed = ListedBlobs::Load(*slow);
+    if (!listed.ok()) {
+      // Every later answer would fail the same way: ask no more.
+      slow_listing_failed = true;
+      if (slow_error.empty()) slow_error = listed.status().ToString();
+      return false;
+    }
+    slow_listed = std::move(listed).value();
+    report.counts.slow_blobs_listed = slow_listed->size();
+  }
+  if (slow_listed) return slow_listed->Has(key);
   Result<bool> has = slow->Contains(key);
   if (!has.ok()) {
     if (slow_error.empty()) slow_error = has.status().ToString();
@@ -59,11 +71,12 @@ Result<FsckReport> RunFsck(const FsckOptions& options) {
     AMBER_RETURN_IF_ERROR(CheckChanges(ctx));
     AMBER_RETURN_IF_ERROR(CheckOrphans(ctx));
     if (!ctx.slow_error.empty()) {
-      ctx.Skip("slow store " + (ctx.config ? ctx.config->slow_url : std::string()) +
-               " was not fully usable: " + ctx.slow_error);
+      // slow_error names the store already.
+      ctx.Skip("slow store was not fully usable: " + ctx.slow_error);
     }
     if (options.repair) AMBER_RETURN_IF_ERROR(Repair(ctx));
   }
+  if (ctx.slow) report.counts.slow_requests = ctx.slow->RemoteRequests();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

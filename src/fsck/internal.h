@@ -19,6 +19,7 @@
 
 #include "snapshot/catalog.h"
 #include "store/disk_store.h"
+#include "store/listed_blobs.h"
 #include "amberfs/fsck.h"
 #include "store/pointer.h"
 #include "snapshot/snapshot_pointers.h"
@@ -122,6 +123,12 @@ struct Context {
   std::unique_ptr<DiskStore> fast;  // null if VOLDIR/fast is missing
   std::unique_ptr<Store> slow;      // null if it cannot be opened
   std::string slow_error;
+  // What the slow store holds, from one listing, once SlowHas needs it (at
+  // once with --slow, else after kSlowContainsBeforeListing single checks).
+  std::optional<ListedBlobs> slow_listed;
+  bool slow_listing_failed = false;
+  uint64_t slow_contains_asked = 0;
+  static constexpr uint64_t kSlowContainsBeforeListing = 64;
 
   std::vector<Snapshot> snapshots;  // readable catalog entries, by creation time
   bool catalog_complete = true;     // every entry and record was read
@@ -140,7 +147,9 @@ struct Context {
     if (opt.progress) opt.progress(phase, done, total);
   }
   std::string Path(const char* name) const { return VolumePath(voldir, name); }
-  // Is the blob in the slow store? (false if there is none.)
+  // Is the blob in the slow store? (false if there is none, or it failed.)
+  // Answered from a listing of the store (see slow_listed), so that checking
+  // N blobs costs N/1000 requests, not N.
   bool SlowHas(const Pointer& key);
   // A fast copy that is missing or damaged but carried by the upload log:
   // a note (the next open restores it), not a problem.

@@ -162,6 +162,11 @@ std::string RenderFsckText(const FsckReport& r, bool strict) {
     out += "Compared " + std::to_string(n.chunks_compared) + " unmarked chunks of the image with the base snapshot; " +
            std::to_string(n.chunks_marked) + " chunks are marked changed.\n";
   }
+  if (n.slow_requests > 0 || n.slow_blobs_listed > 0) {
+    out += "Slow store: " + std::to_string(n.slow_requests) + " requests";
+    if (n.slow_blobs_listed > 0) out += "; " + std::to_string(n.slow_blobs_listed) + " blobs listed";
+    out += ".\n";
+  }
   for (const std::string& s : r.skipped) out += "Skipped: " + s + "\n";
   char secs[32];
   std::snprintf(secs, sizeof secs, "%.2f", r.seconds);
@@ -200,7 +205,8 @@ std::string RenderFsckJson(const FsckReport& r, bool strict) {
                       num(n.referenced_bytes) + ", \"fast_blobs\": " + num(n.fast_blobs) + ", \"blobs_read\": " +
                       num(n.blobs_read) + ", \"bytes_read\": " + num(n.bytes_read) + ", \"chunks_compared\": " +
                       num(n.chunks_compared) + ", \"chunks_marked\": " + num(n.chunks_marked) +
-                      ", \"pending_uploads\": " + num(n.pending_uploads) + "}");
+                      ", \"pending_uploads\": " + num(n.pending_uploads) + ", \"slow_blobs_listed\": " +
+                      num(n.slow_blobs_listed) + ", \"slow_requests\": " + num(n.slow_requests) + "}");
   std::string classes = "{";
   for (int i = 0; i < kFsckClassCount; ++i) {
     const FsckClass c = static_cast<FsckClass>(i);

@@ -1,28 +1,38 @@
 // S3Store: a Store in a bucket of any S3-compatible object store (AWS S3,
-// MinIO, Ceph RGW, Garage, s3rver), spoken to over HTTP(S) with libcurl.
+// MinIO, Ceph RGW, Garage, s3rver), spoken to over HTTP(S) with libcurl
+// (s3_client.h: signing, retries, bounded bodies).
 //
 // Addressing is path-style: <endpoint>/<bucket>/<prefix>/<object>, so any
 // endpoint works without DNS tricks. Objects follow store.h's layout under the
 // prefix: blobs/<ab>/<64 hex> and refs at their names. Requests are signed
-// with AWS Signature V4 (libcurl's CURLOPT_AWS_SIGV4); the payload hash is
-// sent in x-amz-content-sha256 and signed (for a blob it is its key), and a
-// session token goes in x-amz-security-token.
+// with AWS Signature V4; the payload hash is sent in x-amz-content-sha256 and
+// signed (for a blob it is its key), and a session token goes in
+// x-amz-security-token.
 //
 // Errors: HTTP 404 is ENOENT, 403 is EACCES, any other failure is EIO; the
-// message names the store, the request and, when the server sent one, the S3
-// error code and message. Network errors, HTTP 5xx, 429 and S3's SlowDown /
-// RequestTimeout are retried with exponential backoff and full jitter, at most
-// options.max_attempts tries; every other error is returned at once. Get
-// verifies the SHA-256 of what it read (EBADMSG on mismatch). Credentials
-// never appear in Describe(), in logs or in any Status message.
+// message names the store (its URL, once, first), the request and, when the
+// server sent one, the S3 error code and message. Network errors, HTTP 5xx,
+// 429 and S3's SlowDown / RequestTimeout are retried with exponential backoff
+// and full jitter, at most options.max_attempts tries; every other error is
+// returned at once. Get verifies the SHA-256 of what it read (EBADMSG on
+// mismatch). Credentials never appear in Describe(), in logs or in any Status
+// message.
 //
-// Open checks that the bucket exists ("bucket X does not exist at ENDPOINT",
-// ENOENT) unless options.create_bucket, which creates it (for mkfs and tests).
+// Bounds (a damaged or hostile bucket must not exhaust memory): a GET reads at
+// most kMaxBlobBytes for a blob and kMaxRefBytes for a ref, a listing page at
+// most kMaxListPageBytes; a larger response is EBADMSG, not read further.
+// ListRefs returns at most options.max_listed_refs names (EFBIG beyond).
+// List streams its pages: it holds one page at a time.
+//
+// Open, by options.bucket_at_open: kMustExist checks that the bucket exists
+// (ENOENT "bucket X does not exist", EACCES on 403, EIO when the endpoint
+// does not answer, with the region to use when the bucket is in another
+// one); kCreate also creates a missing bucket (mkfs); kUnchecked sends no
+// request at all (a mount, which must work while the store is down).
 //
 // Thread-safety: every method is safe for concurrent calls. Each call borrows
-// a curl handle from an internal pool (guarded by one leaf mutex held only to
-// take or return a handle), so concurrent calls run in parallel and idle
-// connections are reused.
+// a curl handle from an internal pool, so concurrent calls run in parallel and
+// idle connections are reused.
 #pragma once
 
 #include <memory>
@@ -68,8 +78,17 @@ struct S3StoreOptions {
   int retry_base_delay_ms = 100;      // the first backoff, doubled each retry
   int retry_max_delay_ms = 10'000;
   int list_page_size = 1000;          // max-keys of each ListObjectsV2 page (1..1000)
-  bool create_bucket = false;         // create the bucket at Open if it is missing
+  size_t max_listed_refs = 1 << 20;   // ListRefs fails (EFBIG) past this many names
+  enum class BucketAtOpen { kMustExist, kCreate, kUnchecked };
+  BucketAtOpen bucket_at_open = BucketAtOpen::kMustExist;
 };
+
+// The most a ref's value may hold (a volume config, a snapshot ref, a lock
+// marker are far smaller).
+inline constexpr size_t kMaxRefBytes = 1 << 20;
+// The most one ListObjectsV2 page of 1000 keys may take: a key is at most
+// 1024 bytes, and each comes with a few hundred bytes of metadata.
+inline constexpr size_t kMaxListPageBytes = 4 << 20;
 
 class S3Store : public Store {
  public:
@@ -91,6 +110,14 @@ class S3Store : public Store {
   Status DeleteRef(std::string_view name) override;
   Result<std::vector<std::string>> ListRefs(std::string_view prefix) override;
 
+  // HTTP requests sent so far, retries included.
+  uint64_t RemoteRequests() const override;
+
+  // HEAD of the bucket: OK, or a Status that says what is wrong (missing
+  // bucket, denied, another region, no answer). quick: one attempt, at most
+  // kQuickConnectMs to connect (a probe), instead of the configured retries.
+  Status CheckBucket(bool quick = false);
+  static constexpr long kQuickConnectMs = 3000;
   // Creates the bucket; OK if it exists already and is ours.
   Status CreateBucket();
 

@@ -57,6 +57,11 @@ class PutBatch {
 // put: read-only, or its directory unreachable).
 std::unique_ptr<PutBatch> NewFailedPutBatch(Status why);
 
+// No blob is larger: a snapshot chunk is at most 64 MiB (VolumeConfig's
+// chunk-size limit), an index node at most 128 KiB, a record a few hundred
+// bytes. A store may refuse to read more for one blob (S3Store does).
+inline constexpr size_t kMaxBlobBytes = 64 << 20;
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -80,6 +85,11 @@ class Store {
   virtual Status DeleteRef(std::string_view name) = 0;                     // OK if absent
   // Names of all refs under prefix (a name or a name ending in '/'), sorted.
   virtual Result<std::vector<std::string>> ListRefs(std::string_view prefix) = 0;
+
+  // Requests sent to a remote service so far (S3: HTTP requests, retries
+  // included), for reports of what a check or a restore cost; 0 for a store
+  // that sends none.
+  virtual uint64_t RemoteRequests() const { return 0; }
 };
 
 // Validates a ref name as described above.
@@ -88,12 +98,35 @@ Status ValidateRefName(std::string_view name);
 // ref name with a partial last component.
 Status ValidateRefPrefix(std::string_view prefix);
 
+// What OpenStoreUrl asks of a store before it returns it.
+enum class StoreCheck {
+  // The store must answer now (S3: the bucket exists and may be used);
+  // otherwise its error (fsck, restore).
+  kReachable,
+  // As kReachable, creating a missing S3 bucket (mkfs).
+  kCreate,
+  // One quick probe (S3: HEAD bucket, one attempt, 3 s to connect). If it
+  // fails, a warning says so and the store is returned anyway: its requests
+  // fail until the store answers, and callers retry (a mount, whose uploads
+  // wait for the store).
+  kProbe,
+};
+
 // Opens a slow store from its URL:
 //   file:///absolute/path
 //   s3://bucket[/prefix][?endpoint=URL&region=R]
 // Credentials for S3 come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or
 // from credentials_file (AWS shared-credentials format) when not empty; never
 // from the URL. A malformed URL is EINVAL with a message naming the problem.
-Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view url, const std::string& credentials_file = "");
+// Every error message names the store's URL once, first.
+Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view url, const std::string& credentials_file = "",
+                                            StoreCheck check = StoreCheck::kReachable);
+
+// For mkfs: checks the slow store at url before a volume is made to use it:
+// an S3 bucket must answer (it is created when missing); a directory must be
+// a directory we may write to, or be creatable. Returns what it found, for
+// the user ("bucket amb created", "bucket amb exists", "directory exists");
+// an error says why the store cannot be used.
+Result<std::string> PrepareSlowStore(std::string_view url, const std::string& credentials_file = "");
 
 }  // namespace amberfs

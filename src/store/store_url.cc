@@ -1,10 +1,14 @@
 // Slow-store URLs: a strict parser, the canonical printer, and OpenStoreUrl.
 #include "store/store_url.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <string>
 #include <vector>
 
+#include "amberfs/log.h"
 #include "store/disk_store.h"
 #include "store/path_components.h"
 #include "store/s3_store.h"
@@ -262,21 +266,78 @@ std::string CanonicalStoreUrl(const StoreUrl& url) {
   return out;
 }
 
-Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view text, const std::string& credentials_file) {
-  AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(text));
-  if (url.kind == StoreUrl::Kind::kFile) {
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> disk, DiskStore::Open(url.path));
-    return std::unique_ptr<Store>(std::move(disk));
-  }
+namespace {
+
+// An S3Store for url, its bucket checked as `check` says.
+Result<std::unique_ptr<S3Store>> OpenS3(const StoreUrl& url, const std::string& credentials_file,
+                                        S3StoreOptions::BucketAtOpen check) {
   S3StoreOptions options;
   options.endpoint = url.EffectiveEndpoint();
   options.region = url.EffectiveRegion();
   options.bucket = url.bucket;
   options.prefix = url.prefix;
   options.description = CanonicalStoreUrl(url);
+  options.bucket_at_open = check;
   AMBER_ASSIGN_OR_RETURN(options.credentials, LoadS3Credentials(credentials_file));
-  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<S3Store> s3, S3Store::Open(std::move(options)));
-  return std::unique_ptr<Store>(std::move(s3));
+  return S3Store::Open(std::move(options));
+}
+
+// A message that names the store once: S3Store's messages start with its
+// URL already; others (credentials, a directory) get it in front.
+Status NameStore(const Status& st, const std::string& canonical) {
+  if (st.ok() || st.message().rfind(canonical, 0) == 0) return st;
+  return st.Annotate(canonical);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view text, const std::string& credentials_file,
+                                            StoreCheck check) {
+  AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(text));
+  const std::string canonical = CanonicalStoreUrl(url);
+  if (url.kind == StoreUrl::Kind::kFile) {
+    Result<std::unique_ptr<DiskStore>> disk = DiskStore::Open(url.path);
+    if (!disk.ok()) return NameStore(disk.status(), canonical);
+    return std::unique_ptr<Store>(std::move(disk).value());
+  }
+  using Bucket = S3StoreOptions::BucketAtOpen;
+  const Bucket bucket = check == StoreCheck::kCreate  ? Bucket::kCreate
+                        : check == StoreCheck::kProbe ? Bucket::kUnchecked
+                                                      : Bucket::kMustExist;
+  Result<std::unique_ptr<S3Store>> s3 = OpenS3(url, credentials_file, bucket);
+  if (!s3.ok()) return NameStore(s3.status(), canonical);
+  if (check == StoreCheck::kProbe) {
+    Status probe = (*s3)->CheckBucket(/*quick=*/true);
+    if (!probe.ok()) {
+      LOG_WARN("slow store unusable for now: %s; continuing: snapshots commit locally and their uploads wait "
+               "until it answers",
+               probe.message().c_str());
+    }
+  }
+  return std::unique_ptr<Store>(std::move(s3).value());
+}
+
+Result<std::string> PrepareSlowStore(std::string_view text, const std::string& credentials_file) {
+  AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(text));
+  const std::string canonical = CanonicalStoreUrl(url);
+  if (url.kind == StoreUrl::Kind::kFile) {
+    struct stat st;
+    if (::stat(url.path.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, canonical + ": not a directory");
+      if (::access(url.path.c_str(), W_OK | X_OK) != 0) return Status::FromErrno(errno, canonical);
+      return std::string("directory exists");
+    }
+    if (errno != ENOENT) return Status::FromErrno(errno, canonical);
+    // The mount creates it (and its parents), as DiskStore::Open does.
+    return std::string("directory to be created at the first mount");
+  }
+  Result<std::unique_ptr<S3Store>> s3 = OpenS3(url, credentials_file, S3StoreOptions::BucketAtOpen::kUnchecked);
+  if (!s3.ok()) return NameStore(s3.status(), canonical);
+  Status found = (*s3)->CheckBucket();
+  if (found.ok()) return "bucket " + url.bucket + " exists";
+  if (found.code() != ENOENT) return found;
+  AMBER_RETURN_IF_ERROR((*s3)->CreateBucket());
+  return "bucket " + url.bucket + " created";
 }
 
 }  // namespace amberfs

@@ -25,7 +25,7 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
     return Status::FromErrno(errno, "no slow store at " + url.path);
   }
   Result<std::unique_ptr<Store>> store = OpenStoreUrl(options.url, options.credentials_file);
-  if (!store.ok()) return store.status().Annotate("open " + options.url);
+  if (!store.ok()) return store.status().Annotate("open slow store");  // the message names it
   AMBER_ASSIGN_OR_RETURN(RestorePlan plan, PlanRestore(store->get(), options.volume, options.snapshot));
   RestoreVolumeResult result;
   result.choice = plan.Choice();
@@ -37,6 +37,7 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   create.chunk_size = plan.record.chunk_size;
   create.slow_url = CanonicalStoreUrl(url);
   create.force = options.force;
+  create.check_slow_store = false;  // it has just been read from
   if (!plan.config_text.empty()) {
     Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
     if (published.ok()) {

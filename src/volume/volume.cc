@@ -191,8 +191,10 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   fast_options.exclusive = true;  // the volume lock makes us its only user
   Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
-  Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials);
-  if (!slow.ok()) return slow.status().Annotate("open slow store " + config_.slow_url);
+  // The volume is local: it mounts while the slow store is down, and its
+  // uploads wait for the store (kProbe only warns).
+  Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials, StoreCheck::kProbe);
+  if (!slow.ok()) return slow.status().Annotate("open slow store");
   PairedOptions paired_options;
   paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
   Result<std::unique_ptr<PairedStore>> paired = PairedStore::Open(std::move(fast).value(), std::move(slow).value(),

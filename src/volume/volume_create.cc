@@ -13,6 +13,7 @@
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
 #include "snapshot/volume_layout.h"
+#include "store/store.h"
 #include "store/store_url.h"
 #include "volume/volume_lock.h"
 
@@ -163,6 +164,13 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
       (void)entry;
       return Status::Error(EEXIST, voldir + " is not empty; use --force to create a volume there anyway");
     }
+  }
+
+  // The last check, the first change: a missing bucket is created here.
+  if (options.check_slow_store && !options.slow_url.empty()) {
+    Result<std::string> found = PrepareSlowStore(config.slow_url, options.s3_credentials);
+    if (!found.ok()) return found.status().Annotate("slow store");
+    if (options.on_slow_store) options.on_slow_store(*found);
   }
 
   Undo undo;

@@ -1,5 +1,12 @@
 // CountingStore: a Store wrapper that counts calls (for "writes exactly N
-// blobs" assertions) and can fail the Nth Put (fault injection).
+// blobs" and "asks at most N questions" assertions) and can fail the Nth Put
+// (fault injection).
+//
+// S3Requests() is what the calls so far would have cost on S3: one request
+// per blob or ref call, and per List / ListRefs call one request per page of
+// up to 1000 keys (at least one). ListRefs is counted by the names it
+// returned, which undercounts a listing that walked other objects too (refs
+// share the namespace with blobs on S3, so ListRefs("") walks the blobs).
 #pragma once
 
 #include <atomic>
@@ -12,9 +19,17 @@ class CountingStore : public Store {
  public:
   explicit CountingStore(Store* inner) : inner_(inner) {}
 
-  std::atomic<uint64_t> puts{0}, gets{0};
+  std::atomic<uint64_t> puts{0}, gets{0}, contains{0}, deletes{0};
+  std::atomic<uint64_t> put_refs{0}, get_refs{0}, delete_refs{0};
+  std::atomic<uint64_t> list_pages{0}, listed{0};  // List and ListRefs: pages and keys
   // When > 0, the Put that brings `puts` to this number fails with ENOSPC.
   std::atomic<uint64_t> fail_put_at{0};
+
+  static constexpr uint64_t kPageKeys = 1000;
+
+  uint64_t S3Requests() const {
+    return puts + gets + contains + deletes + put_refs + get_refs + delete_refs + list_pages;
+  }
 
   std::string Describe() const override { return "counting(" + inner_->Describe() + ")"; }
   Status Put(const Pointer& key, std::span<const uint8_t> data) override {
@@ -25,15 +40,47 @@ class CountingStore : public Store {
     ++gets;
     return inner_->Get(key);
   }
-  Result<bool> Contains(const Pointer& key) override { return inner_->Contains(key); }
-  Status Delete(const Pointer& key) override { return inner_->Delete(key); }
-  Status List(const std::function<Status(const Pointer&)>& fn) override { return inner_->List(fn); }
-  Status PutRef(std::string_view name, std::span<const uint8_t> data) override { return inner_->PutRef(name, data); }
-  Result<std::vector<uint8_t>> GetRef(std::string_view name) override { return inner_->GetRef(name); }
-  Status DeleteRef(std::string_view name) override { return inner_->DeleteRef(name); }
-  Result<std::vector<std::string>> ListRefs(std::string_view prefix) override { return inner_->ListRefs(prefix); }
+  Result<bool> Contains(const Pointer& key) override {
+    ++contains;
+    return inner_->Contains(key);
+  }
+  Status Delete(const Pointer& key) override {
+    ++deletes;
+    return inner_->Delete(key);
+  }
+  Status List(const std::function<Status(const Pointer&)>& fn) override {
+    uint64_t n = 0;
+    Status st = inner_->List([&](const Pointer& key) {
+      ++n;
+      return fn(key);
+    });
+    CountListing(n);
+    return st;
+  }
+  Status PutRef(std::string_view name, std::span<const uint8_t> data) override {
+    ++put_refs;
+    return inner_->PutRef(name, data);
+  }
+  Result<std::vector<uint8_t>> GetRef(std::string_view name) override {
+    ++get_refs;
+    return inner_->GetRef(name);
+  }
+  Status DeleteRef(std::string_view name) override {
+    ++delete_refs;
+    return inner_->DeleteRef(name);
+  }
+  Result<std::vector<std::string>> ListRefs(std::string_view prefix) override {
+    auto names = inner_->ListRefs(prefix);
+    CountListing(names.ok() ? names->size() : 0);
+    return names;
+  }
 
  private:
+  void CountListing(uint64_t keys) {
+    listed += keys;
+    list_pages += keys == 0 ? 1 : (keys + kPageKeys - 1) / kPageKeys;
+  }
+
   Store* inner_;
 };
 

@@ -28,20 +28,41 @@
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
 #include "store/paired_store.h"
+#include "store/store.h"
 
 namespace amberfs::testing {
+
+// Pseudo-random bytes that differ with each (a, b): the content of chunk b
+// as written for snapshot a.
+inline std::vector<uint8_t> PatternChunk(uint64_t a, uint64_t b, size_t size) {
+  std::vector<uint8_t> data(size);
+  uint64_t x = (a + 1) * 0x9E3779B97F4A7C15ull ^ (b + 1) * 0xC2B2AE3D27D4EB4Full;
+  for (auto& byte : data) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    byte = static_cast<uint8_t>(x);
+  }
+  return data;
+}
 
 class TestVolume {
  public:
   // fanout: small values give deep trees on small volumes.
+  // slow_url: "" for VOLDIR/archive, or any store URL (s3 credentials from
+  // s3_credentials, a credentials file, or the environment).
   static Result<std::unique_ptr<TestVolume>> Create(const std::string& voldir, uint64_t size,
-                                                    uint32_t chunk_size = 65536, uint32_t fanout = 4) {
+                                                    uint32_t chunk_size = 65536, uint32_t fanout = 4,
+                                                    const std::string& slow_url = "",
+                                                    const std::string& s3_credentials = "") {
     CreateVolumeOptions o;
     o.voldir = voldir;
     o.size = size;
     o.chunk_size = chunk_size;
+    o.slow_url = slow_url;
+    o.s3_credentials = s3_credentials;
     AMBER_ASSIGN_OR_RETURN(VolumeConfig config, CreateVolume(o));
-    std::unique_ptr<TestVolume> v(new TestVolume(voldir, config, fanout));
+    std::unique_ptr<TestVolume> v(new TestVolume(voldir, config, fanout, s3_credentials));
     AMBER_RETURN_IF_ERROR(v->Open(/*create=*/true));
     return v;
   }
@@ -88,8 +109,8 @@ class TestVolume {
   Pointer last_record() const { return parent_; }
 
  private:
-  TestVolume(std::string dir, VolumeConfig config, uint32_t fanout)
-      : dir_(std::move(dir)), config_(std::move(config)), fanout_(fanout) {}
+  TestVolume(std::string dir, VolumeConfig config, uint32_t fanout, std::string s3_credentials)
+      : dir_(std::move(dir)), config_(std::move(config)), fanout_(fanout), s3_credentials_(std::move(s3_credentials)) {}
 
   Status Open(bool create) {
     const std::string changes = VolumePath(dir_, kChangesFile);
@@ -102,8 +123,7 @@ class TestVolume {
     DiskStoreOptions fo;
     fo.exclusive = true;
     AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir_, kFastStoreDir), fo));
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> slow,
-                           DiskStore::Open(VolumePath(dir_, kDefaultSlowStoreDir)));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<Store> slow, OpenStoreUrl(config_.slow_url, s3_credentials_));
     PairedOptions po;
     po.upload_workers = 2;
     AMBER_ASSIGN_OR_RETURN(store_, PairedStore::Open(std::move(fast), std::move(slow),
@@ -161,6 +181,7 @@ class TestVolume {
   const std::string dir_;
   const VolumeConfig config_;
   const uint32_t fanout_;
+  const std::string s3_credentials_;
   std::unique_ptr<ChangeTracker> tracker_;
   std::unique_ptr<PairedStore> store_;
   std::unique_ptr<Catalog> catalog_;

@@ -8,6 +8,7 @@
 #       signing SigV4 for region $RGW_REGION ...
 #   rgw_restart_gateway             # radosgw only, e.g. for outage tests
 #   rgw_stop_gateway; ...; rgw_start_gateway
+#   rgw_kill_gateway; ...; rgw_start_gateway   # radosgw killed with SIGKILL
 #   rgw_stop                        # stops what it started, removes $DIR
 #
 # Call these in the test's own shell, not in $(...) or a pipeline: the pids
@@ -465,6 +466,18 @@ rgw_start_gateway() {
 
 # rgw_stop_gateway: stops radosgw only (SIGTERM, then SIGKILL).
 rgw_stop_gateway() { _rgw_kill client.rgw; }
+
+# rgw_kill_gateway: radosgw dies at once (SIGKILL), as in a crash: requests
+# in flight are cut off.
+rgw_kill_gateway() {
+  local -
+  set +e
+  local pid start
+  [[ -n ${RGW_PIDS[client.rgw]:-} ]] || return 0
+  read -r pid start <<<"${RGW_PIDS[client.rgw]}"
+  _rgw_alive "$pid" "$start" && kill -KILL "$pid" 2>/dev/null
+  _rgw_kill client.rgw  # reaps it and forgets it
+}
 
 # rgw_restart_gateway [TIMEOUT]: stops radosgw and starts it again.
 rgw_restart_gateway() {

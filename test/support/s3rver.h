@@ -79,7 +79,7 @@ class S3rver {
       return nullptr;
     }
     S3StoreOptions opts = s->Options();
-    opts.create_bucket = true;
+    opts.bucket_at_open = S3StoreOptions::BucketAtOpen::kCreate;
     auto store = S3Store::Open(opts);
     if (!store.ok()) {
       std::printf("SKIP: s3rver: cannot create bucket: %s\n", store.status().message().c_str());

@@ -33,15 +33,7 @@ constexpr uint64_t kChunk = 65536;
 constexpr uint64_t kVolumeSize = 64 * kChunk;  // 64 chunks; fanout 4 gives a 3-level tree
 
 std::vector<uint8_t> ChunkData(int snapshot, uint64_t chunk) {
-  std::vector<uint8_t> data(kChunk);
-  uint64_t x = (snapshot + 1) * 0x9E3779B97F4A7C15ull ^ (chunk + 1) * 0xC2B2AE3D27D4EB4Full;
-  for (auto& b : data) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    b = static_cast<uint8_t>(x);
-  }
-  return data;
+  return amberfs::testing::PatternChunk(snapshot, chunk, kChunk);
 }
 
 // A volume with `snapshots` snapshots, each rewriting a few chunks; closed

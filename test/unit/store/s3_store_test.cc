@@ -26,12 +26,18 @@
 
 #include "store/store_url.h"
 #include "support/s3rver.h"
+#include "support/s3_test_util.h"
+#include "support/scripted_http_server.h"
 #include "support/temp_dir.h"
 
 namespace amberfs {
 namespace {
 
 using testing::S3rver;
+using testing::ClosedPort;
+using testing::S3Error;
+using testing::ScriptedOptions;
+using testing::ScriptedServer;
 using testing::TempDir;
 
 std::vector<uint8_t> Bytes(std::string_view s) { return std::vector<uint8_t>(s.begin(), s.end()); }
@@ -57,105 +63,6 @@ class EnvGuard {
  private:
   std::map<std::string, std::optional<std::string>> saved_;
 };
-
-// A port on 127.0.0.1 nothing listens on (bound, then closed).
-int ClosedPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-// Fault injection: a tiny HTTP/1.1 server on 127.0.0.1 that answers each
-// request with whatever the test's script returns for it.
-class ScriptedServer {
- public:
-  struct Reply {
-    int status = 200;
-    std::string body;
-  };
-  struct Seen {
-    std::string method, target, head, body;  // head: request line and headers
-  };
-  using Script = std::function<Reply(const Seen& request)>;
-
-  explicit ScriptedServer(Script script) : script_(std::move(script)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    REQUIRE(::listen(listen_fd_, 16) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~ScriptedServer() {
-    ::shutdown(listen_fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-  int requests() const { return requests_.load(); }
-  int connections() const { return connections_.load(); }
-
- private:
-  void Serve() {
-    while (true) {
-      int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd < 0) return;  // shut down
-      ++connections_;
-      std::string buf;
-      char chunk[4096];
-      while (true) {
-        size_t end = buf.find("\r\n\r\n");
-        if (end == std::string::npos) {
-          ssize_t n = ::read(fd, chunk, sizeof chunk);
-          if (n <= 0) break;
-          buf.append(chunk, static_cast<size_t>(n));
-          continue;
-        }
-        std::string head = buf.substr(0, end);
-        size_t body_len = 0;
-        if (size_t cl = head.find("Content-Length: "); cl != std::string::npos)
-          body_len = std::strtoul(head.c_str() + cl + 16, nullptr, 10);
-        while (buf.size() < end + 4 + body_len) {
-          ssize_t n = ::read(fd, chunk, sizeof chunk);
-          if (n <= 0) break;
-          buf.append(chunk, static_cast<size_t>(n));
-        }
-        Seen seen;
-        seen.method = head.substr(0, head.find(' '));
-        seen.target = head.substr(seen.method.size() + 1, head.find(' ', seen.method.size() + 1) - seen.method.size() - 1);
-        seen.head = head;
-        seen.body = buf.substr(end + 4, body_len);
-        const std::string& method = seen.method;
-        ++requests_;
-        Reply reply = script_(seen);
-        std::string out = "HTTP/1.1 " + std::to_string(reply.status) + " X\r\nContent-Length: " +
-                          std::to_string(reply.body.size()) + "\r\nContent-Type: application/xml\r\n\r\n" +
-                          (method == "HEAD" ? "" : reply.body);
-        if (::write(fd, out.data(), out.size()) != static_cast<ssize_t>(out.size())) break;
-        buf.erase(0, std::min(buf.size(), end + 4 + body_len));
-      }
-      ::close(fd);
-    }
-  }
-
-  Script script_;
-  int listen_fd_ = -1;
-  int port_ = 0;
-  std::atomic<int> requests_{0};
-  std::atomic<int> connections_{0};
-  std::thread thread_;
-};
-
 
 // ---- an independent SigV4 check of what curl sent --------------------------
 
@@ -248,40 +155,23 @@ std::string CheckSigV4(const ScriptedServer::Seen& req, const std::string& secre
   return "";
 }
 
-S3StoreOptions ScriptedOptions(const ScriptedServer& server, int attempts) {
-  S3StoreOptions o;
-  o.endpoint = server.endpoint();
-  o.bucket = "bkt";
-  o.credentials = {"AKIDEXAMPLE", "wJalrXUtnFEMI-secret", ""};
-  o.connect_timeout_ms = 2000;
-  o.request_timeout_ms = 5000;
-  o.max_attempts = attempts;
-  o.retry_base_delay_ms = 5;
-  o.retry_max_delay_ms = 20;
-  return o;
-}
-
-std::string S3Error(const std::string& code, const std::string& message) {
-  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + code + "</Code><Message>" + message +
-         "</Message><RequestId>1</RequestId></Error>";
-}
-
 }  // namespace
 
-TEST_CASE("S3Store: a missing bucket is a clear ENOENT, create_bucket makes it") {
+TEST_CASE("S3Store: a missing bucket is a clear ENOENT, kCreate makes it") {
   auto s3 = S3rver::StartOrSkip();
   if (!s3) return;
   S3StoreOptions o = s3->Options();
   o.bucket = "no-such-bucket";
   auto missing = S3Store::Open(o);
   CHECK(missing.status().code() == ENOENT);
-  CHECK(missing.status().message() == "bucket no-such-bucket does not exist at " + s3->endpoint());
+  CHECK(missing.status().message() ==
+        "s3://no-such-bucket?endpoint=" + s3->endpoint() + "&region=us-east-1: bucket no-such-bucket does not exist");
 
-  o.create_bucket = true;
+  o.bucket_at_open = S3StoreOptions::BucketAtOpen::kCreate;
   auto created = S3Store::Open(o);
   REQUIRE_MESSAGE(created.ok(), created.status().ToString());
   CHECK((*created)->CreateBucket().ok());  // already ours: fine
-  o.create_bucket = false;
+  o.bucket_at_open = S3StoreOptions::BucketAtOpen::kMustExist;
   CHECK(S3Store::Open(o).ok());
 }
 
@@ -322,7 +212,9 @@ TEST_CASE("S3Store: endpoint down means bounded retries, a clear error, then rec
   Status put = (*store)->Put(key, data);
   CHECK(put.code() == EIO);
   CHECK(put.message().find("after 3 attempts") != std::string::npos);
-  CHECK(put.message().find((*store)->Describe()) != std::string::npos);
+  // The message names the store once, first.
+  CHECK(put.message().rfind((*store)->Describe() + ": put blob ", 0) == 0);
+  CHECK(put.message().find((*store)->Describe(), 1) == std::string::npos);
   CHECK((*store)->Get(key).status().code() == EIO);
   CHECK((*store)->Contains(key).status().code() == EIO);
 
