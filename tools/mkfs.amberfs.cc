@@ -1,6 +1,7 @@
 // mkfs.amberfs: creates a volume directory. See man/mkfs.amberfs.8.
 //
-// Exit status: 0 created, 1 refused or failed (nothing changed), 2 usage error.
+// Exit status: 0 created, 1 refused or failed (nothing changed), 2 usage error
+// (options, and values the format does not allow: EINVAL).
 #include <getopt.h>
 
 #include <unistd.h>
@@ -25,8 +26,8 @@ constexpr const char* kUsage =
     "  --size SIZE        volume size, K/M/G/T binary suffixes; a multiple of the chunk size\n"
     "                     (optional with an existing --image: its size is taken)\n"
     "  --block-size SIZE  cache block size, a power of two from 512 to 64K (default 4K)\n"
-    "  --chunk-size SIZE  snapshot chunk size, a power of two, at least the block size,\n"
-    "                     at most 64M (default 64K)\n"
+    "  --chunk-size SIZE  snapshot chunk size, a power of two from 4K to 64M, at least\n"
+    "                     the block size (default 64K)\n"
     "  --image PATH       the image: created sparse if missing; an existing file or block\n"
     "                     device is used as it is and must have exactly --size bytes\n"
     "                     (default VOLDIR/image, created sparse)\n"
@@ -41,6 +42,12 @@ constexpr const char* kUsage =
 int Usage(const char* problem) {
   std::fprintf(stderr, "mkfs.amberfs: %s\nTry 'mkfs.amberfs --help'.\n", problem);
   return 2;
+}
+
+// A failure's exit status: a value the format does not allow is a usage error.
+int Failed(const amberfs::Status& st) {
+  std::fprintf(stderr, "mkfs.amberfs: %s\n", st.message().c_str());
+  return st.code() == EINVAL ? 2 : 1;
 }
 
 bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
@@ -79,8 +86,7 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   amberfs::Result<amberfs::RestoreVolumeResult> r = amberfs::RestoreVolume(options);
   if (!r.ok()) {
     if (tty) std::fputc('\n', stderr);
-    std::fprintf(stderr, "mkfs.amberfs: %s\n", r.status().message().c_str());
-    return 1;
+    return Failed(r.status());
   }
   std::printf("restored amberfs volume %s in %s from %s\n  snapshot %s: %llu of %llu chunks downloaded, %s\n",
               r->choice.uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
@@ -139,16 +145,17 @@ int main(int argc, char** argv) {
     return Restore(std::move(restore_options));
   }
   options.voldir = argv[optind];
-  // The sizes must fit the config's 32-bit fields; Validate checks the real limits.
+  // The sizes must fit the config's 32-bit fields; the geometry check says the real limits.
   if (block > UINT32_MAX || chunk > UINT32_MAX) return Usage("block or chunk size too large");
   options.block_size = static_cast<uint32_t>(block);
   options.chunk_size = static_cast<uint32_t>(chunk);
+  // The rules a mount applies, before anything is touched (the size may come from an image).
+  amberfs::Status geometry =
+      amberfs::ValidateVolumeGeometry(options.size ? options.size : chunk, options.block_size, options.chunk_size);
+  if (!geometry.ok()) return Usage(geometry.message().c_str());
 
   amberfs::Result<amberfs::VolumeConfig> config = amberfs::CreateVolume(options);
-  if (!config.ok()) {
-    std::fprintf(stderr, "mkfs.amberfs: %s\n", config.status().message().c_str());
-    return 1;
-  }
+  if (!config.ok()) return Failed(config.status());
   std::printf("created amberfs volume %s in %s\n  size %s, block %s, chunk %s\n  image %s\n  slow store %s\n",
               config->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(),
               amberfs::FormatSize(config->size).c_str(), amberfs::FormatSize(config->block_size).c_str(),

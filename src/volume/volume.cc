@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "amberfs/log.h"
+#include "amberfs/mount_options.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
 #include "base/stats.h"
@@ -93,6 +94,17 @@ Volume::~Volume() {
 }
 
 Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const VolumeOptions& options) {
+  AMBER_RETURN_IF_ERROR(CheckVolumeMemory(options));
+  // The allocation sites of big buffers return ENOMEM themselves; this catches
+  // the rest, so that no allocation at startup aborts the process.
+  try {
+    return OpenUnguarded(voldir, options);
+  } catch (const std::bad_alloc&) {
+    return Status::Error(ENOMEM, "not enough memory to open the volume " + voldir + " (a smaller cache_size?)");
+  }
+}
+
+Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir, const VolumeOptions& options) {
   const std::string dir = AbsolutePath(voldir);
   AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
   AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(dir, "mount"));
