@@ -95,8 +95,8 @@ Status CheckVolume(Context& ctx) {
   if (!ctx.report.mounted) {
     Result<std::vector<uint8_t>> marker = ReadSmallFile(ctx.Path(kMountedMarker), 4096);
     if (marker.ok()) {
-      std::string who(marker->begin(), marker->end());
-      while (!who.empty() && who.back() == '\n') who.pop_back();
+      std::string who = VolumeLock::MarkerText(*marker);
+      if (who.empty()) who = "the marker is unreadable";
       ctx.Problem(FsckClass::kNote, ctx.Path(kMountedMarker),
                   "the last mount did not end cleanly (" + who + "); the next mount recovers");
     }

@@ -93,7 +93,8 @@ Status MakeDir(const std::string& path, Undo* undo) {
 }
 
 // Entries a volume directory may hold; with --force exactly these are replaced.
-const char* const kReplacedByForce[] = {kConfigFile, kDefaultImageName, kFastStoreDir, kCatalogDir, kMountedMarker};
+const char* const kReplacedByForce[] = {kConfigFile, kDefaultImageName, kFastStoreDir, kCatalogDir, kMountedMarker,
+                                        kSpareMarker};
 
 }  // namespace
 
@@ -198,6 +199,8 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
   AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kFastStoreDir), &undo));
   AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kCatalogDir), &undo));
   if (options.slow_url.empty()) AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kDefaultSlowStoreDir), &undo));
+  undo.File(VolumePath(voldir, kSpareMarker));
+  AMBER_RETURN_IF_ERROR(VolumeLock::CreateSpareMarker(voldir));
   AMBER_RETURN_IF_ERROR(config.Store(voldir));
   undo.Commit();
   return config;
