@@ -6,18 +6,8 @@
 # snapshot, gc.
 source "$(dirname "$0")/lib.sh"
 amb_setup
-for tool in losetup mkfs.ext4; do command -v $tool >/dev/null || amb_skip "$tool not installed"; done
-[[ -e /dev/loop-control ]] || amb_skip "no loop devices (/dev/loop-control missing)"
-losetup -f >/dev/null 2>&1 || amb_skip "no free loop device"
-
-small=$AMB_WORK/small.img fs=$AMB_WORK/fs mnt=$AMB_WORK/mnt
-truncate -s 96M "$small"
-mkfs.ext4 -q -F "$small"
-mkdir -p "$fs"
-loop=$(losetup --find --show "$small") || amb_skip "losetup failed"
-AMB_LOOPS+=("$loop")
-mount "$loop" "$fs"
-AMB_KERNEL_MOUNTS+=("$fs")
+fs=$AMB_WORK/fs mnt=$AMB_WORK/mnt
+amb_small_fs 96M "$fs"
 vol=$fs/vol
 amb_mkfs "$vol" 256M
 avail() { df --output=avail -B1 "$fs" | tail -1; }

@@ -9,20 +9,13 @@
 #include "amberfs/volume_create.h"
 #include "base/durable_file.h"
 #include "snapshot/volume_layout.h"
+#include "support/temp_dir.h"
 
 using namespace amberfs;
+using amberfs::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
-
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/volume-lock-XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
 
 ino_t Inode(const std::string& path) {
   struct stat st;
@@ -33,8 +26,8 @@ ino_t Inode(const std::string& path) {
 }  // namespace
 
 TEST_CASE("volume_lock: marking a mount takes no new file, so a full disk cannot stop it") {
-  TempDir tmp;
-  const std::string vol = tmp.path + "/vol";
+  TempDir tmp("volume-lock");
+  const std::string vol = tmp.path() + "/vol";
   CreateVolumeOptions o;
   o.voldir = vol;
   o.size = 16 << 20;
@@ -69,20 +62,20 @@ TEST_CASE("volume_lock: marking a mount takes no new file, so a full disk cannot
 }
 
 TEST_CASE("volume_lock: a volume without a spare (older mkfs) gets one; old markers still read") {
-  TempDir tmp;
+  TempDir tmp("volume-lock");
   {
-    Result<VolumeLock> lock = VolumeLock::Acquire(tmp.path, "mount");
+    Result<VolumeLock> lock = VolumeLock::Acquire(tmp.path(), "mount");
     REQUIRE(lock.ok());
     REQUIRE(lock->MarkMounted().ok());
     REQUIRE(lock->MarkClean().ok());
-    CHECK(fs::exists(tmp.path + "/" + kSpareMarker));
+    CHECK(fs::exists(tmp.path() + "/" + kSpareMarker));
   }
   // The marker an older version wrote: one short line, no padding.
-  { FILE* f = fopen((tmp.path + "/" + kMountedMarker).c_str(), "w"); fputs("mounted by pid 7 at 2026-01-01T00:00:00Z\n", f); fclose(f); }
-  Result<VolumeLock> lock = VolumeLock::Acquire(tmp.path, "mount");
+  { FILE* f = fopen((tmp.path() + "/" + kMountedMarker).c_str(), "w"); fputs("mounted by pid 7 at 2026-01-01T00:00:00Z\n", f); fclose(f); }
+  Result<VolumeLock> lock = VolumeLock::Acquire(tmp.path(), "mount");
   REQUIRE(lock.ok());
   CHECK(lock->previous_marker() == "mounted by pid 7 at 2026-01-01T00:00:00Z");
   REQUIRE(lock->MarkMounted().ok());
   REQUIRE(lock->MarkClean().ok());
-  CHECK_FALSE(fs::exists(tmp.path + "/" + kMountedMarker));
+  CHECK_FALSE(fs::exists(tmp.path() + "/" + kMountedMarker));
 }
