@@ -20,9 +20,11 @@ namespace {
 constexpr const char* kUsage =
     "usage: mkfs.amberfs --size SIZE [--block-size 4K] [--chunk-size 64K]\n"
     "                    [--image PATH] [--slow URL] [--force] VOLDIR\n"
-    "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME] VOLDIR\n"
+    "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME]\n"
+    "                    [--take-over-identity] [--force] VOLDIR\n"
     "\n"
-    "Creates an amberfs volume in VOLDIR (created if missing).\n"
+    "Creates an amberfs volume in VOLDIR (a new or empty directory): it is built beside\n"
+    "VOLDIR and renamed into place, so VOLDIR holds the whole volume or none.\n"
     "  --size SIZE        volume size, K/M/G/T binary suffixes; a multiple of the chunk size\n"
     "                     (optional with an existing --image: its size is taken)\n"
     "  --block-size SIZE  cache block size, a power of two from 512 to 64K (default 4K)\n"
@@ -33,9 +35,14 @@ constexpr const char* kUsage =
     "                     (default VOLDIR/image, created sparse)\n"
     "  --slow URL         slow store: file:///path or s3://bucket[/prefix][?endpoint=URL&region=R]\n"
     "                     (default file://VOLDIR/archive)\n"
-    "  --force            replace an existing volume in VOLDIR (not while it is mounted)\n"
+    "  --force            replace the volume in VOLDIR, all at once (not while it is\n"
+    "                     mounted; VOLDIR/archive, the default slow store, is kept)\n"
     "  --restore URL      rebuild a volume from a slow store: the newest snapshot (or\n"
-    "                     --snapshot NAME) of the only volume there (or --volume UUID)\n"
+    "                     --snapshot NAME) of the only volume there (or --volume UUID),\n"
+    "                     as a new volume with a new uuid\n"
+    "  --take-over-identity  with --restore: keep the original's uuid and continue it\n"
+    "                     (for a volume gone for good; refused while its markers in the\n"
+    "                     store are less than an hour old)\n"
     "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment)\n"
     "  --help, --version\n";
 
@@ -88,15 +95,21 @@ int Restore(amberfs::RestoreVolumeOptions options) {
     if (tty) std::fputc('\n', stderr);
     return Failed(r.status());
   }
-  std::printf("restored amberfs volume %s in %s from %s\n  snapshot %s: %llu of %llu chunks downloaded, %s\n",
-              r->choice.uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
-              r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
+  std::printf("restored amberfs volume %s in %s from %s\n  volume %s snapshot %s: %llu of %llu chunks downloaded, "
+              "%s\n",
+              r->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
+              r->choice.uuid.c_str(), r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
               (unsigned long long)r->stats.chunks, amberfs::FormatSize(r->stats.bytes).c_str());
+  if (!r->publish_note.empty()) {
+    std::printf("  the restored snapshot's refs wait in the volume's upload log (%s); its mount uploads them\n",
+                r->publish_note.c_str());
+  }
   return 0;
 }
 
 int main(int argc, char** argv) {
-  enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kHelp, kVersion };
+  enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
+         kVersion };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
@@ -104,6 +117,7 @@ int main(int argc, char** argv) {
       {"restore", required_argument, nullptr, kRestore},   {"volume", required_argument, nullptr, kVolume},
       {"snapshot", required_argument, nullptr, kSnapshot}, {"help", no_argument, nullptr, kHelp},
       {"s3-credentials", required_argument, nullptr, kCreds},
+      {"take-over-identity", no_argument, nullptr, kTakeOver},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
@@ -124,6 +138,7 @@ int main(int argc, char** argv) {
       case kVolume: restore_options.volume = optarg; break;
       case kSnapshot: restore_options.snapshot = optarg; break;
       case kCreds: restore_options.credentials_file = optarg; break;
+      case kTakeOver: restore_options.take_over_identity = true; break;
       case kHelp: std::fputs(kUsage, stdout); return 0;
       case kVersion: std::printf("mkfs.amberfs %s\n", amberfs::kVersion); return 0;
       default: {
@@ -136,8 +151,9 @@ int main(int argc, char** argv) {
   if (optind + 1 != argc) return Usage(optind == argc ? "no VOLDIR given" : "more than one VOLDIR given");
   if (restore && create_only) return Usage("--restore takes its geometry and slow store from the snapshot; "
                                            "--size, --block-size, --chunk-size, --image and --slow do not apply");
-  if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty())) {
-    return Usage("--volume and --snapshot go with --restore URL");
+  if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty() ||
+                   restore_options.take_over_identity)) {
+    return Usage("--volume, --snapshot and --take-over-identity go with --restore URL");
   }
   if (restore) {
     restore_options.voldir = argv[optind];
