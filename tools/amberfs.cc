@@ -47,7 +47,8 @@ constexpr const char* kUsage =
     "  -V, --version      the version\n"
     "\n"
     "amberfs options (-o):\n"
-    "  cache_size=SIZE    cache budget, K/M/G/T suffixes (default 256M)\n"
+    "  cache_size=SIZE    cache budget, K/M/G/T suffixes (default 256M; at most half\n"
+    "                     of the machine's or the memory cgroup's memory)\n"
     "  dirty_max=SIZE     dirty cap (default half of cache_size)\n"
     "  io=uring|plain     I/O backend (default uring; falls back to plain, see stats)\n"
     "  direct             open the image with O_DIRECT\n"
@@ -197,12 +198,19 @@ int main(int argc, char** argv) {
   amberfs::Status st = amberfs::FinishMountOptions(cl.mount);
   if (!st.ok()) return Usage(st.message());
   amberfs::SetLogLevel(cl.mount.log_level);
+  const std::string voldir = amberfs::AbsolutePath(cl.positional[0]);
+  // Options that depend on the volume are usage errors too, so they are
+  // checked here, before the fork; a config that cannot be read is left to
+  // Volume::Open, which says why.
+  if (amberfs::Result<amberfs::VolumeConfig> config = amberfs::VolumeConfig::Load(voldir); config.ok()) {
+    st = amberfs::CheckMountOptionsForVolume(cl.mount, *config);
+    if (!st.ok()) return Usage(st.message());
+  }
 
   amberfs::FuseServeOptions serve;
   serve.mountpoint = amberfs::AbsolutePath(cl.positional[1]);
   serve.single_thread = cl.single_thread;
   serve.page_cache = cl.mount.page_cache;
-  const std::string voldir = amberfs::AbsolutePath(cl.positional[0]);
   serve.fuse_args = {"-o", "default_permissions", "-o", "fsname=" + EscapeOption(voldir), "-o", "subtype=amberfs"};
   for (const std::string& o : cl.fuse_options) {
     serve.fuse_args.push_back("-o");

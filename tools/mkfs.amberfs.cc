@@ -1,6 +1,7 @@
 // mkfs.amberfs: creates a volume directory. See man/mkfs.amberfs.8.
 //
-// Exit status: 0 created, 1 refused or failed (nothing changed), 2 usage error.
+// Exit status: 0 created, 1 refused or failed (nothing changed), 2 usage error
+// (options, and values the format does not allow: EINVAL).
 #include <getopt.h>
 
 #include <unistd.h>
@@ -19,23 +20,30 @@ namespace {
 constexpr const char* kUsage =
     "usage: mkfs.amberfs --size SIZE [--block-size 4K] [--chunk-size 64K]\n"
     "                    [--image PATH] [--slow URL] [--force] VOLDIR\n"
-    "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME] VOLDIR\n"
+    "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME]\n"
+    "                    [--take-over-identity] [--force] VOLDIR\n"
     "\n"
-    "Creates an amberfs volume in VOLDIR (created if missing).\n"
+    "Creates an amberfs volume in VOLDIR (a new or empty directory): it is built beside\n"
+    "VOLDIR and renamed into place, so VOLDIR holds the whole volume or none.\n"
     "  --size SIZE        volume size, K/M/G/T binary suffixes; a multiple of the chunk size\n"
     "                     (optional with an existing --image: its size is taken)\n"
     "  --block-size SIZE  cache block size, a power of two from 512 to 64K (default 4K)\n"
-    "  --chunk-size SIZE  snapshot chunk size, a power of two, at least the block size,\n"
-    "                     at most 64M (default 64K)\n"
+    "  --chunk-size SIZE  snapshot chunk size, a power of two from 4K to 64M, at least\n"
+    "                     the block size (default 64K)\n"
     "  --image PATH       the image: created sparse if missing; an existing file or block\n"
     "                     device is used as it is and must have exactly --size bytes\n"
     "                     (default VOLDIR/image, created sparse)\n"
     "  --slow URL         slow store: file:///path or s3://bucket[/prefix][?endpoint=URL&region=R]\n"
     "                     (default file://VOLDIR/archive); an S3 bucket must answer and is\n"
     "                     created when missing\n"
-    "  --force            replace an existing volume in VOLDIR (not while it is mounted)\n"
+    "  --force            replace the volume in VOLDIR, all at once (not while it is\n"
+    "                     mounted; VOLDIR/archive, the default slow store, is kept)\n"
     "  --restore URL      rebuild a volume from a slow store: the newest snapshot (or\n"
-    "                     --snapshot NAME) of the only volume there (or --volume UUID)\n"
+    "                     --snapshot NAME) of the only volume there (or --volume UUID),\n"
+    "                     as a new volume with a new uuid\n"
+    "  --take-over-identity  with --restore: keep the original's uuid and continue it\n"
+    "                     (for a volume gone for good; refused while its markers in the\n"
+    "                     store are less than an hour old)\n"
     "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment,\n"
     "                     then ~/.aws/credentials)\n"
     "  --help, --version\n";
@@ -43,6 +51,12 @@ constexpr const char* kUsage =
 int Usage(const char* problem) {
   std::fprintf(stderr, "mkfs.amberfs: %s\nTry 'mkfs.amberfs --help'.\n", problem);
   return 2;
+}
+
+// A failure's exit status: a value the format does not allow is a usage error.
+int Failed(const amberfs::Status& st) {
+  std::fprintf(stderr, "mkfs.amberfs: %s\n", st.message().c_str());
+  return st.code() == EINVAL ? 2 : 1;
 }
 
 bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
@@ -81,18 +95,23 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   amberfs::Result<amberfs::RestoreVolumeResult> r = amberfs::RestoreVolume(options);
   if (!r.ok()) {
     if (tty) std::fputc('\n', stderr);
-    std::fprintf(stderr, "mkfs.amberfs: %s\n", r.status().message().c_str());
-    return 1;
+    return Failed(r.status());
   }
-  std::printf("restored amberfs volume %s in %s from %s\n  snapshot %s: %llu of %llu chunks downloaded, %s\n",
-              r->choice.uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
-              r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
+  std::printf("restored amberfs volume %s in %s from %s\n  volume %s snapshot %s: %llu of %llu chunks downloaded, "
+              "%s\n",
+              r->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
+              r->choice.uuid.c_str(), r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
               (unsigned long long)r->stats.chunks, amberfs::FormatSize(r->stats.bytes).c_str());
+  if (!r->publish_note.empty()) {
+    std::printf("  the restored snapshot's refs wait in the volume's upload log (%s); its mount uploads them\n",
+                r->publish_note.c_str());
+  }
   return 0;
 }
 
 int main(int argc, char** argv) {
-  enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kHelp, kVersion };
+  enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
+         kVersion };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
@@ -100,6 +119,7 @@ int main(int argc, char** argv) {
       {"restore", required_argument, nullptr, kRestore},   {"volume", required_argument, nullptr, kVolume},
       {"snapshot", required_argument, nullptr, kSnapshot}, {"help", no_argument, nullptr, kHelp},
       {"s3-credentials", required_argument, nullptr, kCreds},
+      {"take-over-identity", no_argument, nullptr, kTakeOver},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
@@ -120,6 +140,7 @@ int main(int argc, char** argv) {
       case kVolume: restore_options.volume = optarg; break;
       case kSnapshot: restore_options.snapshot = optarg; break;
       case kCreds: restore_options.credentials_file = options.s3_credentials = optarg; break;
+      case kTakeOver: restore_options.take_over_identity = true; break;
       case kHelp: std::fputs(kUsage, stdout); return 0;
       case kVersion: std::printf("mkfs.amberfs %s\n", amberfs::kVersion); return 0;
       default: {
@@ -132,8 +153,9 @@ int main(int argc, char** argv) {
   if (optind + 1 != argc) return Usage(optind == argc ? "no VOLDIR given" : "more than one VOLDIR given");
   if (restore && create_only) return Usage("--restore takes its geometry and slow store from the snapshot; "
                                            "--size, --block-size, --chunk-size, --image and --slow do not apply");
-  if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty())) {
-    return Usage("--volume and --snapshot go with --restore URL");
+  if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty() ||
+                   restore_options.take_over_identity)) {
+    return Usage("--volume, --snapshot and --take-over-identity go with --restore URL");
   }
   if (restore) {
     restore_options.voldir = argv[optind];
@@ -141,18 +163,19 @@ int main(int argc, char** argv) {
     return Restore(std::move(restore_options));
   }
   options.voldir = argv[optind];
-  // The sizes must fit the config's 32-bit fields; Validate checks the real limits.
+  // The sizes must fit the config's 32-bit fields; the geometry check says the real limits.
   if (block > UINT32_MAX || chunk > UINT32_MAX) return Usage("block or chunk size too large");
   options.block_size = static_cast<uint32_t>(block);
   options.chunk_size = static_cast<uint32_t>(chunk);
+  // The rules a mount applies, before anything is touched (the size may come from an image).
+  amberfs::Status geometry =
+      amberfs::ValidateVolumeGeometry(options.size ? options.size : chunk, options.block_size, options.chunk_size);
+  if (!geometry.ok()) return Usage(geometry.message().c_str());
 
   std::string slow_store_found;
   options.on_slow_store = [&](const std::string& found) { slow_store_found = " (" + found + ")"; };
   amberfs::Result<amberfs::VolumeConfig> config = amberfs::CreateVolume(options);
-  if (!config.ok()) {
-    std::fprintf(stderr, "mkfs.amberfs: %s\n", config.status().message().c_str());
-    return 1;
-  }
+  if (!config.ok()) return Failed(config.status());
   std::printf("created amberfs volume %s in %s\n  size %s, block %s, chunk %s\n  image %s\n  slow store %s%s\n",
               config->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(),
               amberfs::FormatSize(config->size).c_str(), amberfs::FormatSize(config->block_size).c_str(),

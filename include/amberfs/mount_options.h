@@ -5,8 +5,13 @@
 // default_permissions, max_read=, fsname=, ... go to libfuse, which rejects
 // what it does not know either), or both (ro: the image is opened read-only
 // and the kernel mount is read-only). A known key with a bad value is EINVAL
-// with a message naming the option. Finish() checks the combination (dirty_max
-// not above cache_size).
+// with a message naming the option. FinishMountOptions() checks the
+// combination (dirty_max not above cache_size) and the memory: cache_size may
+// take at most half of the memory this process can have (the machine's
+// MemTotal, or its memory cgroup's limit if lower; CheckVolumeMemory, which
+// Volume::Open applies too). CheckMountOptionsForVolume() checks what needs
+// the volume's config: the cache must hold at least kMinCacheBlocks blocks.
+// Every error is EINVAL with a message fit for the user (the tool exits 2).
 //
 //   cache_size=SIZE   cache budget (default 256M)
 //   dirty_max=SIZE    dirty cap (default half of cache_size)
@@ -26,6 +31,7 @@
 #include "amberfs/log.h"
 #include "amberfs/status.h"
 #include "amberfs/volume.h"
+#include "amberfs/volume_config.h"
 
 namespace amberfs {
 
@@ -37,7 +43,11 @@ struct MountOptions {
 
 enum class OptionOwner { kAmberfs, kFuse, kBoth };
 
+inline constexpr uint64_t kMinCacheBlocks = 16;
+
 Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* options);
 Status FinishMountOptions(const MountOptions& options);
+Status CheckVolumeMemory(const VolumeOptions& options);
+Status CheckMountOptionsForVolume(const MountOptions& options, const VolumeConfig& config);
 
 }  // namespace amberfs

@@ -7,7 +7,9 @@
 // cleanly, opens the image (its size must equal the config's), the batch I/O
 // backend and the Conductor, and then (unless read-only) sets the "mounted"
 // marker. Any failure undoes what was done and returns a Status whose message
-// is fit for the user.
+// is fit for the user. A cache_size above what the machine can hold is EINVAL
+// up front (CheckVolumeMemory, amberfs/mount_options.h); memory that cannot be
+// had while opening is ENOMEM, never an abort.
 //
 // Close() closes the Conductor (everything dirty written back and fdatasynced)
 // and, only if that succeeded, clears the marker. Its error is the mount's
@@ -108,6 +110,7 @@ class Volume {
 
  private:
   Volume(std::string dir, VolumeConfig config, VolumeOptions options, std::unique_ptr<VolumeLock> lock);
+  static Result<std::unique_ptr<Volume>> OpenUnguarded(const std::string& voldir, const VolumeOptions& options);
   Status OpenSnapshots(ConductorOptions* copts);
   void RegisterSnapshotCtl(CtlDispatcher* ctl);
 

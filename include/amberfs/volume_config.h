@@ -5,7 +5,7 @@
 //   uuid 8c1f...-...                      random (RFC 4122 version 4)
 //   size 1073741824                       bytes, a multiple of chunk_size
 //   block_size 4096                       cache block, power of two, 512..64K
-//   chunk_size 65536                      snapshot chunk, power of two, block_size..64M
+//   chunk_size 65536                      snapshot chunk, power of two, max(4K, block_size)..64M
 //   image image                           relative = inside VOLDIR
 //   slow file:///srv/vol/archive          slow store URL (absolute)
 //   checksum xxh3 0123456789abcdef        XXH3_64bits of every byte above
@@ -57,6 +57,11 @@ struct VolumeConfig {
   static Result<VolumeConfig> Load(const std::string& voldir);
   Status Store(const std::string& voldir) const;
 };
+
+// The geometry rules of the format (block, chunk and volume size), the same
+// for mkfs and mount: every config Validate accepts is one the cache and the
+// snapshot layer accept too. EINVAL saying which rule is broken.
+Status ValidateVolumeGeometry(uint64_t size, uint32_t block_size, uint32_t chunk_size);
 
 // The slow store URL every volume gets unless told otherwise.
 std::string DefaultSlowUrl(const std::string& absolute_voldir);

@@ -3,7 +3,7 @@
 // buffers are page-aligned for O_DIRECT.
 //
 // Init maps blocks * block_size bytes (MAP_NORESERVE: untouched slots cost no
-// memory) and frees every slot. Take hands out a free slot (false when none
+// memory) and frees every slot; memory it cannot have is ENOMEM, not an abort. Take hands out a free slot (false when none
 // is left), Give returns one; data(slot) is its buffer. The mapping lives as
 // long as the arena.
 //
@@ -19,6 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <new>
+#include <string>
 #include <vector>
 
 #include "amberfs/status.h"
@@ -40,7 +42,12 @@ class BlockArena {
     if (p == MAP_FAILED) return Status::FromErrno(errno, "mmap block cache");
     base_ = static_cast<uint8_t*>(p);
     block_size_ = block_size;
-    free_.reserve(blocks);
+    try {
+      free_.reserve(blocks);
+    } catch (const std::bad_alloc&) {
+      return Status::Error(ENOMEM, "not enough memory for the free list of " + std::to_string(blocks) +
+                                       " cache blocks");
+    }
     for (size_t i = blocks; i-- > 0;) free_.push_back(static_cast<uint32_t>(i));
     capacity_ = blocks;
     return Status::OK();

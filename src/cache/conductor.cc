@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <shared_mutex>
 #include <thread>
 #include <unordered_map>
@@ -52,8 +53,12 @@ Status Conductor::Impl::Init() {
   // once they reach half the dirty cap, so clean blocks stay plentiful.
   sync_threshold_ = std::max<uint64_t>(dirty_max_ / 2, bs_);
   AMBER_RETURN_IF_ERROR(arena_.Init(blocks, bs_));
-  entries_.resize(blocks);
   options_.writeback_batch_bytes = std::max<uint64_t>(options_.writeback_batch_bytes / bs_, 1) * bs_;
+  try {  // a cache this machine cannot hold is an error, not an abort
+    entries_.resize(blocks);
+  } catch (const std::bad_alloc&) {
+    return Status::Error(ENOMEM, "not enough memory for the index of a cache of " + std::to_string(blocks) + " blocks");
+  }
   staging_pool_ = std::make_unique<StagingPool>(options_.writeback_batch_bytes, std::max<size_t>(device_->alignment(), 4096));
   for (Shard& s : shards_) s.policy.SetCapacity(blocks / kNumShards + 1);
   writer_ = std::thread([this] { WriterLoop(); });

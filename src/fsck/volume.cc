@@ -13,6 +13,7 @@
 #include "store/store_url.h"
 #include "base/unique_fd.h"
 #include "fsck/internal.h"
+#include "volume/volume_build.h"
 
 namespace amberfs::fsck {
 namespace {
@@ -61,14 +62,44 @@ void CheckImage(Context& ctx) {
   ctx.image_ok = true;
 }
 
+// What an interrupted mkfs.amberfs left (volume/volume_build.h): -y finishes
+// it; -n refuses a volume whose install was cut short, naming the command.
+Status CheckInterruptedMkfs(Context& ctx) {
+  const std::string staging = StagingDir(ctx.voldir);
+  const bool pending = ::access(ctx.Path(kPendingMarker).c_str(), F_OK) == 0;
+  if (!pending && !IsDirectory(staging)) return Status::OK();
+  if (ctx.opt.repair) {
+    AMBER_ASSIGN_OR_RETURN(std::string done, FinishInterruptedMkfs(ctx.voldir));
+    size_t p = ctx.Problem(pending ? FsckClass::kConfig : FsckClass::kNote, pending ? ctx.Path(kPendingMarker) : staging,
+                           "interrupted mkfs.amberfs: " + done);
+    ctx.report.problems[p].repaired = pending;
+    return Status::OK();
+  }
+  AMBER_RETURN_IF_ERROR(RefuseInterruptedInstall(ctx.voldir));
+  ctx.Problem(FsckClass::kNote, staging,
+              "left beside the volume by an interrupted mkfs.amberfs (the volume is not affected); fsck.amberfs -y "
+              "removes it");
+  return Status::OK();
+}
+
 }  // namespace
 
 Status CheckVolume(Context& ctx) {
-  if (!IsDirectory(ctx.voldir)) return Status::Error(ENOTDIR, ctx.voldir + " is not a directory");
+  if (!IsDirectory(ctx.voldir)) {
+    if (std::string left = DescribeInterruptedBuild(ctx.voldir); !left.empty()) return Status::Error(ENOENT, left);
+    if (::access(ctx.voldir.c_str(), F_OK) != 0) {
+      return Status::Error(ENOENT, ctx.voldir + " does not exist (not an amberfs volume)");
+    }
+    return Status::Error(ENOTDIR, ctx.voldir + " is not a directory");
+  }
+  AMBER_RETURN_IF_ERROR(CheckInterruptedMkfs(ctx));
   Result<VolumeConfig> config = VolumeConfig::Load(ctx.voldir);
   if (!config.ok()) {
     // No config at all is not a volume: nothing to check, an operational error.
-    if (config.status().code() == ENOENT) return config.status();
+    if (config.status().code() == ENOENT) {
+      if (std::string left = DescribeInterruptedBuild(ctx.voldir); !left.empty()) return Status::Error(ENOENT, left);
+      return config.status();
+    }
     ctx.Problem(FsckClass::kConfig, ctx.Path(kConfigFile), config.status().message());
     ctx.Skip("everything past the config (it cannot be read)");
     return Status::OK();
@@ -95,8 +126,8 @@ Status CheckVolume(Context& ctx) {
   if (!ctx.report.mounted) {
     Result<std::vector<uint8_t>> marker = ReadSmallFile(ctx.Path(kMountedMarker), 4096);
     if (marker.ok()) {
-      std::string who(marker->begin(), marker->end());
-      while (!who.empty() && who.back() == '\n') who.pop_back();
+      std::string who = VolumeLock::MarkerText(*marker);
+      if (who.empty()) who = "the marker is unreadable";
       ctx.Problem(FsckClass::kNote, ctx.Path(kMountedMarker),
                   "the last mount did not end cleanly (" + who + "); the next mount recovers");
     }

@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <new>
 
 #include "base/byte_order.h"
 #include "base/durable_file.h"
@@ -44,12 +45,12 @@ uint64_t PageChecksum(uint8_t* page) {
   return XXH3_64bits(page, ChangeTracker::kPageSize);
 }
 
-Status CheckGeometry(uint64_t volume_size, uint32_t chunk_size) {
-  if (volume_size == 0) return Status::Error(EINVAL, "volume size must be > 0");
-  if (!std::has_single_bit(chunk_size) || chunk_size < 4096 || chunk_size > (1u << 30))
-    return Status::Error(EINVAL, "chunk size " + std::to_string(chunk_size) +
-                                     " must be a power of two between 4 KiB and 1 GiB");
-  return Status::OK();
+// The tracker keeps about half a byte per chunk in memory (and its file's
+// bytes while creating it): a volume too large for this machine is an error.
+Status NoMemory(uint64_t chunks) {
+  return Status::Error(ENOMEM, "not enough memory for the change tracker of " + std::to_string(chunks) +
+                                   " chunks (about " + std::to_string(chunks / 2 >> 20) +
+                                   " MiB); use a larger chunk size for a volume this big");
 }
 
 void SplitPath(const std::string& path, std::string* dir, std::string* base) {
@@ -69,6 +70,14 @@ uint64_t ValidBits(uint64_t chunks, uint64_t p) {
 }
 
 }  // namespace
+
+Status ChangeTracker::CheckGeometry(uint64_t volume_size, uint32_t chunk_size) {
+  if (volume_size == 0) return Status::Error(EINVAL, "volume size must be > 0");
+  if (!std::has_single_bit(chunk_size) || chunk_size < 4096 || chunk_size > (1u << 30))
+    return Status::Error(EINVAL, "chunk size " + std::to_string(chunk_size) +
+                                     " must be a power of two between 4 KiB and 1 GiB");
+  return Status::OK();
+}
 
 ChangeTracker::ChangeTracker(std::string path, UniqueFd fd, uint64_t volume_size, uint32_t chunk_size)
     : path_(std::move(path)),
@@ -94,7 +103,12 @@ Result<std::unique_ptr<ChangeTracker>> ChangeTracker::Create(const std::string& 
   AMBER_RETURN_IF_ERROR(CheckGeometry(volume_size, chunk_size));
   const uint64_t chunks = (volume_size + chunk_size - 1) / chunk_size;
   const uint64_t pages = (chunks + kChunksPerPage - 1) / kChunksPerPage;
-  std::vector<uint8_t> file((pages + 1) * kPageSize, 0);
+  std::vector<uint8_t> file;
+  try {
+    file.resize((pages + 1) * kPageSize);
+  } catch (const std::bad_alloc&) {
+    return NoMemory(chunks);
+  }
   uint8_t* h = file.data();
   std::memcpy(h, kHeaderMagic, 8);
   PutLE32(h + 8, kVersion);
@@ -133,7 +147,12 @@ Result<std::unique_ptr<ChangeTracker>> ChangeTracker::OpenMode(const std::string
   AMBER_RETURN_IF_ERROR(CheckGeometry(volume_size, chunk_size));
   UniqueFd fd(::open(path.c_str(), (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open change-tracker state " + path);
-  std::unique_ptr<ChangeTracker> t(new ChangeTracker(path, std::move(fd), volume_size, chunk_size));
+  std::unique_ptr<ChangeTracker> t;
+  try {
+    t.reset(new ChangeTracker(path, std::move(fd), volume_size, chunk_size));
+  } catch (const std::bad_alloc&) {
+    return NoMemory((volume_size + chunk_size - 1) / chunk_size);
+  }
   t->read_only_ = read_only;
   ChangeTrackerOpenReport local;
   AMBER_RETURN_IF_ERROR(t->ReadAndRecover(report ? report : &local));

@@ -120,6 +120,12 @@ class ChangeTracker final : public ChangeObserver {
 
   enum class Set { kActive, kCaptured, kEither };
 
+  // The geometry every tracker accepts (Create and Open check it): volume_size
+  // > 0, chunk_size a power of two in [4 KiB, 1 GiB]; EINVAL saying why. The
+  // volume config's rules include this one (VolumeConfig::Validate calls it),
+  // so mkfs never makes a volume that a mount refuses.
+  static Status CheckGeometry(uint64_t volume_size, uint32_t chunk_size);
+
   // Creates the state file with no chunk marked. chunk_size must be a power of
   // two in [4 KiB, 1 GiB]; volume_size > 0. EEXIST if path exists.
   static Result<std::unique_ptr<ChangeTracker>> Create(const std::string& path, uint64_t volume_size,

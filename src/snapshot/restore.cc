@@ -11,13 +11,16 @@
 #include <mutex>
 #include <thread>
 
+#include "amberfs/log.h"
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/index_tree.h"
+#include "snapshot/internal.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/volume_layout.h"
+#include "store/slow_store_locks.h"
 
 namespace amberfs {
 namespace {
@@ -191,10 +194,58 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
   return stats;
 }
 
-Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan) {
+Status CheckIdentityUnused(Store* store, const std::string& uuid) {
+  for (const std::string& ref : {UploadMarkerRef(uuid), GcMarkerRef(uuid)}) {
+    Result<std::optional<int64_t>> age = MarkerAgeSeconds(*store, ref);
+    if (!age.ok()) return age.status().Annotate("read " + ref);
+    if (*age && **age < kIdentityQuietSeconds) {
+      return Status::Error(EBUSY, "volume " + uuid + " looks alive: its marker " + ref + " in " + store->Describe() +
+                                      " was written " + std::to_string(std::max<int64_t>(**age, 0)) +
+                                      " s ago; two volumes with one identity would overwrite each other's snapshots "
+                                      "and gc. Stop that volume and let it drain, or restore without "
+                                      "--take-over-identity (a new uuid). If it is gone for good, delete " + ref);
+    }
+  }
+  return Status::OK();
+}
+
+Result<Pointer> AdoptRestoredSnapshot(PairedStore* store, const RestorePlan& plan, const std::string& uuid,
+                                      const std::string& config_text) {
+  SnapshotRecord rec = plan.record;
+  AMBER_ASSIGN_OR_RETURN(rec.volume, ParseVolumeUuid(uuid));
+  rec.parent = Pointer();  // the first snapshot of this volume
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, EncodeSnapshotRecord(rec));
+  const Pointer record = Pointer::Of(bytes);
+  // Our upload marker first (slow_store_locks.h): from here on no other
+  // volume's gc sweeps. EBUSY only says a gc marker is there; ours is
+  // written all the same, and the uploads below wait for that gc.
+  Store& slow = store->slow();
+  if (Status st = AcquireUploadMarker(slow, uuid); !st.ok() && st.code() != EBUSY) {
+    return st.Annotate("publish the restored snapshot");
+  }
+  // The source ref must still name the snapshot: then its blobs were never
+  // unreferenced while we downloaded them, and they stay referenced until
+  // our own ref is up.
+  const std::string source = SnapshotRef(plan.uuid, plan.record.name);
+  Result<std::vector<uint8_t>> value = slow.GetRef(source);
+  Result<Pointer> now = value.ok() ? DecodeSnapshotRefValue(*value) : Result<Pointer>(value.status());
+  if (!now.ok() || *now != plan.record_pointer) {
+    if (Status st = slow.DeleteRef(UploadMarkerRef(uuid)); !st.ok()) LOG_WARN("%s", st.ToString().c_str());
+    return Status::Error(ESTALE, "snapshot " + plan.record.name + " of volume " + plan.uuid +
+                                     " was deleted or replaced in " + slow.Describe() +
+                                     " while it was restored; its blobs may be gone: restore again");
+  }
+  AMBER_RETURN_IF_ERROR(store->Put(record, bytes).Annotate("store the restored snapshot's record"));
+  if (!config_text.empty()) AMBER_RETURN_IF_ERROR(store->PutRef(VolumeConfigRef(uuid), AsBytes(config_text)));
+  const std::string ref_value = EncodeSnapshotRefValue(record);
+  AMBER_RETURN_IF_ERROR(store->PutRef(SnapshotRef(uuid, rec.name), AsBytes(ref_value)).Annotate("queue the ref"));
+  return record;
+}
+
+Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan, const Pointer& record) {
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<Catalog> catalog, Catalog::Open(voldir));
-  AMBER_RETURN_IF_ERROR(catalog->Add(CatalogEntry{plan.record.name, plan.record.created_ns, plan.record_pointer}));
-  AMBER_RETURN_IF_ERROR(WriteSnapshotBase(voldir, plan.record_pointer));
+  AMBER_RETURN_IF_ERROR(catalog->Add(CatalogEntry{plan.record.name, plan.record.created_ns, record}));
+  AMBER_RETURN_IF_ERROR(WriteSnapshotBase(voldir, record));
   const std::string changes = VolumePath(voldir, kChangesFile);
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<ChangeTracker> tracker,
                          ChangeTracker::Create(changes, plan.record.volume_size, plan.record.chunk_size));

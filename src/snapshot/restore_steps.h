@@ -16,8 +16,30 @@
 //                       null chunks are skipped, so the image stays sparse.
 //                       fdatasyncs the image. `progress` is called now and then
 //                       (and once at the end) from one thread at a time.
+//   AdoptRestoredSnapshot  gives the restored volume its own identity: a copy
+//                       of the snapshot's record with the new uuid (parent
+//                       null: it is this volume's first snapshot; root, name,
+//                       time and geometry unchanged, so every blob is shared),
+//                       put into the new volume's own PairedStore, with the
+//                       refs volumes/<uuid>/snapshots/<name> and
+//                       volumes/<uuid>/config queued behind it: uploaded by
+//                       its workers, or, if they cannot yet (another volume's
+//                       gc marker), by the volume's mount. First it writes
+//                       locks/upload/<uuid> (so no other volume's gc sweeps
+//                       from then on; the PairedStore keeps it while anything
+//                       is pending) and checks that the source ref still
+//                       names the restored record (ESTALE otherwise: the
+//                       snapshot was deleted while downloading and its blobs
+//                       may be gone). Idempotent: the same restore with the
+//                       same uuid queues the same record.
+//   CheckIdentityUnused  for a restore that keeps the source's uuid: EBUSY
+//                       while the source's upload or gc marker is younger
+//                       than kIdentityQuietSeconds (the volume looks alive;
+//                       markers are what a live volume leaves in the store).
 //   InstallRestoredSnapshot  makes VOLDIR continue from the snapshot: a catalog
-//                       entry for it, the snapshot base (snapshot_pointers.h)
+//                       entry for it (pointing at `record`: the adopted
+//                       record, or the source's own when the identity is
+//                       taken over), the snapshot base (snapshot_pointers.h)
 //                       so the next snapshot is incremental against it, and a
 //                       change tracker with nothing marked (the image equals
 //                       the base).
@@ -36,6 +58,7 @@
 #include "amberfs/restore.h"
 #include "amberfs/status.h"
 #include "snapshot/snapshot_record.h"
+#include "store/paired_store.h"
 #include "store/pointer.h"
 #include "store/store.h"
 
@@ -70,6 +93,11 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
                                   int threads = 12,
                                   const std::function<void(const RestoreProgress&)>& progress = nullptr);
 
-Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan);
+inline constexpr int64_t kIdentityQuietSeconds = 3600;
+
+Status CheckIdentityUnused(Store* store, const std::string& uuid);
+Result<Pointer> AdoptRestoredSnapshot(PairedStore* store, const RestorePlan& plan, const std::string& uuid,
+                                      const std::string& config_text);
+Status InstallRestoredSnapshot(const std::string& voldir, const RestorePlan& plan, const Pointer& record);
 
 }  // namespace amberfs

@@ -16,6 +16,8 @@
 //                  VolumeConfig's default needs it in a public header)
 //   lock           flock(2)ed by the one process that has the volume
 //   mounted        the marker of a mount that has not shut down cleanly
+//   mounted.spare  the marker's file while the volume is clean, kept so that
+//                  marking a mount needs no new disk space (volume_lock.h)
 //   changes        the change tracker's state
 //   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
 //   catalog/       one file per committed snapshot (catalog.h)
@@ -49,6 +51,7 @@ namespace amberfs {
 inline constexpr const char* kConfigFile = "config";
 inline constexpr const char* kLockFile = "lock";
 inline constexpr const char* kMountedMarker = "mounted";
+inline constexpr const char* kSpareMarker = "mounted.spare";
 inline constexpr const char* kChangesFile = "changes";
 inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
 inline constexpr const char* kCatalogDir = "catalog";

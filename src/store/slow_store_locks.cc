@@ -68,6 +68,15 @@ Status AcquireUploadMarker(Store& slow, std::string_view uuid) {
   return Status::OK();
 }
 
+Result<std::optional<int64_t>> MarkerAgeSeconds(Store& slow, const std::string& ref) {
+  Result<std::vector<uint8_t>> value = slow.GetRef(ref);
+  if (!value.ok() && value.status().code() == ENOENT) return std::optional<int64_t>();
+  if (!value.ok()) return value.status();
+  const int64_t t = MarkerTime(*value);
+  if (t < 0) return Status::Error(EBADMSG, ref + " is not an amberfs marker");
+  return std::optional<int64_t>(static_cast<int64_t>(std::time(nullptr)) - t);
+}
+
 Status AcquireGcMarker(Store& slow, std::string_view uuid, bool refresh_only) {
   AMBER_RETURN_IF_ERROR(slow.PutRef(GcMarkerRef(uuid), MarkerValue("gc")).Annotate("write gc marker"));
   if (refresh_only) return Status::OK();

@@ -30,6 +30,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,11 @@ std::string GcMarkerRef(std::string_view uuid);
 // Uploader side: writes our upload marker, then fails with EBUSY if another
 // volume's live gc marker is present.
 Status AcquireUploadMarker(Store& slow, std::string_view uuid);
+
+// How long ago the marker at `ref` (UploadMarkerRef or GcMarkerRef) was
+// written, in seconds; nullopt when there is none. EBADMSG for a value that is
+// not a marker's. (Restoring with a volume's identity asks this.)
+Result<std::optional<int64_t>> MarkerAgeSeconds(Store& slow, const std::string& ref);
 
 // gc side: writes (or refreshes) our gc marker, then, unless refresh_only,
 // fails with EBUSY (after deleting our marker) if another volume's upload

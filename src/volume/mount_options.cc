@@ -1,6 +1,7 @@
 #include "amberfs/mount_options.h"
 
 #include "amberfs/size_parse.h"
+#include "volume/memory_limit.h"
 
 namespace amberfs {
 
@@ -64,6 +65,22 @@ Status FinishMountOptions(const MountOptions& options) {
   if (v.dirty_max_bytes > v.cache_bytes) {
     return Status::Error(EINVAL, "dirty_max (" + FormatSize(v.dirty_max_bytes) +
                                      ") must not exceed cache_size (" + FormatSize(v.cache_bytes) + ")");
+  }
+  return CheckVolumeMemory(v);
+}
+
+Status CheckVolumeMemory(const VolumeOptions& options) {
+  AMBER_ASSIGN_OR_RETURN(MemoryLimit limit, ReadMemoryLimit());
+  return CheckCacheFits("cache_size", options.cache_bytes, limit);
+}
+
+Status CheckMountOptionsForVolume(const MountOptions& options, const VolumeConfig& config) {
+  const uint64_t blocks = options.volume.cache_bytes / config.block_size;
+  if (blocks < kMinCacheBlocks) {
+    return Status::Error(EINVAL, "cache_size=" + FormatSize(options.volume.cache_bytes) + " holds fewer than " +
+                                     std::to_string(kMinCacheBlocks) + " of this volume's " +
+                                     FormatSize(config.block_size) + " blocks: use at least " +
+                                     FormatSize(kMinCacheBlocks * config.block_size));
   }
   return Status::OK();
 }

@@ -1,6 +1,7 @@
 // RestoreVolume: a volume directory rebuilt from a slow store (see
-// amberfs/restore.h). It lives in the volume layer because it creates the
-// volume as mkfs does; the snapshot layer's steps are in restore_steps.h.
+// amberfs/restore.h). It lives in the volume layer because it builds and
+// installs the volume as mkfs does (volume_plan.h, volume_build.h); the
+// snapshot layer's steps are in restore_steps.h.
 #include "amberfs/restore.h"
 
 #include <unistd.h>
@@ -9,13 +10,70 @@
 #include <memory>
 
 #include "amberfs/volume_config.h"
-#include "amberfs/volume_create.h"
-#include "base/durable_file.h"
 #include "snapshot/restore_steps.h"
 #include "snapshot/volume_layout.h"
+#include "store/disk_store.h"
+#include "store/paired_store.h"
 #include "store/store_url.h"
+#include "volume/volume_build.h"
+#include "volume/volume_plan.h"
 
 namespace amberfs {
+namespace {
+
+constexpr std::string_view kNewUuid = " (new uuid ";
+
+// The uuid an interrupted run of the same restore chose, so that a rerun
+// publishes the same refs instead of leaving a second identity behind.
+std::string ResumedUuid(const std::string& previous, const std::string& source) {
+  if (!previous.starts_with(source) || previous.compare(source.size(), kNewUuid.size(), kNewUuid) != 0) return "";
+  std::string uuid = previous.substr(source.size() + kNewUuid.size());
+  if (!uuid.empty() && uuid.back() == ')') uuid.pop_back();
+  return ParseVolumeUuid(uuid).ok() ? uuid : "";
+}
+
+// The new volume's blob store as its mount will open it (fast = DIR/fast,
+// slow = the restore's store, the log DIR/upload.log, the volume's marker).
+Result<std::unique_ptr<PairedStore>> OpenOwnStore(const std::string& dir, const RestoreVolumeOptions& options,
+                                                  const std::string& uuid) {
+  DiskStoreOptions fast_options;
+  fast_options.exclusive = true;  // the build's lock makes us its only user
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir, kFastStoreDir), fast_options));
+  Result<std::unique_ptr<Store>> slow = OpenStoreUrl(options.url, options.credentials_file);
+  if (!slow.ok()) return slow.status().Annotate("open " + options.url);
+  PairedOptions paired;
+  paired.lock_owner = uuid;
+  return PairedStore::Open(std::move(fast), std::move(slow).value(), VolumePath(dir, kUploadLogFile), paired);
+}
+
+// Gives the restored volume its identity in the store (AdoptRestoredSnapshot)
+// and waits a while for the uploads; what is left, the mount uploads.
+Result<Pointer> PublishIdentity(const std::string& dir, const RestoreVolumeOptions& options, const RestorePlan& plan,
+                                const VolumeConfig& config, std::string* note) {
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PairedStore> own, OpenOwnStore(dir, options, config.uuid));
+  AMBER_ASSIGN_OR_RETURN(Pointer record, AdoptRestoredSnapshot(own.get(), plan, config.uuid, config.Serialize()));
+  if (Status drained = own->Drain(options.publish_wait); !drained.ok()) *note = drained.message();
+  return record;
+}
+
+CreateVolumeOptions CreateOptionsFor(const RestoreVolumeOptions& options, const RestorePlan& plan,
+                                     const StoreUrl& url) {
+  CreateVolumeOptions create;
+  create.voldir = options.voldir;
+  create.size = plan.record.volume_size;
+  create.chunk_size = plan.record.chunk_size;
+  create.slow_url = CanonicalStoreUrl(url);
+  create.force = options.force;
+  // The geometry that matters is in the record; the block size is only the cache's.
+  create.block_size = std::min<uint32_t>(kDefaultBlockSize, plan.record.chunk_size);
+  if (!plan.config_text.empty()) {
+    Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
+    if (published.ok()) create.block_size = published->block_size;
+  }
+  return create;
+}
+
+}  // namespace
 
 Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   if (options.voldir.empty()) return Status::Error(EINVAL, "no volume directory given");
@@ -24,44 +82,40 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   if (url.kind == StoreUrl::Kind::kFile && ::access(url.path.c_str(), F_OK) != 0) {
     return Status::FromErrno(errno, "no slow store at " + url.path);
   }
-  Result<std::unique_ptr<Store>> store = OpenStoreUrl(options.url, options.credentials_file);
-  if (!store.ok()) return store.status().Annotate("open slow store");  // the message names it
-  AMBER_ASSIGN_OR_RETURN(RestorePlan plan, PlanRestore(store->get(), options.volume, options.snapshot));
+  Result<std::unique_ptr<Store>> opened = OpenStoreUrl(options.url, options.credentials_file);
+  if (!opened.ok()) return opened.status().Annotate("open slow store");  // the message names it
+  Store* store = opened->get();
+  AMBER_ASSIGN_OR_RETURN(RestorePlan plan, PlanRestore(store, options.volume, options.snapshot));
+  if (options.take_over_identity) AMBER_RETURN_IF_ERROR(CheckIdentityUnused(store, plan.uuid));
   RestoreVolumeResult result;
   result.choice = plan.Choice();
   if (options.planned) options.planned(result.choice);
 
-  CreateVolumeOptions create;
-  create.voldir = options.voldir;
-  create.size = plan.record.volume_size;
-  create.chunk_size = plan.record.chunk_size;
-  create.slow_url = CanonicalStoreUrl(url);
-  create.force = options.force;
-  create.check_slow_store = false;  // it has just been read from
-  if (!plan.config_text.empty()) {
-    Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
-    if (published.ok()) {
-      create.block_size = published->block_size;
-    } else {
-      // The geometry that matters is in the record; the block size is only the cache's.
-      create.block_size = std::min<uint32_t>(kDefaultBlockSize, plan.record.chunk_size);
+  AMBER_ASSIGN_OR_RETURN(VolumePlan volume, PlanVolume(CreateOptionsFor(options, plan, url)));
+  const std::string source = "mkfs.amberfs --restore " + options.url + " --volume " + plan.uuid + " --snapshot " +
+                             plan.record.name;
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<VolumeBuild> build, VolumeBuild::Begin(volume.voldir, options.force, source));
+  if (options.take_over_identity) {
+    volume.config.uuid = plan.uuid;
+    AMBER_RETURN_IF_ERROR(build->Describe(source + " --take-over-identity"));
+  } else {
+    if (std::string resumed = ResumedUuid(build->previous_what(), source); !resumed.empty()) {
+      volume.config.uuid = resumed;
     }
+    AMBER_RETURN_IF_ERROR(build->Describe(source + std::string(kNewUuid) + volume.config.uuid + ")"));
   }
-  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, CreateVolume(create));
-  const std::string voldir = AbsolutePath(options.voldir);
-  auto fail = [&](const Status& st) -> Status {
-    Status removed = RemoveDurably(voldir, kConfigFile);
-    return st.Annotate(removed.ok() ? "restore (the incomplete volume in " + voldir + " has no config; rerun with --force)"
-                                    : "restore (and removing the incomplete config failed: " + removed.message() + ")");
-  };
-  Result<RestoreStats> stats = RestoreImage(store->get(), plan.record, config.ImagePath(voldir), options.threads,
-                                            options.progress);
-  if (!stats.ok()) return fail(stats.status());
-  result.stats = *stats;
-  if (Status st = InstallRestoredSnapshot(voldir, plan); !st.ok()) return fail(st);
-  // The same volume continued: its uuid, so later snapshots build on this one.
-  config.uuid = plan.uuid;
-  if (Status st = config.Store(voldir); !st.ok()) return fail(st);
+  result.uuid = volume.config.uuid;
+
+  std::string created_image;  // none: a restore's image is always VOLDIR/image
+  AMBER_RETURN_IF_ERROR(LayOutVolume(volume, build.get(), &created_image));
+  AMBER_ASSIGN_OR_RETURN(result.stats, RestoreImage(store, plan.record, volume.config.ImagePath(build->dir()),
+                                                    options.threads, options.progress));
+  Pointer record = plan.record_pointer;
+  if (!options.take_over_identity) {
+    AMBER_ASSIGN_OR_RETURN(record, PublishIdentity(build->dir(), options, plan, volume.config, &result.publish_note));
+  }
+  AMBER_RETURN_IF_ERROR(InstallRestoredSnapshot(build->dir(), plan, record));
+  AMBER_RETURN_IF_ERROR(build->Install());
   return result;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "amberfs/log.h"
+#include "amberfs/mount_options.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
 #include "base/stats.h"
@@ -22,6 +23,7 @@
 #include "store/paired_store.h"
 #include "store/store_url.h"
 #include "volume/ctl.h"
+#include "volume/volume_build.h"
 #include "volume/volume_lock.h"
 
 namespace amberfs {
@@ -93,9 +95,28 @@ Volume::~Volume() {
 }
 
 Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const VolumeOptions& options) {
+  AMBER_RETURN_IF_ERROR(CheckVolumeMemory(options));
+  // The allocation sites of big buffers return ENOMEM themselves; this catches
+  // the rest, so that no allocation at startup aborts the process.
+  try {
+    return OpenUnguarded(voldir, options);
+  } catch (const std::bad_alloc&) {
+    return Status::Error(ENOMEM, "not enough memory to open the volume " + voldir + " (a smaller cache_size?)");
+  }
+}
+
+Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir, const VolumeOptions& options) {
   const std::string dir = AbsolutePath(voldir);
-  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
+  // The lock before the config: mkfs --force swaps the whole directory while
+  // holding it, so a config read under the lock is the volume's own.
+  if (::access(VolumePath(dir, kConfigFile).c_str(), F_OK) != 0) {
+    const bool missing = errno == ENOENT;
+    if (std::string left = DescribeInterruptedBuild(dir); missing && !left.empty()) return Status::Error(ENOENT, left);
+    return VolumeConfig::Load(dir).status();  // says what is wrong
+  }
   AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(dir, "mount"));
+  AMBER_RETURN_IF_ERROR(RefuseInterruptedInstall(dir));
+  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
   if (lock.previous_unclean()) {
     LOG_WARN("volume %s was not shut down cleanly (%s); data not fsynced before then may be lost",
              dir.c_str(), lock.previous_marker().c_str());

@@ -8,6 +8,7 @@
 
 #include "amberfs/size_parse.h"
 #include "base/durable_file.h"
+#include "snapshot/change_tracker.h"
 #include "snapshot/volume_layout.h"
 #include "store/store_url.h"
 
@@ -18,6 +19,7 @@ constexpr std::string_view kMagic = "amberfs-volume";
 constexpr std::string_view kChecksumKey = "checksum xxh3 ";
 constexpr uint32_t kMinBlockSize = 512;
 constexpr uint32_t kMaxBlockSize = 64 << 10;
+constexpr uint32_t kMinChunkSize = 4 << 10;
 constexpr uint32_t kMaxChunkSize = 64 << 20;
 
 Status Invalid(std::string message) { return Status::Error(EINVAL, std::move(message)); }
@@ -53,21 +55,27 @@ std::string DefaultSlowUrl(const std::string& absolute_voldir) {
   return "file://" + VolumePath(absolute_voldir, kDefaultSlowStoreDir);
 }
 
-Status VolumeConfig::Validate() const {
-  if (!ParseVolumeUuid(uuid).ok()) return Invalid("config: bad uuid '" + uuid + "'");
+Status ValidateVolumeGeometry(uint64_t size, uint32_t block_size, uint32_t chunk_size) {
   if (!IsPowerOfTwo(block_size) || block_size < kMinBlockSize || block_size > kMaxBlockSize) {
     return Invalid("block size " + FormatSize(block_size) + " must be a power of two from 512 to 64K");
   }
-  if (!IsPowerOfTwo(chunk_size) || chunk_size < block_size || chunk_size > kMaxChunkSize) {
-    return Invalid("chunk size " + FormatSize(chunk_size) +
-                   " must be a power of two, a multiple of the block size (" +
-                   FormatSize(block_size) + ") and at most 64M");
+  if (!IsPowerOfTwo(chunk_size) || chunk_size < kMinChunkSize || chunk_size < block_size ||
+      chunk_size > kMaxChunkSize) {
+    return Invalid("chunk size " + FormatSize(chunk_size) + " must be a power of two from 4K to 64M and at least "
+                   "the block size (" + FormatSize(block_size) + ")");
   }
   if (size == 0) return Invalid("volume size must not be zero");
   if (size % chunk_size != 0) {
     return Invalid("volume size " + FormatSize(size) + " is not a multiple of the chunk size " +
                    FormatSize(chunk_size));
   }
+  // The snapshot layer's own rule, so that the two can never disagree.
+  return ChangeTracker::CheckGeometry(size, chunk_size);
+}
+
+Status VolumeConfig::Validate() const {
+  if (!ParseVolumeUuid(uuid).ok()) return Invalid("config: bad uuid '" + uuid + "'");
+  AMBER_RETURN_IF_ERROR(ValidateVolumeGeometry(size, block_size, chunk_size));
   if (image.empty() || HasControlChars(image)) return Invalid("config: bad image path");
   if (HasControlChars(slow_url)) return Invalid("config: slow store URL contains control characters");
   Result<StoreUrl> url = ParseStoreUrl(slow_url);

@@ -1,3 +1,4 @@
+// CreateVolume: plan, build beside VOLDIR, install (see amberfs/volume_create.h).
 #include "amberfs/volume_create.h"
 
 #include <fcntl.h>
@@ -7,15 +8,16 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <vector>
 
 #include "amberfs/size_parse.h"
+
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
 #include "snapshot/volume_layout.h"
 #include "store/store.h"
 #include "store/store_url.h"
 #include "volume/volume_lock.h"
+#include "volume/volume_plan.h"
 
 namespace amberfs {
 namespace {
@@ -53,28 +55,6 @@ Result<ExistingImage> InspectImage(const std::string& path) {
   return img;
 }
 
-// Removes what a failed creation made, newest first, so a failure changes nothing.
-class Undo {
- public:
-  void File(std::string p) { steps_.push_back({std::move(p), false}); }
-  void Dir(std::string p) { steps_.push_back({std::move(p), true}); }
-  void Commit() { steps_.clear(); }
-  ~Undo() {
-    for (auto it = steps_.rbegin(); it != steps_.rend(); ++it) {
-      std::error_code ec;
-      if (it->dir) {
-        fs::remove_all(it->path, ec);
-      } else {
-        fs::remove(it->path, ec);
-      }
-    }
-  }
-
- private:
-  struct Step { std::string path; bool dir; };
-  std::vector<Step> steps_;
-};
-
 Status CreateSparseImage(const std::string& path, uint64_t size) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd.valid()) return Status::FromErrno(errno, "create image " + path);
@@ -84,17 +64,10 @@ Status CreateSparseImage(const std::string& path, uint64_t size) {
   return FsyncDir(ParentDir(path));
 }
 
-Status MakeDir(const std::string& path, Undo* undo) {
-  if (::mkdir(path.c_str(), 0700) != 0) {
-    if (errno == EEXIST) return Status::OK();
-    return Status::FromErrno(errno, "mkdir " + path);
-  }
-  undo->Dir(path);
+Status MakeDir(const std::string& path) {
+  if (::mkdir(path.c_str(), 0700) != 0) return Status::FromErrno(errno, "mkdir " + path);
   return Status::OK();
 }
-
-// Entries a volume directory may hold; with --force exactly these are replaced.
-const char* const kReplacedByForce[] = {kConfigFile, kDefaultImageName, kFastStoreDir, kCatalogDir, kMountedMarker};
 
 }  // namespace
 
@@ -106,37 +79,41 @@ std::string AbsolutePath(const std::string& path) {
   return s;
 }
 
-Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
+Result<VolumePlan> PlanVolume(const CreateVolumeOptions& options) {
   if (options.voldir.empty()) return Invalid("no volume directory given");
-  const std::string voldir = AbsolutePath(options.voldir);
-
-  // Everything is checked before anything is touched.
-  VolumeConfig config;
+  VolumePlan plan;
+  plan.voldir = AbsolutePath(options.voldir);
+  VolumeConfig& config = plan.config;
   AMBER_ASSIGN_OR_RETURN(config.uuid, NewVolumeUuid());
   config.block_size = options.block_size;
   config.chunk_size = options.chunk_size;
-  config.slow_url = DefaultSlowUrl(voldir);
+  config.slow_url = DefaultSlowUrl(plan.voldir);
+  plan.default_archive = options.slow_url.empty();
   if (!options.slow_url.empty()) {
     Result<StoreUrl> url = ParseStoreUrl(options.slow_url);
     if (!url.ok()) return url.status().Annotate("--slow");
     config.slow_url = CanonicalStoreUrl(*url);
   }
-  config.image = options.image.empty() ? kDefaultImageName : AbsolutePath(options.image);
-  const std::string image_path = config.ImagePath(voldir);
-
+  config.image = kDefaultImageName;
   ExistingImage existing;
   if (!options.image.empty()) {
-    AMBER_ASSIGN_OR_RETURN(existing, InspectImage(image_path));
-    if (!existing.exists && ::access(ParentDir(image_path).c_str(), W_OK) != 0) {
-      return Status::FromErrno(errno, "image directory " + ParentDir(image_path));
+    config.image = AbsolutePath(options.image);
+    if (config.image == plan.voldir || config.image.starts_with(plan.voldir + "/")) {
+      return Invalid("--image " + config.image + " lies inside the volume directory; keep it outside (mkfs "
+                     "replaces the whole directory), or leave --image out to get " + plan.voldir + "/image");
+    }
+    AMBER_ASSIGN_OR_RETURN(existing, InspectImage(config.image));
+    if (!existing.exists && ::access(ParentDir(config.image).c_str(), W_OK) != 0) {
+      return Status::FromErrno(errno, "image directory " + ParentDir(config.image));
     }
   }
+  plan.image_exists = existing.exists;
   config.size = options.size;
   if (existing.exists) {
     if (options.size == 0) {
       config.size = existing.size;
     } else if (options.size != existing.size) {
-      return Invalid("image " + image_path + " holds " + std::to_string(existing.size) +
+      return Invalid("image " + config.image + " holds " + std::to_string(existing.size) +
                      " bytes but --size asks for " + std::to_string(options.size) +
                      " (an existing image is used as it is; give its size or none)");
     }
@@ -144,71 +121,43 @@ Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
     return Invalid("--size is required (there is no existing image to take it from)");
   }
   AMBER_RETURN_IF_ERROR(config.Validate());
+  return plan;
+}
 
-  bool voldir_exists = false;
-  struct stat st;
-  if (::stat(voldir.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) return Invalid(voldir + " exists and is not a directory");
-    voldir_exists = true;
-  } else if (errno != ENOENT) {
-    return Status::FromErrno(errno, "stat " + voldir);
+Status LayOutVolume(const VolumePlan& plan, VolumeBuild* build, std::string* created_image) {
+  const std::string& dir = build->dir();
+  if (!plan.image_exists) {
+    const std::string image = plan.config.ImagePath(dir);
+    AMBER_RETURN_IF_ERROR(CreateSparseImage(image, plan.config.size));
+    if (image != VolumePath(dir, kDefaultImageName)) *created_image = image;
   }
-  if (voldir_exists && !options.force) {
-    if (::access(VolumePath(voldir, kConfigFile).c_str(), F_OK) == 0) {
-      Result<VolumeConfig> old = VolumeConfig::Load(voldir);
-      std::string what = old.ok() ? "volume " + old->uuid : "volume (config unreadable)";
-      return Status::Error(EEXIST, voldir + " already holds an amberfs " + what +
-                                       "; use --force to replace it");
-    }
-    for (const auto& entry : fs::directory_iterator(voldir)) {
-      (void)entry;
-      return Status::Error(EEXIST, voldir + " is not empty; use --force to create a volume there anyway");
-    }
+  AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(dir, kFastStoreDir)));
+  AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(dir, kCatalogDir)));
+  if (plan.default_archive && !build->keeps_archive()) {
+    AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(dir, kDefaultSlowStoreDir)));
   }
+  AMBER_RETURN_IF_ERROR(VolumeLock::CreateSpareMarker(dir));
+  return plan.config.Store(dir);
+}
 
+Result<VolumeConfig> CreateVolume(const CreateVolumeOptions& options) {
+  AMBER_ASSIGN_OR_RETURN(VolumePlan plan, PlanVolume(options));
   // The last check, the first change: a missing bucket is created here.
   if (options.check_slow_store && !options.slow_url.empty()) {
-    Result<std::string> found = PrepareSlowStore(config.slow_url, options.s3_credentials);
+    Result<std::string> found = PrepareSlowStore(plan.config.slow_url, options.s3_credentials);
     if (!found.ok()) return found.status().Annotate("slow store");
     if (options.on_slow_store) options.on_slow_store(*found);
   }
-
-  Undo undo;
-  if (!voldir_exists) {
-    std::error_code ec;
-    fs::path missing = voldir;
-    while (!fs::exists(missing.parent_path(), ec)) missing = missing.parent_path();
-    if (!fs::create_directories(voldir, ec) && ec) {
-      return Status::Error(ec.value(), "create " + voldir + ": " + ec.message());
-    }
-    undo.Dir(missing.string());
-    ::chmod(voldir.c_str(), 0700);
-  }
-
-  const std::string lock_path = VolumePath(voldir, kLockFile);
-  if (::access(lock_path.c_str(), F_OK) != 0) undo.File(lock_path);
-  AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(voldir, "mkfs"));
-  if (options.force) {
-    // Config first, so a crash midway leaves "no volume", never a mix.
-    for (const char* name : kReplacedByForce) {
-      std::error_code ec;
-      const std::string path = VolumePath(voldir, name);
-      fs::remove_all(path, ec);
-      if (ec) return Status::Error(ec.value(), "remove " + path + ": " + ec.message());
-    }
-    AMBER_RETURN_IF_ERROR(FsyncDir(voldir));
-  }
-
-  if (!existing.exists) {
-    AMBER_RETURN_IF_ERROR(CreateSparseImage(image_path, config.size));
-    undo.File(image_path);
-  }
-  AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kFastStoreDir), &undo));
-  AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kCatalogDir), &undo));
-  if (options.slow_url.empty()) AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(voldir, kDefaultSlowStoreDir), &undo));
-  AMBER_RETURN_IF_ERROR(config.Store(voldir));
-  undo.Commit();
-  return config;
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<VolumeBuild> build,
+                         VolumeBuild::Begin(plan.voldir, options.force,
+                                            "mkfs.amberfs of volume " + plan.config.uuid + ", " +
+                                                FormatSize(plan.config.size)));
+  std::string created_image;
+  Status st = LayOutVolume(plan, build.get(), &created_image);
+  if (st.ok()) st = build->Install();
+  if (!st.ok() && !build->installed() && !created_image.empty()) ::unlink(created_image.c_str());
+  AMBER_RETURN_IF_ERROR(st);
+  return plan.config;
 }
 
 }  // namespace amberfs

@@ -118,6 +118,21 @@ amb_kill9() {
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
 }
 
+# amb_small_fs SIZE DIR: an ext4 file system of SIZE on a loop device, mounted
+# at DIR (undone by the cleanup); skips the test where loop devices are missing.
+amb_small_fs() {
+  local size=$1 dir=$2 img=$AMB_WORK/small-fs-$RANDOM.img loop
+  command -v mkfs.ext4 >/dev/null || amb_skip "mkfs.ext4 not installed"
+  [[ -e /dev/loop-control ]] || amb_skip "no loop devices (/dev/loop-control missing)"
+  truncate -s "$size" "$img"
+  mkfs.ext4 -q -F "$img"
+  mkdir -p "$dir"
+  loop=$(losetup --find --show "$img") || amb_skip "no free loop device"
+  AMB_LOOPS+=("$loop")
+  mount "$loop" "$dir"
+  AMB_KERNEL_MOUNTS+=("$dir")
+}
+
 # amb_stat MNT NAME: one sample's value from stats (NAME may carry labels).
 amb_stat() { awk -v n="$2" '$1 == n { print $2 }' "$1/stats"; }
 

@@ -110,13 +110,15 @@ some_snapshot() { ls "$mnt/snapshots" 2>/dev/null | shuf -n 1; }
 # mkfs --restore killed midway: the directory must not mount; a rerun works.
 # Runs on the mounted volume a crash cycle leaves behind; leaves it mounted.
 restore_cycle() {
-  local name restored=$AMB_WORK/restored rmnt=$AMB_WORK/rmnt rpid out
+  local name restored=$AMB_WORK/restored rmnt=$AMB_WORK/rmnt rpid out uuid
   name=rs$cycle
+  # Each restore adds a volume (its own identity) to the store: name the source.
+  uuid=$(awk '/^uuid/ {print $2}' "$vol/config")
   "$TORTURE" snapshot "$mnt" "$state" "$name" || { cycle_fail "snapshot for the restore cycle failed"; return; }
   echo drain >"$mnt/ctl" || cycle_fail "drain failed"
   amb_umount "$mnt" || cycle_fail "unmount before restore"
   rm -rf "$restored"
-  "$MKFS" --restore "file://$vol/archive" --snapshot "$name" "$restored" >"$AMB_WORK/restore.out" 2>&1 &
+  "$MKFS" --restore "file://$vol/archive" --volume "$uuid" --snapshot "$name" "$restored" >"$AMB_WORK/restore.out" 2>&1 &
   rpid=$!
   sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
   kill -9 "$rpid" 2>/dev/null
@@ -136,7 +138,7 @@ restore_cycle() {
     fusermount3 -u "$rmnt"
   fi
   wait "$mpid" 2>/dev/null
-  "$MKFS" --restore "file://$vol/archive" --snapshot "$name" --force "$restored" >"$AMB_WORK/restore.out" 2>&1 \
+  "$MKFS" --restore "file://$vol/archive" --volume "$uuid" --snapshot "$name" --force "$restored" >"$AMB_WORK/restore.out" 2>&1 \
     || { cycle_fail "rerunning the restore failed: $(tail -2 "$AMB_WORK/restore.out")"; return; }
   amb_mount "$restored" "$rmnt"
   out=$("$TORTURE" check-file "$rmnt/volume" "$state" "$name" 2>&1) || cycle_fail "restored volume: $out"

@@ -421,6 +421,9 @@ TEST_CASE("fsck: bad options and a directory that is not a volume") {
   o.voldir = dir.path();
   CHECK(amberfs::RunFsck(o).status().code() == ENOENT);
   o.voldir = dir / "nope";
+  CHECK(amberfs::RunFsck(o).status().code() == ENOENT);  // does not exist
+  { FILE* f = fopen((dir / "file").c_str(), "w"); fclose(f); }
+  o.voldir = dir / "file";
   CHECK(amberfs::RunFsck(o).status().code() == ENOTDIR);
   o.voldir = dir.path();
   o.read_data_percent = 0;

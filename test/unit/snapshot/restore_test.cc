@@ -5,7 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/snapshot_pointers.h"
+#include "snapshot/volume_layout.h"
 #include "store/s3_store.h"
+#include "store/slow_store_locks.h"
 #include "support/s3rver.h"
 #include "support/snap_volume.h"
 #include "support/temp_dir.h"
@@ -83,7 +86,8 @@ void RestoreRoundTrip(const TempDir& dir, const std::function<Result<std::unique
   struct stat st;
   REQUIRE(::stat((voldir + "/image").c_str(), &st) == 0);
   CHECK(static_cast<uint64_t>(st.st_blocks) * 512 < size);  // still sparse
-  REQUIRE(InstallRestoredSnapshot(voldir, *plan).ok());
+  // Taking over the identity: the source's own record.
+  REQUIRE(InstallRestoredSnapshot(voldir, *plan, plan->record_pointer).ok());
 
   // A: by name.
   const std::string voldir_a = dir / "restored-a";
@@ -96,7 +100,7 @@ void RestoreRoundTrip(const TempDir& dir, const std::function<Result<std::unique
   CHECK(PlanRestore(slow->get(), "", "nope").status().code() == ENOENT);
   CHECK(PlanRestore(slow->get(), "11111111-2222-4333-8444-555555555555", "").status().code() == ENOENT);
 
-  // The restored volume continues: same uuid, incremental next snapshot.
+  // The restored volume continues the identity: same uuid, incremental next snapshot.
   SnapVolume r;
   r.dir = voldir;
   r.size = size;
@@ -110,6 +114,21 @@ void RestoreRoundTrip(const TempDir& dir, const std::function<Result<std::unique
   auto rec = r.paired->Get(c.record);
   REQUIRE(rec.ok());
   CHECK(DecodeSnapshotRecord(*rec)->parent == plan->record_pointer);
+}
+
+// A source volume in dir/src on slow_dir with snapshot "S" of 3 chunks of
+// data, drained; returns its contents.
+std::vector<uint8_t> SnapshotSource(const TempDir& dir, const std::string& slow_dir, uint64_t size) {
+  SnapVolume v;
+  v.dir = dir / "src";
+  REQUIRE(::mkdir(v.dir.c_str(), 0700) == 0);
+  v.slow_dir = slow_dir;
+  v.size = size;
+  REQUIRE(v.Open().ok());
+  v.Write(0, Pattern(1, 3 * kChunk));
+  v.Snapshot("S");
+  REQUIRE(v.snap->Drain(30s).ok());
+  return v.Contents();
 }
 
 }  // namespace
@@ -154,4 +173,100 @@ TEST_CASE("restore: several volumes need a choice, and the error lists them") {
   auto empty = DiskStore::Open(dir / "empty");
   REQUIRE(empty.ok());
   CHECK(PlanRestore(empty->get(), "", "").status().code() == ENOENT);
+}
+
+TEST_CASE("restore: a new identity gets its own record and refs, and continues incrementally") {
+  TempDir dir("snapeng");
+  const uint64_t size = 16 * kChunk;
+  const std::string slow_dir = dir / "archive";
+  const std::vector<uint8_t> copy = SnapshotSource(dir, slow_dir, size);
+  auto slow = DiskStore::Open(slow_dir);
+  REQUIRE(slow.ok());
+  auto plan = PlanRestore(slow->get(), "", "S");
+  REQUIRE(plan.ok());
+  const std::string copy_uuid = "11111111-2222-4333-8444-555555555555";
+  const std::string voldir = dir / "copy";
+  REQUIRE(::mkdir(voldir.c_str(), 0700) == 0);
+  // The copy's own store pair, as its mount opens it.
+  auto own = [&]() {
+    PairedOptions o;
+    o.lock_owner = copy_uuid;
+    o.lock_linger = 0ms;
+    auto p = PairedStore::Open(DiskStore::Open(voldir + "/fast").value(), DiskStore::Open(slow_dir).value(),
+                               voldir + "/upload.log", o);
+    REQUIRE(p.ok());
+    return std::move(p).value();
+  };
+  Pointer adopted;
+  {
+    auto paired = own();
+    auto made = AdoptRestoredSnapshot(paired.get(), *plan, copy_uuid, "config text\n");
+    REQUIRE_MESSAGE(made.ok(), made.status().ToString());
+    adopted = *made;
+    CHECK(adopted != plan->record_pointer);
+    auto again = AdoptRestoredSnapshot(paired.get(), *plan, copy_uuid, "config text\n");  // a rerun
+    REQUIRE(again.ok());
+    CHECK(*again == adopted);
+    REQUIRE(paired->Drain(30s).ok());
+  }
+  auto rec = DecodeSnapshotRecord((*slow)->Get(adopted).value());
+  REQUIRE(rec.ok());
+  CHECK(FormatVolumeUuid(rec->volume) == copy_uuid);
+  CHECK(rec->parent.IsNull());
+  CHECK(rec->root == plan->record.root);  // every blob shared
+  CHECK(DecodeSnapshotRefValue((*slow)->GetRef(SnapshotRef(copy_uuid, "S")).value()).value() == adopted);
+  CHECK((*slow)->GetRef(UploadMarkerRef(copy_uuid)).status().code() == ENOENT);  // released
+
+  MakeSparse(voldir + "/image", size);
+  REQUIRE(RestoreImage(slow->get(), plan->record, voldir + "/image").ok());
+  REQUIRE(InstallRestoredSnapshot(voldir, *plan, adopted).ok());
+  SnapVolume r;
+  r.dir = voldir;
+  r.uuid = copy_uuid;
+  r.slow_dir = slow_dir;
+  r.size = size;
+  REQUIRE(r.Open().ok());  // the base record is the copy's own
+  CHECK(r.SnapshotContents("S") == copy);
+  r.Write(5 * kChunk, Pattern(4, 10));
+  auto next = r.Snapshot("T");
+  CHECK(next.chunks_captured == 1);
+  CHECK(DecodeSnapshotRecord(r.paired->Get(next.record).value())->parent == adopted);
+}
+
+TEST_CASE("restore: a new identity is refused when the source snapshot went away meanwhile") {
+  TempDir dir("snapeng");
+  const std::string slow_dir = dir / "archive";
+  SnapshotSource(dir, slow_dir, 8 * kChunk);
+  auto slow = DiskStore::Open(slow_dir);
+  REQUIRE(slow.ok());
+  auto plan = PlanRestore(slow->get(), "", "S");
+  REQUIRE(plan.ok());
+  REQUIRE((*slow)->DeleteRef(SnapshotRef(plan->uuid, "S")).ok());  // its blobs may be gone
+  const std::string copy_uuid = "22222222-2222-4333-8444-555555555555";
+  REQUIRE(::mkdir((dir / "copy").c_str(), 0700) == 0);
+  PairedOptions o;
+  o.lock_owner = copy_uuid;
+  auto paired = PairedStore::Open(DiskStore::Open(dir / "copy/fast").value(), DiskStore::Open(slow_dir).value(),
+                                  dir / "copy/upload.log", o);
+  REQUIRE(paired.ok());
+  CHECK(AdoptRestoredSnapshot(paired->get(), *plan, copy_uuid, "").status().code() == ESTALE);
+  CHECK((*slow)->GetRef(UploadMarkerRef(copy_uuid)).status().code() == ENOENT);  // not left behind
+  CHECK((*slow)->GetRef(SnapshotRef(copy_uuid, "S")).status().code() == ENOENT);
+}
+
+TEST_CASE("restore: taking over an identity is refused while its markers are fresh") {
+  TempDir dir("snapeng");
+  auto slow = DiskStore::Open(dir / "archive");
+  REQUIRE(slow.ok());
+  CHECK(CheckIdentityUnused(slow->get(), testing::kTestUuid).ok());
+  REQUIRE(AcquireUploadMarker(**slow, testing::kTestUuid).ok());
+  Status st = CheckIdentityUnused(slow->get(), testing::kTestUuid);
+  CHECK(st.code() == EBUSY);
+  CHECK(st.message().find(UploadMarkerRef(testing::kTestUuid)) != std::string::npos);
+  // An hour-old marker is a volume that is gone.
+  const std::string old = "amberfs upload marker, unix time " + std::to_string(std::time(nullptr) - 3601) + "\n";
+  REQUIRE((*slow)->PutRef(UploadMarkerRef(testing::kTestUuid), std::span(reinterpret_cast<const uint8_t*>(old.data()), old.size())).ok());
+  CHECK(CheckIdentityUnused(slow->get(), testing::kTestUuid).ok());
+  REQUIRE(AcquireGcMarker(**slow, testing::kTestUuid, /*refresh_only=*/true).ok());
+  CHECK(CheckIdentityUnused(slow->get(), testing::kTestUuid).code() == EBUSY);
 }

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include "volume/memory_limit.h"
+
 using namespace amberfs;
 
 TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
@@ -47,4 +49,38 @@ TEST_CASE("mount_options: bad values are refused with the option named") {
   REQUIRE(ApplyMountOption("cache_size=64M", &o).ok());
   REQUIRE(ApplyMountOption("dirty_max=128M", &o).ok());
   CHECK(FinishMountOptions(o).code() == EINVAL);
+}
+
+TEST_CASE("mount_options: a cache larger than half the memory limit is refused, naming the limit") {
+  MemoryLimit limit{8ull << 30, "MemTotal"};
+  CHECK(CheckCacheFits("cache_size", 4ull << 30, limit).ok());
+  Status st = CheckCacheFits("cache_size", (4ull << 30) + 4096, limit);
+  CHECK(st.code() == EINVAL);
+  CHECK(st.message().find("cache_size=") != std::string::npos);
+  CHECK(st.message().find("at most 4G") != std::string::npos);
+  CHECK(st.message().find("8G memory limit, MemTotal") != std::string::npos);
+
+  // This machine's limit is real and at most its memory.
+  Result<MemoryLimit> here = ReadMemoryLimit();
+  REQUIRE(here.ok());
+  CHECK(here->bytes > (64ull << 20));
+  CHECK_FALSE(here->source.empty());
+  for (const char* huge : {"cache_size=15T", "cache_size=1T"}) {
+    CAPTURE(huge);
+    MountOptions o;
+    REQUIRE(ApplyMountOption(huge, &o).ok());
+    if (o.volume.cache_bytes > here->bytes / 2) CHECK(FinishMountOptions(o).code() == EINVAL);
+  }
+}
+
+TEST_CASE("mount_options: the cache must hold sixteen of the volume's blocks") {
+  VolumeConfig c;
+  c.block_size = 64 << 10;
+  MountOptions o;
+  REQUIRE(ApplyMountOption("cache_size=512K", &o).ok());
+  Status st = CheckMountOptionsForVolume(o, c);
+  CHECK(st.code() == EINVAL);
+  CHECK(st.message().find("at least 1M") != std::string::npos);
+  c.block_size = 4096;
+  CHECK(CheckMountOptionsForVolume(o, c).ok());
 }

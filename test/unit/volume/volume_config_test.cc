@@ -12,6 +12,7 @@
 #include <set>
 
 #include "base/durable_file.h"
+#include "snapshot/change_tracker.h"
 #include "snapshot/volume_layout.h"
 
 using namespace amberfs;
@@ -177,4 +178,30 @@ TEST_CASE("volume_config: store and load through the file system") {
   bad.size = 12345;
   CHECK(bad.Store(empty.path).code() == EINVAL);
   CHECK_FALSE(std::filesystem::exists(empty.path + "/config"));
+}
+
+TEST_CASE("volume_config: the geometry it accepts is the one the snapshot layer accepts") {
+  // Chunks below 4 KiB were once accepted here and refused by the mount.
+  for (uint32_t chunk : {512u, 1024u, 2048u}) {
+    CAPTURE(chunk);
+    VolumeConfig c = SampleConfig();
+    c.block_size = 512;
+    c.chunk_size = chunk;
+    Status st = c.Validate();
+    CHECK(st.code() == EINVAL);
+    CHECK(st.message().find("from 4K to 64M") != std::string::npos);
+    CHECK(ValidateVolumeGeometry(c.size, c.block_size, c.chunk_size).code() == EINVAL);
+  }
+  // Every geometry the config accepts is one the change tracker accepts.
+  for (uint32_t block = 256; block <= (128u << 10); block *= 2) {
+    for (uint32_t chunk = 256; chunk <= (128u << 20); chunk *= 2) {
+      CAPTURE(block);
+      CAPTURE(chunk);
+      if (ValidateVolumeGeometry(1ull << 30, block, chunk).ok()) {
+        CHECK(ChangeTracker::CheckGeometry(1ull << 30, chunk).ok());
+        CHECK(chunk >= block);
+      }
+    }
+  }
+  CHECK(ValidateVolumeGeometry(1ull << 30, 512, 4096).ok());
 }
