@@ -243,8 +243,7 @@ void UploadQueue::RetryLaterLocked(Job& job, const Status& error) {
   // A failure in an outage says nothing new: the outage has its own lines.
   const bool outage_began = health_.Failed(error, job.probe, jobs_.size(), now);
   const bool warn = outage_began && (job.attempts == 1 || job.attempts % 100 == 0);
-  AMBER_LOG(warn ? LogLevel::kWarn : LogLevel::kDebug, "upload of %s failed (attempt %d, retrying): %s",
-            job.kind == UploadEntry::Kind::kBlob ? job.key.Hex().c_str() : job.ref_name.c_str(), job.attempts,
+  AMBER_LOG(warn ? LogLevel::kWarn : LogLevel::kDebug, "upload failed (attempt %d, retrying): %s", job.attempts,
             error.ToString().c_str());
   job.probe = false;
   work_cv_.notify_all();  // sleepers recompute their wake-up time
@@ -415,7 +414,7 @@ bool UploadQueue::SupersededLocked(const Job& job) const {
   return false;
 }
 
-void UploadQueue::CompleteJob(const Job& job, bool uploaded) {
+void UploadQueue::CompleteJob(const Job& job, bool uploaded, uint64_t bytes) {
   bool cancelled, take_back;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -435,6 +434,7 @@ void UploadQueue::CompleteJob(const Job& job, bool uploaded) {
   if (!logged.ok()) errors_.Record(logged);  // only costs a repeated upload after a restart
   if (uploaded) {
     ++uploaded_;
+    uploaded_bytes_ += bytes;
     StoreAnsweredLocked(job.probe);
   } else if (job.probe) {
     health_.ProbeAbandoned();
@@ -447,7 +447,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
   auto data = fast_.Get(job.key);
   if (data.ok()) {
     error = slow_.Put(job.key, *data);
-    if (error.ok()) return CompleteJob(job, true);
+    if (error.ok()) return CompleteJob(job, true, data->size());
   } else if (data.status().code() == ENOENT || data.status().code() == EBADMSG) {
     // The only copy is gone or bad. An earlier upload may have made it already.
     auto in_slow = slow_.Contains(job.key);
@@ -458,7 +458,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
   } else {
     error = data.status();
   }
-  RetryOrDrop(job, error.Annotate("upload blob " + job.key.Hex()));
+  RetryOrDrop(job, error);  // the stores' errors name the blob
 }
 
 void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
@@ -478,8 +478,8 @@ void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
 
 void UploadQueue::RunRefJob(const Job& job) {
   Status s = slow_.PutRef(job.ref_name, job.ref_data);
-  if (s.ok()) return CompleteJob(job, true);
-  RetryOrDrop(job, s.Annotate("upload ref " + job.ref_name));
+  if (s.ok()) return CompleteJob(job, true, job.ref_data.size());
+  RetryOrDrop(job, s);
 }
 
 void UploadQueue::RetryOrDrop(const Job& job, const Status& error) {
@@ -531,6 +531,7 @@ void UploadQueue::ReportStats(PairedStats* stats) const {
   std::lock_guard<std::mutex> lock(mu_);
   stats->pending = jobs_.size();
   stats->uploaded = uploaded_;
+  stats->uploaded_bytes = uploaded_bytes_;
   stats->lost = lost_;
   health_.Report(stats);
 }

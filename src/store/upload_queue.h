@@ -185,8 +185,8 @@ class UploadQueue {
   bool IsCancelled(uint64_t seq) const;
   // Whether a later pending job uploads what job does.
   bool SupersededLocked(const Job& job) const;
-  // Settles a job after its upload (or cancellation); takes mu_.
-  void CompleteJob(const Job& job, bool uploaded);
+  // Settles a job after its upload of `bytes` (or cancellation); takes mu_.
+  void CompleteJob(const Job& job, bool uploaded, uint64_t bytes = 0);
   void FinishJobLocked(uint64_t seq);
   // The job is no longer in flight (its key or the ref slot is free again).
   void EndFlightLocked(Job& job);
@@ -217,7 +217,7 @@ class UploadQueue {
   SlowStoreHealth health_;
   Marker marker_;
   int reserved_puts_ = 0;  // Puts between ReservePut and AddBlob
-  uint64_t uploaded_ = 0, lost_ = 0, lost_unreported_ = 0;
+  uint64_t uploaded_ = 0, uploaded_bytes_ = 0, lost_ = 0, lost_unreported_ = 0;
   std::vector<std::thread> workers_;
 };
 

@@ -74,6 +74,7 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   out->Gauge("amberfs_upload_pending", "Blobs and refs waiting for the slow store (upload queue depth).",
              s.store.pending);
   out->Counter("amberfs_uploaded_total", "Uploads to the slow store.", s.store.uploaded);
+  out->Counter("amberfs_uploaded_bytes_total", "Bytes uploaded to the slow store.", s.store.uploaded_bytes);
   out->Counter("amberfs_upload_errors_total", "Failed uploads (retried).", s.store.upload_errors);
   out->Counter("amberfs_upload_lost_total", "Uploads abandoned because the fast copy was gone.", s.store.lost);
   out->Gauge("amberfs_fast_store_bytes", "Disk bytes of the fast store.", s.store.fast_bytes);
