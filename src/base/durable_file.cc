@@ -129,7 +129,7 @@ Status FsyncParentDir(const std::string& path) {
 
 Result<UniqueFd> CreateSyncedFile(const std::string& path, std::span<const uint8_t> data, bool replace_leftover) {
   const int create = replace_leftover ? O_CREAT | O_TRUNC : O_CREAT | O_EXCL;
-  UniqueFd fd(::open(path.c_str(), O_RDWR | create | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | create | O_CLOEXEC, 0600));
   if (!fd.valid()) return Status::FromErrno(errno, "create " + path);
   Status st = PwriteAll(fd.get(), data.data(), data.size(), 0, path);
   if (st.ok()) st = SyncFileData(fd.get(), path);

@@ -93,9 +93,11 @@ Status FsyncDir(const std::string& dir);
 // Syncs the directory that holds `path` (made durable: its entry).
 Status FsyncParentDir(const std::string& path);
 
-// Creates `path` (it must not exist; with replace_leftover an old file there
-// is truncated instead), writes `data` and fdatasyncs it; returns the file,
-// open for reading and writing. On an error the file is removed.
+// Creates `path` with mode 0600 (amberfs's files hold volume data and are
+// private, like the volume directory; it must not exist; with
+// replace_leftover an old file there is truncated instead), writes `data`
+// and fdatasyncs it; returns the file, open for reading and writing. On an
+// error the file is removed.
 Result<UniqueFd> CreateSyncedFile(const std::string& path, std::span<const uint8_t> data,
                                   bool replace_leftover = false);
 // renameat2 through FileOps; no_replace: EEXIST if `to` exists.

@@ -1,6 +1,7 @@
 // --slow: the slow store's snapshot refs of this volume point at complete
-// snapshots (a volume must be rebuildable from the slow store alone). The
-// per-blob upload check is in upload_log.cc.
+// snapshots (a volume must be rebuildable from the slow store alone), and
+// every catalog snapshot has its ref there or queued. The per-blob upload
+// check is in upload_log.cc.
 #include <set>
 
 #include "snapshot/index_tree.h"
@@ -46,6 +47,21 @@ class SlowWalker {
   std::set<Pointer>* seen_;
 };
 
+// A snapshot in the catalog whose ref is neither in the slow store nor
+// queued in the upload log would never reach it (the mount queues it).
+void CheckCatalogRefs(Context& ctx, const std::vector<std::string>& slow_refs) {
+  const std::string prefix = SnapshotRefPrefix(ctx.config->uuid);
+  std::set<std::string> reachable(slow_refs.begin(), slow_refs.end());
+  for (const UploadEntry& e : ctx.log.scan.pending)
+    if (e.kind == UploadEntry::Kind::kRef) reachable.insert(e.ref_name);
+  for (const Snapshot& s : ctx.snapshots) {
+    if (s.base_only || reachable.count(prefix + s.entry.name)) continue;
+    ctx.Problem(FsckClass::kSlowStore, "snapshot " + s.entry.name,
+                "in the catalog, but its ref is neither in the slow store nor queued for upload (the next mount "
+                "queues it)");
+  }
+}
+
 }  // namespace
 
 Status CheckSlowStore(Context& ctx) {
@@ -63,6 +79,7 @@ Status CheckSlowStore(Context& ctx) {
   for (const Snapshot& s : ctx.snapshots) {
     if (!s.base_only) local.insert(s.entry.name);
   }
+  CheckCatalogRefs(ctx, *refs);
   std::set<Pointer> seen;  // blobs known to be in the slow store, or reported missing
   uint64_t done = 0;
   for (const std::string& ref : *refs) {

@@ -1,5 +1,7 @@
 // The upload log: every record sound, every pending blob still in the fast
 // store, no blob a snapshot needs left without a way to the slow store.
+#include <algorithm>
+
 #include "fsck/internal.h"
 
 namespace amberfs::fsck {
@@ -23,7 +25,9 @@ Status ScanUploadLog(Context& ctx) {
     if (e.kind == UploadEntry::Kind::kBlob) ctx.log.pending_blobs.insert(e.key);
   }
   ctx.log.lost.insert(ctx.log.scan.lost.begin(), ctx.log.scan.lost.end());
-  ctx.report.counts.pending_uploads = ctx.log.scan.pending.size();
+  // Uploads only: a delete a crash interrupted (the next open finishes it) is none.
+  ctx.report.counts.pending_uploads = std::count_if(ctx.log.scan.pending.begin(), ctx.log.scan.pending.end(),
+                                                    [](const UploadEntry& e) { return e.kind != UploadEntry::Kind::kDelete; });
   if (ctx.log.scan.corrupt_records > 0) {
     size_t p = ctx.Problem(FsckClass::kUploadLog, path,
                            std::to_string(ctx.log.scan.corrupt_records) +

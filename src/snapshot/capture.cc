@@ -228,13 +228,22 @@ void Snapshotter::AfterCommit(const std::string& name, const Pointer& record, co
     tracker_->AbortCapture().IgnoreError();
   }
   if (!st.ok()) LOG_ERROR("snapshot %s: %s", name.c_str(), st.ToString().c_str());
-  const std::string ref_value = EncodeSnapshotRefValue(record);
-  Status ref = store_->PutRef(SnapshotRef(options_.volume_uuid, name), AsBytes(ref_value));
-  if (!ref.ok()) {
-    LOG_ERROR("snapshot %s: queue slow-store ref: %s", name.c_str(), ref.ToString().c_str());
+  // A failure here is retried (snapshot_refs.h); drain is not done until then.
+  if (!refs_->Publish(name, record).ok()) {
     std::lock_guard lk(stats_mu_);
     ++stats_.ref_errors;
   }
+}
+
+void Snapshotter::DropFailedEntry(const std::string& name, const Pointer& record) {
+  // The entry may be in place all the same (renamed in, then the directory
+  // fsync failed): a failed snapshot must not stay listed without its ref.
+  Result<CatalogEntry> left = catalog_->Get(name);
+  if (!left.ok() || left->record != record) return;
+  Status removed = catalog_->Remove(name);
+  if (removed.ok()) return;
+  LOG_ERROR("snapshot %s: its failed catalog entry stays: %s", name.c_str(), removed.ToString().c_str());
+  refs_->MarkUnverified(removed.Annotate("snapshot " + name + " is listed after a failed commit"));
 }
 
 Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
@@ -284,10 +293,14 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
 
   // The captured writes must be in the image before their marks are dropped.
   if (Status st = conductor_->Flush(); !st.ok()) return fail(st.Annotate("flush before commit"));
+  // From the entry to its ref, as one with respect to SnapshotRefs::Verify.
+  auto refs_lock = refs_->Lock();
   if (Status st = catalog_->Add(CatalogEntry{name, created_ns, *record}); !st.ok()) {
+    DropFailedEntry(name, *record);
     return fail(st.Annotate("add to catalog"));
   }
   AfterCommit(name, *record, *root);  // committed
+  refs_lock.unlock();
   reply.name = name;
   reply.barrier = std::chrono::duration_cast<std::chrono::nanoseconds>(barrier);
   reply.record = *record;

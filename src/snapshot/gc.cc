@@ -29,6 +29,20 @@ Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Poin
   });
 }
 
+// Deletes keys through the paired store, a batch at a time (one upload-log
+// sync per batch), keeping the gc marker fresh; counts them in *deleted.
+Status Sweep(PairedStore* store, const std::vector<Pointer>& keys, bool slow_lacks,
+             const std::function<Status()>& keep_fresh, uint64_t* deleted) {
+  constexpr size_t kBatch = 1000;
+  for (size_t first = 0; first < keys.size(); first += kBatch) {
+    AMBER_RETURN_IF_ERROR(keep_fresh());
+    const size_t n = std::min(kBatch, keys.size() - first);
+    AMBER_RETURN_IF_ERROR(store->DeleteBlobs(std::span(keys).subspan(first, n), slow_lacks).Annotate("gc: delete"));
+    *deleted += n;
+  }
+  return Status::OK();
+}
+
 }  // namespace
 
 Result<GcReply> Snapshotter::Gc() {
@@ -91,27 +105,33 @@ Result<GcReply> Snapshotter::Gc() {
   reply.reachable = marked.size();
 
   // Sweep: what the slow store holds first, then what only the fast store
-  // holds; PairedStore::Delete removes the slow copy before the fast one.
+  // holds; PairedStore::DeleteBlobs removes the slow copy before the fast one.
+  // Whether a blob is in the slow store comes from its listing, never from a
+  // request per blob.
   std::vector<Pointer> slow_garbage, fast_garbage;
+  std::unordered_set<Pointer> in_slow;
   AMBER_RETURN_IF_ERROR(store_->slow().List([&](const Pointer& p) {
-    if (!marked.count(p)) slow_garbage.push_back(p);
+    if (!marked.count(p)) {
+      slow_garbage.push_back(p);
+      in_slow.insert(p);
+    }
     return keep_marker_fresh();
   }).Annotate("gc: list slow store"));
+  uint64_t fast_unmarked = 0;
   AMBER_RETURN_IF_ERROR(store_->fast().List([&](const Pointer& p) {
-    if (!marked.count(p)) fast_garbage.push_back(p);
+    if (marked.count(p)) return Status::OK();
+    ++fast_unmarked;
+    if (!in_slow.count(p)) fast_garbage.push_back(p);
     return Status::OK();
   }).Annotate("gc: list fast store"));
-  std::unordered_set<Pointer> done;
-  for (const Pointer& p : slow_garbage) {
-    AMBER_RETURN_IF_ERROR(keep_marker_fresh());
-    AMBER_RETURN_IF_ERROR(store_->Delete(p).Annotate("gc: delete " + p.Hex()));
-    done.insert(p);
-    ++reply.deleted_slow;
-  }
-  for (const Pointer& p : fast_garbage) {
-    if (!done.count(p)) AMBER_RETURN_IF_ERROR(store_->Delete(p).Annotate("gc: delete " + p.Hex()));
-    ++reply.deleted_fast;
-  }
+  // Another volume may have deleted a ref since we looked for its upload
+  // marker, with a snapshot pending that reaches what that ref kept: it wrote
+  // its marker before the delete, so look again before sweeping anything.
+  AMBER_RETURN_IF_ERROR(RecheckUploadMarkers(slow, options_.volume_uuid).Annotate("gc"));
+  AMBER_RETURN_IF_ERROR(Sweep(store_, slow_garbage, /*slow_lacks=*/false, keep_marker_fresh, &reply.deleted_slow));
+  uint64_t fast_only = 0;
+  AMBER_RETURN_IF_ERROR(Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only));
+  reply.deleted_fast = fast_unmarked;  // the slow garbage's fast copies went with it
   reply.duration = std::chrono::steady_clock::now() - start;
   LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store",
            (unsigned long long)reply.reachable, (unsigned long long)reply.deleted_slow,

@@ -68,6 +68,10 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(ChangeTracker* tracker, P
   std::unique_ptr<Snapshotter> s(new Snapshotter(tracker, store, catalog, options, geo));
   s->uuid_ = uuid;
   AMBER_RETURN_IF_ERROR(s->LoadBase());
+  // A crash may have come between a snapshot's catalog entry and its ref:
+  // check them against the slow store (in the background, which may be down).
+  s->refs_ = std::make_unique<SnapshotRefs>(store, catalog, options.volume_uuid);
+  s->refs_->Start();
   return s;
 }
 
@@ -185,8 +189,11 @@ Status Snapshotter::Delete(std::string_view name) {
   }
   // The slow ref goes first: if that fails the snapshot stays listed and the
   // delete can be retried, rather than leaving a ref no catalog knows of.
-  AMBER_RETURN_IF_ERROR(store_->DeleteRef(SnapshotRef(options_.volume_uuid, name)).Annotate("delete snapshot ref"));
-  AMBER_RETURN_IF_ERROR(catalog_->Remove(name));
+  {
+    auto refs_lock = refs_->Lock();
+    AMBER_RETURN_IF_ERROR(store_->DeleteRef(SnapshotRef(options_.volume_uuid, name)).Annotate("delete snapshot ref"));
+    AMBER_RETURN_IF_ERROR(catalog_->Remove(name));
+  }
   {
     std::lock_guard lk(read_mu_);
     auto it = records_.find(name);
@@ -197,7 +204,11 @@ Status Snapshotter::Delete(std::string_view name) {
   return Status::OK();
 }
 
-Status Snapshotter::Drain(std::chrono::milliseconds timeout) { return store_->Drain(timeout); }
+Status Snapshotter::Drain(std::chrono::milliseconds timeout) {
+  // Not done while a catalog snapshot's ref may be neither uploaded nor queued.
+  AMBER_RETURN_IF_ERROR(refs_->Verify().Annotate("drain"));
+  return store_->Drain(timeout);
+}
 
 SnapshotterStats Snapshotter::Stats() const {
   SnapshotterStats s;
@@ -206,6 +217,8 @@ SnapshotterStats Snapshotter::Stats() const {
     s = stats_;
   }
   s.store = store_->Stats();
+  s.refs_verified = refs_->verified();
+  s.refs_requeued = refs_->requeued();
   return s;
 }
 

@@ -107,6 +107,7 @@
 #include "snapshot/chunk_hasher.h"
 #include "snapshot/index_tree.h"
 #include "snapshot/snapshot_record.h"
+#include "snapshot/snapshot_refs.h"
 #include "snapshot/write_barrier.h"
 #include "store/paired_store.h"
 
@@ -168,7 +169,9 @@ struct SnapshotterStats {
   uint64_t deletes = 0;
   uint64_t gcs = 0;
   uint64_t gc_deleted = 0;
-  uint64_t ref_errors = 0;        // refs that could not be queued (logged)
+  uint64_t ref_errors = 0;        // refs that could not be queued (logged, retried)
+  bool refs_verified = false;     // every catalog snapshot's ref is in the slow store or queued
+  uint64_t refs_requeued = 0;     // refs found missing and queued (snapshot_refs.h)
   PairedStats store;              // upload queue depth and errors
 };
 
@@ -219,6 +222,8 @@ class Snapshotter {
   Result<Pointer> StoreRecord(const std::string& name, uint64_t created_ns, const Pointer& root, PutBatch* batch,
                               SnapshotReply* reply);
   void AfterCommit(const std::string& name, const Pointer& record, const Pointer& root);
+  // After a failed catalog Add: removes the entry if it is there anyway.
+  void DropFailedEntry(const std::string& name, const Pointer& record);
   Status CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks, std::atomic<size_t>* cursor);
   // Hashes, dedups and stores one batch of chunk bytes; records the pointers.
   Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch);
@@ -237,6 +242,8 @@ class Snapshotter {
   std::unique_ptr<CowObserver> observer_;
   IndexTree tree_;
   ChunkHasher hasher_;
+
+  std::unique_ptr<SnapshotRefs> refs_;  // the refs of the catalog's snapshots
 
   std::mutex op_mu_;
   // Guarded by op_mu_:

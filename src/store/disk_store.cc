@@ -20,15 +20,19 @@ namespace amberfs {
 
 namespace {
 
+// Blobs are volume data: private to the owner, like the volume directory.
+constexpr mode_t kDirMode = 0700;
+
 std::string HexByte(unsigned b) {
   char buf[3];
   std::snprintf(buf, sizeof buf, "%02x", b & 0xff);
   return buf;
 }
 
-// A blob or ref file, whole; a directory is no object (ENOENT).
-Result<std::vector<uint8_t>> ReadFile(const std::string& path) {
-  auto data = ReadSmallFile(path, kNoSizeLimit);
+// A blob or ref file, whole, if it is at most max_size bytes; a directory
+// is no object (ENOENT); a bigger file is EFBIG.
+Result<std::vector<uint8_t>> ReadFile(const std::string& path, size_t max_size) {
+  auto data = ReadSmallFile(path, max_size);
   if (!data.ok() && data.status().code() == EISDIR) return Status::Error(ENOENT, path + " is a directory, not an object");
   return data;
 }
@@ -44,7 +48,7 @@ Status MakeDirs(const std::string& stop, const std::string& dir, std::vector<std
   }
   std::string parent = dir.substr(0, dir.rfind('/'));
   AMBER_RETURN_IF_ERROR(MakeDirs(stop, parent, changed_parents));
-  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return Status::FromErrno(errno, "mkdir " + dir);
+  if (::mkdir(dir.c_str(), kDirMode) != 0 && errno != EEXIST) return Status::FromErrno(errno, "mkdir " + dir);
   changed_parents->push_back(parent);
   return Status::OK();
 }
@@ -72,8 +76,10 @@ bool IsDir(const std::string& path, const struct dirent& e) {
   return ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// Removes leftover temp files under dir (recursively) per the Open policy.
-Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds age) {
+// Removes leftover temp files under dir (recursively) per the Open policy;
+// counts them in *removed (a kill -9 during a snapshot may leave thousands:
+// one line for all of them, by the caller).
+Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds age, uint64_t* removed) {
   time_t now = ::time(nullptr);
   return ForEachDirEntry(dir, [&](const struct dirent& e) -> Status {
     std::string path = dir + "/" + e.d_name;
@@ -82,10 +88,11 @@ Status CleanTemps(const std::string& dir, bool exclusive, std::chrono::seconds a
       if (::lstat(path.c_str(), &st) != 0) return Status::OK();  // another cleaner got it
       if (!exclusive && now - st.st_mtime < age.count()) return Status::OK();
       if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "unlink " + path);
-      LOG_INFO("removed leftover temp file %s", path.c_str());
+      LOG_DEBUG("removed leftover temp file %s", path.c_str());
+      ++*removed;
       return Status::OK();
     }
-    if (e.d_name[0] != '.' && IsDir(path, e)) return CleanTemps(path, exclusive, age);
+    if (e.d_name[0] != '.' && IsDir(path, e)) return CleanTemps(path, exclusive, age, removed);
     return Status::OK();
   });
 }
@@ -118,7 +125,7 @@ Status DiskStore::Init(const DiskStoreOptions& options) {
   AMBER_RETURN_IF_ERROR(MakeDirs(root_, blobs, &changed));
   for (unsigned b = 0; b < 256; ++b) {
     std::string sub = blobs + "/" + HexByte(b);
-    if (::mkdir(sub.c_str(), 0755) == 0) {
+    if (::mkdir(sub.c_str(), kDirMode) == 0) {
       changed.push_back(blobs);
     } else if (errno != EEXIST) {
       return Status::FromErrno(errno, "mkdir " + sub);
@@ -129,7 +136,19 @@ Status DiskStore::Init(const DiskStoreOptions& options) {
   for (const std::string& dir : changed) AMBER_RETURN_IF_ERROR(FsyncDir(dir));
   root_fd_ = UniqueFd(::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd_.valid()) return Status::FromErrno(errno, "open " + root_);
-  return CleanTemps(root_, options.exclusive, options.stale_temp_age);
+  if (!options.exclusive) {
+    struct stat st;
+    if (::fstat(root_fd_.get(), &st) == 0 && (st.st_mode & 0077) != 0)
+      LOG_WARN("%s: the store's directory is open to other users (mode %04o); `chmod 700 %s` unless a group "
+               "shares it on purpose",
+               Describe().c_str(), static_cast<unsigned>(st.st_mode & 07777), root_.c_str());
+  }
+  uint64_t removed = 0;
+  Status cleaned = CleanTemps(root_, options.exclusive, options.stale_temp_age, &removed);
+  if (removed > 0)
+    LOG_INFO("%s: removed %llu leftover temp files (writes an earlier process did not finish)", Describe().c_str(),
+             static_cast<unsigned long long>(removed));
+  return cleaned;
 }
 
 std::string DiskStore::Describe() const { return "file://" + root_; }
@@ -152,6 +171,10 @@ Status DiskStore::WriteAtomically(const std::string& dir, const std::string& nam
 
 Status DiskStore::CheckPut(const Pointer& key, std::span<const uint8_t> data, bool hash) const {
   if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
+  if (data.size() > kMaxBlobBytes)
+    return Status::Error(EINVAL, "put of blob " + key.Hex() + " into " + Describe() + ": " +
+                                     std::to_string(data.size()) + " bytes, more than a blob may have (" +
+                                     std::to_string(kMaxBlobBytes) + ")");
   if (hash && Pointer::Of(data) != key)
     return Status::Error(EINVAL, "put of blob " + key.Hex() + " into " + Describe() + ": key is not the SHA-256 of the data");
   return Status::OK();
@@ -167,10 +190,13 @@ Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
 
 Result<std::vector<uint8_t>> DiskStore::Get(const Pointer& key) {
   if (key.IsNull()) return Status::Error(EINVAL, "get of the null pointer from " + Describe());
-  auto data = ReadFile(BlobPath(key));
+  auto data = ReadFile(BlobPath(key), kMaxBlobBytes);
   if (!data.ok()) {
     if (data.status().code() == ENOENT)
       return Status::Error(ENOENT, "blob " + key.Hex() + " not found in " + Describe());
+    if (data.status().code() == EFBIG)  // never read whole: no blob is that big
+      return Status::Error(EBADMSG, "blob " + key.Hex() + " in " + Describe() + " is corrupt: " +
+                                        data.status().message());
     return data.status().Annotate("get blob " + key.Hex() + " from " + Describe());
   }
   if (Pointer::Of(*data) != key)
@@ -244,6 +270,9 @@ Result<uint64_t> DiskStore::BlobDiskSize(const Pointer& key) {
 
 Status DiskStore::PutRef(std::string_view name, std::span<const uint8_t> data) {
   AMBER_RETURN_IF_ERROR(ValidateRefName(name));
+  if (data.size() > kMaxRefBytes)
+    return Status::Error(EINVAL, "put ref " + std::string(name) + " into " + Describe() + ": " +
+                                     std::to_string(data.size()) + " bytes, more than a ref may have");
   std::string path = root_ + "/" + std::string(name);
   size_t slash = path.rfind('/');
   std::string dir = path.substr(0, slash);
@@ -257,7 +286,7 @@ Status DiskStore::PutRef(std::string_view name, std::span<const uint8_t> data) {
 
 Result<std::vector<uint8_t>> DiskStore::GetRef(std::string_view name) {
   AMBER_RETURN_IF_ERROR(ValidateRefName(name));
-  auto data = ReadFile(root_ + "/" + std::string(name));
+  auto data = ReadFile(root_ + "/" + std::string(name), kMaxRefBytes);
   if (!data.ok()) {
     int code = data.status().code();
     if (code == ENOENT || code == ENOTDIR)

@@ -46,7 +46,7 @@ constexpr size_t kDirectAlign = 4096;
 Status WriteUnsyncedTemp(const std::string& temp, std::span<const uint8_t> data, bool direct) {
   const bool whole_blocks = direct && !data.empty() && data.size() % kDirectAlign == 0;
   UniqueFd fd;
-  if (whole_blocks) fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644));
+  if (whole_blocks) fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0600));
   if (fd.valid()) {
     const uint8_t* src = data.data();
     AlignedBuffer bounce;
@@ -64,7 +64,7 @@ Status WriteUnsyncedTemp(const std::string& temp, std::span<const uint8_t> data,
   } else {
     // Without O_EXCL: a filesystem that refuses O_DIRECT at open may have
     // created the file already (the name is ours alone either way).
-    fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    fd = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   }
   if (!fd.valid()) return Status::FromErrno(errno, "create " + temp);
   AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), data.size(), 0, temp));

@@ -46,20 +46,26 @@ void FastBudget::Stop() {
   if (evictor_.joinable()) evictor_.join();
 }
 
-void FastBudget::HoldForPut(const Pointer& key) {
+bool FastBudget::HoldForPut(const Pointer& key) {
   std::unique_lock<std::mutex> lock(mu_);
-  // An eviction of this key in progress would delete the file we are about to keep.
+  // An eviction or delete of this key in progress would remove the file we
+  // are about to keep.
   evicted_cv_.wait(lock, [&] {
     auto it = blobs_.find(key);
-    return stop_ || it == blobs_.end() || !it->second.evicting;
+    return stop_ || it == blobs_.end() || (!it->second.evicting && it->second.deleting == 0);
   });
-  ++blobs_[key].holds;
+  auto [it, added] = blobs_.try_emplace(key);
+  ++it->second.holds;
+  ++it->second.puts;
   evictable_.Erase(key);
+  return !added;
 }
 
 void FastBudget::SettlePut(const Pointer& key, uint64_t bytes, bool queued) {
   std::lock_guard<std::mutex> lock(mu_);
-  AccountLocked(blobs_[key], bytes);
+  FastBlob& fb = blobs_[key];
+  if (fb.puts > 0) --fb.puts;
+  AccountLocked(fb, bytes);
   if (!queued) return ReleaseHoldLocked(key, /*in_slow=*/false);
   WakeEvictorIfOverLocked();
 }
@@ -99,10 +105,35 @@ void FastBudget::KeepFetched(const Pointer& key, uint64_t bytes) {
   WakeEvictorIfOverLocked();
 }
 
-void FastBudget::Forget(const Pointer& key) {
+bool FastBudget::BeginDelete(const Pointer& key, bool only_if_unheld) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // An eviction of it in progress deletes the same file: let it finish.
+  evicted_cv_.wait(lock, [&] {
+    auto it = blobs_.find(key);
+    return stop_ || it == blobs_.end() || !it->second.evicting;
+  });
+  FastBlob& fb = blobs_[key];
+  if (fb.puts > 0 || (only_if_unheld && fb.holds > 0)) return false;
+  ++fb.deleting;
+  evictable_.Erase(key);
+  return true;
+}
+
+void FastBudget::EndDelete(const Pointer& key, bool deleted, uint64_t bytes) {
   std::lock_guard<std::mutex> lock(mu_);
+  evicted_cv_.notify_all();  // a Put of this key may be waiting
   auto it = blobs_.find(key);
-  if (it != blobs_.end() && it->second.holds == 0 && !it->second.evicting) DropLocked(it);
+  if (it == blobs_.end()) return;
+  FastBlob& fb = it->second;
+  --fb.deleting;
+  if (!deleted) {
+    if (fb.holds == 0) MarkEvictableLocked(key, bytes, /*in_slow=*/false);
+    return;
+  }
+  bytes_ -= fb.bytes;
+  fb.bytes = 0;
+  fb.in_slow = false;
+  if (fb.holds == 0 && fb.deleting == 0) DropLocked(it);
 }
 
 void FastBudget::ReportStats(PairedStats* stats) const {

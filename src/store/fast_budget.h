@@ -7,6 +7,11 @@
 // the slow store (uploaded, or read from it, in this process). A blob with no
 // hold is evictable; evictable blobs are ordered by last use in an LruCache.
 //
+// Deletes (BeginDelete ... EndDelete around the fast store's Delete): a Put
+// of the key meanwhile waits until the delete is done, as for an eviction;
+// a Put already in progress owns the fast copy, so it is not deleted (the
+// delete comes first, the Put after it).
+//
 // Eviction (with a budget): while the bytes are over it, a background thread
 // takes the least recently used evictable blob. A blob known to be in the
 // slow store is deleted from the fast one; a Put of that key meanwhile waits
@@ -66,9 +71,10 @@ class FastBudget {
   // Stops the evictor; a HoldForPut waiting on an eviction returns. Idempotent.
   void Stop();
 
-  // A Put's hold on key: waits out an eviction of key in progress, then
-  // keeps key from eviction until SettlePut.
-  void HoldForPut(const Pointer& key);
+  // A Put's hold on key: waits out an eviction or delete of key in
+  // progress, then keeps key from eviction until SettlePut. Returns whether
+  // the key was known already (held, or in the fast store).
+  bool HoldForPut(const Pointer& key);
   // Ends a Put's hold: accounts the blob's `bytes` (0: none written), then,
   // when `queued`, the hold passes on to its upload; else it is released.
   void SettlePut(const Pointer& key, uint64_t bytes, bool queued);
@@ -87,8 +93,12 @@ class FastBudget {
   void Touch(const Pointer& key);
   // key was fetched from the slow store into the fast one (`bytes` of disk).
   void KeepFetched(const Pointer& key, uint64_t bytes);
-  // key was deleted from the fast store: forgets it unless held or being evicted.
-  void Forget(const Pointer& key);
+  // Before deleting key's fast copy: false if that must not happen (a Put of
+  // it is in progress, or, with only_if_unheld, anything holds it); else a
+  // Put of it waits from now until EndDelete. `deleted`: the fast copy is
+  // gone; else it is accounted again with `bytes` (if it had none).
+  bool BeginDelete(const Pointer& key, bool only_if_unheld);
+  void EndDelete(const Pointer& key, bool deleted, uint64_t bytes);
 
   // Fills in fast_bytes and evictions.
   void ReportStats(PairedStats* stats) const;
@@ -97,6 +107,8 @@ class FastBudget {
   struct FastBlob {
     uint64_t bytes = 0;
     int holds = 0;  // upload jobs and Puts in progress for this key
+    int puts = 0;   // of those, Puts
+    int deleting = 0;  // Deletes in progress
     bool evicting = false;
     bool in_slow = false;  // known to be in the slow store
   };

@@ -16,6 +16,10 @@ struct PairedOptions {
   uint64_t max_pending = 1 << 18;  // pending blob uploads before Put says EAGAIN
   std::chrono::milliseconds retry_initial{100};
   std::chrono::milliseconds retry_max{30000};
+  // While the slow store is down, one upload at a time probes it, the waits
+  // doubling from retry_initial up to min(retry_max, probe_max): the longest
+  // a recovered store waits before uploads go on (slow_store_health.h).
+  std::chrono::milliseconds probe_max{2000};
   // The volume's uuid, to hold locks/upload/<uuid> in the slow store while
   // uploads are pending (slow_store_locks.h), so that the gc of another
   // volume sharing the slow store never sweeps a blob uploaded for a snapshot
@@ -33,11 +37,17 @@ struct PairedOptions {
 struct PairedStats {
   uint64_t pending = 0;  // blob and ref uploads not yet confirmed
   uint64_t uploaded = 0;
+  uint64_t uploaded_bytes = 0;  // of blobs and refs sent to the slow store
   uint64_t upload_errors = 0;
   uint64_t lost = 0;  // uploads abandoned because the fast copy was gone
   std::string last_error;
   uint64_t fast_bytes = 0;
   uint64_t evictions = 0;
+  // The slow store as the uploads see it (slow_store_health.h): down once
+  // two tries in a row failed, up again at the first success.
+  bool slow_store_up = true;
+  int64_t slow_store_down_since = 0;  // unix seconds; 0 while up
+  uint64_t slow_store_outages = 0;
 };
 
 }  // namespace amberfs

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "amberfs/log.h"
@@ -55,12 +56,48 @@ Status PairedStore::Start(const std::string& log_path) {
 Status PairedStore::OpenLog() {
   carried_ = std::make_unique<CarriedPuts>(*fast_, fast_disk_, *log_, options_, Describe());
   AMBER_RETURN_IF_ERROR(carried_->RestoreFromLog());
-  std::vector<UploadEntry> pending = log_->Pending();
+  std::vector<UploadEntry> pending = FinishInterruptedDeletes(log_->Pending());
   for (const UploadEntry& e : pending)
     if (e.kind == UploadEntry::Kind::kBlob) budget_->HoldForUpload(e.key);
   const size_t resumed = queue_->Resume(std::move(pending));
   if (resumed > 0) LOG_INFO("%s: resuming %zu uploads from the log", Describe().c_str(), resumed);
   return Status::OK();
+}
+
+std::vector<UploadEntry> PairedStore::FinishInterruptedDeletes(std::vector<UploadEntry> pending) {
+  std::vector<UploadEntry> deletes, rest;
+  std::unordered_map<Pointer, std::vector<size_t>> uploads;  // key -> indexes in rest of its blob uploads
+  for (UploadEntry& e : pending) {
+    if (e.kind == UploadEntry::Kind::kDelete) {
+      deletes.push_back(std::move(e));
+      continue;
+    }
+    if (e.kind == UploadEntry::Kind::kBlob) uploads[e.key].push_back(rest.size());
+    rest.push_back(std::move(e));
+  }
+  if (deletes.empty()) return rest;
+  std::vector<uint64_t> settled;
+  std::vector<bool> drop(rest.size(), false);
+  for (const UploadEntry& d : deletes) {
+    bool put_again = false;  // a Put after the delete began: its copy stays
+    for (size_t i : uploads[d.key]) {
+      if (rest[i].seq > d.seq) {
+        put_again = true;
+      } else if (!drop[i]) {  // the delete cancelled it
+        drop[i] = true;
+        settled.push_back(rest[i].seq);
+      }
+    }
+    Status deleted = put_again ? Status::OK() : fast_->Delete(d.key);
+    if (!deleted.ok()) LOG_WARN("%s: finishing a delete: %s", Describe().c_str(), deleted.ToString().c_str());
+    settled.push_back(d.seq);
+  }
+  SettleCancelled(settled);
+  LOG_INFO("%s: finished %zu blob deletes a crash interrupted", Describe().c_str(), deletes.size());
+  std::vector<UploadEntry> kept;
+  for (size_t i = 0; i < rest.size(); ++i)
+    if (!drop[i]) kept.push_back(std::move(rest[i]));
+  return kept;
 }
 
 Status PairedStore::AccountFastStore() {
@@ -120,11 +157,10 @@ Status PairedStore::UploadMissing(const Pointer& key) {
 
 // ---- Put ----
 
-Status PairedStore::HoldForPut(const Pointer& key, bool staged) {
+Result<bool> PairedStore::HoldForPut(const Pointer& key, bool staged) {
   if (key.IsNull()) return Status::Error(EINVAL, "put of the null pointer into " + Describe());
   AMBER_RETURN_IF_ERROR(queue_->ReservePut(staged));
-  budget_->HoldForPut(key);
-  return Status::OK();
+  return budget_->HoldForPut(key);
 }
 
 void PairedStore::SettlePut(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq) {
@@ -137,7 +173,7 @@ void PairedStore::SettlePut(const Pointer& key, uint64_t bytes, const Result<uin
 
 Status PairedStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   if (!log_) return Refuse("put");
-  AMBER_RETURN_IF_ERROR(HoldForPut(key));
+  AMBER_RETURN_IF_ERROR(HoldForPut(key).status());
   auto put_and_queue = [&]() -> Result<uint64_t> {
     if (carried_->Wants(data.size())) return carried_->Put(key, data);
     AMBER_RETURN_IF_ERROR(fast_->Put(key, data));
@@ -178,14 +214,14 @@ class PairedStore::Batch : public PutBatch {
   }
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override {
-    AMBER_RETURN_IF_ERROR(store_->HoldForPut(key, /*staged=*/true));
+    AMBER_ASSIGN_OR_RETURN(bool known, store_->HoldForPut(key, /*staged=*/true));
     Status put = fast_->Put(key, data);
     if (!put.ok()) {
       store_->SettlePut(key, 0, put);
       return put.Annotate("put into " + store_->Describe());
     }
     std::lock_guard<std::mutex> lock(mu_);
-    staged_.push_back(Staged{key, data.size()});
+    staged_.push_back(Staged{key, data.size(), known});
     return Status::OK();
   }
 
@@ -201,7 +237,13 @@ class PairedStore::Batch : public PutBatch {
     Result<std::vector<uint64_t>> seqs =
         done.ok() ? store_->log_->AppendBlobs(keys) : Result<std::vector<uint64_t>>(done);
     if (!seqs.ok()) {
-      for (const Pointer& key : keys) store_->SettlePut(key, 0, seqs.status());
+      // Not queued, so not owed: what the batch put into the fast store
+      // (some of it, or all, may be visible) goes again, lest it sit there
+      // unaccounted and unqueued.
+      for (const Staged& s : staged) {
+        store_->SettlePut(s.key, 0, seqs.status());
+        if (!s.known) store_->DropUnqueued(s.key, s.size);
+      }
       return seqs.status().Annotate("commit a batch of " + std::to_string(staged.size()) + " puts into " +
                                     store_->Describe());
     }
@@ -214,6 +256,7 @@ class PairedStore::Batch : public PutBatch {
   struct Staged {
     Pointer key;
     size_t size;
+    bool known;  // the fast store held it, or something else held the key, before this Put
   };
   PairedStore* const store_;
   const std::unique_ptr<PutBatch> fast_;
@@ -270,19 +313,54 @@ void PairedStore::SettleCancelled(const std::vector<uint64_t>& seqs) {
   }
 }
 
-Status PairedStore::Delete(const Pointer& key) {
+Status PairedStore::Delete(const Pointer& key) { return DeleteBlobs(std::span<const Pointer>(&key, 1)); }
+
+Status PairedStore::DeleteBlobs(std::span<const Pointer> keys, bool slow_lacks) {
   if (!log_) return Refuse("delete");
-  if (key.IsNull()) return Status::Error(EINVAL, "delete of the null pointer from " + Describe());
-  // Slow store first on delete.
-  AMBER_RETURN_IF_ERROR(slow_->Delete(key).Annotate("delete from " + Describe()));
-  if (budget_->IsHeld(key)) {
+  for (const Pointer& key : keys)
+    if (key.IsNull()) return Status::Error(EINVAL, "delete of the null pointer from " + Describe());
+  // Written before anything is deleted: should a crash come between the slow
+  // delete and the fast one, the next Open finishes the delete rather than
+  // upload the fast copy again as one the slow store lost.
+  Result<std::vector<uint64_t>> seqs = log_->AppendDeletes(keys);
+  if (!seqs.ok()) return seqs.status().Annotate("delete from " + Describe());
+  Status failed;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (failed.ok()) failed = DeleteOne(keys[i], slow_lacks);
+    SettleCancelled({(*seqs)[i]});  // over, done or not
+  }
+  return failed;
+}
+
+Status PairedStore::DeleteOne(const Pointer& key, bool slow_lacks) {
+  // Slow store first on delete; a copy an upload may still land needs the
+  // delete whatever the listing said (the cancelled upload takes it out again).
+  const bool uploading = budget_->IsHeld(key);
+  if (!slow_lacks || uploading) AMBER_RETURN_IF_ERROR(slow_->Delete(key).Annotate("delete from " + Describe()));
+  if (uploading) {
     std::vector<uint64_t> cancelled = queue_->CancelBlob(key);
     for (size_t i = 0; i < cancelled.size(); ++i) budget_->ReleaseHold(key);
     SettleCancelled(cancelled);
   }
-  AMBER_RETURN_IF_ERROR(fast_->Delete(key).Annotate("delete from " + Describe()));
-  budget_->Forget(key);
-  return Status::OK();
+  // A Put of the key in progress owns the fast copy: the delete came first.
+  if (!budget_->BeginDelete(key, /*only_if_unheld=*/false)) return Status::OK();
+  return EndFastDelete(key, 0).Annotate("delete from " + Describe());
+}
+
+Status PairedStore::EndFastDelete(const Pointer& key, size_t data_size) {
+  Status deleted = fast_->Delete(key);
+  budget_->EndDelete(key, deleted.ok(), deleted.ok() ? 0 : SizeOf(key, data_size));
+  return deleted;
+}
+
+void PairedStore::DropUnqueued(const Pointer& key, size_t data_size) {
+  // Only a blob this Put brought into the fast store, and that nothing else
+  // holds (another Put or upload of the same key needs the copy).
+  if (!budget_->BeginDelete(key, /*only_if_unheld=*/true)) return;
+  Status deleted = EndFastDelete(key, data_size);
+  if (!deleted.ok())
+    LOG_WARN("%s: removing %s, stored by a failed batch: %s", Describe().c_str(), key.Hex().c_str(),
+             deleted.ToString().c_str());
 }
 
 Status PairedStore::List(const std::function<Status(const Pointer&)>& fn) {
@@ -322,6 +400,10 @@ Result<std::vector<uint8_t>> PairedStore::GetRef(std::string_view name) {
 Status PairedStore::DeleteRef(std::string_view name) {
   if (!log_) return Refuse("delete ref");
   AMBER_RETURN_IF_ERROR(ValidateRefName(name));
+  // A pending snapshot may reach blobs only this ref keeps alive: another
+  // volume's gc must see our upload marker before the ref goes (see
+  // slow_store_locks.h).
+  AMBER_RETURN_IF_ERROR(queue_->MarkBeforeRefDelete().Annotate("delete ref " + std::string(name)));
   AMBER_RETURN_IF_ERROR(slow_->DeleteRef(name));
   SettleCancelled(queue_->CancelRef(name));
   return fast_->DeleteRef(name);
@@ -337,6 +419,10 @@ Result<std::vector<std::string>> PairedStore::ListRefs(std::string_view prefix) 
 }
 
 Status PairedStore::Drain(std::chrono::milliseconds timeout) { return queue_->Drain(timeout); }
+
+std::vector<std::pair<std::string, std::vector<uint8_t>>> PairedStore::PendingRefs() const {
+  return queue_->PendingRefs();
+}
 
 PairedStats PairedStore::Stats() const {
   PairedStats s;

@@ -148,6 +148,11 @@ class PairedStore : public Store {
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;
+  // Delete of each of keys, with one upload-log sync for all (the deleting
+  // records). Stops at the first error. slow_lacks: the caller listed the
+  // slow store and none of keys was there: no delete request is sent there
+  // for a key with no upload pending (gc's fast-only garbage).
+  Status DeleteBlobs(std::span<const Pointer> keys, bool slow_lacks = false);
   // Every blob in either store, each once.
   Status List(const std::function<Status(const Pointer&)>& fn) override;
 
@@ -160,6 +165,8 @@ class PairedStore : public Store {
   Result<std::vector<std::string>> ListRefs(std::string_view prefix) override;
 
   Status Drain(std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
+  // Ref uploads not yet done (name, data), in the order they will go.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> PendingRefs() const;
   PairedStats Stats() const;
   // Blobs whose uploads were abandoned (from the log), for fsck.
   std::vector<Pointer> LostBlobs() const;
@@ -178,13 +185,24 @@ class PairedStore : public Store {
   // What the fast store holds, oldest first, into the budget.
   Status AccountFastStore();
   // A Put's hold on key: a place under max_pending in the queue, and key
-  // kept from eviction, until SettlePut.
-  Status HoldForPut(const Pointer& key, bool staged = false);
+  // kept from eviction, until SettlePut. Returns whether the key was known
+  // (in the fast store, or held) before.
+  Result<bool> HoldForPut(const Pointer& key, bool staged = false);
   // Ends a hold: accounts the blob's bytes, then hands the hold on to the
   // upload job of seq when it is ok, else releases it.
   void SettlePut(const Pointer& key, uint64_t bytes, const Result<uint64_t>& seq);
   // The evictor found key in the fast store but not the slow one: queue it.
   Status UploadMissing(const Pointer& key);
+  // A Delete's work on one key; its deleting record is written.
+  Status DeleteOne(const Pointer& key, bool slow_lacks);
+  // Deletes the fast copy after budget_->BeginDelete said yes.
+  Status EndFastDelete(const Pointer& key, size_t data_size);
+  // A failed batch put key into the fast store and could not queue it: its
+  // fast copy goes, unless it was there before or something holds it.
+  void DropUnqueued(const Pointer& key, size_t data_size);
+  // Open: deletes the log says were in progress at a crash are finished in
+  // the fast store; returns the pending entries left to upload.
+  std::vector<UploadEntry> FinishInterruptedDeletes(std::vector<UploadEntry> pending);
   uint64_t SizeOf(const Pointer& key, size_t data_size);
   Result<uint64_t> QueueRef(std::string_view name, std::span<const uint8_t> data);
   // Settles cancelled jobs in the log.

@@ -51,8 +51,12 @@ Result<std::vector<std::pair<std::string, std::vector<uint8_t>>>> OtherMarkers(S
 std::string UploadMarkerRef(std::string_view uuid) { return kUploadPrefix + std::string(uuid); }
 std::string GcMarkerRef(std::string_view uuid) { return kGcPrefix + std::string(uuid); }
 
+Status WriteUploadMarker(Store& slow, std::string_view uuid) {
+  return slow.PutRef(UploadMarkerRef(uuid), MarkerValue("upload")).Annotate("write upload marker");
+}
+
 Status AcquireUploadMarker(Store& slow, std::string_view uuid) {
-  AMBER_RETURN_IF_ERROR(slow.PutRef(UploadMarkerRef(uuid), MarkerValue("upload")).Annotate("write upload marker"));
+  AMBER_RETURN_IF_ERROR(WriteUploadMarker(slow, uuid));
   AMBER_ASSIGN_OR_RETURN(auto gcs, OtherMarkers(slow, kGcPrefix, uuid));
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   for (const auto& [ref, value] : gcs) {
@@ -80,11 +84,17 @@ Result<std::optional<int64_t>> MarkerAgeSeconds(Store& slow, const std::string& 
 Status AcquireGcMarker(Store& slow, std::string_view uuid, bool refresh_only) {
   AMBER_RETURN_IF_ERROR(slow.PutRef(GcMarkerRef(uuid), MarkerValue("gc")).Annotate("write gc marker"));
   if (refresh_only) return Status::OK();
-  Result<std::vector<std::pair<std::string, std::vector<uint8_t>>>> uploads = OtherMarkers(slow, kUploadPrefix, uuid);
-  if (uploads.ok() && uploads->empty()) return Status::OK();
+  Status clear = RecheckUploadMarkers(slow, uuid);
+  if (clear.ok()) return clear;
   Status released = slow.DeleteRef(GcMarkerRef(uuid));
   if (!released.ok()) LOG_WARN("release gc marker: %s", released.ToString().c_str());
+  return clear;
+}
+
+Status RecheckUploadMarkers(Store& slow, std::string_view uuid) {
+  Result<std::vector<std::pair<std::string, std::vector<uint8_t>>>> uploads = OtherMarkers(slow, kUploadPrefix, uuid);
   if (!uploads.ok()) return uploads.status().Annotate("list upload markers");
+  if (uploads->empty()) return Status::OK();
   const std::string& ref = uploads->front().first;
   return Status::Error(EBUSY, "another volume has uploads in flight to " + slow.Describe() + " (" + ref +
                                   "); gc would not know which of its blobs they need: run gc once it has drained "

@@ -13,6 +13,11 @@
 // is EINVAL before any path or URL is built from it. Refs are replaced whole
 // (a reader sees the old or the new bytes, never a mix).
 //
+// Sizes: no blob is larger than kMaxBlobBytes (the largest chunk a volume can
+// have) and no ref than kMaxRefBytes. A store reading an object larger than
+// that reports it (a blob as corrupt, EBADMSG) instead of reading it whole
+// into memory.
+//
 // Layout (the same in a directory and in an S3 bucket under its prefix):
 //   blobs/<first two hex digits>/<64 hex digits>
 //   <ref name>                    e.g. volumes/<uuid>/snapshots/<name>
@@ -32,6 +37,9 @@
 #include "amberfs/status.h"
 
 namespace amberfs {
+
+inline constexpr size_t kMaxBlobBytes = size_t{64} << 20;
+inline constexpr size_t kMaxRefBytes = size_t{1} << 20;
 
 // A group of blob Puts made durable together: one sync for the whole group
 // instead of one (or three) per blob, for callers that store many blobs and

@@ -2,6 +2,7 @@
 #include "store/upload_log.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,8 +37,11 @@ Status NotAnUploadLog(const std::string& path) {
 Result<std::unique_ptr<UploadLog>> UploadLog::Open(const std::string& path, UploadLogOptions options) {
   std::unique_ptr<UploadLog> log(new UploadLog(path, options));
   ::unlink((path + ".compact").c_str());  // an interrupted compaction; the log itself is intact
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return Status::FromErrno(errno, "open upload log " + path);
+  // It names every blob and ref not yet uploaded, with their data: private,
+  // like the volume directory (an older version made it 0644).
+  if (::fchmod(fd.get(), 0600) != 0) return Status::FromErrno(errno, "chmod 0600 upload log " + path);
   AMBER_RETURN_IF_ERROR(FsyncParentDir(path).Annotate("open upload log " + path));
   log->fd_ = std::make_shared<UniqueFd>(std::move(fd));
   bool rewrite = false;
@@ -157,6 +161,14 @@ Result<uint64_t> UploadLog::AppendBlob(const Pointer& key) {
 }
 
 Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> keys) {
+  return AppendKeyed(UploadRecordType::kBlobQueued, keys);
+}
+
+Result<std::vector<uint64_t>> UploadLog::AppendDeletes(std::span<const Pointer> keys) {
+  return AppendKeyed(UploadRecordType::kBlobDeleting, keys);
+}
+
+Result<std::vector<uint64_t>> UploadLog::AppendKeyed(UploadRecordType type, std::span<const Pointer> keys) {
   for (const Pointer& key : keys)
     if (key.IsNull()) return Status::Error(EINVAL, "upload log: the null pointer is never uploaded");
   std::vector<uint64_t> seqs;
@@ -166,7 +178,7 @@ Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> ke
     std::vector<uint8_t> bytes;
     bytes.reserve(keys.size() * kRecordSize);
     for (size_t i = 0; i < keys.size(); ++i) {
-      std::vector<uint8_t> record = EncodeUploadRecord(UploadRecordType::kBlobQueued, next_seq_ + i, keys[i]);
+      std::vector<uint8_t> record = EncodeUploadRecord(type, next_seq_ + i, keys[i]);
       bytes.insert(bytes.end(), record.begin(), record.end());
     }
     AMBER_RETURN_IF_ERROR(AppendLocked(bytes, keys.size()));
@@ -174,6 +186,7 @@ Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> ke
       UploadEntry& e = pending_[next_seq_];
       e.seq = next_seq_;
       e.key = key;
+      if (type == UploadRecordType::kBlobDeleting) e.kind = UploadEntry::Kind::kDelete;
       seqs.push_back(next_seq_++);
     }
   }
@@ -253,8 +266,8 @@ Status UploadLog::Settle(uint64_t seq, UploadRecordType type) {
   if (it == pending_.end()) return Status::Error(ENOENT, "upload log: no pending entry " + std::to_string(seq));
   bool is_ref = it->second.kind == UploadEntry::Kind::kRef;
   if (type == UploadRecordType::kBlobDone && is_ref) type = UploadRecordType::kRefDone;
-  if (type == UploadRecordType::kBlobLost && is_ref)
-    return Status::Error(EINVAL, "upload log: a ref entry cannot be lost");
+  if (type == UploadRecordType::kBlobLost && it->second.kind != UploadEntry::Kind::kBlob)
+    return Status::Error(EINVAL, "upload log: only a blob upload can be lost");
   Pointer key = type == UploadRecordType::kBlobLost ? it->second.key : Pointer::Null();
   AMBER_RETURN_IF_ERROR(AppendLocked(EncodeUploadRecord(type, seq, key), 1));
   pending_.erase(it);

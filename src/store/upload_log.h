@@ -15,7 +15,8 @@
 // a checksum; upload_log_record.h has the format, upload_log_replay.h the
 // rules by which a file's records are read back.
 //
-// Pending entries = queued records (blob-queued, blob-data, ref-queued) with
+// Pending entries = queued records (blob-queued, blob-data, ref-queued,
+// blob-deleting: a delete in progress, see AppendDeletes) with
 // no done/lost record for their seq.
 // blob-lost marks an upload abandoned because the fast copy vanished; it is
 // kept through compaction so fsck can report the blob (see Lost()).
@@ -150,6 +151,10 @@ class UploadLog {
   // The bytes a pending blob-data entry carries (ENOENT if it carries none).
   Result<std::vector<uint8_t>> ReadData(uint64_t seq);
   Result<uint64_t> AppendRef(std::string_view name, std::span<const uint8_t> data);
+  // A delete of each of keys is starting (blob-deleting records, one write
+  // and one sync); returns their seqs once durable. Settle each with
+  // MarkDone once the delete is over, done or not.
+  Result<std::vector<uint64_t>> AppendDeletes(std::span<const Pointer> keys);
   // Settle a pending entry (durable with the next sync); may compact.
   Status MarkDone(uint64_t seq);
   Status MarkLost(uint64_t seq);
@@ -169,6 +174,8 @@ class UploadLog {
  private:
   UploadLog(std::string path, UploadLogOptions options) : path_(std::move(path)), options_(options) {}
   Status Replay(bool* rewrite);
+  // Appends one keyed record (blob-queued or blob-deleting) per key, synced.
+  Result<std::vector<uint64_t>> AppendKeyed(UploadRecordType type, std::span<const Pointer> keys);
   // Writes records at the end of the file; caller holds mu_.
   Status AppendLocked(const std::vector<uint8_t>& bytes, uint64_t records);
   Status Settle(uint64_t seq, UploadRecordType type);

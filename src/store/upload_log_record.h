@@ -11,8 +11,10 @@
 //        4    1 version      1
 //        5    1 type         1 blob-queued  2 blob-done  3 ref-queued
 //                            4 ref-done     5 blob-lost    6 blob-data
+//                            7 blob-deleting
 //        6    2 reserved     0
-//        8    8 seq          blob-queued/ref-queued/blob-data: this entry's
+//        8    8 seq          blob-queued/ref-queued/blob-data/blob-deleting:
+//                            this entry's
 //                            sequence number (strictly increasing, never
 //                            reused);
 //                            *-done, blob-lost: the seq of the queued entry
@@ -29,6 +31,12 @@
 //   ref name, see store.h), then the ref's data (payload_len - 2 - name_len
 //   bytes, at most kUploadMaxRefData).
 //   blob-data payload: the blob's bytes (at most kUploadMaxBlobData).
+//
+// blob-deleting is a delete in progress (written before the slow copy is
+// deleted, settled by a blob-done record once the fast copy is gone too): a
+// crash in between leaves it pending, and the next open finishes the delete
+// in the fast store instead of taking the fast copy for a blob the slow
+// store lost.
 //
 // A blob-data header carries its own check (bytes 20..23: the low 32 bits of
 // XXH3_64 of bytes 0..55 with 20..23 zeroed), so replay may trust its length
@@ -66,11 +74,13 @@ enum class UploadRecordType : uint8_t {
   kRefDone = 4,
   kBlobLost = 5,
   kBlobData = 6,
+  kBlobDeleting = 7,
 };
 
-// An upload the log owes: a blob, or a ref with its data.
+// An upload the log owes: a blob, or a ref with its data; or a delete of a
+// blob in progress (kDelete).
 struct UploadEntry {
-  enum class Kind { kBlob, kRef };
+  enum class Kind { kBlob, kRef, kDelete };
   uint64_t seq = 0;
   Kind kind = Kind::kBlob;
   Pointer key;                    // the blob, or the SHA-256 of ref_data

@@ -26,6 +26,7 @@ void Apply(const DecodedUploadRecord& record, size_t offset, std::span<const uin
     }
     case UploadRecordType::kBlobQueued:
     case UploadRecordType::kRefQueued:
+    case UploadRecordType::kBlobDeleting:
       out->pending[seq] = record.entry;
       break;
     case UploadRecordType::kBlobLost:

@@ -6,6 +6,8 @@
 //   blob_seqs_  pending blob jobs, queued or in flight; a ref job runs only
 //               when none has a smaller seq
 //   ref_seqs_   pending ref jobs; only the first runs, one at a time
+//   keys_in_flight_  keys with a blob job in flight (one job per key at once)
+//   health_     the slow store up or down, and the gate of an outage
 // Every call into fast_, slow_, log_ or a hook happens with mu_ released.
 #include "store/upload_queue.h"
 
@@ -16,16 +18,6 @@
 
 namespace amberfs {
 
-namespace {
-
-std::chrono::milliseconds Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, int failures) {
-  int shift = std::clamp(failures - 1, 0, 30);
-  auto wait = initial * (int64_t{1} << std::min(shift, 20));
-  return std::min(wait, max);
-}
-
-}  // namespace
-
 UploadQueue::UploadQueue(Store& fast, Store& slow, UploadLog* log, const PairedOptions& options, ErrorTally& errors,
                          Hooks hooks, std::string name)
     : fast_(fast),
@@ -34,7 +26,8 @@ UploadQueue::UploadQueue(Store& fast, Store& slow, UploadLog* log, const PairedO
       options_(options),
       errors_(errors),
       hooks_(std::move(hooks)),
-      name_(std::move(name)) {}
+      name_(std::move(name)),
+      health_(slow.Describe(), options.retry_initial, std::min(options.retry_max, options.probe_max)) {}
 
 UploadQueue::~UploadQueue() { Stop(); }
 
@@ -193,76 +186,118 @@ void UploadQueue::UnpinMarker() {
   }
 }
 
+Status UploadQueue::MarkBeforeRefDelete() {
+  if (options_.lock_owner.empty()) return Status::OK();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (marker_.held || (jobs_.empty() && marker_.pins == 0)) return Status::OK();
+  }
+  Status written = WriteUploadMarker(slow_, options_.lock_owner);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (written.ok() && !marker_.held) {
+    marker_.maybe_left = true;  // removed after the linger once idle
+    if (jobs_.empty() && marker_.pins == 0) marker_.idle_since = Clock::now();
+    work_cv_.notify_all();
+  }
+  return written;
+}
+
 // ---- bookkeeping (mu_ held) ----
+
+void UploadQueue::EndFlightLocked(Job& job) {
+  if (!job.in_flight) return;
+  job.in_flight = false;
+  if (job.kind == UploadEntry::Kind::kRef) {
+    ref_in_flight_ = false;
+    return;
+  }
+  auto it = keys_in_flight_.find(job.key);
+  if (it != keys_in_flight_.end() && --it->second <= 0) keys_in_flight_.erase(it);
+}
 
 void UploadQueue::FinishJobLocked(uint64_t seq) {
   auto it = jobs_.find(seq);
   if (it == jobs_.end()) return;
-  if (it->second.kind == UploadEntry::Kind::kBlob) {
+  EndFlightLocked(it->second);
+  if (it->second.kind == UploadEntry::Kind::kBlob)
     blob_seqs_.erase(seq);
-  } else {
+  else
     ref_seqs_.erase(seq);
-    if (it->second.in_flight) ref_in_flight_ = false;
-  }
   jobs_.erase(it);
   done_cv_.notify_all();
   if (jobs_.empty()) {
     marker_.idle_since = Clock::now();
     work_cv_.notify_all();  // a worker releases the upload marker after the linger
   }
-  if (!ref_seqs_.empty()) work_cv_.notify_one();  // the first ref may be runnable now
+  // The first ref, or a job of the key just freed, may be runnable now.
+  if (!ref_seqs_.empty() || !schedule_.empty()) work_cv_.notify_one();
 }
 
 void UploadQueue::RetryLaterLocked(Job& job, const Status& error) {
   errors_.Record(error);
-  Clock::time_point now = Clock::now();
+  const Clock::time_point now = Clock::now();
   ++job.attempts;
-  job.in_flight = false;
-  job.next_try = now + Backoff(options_.retry_initial, options_.retry_max, job.attempts);
-  if (job.kind == UploadEntry::Kind::kBlob) {
-    schedule_.emplace(job.next_try, job.seq);
-  } else {
-    ref_in_flight_ = false;
-  }
-  // Back off the whole slow store, not just this job, so a store that is down
-  // is not hammered by every pending upload in turn.
-  ++consecutive_failures_;
-  gate_ = now + Backoff(options_.retry_initial, options_.retry_max, consecutive_failures_);
-  // Warn on the first failure and then now and then: a store that is down for
-  // an hour must not flood the log, and Stats carries the rest.
-  LogLevel level = job.attempts == 1 || job.attempts % 100 == 0 ? LogLevel::kWarn : LogLevel::kDebug;
-  AMBER_LOG(level, "%s: upload of %s failed (attempt %d, retrying): %s", name_.c_str(),
-            job.kind == UploadEntry::Kind::kBlob ? job.key.Hex().c_str() : job.ref_name.c_str(), job.attempts,
+  EndFlightLocked(job);
+  job.next_try = now + RetryBackoff(options_.retry_initial, options_.retry_max, job.attempts);
+  if (job.kind == UploadEntry::Kind::kBlob) schedule_.emplace(job.next_try, job.seq);
+  // A failure in an outage says nothing new: the outage has its own lines.
+  const bool outage_began = health_.Failed(error, job.probe, jobs_.size(), now);
+  const bool warn = outage_began && (job.attempts == 1 || job.attempts % 100 == 0);
+  AMBER_LOG(warn ? LogLevel::kWarn : LogLevel::kDebug, "upload failed (attempt %d, retrying): %s", job.attempts,
             error.ToString().c_str());
+  job.probe = false;
   work_cv_.notify_all();  // sleepers recompute their wake-up time
 }
 
-UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_point* wake) {
-  if (now < gate_) {
-    *wake = gate_;
-    return nullptr;
+void UploadQueue::StoreAnsweredLocked(bool probe) {
+  const Clock::time_point now = Clock::now();
+  if (health_.Succeeded(probe, jobs_.size(), now)) RescheduleAllLocked(now);
+}
+
+void UploadQueue::RescheduleAllLocked(Clock::time_point now) {
+  // The store is back: what failed while it was down goes now, oldest first.
+  std::set<std::pair<Clock::time_point, uint64_t>> now_due;
+  for (const auto& [when, seq] : schedule_) {
+    jobs_.at(seq).next_try = now;
+    now_due.emplace(now, seq);
   }
+  schedule_.swap(now_due);
+  for (uint64_t seq : ref_seqs_) jobs_.at(seq).next_try = now;
+  work_cv_.notify_all();
+}
+
+UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_point* wake) {
+  Job* picked = nullptr;
   if (!ref_in_flight_ && !ref_seqs_.empty()) {
     Job& ref = jobs_.at(*ref_seqs_.begin());
     bool blobs_before = !blob_seqs_.empty() && *blob_seqs_.begin() < ref.seq;
     if (!blobs_before) {
-      if (ref.next_try <= now) {
-        ref_in_flight_ = true;
-        return &ref;
-      }
-      *wake = std::min(*wake, ref.next_try);
+      if (ref.next_try <= now)
+        picked = &ref;
+      else
+        *wake = std::min(*wake, ref.next_try);
     }
   }
-  if (!schedule_.empty()) {
-    auto first = schedule_.begin();
-    if (first->first <= now) {
-      Job& job = jobs_.at(first->second);
-      schedule_.erase(first);
-      return &job;
-    }
-    *wake = std::min(*wake, first->first);
+  auto due = schedule_.begin();
+  for (; picked == nullptr && due != schedule_.end() && due->first <= now; ++due) {
+    Job& job = jobs_.at(due->second);
+    if (!keys_in_flight_.count(job.key)) picked = &job;  // else: its key's upload ends first
   }
-  return nullptr;
+  if (picked == nullptr) {
+    if (due != schedule_.end() && due->first > now) *wake = std::min(*wake, due->first);
+    return nullptr;
+  }
+  const SlowStoreHealth::Try may = health_.MayStart(now, wake);
+  if (may == SlowStoreHealth::Try::kNo) return nullptr;
+  picked->probe = may == SlowStoreHealth::Try::kProbe;
+  picked->in_flight = true;
+  if (picked->kind == UploadEntry::Kind::kRef) {
+    ref_in_flight_ = true;
+  } else {
+    schedule_.erase({picked->next_try, picked->seq});
+    ++keys_in_flight_[picked->key];
+  }
+  return picked;
 }
 
 // ---- workers ----
@@ -277,9 +312,22 @@ bool UploadQueue::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
   const bool acquire = !marker_.held && (!jobs_.empty() || marker_.pins > 0);
   const bool release = (marker_.held || marker_.maybe_left) && jobs_.empty() && marker_.pins == 0;
   if (!acquire && !release) return false;
-  if (acquire && now < marker_.retry_at) {
+  if (acquire && now < marker_.retry_at) {  // another volume's gc is sweeping
     work_cv_.wait_until(lock, marker_.retry_at);
     return true;
+  }
+  bool probe = false;
+  if (acquire) {  // the marker's write is a try like an upload (the first of a busy period)
+    Clock::time_point wake = Clock::time_point::max();
+    const SlowStoreHealth::Try may = health_.MayStart(now, &wake);
+    if (may == SlowStoreHealth::Try::kNo) {
+      if (wake == Clock::time_point::max())
+        work_cv_.wait(lock);  // a probe is out
+      else
+        work_cv_.wait_until(lock, wake);
+      return true;
+    }
+    probe = may == SlowStoreHealth::Try::kProbe;
   }
   if (release && now < marker_.idle_since + options_.lock_linger) {
     work_cv_.wait_until(lock, marker_.idle_since + options_.lock_linger);
@@ -291,20 +339,29 @@ bool UploadQueue::TendMarkerLocked(std::unique_lock<std::mutex>& lock) {
                       : slow_.DeleteRef(UploadMarkerRef(options_.lock_owner));
   lock.lock();
   marker_.busy = false;
-  SettleMarkerLocked(acquire, st);
+  SettleMarkerLocked(acquire, probe, st);
   work_cv_.notify_all();
   return true;
 }
 
-void UploadQueue::SettleMarkerLocked(bool acquire, const Status& st) {
+void UploadQueue::SettleMarkerLocked(bool acquire, bool probe, const Status& st) {
   if (acquire && st.ok()) {
     marker_.held = true;
     marker_.maybe_left = false;
     marker_.failures = 0;
+    StoreAnsweredLocked(probe);
+  } else if (acquire && st.code() == EBUSY) {
+    // The store answered: another volume's gc is sweeping. Our marker is
+    // written; wait for that gc with a backoff of our own.
+    marker_.maybe_left = true;
+    errors_.Record(st);
+    StoreAnsweredLocked(probe);
+    marker_.retry_at =
+        Clock::now() + RetryBackoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
   } else if (acquire) {
     marker_.maybe_left = true;  // it may have been written before the check failed
-    errors_.Record(st.Annotate("before uploading to " + slow_.Describe()));
-    marker_.retry_at = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
+    errors_.Record(st);
+    health_.Failed(st, probe, jobs_.size(), Clock::now());  // the outage's gate paces the next try
   } else {
     // A marker left behind only makes other volumes' gc wait; the next busy
     // period rewrites it anyway.
@@ -312,7 +369,8 @@ void UploadQueue::SettleMarkerLocked(bool acquire, const Status& st) {
     marker_.maybe_left = !st.ok();  // tried again when next idle, after a backoff
     if (!st.ok()) {
       LOG_WARN("%s: release upload marker: %s", name_.c_str(), st.ToString().c_str());
-      marker_.idle_since = Clock::now() + Backoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
+      marker_.idle_since =
+          Clock::now() + RetryBackoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
     } else {
       marker_.failures = 0;
     }
@@ -332,7 +390,6 @@ void UploadQueue::WorkerLoop() {
         work_cv_.wait_until(lock, wake);
       continue;
     }
-    picked->in_flight = true;
     Job job = *picked;  // the map entry may move on; work from a copy
     lock.unlock();
     if (job.kind == UploadEntry::Kind::kBlob)
@@ -348,10 +405,26 @@ bool UploadQueue::IsCancelled(uint64_t seq) const {
   return jobs_.at(seq).cancelled;
 }
 
-void UploadQueue::CompleteJob(const Job& job, bool uploaded) {
-  const bool cancelled = IsCancelled(job.seq);
-  if (uploaded && cancelled) {
-    // Deleted while in flight: the delete went first, so take our copy back out.
+bool UploadQueue::SupersededLocked(const Job& job) const {
+  for (auto it = jobs_.upper_bound(job.seq); it != jobs_.end(); ++it) {
+    const Job& later = it->second;
+    if (later.kind != job.kind) continue;
+    if (job.kind == UploadEntry::Kind::kBlob ? later.key == job.key : later.ref_name == job.ref_name) return true;
+  }
+  return false;
+}
+
+void UploadQueue::CompleteJob(const Job& job, bool uploaded, uint64_t bytes) {
+  bool cancelled, take_back;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancelled = jobs_.at(job.seq).cancelled;
+    // Put again since the delete: the later job uploads the same bytes, and
+    // cannot start before this one ends (one job per key, one ref at a time),
+    // so the copy stays. Else the delete went first: take our copy back out.
+    take_back = uploaded && cancelled && !SupersededLocked(job);
+  }
+  if (take_back) {
     Status s = job.kind == UploadEntry::Kind::kBlob ? slow_.Delete(job.key) : slow_.DeleteRef(job.ref_name);
     if (!s.ok()) LOG_WARN("%s: removing a cancelled upload: %s", name_.c_str(), s.ToString().c_str());
   }
@@ -361,8 +434,10 @@ void UploadQueue::CompleteJob(const Job& job, bool uploaded) {
   if (!logged.ok()) errors_.Record(logged);  // only costs a repeated upload after a restart
   if (uploaded) {
     ++uploaded_;
-    consecutive_failures_ = 0;
-    gate_ = {};
+    uploaded_bytes_ += bytes;
+    StoreAnsweredLocked(job.probe);
+  } else if (job.probe) {
+    health_.ProbeAbandoned();
   }
   FinishJobLocked(job.seq);
 }
@@ -372,7 +447,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
   auto data = fast_.Get(job.key);
   if (data.ok()) {
     error = slow_.Put(job.key, *data);
-    if (error.ok()) return CompleteJob(job, true);
+    if (error.ok()) return CompleteJob(job, true, data->size());
   } else if (data.status().code() == ENOENT || data.status().code() == EBADMSG) {
     // The only copy is gone or bad. An earlier upload may have made it already.
     auto in_slow = slow_.Contains(job.key);
@@ -383,7 +458,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
   } else {
     error = data.status();
   }
-  RetryOrDrop(job, error.Annotate("upload to " + slow_.Describe()));
+  RetryOrDrop(job, error);  // the stores' errors name the blob
 }
 
 void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
@@ -393,6 +468,7 @@ void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
   Status logged = log_->MarkLost(job.seq);
   hooks_.blob_lost(job.key);
   std::lock_guard<std::mutex> lock(mu_);
+  StoreAnsweredLocked(job.probe);  // it said it lacks the blob
   errors_.Record(lost);
   if (!logged.ok()) errors_.Record(logged);
   ++lost_;
@@ -402,8 +478,8 @@ void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
 
 void UploadQueue::RunRefJob(const Job& job) {
   Status s = slow_.PutRef(job.ref_name, job.ref_data);
-  if (s.ok()) return CompleteJob(job, true);
-  RetryOrDrop(job, s.Annotate("upload ref to " + slow_.Describe()));
+  if (s.ok()) return CompleteJob(job, true, job.ref_data.size());
+  RetryOrDrop(job, s);
 }
 
 void UploadQueue::RetryOrDrop(const Job& job, const Status& error) {
@@ -455,7 +531,19 @@ void UploadQueue::ReportStats(PairedStats* stats) const {
   std::lock_guard<std::mutex> lock(mu_);
   stats->pending = jobs_.size();
   stats->uploaded = uploaded_;
+  stats->uploaded_bytes = uploaded_bytes_;
   stats->lost = lost_;
+  health_.Report(stats);
+}
+
+std::vector<std::pair<std::string, std::vector<uint8_t>>> UploadQueue::PendingRefs() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> out;
+  for (uint64_t seq : ref_seqs_) {
+    const Job& job = jobs_.at(seq);
+    if (!job.cancelled) out.emplace_back(job.ref_name, job.ref_data);
+  }
+  return out;
 }
 
 }  // namespace amberfs

@@ -8,15 +8,21 @@
 // ends.
 //
 // Scheduling: options.upload_workers workers run blob jobs in parallel, in
-// the order of their next try. Ref jobs run one at a time in seq order, each
-// only once no blob job with a smaller seq is pending ("blobs before refs": a
-// snapshot's ref never reaches the slow store before its blobs).
+// the order of their next try, never two of the same key at once (so the
+// upload of a blob deleted and put again never races the one before it).
+// Ref jobs run one at a time in seq order, each only once no blob job with a
+// smaller seq is pending ("blobs before refs": a snapshot's ref never reaches
+// the slow store before its blobs).
 //
 // Retries: a failed upload is retried forever, after a backoff that doubles
-// from options.retry_initial up to options.retry_max. The backoff also gates
-// the whole slow store (by the count of consecutive failures), so a store
-// that is down is not hammered by every pending job in turn. Failures are
-// recorded in the ErrorTally and logged on the first attempt and every 100th.
+// from options.retry_initial up to options.retry_max. A failure also marks
+// the slow store down (SlowStoreHealth, slow_store_health.h): then one try
+// at a time probes it, at doubling intervals up to options.probe_max, and
+// the first success lets every upload go at once, the jobs' own backoff
+// reset, so a store that was down is neither hammered meanwhile nor waited
+// for once it is back. An outage is logged when it starts, now and then
+// while it lasts, and when it ends (see there); a job's own failure is
+// logged on its first attempt and every 100th, unless it fell in an outage.
 //
 // Lost blobs: a blob job whose fast copy is missing or corrupt, and not in
 // the slow store either, cannot be done: it is written to the log as lost,
@@ -66,10 +72,12 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "store/error_tally.h"
 #include "store/paired_options.h"
+#include "store/slow_store_health.h"
 #include "store/store.h"
 #include "store/upload_log.h"
 
@@ -118,6 +126,10 @@ class UploadQueue {
 
   void PinMarker();
   void UnpinMarker();
+  // Before a ref is deleted from the slow store: with uploads pending (or a
+  // batch open) and the marker not known to be there, writes it now (see
+  // slow_store_locks.h); it is removed like any marker once idle.
+  Status MarkBeforeRefDelete();
 
   // Waits until no job with seq <= target remains (only `target` itself when
   // exact); ETIMEDOUT after timeout, EIO for blobs lost since the last report.
@@ -125,8 +137,10 @@ class UploadQueue {
   // WaitFor everything queued before the call.
   Status Drain(std::chrono::milliseconds timeout);
 
-  // Fills in pending, uploaded and lost.
+  // Fills in pending, uploaded, lost and the slow store's health.
   void ReportStats(PairedStats* stats) const;
+  // The ref uploads still pending: name and data, in seq order.
+  std::vector<std::pair<std::string, std::vector<uint8_t>>> PendingRefs() const;
 
  private:
   struct Job {
@@ -138,6 +152,7 @@ class UploadQueue {
     int attempts = 0;
     Clock::time_point next_try{};
     bool in_flight = false;
+    bool probe = false;      // in flight as the slow store's probe (SlowStoreHealth)
     bool cancelled = false;  // deleted while queued or in flight
   };
   // The upload marker (options_.lock_owner) as the workers see it.
@@ -146,7 +161,7 @@ class UploadQueue {
     bool busy = false;        // a worker is writing or deleting it (others wait)
     bool maybe_left = false;  // ours may be in the slow store: remove it when idle
     int pins = 0;             // open batches: keep (and hold) the marker
-    int failures = 0;
+    int failures = 0;         // releases failed, or another volume's gc refused us
     Clock::time_point retry_at{};    // when to try writing it again
     Clock::time_point idle_since{};  // the queue emptied (linger from here)
   };
@@ -158,8 +173,9 @@ class UploadQueue {
   // Writes or deletes the upload marker when due; true if it did something
   // (mu_ was released meanwhile), false if uploads may go on.
   bool TendMarkerLocked(std::unique_lock<std::mutex>& lock);
-  // Records the outcome of a marker write or delete.
-  void SettleMarkerLocked(bool acquire, const Status& st);
+  // Records the outcome of a marker write (`probe`: as the store's probe)
+  // or delete.
+  void SettleMarkerLocked(bool acquire, bool probe, const Status& st);
   void RunBlobJob(const Job& job);
   void RunRefJob(const Job& job);
   // The fast copy of job's blob is gone or bad and the slow store lacks it.
@@ -167,10 +183,17 @@ class UploadQueue {
   // A failed upload: retried later, unless the job was cancelled meanwhile.
   void RetryOrDrop(const Job& job, const Status& error);
   bool IsCancelled(uint64_t seq) const;
-  // Settles a job after its upload (or cancellation); takes mu_.
-  void CompleteJob(const Job& job, bool uploaded);
+  // Whether a later pending job uploads what job does.
+  bool SupersededLocked(const Job& job) const;
+  // Settles a job after its upload of `bytes` (or cancellation); takes mu_.
+  void CompleteJob(const Job& job, bool uploaded, uint64_t bytes = 0);
   void FinishJobLocked(uint64_t seq);
+  // The job is no longer in flight (its key or the ref slot is free again).
+  void EndFlightLocked(Job& job);
   void RetryLaterLocked(Job& job, const Status& error);
+  // The slow store answered: ends an outage (and every job's backoff).
+  void StoreAnsweredLocked(bool probe);
+  void RescheduleAllLocked(Clock::time_point now);
   std::vector<uint64_t> CancelLocked(const Pointer* key, std::string_view ref_name);
 
   Store& fast_;
@@ -190,11 +213,11 @@ class UploadQueue {
   std::set<uint64_t> blob_seqs_;                               // pending blob jobs (refs wait on these)
   std::set<uint64_t> ref_seqs_;                                // pending ref jobs, uploaded in order
   bool ref_in_flight_ = false;
-  int consecutive_failures_ = 0;
-  Clock::time_point gate_{};  // no upload starts before this (slow store backoff)
+  std::unordered_map<Pointer, int> keys_in_flight_;  // blob jobs in flight, by key
+  SlowStoreHealth health_;
   Marker marker_;
   int reserved_puts_ = 0;  // Puts between ReservePut and AddBlob
-  uint64_t uploaded_ = 0, lost_ = 0, lost_unreported_ = 0;
+  uint64_t uploaded_ = 0, uploaded_bytes_ = 0, lost_ = 0, lost_unreported_ = 0;
   std::vector<std::thread> workers_;
 };
 

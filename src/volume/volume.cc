@@ -76,9 +76,21 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   out->Gauge("amberfs_upload_pending", "Blobs and refs waiting for the slow store (upload queue depth).",
              s.store.pending);
   out->Counter("amberfs_uploaded_total", "Uploads to the slow store.", s.store.uploaded);
+  out->Counter("amberfs_uploaded_bytes_total", "Bytes uploaded to the slow store.", s.store.uploaded_bytes);
   out->Counter("amberfs_upload_errors_total", "Failed uploads (retried).", s.store.upload_errors);
   out->Counter("amberfs_upload_lost_total", "Uploads abandoned because the fast copy was gone.", s.store.lost);
   out->Gauge("amberfs_fast_store_bytes", "Disk bytes of the fast store.", s.store.fast_bytes);
+  out->Gauge("amberfs_slow_store_up", "1 unless uploads to the slow store keep failing (an outage).",
+             s.store.slow_store_up ? 1 : 0);
+  out->Gauge("amberfs_slow_store_down_since_seconds", "Unix time the current outage began; 0 while up.",
+             static_cast<uint64_t>(s.store.slow_store_down_since));
+  out->Counter("amberfs_slow_store_outages_total", "Outages of the slow store seen since the mount.",
+               s.store.slow_store_outages);
+  out->Gauge("amberfs_snapshot_refs_verified",
+             "1 once every snapshot's ref is known to be in the slow store or queued for it.",
+             s.refs_verified ? 1 : 0);
+  out->Counter("amberfs_snapshot_refs_requeued_total", "Snapshot refs found missing from the slow store and queued.",
+               s.refs_requeued);
 }
 
 }  // namespace

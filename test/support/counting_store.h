@@ -1,15 +1,19 @@
-// CountingStore: a Store wrapper that counts calls (for "writes exactly N
-// blobs" and "asks at most N questions" assertions) and can fail the Nth Put
-// (fault injection).
+// CountingStore: a Store wrapper that counts calls, each kind apart (for
+// "writes exactly N blobs" and "makes at most N requests" assertions), and
+// can fail the Nth Put (fault injection). It wraps a store it does not own,
+// or one it owns (for callers that hand the store on, such as a SnapVolume's
+// open_slow).
 //
-// S3Requests() is what the calls so far would have cost on S3: one request
-// per blob or ref call, and per List / ListRefs call one request per page of
-// up to 1000 keys (at least one). ListRefs is counted by the names it
-// returned, which undercounts a listing that walked other objects too (refs
-// share the namespace with blobs on S3, so ListRefs("") walks the blobs).
+// requests() counts calls. S3Requests() is what the calls so far would have
+// cost on S3: one request per blob or ref call, and per List / ListRefs call
+// one request per page of up to 1000 keys (at least one). ListRefs is counted
+// by the names it returned, which undercounts a listing that walked other
+// objects too (refs share the namespace with blobs on S3, so ListRefs("")
+// walks the blobs).
 #pragma once
 
 #include <atomic>
+#include <memory>
 
 #include "store/store.h"
 
@@ -18,17 +22,28 @@ namespace amberfs::testing {
 class CountingStore : public Store {
  public:
   explicit CountingStore(Store* inner) : inner_(inner) {}
+  explicit CountingStore(std::unique_ptr<Store> owned) : owned_(std::move(owned)), inner_(owned_.get()) {}
 
-  std::atomic<uint64_t> puts{0}, gets{0}, contains{0}, deletes{0};
-  std::atomic<uint64_t> put_refs{0}, get_refs{0}, delete_refs{0};
+  std::atomic<uint64_t> puts{0}, gets{0}, contains{0}, deletes{0}, lists{0};
+  std::atomic<uint64_t> put_refs{0}, get_refs{0}, delete_refs{0}, list_refs{0};
   std::atomic<uint64_t> list_pages{0}, listed{0};  // List and ListRefs: pages and keys
   // When > 0, the Put that brings `puts` to this number fails with ENOSPC.
   std::atomic<uint64_t> fail_put_at{0};
 
   static constexpr uint64_t kPageKeys = 1000;
 
+  // Every call so far, of any kind.
+  uint64_t requests() const {
+    return puts + gets + contains + deletes + lists + put_refs + get_refs + delete_refs + list_refs;
+  }
   uint64_t S3Requests() const {
     return puts + gets + contains + deletes + put_refs + get_refs + delete_refs + list_pages;
+  }
+  void Reset() {
+    for (auto* c : {&puts, &gets, &contains, &deletes, &lists, &put_refs, &get_refs, &delete_refs, &list_refs,
+                    &list_pages, &listed}) {
+      *c = 0;
+    }
   }
 
   std::string Describe() const override { return "counting(" + inner_->Describe() + ")"; }
@@ -49,6 +64,7 @@ class CountingStore : public Store {
     return inner_->Delete(key);
   }
   Status List(const std::function<Status(const Pointer&)>& fn) override {
+    ++lists;
     uint64_t n = 0;
     Status st = inner_->List([&](const Pointer& key) {
       ++n;
@@ -70,6 +86,7 @@ class CountingStore : public Store {
     return inner_->DeleteRef(name);
   }
   Result<std::vector<std::string>> ListRefs(std::string_view prefix) override {
+    ++list_refs;
     auto names = inner_->ListRefs(prefix);
     CountListing(names.ok() ? names->size() : 0);
     return names;
@@ -81,6 +98,7 @@ class CountingStore : public Store {
     list_pages += keys == 0 ? 1 : (keys + kPageKeys - 1) / kPageKeys;
   }
 
+  std::unique_ptr<Store> owned_;
   Store* inner_;
 };
 

@@ -1,8 +1,9 @@
 // FaultFileOps: a FileOps (base/durable_file.h) that fails chosen system
 // calls, for tests of what durable writes do on EIO, ENOSPC and the like.
 //
-//   Fail(call, errno, times): the next `times` calls of `call` fail with
-//     errno (times < 0: until Clear()); the others reach the system.
+//   Fail(call, errno, times, skip): after `skip` more calls of `call` reach
+//     the system, the next `times` fail with errno (times < 0: until
+//     Clear()); the others reach the system.
 //   Calls(call): how many calls of `call` were made, failed or not.
 // Install it for a scope with ScopedFileOps; it then applies to every thread,
 // so keep background threads that write files out of such a scope.
@@ -22,9 +23,9 @@ class FaultFileOps : public FileOps {
  public:
   enum class Call { kPwrite, kFsync, kFdatasync, kSyncfs, kRename };
 
-  void Fail(Call call, int err, int times = -1) {
+  void Fail(Call call, int err, int times = -1, int skip = 0) {
     std::lock_guard<std::mutex> lock(mu_);
-    faults_[call] = Fault{err, times};
+    faults_[call] = Fault{err, times, skip};
   }
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -61,6 +62,7 @@ class FaultFileOps : public FileOps {
   struct Fault {
     int err = 0;
     int times = 0;
+    int skip = 0;
   };
 
   // The errno to fail this call with, or 0 to let it through.
@@ -69,6 +71,10 @@ class FaultFileOps : public FileOps {
     ++calls_[call];
     auto it = faults_.find(call);
     if (it == faults_.end() || it->second.times == 0) return 0;
+    if (it->second.skip > 0) {
+      --it->second.skip;
+      return 0;
+    }
     if (it->second.times > 0) --it->second.times;
     return it->second.err;
   }

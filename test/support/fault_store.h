@@ -6,7 +6,12 @@
 //   - SetDelay(d): every call sleeps d first (a slow network store).
 //   - CorruptOnGet(key): Get returns the inner bytes with one bit flipped,
 //     bypassing the inner store's verification (a store that lies).
-//   - SetDown(true): every call fails with ECONNREFUSED (an unreachable store).
+//   - SetDown(true): every call fails with ECONNREFUSED (an unreachable store);
+//     a call in its delay when the store goes down fails with ECONNRESET.
+//   - PauseNext(op, key, after, what): the next call of op (on key, if
+//     given; whose "<op> <key or name>" contains `what`, if not empty)
+//     waits, before reaching the inner store or (after) once it returned,
+//     until Resume(); WaitPaused() waits for a call to be held there.
 //   - A shared OpRecorder, when given, gets "<label>:<op> <key or name>" for
 //     every call that reached the inner store, in order across stores.
 // Batches wrap the inner store's batch: their Puts take kPut faults and their
@@ -19,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,6 +82,21 @@ class FaultStore : public Store, public BlobInventory {
     std::lock_guard<std::mutex> lock(mu_);
     down_ = down;
   }
+  void PauseNext(Op op, std::optional<Pointer> key = std::nullopt, bool after = false, std::string what = "") {
+    std::lock_guard<std::mutex> lock(mu_);
+    pause_ = Pause{op, key, after, std::move(what)};
+    paused_ = false;
+    resumed_ = false;
+  }
+  bool WaitPaused(std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return pause_cv_.wait_for(lock, timeout, [&] { return paused_; });
+  }
+  void Resume() {
+    std::lock_guard<std::mutex> lock(mu_);
+    resumed_ = true;
+    pause_cv_.notify_all();
+  }
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
     faults_.clear();
@@ -94,7 +115,7 @@ class FaultStore : public Store, public BlobInventory {
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kPut, &key, "put " + key.Hex()));
-    return inner_->Put(key, data);
+    return After(Op::kPut, &key, inner_->Put(key, data));
   }
   std::unique_ptr<PutBatch> NewPutBatch() override {
     return std::make_unique<FaultBatch>(this, inner_->NewPutBatch());
@@ -111,7 +132,7 @@ class FaultStore : public Store, public BlobInventory {
   }
   Status Delete(const Pointer& key) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kDelete, &key, "delete " + key.Hex()));
-    return inner_->Delete(key);
+    return After(Op::kDelete, &key, inner_->Delete(key));
   }
   Status List(const std::function<Status(const Pointer&)>& fn) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kList, nullptr, "list"));
@@ -174,6 +195,12 @@ class FaultStore : public Store, public BlobInventory {
     std::optional<Pointer> key;
     int times;
   };
+  struct Pause {
+    Op op;
+    std::optional<Pointer> key;
+    bool after;
+    std::string what;
+  };
 
   Status Enter(Op op, const Pointer* key, std::string what) {
     std::chrono::milliseconds delay;
@@ -193,10 +220,34 @@ class FaultStore : public Store, public BlobInventory {
       }
       if (!fail.ok()) ++injected_;
     }
-    if (delay.count() > 0) std::this_thread::sleep_for(delay);
+    if (delay.count() > 0) {
+      std::this_thread::sleep_for(delay);
+      std::lock_guard<std::mutex> lock(mu_);
+      if (fail.ok() && down_) {  // it went down while this call was on its way
+        fail = Status::Error(ECONNRESET, Describe() + " went down (injected): " + what);
+        ++injected_;
+      }
+    }
     if (!fail.ok()) return fail;
+    HoldIfPaused(op, key, /*after=*/false, what);
     if (recorder_) recorder_->Record(label_ + ":" + what);
     return Status::OK();
+  }
+  // Holds the call here if it is the one PauseNext chose.
+  void HoldIfPaused(Op op, const Pointer* key, bool after, const std::string& what = "") {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!pause_ || pause_->op != op || pause_->after != after || (pause_->key && (key == nullptr || *pause_->key != *key)))
+      return;
+    if (!pause_->what.empty() && what.find(pause_->what) == std::string::npos) return;
+    pause_.reset();
+    paused_ = true;
+    pause_cv_.notify_all();
+    pause_cv_.wait(lock, [&] { return resumed_; });
+  }
+  template <typename T>
+  T After(Op op, const Pointer* key, T result) {
+    HoldIfPaused(op, key, /*after=*/true);
+    return result;
   }
   bool ShouldCorrupt(const Pointer& key) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -212,6 +263,9 @@ class FaultStore : public Store, public BlobInventory {
   std::chrono::milliseconds delay_{0};
   bool down_ = false;
   int injected_ = 0;
+  std::optional<Pause> pause_;
+  bool paused_ = false, resumed_ = false;
+  std::condition_variable pause_cv_;
 };
 
 }  // namespace amberfs::testing

@@ -6,10 +6,12 @@
 
 #include <doctest/doctest.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,8 @@
 #include "io/device.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
+#include "snapshot/index_tree.h"
+#include "snapshot/snapshot_record.h"
 #include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
@@ -137,12 +141,41 @@ struct SnapVolume {
     REQUIRE_MESSAGE(st.ok(), st.ToString());
     return out;
   }
+  // Every blob a snapshot needs: its record and everything its tree reaches.
+  std::set<Pointer> NeededBy(const std::string& name) {
+    auto entry = catalog->Get(name);
+    REQUIRE(entry.ok());
+    auto bytes = paired->Get(entry->record);
+    REQUIRE(bytes.ok());
+    auto rec = DecodeSnapshotRecord(*bytes);
+    REQUIRE(rec.ok());
+    std::set<Pointer> out{entry->record};
+    IndexTree tree(paired.get(), rec->Geometry().value(), 0);
+    REQUIRE(tree.ForEachBlob(rec->root, [&](const Pointer& p, BlobKind) -> Result<bool> {
+                  return out.insert(p).second;
+                }).ok());
+    return out;
+  }
   SnapshotReply Snapshot(const std::string& name) {
     Result<SnapshotReply> r = snap->Snapshot(name);
     REQUIRE_MESSAGE(r.ok(), r.status().ToString());
     return *r;
   }
 };
+
+// Two volumes of `size` bytes in dir/v1 and dir/v2 with one slow store,
+// dir/shared.
+inline void OpenSharingSlowStore(const std::string& dir, SnapVolume& v1, SnapVolume& v2, uint64_t size) {
+  v1.dir = dir + "/v1";
+  v2.dir = dir + "/v2";
+  REQUIRE(::mkdir(v1.dir.c_str(), 0700) == 0);
+  REQUIRE(::mkdir(v2.dir.c_str(), 0700) == 0);
+  v1.slow_dir = v2.slow_dir = dir + "/shared";
+  v2.uuid = "11111111-2222-4333-8444-555555555555";
+  v1.size = v2.size = size;
+  REQUIRE(v1.Open().ok());
+  REQUIRE(v2.Open().ok());
+}
 
 // Bytes that differ per (seed, index), never all zero.
 inline std::vector<uint8_t> Pattern(uint64_t seed, size_t len) {

@@ -399,6 +399,29 @@ TEST_CASE("fsck: --slow finds a blob the slow store lost, and -y queues it again
   CHECK(Run(dir.path(), false, true, false, true).ExitCode(true) == amberfs::kFsckOk);
 }
 
+TEST_CASE("fsck: --slow reports a catalog snapshot whose ref is neither in the slow store nor queued") {
+  TempDir dir("fsck");
+  Build(dir.path());
+  auto config = amberfs::VolumeConfig::Load(dir.path());
+  REQUIRE(config.ok());
+  const std::string ref = amberfs::SnapshotRef(config->uuid, "snap2");
+  CHECK(Run(dir.path(), false, false, false, /*slow=*/true).ExitCode(false) == amberfs::kFsckOk);
+  REQUIRE(amberfs::DiskStore::Open(dir / "archive").value()->DeleteRef(ref).ok());
+  FsckReport r = Run(dir.path(), false, false, false, /*slow=*/true);
+  INFO(Text(r));
+  CHECK(r.ExitCode(false) == amberfs::kFsckUncorrected);
+  CHECK(Has(r, FsckClass::kSlowStore, "snapshot snap2"));
+  CHECK(Has(r, FsckClass::kSlowStore, "neither in the slow store nor queued"));
+  // Queued in the upload log: on its way, not a problem.
+  {
+    auto log = amberfs::UploadLog::Open(dir / "upload.log");
+    REQUIRE(log.ok());
+    std::string value = "queued";
+    REQUIRE((*log)->AppendRef(ref, std::vector<uint8_t>(value.begin(), value.end())).ok());
+  }
+  CHECK_FALSE(Has(Run(dir.path(), false, false, false, true), FsckClass::kSlowStore, "snapshot snap2"));
+}
+
 TEST_CASE("fsck: reports render as text and JSON with every class") {
   TempDir dir("fsck");
   Built b = Build(dir.path());

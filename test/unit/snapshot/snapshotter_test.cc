@@ -18,6 +18,7 @@
 
 using namespace amberfs;
 using amberfs::testing::Pattern;
+using amberfs::testing::OpenSharingSlowStore;
 using amberfs::testing::SnapVolume;
 using amberfs::testing::Eventually;
 using amberfs::testing::TempDir;
@@ -36,21 +37,6 @@ std::set<Pointer> ListBlobs(Store& store) {
   return out;
 }
 
-// Every blob a snapshot needs: its record and everything its tree reaches.
-std::set<Pointer> NeededBy(SnapVolume& v, const std::string& name) {
-  auto entry = v.catalog->Get(name);
-  REQUIRE(entry.ok());
-  auto bytes = v.paired->Get(entry->record);
-  REQUIRE(bytes.ok());
-  auto rec = DecodeSnapshotRecord(*bytes);
-  REQUIRE(rec.ok());
-  std::set<Pointer> out{entry->record};
-  IndexTree tree(v.paired.get(), rec->Geometry().value(), 0);
-  REQUIRE(tree.ForEachBlob(rec->root, [&](const Pointer& p, BlobKind) -> Result<bool> {
-                return out.insert(p).second;
-              }).ok());
-  return out;
-}
 
 }  // namespace
 
@@ -136,7 +122,7 @@ TEST_CASE("snapshotter: incremental on a large sparse volume, dedup, zero chunks
   std::vector<uint8_t> zero(kChunk, 1);
   REQUIRE(v.snap->ReadSnapshot("dedup", zero.data(), kChunk, 503 * kChunk).ok());
   CHECK(zero == std::vector<uint8_t>(kChunk, 0));
-  for (const Pointer& p : NeededBy(v, "dedup")) CHECK(p != Pointer::Of(std::vector<uint8_t>(kChunk, 0)));
+  for (const Pointer& p : v.NeededBy("dedup")) CHECK(p != Pointer::Of(std::vector<uint8_t>(kChunk, 0)));
 }
 
 // Point-in-time: each writer writes a sequence of whole-chunk versions into
@@ -276,7 +262,7 @@ TEST_CASE("snapshotter: rollback, delete and gc") {
   REQUIRE_MESSAGE(gc.ok(), gc.status().ToString());
   CHECK(gc->deleted_fast > 0);
   REQUIRE(v.snap->Drain(20s).ok());
-  std::set<Pointer> need = NeededBy(v, "B");
+  std::set<Pointer> need = v.NeededBy("B");
   // The base (C's record and tree) is kept: C's chunks equal A's.
   auto base = ReadSnapshotBase(v.dir);
   REQUIRE(base.ok());
@@ -307,23 +293,11 @@ TEST_CASE("snapshotter: rollback, delete and gc") {
                                           "volumes/" + v.uuid + "/snapshots/B"});
 }
 
-// Two volumes of 16 chunks in dir/v1 and dir/v2 with one slow store, dir/shared.
-static void OpenSharingSlowStore(const TempDir& dir, SnapVolume& v1, SnapVolume& v2) {
-  v1.dir = dir / "v1";
-  v2.dir = dir / "v2";
-  REQUIRE(::mkdir(v1.dir.c_str(), 0700) == 0);
-  REQUIRE(::mkdir(v2.dir.c_str(), 0700) == 0);
-  v1.slow_dir = v2.slow_dir = dir / "shared";
-  v2.uuid = "11111111-2222-4333-8444-555555555555";
-  v1.size = v2.size = 16 * kChunk;
-  REQUIRE(v1.Open().ok());
-  REQUIRE(v2.Open().ok());
-}
 
 TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store needs") {
   TempDir dir("snapeng");
   SnapVolume v1, v2;
-  OpenSharingSlowStore(dir, v1, v2);
+  OpenSharingSlowStore(dir.path(), v1, v2, 16 * kChunk);
   v1.Write(0, Pattern(1, 4 * kChunk));
   v2.Write(0, Pattern(2, 4 * kChunk));
   v1.Snapshot("one");
@@ -345,7 +319,7 @@ TEST_CASE("snapshotter: gc keeps what another volume sharing the slow store need
 TEST_CASE("snapshotter: deleting the base snapshot keeps its blobs from another volume's gc") {
   TempDir dir("snapeng");
   SnapVolume v1, v2;
-  OpenSharingSlowStore(dir, v1, v2);
+  OpenSharingSlowStore(dir.path(), v1, v2, 16 * kChunk);
   v1.Write(0, Pattern(1, 4 * kChunk));
   v1.Snapshot("one");  // v1's base from now on
   REQUIRE(v1.snap->Delete("one").ok());
@@ -369,7 +343,7 @@ TEST_CASE("snapshotter: gc gives way to another volume's uploads in flight") {
   TempDir dir("snapeng");
   SnapVolume v1, v2;
   v2.lock_linger = 3600s;  // v2 looks busy uploading until it closes
-  OpenSharingSlowStore(dir, v1, v2);
+  OpenSharingSlowStore(dir.path(), v1, v2, 16 * kChunk);
   v1.Write(0, Pattern(1, 4 * kChunk));
   v1.Snapshot("one");
   REQUIRE(v1.snap->Drain(20s).ok());

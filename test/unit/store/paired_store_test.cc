@@ -12,8 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "support/fault_store.h"
 #include "support/eventually.h"
+#include "support/fault_store.h"
+#include "support/paired_rig.h"
 #include "support/temp_dir.h"
 
 using amberfs::DiskStore;
@@ -26,81 +27,14 @@ using amberfs::testing::FaultStore;
 using amberfs::testing::OpRecorder;
 using amberfs::testing::Eventually;
 using amberfs::testing::TempDir;
+using amberfs::testing::Blob;
+using amberfs::testing::FastRetry;
+using amberfs::testing::PairedRig;
 using namespace std::chrono_literals;
 
-namespace {
-
-std::vector<uint8_t> Blob(int i, size_t size = 1000) {
-  std::vector<uint8_t> data(size);
-  for (size_t j = 0; j < size; ++j) data[j] = static_cast<uint8_t>(i * 131 + j * 7 + (j >> 8));
-  std::string tag = std::to_string(i);
-  std::copy(tag.begin(), tag.end(), data.begin());
-  return data;
-}
-
-PairedOptions FastRetry() {
-  PairedOptions o;
-  o.upload_workers = 4;
-  o.retry_initial = 5ms;
-  o.retry_max = 20ms;
-  return o;
-}
-
-// A paired store over two DiskStores in a scratch directory, each behind a
-// FaultStore; with bare_fast, the fast DiskStore is used as it is (so single
-// Puts carry their data in the upload log).
-struct Rig {
-  TempDir dir{"blobs-paired"};
-  std::shared_ptr<OpRecorder> ops = std::make_shared<OpRecorder>();
-  bool bare_fast = false;
-  FaultStore* fast = nullptr;  // null with bare_fast
-  FaultStore* slow = nullptr;
-  std::unique_ptr<PairedStore> store;
-
-  std::string log() const { return dir / "upload.log"; }
-  std::unique_ptr<DiskStore> OpenDisk(const std::string& name) {
-    auto s = DiskStore::Open(dir / name);
-    REQUIRE(s.ok());
-    return std::move(s).value();
-  }
-  void Open(PairedOptions options = FastRetry(), bool read_only = false, bool slow_down = false) {
-    store.reset();
-    std::unique_ptr<Store> f = OpenDisk("fast");
-    if (!bare_fast) f = std::make_unique<FaultStore>(std::move(f), "fast", ops);
-    auto s = std::make_unique<FaultStore>(OpenDisk("slow"), "slow", ops);
-    fast = bare_fast ? nullptr : static_cast<FaultStore*>(f.get());
-    slow = s.get();
-    slow->SetDown(slow_down);
-    auto opened = PairedStore::Open(std::move(f), std::move(s), read_only ? "" : log(), options);
-    REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
-    store = std::move(opened).value();
-  }
-  // Puts Blob(0..count-1, size); returns their keys.
-  std::vector<Pointer> PutBlobs(int count, size_t size = 1000) {
-    std::vector<Pointer> keys;
-    for (int i = 0; i < count; ++i) {
-      auto data = Blob(i, size);
-      keys.push_back(Pointer::Of(data));
-      REQUIRE(store->Put(keys.back(), data).ok());
-    }
-    return keys;
-  }
-  // Puts Blob(i) and waits until it is in the slow store.
-  Pointer PutUploaded(int i) {
-    auto data = Blob(i);
-    Pointer key = Pointer::Of(data);
-    REQUIRE(store->Put(key, data).ok());
-    REQUIRE(store->Drain(10s).ok());
-    return key;
-  }
-  bool InSlow(const Pointer& key) { return slow->inner().Contains(key).value(); }
-  bool InFast(const Pointer& key) { return OpenDisk("fast")->Contains(key).value(); }
-};
-
-}  // namespace
 
 TEST_CASE("Paired: put, drain, get, and the slow store holds everything") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   std::vector<Pointer> keys;
   for (int i = 0; i < 30; ++i) {
@@ -180,7 +114,7 @@ TEST_CASE("Paired: uploads survive kill -9 of a process doing puts") {
 }
 
 TEST_CASE("Paired: with the slow store down puts succeed and everything arrives later") {
-  Rig rig;
+  PairedRig rig;
   PairedOptions o = FastRetry();
   o.max_pending = 40;
   rig.Open(o);
@@ -210,7 +144,7 @@ TEST_CASE("Paired: with the slow store down puts succeed and everything arrives 
 }
 
 TEST_CASE("Paired: pending uploads resume after a clean restart") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   rig.slow->SetDown(true);
   std::vector<Pointer> keys = rig.PutBlobs(10);
@@ -222,7 +156,7 @@ TEST_CASE("Paired: pending uploads resume after a clean restart") {
 }
 
 TEST_CASE("Paired: a carried Put's fast copy lost or torn in a crash is put back from the upload log") {
-  Rig rig;
+  PairedRig rig;
   rig.bare_fast = true;
   rig.Open(FastRetry(), false, /*slow_down=*/true);
   std::vector<Pointer> keys = rig.PutBlobs(6, 64 * 1024);
@@ -253,7 +187,7 @@ TEST_CASE("Paired: a carried Put's fast copy lost or torn in a crash is put back
 }
 
 TEST_CASE("Paired: carried Puts keep the upload log bounded") {
-  Rig rig;
+  PairedRig rig;
   rig.bare_fast = true;
   PairedOptions options = FastRetry();
   options.log.compact_data_bytes = 256 * 1024;
@@ -271,7 +205,7 @@ TEST_CASE("Paired: carried Puts keep the upload log bounded") {
 }
 
 TEST_CASE("Paired: concurrent carried Puts, uploads and checkpoints keep every blob durable or carried") {
-  Rig rig;
+  PairedRig rig;
   rig.bare_fast = true;
   PairedOptions options = FastRetry();
   options.log.compact_data_bytes = 256 * 1024;  // a checkpoint every four blobs
@@ -312,7 +246,7 @@ TEST_CASE("Paired: concurrent carried Puts, uploads and checkpoints keep every b
 }
 
 TEST_CASE("Paired: a corrupt slow copy is detected and never copied into the fast store") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   auto data = Blob(1);
   Pointer key = Pointer::Of(data);
@@ -332,7 +266,7 @@ TEST_CASE("Paired: a corrupt slow copy is detected and never copied into the fas
 }
 
 TEST_CASE("Paired: a corrupt fast copy is replaced from the slow store") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   Pointer key = rig.PutUploaded(2);
   auto* disk = dynamic_cast<DiskStore*>(&rig.fast->inner());
@@ -343,7 +277,7 @@ TEST_CASE("Paired: a corrupt fast copy is replaced from the slow store") {
 }
 
 TEST_CASE("Paired: delete goes to the slow store first, then the fast") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   Pointer key = rig.PutUploaded(3);
 
@@ -365,7 +299,7 @@ TEST_CASE("Paired: delete goes to the slow store first, then the fast") {
 }
 
 TEST_CASE("Paired: delete cancels a queued upload") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   rig.slow->SetDown(true);
   auto data = Blob(4);
@@ -381,7 +315,7 @@ TEST_CASE("Paired: delete cancels a queued upload") {
 }
 
 TEST_CASE("Paired: the fast budget evicts only uploaded blobs") {
-  Rig rig;
+  PairedRig rig;
   PairedOptions o = FastRetry();
   o.fast_budget_bytes = 10 * 4096;
   rig.Open(o);
@@ -408,7 +342,7 @@ TEST_CASE("Paired: the fast budget evicts only uploaded blobs") {
 }
 
 TEST_CASE("Paired: blobs found in the fast store at open are checked before eviction") {
-  Rig rig;
+  PairedRig rig;
   PairedOptions o = FastRetry();
   o.fast_budget_bytes = 4096;
   // Two blobs in the fast store and neither in the log: one is in the slow
@@ -429,7 +363,7 @@ TEST_CASE("Paired: blobs found in the fast store at open are checked before evic
 }
 
 TEST_CASE("Paired: refs reach the slow store only after the blobs put before them") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   auto a = Blob(1), b = Blob(2);
   Pointer pa = Pointer::Of(a), pb = Pointer::Of(b);
@@ -461,7 +395,7 @@ TEST_CASE("Paired: refs reach the slow store only after the blobs put before the
 }
 
 TEST_CASE("Paired: a pending blob missing from the fast store is reported and dropped") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   rig.slow->SetDown(true);
   auto a = Blob(1), b = Blob(2);
@@ -489,7 +423,7 @@ TEST_CASE("Paired: a pending blob missing from the fast store is reported and dr
 }
 
 TEST_CASE("Paired: read-only refuses writes and still reads") {
-  Rig rig;
+  PairedRig rig;
   auto data = Blob(5);
   Pointer key = Pointer::Of(data);
   {
@@ -508,7 +442,7 @@ TEST_CASE("Paired: read-only refuses writes and still reads") {
 }
 
 TEST_CASE("Paired: a batch is queued for upload only at Commit, and a dropped or failed batch queues nothing") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   std::vector<Pointer> keys;
   auto batch = rig.store->NewPutBatch();
@@ -548,7 +482,7 @@ TEST_CASE("Paired: a batch is queued for upload only at Commit, and a dropped or
 }
 
 TEST_CASE("Paired: a batch bigger than max_pending is not refused by its own staged blobs") {
-  Rig rig;
+  PairedRig rig;
   PairedOptions o = FastRetry();
   o.max_pending = 4;
   rig.Open(o);
@@ -560,7 +494,7 @@ TEST_CASE("Paired: a batch bigger than max_pending is not refused by its own sta
 }
 
 TEST_CASE("Paired: concurrent puts and gets") {
-  Rig rig;
+  PairedRig rig;
   rig.Open();
   std::vector<std::thread> threads;
   for (int t = 0; t < 6; ++t)

@@ -102,6 +102,31 @@ TEST_CASE("UploadLog AppendBlobs queues many with one append, in order, across r
   CHECK(pending[2].seq == 4);
 }
 
+TEST_CASE("UploadLog deleting records stay pending until settled, across reopen and compaction") {
+  TempDir dir("blobs-log");
+  std::string path = dir / "upload.log";
+  {
+    auto log = std::move(UploadLog::Open(path).value());
+    REQUIRE(log->AppendBlob(Key(0)).ok());
+    std::vector<Pointer> keys{Key(1), Key(2)};
+    auto seqs = log->AppendDeletes(keys);
+    REQUIRE(seqs.ok());
+    CHECK(*seqs == std::vector<uint64_t>{2, 3});
+    REQUIRE(log->MarkDone(2).ok());
+    CHECK(log->MarkLost(3).code() == EINVAL);  // a delete is not an upload to lose
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto log = std::move(UploadLog::Open(path).value());
+    std::vector<UploadEntry> pending = log->Pending();
+    REQUIRE(pending.size() == 2);
+    CHECK(pending[0].kind == UploadEntry::Kind::kBlob);
+    CHECK(pending[1].kind == UploadEntry::Kind::kDelete);
+    CHECK(pending[1].key == Key(2));
+    CHECK(pending[1].seq == 3);
+    REQUIRE(log->Compact().ok());  // the second round reads the compacted file
+  }
+}
+
 TEST_CASE("UploadLog drops a torn tail and never treats it as data") {
   TempDir dir("blobs-log");
   std::string path = dir / "upload.log";
