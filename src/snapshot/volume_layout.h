@@ -18,6 +18,7 @@
 //   mounted        the marker of a mount that has not shut down cleanly
 //   changes        the change tracker's state
 //   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
+//   rollback-intent  present while a rollback is unfinished (rollback_intent.h)
 //   catalog/       one file per committed snapshot (catalog.h)
 //   fast/          the fast store (a DiskStore)
 //   upload.log     the PairedStore's upload log (and upload.log.compact
@@ -51,6 +52,7 @@ inline constexpr const char* kLockFile = "lock";
 inline constexpr const char* kMountedMarker = "mounted";
 inline constexpr const char* kChangesFile = "changes";
 inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
+inline constexpr const char* kRollbackIntentFile = "rollback-intent";
 inline constexpr const char* kCatalogDir = "catalog";
 inline constexpr const char* kFastStoreDir = "fast";
 inline constexpr const char* kUploadLogFile = "upload.log";
