@@ -5,24 +5,8 @@
 source "$(dirname "$0")/lib.sh"
 amb_setup
 
-here=$(cd "$(dirname "$0")/.." && pwd)
-s3rver=${AMBERFS_S3RVER:-$here/node_modules/.bin/s3rver}
-[[ -x $s3rver ]] || amb_skip "s3rver not installed (cd test && npm install)"
-command -v node >/dev/null || amb_skip "node not installed"
-
-export NODE_OPTIONS=--openssl-legacy-provider AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
-mkdir -p "$AMB_WORK/s3data"
-setsid "$s3rver" -d "$AMB_WORK/s3data" -a 127.0.0.1 -p 0 --configure-bucket amberfs-test >"$AMB_WORK/s3rver.log" 2>&1 &
-s3pid=$!
-AMB_PIDS[s3rver]=$s3pid
-port=""
-for _ in $(seq 200); do
-  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$AMB_WORK/s3rver.log" | head -1)
-  [[ -n $port ]] && break
-  kill -0 "$s3pid" 2>/dev/null || amb_fail "s3rver exited: $(tail -3 "$AMB_WORK/s3rver.log")"
-  sleep 0.1
-done
-[[ -n $port ]] || amb_fail "s3rver did not start"
+amb_start_s3rver "$AMB_WORK/s3data" 0
+s3pid=$AMB_S3PID port=$AMB_S3PORT
 url="s3://amberfs-test/vols?endpoint=http://127.0.0.1:$port"
 
 vol=$AMB_WORK/vol mnt=$AMB_WORK/mnt
