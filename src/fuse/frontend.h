@@ -142,6 +142,13 @@ class Frontend {
   fuse_ino_t next_snap_ino_ = kFirstSnapshotIno;                       // guarded by snap_mu_
 };
 
+// The -o options among FUSE arguments, split at unescaped commas as fuse_opt
+// splits them ("-o a,b\\,c" and "-oa" alike), for messages and max_read.
+std::vector<std::string> FuseOptions(const std::vector<std::string>& args);
+// The value of the last max_read=N among them; 0 if absent or not a number
+// (fuse_session_new then refuses it). The INIT reply must carry this value.
+unsigned MaxReadOption(const std::vector<std::string>& options);
+
 inline Frontend& From(fuse_req_t req) { return *static_cast<Frontend*>(fuse_req_userdata(req)); }
 
 // Runs a callback body. The body either replies itself and returns 0, or

@@ -11,32 +11,8 @@
 #include "fuse/frontend.h"
 
 namespace amberfs {
-namespace {
+namespace frontend {
 
-using frontend::Frontend;
-
-fuse_lowlevel_ops MakeOps() {
-  using namespace frontend;
-  fuse_lowlevel_ops ops;
-  std::memset(&ops, 0, sizeof ops);
-  ops.init = OpInit;
-  ops.lookup = OpLookup;
-  ops.getattr = OpGetattr;
-  ops.setattr = OpSetattr;
-  ops.open = OpOpen;
-  ops.release = OpRelease;
-  ops.read = OpRead;
-  ops.write = OpWrite;
-  ops.flush = OpFlush;
-  ops.fsync = OpFsync;
-  ops.fallocate = OpFallocate;
-  ops.statfs = OpStatfs;
-  ops.readdir = OpReaddir;
-  return ops;
-}
-
-// The -o options among the FUSE arguments, split at unescaped commas (as
-// fuse_opt splits them), for messages and for max_read.
 std::vector<std::string> FuseOptions(const std::vector<std::string>& args) {
   std::vector<std::string> out;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -64,8 +40,6 @@ std::vector<std::string> FuseOptions(const std::vector<std::string>& args) {
   return out;
 }
 
-// The max_read=N option (0 if absent or not a number; then fuse_session_new
-// refuses it): the INIT reply must carry the same value.
 unsigned MaxReadOption(const std::vector<std::string>& options) {
   unsigned max_read = 0;
   for (const std::string& o : options) {
@@ -76,6 +50,34 @@ unsigned MaxReadOption(const std::vector<std::string>& options) {
     max_read = (errno == 0 && end != o.c_str() + 9 && *end == '\0' && v <= UINT_MAX) ? static_cast<unsigned>(v) : 0;
   }
   return max_read;
+}
+
+}  // namespace frontend
+
+namespace {
+
+using frontend::Frontend;
+using frontend::FuseOptions;
+using frontend::MaxReadOption;
+
+fuse_lowlevel_ops MakeOps() {
+  using namespace frontend;
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.getattr = OpGetattr;
+  ops.setattr = OpSetattr;
+  ops.open = OpOpen;
+  ops.release = OpRelease;
+  ops.read = OpRead;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.fsync = OpFsync;
+  ops.fallocate = OpFallocate;
+  ops.statfs = OpStatfs;
+  ops.readdir = OpReaddir;
+  return ops;
 }
 
 std::string Joined(const std::vector<std::string>& options) {

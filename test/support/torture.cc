@@ -4,6 +4,8 @@
 //   torture run    MNT STATE [--seconds N] [--seed N] [--no-snapshots] [--no-rollback]
 //   torture verify MNT STATE [--rebase]
 //   torture snapshot MNT STATE NAME        (a snapshot taken and journaled by hand)
+//   torture rollback MNT STATE NAME        (a rollback run and journaled by hand; the driver
+//                                           may kill the daemon while it runs)
 //   torture check-file FILE STATE NAME     (a restored image against snapshot NAME)
 //
 // The volume is treated as an array of 4 KiB blocks, each written whole with
@@ -264,6 +266,11 @@ struct Args {
   bool snapshots = true, rollback = true, rebase = false;
 };
 
+// After a rollback (defined below Runner, which they use).
+std::string CheckRolledBack(const std::string& mnt, const std::string& name, std::vector<uint64_t>* now, bool* gone);
+void JournalRolledBack(const std::string& state, Journal& journal, const std::string& name,
+                       const std::vector<uint64_t>& now, uint64_t next_gen);
+
 class Runner {
  public:
   Runner(const Args& a, uint64_t blocks, Replay replay)
@@ -478,15 +485,14 @@ class Runner {
       int err = CtlCommand(a_.mnt, "rollback " + name);
       if (err == 0) {
         std::vector<uint64_t> now;
-        std::string why;
-        if (!ReadGens(a_.mnt + "/volume", &now, &why)) Fail("after rollback " + name + ": " + why);
-        else if (!SameFile(a_.mnt + "/volume", a_.mnt + "/snapshots/" + name, &why))
-          Fail("after rollback " + name + " the volume differs from the snapshot: " + why);
-        else {
-          std::string file = "base-r" + std::to_string(next_gen_.load());
-          WriteFileBytes(a_.state + "/" + file, now);
-          journal_.Record("R " + name);
-          journal_.Record("B " + file);
+        bool gone = false;
+        std::string problem = CheckRolledBack(a_.mnt, name, &now, &gone);
+        if (gone) {
+          MountError("read after rollback", ENOTCONN);  // the kill came during the check: verify judges
+        } else if (!problem.empty()) {
+          Fail(problem);
+        } else {
+          JournalRolledBack(a_.state, journal_, name, now, next_gen_.load());
           std::lock_guard<std::mutex> lock(mu_);
           acked_ = now;
           ++rollbacks_;
@@ -513,9 +519,10 @@ class Runner {
  public:
   // Reads a whole image and returns each block's generation; false (with why)
   // on a read error or a corrupt block.
-  static bool ReadGens(const std::string& path, std::vector<uint64_t>* gens, std::string* why) {
+  static bool ReadGens(const std::string& path, std::vector<uint64_t>* gens, std::string* why, int* err = nullptr) {
     Fd fd(open(path.c_str(), O_RDONLY));
     if (fd.fd < 0) {
+      if (err) *err = errno;
       *why = "open " + path + ": " + std::strerror(errno);
       return false;
     }
@@ -524,6 +531,7 @@ class Runner {
     for (uint64_t off = 0;;) {
       ssize_t n = pread(fd.fd, buf.data(), buf.size(), static_cast<off_t>(off));
       if (n < 0) {
+        if (err) *err = errno;
         *why = "read " + path + ": " + std::strerror(errno);
         return false;
       }
@@ -543,11 +551,11 @@ class Runner {
 
   // True when both images hold the same generations; otherwise says where
   // they first differ in *why (if given).
-  static bool SameFile(const std::string& a, const std::string& b, std::string* why = nullptr) {
+  static bool SameFile(const std::string& a, const std::string& b, std::string* why = nullptr, int* err = nullptr) {
     std::vector<uint64_t> ga, gb;
     std::string local;
     std::string* w = why ? why : &local;
-    if (!ReadGens(a, &ga, w) || !ReadGens(b, &gb, w)) return false;
+    if (!ReadGens(a, &ga, w, err) || !ReadGens(b, &gb, w, err)) return false;
     if (ga.size() != gb.size()) {
       *w = "sizes differ";
       return false;
@@ -581,6 +589,37 @@ class Runner {
   std::atomic<bool> stop_{false}, gone_{false}, failed_{false};
   std::atomic<uint64_t> writes_{0}, acks_{0}, snaps_{0}, deletes_{0}, rollbacks_{0}, gcs_{0}, enospc_{0};
 };
+
+// Whether the mount has gone away (the daemon was killed on purpose).
+bool MountGoneNow(const std::string& mnt) {
+  struct stat st;
+  return stat((mnt + "/volume").c_str(), &st) != 0 && MountGone(errno);
+}
+
+// After `rollback name` returned 0: the volume must read as the snapshot.
+// Returns "" and the volume's generations, or what is wrong; *gone when a
+// read failed because the mount went away (a kill during the check: not the
+// rollback's fault, verify judges the cut-off rollback after the remount).
+std::string CheckRolledBack(const std::string& mnt, const std::string& name, std::vector<uint64_t>* now, bool* gone) {
+  std::string why;
+  int err = 0;
+  const bool read = Runner::ReadGens(mnt + "/volume", now, &why, &err) &&
+                    Runner::SameFile(mnt + "/volume", mnt + "/snapshots/" + name, &why, &err);
+  if (read) return "";
+  *gone = err != 0 && MountGoneNow(mnt);
+  if (*gone) return "";
+  if (err != 0) return "after rollback " + name + ": " + why;
+  return "after rollback " + name + " the volume differs from the snapshot: " + why;
+}
+
+// Journals a finished rollback: the volume as it is now is the new lower bound.
+void JournalRolledBack(const std::string& state, Journal& journal, const std::string& name,
+                       const std::vector<uint64_t>& now, uint64_t next_gen) {
+  std::string file = "base-r" + std::to_string(next_gen);
+  WriteFileBytes(state + "/" + file, now);
+  journal.Record("R " + name);
+  journal.Record("B " + file);
+}
 
 // Checks gens against lower bounds and an upper bound; counts what was lost.
 struct Check {
@@ -740,6 +779,43 @@ int TakeSnapshotByHand(const Args& a) {
   return 0;
 }
 
+// A rollback of a quiet volume, recorded like the controller records one;
+// the driver may kill the daemon while it runs (then exit 0, cut off).
+int RollbackByHand(const Args& a) {
+  const uint64_t blocks = VolumeBlocks(a.mnt);
+  Journal journal(a.state + "/journal");
+  {
+    // Every write issued so far is part of what the rollback replaces.
+    Fd vol(open((a.mnt + "/volume").c_str(), O_RDWR));
+    if (vol.fd < 0 || fsync(vol.fd) != 0) {
+      if (MountGone(errno)) return 0;
+      Die("fsync before rollback: " + std::string(std::strerror(errno)));
+    }
+    journal.Record("A " + std::to_string(ReplayJournal(a.state, blocks).max_gen));
+  }
+  const uint64_t next_gen = ReplayJournal(a.state, blocks).max_gen + 1;
+  journal.Record("R+ " + a.name);
+  int err = CtlCommand(a.mnt, "rollback " + a.name);
+  if (MountGone(err) || (err != 0 && MountGoneNow(a.mnt))) {
+    std::printf("torture rollback: %s cut off (the mount went away)\n", a.name.c_str());
+    return 0;
+  }
+  if (err != 0) {
+    std::printf("torture rollback: FAIL: rollback %s: %s\n", a.name.c_str(), std::strerror(err));
+    return 1;
+  }
+  std::vector<uint64_t> now;
+  bool gone = false;
+  std::string problem = CheckRolledBack(a.mnt, a.name, &now, &gone);
+  if (!problem.empty()) {
+    std::printf("torture rollback: FAIL: %s\n", problem.c_str());
+    return 1;
+  }
+  if (!gone) JournalRolledBack(a.state, journal, a.name, now, next_gen);
+  std::printf("torture rollback: %s %s\n", a.name.c_str(), gone ? "cut off while checked" : "done and checked");
+  return 0;
+}
+
 int CheckFile(const Args& a) {
   std::vector<uint64_t> probe;
   std::string why;
@@ -761,6 +837,7 @@ int Usage() {
                "usage: torture run MNT STATE [--seconds N] [--seed N] [--no-snapshots] [--no-rollback]\n"
                "       torture verify MNT STATE [--rebase]\n"
                "       torture snapshot MNT STATE NAME\n"
+               "       torture rollback MNT STATE NAME\n"
                "       torture check-file FILE STATE NAME\n");
   return 2;
 }
@@ -787,14 +864,14 @@ int main(int argc, char** argv) {
     a.file = pos[1], a.state = pos[2], a.name = pos[3];
     return CheckFile(a);
   }
-  if (pos.size() != (a.cmd == "snapshot" ? 4u : 3u)) return Usage();
+  const bool named = a.cmd == "snapshot" || a.cmd == "rollback";
+  if (pos.size() != (named ? 4u : 3u)) return Usage();
   a.mnt = pos[1], a.state = pos[2];
   mkdir(a.state.c_str(), 0700);
   if (a.cmd == "verify") return Verify(a);
-  if (a.cmd == "snapshot") {
-    a.name = pos[3];
-    return TakeSnapshotByHand(a);
-  }
+  if (named) a.name = pos[3];
+  if (a.cmd == "snapshot") return TakeSnapshotByHand(a);
+  if (a.cmd == "rollback") return RollbackByHand(a);
   if (a.cmd != "run") return Usage();
   if (a.seed == 0) a.seed = std::random_device{}();
   struct stat st;
