@@ -138,11 +138,7 @@ Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const Vo
 
   volume->conductor_ = std::move(conductor).value();
   volume->closed_ = false;
-  if (volume->snapshotter_) {
-    volume->snapshotter_->Attach(volume->conductor_.get());
-    Status resumed = volume->snapshotter_->ResumeRollback();
-    if (!resumed.ok()) LOG_ERROR("%s (writes are refused until a rollback succeeds)", resumed.ToString().c_str());
-  }
+  if (volume->snapshotter_) volume->snapshotter_->Attach(volume->conductor_.get());
   if (!options.read_only) {
     Status st = volume->lock_->MarkMounted();
     if (!st.ok()) {
@@ -150,6 +146,11 @@ Result<std::unique_ptr<Volume>> Volume::Open(const std::string& voldir, const Vo
       volume->conductor_->Close().IgnoreError();  // the marker error is the one to report
       return st.Annotate("mark volume mounted");
     }
+  }
+  if (volume->snapshotter_) {
+    // Marked mounted first: finishing a rollback writes the image.
+    Status resumed = volume->snapshotter_->ResumeRollback();
+    if (!resumed.ok()) LOG_ERROR("%s (writes are refused until a rollback succeeds)", resumed.ToString().c_str());
   }
   ConductorStats cs = volume->conductor_->Stats();
   LOG_INFO("volume %s (%s, %s) open: cache %s, dirty cap %s, io %s%s%s", volume->dir_.c_str(),

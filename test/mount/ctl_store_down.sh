@@ -43,6 +43,9 @@ pid=${AMB_PIDS[$mnt]}
 head -c $((4 << 20)) /dev/urandom | dd of="$mnt/volume" bs=1M conv=notrunc status=none
 echo snapshot s1 >"$mnt/ctl" || amb_fail "snapshot s1 failed"
 cp "$mnt/volume" "$AMB_WORK/copy-s1"
+# Uploaded before s3rver goes: killed in the middle of a PUT, s3rver leaves
+# a truncated object behind and then fails every listing (HTTP 500).
+echo drain >"$mnt/ctl" || amb_fail "drain of s1 failed"
 
 amb_log "s3rver stopped"
 amb_stop_s3rver
