@@ -66,182 +66,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/torture_journal.h"
+
 namespace {
 
-constexpr size_t kBlock = 4096;
-constexpr uint64_t kMagic = 0x31524f54424d41ull;  // "AMBTOR1"
-constexpr size_t kSumAt = kBlock - 8;
-
-struct Header {
-  uint64_t magic, index, gen, seed;
-};
-
-void FillBlock(char* b, uint64_t index, uint64_t gen, uint64_t seed) {
-  Header h{kMagic, index, gen, seed};
-  std::memcpy(b, &h, sizeof h);
-  uint64_t x = (index * 0x9e3779b97f4a7c15ull) ^ (gen * 0xc2b2ae3d27d4eb4full) ^ seed ^ 1;
-  for (size_t i = sizeof h; i < kSumAt; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(b + i, &x, 8);
-  }
-  uint64_t sum = XXH64(b, kSumAt, 0);
-  std::memcpy(b + kSumAt, &sum, 8);
-}
-
-enum class BlockState { kZero, kValid, kCorrupt };
-
-// Parses one block read back; gen is set when valid.
-BlockState ParseBlock(const char* b, uint64_t index, uint64_t* gen) {
-  bool zero = true;
-  for (size_t i = 0; i < kBlock && zero; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, b + i, 8);
-    zero = w == 0;
-  }
-  if (zero) {
-    *gen = 0;
-    return BlockState::kZero;
-  }
-  Header h;
-  std::memcpy(&h, b, sizeof h);
-  uint64_t sum;
-  std::memcpy(&sum, b + kSumAt, 8);
-  if (h.magic != kMagic || h.index != index || sum != XXH64(b, kSumAt, 0)) return BlockState::kCorrupt;
-  *gen = h.gen;
-  return BlockState::kValid;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "torture: %s\n", what.c_str());
-  std::exit(1);
-}
-
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
-bool ReadFileBytes(const std::string& path, std::vector<uint64_t>* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  in.seekg(0, std::ios::end);
-  size_t n = static_cast<size_t>(in.tellg()) / 8;
-  in.seekg(0);
-  out->resize(n);
-  in.read(reinterpret_cast<char*>(out->data()), static_cast<std::streamsize>(n * 8));
-  return static_cast<bool>(in);
-}
-
-void WriteFileBytes(const std::string& path, const std::vector<uint64_t>& v) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 8));
-    if (!out) Die("cannot write " + tmp);
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) Die("cannot rename " + tmp + ": " + std::strerror(errno));
-}
-
-// The journal: one text line per record, each written with one write(2) so a
-// crash of this process never leaves a half line that matters.
-class Journal {
- public:
-  explicit Journal(const std::string& path) : fd_(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) {
-    if (fd_.fd < 0) Die("cannot open " + path + ": " + std::strerror(errno));
-  }
-  void Record(const std::string& line) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string l = line + "\n";
-    if (write(fd_.fd, l.data(), l.size()) != static_cast<ssize_t>(l.size())) Die("journal write failed");
-  }
-
- private:
-  Fd fd_;
-  std::mutex mu_;
-};
-
-// What a journal says, replayed.
-struct Replay {
-  std::vector<uint64_t> acked;  // per block: lowest generation it may hold
-  uint64_t max_gen = 0;         // highest generation issued
-  std::map<std::string, uint64_t> snapshots;  // committed: name -> max generation
-  std::set<std::string> maybe_snapshots;      // cut off while being taken or deleted
-  std::string rollback_cut;                   // a rollback cut off by the crash
-  std::vector<uint64_t> before_rollback;      // the bounds before it
-  uint64_t writes = 0, acks = 0;
-};
-
-Replay ReplayJournal(const std::string& state, uint64_t blocks) {
-  Replay r;
-  r.acked.assign(blocks, 0);
-  std::ifstream in(state + "/journal");
-  std::vector<std::pair<uint64_t, std::pair<uint64_t, uint64_t>>> pending;  // gen, (first, count)
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream s(line);
-    std::string op;
-    s >> op;
-    if (op == "W") {
-      uint64_t gen, first, count;
-      s >> gen >> first >> count;
-      pending.push_back({gen, {first, count}});
-      r.max_gen = std::max(r.max_gen, gen);
-      ++r.writes;
-    } else if (op == "A") {
-      uint64_t gen;
-      s >> gen;
-      std::vector<std::pair<uint64_t, std::pair<uint64_t, uint64_t>>> later;
-      for (auto& [g, ext] : pending) {
-        if (g > gen) {
-          later.push_back({g, ext});
-          continue;
-        }
-        for (uint64_t b = ext.first; b < ext.first + ext.second && b < blocks; ++b) r.acked[b] = std::max(r.acked[b], g);
-      }
-      pending.swap(later);
-      ++r.acks;
-    } else if (op == "C") {
-      pending.clear();
-    } else if (op == "B") {
-      std::string file;
-      s >> file;
-      if (!ReadFileBytes(state + "/" + file, &r.acked) || r.acked.size() != blocks) Die("bad baseline " + file);
-      for (uint64_t g : r.acked) r.max_gen = std::max(r.max_gen, g);
-      pending.clear();
-    } else if (op == "S+") {
-      std::string name;
-      s >> name;
-      r.maybe_snapshots.insert(name);
-    } else if (op == "S") {
-      std::string name;
-      uint64_t gen;
-      s >> name >> gen;
-      r.maybe_snapshots.erase(name);
-      r.snapshots[name] = gen;
-    } else if (op == "D+") {
-      std::string name;
-      s >> name;
-      if (r.snapshots.erase(name)) r.maybe_snapshots.insert(name);
-    } else if (op == "D") {
-      std::string name;
-      s >> name;
-      r.maybe_snapshots.erase(name);
-    } else if (op == "R+") {
-      s >> r.rollback_cut;
-      r.before_rollback = r.acked;
-    } else if (op == "R") {
-      r.rollback_cut.clear();
-    }
-  }
-  return r;
-}
+using namespace torture;
 
 uint64_t VolumeBlocks(const std::string& mnt) {
   struct stat st;
@@ -249,15 +78,19 @@ uint64_t VolumeBlocks(const std::string& mnt) {
   return static_cast<uint64_t>(st.st_size) / kBlock;
 }
 
+// Errors that mean the daemon is gone (killed on purpose by the driver).
+bool MountGone(int err) { return err == ENOTCONN || err == ECONNABORTED || err == ENODEV || err == EIO; }
+// The same for opening or stating MNT/volume or MNT/ctl, which a mount always
+// has: once the driver has unmounted the dead mount, they are missing.
+bool OpenGone(int err) { return MountGone(err) || err == ENOENT; }
+
 int CtlCommand(const std::string& mnt, const std::string& command) {
   Fd fd(open((mnt + "/ctl").c_str(), O_WRONLY));
-  if (fd.fd < 0) return errno;
+  if (fd.fd < 0) return OpenGone(errno) ? ENOTCONN : errno;
   std::string c = command + "\n";
   return write(fd.fd, c.data(), c.size()) < 0 ? errno : 0;
 }
 
-// Errors that mean the daemon is gone (killed on purpose by the driver).
-bool MountGone(int err) { return err == ENOTCONN || err == ECONNABORTED || err == ENODEV || err == EIO; }
 
 struct Args {
   std::string cmd, mnt, state, file, name;
@@ -281,7 +114,7 @@ class Runner {
 
   int Run() {
     vol_ = open((a_.mnt + "/volume").c_str(), O_RDWR);
-    if (vol_ < 0 && MountGone(errno)) {
+    if (vol_ < 0 && OpenGone(errno)) {
       std::printf("torture run: 0 writes, ended by the mount going away before the first\n");
       return 0;
     }
@@ -477,6 +310,12 @@ class Runner {
         for (uint64_t b = e.first; b < e.first + e.count; ++b) acked_[b] = std::max(acked_[b], e.gen);
       }
       pending_.clear();
+    } else if (!stop_ && errno == ENOSPC) {
+      ++enospc_;  // not acknowledged, so the bounds are not exact: no rollback this time
+      std::lock_guard<std::mutex> lock(mu_);
+      pause_ = false;
+      cv_.notify_all();
+      return;
     } else if (!stop_) {
       MountError("fsync before rollback", errno);
     }
@@ -593,7 +432,7 @@ class Runner {
 // Whether the mount has gone away (the daemon was killed on purpose).
 bool MountGoneNow(const std::string& mnt) {
   struct stat st;
-  return stat((mnt + "/volume").c_str(), &st) != 0 && MountGone(errno);
+  return stat((mnt + "/volume").c_str(), &st) != 0 && OpenGone(errno);
 }
 
 // After `rollback name` returned 0: the volume must read as the snapshot.
@@ -782,13 +621,20 @@ int TakeSnapshotByHand(const Args& a) {
 // A rollback of a quiet volume, recorded like the controller records one;
 // the driver may kill the daemon while it runs (then exit 0, cut off).
 int RollbackByHand(const Args& a) {
+  if (MountGoneNow(a.mnt)) {
+    std::printf("torture rollback: %s not started (the mount went away)\n", a.name.c_str());
+    return 0;
+  }
   const uint64_t blocks = VolumeBlocks(a.mnt);
   Journal journal(a.state + "/journal");
   {
     // Every write issued so far is part of what the rollback replaces.
     Fd vol(open((a.mnt + "/volume").c_str(), O_RDWR));
     if (vol.fd < 0 || fsync(vol.fd) != 0) {
-      if (MountGone(errno)) return 0;
+      if (OpenGone(errno)) {
+        std::printf("torture rollback: %s not started (the mount went away)\n", a.name.c_str());
+        return 0;
+      }
       Die("fsync before rollback: " + std::string(std::strerror(errno)));
     }
     journal.Record("A " + std::to_string(ReplayJournal(a.state, blocks).max_gen));
@@ -875,7 +721,7 @@ int main(int argc, char** argv) {
   if (a.cmd != "run") return Usage();
   if (a.seed == 0) a.seed = std::random_device{}();
   struct stat st;
-  if (stat((a.mnt + "/volume").c_str(), &st) != 0 && MountGone(errno)) {
+  if (stat((a.mnt + "/volume").c_str(), &st) != 0 && OpenGone(errno)) {
     std::printf("torture run: 0 writes, ended by the mount going away before the first\n");
     return 0;
   }
