@@ -11,10 +11,17 @@
 //   /ctl        commands, one per write(2) (see ctl.h). The reply is kept per
 //               open file; read(2) on the same file returns it, starting at the
 //               file position the write left behind (or at a pread offset below
-//               it). A failed command fails the write with its errno.
+//               it). A failed command fails the write with its errno. Every
+//               open is its own inode, so no command waits behind another
+//               one's; a waiting command (drain) returns EINTR when its
+//               writer is interrupted or the mount is ending.
 //   /stats      Prometheus text, generated at open (direct_io, so the size 0 of
 //               the inode does not cut reads short).
-//   /snapshots/ empty until snapshots exist.
+//   /snapshots/ one read-only file per snapshot, with the volume's owner and
+//               its mode without write bits (the directory likewise, with x
+//               where r). An open file keeps reading the snapshot it opened,
+//               even after its name is deleted and taken again (ESTALE once
+//               that snapshot's data is gone).
 //
 // The kernel must not hold writes back: writeback_cache stays off, so a
 // write(2) that returned has reached the Conductor. max_write is 1 MiB (the
@@ -53,10 +60,12 @@ struct FuseServeOptions {
   bool page_cache = false;
 };
 
-// Mounts the volume, calls on_mounted() once the mount is in place (the
-// caller daemonizes there), then serves until the file system is unmounted or
-// SIGINT/SIGTERM/SIGHUP arrives, and unmounts. Errors setting up the session
-// or the mount are returned before on_mounted() runs.
+// Mounts the volume, logs "mounted" and calls on_mounted() once the kernel
+// has accepted the mount (its INIT handshake; the caller daemonizes there),
+// then serves until the file system is unmounted or SIGINT/SIGTERM/SIGHUP
+// arrives, and unmounts. Errors setting up the session, the mount or the
+// handshake are returned without on_mounted() (naming the -o options the
+// kernel was given).
 Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::function<void()>& on_mounted);
 
 }  // namespace amberfs

@@ -22,8 +22,15 @@
 // durable"). Ranges must lie inside the volume.
 //
 // RegisterCtl() adds the volume's ctl commands (`flush`, `loglevel`, and
-// unless read-only `snapshot [NAME]`, `drain`, `delete NAME`, `rollback NAME`,
-// `gc`); WriteMetrics() adds its families to `stats`.
+// unless read-only `snapshot [NAME]`, `drain [TIMEOUT]`, `delete NAME`,
+// `rollback NAME`, `gc`); WriteMetrics() adds its families to `stats`.
+// `drain` waits at most TIMEOUT (default kDefaultDrainTimeout, then
+// ETIMEDOUT) and stops with EINTR when its request is cancelled.
+//
+// Rollback: a rollback that a crash or an error left unfinished
+// (VOLDIR/rollback-intent) is finished by a read-write Open before it
+// returns; if that fails, Open logs it and the volume refuses writes until a
+// rollback succeeds. A read-only Open refuses such a volume.
 //
 // Snapshots (read-write volumes only): Open also opens the change tracker
 // (VOLDIR/changes; created if missing, with every chunk marked unless the
@@ -66,6 +73,9 @@ class Snapshotter;
 class VolumeLock;
 struct ConductorOptions;
 
+// How long `drain` waits for the slow store when no TIMEOUT is given.
+inline constexpr std::chrono::seconds kDefaultDrainTimeout{300};
+
 struct VolumeOptions {
   uint64_t cache_bytes = 256ull << 20;
   uint64_t dirty_max_bytes = 0;  // 0 = half the cache
@@ -97,10 +107,15 @@ class Volume {
   bool has_snapshots() const { return snapshotter_ != nullptr; }
   // Sorted by creation time, then name.
   Result<std::vector<SnapshotInfo>> ListSnapshots() const;
+  // The snapshot that has this name now (ENOENT if none); reads through the
+  // handle keep reading that snapshot (see SnapshotHandle).
+  Result<SnapshotHandle> OpenSnapshot(std::string_view name);
   // Reads [offset, offset+length) of a snapshot; the range must lie inside the volume.
+  Status ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size_t length, uint64_t offset);
   Status ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset);
-  // Called after a rollback changed the volume (the frontend drops the
-  // kernel's cached pages). Set before serving.
+  // Called after every rollback command, finished or failed, since either may
+  // have changed the volume (the frontend drops the kernel's cached pages).
+  // Set before serving.
   void SetAfterRollback(std::function<void()> fn) { after_rollback_ = std::move(fn); }
 
   void RegisterCtl(CtlDispatcher* ctl);

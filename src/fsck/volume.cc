@@ -14,6 +14,7 @@
 #include "base/unique_fd.h"
 #include "fsck/internal.h"
 #include "volume/volume_build.h"
+#include "snapshot/rollback_intent.h"
 
 namespace amberfs::fsck {
 namespace {
@@ -131,6 +132,16 @@ Status CheckVolume(Context& ctx) {
       ctx.Problem(FsckClass::kNote, ctx.Path(kMountedMarker),
                   "the last mount did not end cleanly (" + who + "); the next mount recovers");
     }
+  }
+  // A rollback cut off by a crash or an error: the image is neither what it
+  // was nor the snapshot until a read-write mount finishes it.
+  Result<std::optional<RollbackIntent>> intent = ReadRollbackIntent(ctx.voldir);
+  if (!intent.ok()) {
+    ctx.Problem(FsckClass::kImage, ctx.Path(kRollbackIntentFile), intent.status().message());
+  } else if (*intent) {
+    ctx.Problem(FsckClass::kImage, ctx.Path(kRollbackIntentFile),
+                "a rollback to " + (*intent)->name + " did not finish, so the image is half rolled back; "
+                "the next read-write mount finishes it");
   }
   CheckImage(ctx);
   return Status::OK();

@@ -128,6 +128,7 @@ Result<SnapshotReply> Snapshotter::Snapshot(std::string name) {
   AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
+  AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished());
   Result<CatalogEntry> existing = catalog_->Get(name);
   if (existing.ok()) return Status::Error(EEXIST, "snapshot " + name + " exists already");
   if (existing.status().code() != ENOENT) return existing.status();

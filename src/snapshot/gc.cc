@@ -49,6 +49,7 @@ Result<GcReply> Snapshotter::Gc() {
   const auto start = std::chrono::steady_clock::now();
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
+  AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished());
   GcReply reply;
   std::unordered_set<Pointer> marked;
 

@@ -103,25 +103,39 @@ void Snapshotter::Attach(Conductor* conductor) { conductor_ = conductor; }
 
 Status Snapshotter::Write(const void* buf, size_t length, uint64_t offset) {
   WriteBarrier::Writer writer(barrier_);
+  if (rollback_unfinished_.load(std::memory_order_acquire)) AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished(EROFS));
   return conductor_->WriteAt(buf, length, offset);
 }
 
 Status Snapshotter::Discard(uint64_t offset, uint64_t length) {
   WriteBarrier::Writer writer(barrier_);
+  if (rollback_unfinished_.load(std::memory_order_acquire)) AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished(EROFS));
   return conductor_->Discard(offset, length);
 }
 
-Result<SnapshotRecord> Snapshotter::RecordOf(std::string_view name) {
+Result<std::shared_ptr<const SnapshotRecord>> Snapshotter::CachedRecord(const Pointer& record) {
   {
     std::lock_guard lk(read_mu_);
-    auto it = records_.find(name);
+    auto it = records_.find(record);
     if (it != records_.end()) return it->second;
   }
-  AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
-  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, LoadRecord(entry.record));
+  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, LoadRecord(record));
+  auto shared = std::make_shared<const SnapshotRecord>(std::move(rec));
   std::lock_guard lk(read_mu_);
-  records_.emplace(std::string(name), rec);
-  return rec;
+  // A record pointer names its bytes, so whoever inserted first inserted the same record.
+  return records_.emplace(record, std::move(shared)).first->second;
+}
+
+Result<std::pair<CatalogEntry, std::shared_ptr<const SnapshotRecord>>> Snapshotter::RecordOf(std::string_view name) {
+  AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
+  AMBER_ASSIGN_OR_RETURN(std::shared_ptr<const SnapshotRecord> rec, CachedRecord(entry.record));
+  return std::make_pair(std::move(entry), std::move(rec));
+}
+
+Result<SnapshotHandle> Snapshotter::OpenSnapshot(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
+  AMBER_ASSIGN_OR_RETURN(auto found, RecordOf(name));
+  return SnapshotHandle{std::string(name), found.first.created_ns, std::move(found.second)};
 }
 
 Result<std::shared_ptr<const std::vector<uint8_t>>> Snapshotter::ChunkBlob(const Pointer& ptr) {
@@ -137,10 +151,17 @@ Result<std::shared_ptr<const std::vector<uint8_t>>> Snapshotter::ChunkBlob(const
 }
 
 Status Snapshotter::ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset) {
+  AMBER_ASSIGN_OR_RETURN(SnapshotHandle snapshot, OpenSnapshot(name));
+  return ReadSnapshot(snapshot, buf, length, offset);
+}
+
+Status Snapshotter::ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size_t length, uint64_t offset) {
+  const std::string& name = snapshot.name;
+  if (snapshot.record == nullptr) return Status::Error(EBADF, "snapshot " + name + " is not open");
   if (offset > options_.volume_size || length > options_.volume_size - offset) {
-    return Status::Error(EINVAL, "read past the end of snapshot " + std::string(name));
+    return Status::Error(EINVAL, "read past the end of snapshot " + name);
   }
-  AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, RecordOf(name));
+  const SnapshotRecord& rec = *snapshot.record;
   uint8_t* out = static_cast<uint8_t*>(buf);
   const uint64_t cs = options_.chunk_size;
   while (length > 0) {
@@ -153,8 +174,8 @@ Status Snapshotter::ReadSnapshot(std::string_view name, void* buf, size_t length
     } else {
       AMBER_ASSIGN_OR_RETURN(std::shared_ptr<const std::vector<uint8_t>> blob, ChunkBlob(ptr));
       if (blob->size() != chunk_len) {
-        return Status::Error(EBADMSG, "chunk " + std::to_string(chunk) + " of snapshot " + std::string(name) +
-                                          " is " + std::to_string(blob->size()) + " bytes, expected " +
+        return Status::Error(EBADMSG, "chunk " + std::to_string(chunk) + " of snapshot " + name + " is " +
+                                          std::to_string(blob->size()) + " bytes, expected " +
                                           std::to_string(chunk_len));
       }
       std::memcpy(out, blob->data() + in_chunk, n);
@@ -179,6 +200,7 @@ Status Snapshotter::Delete(std::string_view name) {
   AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
+  AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished());
   AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
   if (entry.record == base_record_) {
     // The next snapshot reaches this one's unchanged chunks through the base:
@@ -196,8 +218,7 @@ Status Snapshotter::Delete(std::string_view name) {
   }
   {
     std::lock_guard lk(read_mu_);
-    auto it = records_.find(name);
-    if (it != records_.end()) records_.erase(it);
+    records_.erase(entry.record);
   }
   std::lock_guard lk(stats_mu_);
   ++stats_.deletes;

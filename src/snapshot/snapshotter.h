@@ -53,10 +53,23 @@
 //   volumes/<uuid>/config           a copy of VOLDIR/config, on first use
 //   volumes/<uuid>/snapshots/<name> the record pointer (snapshot_pointers.h)
 //
-// Rollback(name): every chunk in IndexTree::Diff(base root, target root) or
-// marked in the tracker is rewritten from the target's blob (or discarded
-// when null) through the barrier, then Flush. Those writes mark the tracker
-// as any write does, so the next snapshot stays correct against the base.
+// Rollback(name): first the rollback intent (rollback_intent.h) is made
+// durable and, under the barrier closed, writes of the volume start to be
+// refused (EROFS), so no write can race the rollback. Then every chunk in
+// IndexTree::Diff(base root, target root) or marked in the tracker is
+// rewritten from the target's blob (or discarded when null) through the
+// barrier, then Flush, then the intent is removed and writes are accepted
+// again. Those writes mark the tracker as any write does, so the next
+// snapshot stays correct against the base, and so a rollback cut off by a
+// crash or an error is redone over the same chunks. A rollback that failed
+// leaves the intent and keeps refusing writes, snapshots, delete and gc
+// (EBUSY) until a rollback succeeds or the next open finishes it
+// (ResumeRollback, called once after Attach, before serving): a write
+// acknowledged after a failed rollback would otherwise be undone by that redo.
+//
+// Reading snapshots: OpenSnapshot resolves a name to its record once; reads
+// through the handle keep reading that snapshot even after its name is
+// deleted and taken again (the record cache is keyed by record pointer).
 //
 // Delete of the snapshot that is the base first publishes the base ref
 // (volumes/<uuid>/base, waiting until it is in the slow store), so that the
@@ -172,6 +185,7 @@ struct SnapshotterStats {
   uint64_t ref_errors = 0;        // refs that could not be queued (logged, retried)
   bool refs_verified = false;     // every catalog snapshot's ref is in the slow store or queued
   uint64_t refs_requeued = 0;     // refs found missing and queued (snapshot_refs.h)
+  std::string unfinished_rollback;  // the target of a rollback that has not finished ("" = none)
   PairedStats store;              // upload queue depth and errors
 };
 
@@ -199,8 +213,13 @@ class Snapshotter {
   Result<GcReply> Gc();
   Status Drain(std::chrono::milliseconds timeout = std::chrono::milliseconds::max());
 
+  // The snapshot that has this name now (ENOENT if none).
+  Result<SnapshotHandle> OpenSnapshot(std::string_view name);
   // Reads [off, off+len) of a snapshot; the range must lie inside the volume.
+  Status ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size_t length, uint64_t offset);
   Status ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset);
+  // Finishes a rollback that a crash or an error left unfinished, if any.
+  Status ResumeRollback();
   Result<std::vector<SnapshotInfo>> List() const;
   SnapshotterStats Stats() const;
   uint64_t volume_size() const { return options_.volume_size; }
@@ -229,7 +248,18 @@ class Snapshotter {
   Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch);
   Status CopyBeforeWrite(uint64_t offset, uint64_t length);
   Result<SnapshotRecord> LoadRecord(const Pointer& record);
-  Result<SnapshotRecord> RecordOf(std::string_view name);
+  // The record behind a pointer, through the record cache.
+  Result<std::shared_ptr<const SnapshotRecord>> CachedRecord(const Pointer& record);
+  // The catalog entry of `name` and its record.
+  Result<std::pair<CatalogEntry, std::shared_ptr<const SnapshotRecord>>> RecordOf(std::string_view name);
+  // Rollback steps (rollback.cc).
+  // OK unless a rollback runs or failed; then `err` with a message saying so.
+  Status RefuseWhileRollbackUnfinished(int err = EBUSY) const;
+  Status BeginRollback(const std::string& name, const Pointer& record);
+  Status ApplyRollback(const std::string& name, const SnapshotRecord& target, RollbackReply* reply);
+  Status EndRollback();
+  Status RollbackWrite(const void* buf, size_t length, uint64_t offset);
+  Status RollbackDiscard(uint64_t offset, uint64_t length);
   Result<std::shared_ptr<const std::vector<uint8_t>>> ChunkBlob(const Pointer& ptr);
 
   ChangeTracker* const tracker_;
@@ -256,8 +286,11 @@ class Snapshotter {
   // under WriteBarrier::Closed.
   std::atomic<CaptureState*> capture_{nullptr};
 
+  // Set while a rollback runs or after one failed: writes are refused.
+  std::atomic<bool> rollback_unfinished_{false};
+
   mutable std::mutex read_mu_;
-  std::map<std::string, SnapshotRecord, std::less<>> records_;
+  std::map<Pointer, std::shared_ptr<const SnapshotRecord>> records_;
   LruCache<Pointer, std::shared_ptr<const std::vector<uint8_t>>> chunk_cache_;
 
   mutable std::mutex stats_mu_;

@@ -20,6 +20,7 @@
 //                  marking a mount needs no new disk space (volume_lock.h)
 //   changes        the change tracker's state
 //   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
+//   rollback-intent  present while a rollback is unfinished (rollback_intent.h)
 //   catalog/       one file per committed snapshot (catalog.h)
 //   fast/          the fast store (a DiskStore)
 //   upload.log     the PairedStore's upload log (and upload.log.compact
@@ -54,6 +55,7 @@ inline constexpr const char* kMountedMarker = "mounted";
 inline constexpr const char* kSpareMarker = "mounted.spare";
 inline constexpr const char* kChangesFile = "changes";
 inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
+inline constexpr const char* kRollbackIntentFile = "rollback-intent";
 inline constexpr const char* kCatalogDir = "catalog";
 inline constexpr const char* kFastStoreDir = "fast";
 inline constexpr const char* kUploadLogFile = "upload.log";

@@ -16,6 +16,7 @@
 #include "io/device.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
+#include "snapshot/rollback_intent.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
@@ -73,6 +74,8 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   out->Counter("amberfs_gc_runs_total", "Garbage collections run.", s.gcs);
   out->Counter("amberfs_gc_deleted_blobs_total", "Blobs deleted by gc.", s.gc_deleted);
   out->Counter("amberfs_snapshot_ref_errors_total", "Snapshot refs that could not be queued.", s.ref_errors);
+  out->Gauge("amberfs_rollback_unfinished", "1 while a rollback runs or after one failed (writes are refused).",
+             s.unfinished_rollback.empty() ? 0 : 1);
   out->Gauge("amberfs_upload_pending", "Blobs and refs waiting for the slow store (upload queue depth).",
              s.store.pending);
   out->Counter("amberfs_uploaded_total", "Uploads to the slow store.", s.store.uploaded);
@@ -129,6 +132,13 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(dir, "mount"));
   AMBER_RETURN_IF_ERROR(RefuseInterruptedInstall(dir));
   AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
+  if (options.read_only) {
+    AMBER_ASSIGN_OR_RETURN(std::optional<RollbackIntent> intent, ReadRollbackIntent(dir));
+    if (intent) {
+      return Status::Error(EBUSY, "a rollback to " + intent->name + " did not finish, so the volume is half "
+                                  "rolled back: mount it read-write once to finish it");
+    }
+  }
   if (lock.previous_unclean()) {
     LOG_WARN("volume %s was not shut down cleanly (%s); data not fsynced before then may be lost",
              dir.c_str(), lock.previous_marker().c_str());
@@ -169,6 +179,11 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
       volume->conductor_->Close().IgnoreError();  // the marker error is the one to report
       return st.Annotate("mark volume mounted");
     }
+  }
+  if (volume->snapshotter_) {
+    // Marked mounted first: finishing a rollback writes the image.
+    Status resumed = volume->snapshotter_->ResumeRollback();
+    if (!resumed.ok()) LOG_ERROR("%s (writes are refused until a rollback succeeds)", resumed.ToString().c_str());
   }
   ConductorStats cs = volume->conductor_->Stats();
   LOG_INFO("volume %s (%s, %s) open: cache %s, dirty cap %s, io %s%s%s", volume->dir_.c_str(),
@@ -265,6 +280,16 @@ Result<std::vector<SnapshotInfo>> Volume::ListSnapshots() const {
   return snapshotter_->List();
 }
 
+Result<SnapshotHandle> Volume::OpenSnapshot(std::string_view name) {
+  if (!snapshotter_) return Status::Error(ENOENT, "a read-only volume has no snapshots");
+  return snapshotter_->OpenSnapshot(name);
+}
+
+Status Volume::ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size_t length, uint64_t offset) {
+  if (!snapshotter_) return Status::Error(ENOENT, "a read-only volume has no snapshots");
+  return snapshotter_->ReadSnapshot(snapshot, buf, length, offset);
+}
+
 Status Volume::ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset) {
   if (!snapshotter_) return Status::Error(ENOENT, "a read-only volume has no snapshots");
   return snapshotter_->ReadSnapshot(name, buf, length, offset);
@@ -279,18 +304,26 @@ void Volume::RegisterSnapshotCtl(CtlDispatcher* ctl) {
              (unsigned long long)r.bytes_stored, r.duration.count() / 1e6);
     return r.ToString();
   });
-  ctl->Register("drain", "drain", 0, 0, [snap](const std::vector<std::string>&) -> Result<std::string> {
-    AMBER_RETURN_IF_ERROR(snap->Drain());
-    return std::string("drained");
-  });
+  ctl->RegisterCancellable("drain", "drain [TIMEOUT]", 0, 1,
+                           [snap](const std::vector<std::string>& args, const CtlContext& ctx) -> Result<std::string> {
+                             std::chrono::milliseconds timeout = kDefaultDrainTimeout;
+                             if (!args.empty()) {
+                               AMBER_ASSIGN_OR_RETURN(timeout, ParseCtlTimeout(args[0]));
+                             }
+                             AMBER_RETURN_IF_ERROR(WaitCancellable(ctx, timeout, [snap](std::chrono::milliseconds slice) {
+                               return snap->Drain(slice);
+                             }));
+                             return std::string("drained");
+                           });
   ctl->Register("delete", "delete NAME", 1, 1, [snap](const std::vector<std::string>& args) -> Result<std::string> {
     AMBER_RETURN_IF_ERROR(snap->Delete(args[0]));
     return "deleted " + args[0];
   });
   ctl->Register("rollback", "rollback NAME", 1, 1, [this, snap](const std::vector<std::string>& args) -> Result<std::string> {
-    AMBER_ASSIGN_OR_RETURN(RollbackReply r, snap->Rollback(args[0]));
-    if (after_rollback_) after_rollback_();
-    return r.ToString();
+    Result<RollbackReply> r = snap->Rollback(args[0]);
+    if (after_rollback_) after_rollback_();  // a failed rollback may have changed the volume too
+    if (!r.ok()) return r.status();
+    return r->ToString();
   });
   ctl->Register("gc", "gc", 0, 0, [snap](const std::vector<std::string>&) -> Result<std::string> {
     AMBER_ASSIGN_OR_RETURN(GcReply r, snap->Gc());

@@ -142,3 +142,49 @@ amb_expect_fail() {
   shift
   if "$@" 2>"$AMB_WORK/err"; then amb_fail "$what: succeeded but should have failed"; fi
 }
+
+# amb_start_s3rver DATADIR PORT: starts s3rver (test/node_modules) on
+# 127.0.0.1:PORT (0: any free port) with the bucket amberfs-test, serving
+# DATADIR; sets AMB_S3PID and AMB_S3PORT, and exports the credentials. Skips
+# the test if s3rver or node is missing.
+amb_start_s3rver() {
+  local data=$1 want=$2 s3rver
+  s3rver=${AMBERFS_S3RVER:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/node_modules/.bin/s3rver}
+  [[ -x $s3rver ]] || amb_skip "s3rver not installed (cd test && npm install)"
+  command -v node >/dev/null || amb_skip "node not installed"
+  export NODE_OPTIONS=--openssl-legacy-provider AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
+  mkdir -p "$data"
+  setsid "$s3rver" -d "$data" -a 127.0.0.1 -p "$want" --configure-bucket amberfs-test >"$AMB_WORK/s3rver.log" 2>&1 &
+  AMB_S3PID=$!
+  AMB_PIDS[s3rver]=$AMB_S3PID
+  AMB_S3PORT=""
+  for _ in $(seq 200); do
+    AMB_S3PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$AMB_WORK/s3rver.log" | head -1)
+    [[ -n $AMB_S3PORT ]] && return 0
+    kill -0 "$AMB_S3PID" 2>/dev/null || amb_fail "s3rver exited: $(tail -3 "$AMB_WORK/s3rver.log")"
+    sleep 0.1
+  done
+  amb_fail "s3rver did not start"
+}
+
+# amb_stop_s3rver: stops the s3rver amb_start_s3rver started.
+amb_stop_s3rver() {
+  kill "$AMB_S3PID" 2>/dev/null
+  wait "$AMB_S3PID" 2>/dev/null || true
+  unset "AMB_PIDS[s3rver]"
+}
+
+# amb_small_fs SIZE DIR: an ext4 file system of SIZE (truncate syntax) on a
+# loop device, mounted at DIR (a volume directory that can fill up). The
+# cleanup unmounts it and detaches the loop device.
+amb_small_fs() {
+  local size=$1 dir=$2 img=$AMB_WORK/small-$RANDOM.img loop
+  command -v mkfs.ext4 >/dev/null || amb_skip "mkfs.ext4 not installed"
+  truncate -s "$size" "$img"
+  mkfs.ext4 -q -F "$img"
+  mkdir -p "$dir"
+  loop=$(losetup --find --show "$img") || amb_skip "no loop device"
+  AMB_LOOPS+=("$loop")
+  mount "$loop" "$dir"
+  AMB_KERNEL_MOUNTS+=("$dir")
+}

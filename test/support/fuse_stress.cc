@@ -13,7 +13,12 @@
 //     random size at random offsets, fsync now and then, and read back what
 //     they last wrote (a mismatch is a failure).
 //   - unless --no-snapshots, one snapshotter: `snapshot`, `delete` of the oldest but two, `gc` every
-//     few rounds, `drain` now and then.
+//     few rounds, `drain` now and then, and every third round `delete same; snapshot same`
+//     (the volume writers change the volume in between).
+//   - each control client, when `same` exists, opens it, reads a block, runs
+//     its cycle, and reads the block again through the same open file: the
+//     two reads must agree (an open snapshot file never switches to a later
+//     snapshot of its name), or the second fails with ESTALE or EIO.
 // Snapshot files may vanish between listing and reading (ENOENT, ESTALE) and
 // a snapshot may be refused while another runs (EBUSY); anything else that
 // fails is counted as an error. Prints the operations done and exits 0 only
@@ -104,6 +109,32 @@ int CtlCommand(const std::string& mnt, const std::string& command, std::string* 
   return err;
 }
 
+// Reads one block of snapshots/same twice through one open file, with a
+// ctl round trip and a pause in between (time for `same` to be deleted and
+// taken again).
+void SameSnapshotTwice(const Config& cfg, std::mt19937_64& rng) {
+  Fd fd(open((cfg.mnt + "/snapshots/same").c_str(), O_RDONLY));
+  if (fd.fd < 0) {
+    if (errno != ENOENT && errno != ESTALE) Error("open snapshots/same", errno);
+    return;
+  }
+  char first[16384], second[16384];
+  const off_t off = static_cast<off_t>((rng() % 256) * sizeof first);
+  if (pread(fd.fd, first, sizeof first, off) != static_cast<ssize_t>(sizeof first)) {
+    if (errno != ESTALE && errno != EIO) Error("read snapshots/same", errno);
+    return;
+  }
+  std::string reply;
+  CtlCommand(cfg.mnt, "help\n", &reply);
+  std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 20));
+  if (pread(fd.fd, second, sizeof second, off) != static_cast<ssize_t>(sizeof second)) {
+    if (errno != ESTALE && errno != EIO) Error("second read of snapshots/same", errno);
+    return;
+  }
+  if (std::memcmp(first, second, sizeof first) != 0) Error("an open snapshot file switched content", EPROTO);
+  g_ops.fetch_add(1);
+}
+
 void ControlClient(const Config& cfg, unsigned id, uint64_t* cycles_done) {
   std::mt19937_64 rng(id * 7919 + 1);
   uint64_t cycle = 0;
@@ -130,6 +161,7 @@ void ControlClient(const Config& cfg, unsigned id, uint64_t* cycles_done) {
       g_ops.fetch_add(1);
     }
     std::vector<std::string> names = ListSnapshots(cfg.mnt);
+    if (cycle % 4 == 0) SameSnapshotTwice(cfg, rng);
     if (!names.empty()) {
       const std::string& name = names[rng() % names.size()];
       Fd fd(open((cfg.mnt + "/snapshots/" + name).c_str(), O_RDONLY));
@@ -205,6 +237,16 @@ void Snapshotter(const Config& cfg) {
       err = CtlCommand(cfg.mnt, "gc\n", &reply);
       if (err != 0 && err != EBUSY) Error("gc", err);
       g_ops.fetch_add(1);
+    }
+    if (round % 3 == 0) {
+      // The name `same` taken again and again, over changing data.
+      reply.clear();
+      err = CtlCommand(cfg.mnt, "delete same\n", &reply);
+      if (err != 0 && err != ENOENT && err != EBUSY) Error("delete same", err);
+      reply.clear();
+      err = CtlCommand(cfg.mnt, "snapshot same\n", &reply);
+      if (err != 0 && err != EEXIST && err != EBUSY) Error("snapshot same", err);
+      g_ops.fetch_add(2);
     }
     if (round % 7 == 0) {
       reply.clear();

@@ -4,6 +4,8 @@
 //   torture run    MNT STATE [--seconds N] [--seed N] [--no-snapshots] [--no-rollback]
 //   torture verify MNT STATE [--rebase]
 //   torture snapshot MNT STATE NAME        (a snapshot taken and journaled by hand)
+//   torture rollback MNT STATE NAME        (a rollback run and journaled by hand; the driver
+//                                           may kill the daemon while it runs)
 //   torture check-file FILE STATE NAME     (a restored image against snapshot NAME)
 //
 // The volume is treated as an array of 4 KiB blocks, each written whole with
@@ -64,182 +66,11 @@
 #include <thread>
 #include <vector>
 
+#include "support/torture_journal.h"
+
 namespace {
 
-constexpr size_t kBlock = 4096;
-constexpr uint64_t kMagic = 0x31524f54424d41ull;  // "AMBTOR1"
-constexpr size_t kSumAt = kBlock - 8;
-
-struct Header {
-  uint64_t magic, index, gen, seed;
-};
-
-void FillBlock(char* b, uint64_t index, uint64_t gen, uint64_t seed) {
-  Header h{kMagic, index, gen, seed};
-  std::memcpy(b, &h, sizeof h);
-  uint64_t x = (index * 0x9e3779b97f4a7c15ull) ^ (gen * 0xc2b2ae3d27d4eb4full) ^ seed ^ 1;
-  for (size_t i = sizeof h; i < kSumAt; i += 8) {
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    std::memcpy(b + i, &x, 8);
-  }
-  uint64_t sum = XXH64(b, kSumAt, 0);
-  std::memcpy(b + kSumAt, &sum, 8);
-}
-
-enum class BlockState { kZero, kValid, kCorrupt };
-
-// Parses one block read back; gen is set when valid.
-BlockState ParseBlock(const char* b, uint64_t index, uint64_t* gen) {
-  bool zero = true;
-  for (size_t i = 0; i < kBlock && zero; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, b + i, 8);
-    zero = w == 0;
-  }
-  if (zero) {
-    *gen = 0;
-    return BlockState::kZero;
-  }
-  Header h;
-  std::memcpy(&h, b, sizeof h);
-  uint64_t sum;
-  std::memcpy(&sum, b + kSumAt, 8);
-  if (h.magic != kMagic || h.index != index || sum != XXH64(b, kSumAt, 0)) return BlockState::kCorrupt;
-  *gen = h.gen;
-  return BlockState::kValid;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "torture: %s\n", what.c_str());
-  std::exit(1);
-}
-
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
-bool ReadFileBytes(const std::string& path, std::vector<uint64_t>* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  in.seekg(0, std::ios::end);
-  size_t n = static_cast<size_t>(in.tellg()) / 8;
-  in.seekg(0);
-  out->resize(n);
-  in.read(reinterpret_cast<char*>(out->data()), static_cast<std::streamsize>(n * 8));
-  return static_cast<bool>(in);
-}
-
-void WriteFileBytes(const std::string& path, const std::vector<uint64_t>& v) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(v.data()), static_cast<std::streamsize>(v.size() * 8));
-    if (!out) Die("cannot write " + tmp);
-  }
-  if (rename(tmp.c_str(), path.c_str()) != 0) Die("cannot rename " + tmp + ": " + std::strerror(errno));
-}
-
-// The journal: one text line per record, each written with one write(2) so a
-// crash of this process never leaves a half line that matters.
-class Journal {
- public:
-  explicit Journal(const std::string& path) : fd_(open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) {
-    if (fd_.fd < 0) Die("cannot open " + path + ": " + std::strerror(errno));
-  }
-  void Record(const std::string& line) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::string l = line + "\n";
-    if (write(fd_.fd, l.data(), l.size()) != static_cast<ssize_t>(l.size())) Die("journal write failed");
-  }
-
- private:
-  Fd fd_;
-  std::mutex mu_;
-};
-
-// What a journal says, replayed.
-struct Replay {
-  std::vector<uint64_t> acked;  // per block: lowest generation it may hold
-  uint64_t max_gen = 0;         // highest generation issued
-  std::map<std::string, uint64_t> snapshots;  // committed: name -> max generation
-  std::set<std::string> maybe_snapshots;      // cut off while being taken or deleted
-  std::string rollback_cut;                   // a rollback cut off by the crash
-  std::vector<uint64_t> before_rollback;      // the bounds before it
-  uint64_t writes = 0, acks = 0;
-};
-
-Replay ReplayJournal(const std::string& state, uint64_t blocks) {
-  Replay r;
-  r.acked.assign(blocks, 0);
-  std::ifstream in(state + "/journal");
-  std::vector<std::pair<uint64_t, std::pair<uint64_t, uint64_t>>> pending;  // gen, (first, count)
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream s(line);
-    std::string op;
-    s >> op;
-    if (op == "W") {
-      uint64_t gen, first, count;
-      s >> gen >> first >> count;
-      pending.push_back({gen, {first, count}});
-      r.max_gen = std::max(r.max_gen, gen);
-      ++r.writes;
-    } else if (op == "A") {
-      uint64_t gen;
-      s >> gen;
-      std::vector<std::pair<uint64_t, std::pair<uint64_t, uint64_t>>> later;
-      for (auto& [g, ext] : pending) {
-        if (g > gen) {
-          later.push_back({g, ext});
-          continue;
-        }
-        for (uint64_t b = ext.first; b < ext.first + ext.second && b < blocks; ++b) r.acked[b] = std::max(r.acked[b], g);
-      }
-      pending.swap(later);
-      ++r.acks;
-    } else if (op == "C") {
-      pending.clear();
-    } else if (op == "B") {
-      std::string file;
-      s >> file;
-      if (!ReadFileBytes(state + "/" + file, &r.acked) || r.acked.size() != blocks) Die("bad baseline " + file);
-      for (uint64_t g : r.acked) r.max_gen = std::max(r.max_gen, g);
-      pending.clear();
-    } else if (op == "S+") {
-      std::string name;
-      s >> name;
-      r.maybe_snapshots.insert(name);
-    } else if (op == "S") {
-      std::string name;
-      uint64_t gen;
-      s >> name >> gen;
-      r.maybe_snapshots.erase(name);
-      r.snapshots[name] = gen;
-    } else if (op == "D+") {
-      std::string name;
-      s >> name;
-      if (r.snapshots.erase(name)) r.maybe_snapshots.insert(name);
-    } else if (op == "D") {
-      std::string name;
-      s >> name;
-      r.maybe_snapshots.erase(name);
-    } else if (op == "R+") {
-      s >> r.rollback_cut;
-      r.before_rollback = r.acked;
-    } else if (op == "R") {
-      r.rollback_cut.clear();
-    }
-  }
-  return r;
-}
+using namespace torture;
 
 uint64_t VolumeBlocks(const std::string& mnt) {
   struct stat st;
@@ -247,15 +78,19 @@ uint64_t VolumeBlocks(const std::string& mnt) {
   return static_cast<uint64_t>(st.st_size) / kBlock;
 }
 
+// Errors that mean the daemon is gone (killed on purpose by the driver).
+bool MountGone(int err) { return err == ENOTCONN || err == ECONNABORTED || err == ENODEV || err == EIO; }
+// The same for opening or stating MNT/volume or MNT/ctl, which a mount always
+// has: once the driver has unmounted the dead mount, they are missing.
+bool OpenGone(int err) { return MountGone(err) || err == ENOENT; }
+
 int CtlCommand(const std::string& mnt, const std::string& command) {
   Fd fd(open((mnt + "/ctl").c_str(), O_WRONLY));
-  if (fd.fd < 0) return errno;
+  if (fd.fd < 0) return OpenGone(errno) ? ENOTCONN : errno;
   std::string c = command + "\n";
   return write(fd.fd, c.data(), c.size()) < 0 ? errno : 0;
 }
 
-// Errors that mean the daemon is gone (killed on purpose by the driver).
-bool MountGone(int err) { return err == ENOTCONN || err == ECONNABORTED || err == ENODEV || err == EIO; }
 
 struct Args {
   std::string cmd, mnt, state, file, name;
@@ -263,6 +98,11 @@ struct Args {
   uint64_t seed = 0;
   bool snapshots = true, rollback = true, rebase = false;
 };
+
+// After a rollback (defined below Runner, which they use).
+std::string CheckRolledBack(const std::string& mnt, const std::string& name, std::vector<uint64_t>* now, bool* gone);
+void JournalRolledBack(const std::string& state, Journal& journal, const std::string& name,
+                       const std::vector<uint64_t>& now, uint64_t next_gen);
 
 class Runner {
  public:
@@ -274,7 +114,7 @@ class Runner {
 
   int Run() {
     vol_ = open((a_.mnt + "/volume").c_str(), O_RDWR);
-    if (vol_ < 0 && MountGone(errno)) {
+    if (vol_ < 0 && OpenGone(errno)) {
       std::printf("torture run: 0 writes, ended by the mount going away before the first\n");
       return 0;
     }
@@ -470,6 +310,12 @@ class Runner {
         for (uint64_t b = e.first; b < e.first + e.count; ++b) acked_[b] = std::max(acked_[b], e.gen);
       }
       pending_.clear();
+    } else if (!stop_ && errno == ENOSPC) {
+      ++enospc_;  // not acknowledged, so the bounds are not exact: no rollback this time
+      std::lock_guard<std::mutex> lock(mu_);
+      pause_ = false;
+      cv_.notify_all();
+      return;
     } else if (!stop_) {
       MountError("fsync before rollback", errno);
     }
@@ -478,15 +324,14 @@ class Runner {
       int err = CtlCommand(a_.mnt, "rollback " + name);
       if (err == 0) {
         std::vector<uint64_t> now;
-        std::string why;
-        if (!ReadGens(a_.mnt + "/volume", &now, &why)) Fail("after rollback " + name + ": " + why);
-        else if (!SameFile(a_.mnt + "/volume", a_.mnt + "/snapshots/" + name, &why))
-          Fail("after rollback " + name + " the volume differs from the snapshot: " + why);
-        else {
-          std::string file = "base-r" + std::to_string(next_gen_.load());
-          WriteFileBytes(a_.state + "/" + file, now);
-          journal_.Record("R " + name);
-          journal_.Record("B " + file);
+        bool gone = false;
+        std::string problem = CheckRolledBack(a_.mnt, name, &now, &gone);
+        if (gone) {
+          MountError("read after rollback", ENOTCONN);  // the kill came during the check: verify judges
+        } else if (!problem.empty()) {
+          Fail(problem);
+        } else {
+          JournalRolledBack(a_.state, journal_, name, now, next_gen_.load());
           std::lock_guard<std::mutex> lock(mu_);
           acked_ = now;
           ++rollbacks_;
@@ -513,9 +358,10 @@ class Runner {
  public:
   // Reads a whole image and returns each block's generation; false (with why)
   // on a read error or a corrupt block.
-  static bool ReadGens(const std::string& path, std::vector<uint64_t>* gens, std::string* why) {
+  static bool ReadGens(const std::string& path, std::vector<uint64_t>* gens, std::string* why, int* err = nullptr) {
     Fd fd(open(path.c_str(), O_RDONLY));
     if (fd.fd < 0) {
+      if (err) *err = errno;
       *why = "open " + path + ": " + std::strerror(errno);
       return false;
     }
@@ -524,6 +370,7 @@ class Runner {
     for (uint64_t off = 0;;) {
       ssize_t n = pread(fd.fd, buf.data(), buf.size(), static_cast<off_t>(off));
       if (n < 0) {
+        if (err) *err = errno;
         *why = "read " + path + ": " + std::strerror(errno);
         return false;
       }
@@ -543,11 +390,11 @@ class Runner {
 
   // True when both images hold the same generations; otherwise says where
   // they first differ in *why (if given).
-  static bool SameFile(const std::string& a, const std::string& b, std::string* why = nullptr) {
+  static bool SameFile(const std::string& a, const std::string& b, std::string* why = nullptr, int* err = nullptr) {
     std::vector<uint64_t> ga, gb;
     std::string local;
     std::string* w = why ? why : &local;
-    if (!ReadGens(a, &ga, w) || !ReadGens(b, &gb, w)) return false;
+    if (!ReadGens(a, &ga, w, err) || !ReadGens(b, &gb, w, err)) return false;
     if (ga.size() != gb.size()) {
       *w = "sizes differ";
       return false;
@@ -581,6 +428,37 @@ class Runner {
   std::atomic<bool> stop_{false}, gone_{false}, failed_{false};
   std::atomic<uint64_t> writes_{0}, acks_{0}, snaps_{0}, deletes_{0}, rollbacks_{0}, gcs_{0}, enospc_{0};
 };
+
+// Whether the mount has gone away (the daemon was killed on purpose).
+bool MountGoneNow(const std::string& mnt) {
+  struct stat st;
+  return stat((mnt + "/volume").c_str(), &st) != 0 && OpenGone(errno);
+}
+
+// After `rollback name` returned 0: the volume must read as the snapshot.
+// Returns "" and the volume's generations, or what is wrong; *gone when a
+// read failed because the mount went away (a kill during the check: not the
+// rollback's fault, verify judges the cut-off rollback after the remount).
+std::string CheckRolledBack(const std::string& mnt, const std::string& name, std::vector<uint64_t>* now, bool* gone) {
+  std::string why;
+  int err = 0;
+  const bool read = Runner::ReadGens(mnt + "/volume", now, &why, &err) &&
+                    Runner::SameFile(mnt + "/volume", mnt + "/snapshots/" + name, &why, &err);
+  if (read) return "";
+  *gone = err != 0 && MountGoneNow(mnt);
+  if (*gone) return "";
+  if (err != 0) return "after rollback " + name + ": " + why;
+  return "after rollback " + name + " the volume differs from the snapshot: " + why;
+}
+
+// Journals a finished rollback: the volume as it is now is the new lower bound.
+void JournalRolledBack(const std::string& state, Journal& journal, const std::string& name,
+                       const std::vector<uint64_t>& now, uint64_t next_gen) {
+  std::string file = "base-r" + std::to_string(next_gen);
+  WriteFileBytes(state + "/" + file, now);
+  journal.Record("R " + name);
+  journal.Record("B " + file);
+}
 
 // Checks gens against lower bounds and an upper bound; counts what was lost.
 struct Check {
@@ -740,6 +618,50 @@ int TakeSnapshotByHand(const Args& a) {
   return 0;
 }
 
+// A rollback of a quiet volume, recorded like the controller records one;
+// the driver may kill the daemon while it runs (then exit 0, cut off).
+int RollbackByHand(const Args& a) {
+  if (MountGoneNow(a.mnt)) {
+    std::printf("torture rollback: %s not started (the mount went away)\n", a.name.c_str());
+    return 0;
+  }
+  const uint64_t blocks = VolumeBlocks(a.mnt);
+  Journal journal(a.state + "/journal");
+  {
+    // Every write issued so far is part of what the rollback replaces.
+    Fd vol(open((a.mnt + "/volume").c_str(), O_RDWR));
+    if (vol.fd < 0 || fsync(vol.fd) != 0) {
+      if (OpenGone(errno)) {
+        std::printf("torture rollback: %s not started (the mount went away)\n", a.name.c_str());
+        return 0;
+      }
+      Die("fsync before rollback: " + std::string(std::strerror(errno)));
+    }
+    journal.Record("A " + std::to_string(ReplayJournal(a.state, blocks).max_gen));
+  }
+  const uint64_t next_gen = ReplayJournal(a.state, blocks).max_gen + 1;
+  journal.Record("R+ " + a.name);
+  int err = CtlCommand(a.mnt, "rollback " + a.name);
+  if (MountGone(err) || (err != 0 && MountGoneNow(a.mnt))) {
+    std::printf("torture rollback: %s cut off (the mount went away)\n", a.name.c_str());
+    return 0;
+  }
+  if (err != 0) {
+    std::printf("torture rollback: FAIL: rollback %s: %s\n", a.name.c_str(), std::strerror(err));
+    return 1;
+  }
+  std::vector<uint64_t> now;
+  bool gone = false;
+  std::string problem = CheckRolledBack(a.mnt, a.name, &now, &gone);
+  if (!problem.empty()) {
+    std::printf("torture rollback: FAIL: %s\n", problem.c_str());
+    return 1;
+  }
+  if (!gone) JournalRolledBack(a.state, journal, a.name, now, next_gen);
+  std::printf("torture rollback: %s %s\n", a.name.c_str(), gone ? "cut off while checked" : "done and checked");
+  return 0;
+}
+
 int CheckFile(const Args& a) {
   std::vector<uint64_t> probe;
   std::string why;
@@ -761,6 +683,7 @@ int Usage() {
                "usage: torture run MNT STATE [--seconds N] [--seed N] [--no-snapshots] [--no-rollback]\n"
                "       torture verify MNT STATE [--rebase]\n"
                "       torture snapshot MNT STATE NAME\n"
+               "       torture rollback MNT STATE NAME\n"
                "       torture check-file FILE STATE NAME\n");
   return 2;
 }
@@ -787,18 +710,18 @@ int main(int argc, char** argv) {
     a.file = pos[1], a.state = pos[2], a.name = pos[3];
     return CheckFile(a);
   }
-  if (pos.size() != (a.cmd == "snapshot" ? 4u : 3u)) return Usage();
+  const bool named = a.cmd == "snapshot" || a.cmd == "rollback";
+  if (pos.size() != (named ? 4u : 3u)) return Usage();
   a.mnt = pos[1], a.state = pos[2];
   mkdir(a.state.c_str(), 0700);
   if (a.cmd == "verify") return Verify(a);
-  if (a.cmd == "snapshot") {
-    a.name = pos[3];
-    return TakeSnapshotByHand(a);
-  }
+  if (named) a.name = pos[3];
+  if (a.cmd == "snapshot") return TakeSnapshotByHand(a);
+  if (a.cmd == "rollback") return RollbackByHand(a);
   if (a.cmd != "run") return Usage();
   if (a.seed == 0) a.seed = std::random_device{}();
   struct stat st;
-  if (stat((a.mnt + "/volume").c_str(), &st) != 0 && MountGone(errno)) {
+  if (stat((a.mnt + "/volume").c_str(), &st) != 0 && OpenGone(errno)) {
     std::printf("torture run: 0 writes, ended by the mount going away before the first\n");
     return 0;
   }

@@ -15,6 +15,10 @@
 #                midway: the half-restored directory must not mount, rerunning
 #                the same restore must succeed, the result must match
 #   every 9th    a cycle that runs gc back to back, killed while it runs
+#   every 4th    (from the 2nd) a rollback is killed midway: after a snapshot and
+#                a burst of writes, `rollback` runs and the daemon is killed
+#                within 0.4 s; the remounted volume must be all before it or all
+#                after it (the mount finishes a rollback it finds unfinished)
 # and at the end, ENOSPC cycles (ENOSPC_CYCLES, default 3): a volume directory
 # on a small loop file system fills up; writers get ENOSPC, nothing
 # acknowledged is lost.
@@ -149,6 +153,29 @@ restore_cycle() {
   amb_mount "$vol" "$mnt"
 }
 
+# A rollback killed midway. Runs on the mounted volume a crash cycle leaves
+# behind (verified and rebased); leaves it mounted and verified.
+rollback_cycle() {
+  local name=rb$cycle out pid rpid
+  "$TORTURE" snapshot "$mnt" "$state" "$name" || { cycle_fail "snapshot for the rollback cycle failed"; return; }
+  "$TORTURE" run "$mnt" "$state" --seconds 1.5 --seed "$((cycle + 1000))" --no-snapshots >"$AMB_WORK/run.out" 2>&1 \
+    || cycle_fail "torture run before the rollback: $(tail -2 "$AMB_WORK/run.out")"
+  pid=${AMB_PIDS[$mnt]}
+  "$TORTURE" rollback "$mnt" "$state" "$name" >"$AMB_WORK/rollback.out" 2>&1 &
+  rpid=$!
+  sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
+  amb_kill9 "$mnt"
+  wait "$rpid" || cycle_fail "torture rollback: $(tail -2 "$AMB_WORK/rollback.out")"
+  echo "  $(tail -1 "$AMB_WORK/rollback.out")"
+  amb_mount "$vol" "$mnt" -o "$(mount_opts)"
+  grep -h "rollback to $name" "$AMB_WORK/daemon.log" | sed 's/^/  /'
+  out=$("$TORTURE" verify "$mnt" "$state" --rebase 2>&1)
+  local rc=$?
+  echo "  $(tail -1 <<<"$out")"
+  tally "$out"
+  ((rc == 0)) || cycle_fail "verify after the killed rollback: $(grep FAIL <<<"$out" | head -3)"
+}
+
 start=$SECONDS
 for cycle in $(seq "$CYCLES"); do
   echo "cycle $cycle/$CYCLES"
@@ -158,19 +185,14 @@ for cycle in $(seq "$CYCLES"); do
   ((cycle % 9 == 0)) && extra=gc
   crash_cycle "$extra"
   ((cycle % 7 == 0)) && restore_cycle
+  ((cycle % 4 == 2)) && rollback_cycle
   clean_unmount_and_fsck
 done
 
 # ENOSPC: the volume directory on a small file system.
 if ((ENOSPC_CYCLES > 0)); then
-  small=$AMB_WORK/small.img smallmnt=$AMB_WORK/small
-  truncate -s 96M "$small"
-  mkfs.ext4 -q -F "$small"
-  mkdir -p "$smallmnt"
-  loop=$(losetup --find --show "$small") || amb_fail "no loop device"
-  AMB_LOOPS+=("$loop")
-  mount "$loop" "$smallmnt"
-  AMB_KERNEL_MOUNTS+=("$smallmnt")
+  smallmnt=$AMB_WORK/small
+  amb_small_fs 96M "$smallmnt"
   vol=$smallmnt/vol state=$AMB_WORK/state-enospc
   rm -rf "$state"
   mkdir -p "$state"
