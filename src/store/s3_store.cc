@@ -19,6 +19,7 @@
 
 #include "amberfs/log.h"
 #include "base/durable_file.h"
+#include "store/s3_xml.h"
 #include "store/store_url.h"
 
 namespace amberfs {
@@ -62,78 +63,6 @@ Result<std::string> ReadCredentialsFile(const std::string& path) {
   Result<std::vector<uint8_t>> bytes = ReadSmallFile(path, kNoSizeLimit);
   if (!bytes.ok()) return bytes.status().Annotate("read credentials file");
   return std::string(bytes->begin(), bytes->end());
-}
-
-// ---- XML (only what S3 responses need) --------------------------------------
-
-std::string XmlUnescape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != '&') {
-      out += s[i];
-      continue;
-    }
-    size_t semi = s.find(';', i);
-    if (semi == std::string_view::npos || semi - i > 10) {
-      out += s[i];
-      continue;
-    }
-    std::string_view ent = s.substr(i + 1, semi - i - 1);
-    if (ent == "amp") out += '&';
-    else if (ent == "lt") out += '<';
-    else if (ent == "gt") out += '>';
-    else if (ent == "quot") out += '"';
-    else if (ent == "apos") out += '\'';
-    else if (ent.size() > 1 && ent[0] == '#') {
-      bool hex = ent[1] == 'x' || ent[1] == 'X';
-      std::string digits(ent.substr(hex ? 2 : 1));
-      char* end = nullptr;
-      unsigned long cp = std::strtoul(digits.c_str(), &end, hex ? 16 : 10);
-      if (digits.empty() || *end != '\0' || cp > 0x10FFFF) {
-        out.append(s.substr(i, semi - i + 1));
-      } else if (cp < 0x80) {
-        out += static_cast<char>(cp);
-      } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      }
-    } else {
-      out.append(s.substr(i, semi - i + 1));
-    }
-    i = semi;
-  }
-  return out;
-}
-
-// The unescaped text of the first <tag>...</tag> at or after *pos; advances
-// *pos past it. False when there is none.
-bool NextElement(std::string_view xml, std::string_view tag, size_t* pos, std::string* text) {
-  std::string open = "<" + std::string(tag) + ">";
-  std::string close = "</" + std::string(tag) + ">";
-  size_t b = xml.find(open, *pos);
-  if (b == std::string_view::npos) return false;
-  b += open.size();
-  size_t e = xml.find(close, b);
-  if (e == std::string_view::npos) return false;
-  *text = XmlUnescape(xml.substr(b, e - b));
-  *pos = e + close.size();
-  return true;
-}
-
-std::string FirstElement(std::string_view xml, std::string_view tag) {
-  size_t pos = 0;
-  std::string text;
-  return NextElement(xml, tag, &pos, &text) ? text : std::string();
 }
 
 // ---- URL pieces -------------------------------------------------------------
@@ -218,7 +147,7 @@ bool RetriableHttp(const Response& r) {
   if (r.http_status >= 500 || r.http_status == 429) return true;
   if (r.http_status == 400) {
     std::string_view body(reinterpret_cast<const char*>(r.body.data()), r.body.size());
-    std::string code = FirstElement(body, "Code");
+    std::string code = FirstXmlElement(body, "Code");
     return code == "RequestTimeout" || code == "SlowDown";
   }
   return false;
@@ -411,20 +340,13 @@ class S3Store::Impl {
       AMBER_ASSIGN_OR_RETURN(Response r, Execute(req));
       if (!Success(r)) return HttpError(req, r);
       std::string_view xml(reinterpret_cast<const char*>(r.body.data()), r.body.size());
-      if (xml.find("<ListBucketResult") == std::string_view::npos)
-        return Status::Error(EIO, describe() + ": " + req.what + ": the reply is not a ListBucketResult");
-      size_t pos = 0;
-      std::string key;
-      while (NextElement(xml, "Key", &pos, &key)) {
+      Result<S3ListPage> page = ParseListBucketResult(xml);
+      if (!page.ok()) return page.status().Annotate(describe() + ": " + req.what);
+      for (const std::string& key : page->keys) {
         if (key.compare(0, object_prefix_.size(), object_prefix_) != 0) continue;
         AMBER_RETURN_IF_ERROR(fn(key.substr(object_prefix_.size())));
       }
-      token.clear();
-      if (FirstElement(xml, "IsTruncated") == "true") {
-        token = FirstElement(xml, "NextContinuationToken");
-        if (token.empty())
-          return Status::Error(EIO, describe() + ": " + req.what + ": truncated listing without a continuation token");
-      }
+      token = std::move(page->next_token);
     } while (!token.empty());
     return Status::OK();
   }
@@ -458,8 +380,8 @@ class S3Store::Impl {
   static std::string HttpFailure(const Response& r) {
     std::string_view body(reinterpret_cast<const char*>(r.body.data()), r.body.size());
     std::string msg = "HTTP " + std::to_string(r.http_status);
-    std::string code = FirstElement(body, "Code");
-    std::string text = FirstElement(body, "Message");
+    std::string code = FirstXmlElement(body, "Code");
+    std::string text = FirstXmlElement(body, "Message");
     if (!code.empty()) msg += " " + code;
     if (!text.empty()) msg += ": " + text;
     return msg;
