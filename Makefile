@@ -4,6 +4,7 @@
 #   make torture  crash-torture cycles (CYCLES=N)
 #   make headers-check  each public header compiles alone (test and check run it)
 #   make bench    benchmarks (prints tables with ratios measured in the same run)
+#   make fuzz     libFuzzer targets for every parser of outside input (FUZZ_SECONDS each)
 #   make install  honours PREFIX and DESTDIR
 # Sources are found by wildcard: src/<layer>/*.cc is the core (see
 # docs/DESIGN.md), tools/*.cc one program each, test/unit/<layer>/*_test.cc the
@@ -104,6 +105,52 @@ torture: all
 bench: all $(BENCHES)
 	bash bench/run_bench.sh $(BUILD)
 
+# Fuzzing (test/fuzz/README.md): one libFuzzer binary per parser of outside
+# input, test/fuzz/<name>_fuzz.cc, built by clang under ASan+UBSan with the
+# core in build/fuzz (its own tree, never mixed with the gcc objects).
+#   make fuzz                    every target for FUZZ_SECONDS (default 600) each
+#   make fuzz FUZZ_SECONDS=20    the short CI run
+#   make fuzz FUZZ_TARGETS=ctl_command  only the named targets
+#   make fuzz-seeds              rewrite the encoder-made seeds in test/fuzz/corpus
+FUZZ_CXX      ?= clang++
+FUZZ_SECONDS  ?= 600
+FUZZ_PARALLEL ?= 1
+FUZZ_BUILD    := build/fuzz
+FUZZ_SANITIZE := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CXXFLAGS := -std=c++20 -g -O1 -Wall -Wextra -Wno-missing-field-initializers -D_FILE_OFFSET_BITS=64 \
+                 -Iinclude -Isrc -Itest $(PKG_CFLAGS) $(FUZZ_SANITIZE) -MMD -MP
+FUZZ_ALL      := $(patsubst test/fuzz/%_fuzz.cc,%,$(wildcard test/fuzz/*_fuzz.cc))
+FUZZ_TARGETS  ?= $(FUZZ_ALL)
+FUZZ_BINS     := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/%_fuzz)
+FUZZ_LIB      := $(FUZZ_BUILD)/libamberfs.a
+
+$(FUZZ_BUILD)/obj/src/%.o: src/%.cc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_BUILD)/obj/test/fuzz/%.o: test/fuzz/%.cc
+	@mkdir -p $(dir $@)
+	$(FUZZ_CXX) $(FUZZ_CXXFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(CORE_SRCS:%.cc=$(FUZZ_BUILD)/obj/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/%_fuzz: $(FUZZ_BUILD)/obj/test/fuzz/%_fuzz.o $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_SANITIZE) -fsanitize=fuzzer $^ -o $@ $(PKG_LIBS) -lpthread
+
+$(FUZZ_BUILD)/gen_seeds: $(FUZZ_BUILD)/obj/test/fuzz/gen_seeds.o $(FUZZ_LIB)
+	$(FUZZ_CXX) $(FUZZ_SANITIZE) $^ -o $@ $(PKG_LIBS) -lpthread
+
+.PHONY: fuzz fuzz-build fuzz-seeds
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	FUZZ_PARALLEL=$(FUZZ_PARALLEL) bash test/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-seeds: $(FUZZ_BUILD)/gen_seeds
+	$(FUZZ_BUILD)/gen_seeds test/fuzz/corpus
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
 	for t in $(TOOLS); do install -m 0755 $$t $(DESTDIR)$(PREFIX)/sbin/; done
@@ -114,3 +161,4 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)

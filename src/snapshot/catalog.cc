@@ -57,6 +57,8 @@ Result<CatalogEntry> DecodeCatalogEntry(std::span<const uint8_t> bytes, std::str
   e.record = Pointer::FromBytes(p + 24);
   e.name.assign(reinterpret_cast<const char*>(p + kFixed), n);
   if (e.name != file_name) return bad("it names snapshot '" + e.name + "'");
+  // fsck decodes any file it finds in catalog/, whatever its name.
+  if (Status st = ValidateSnapshotName(e.name); !st.ok()) return bad(st.message());
   if (e.record.IsNull()) return bad("null record pointer");
   return e;
 }

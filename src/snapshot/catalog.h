@@ -51,7 +51,8 @@ struct CatalogEntry {
 };
 
 std::vector<uint8_t> EncodeCatalogEntry(const CatalogEntry& entry);
-// Strict: EBADMSG for anything malformed, including a name other than file_name.
+// Strict: EBADMSG for anything malformed, including a name other than file_name
+// or one that is not a valid snapshot name.
 Result<CatalogEntry> DecodeCatalogEntry(std::span<const uint8_t> bytes, std::string_view file_name);
 
 class Catalog {

@@ -244,7 +244,8 @@ std::string CanonicalStoreUrl(const StoreUrl& url) {
   if (url.kind == StoreUrl::Kind::kFile) {
     std::string out = "file://";
     for (char c : url.path) {
-      if (c == '%' || c == '#' || c == '?' || static_cast<unsigned char>(c) <= ' ') {
+      // Everything ParseStoreUrl refuses raw (blanks, control characters, DEL) or splits on.
+      if (c == '%' || c == '#' || c == '?' || static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
         static const char* kHex = "0123456789ABCDEF";
         out += '%';
         out += kHex[static_cast<unsigned char>(c) >> 4];

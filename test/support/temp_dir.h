@@ -1,4 +1,5 @@
-// TempDir: a scratch directory under /tmp removed (recursively) on destruction.
+// TempDir: a scratch directory under /tmp (or the given base) removed
+// (recursively) on destruction. path() is empty if it could not be made.
 #pragma once
 
 #include <cstdlib>
@@ -9,8 +10,8 @@ namespace amberfs::testing {
 
 class TempDir {
  public:
-  explicit TempDir(const char* tag = "blobs") {
-    std::string templ = std::string("/tmp/") + tag + "-XXXXXX";
+  explicit TempDir(const char* tag = "blobs", const char* base = "/tmp") {
+    std::string templ = std::string(base) + "/" + tag + "-XXXXXX";
     char* p = ::mkdtemp(templ.data());
     if (p != nullptr) path_ = p;
   }

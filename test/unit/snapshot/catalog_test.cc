@@ -143,3 +143,20 @@ TEST_CASE("catalog: an entry file matches the documented format") {
   CHECK(std::string(reinterpret_cast<const char*>(p + 56), 7) == "nightly");
   CHECK(amberfs::GetLE64(p + 63) == XXH3_64bits(p, 63));
 }
+
+TEST_CASE("catalog: an entry whose name is no snapshot name is corrupt, even when it names its file (found by fuzzing)") {
+  // fsck decodes whatever file it finds in catalog/; a well-formed entry for
+  // the file "bad name" must not pass as a snapshot.
+  for (const std::string name : {"bad name", ".hidden", "a\x01", "caf\xc3\xa9"}) {
+    CAPTURE(name);
+    CatalogEntry e = Entry(name, 1);
+    std::vector<uint8_t> bytes = amberfs::EncodeCatalogEntry(e);
+    auto decoded = amberfs::DecodeCatalogEntry(bytes, name);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK(decoded.status().code() == EBADMSG);
+  }
+  CatalogEntry good = Entry("nightly-1.a_b", 1);
+  auto decoded = amberfs::DecodeCatalogEntry(amberfs::EncodeCatalogEntry(good), good.name);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == good);
+}

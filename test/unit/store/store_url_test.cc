@@ -24,6 +24,16 @@ TEST_CASE("ParseStoreUrl: file URLs") {
   CHECK(ParseStoreUrl(CanonicalStoreUrl(*spaced)).value().path == spaced->path);
 }
 
+TEST_CASE("CanonicalStoreUrl: a file path with DEL prints to a URL that parses back (found by fuzzing)") {
+  auto del = ParseStoreUrl("file:///srv/a%7Fb");
+  REQUIRE(del.ok());
+  CHECK(del->path == "/srv/a\x7f" "b");
+  CHECK(CanonicalStoreUrl(*del) == "file:///srv/a%7Fb");
+  auto again = ParseStoreUrl(CanonicalStoreUrl(*del));
+  REQUIRE(again.ok());
+  CHECK(again->path == del->path);
+}
+
 TEST_CASE("ParseStoreUrl: s3 URLs") {
   auto u = ParseStoreUrl("s3://my-bucket");
   REQUIRE(u.ok());
