@@ -83,9 +83,6 @@ struct S3StoreOptions {
   BucketAtOpen bucket_at_open = BucketAtOpen::kMustExist;
 };
 
-// The most a ref's value may hold (a volume config, a snapshot ref, a lock
-// marker are far smaller).
-inline constexpr size_t kMaxRefBytes = 1 << 20;
 // The most one ListObjectsV2 page of 1000 keys may take: a key is at most
 // 1024 bytes, and each comes with a few hundred bytes of metadata.
 inline constexpr size_t kMaxListPageBytes = 4 << 20;

@@ -38,7 +38,12 @@
 
 namespace amberfs {
 
+// No blob is larger: a snapshot chunk is at most 64 MiB (VolumeConfig's
+// chunk-size limit), an index node at most 128 KiB, a record a few hundred
+// bytes. A store refuses to read more for one blob (DiskStore and S3Store do).
 inline constexpr size_t kMaxBlobBytes = size_t{64} << 20;
+// The most a ref's value may hold (a volume config, a snapshot ref, a lock
+// marker are far smaller).
 inline constexpr size_t kMaxRefBytes = size_t{1} << 20;
 
 // A group of blob Puts made durable together: one sync for the whole group
@@ -65,10 +70,6 @@ class PutBatch {
 // put: read-only, or its directory unreachable).
 std::unique_ptr<PutBatch> NewFailedPutBatch(Status why);
 
-// No blob is larger: a snapshot chunk is at most 64 MiB (VolumeConfig's
-// chunk-size limit), an index node at most 128 KiB, a record a few hundred
-// bytes. A store may refuse to read more for one blob (S3Store does).
-inline constexpr size_t kMaxBlobBytes = 64 << 20;
 
 class Store {
  public:
