@@ -103,8 +103,10 @@ amb_start_s3rver "$AMB_WORK/s3data" "$port"
 amb_mount "$vol" "$mnt"
 "$CTL" "$mnt" drain 60s >"$AMB_WORK/drain3.out" || amb_fail "drain after the store came back: $(cat "$AMB_WORK/drain3.out")"
 amb_umount "$mnt" || amb_fail "unmount did not exit 0"
+# Each restore is a volume of its own in the store: name the source.
+uuid=$(awk '/^uuid/ {print $2}' "$vol/config")
 for s in s1 s2 s3; do
-  "$MKFS" --restore "$url" --snapshot "$s" "$AMB_WORK/restored-$s" >/dev/null || amb_fail "restore of $s failed"
+  "$MKFS" --restore "$url" --volume "$uuid" --snapshot "$s" "$AMB_WORK/restored-$s" >/dev/null || amb_fail "restore of $s failed"
   cmp "$AMB_WORK/restored-$s/image" "$AMB_WORK/copy-$s" || amb_fail "restored $s differs from the volume at $s"
 done
 amb_stop_s3rver
