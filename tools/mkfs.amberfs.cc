@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <new>
 #include <cstdio>
 #include <string>
 
@@ -109,7 +110,7 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   return 0;
 }
 
-int main(int argc, char** argv) {
+static int Run(int argc, char** argv) {
   enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
          kVersion };
   static const option kLong[] = {
@@ -183,4 +184,14 @@ int main(int argc, char** argv) {
               config->ImagePath(amberfs::AbsolutePath(options.voldir)).c_str(), config->slow_url.c_str(),
               slow_store_found.c_str());
   return 0;
+}
+
+int main(int argc, char** argv) {
+  // Memory that cannot be had (a huge volume's chunk list) is a message, not an abort.
+  try {
+    return Run(argc, argv);
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "mkfs.amberfs: out of memory\n");
+    return 1;
+  }
 }

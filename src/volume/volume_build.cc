@@ -251,8 +251,8 @@ Status VolumeBuild::Install() {
   AMBER_RETURN_IF_ERROR(FsyncDir(staging_));
   const unsigned flags = voldir_exists_ ? RENAME_EXCHANGE : RENAME_NOREPLACE;
   if (CurrentFileOps().Rename(staging_.c_str(), voldir_.c_str(), flags) != 0) {
-    if (errno == EINVAL && voldir_exists_) {
-      return Status::Error(EINVAL, "the file system of " + voldir_ + " cannot swap two directories "
+    if (errno == EINVAL && voldir_exists_) {  // EINVAL is how Linux says the flag is not supported
+      return Status::Error(EOPNOTSUPP, "the file system of " + voldir_ + " cannot swap two directories "
                                    "(renameat2 RENAME_EXCHANGE), so the volume cannot be replaced at once; "
                                    "remove " + voldir_ + " and run mkfs.amberfs without --force");
     }

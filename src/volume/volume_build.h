@@ -29,7 +29,7 @@
 // say it is installing, then rename(staging, VOLDIR) (RENAME_NOREPLACE when
 // VOLDIR is absent, else RENAME_EXCHANGE, which swaps the two directories
 // atomically), a sync of P, then the finishing steps below. A file system
-// without RENAME_EXCHANGE: EINVAL, nothing changed.
+// without RENAME_EXCHANGE: EOPNOTSUPP, nothing changed.
 //
 // Finishing (FinishInterruptedMkfs, which Install() ends with and which mkfs
 // and fsck -y run on a leftover): if VOLDIR holds mkfs.pending, the replaced
