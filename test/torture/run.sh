@@ -143,7 +143,7 @@ restore_cycle() {
   fi
   wait "$mpid" 2>/dev/null
   "$MKFS" --restore "file://$vol/archive" --volume "$uuid" --snapshot "$name" --force "$restored" >"$AMB_WORK/restore.out" 2>&1 \
-    || { cycle_fail "rerunning the restore failed: $(tail -2 "$AMB_WORK/restore.out")"; return; }
+    || { cycle_fail "rerunning the restore failed: $(tail -2 "$AMB_WORK/restore.out")"; amb_mount "$vol" "$mnt"; return; }
   amb_mount "$restored" "$rmnt"
   out=$("$TORTURE" check-file "$rmnt/volume" "$state" "$name" 2>&1) || cycle_fail "restored volume: $out"
   echo "  restore killed and rerun: $out"
