@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/upload_log_replay.h"
 #include "support/fault_file_ops.h"
 #include "support/temp_dir.h"
 
@@ -436,4 +437,22 @@ TEST_CASE("UploadLog: a compaction whose rename fails keeps the old log in use")
   REQUIRE(pending.size() == 6);
   CHECK(pending.front().key == Key(5));
   CHECK(pending.back().key == Key(10));
+}
+
+TEST_CASE("UploadLog: a record whose seq can have no successor is corrupt (found by fuzzing)") {
+  // Replay keeps next_seq past every seq it has seen; seq 2^64-1 would wrap it.
+  using namespace amberfs;
+  const uint64_t kLast = UINT64_MAX;
+  std::vector<uint8_t> file;
+  auto add = [&](const std::vector<uint8_t>& record) { file.insert(file.end(), record.begin(), record.end()); };
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(5)));
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, kLast, Key(6)));
+  add(EncodeUploadRecord(UploadRecordType::kBlobData, kLast, Key(7), Bytes("data")));
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 8, Key(8)));
+  UploadLogReplay replay = ReplayUploadLog(file);
+  CHECK(replay.pending.count(kLast) == 0);
+  CHECK(replay.pending.size() == 2);
+  CHECK(replay.next_seq == 9);
+  CHECK(replay.bad_before_good == 3);  // the blob-queued slot, the blob-data header and its payload slot
+  CHECK_FALSE(TrustedDataRecordAt(std::span(file).subspan(128)).has_value());
 }
