@@ -6,7 +6,7 @@
 // the rest is a program: a run of well-formed records (queued blobs, blob
 // data, refs, done and lost records, as a writer appends them) and then, with
 // bit 1, damage done to the file (flipped bytes, zeroed spans, a cut, copied
-// slices, garbage slots). Bit 2 also opens the file as an UploadLog.
+// slices, garbage slots, forged records with seqs at the top of the range). Bit 2 also opens the file as an UploadLog.
 //
 // Invariants: replay ends on the 64-byte grid within the file; next_seq lies
 // past every seq it has seen; blob data belongs to pending entries and what
@@ -54,7 +54,9 @@ Pointer SmallKey(FuzzedDataProvider& in) {
 std::vector<uint8_t> WriteLog(FuzzedDataProvider& in, Expected* want) {
   static const char* kRefs[] = {"volumes/v/base", "volumes/v/snapshots/s1", "locks/upload/v", "r"};
   std::vector<uint8_t> file;
-  uint64_t seq = in.ConsumeBool() ? in.ConsumeIntegral<uint64_t>() : 1;
+  // Up to 24 queued entries, each at most 3 past the last: the top of the
+  // seq space stays in reach, never past it.
+  uint64_t seq = in.ConsumeBool() ? in.ConsumeIntegralInRange<uint64_t>(0, UINT64_MAX - 73) : 1;
   std::vector<uint64_t> queued;
   const int ops = in.ConsumeIntegralInRange(0, 24);
   for (int i = 0; i < ops; ++i) {
@@ -104,7 +106,7 @@ void Damage(FuzzedDataProvider& in, std::vector<uint8_t>& file) {
   const int hits = in.ConsumeIntegralInRange(1, 4);
   for (int i = 0; i < hits && !file.empty(); ++i) {
     const size_t at = in.ConsumeIntegralInRange<size_t>(0, file.size() - 1);
-    switch (in.ConsumeIntegralInRange(0, 4)) {
+    switch (in.ConsumeIntegralInRange(0, 5)) {
       case 0: file[at] ^= in.ConsumeIntegralInRange<uint8_t>(1, 255); break;
       case 1: std::fill(file.begin() + at, file.begin() + std::min(file.size(), at + in.ConsumeIntegralInRange<size_t>(1, 200)), 0); break;
       case 2: file.resize(at); break;
@@ -112,6 +114,13 @@ void Damage(FuzzedDataProvider& in, std::vector<uint8_t>& file) {
         const size_t len = std::min(file.size() - at, in.ConsumeIntegralInRange<size_t>(1, 256));
         std::vector<uint8_t> slice(file.begin() + at, file.begin() + at + len);
         file.insert(file.begin() + in.ConsumeIntegralInRange<size_t>(0, file.size()), slice.begin(), slice.end());
+        break;
+      }
+      case 4: {  // a well-formed record with a seq near the top, as no correct writer writes it
+        const auto type = static_cast<UploadRecordType>(in.ConsumeIntegralInRange<uint8_t>(1, 6));
+        const uint64_t seq = UINT64_MAX - in.ConsumeIntegralInRange<uint64_t>(0, 2);
+        std::vector<uint8_t> rec = EncodeUploadRecord(type, seq, SmallKey(in));
+        file.insert(file.begin() + at / kRec * kRec, rec.begin(), rec.end());
         break;
       }
       default: {
