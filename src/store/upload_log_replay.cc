@@ -9,6 +9,14 @@ namespace {
 
 constexpr size_t kRec = kUploadRecordSize;
 
+// A queued record makes its seq pending; a seq is never pending and lost at
+// once (a correct writer never reuses a seq, but a damaged log may, and the
+// later record wins: compaction writes lost entries after pending ones).
+void Queue(UploadEntry entry, UploadLogReplay* out) {
+  out->lost.erase(entry.seq);
+  out->pending[entry.seq] = std::move(entry);
+}
+
 // Applies one good record to the replay.
 void Apply(const DecodedUploadRecord& record, size_t offset, std::span<const uint8_t> bytes, bool keep_data,
            UploadLogReplay* out) {
@@ -21,12 +29,12 @@ void Apply(const DecodedUploadRecord& record, size_t offset, std::span<const uin
         const auto payload = bytes.subspan(offset + kRec, record.payload_size);
         out->carried[seq].assign(payload.begin(), payload.end());
       }
-      out->pending[seq] = record.entry;
+      Queue(record.entry, out);
       break;
     }
     case UploadRecordType::kBlobQueued:
     case UploadRecordType::kRefQueued:
-      out->pending[seq] = record.entry;
+      Queue(record.entry, out);
       break;
     case UploadRecordType::kBlobLost:
       out->lost[seq] = record.entry.key;
@@ -69,7 +77,7 @@ UploadLogReplay ReplayUploadLog(std::span<const uint8_t> bytes, bool keep_data) 
     ++out.good_records;
     for (UploadEntry& e : damaged) {  // a good record after them: not a torn tail
       out.next_seq = std::max(out.next_seq, e.seq + 1);
-      out.pending[e.seq] = std::move(e);
+      Queue(std::move(e), &out);
     }
     damaged.clear();
     out.next_seq = std::max(out.next_seq, record->entry.seq + 1);

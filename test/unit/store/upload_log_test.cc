@@ -456,3 +456,34 @@ TEST_CASE("UploadLog: a record whose seq can have no successor is corrupt (found
   CHECK(replay.bad_before_good == 3);  // the blob-queued slot, the blob-data header and its payload slot
   CHECK_FALSE(TrustedDataRecordAt(std::span(file).subspan(128)).has_value());
 }
+
+TEST_CASE("UploadLog: a seq queued again after its blob-lost record stays pending through a rewrite (found by fuzzing)") {
+  // No correct writer reuses a seq, but a damaged log may hold one. Replay
+  // lets the later record win; the rewrite (pending entries, then lost ones)
+  // must keep that reading, not turn the pending entry into a lost one.
+  using namespace amberfs;
+  TempDir dir("blobs-log");
+  const std::string path = dir / "upload.log";
+  std::vector<uint8_t> file;
+  auto add = [&](const std::vector<uint8_t>& record) { file.insert(file.end(), record.begin(), record.end()); };
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(1)));
+  add(EncodeUploadRecord(UploadRecordType::kBlobLost, 5, Key(1)));
+  add(std::vector<uint8_t>(64, 0xAB));  // a corrupt slot between good records: Open rewrites the log
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(2)));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  }
+  UploadLogReplay replay = ReplayUploadLog(file);
+  CHECK(replay.pending.count(5) == 1);
+  CHECK(replay.lost.empty());
+  for (int open = 0; open < 2; ++open) {
+    CAPTURE(open);
+    auto log = std::move(UploadLog::Open(path).value());
+    auto pending = log->Pending();
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].seq == 5);
+    CHECK(pending[0].key == Key(2));
+    CHECK(log->Lost().empty());
+  }
+}
