@@ -9,9 +9,9 @@
 // slices, garbage slots, forged records with seqs at the top of the range). Bit 2 also opens the file as an UploadLog.
 //
 // Invariants: replay ends on the 64-byte grid within the file; next_seq lies
-// past every seq it has seen; blob data belongs to pending entries and what
-// is carried has its recorded length; replaying only the good part gives the
-// same result. An undamaged log replays to exactly what the writer queued.
+// past every seq it has seen; no seq is both pending and lost; blob data
+// belongs to pending entries and what is carried has its recorded length;
+// replaying only the good part gives the same result. An undamaged log replays to exactly what the writer queued.
 // Open accepts any file that looks like a log; what it leaves behind scans
 // clean (no corrupt record, no torn tail), holds the same entries, and opens
 // again to the same entries.
@@ -138,7 +138,10 @@ void CheckReplay(const UploadLogReplay& r, std::span<const uint8_t> file) {
     FUZZ_CHECK(seq == e.seq, "a pending entry under another seq");
     FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse pending seq " + std::to_string(seq));
   }
-  for (const auto& [seq, key] : r.lost) FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse a lost seq");
+  for (const auto& [seq, key] : r.lost) {
+    FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse a lost seq");
+    FUZZ_CHECK(!r.pending.count(seq), "seq " + std::to_string(seq) + " is both pending and lost");
+  }
   for (const auto& [seq, span] : r.data) {
     FUZZ_CHECK(r.pending.count(seq), "blob data for an entry that is not pending");
     FUZZ_CHECK(span.offset + kRec + span.length <= file.size(), "blob data past the file");
@@ -167,10 +170,19 @@ void CheckAgainst(const UploadLogReplay& r, const Expected& want, size_t size) {
   }
 }
 
-std::map<uint64_t, std::pair<Pointer, bool>> Entries(const std::vector<UploadEntry>& pending) {
-  std::map<uint64_t, std::pair<Pointer, bool>> out;
+using EntryMap = std::map<uint64_t, std::pair<Pointer, bool>>;  // seq -> key, carries data
+
+EntryMap Entries(const std::vector<UploadEntry>& pending) {
+  EntryMap out;
   for (const UploadEntry& e : pending) out[e.seq] = {e.key, e.logged_data};
   return out;
+}
+
+std::string Show(const EntryMap& m) {
+  std::string out;
+  for (const auto& [seq, e] : m)
+    out += " " + std::to_string(seq) + ":" + e.first.Hex().substr(0, 8) + (e.second ? "+data" : "");
+  return out.empty() ? " (none)" : out;
 }
 
 void CheckOpen(std::span<const uint8_t> file, const UploadLogReplay& r) {
@@ -183,7 +195,7 @@ void CheckOpen(std::span<const uint8_t> file, const UploadLogReplay& r) {
     return;
   }
   FUZZ_CHECK(log.ok(), "Open refused a log: " + log.status().ToString());
-  std::map<uint64_t, std::pair<Pointer, bool>> first = Entries((*log)->Pending());
+  EntryMap first = Entries((*log)->Pending());
   FUZZ_CHECK(first.size() == r.pending.size(), "Open's pending entries differ from the replay");
   for (const auto& [seq, e] : r.pending) {
     FUZZ_CHECK(first.count(seq) && first[seq].first == e.key, "Open's pending entries differ from the replay");
@@ -199,10 +211,13 @@ void CheckOpen(std::span<const uint8_t> file, const UploadLogReplay& r) {
   Result<UploadLogScan> scan = UploadLog::Scan(path);
   FUZZ_CHECK(scan.ok(), "Scan after Open: " + scan.status().ToString());
   FUZZ_CHECK(scan->corrupt_records == 0 && scan->torn_tail_bytes == 0, "Open left damage behind");
-  FUZZ_CHECK(Entries(scan->pending) == first, "Scan after Open sees other entries");
+  FUZZ_CHECK(Entries(scan->pending) == first,
+             "Scan after Open sees other entries:" + Show(Entries(scan->pending)) + " after Open:" + Show(first));
   FUZZ_CHECK(scan->lost == lost, "Scan after Open sees other lost entries");
   Result<std::unique_ptr<UploadLog>> again = UploadLog::Open(path);
-  FUZZ_CHECK(again.ok() && Entries((*again)->Pending()) == first, "a second Open sees other entries");
+  FUZZ_CHECK(again.ok(), "a second Open failed: " + again.status().ToString());
+  FUZZ_CHECK(Entries((*again)->Pending()) == first,
+             "a second Open sees other entries:" + Show(Entries((*again)->Pending())) + " after Open:" + Show(first));
 }
 
 }  // namespace
