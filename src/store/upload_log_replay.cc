@@ -9,12 +9,16 @@ namespace {
 
 constexpr size_t kRec = kUploadRecordSize;
 
-// A queued record makes its seq pending; a seq is never pending and lost at
-// once (a correct writer never reuses a seq, but a damaged log may, and the
-// later record wins: compaction writes lost entries after pending ones).
+// A queued record makes its seq pending, replacing whatever an earlier record
+// of the seq said: a correct writer never reuses a seq, but a damaged log may,
+// and the later record wins. So the seq is not lost (compaction writes lost
+// entries after pending ones) and carries no earlier record's blob data.
 void Queue(UploadEntry entry, UploadLogReplay* out) {
-  out->lost.erase(entry.seq);
-  out->pending[entry.seq] = std::move(entry);
+  const uint64_t seq = entry.seq;
+  out->lost.erase(seq);
+  out->data.erase(seq);
+  out->carried.erase(seq);
+  out->pending[seq] = std::move(entry);
 }
 
 // Applies one good record to the replay.
@@ -23,13 +27,13 @@ void Apply(const DecodedUploadRecord& record, size_t offset, std::span<const uin
   const uint64_t seq = record.entry.seq;
   switch (record.type) {
     case UploadRecordType::kBlobData: {
+      Queue(record.entry, out);
       out->data[seq] = UploadLogReplay::DataSpan{offset, record.payload_size};
       out->data_bytes += record.length - kRec;
       if (keep_data) {
         const auto payload = bytes.subspan(offset + kRec, record.payload_size);
         out->carried[seq].assign(payload.begin(), payload.end());
       }
-      Queue(record.entry, out);
       break;
     }
     case UploadRecordType::kBlobQueued:

@@ -487,3 +487,31 @@ TEST_CASE("UploadLog: a seq queued again after its blob-lost record stays pendin
     CHECK(log->Lost().empty());
   }
 }
+
+TEST_CASE("UploadLog: a seq queued again without data no longer carries the data of its earlier record (found by fuzzing)") {
+  // A damaged log that reuses a seq: blob-data for key 1, then blob-queued
+  // for key 2. The later record is the entry; the earlier bytes are not
+  // key 2's and must not be handed out as its data (Open and fsck's Scan
+  // used to disagree on it).
+  using namespace amberfs;
+  TempDir dir("blobs-log");
+  const std::string path = dir / "upload.log";
+  std::vector<uint8_t> file = EncodeUploadRecord(UploadRecordType::kBlobData, 5, Key(1), Bytes("key 1's bytes"));
+  std::vector<uint8_t> again = EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(2));
+  file.insert(file.end(), again.begin(), again.end());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  }
+  UploadLogReplay replay = ReplayUploadLog(file, /*keep_data=*/true);
+  REQUIRE(replay.pending.count(5) == 1);
+  CHECK(replay.pending[5].key == Key(2));
+  CHECK_FALSE(replay.pending[5].logged_data);
+  CHECK(replay.data.count(5) == 0);
+  CHECK(replay.carried.count(5) == 0);
+  auto log = std::move(UploadLog::Open(path).value());
+  auto pending = log->Pending();
+  REQUIRE(pending.size() == 1);
+  CHECK_FALSE(pending[0].logged_data);
+  CHECK(log->ReadData(5).status().code() == ENOENT);
+}
