@@ -10,8 +10,9 @@
 //
 // Invariants: replay ends on the 64-byte grid within the file; next_seq lies
 // past every seq it has seen; no seq is both pending and lost; blob data
-// belongs to pending entries and what is carried has its recorded length;
-// replaying only the good part gives the same result. An undamaged log replays to exactly what the writer queued.
+// belongs to the pending entries that say they carry it, and what is carried
+// has its recorded length; replaying only the good part gives the same
+// result. An undamaged log replays to exactly what the writer queued.
 // Open accepts any file that looks like a log; what it leaves behind scans
 // clean (no corrupt record, no torn tail), holds the same entries, and opens
 // again to the same entries.
@@ -136,6 +137,7 @@ void CheckReplay(const UploadLogReplay& r, std::span<const uint8_t> file) {
   FUZZ_CHECK(r.good_end <= file.size() && r.good_end % kRec == 0, "good_end off the grid or past the file");
   for (const auto& [seq, e] : r.pending) {
     FUZZ_CHECK(seq == e.seq, "a pending entry under another seq");
+    FUZZ_CHECK(e.logged_data == (r.data.count(seq) != 0), "an entry's logged_data disagrees with its blob data");
     FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse pending seq " + std::to_string(seq));
   }
   for (const auto& [seq, key] : r.lost) {
