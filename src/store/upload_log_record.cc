@@ -42,8 +42,11 @@ uint32_t HeaderCheck(const uint8_t* record) {
   return static_cast<uint32_t>(XXH3_64bits(copy, sizeof copy));
 }
 
-bool HasMagicAndVersion(std::span<const uint8_t> bytes) {
-  return bytes.size() >= kRec && std::memcmp(bytes.data(), kMagic, 4) == 0 && bytes[kVersionAt] == kVersion;
+// Also refuses the one seq no writer can give: replay numbers the next entry
+// after the highest seq it saw, and there is none after this one.
+bool PlausibleHeader(std::span<const uint8_t> bytes) {
+  return bytes.size() >= kRec && std::memcmp(bytes.data(), kMagic, 4) == 0 && bytes[kVersionAt] == kVersion &&
+         GetLE64(&bytes[kSeqAt]) != UINT64_MAX;
 }
 
 size_t MaxPayload(UploadRecordType type) {
@@ -93,7 +96,7 @@ std::vector<uint8_t> EncodeQueuedRecord(const UploadEntry& e) {
 }
 
 std::optional<DecodedUploadRecord> DecodeUploadRecord(std::span<const uint8_t> bytes) {
-  if (!HasMagicAndVersion(bytes)) return std::nullopt;
+  if (!PlausibleHeader(bytes)) return std::nullopt;
   const uint8_t* data = bytes.data();
   const uint8_t raw_type = data[kTypeAt];
   if (raw_type < static_cast<uint8_t>(UploadRecordType::kBlobQueued) ||
@@ -122,7 +125,7 @@ std::optional<DecodedUploadRecord> DecodeUploadRecord(std::span<const uint8_t> b
 }
 
 std::optional<TrustedDataRecord> TrustedDataRecordAt(std::span<const uint8_t> bytes) {
-  if (!HasMagicAndVersion(bytes) || bytes[kTypeAt] != static_cast<uint8_t>(UploadRecordType::kBlobData))
+  if (!PlausibleHeader(bytes) || bytes[kTypeAt] != static_cast<uint8_t>(UploadRecordType::kBlobData))
     return std::nullopt;
   const uint8_t* data = bytes.data();
   if (GetLE32(&data[kHeaderCheckAt]) != HeaderCheck(data)) return std::nullopt;

@@ -18,7 +18,8 @@
 //                            sequence number (strictly increasing, never
 //                            reused);
 //                            *-done, blob-lost: the seq of the queued entry
-//                            they settle
+//                            they settle; never 2^64-1 (a record holding it
+//                            is invalid: no seq could follow it)
 //       16    4 payload_len  ref-queued, blob-data: length of the payload;
 //                            otherwise 0
 //       20    4 header_check blob-data: see below; otherwise 0

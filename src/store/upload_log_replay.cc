@@ -9,25 +9,37 @@ namespace {
 
 constexpr size_t kRec = kUploadRecordSize;
 
+// A queued record makes its seq pending, replacing whatever an earlier record
+// of the seq said: a correct writer never reuses a seq, but a damaged log may,
+// and the later record wins. So the seq is not lost (compaction writes lost
+// entries after pending ones) and carries no earlier record's blob data.
+void Queue(UploadEntry entry, UploadLogReplay* out) {
+  const uint64_t seq = entry.seq;
+  out->lost.erase(seq);
+  out->data.erase(seq);
+  out->carried.erase(seq);
+  out->pending[seq] = std::move(entry);
+}
+
 // Applies one good record to the replay.
 void Apply(const DecodedUploadRecord& record, size_t offset, std::span<const uint8_t> bytes, bool keep_data,
            UploadLogReplay* out) {
   const uint64_t seq = record.entry.seq;
   switch (record.type) {
     case UploadRecordType::kBlobData: {
+      Queue(record.entry, out);
       out->data[seq] = UploadLogReplay::DataSpan{offset, record.payload_size};
       out->data_bytes += record.length - kRec;
       if (keep_data) {
         const auto payload = bytes.subspan(offset + kRec, record.payload_size);
         out->carried[seq].assign(payload.begin(), payload.end());
       }
-      out->pending[seq] = record.entry;
       break;
     }
     case UploadRecordType::kBlobQueued:
     case UploadRecordType::kRefQueued:
     case UploadRecordType::kBlobDeleting:
-      out->pending[seq] = record.entry;
+      Queue(record.entry, out);
       break;
     case UploadRecordType::kBlobLost:
       out->lost[seq] = record.entry.key;
@@ -70,7 +82,7 @@ UploadLogReplay ReplayUploadLog(std::span<const uint8_t> bytes, bool keep_data) 
     ++out.good_records;
     for (UploadEntry& e : damaged) {  // a good record after them: not a torn tail
       out.next_seq = std::max(out.next_seq, e.seq + 1);
-      out.pending[e.seq] = std::move(e);
+      Queue(std::move(e), &out);
     }
     damaged.clear();
     out.next_seq = std::max(out.next_seq, record->entry.seq + 1);

@@ -5,8 +5,10 @@
 //
 // The rules (see upload_log.h for why):
 //   - Records are read in order; a queued record (blob-queued, blob-data,
-//     ref-queued, blob-deleting) makes its seq pending, a done record settles it, a
-//     blob-lost record settles it and lists the blob as lost.
+//     ref-queued, blob-deleting) makes its seq pending, replacing what earlier records of
+//     the seq said (it is no longer lost, and only a blob-data record gives
+//     it data); a done record settles it, a blob-lost record settles it and
+//     lists the blob as lost.
 //   - A 64-byte slot that is no valid record is bad. Bad slots before a good
 //     record are corrupt records (skipped); after the last good record they
 //     are the torn tail.

@@ -63,8 +63,10 @@ inline std::string_view AsText(std::span<const uint8_t> b) {
 class ScratchDir {
  public:
   ScratchDir() {
+    // The pid in the name lets run.sh remove what a crashed run left behind.
+    const std::string tag = "amberfs-fuzz-" + std::to_string(::getpid());
     for (const char* base : {"/dev/shm", "/tmp"}) {
-      dir_ = std::make_unique<testing::TempDir>("amberfs-fuzz", base);
+      dir_ = std::make_unique<testing::TempDir>(tag.c_str(), base);
       if (!dir_->path().empty()) break;
     }
     FUZZ_CHECK(!path().empty(), "cannot create a scratch directory");

@@ -210,6 +210,11 @@ void UploadLogSeeds() {
   corrupt[64 * 2 + 9] ^= 0x10;  // a bad record with good ones after it
   Seed("upload_log_replay", "corrupt-open", Flag(4, corrupt));
   Seed("upload_log_replay", "zeros-open", Flag(4, Bytes(256, 0)));
+  // The replay of a record with seq 2^64-1 once left next_seq below it (fuzzing found it).
+  Bytes top = EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, P("a"));
+  top = Cat(top, EncodeUploadRecord(UploadRecordType::kBlobData, UINT64_MAX, P("b"), Text("data")));
+  top = Cat(top, EncodeUploadRecord(UploadRecordType::kBlobQueued, UINT64_MAX, P("c")));
+  Seed("upload_log_replay", "top-seq-open", Flag(4, top));
   Seed("upload_log_replay", "not-a-log-open", Flag(4, Text("hello, world")));
   for (uint8_t flags : {1, 3, 7}) Seed("upload_log_replay", "program" + std::to_string(flags), Flag(flags, Noise(flags, 400)));
 }

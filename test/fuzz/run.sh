@@ -39,8 +39,12 @@ run_one() {
   [ -f "test/fuzz/dict/$t.dict" ] && opts+=(-dict="test/fuzz/dict/$t.dict")
   [ -f "test/fuzz/options/$t" ] && opts+=($(grep -v '^#' "test/fuzz/options/$t"))
   local start=$SECONDS
-  "$bin" "${opts[@]}" "$grown" "$seeds" >"$log" 2>&1
+  "$bin" "${opts[@]}" "$grown" "$seeds" >"$log" 2>&1 &
+  local pid=$!
+  wait $pid
   local rc=$? took=$((SECONDS - start))
+  # A run that crashed had no chance to remove its scratch directory.
+  rm -rf /dev/shm/amberfs-fuzz-"$pid"-* /tmp/amberfs-fuzz-"$pid"-*
   local execs
   execs=$(grep -a 'stat::number_of_executed_units:' "$log" | tail -1 | awk '{print $2}')
   [ -n "$execs" ] || execs=$(grep -aoE '^#[0-9]+' "$log" | tail -1 | tr -d '#')

@@ -6,12 +6,13 @@
 // the rest is a program: a run of well-formed records (queued blobs, blob
 // data, refs, done and lost records, as a writer appends them) and then, with
 // bit 1, damage done to the file (flipped bytes, zeroed spans, a cut, copied
-// slices, garbage slots). Bit 2 also opens the file as an UploadLog.
+// slices, garbage slots, forged records with seqs at the top of the range). Bit 2 also opens the file as an UploadLog.
 //
 // Invariants: replay ends on the 64-byte grid within the file; next_seq lies
-// past every seq it has seen; blob data belongs to pending entries and what
-// is carried has its recorded length; replaying only the good part gives the
-// same result. An undamaged log replays to exactly what the writer queued.
+// past every seq it has seen; no seq is both pending and lost; blob data
+// belongs to the pending entries that say they carry it, and what is carried
+// has its recorded length; replaying only the good part gives the same
+// result. An undamaged log replays to exactly what the writer queued.
 // Open accepts any file that looks like a log; what it leaves behind scans
 // clean (no corrupt record, no torn tail), holds the same entries, and opens
 // again to the same entries.
@@ -54,7 +55,9 @@ Pointer SmallKey(FuzzedDataProvider& in) {
 std::vector<uint8_t> WriteLog(FuzzedDataProvider& in, Expected* want) {
   static const char* kRefs[] = {"volumes/v/base", "volumes/v/snapshots/s1", "locks/upload/v", "r"};
   std::vector<uint8_t> file;
-  uint64_t seq = in.ConsumeBool() ? in.ConsumeIntegral<uint64_t>() : 1;
+  // Up to 24 queued entries, each at most 3 past the last: the top of the
+  // seq space stays in reach, never past it.
+  uint64_t seq = in.ConsumeBool() ? in.ConsumeIntegralInRange<uint64_t>(0, UINT64_MAX - 73) : 1;
   std::vector<uint64_t> queued;
   const int ops = in.ConsumeIntegralInRange(0, 24);
   for (int i = 0; i < ops; ++i) {
@@ -104,7 +107,7 @@ void Damage(FuzzedDataProvider& in, std::vector<uint8_t>& file) {
   const int hits = in.ConsumeIntegralInRange(1, 4);
   for (int i = 0; i < hits && !file.empty(); ++i) {
     const size_t at = in.ConsumeIntegralInRange<size_t>(0, file.size() - 1);
-    switch (in.ConsumeIntegralInRange(0, 4)) {
+    switch (in.ConsumeIntegralInRange(0, 5)) {
       case 0: file[at] ^= in.ConsumeIntegralInRange<uint8_t>(1, 255); break;
       case 1: std::fill(file.begin() + at, file.begin() + std::min(file.size(), at + in.ConsumeIntegralInRange<size_t>(1, 200)), 0); break;
       case 2: file.resize(at); break;
@@ -112,6 +115,13 @@ void Damage(FuzzedDataProvider& in, std::vector<uint8_t>& file) {
         const size_t len = std::min(file.size() - at, in.ConsumeIntegralInRange<size_t>(1, 256));
         std::vector<uint8_t> slice(file.begin() + at, file.begin() + at + len);
         file.insert(file.begin() + in.ConsumeIntegralInRange<size_t>(0, file.size()), slice.begin(), slice.end());
+        break;
+      }
+      case 4: {  // a well-formed record with a seq near the top, as no correct writer writes it
+        const auto type = static_cast<UploadRecordType>(in.ConsumeIntegralInRange<uint8_t>(1, 6));
+        const uint64_t seq = UINT64_MAX - in.ConsumeIntegralInRange<uint64_t>(0, 2);
+        std::vector<uint8_t> rec = EncodeUploadRecord(type, seq, SmallKey(in));
+        file.insert(file.begin() + at / kRec * kRec, rec.begin(), rec.end());
         break;
       }
       default: {
@@ -127,9 +137,13 @@ void CheckReplay(const UploadLogReplay& r, std::span<const uint8_t> file) {
   FUZZ_CHECK(r.good_end <= file.size() && r.good_end % kRec == 0, "good_end off the grid or past the file");
   for (const auto& [seq, e] : r.pending) {
     FUZZ_CHECK(seq == e.seq, "a pending entry under another seq");
+    FUZZ_CHECK(e.logged_data == (r.data.count(seq) != 0), "an entry's logged_data disagrees with its blob data");
     FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse pending seq " + std::to_string(seq));
   }
-  for (const auto& [seq, key] : r.lost) FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse a lost seq");
+  for (const auto& [seq, key] : r.lost) {
+    FUZZ_CHECK(seq < r.next_seq, "next_seq would reuse a lost seq");
+    FUZZ_CHECK(!r.pending.count(seq), "seq " + std::to_string(seq) + " is both pending and lost");
+  }
   for (const auto& [seq, span] : r.data) {
     FUZZ_CHECK(r.pending.count(seq), "blob data for an entry that is not pending");
     FUZZ_CHECK(span.offset + kRec + span.length <= file.size(), "blob data past the file");
@@ -158,10 +172,19 @@ void CheckAgainst(const UploadLogReplay& r, const Expected& want, size_t size) {
   }
 }
 
-std::map<uint64_t, std::pair<Pointer, bool>> Entries(const std::vector<UploadEntry>& pending) {
-  std::map<uint64_t, std::pair<Pointer, bool>> out;
+using EntryMap = std::map<uint64_t, std::pair<Pointer, bool>>;  // seq -> key, carries data
+
+EntryMap Entries(const std::vector<UploadEntry>& pending) {
+  EntryMap out;
   for (const UploadEntry& e : pending) out[e.seq] = {e.key, e.logged_data};
   return out;
+}
+
+std::string Show(const EntryMap& m) {
+  std::string out;
+  for (const auto& [seq, e] : m)
+    out += " " + std::to_string(seq) + ":" + e.first.Hex().substr(0, 8) + (e.second ? "+data" : "");
+  return out.empty() ? " (none)" : out;
 }
 
 void CheckOpen(std::span<const uint8_t> file, const UploadLogReplay& r) {
@@ -174,7 +197,7 @@ void CheckOpen(std::span<const uint8_t> file, const UploadLogReplay& r) {
     return;
   }
   FUZZ_CHECK(log.ok(), "Open refused a log: " + log.status().ToString());
-  std::map<uint64_t, std::pair<Pointer, bool>> first = Entries((*log)->Pending());
+  EntryMap first = Entries((*log)->Pending());
   FUZZ_CHECK(first.size() == r.pending.size(), "Open's pending entries differ from the replay");
   for (const auto& [seq, e] : r.pending) {
     FUZZ_CHECK(first.count(seq) && first[seq].first == e.key, "Open's pending entries differ from the replay");
@@ -190,10 +213,13 @@ void CheckOpen(std::span<const uint8_t> file, const UploadLogReplay& r) {
   Result<UploadLogScan> scan = UploadLog::Scan(path);
   FUZZ_CHECK(scan.ok(), "Scan after Open: " + scan.status().ToString());
   FUZZ_CHECK(scan->corrupt_records == 0 && scan->torn_tail_bytes == 0, "Open left damage behind");
-  FUZZ_CHECK(Entries(scan->pending) == first, "Scan after Open sees other entries");
+  FUZZ_CHECK(Entries(scan->pending) == first,
+             "Scan after Open sees other entries:" + Show(Entries(scan->pending)) + " after Open:" + Show(first));
   FUZZ_CHECK(scan->lost == lost, "Scan after Open sees other lost entries");
   Result<std::unique_ptr<UploadLog>> again = UploadLog::Open(path);
-  FUZZ_CHECK(again.ok() && Entries((*again)->Pending()) == first, "a second Open sees other entries");
+  FUZZ_CHECK(again.ok(), "a second Open failed: " + again.status().ToString());
+  FUZZ_CHECK(Entries((*again)->Pending()) == first,
+             "a second Open sees other entries:" + Show(Entries((*again)->Pending())) + " after Open:" + Show(first));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "store/upload_log_replay.h"
 #include "support/fault_file_ops.h"
 #include "support/temp_dir.h"
 
@@ -461,4 +462,81 @@ TEST_CASE("UploadLog: a compaction whose rename fails keeps the old log in use")
   REQUIRE(pending.size() == 6);
   CHECK(pending.front().key == Key(5));
   CHECK(pending.back().key == Key(10));
+}
+
+TEST_CASE("UploadLog: a record whose seq can have no successor is corrupt (found by fuzzing)") {
+  // Replay keeps next_seq past every seq it has seen; seq 2^64-1 would wrap it.
+  using namespace amberfs;
+  const uint64_t kLast = UINT64_MAX;
+  std::vector<uint8_t> file;
+  auto add = [&](const std::vector<uint8_t>& record) { file.insert(file.end(), record.begin(), record.end()); };
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(5)));
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, kLast, Key(6)));
+  add(EncodeUploadRecord(UploadRecordType::kBlobData, kLast, Key(7), Bytes("data")));
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 8, Key(8)));
+  UploadLogReplay replay = ReplayUploadLog(file);
+  CHECK(replay.pending.count(kLast) == 0);
+  CHECK(replay.pending.size() == 2);
+  CHECK(replay.next_seq == 9);
+  CHECK(replay.bad_before_good == 3);  // the blob-queued slot, the blob-data header and its payload slot
+  CHECK_FALSE(TrustedDataRecordAt(std::span(file).subspan(128)).has_value());
+}
+
+TEST_CASE("UploadLog: a seq queued again after its blob-lost record stays pending through a rewrite (found by fuzzing)") {
+  // No correct writer reuses a seq, but a damaged log may hold one. Replay
+  // lets the later record win; the rewrite (pending entries, then lost ones)
+  // must keep that reading, not turn the pending entry into a lost one.
+  using namespace amberfs;
+  TempDir dir("blobs-log");
+  const std::string path = dir / "upload.log";
+  std::vector<uint8_t> file;
+  auto add = [&](const std::vector<uint8_t>& record) { file.insert(file.end(), record.begin(), record.end()); };
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(1)));
+  add(EncodeUploadRecord(UploadRecordType::kBlobLost, 5, Key(1)));
+  add(std::vector<uint8_t>(64, 0xAB));  // a corrupt slot between good records: Open rewrites the log
+  add(EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(2)));
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  }
+  UploadLogReplay replay = ReplayUploadLog(file);
+  CHECK(replay.pending.count(5) == 1);
+  CHECK(replay.lost.empty());
+  for (int open = 0; open < 2; ++open) {
+    CAPTURE(open);
+    auto log = std::move(UploadLog::Open(path).value());
+    auto pending = log->Pending();
+    REQUIRE(pending.size() == 1);
+    CHECK(pending[0].seq == 5);
+    CHECK(pending[0].key == Key(2));
+    CHECK(log->Lost().empty());
+  }
+}
+
+TEST_CASE("UploadLog: a seq queued again without data no longer carries the data of its earlier record (found by fuzzing)") {
+  // A damaged log that reuses a seq: blob-data for key 1, then blob-queued
+  // for key 2. The later record is the entry; the earlier bytes are not
+  // key 2's and must not be handed out as its data (Open and fsck's Scan
+  // used to disagree on it).
+  using namespace amberfs;
+  TempDir dir("blobs-log");
+  const std::string path = dir / "upload.log";
+  std::vector<uint8_t> file = EncodeUploadRecord(UploadRecordType::kBlobData, 5, Key(1), Bytes("key 1's bytes"));
+  std::vector<uint8_t> again = EncodeUploadRecord(UploadRecordType::kBlobQueued, 5, Key(2));
+  file.insert(file.end(), again.begin(), again.end());
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(reinterpret_cast<const char*>(file.data()), static_cast<std::streamsize>(file.size()));
+  }
+  UploadLogReplay replay = ReplayUploadLog(file, /*keep_data=*/true);
+  REQUIRE(replay.pending.count(5) == 1);
+  CHECK(replay.pending[5].key == Key(2));
+  CHECK_FALSE(replay.pending[5].logged_data);
+  CHECK(replay.data.count(5) == 0);
+  CHECK(replay.carried.count(5) == 0);
+  auto log = std::move(UploadLog::Open(path).value());
+  auto pending = log->Pending();
+  REQUIRE(pending.size() == 1);
+  CHECK_FALSE(pending[0].logged_data);
+  CHECK(log->ReadData(5).status().code() == ENOENT);
 }
