@@ -23,7 +23,7 @@
 #   OUTAGE_BENCH_STORES="rgw s3rver"   which stores to measure
 set -uo pipefail
 
-build=$(cd "${1:-build}" && pwd)
+build=$(cd "${1:-${AMBERFS_BUILD:-build}}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${OUTAGE_BENCH_RUNS:-3}
 stores=${OUTAGE_BENCH_STORES:-rgw s3rver}
