@@ -29,6 +29,33 @@ Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Poin
   });
 }
 
+// Marks what every snapshot and base ref of every volume in the slow store
+// reaches (volumes/<uuid>/snapshots/<name>, volumes/<uuid>/base). Other
+// volumes' trees are read from the slow store itself, so gc does not fill our
+// fast store; counts their snapshots in *others.
+Status MarkSlowStoreRefs(PairedStore* store, const std::string& uuid, std::unordered_set<Pointer>* marked,
+                         const std::function<Status()>& keep_fresh, uint64_t* others) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<std::string> refs, store->slow().ListRefs("volumes/"));
+  const std::string own_prefix = SnapshotRefPrefix(uuid);
+  for (const std::string& ref : refs) {
+    // volumes/<uuid>/snapshots/<name> or volumes/<uuid>/base
+    const size_t pos = ref.find("/snapshots/");
+    const bool base = ref.size() > 5 && ref.compare(ref.size() - 5, 5, "/base") == 0 &&
+                      std::count(ref.begin(), ref.end(), '/') == 2;
+    if (!base && (pos == std::string::npos || ref.find('/', pos + 11) != std::string::npos)) continue;
+    const bool own = ref.compare(0, own_prefix.size(), own_prefix) == 0;
+    Store* reader = own ? static_cast<Store*>(store) : &store->slow();
+    Result<std::vector<uint8_t>> value = store->slow().GetRef(ref);
+    if (!value.ok() && value.status().code() == ENOENT) continue;  // deleted meanwhile
+    if (!value.ok()) return value.status().Annotate("gc: read ref " + ref);
+    Result<Pointer> record = DecodeSnapshotRefValue(*value);
+    if (!record.ok()) return record.status().Annotate("gc: ref " + ref + " (refusing to collect)");
+    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, marked, keep_fresh).Annotate("gc: mark " + ref));
+    if (!own && !base) ++*others;
+  }
+  return Status::OK();
+}
+
 // Deletes keys through the paired store, a batch at a time (one upload-log
 // sync per batch), keeping the gc marker fresh; counts them in *deleted.
 Status Sweep(PairedStore* store, const std::vector<Pointer>& keys, bool slow_lacks,
@@ -83,26 +110,8 @@ Result<GcReply> Snapshotter::Gc() {
     AMBER_RETURN_IF_ERROR(
         MarkSnapshot(store_, base_record_, &marked, keep_marker_fresh).Annotate("gc: mark base snapshot"));
   }
-  // Every snapshot of every volume the slow store knows. Other volumes' trees
-  // are read from the slow store itself, so gc does not fill our fast store.
-  AMBER_ASSIGN_OR_RETURN(std::vector<std::string> refs, store_->slow().ListRefs("volumes/"));
-  const std::string own_prefix = SnapshotRefPrefix(options_.volume_uuid);
-  for (const std::string& ref : refs) {
-    // volumes/<uuid>/snapshots/<name> or volumes/<uuid>/base
-    const size_t pos = ref.find("/snapshots/");
-    const bool base = ref.size() > 5 && ref.compare(ref.size() - 5, 5, "/base") == 0 &&
-                      std::count(ref.begin(), ref.end(), '/') == 2;
-    if (!base && (pos == std::string::npos || ref.find('/', pos + 11) != std::string::npos)) continue;
-    const bool own = ref.compare(0, own_prefix.size(), own_prefix) == 0;
-    Store* reader = own ? static_cast<Store*>(store_) : &store_->slow();
-    Result<std::vector<uint8_t>> value = store_->slow().GetRef(ref);
-    if (!value.ok() && value.status().code() == ENOENT) continue;  // deleted meanwhile
-    if (!value.ok()) return value.status().Annotate("gc: read ref " + ref);
-    Result<Pointer> record = DecodeSnapshotRefValue(*value);
-    if (!record.ok()) return record.status().Annotate("gc: ref " + ref + " (refusing to collect)");
-    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, &marked, keep_marker_fresh).Annotate("gc: mark " + ref));
-    if (!own && !base) ++reply.snapshots_of_other_volumes;
-  }
+  AMBER_RETURN_IF_ERROR(MarkSlowStoreRefs(store_, options_.volume_uuid, &marked, keep_marker_fresh,
+                                          &reply.snapshots_of_other_volumes));
   reply.reachable = marked.size();
 
   // Sweep: what the slow store holds first, then what only the fast store

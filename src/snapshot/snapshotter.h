@@ -41,7 +41,12 @@
 //      blob in the PairedStore (uploaded only once all its blobs are there).
 //   Any failure before the catalog entry: AbortCapture (the marks return to
 //   the active set, so the next snapshot includes those chunks), nothing in
-//   the catalog; blobs already stored are left for gc.
+//   the catalog; blobs already stored are left for gc. A catalog write that
+//   fails once the entry is in place (its directory fsync) removes the entry
+//   again. From the entry to the ref, SnapshotRefs's lock is held; a ref that
+//   cannot be queued is queued later by SnapshotRefs (snapshot_refs.h),
+//   which also checks every catalog entry against the slow store's refs at
+//   Open; Drain verifies first and fails rather than report done without.
 //
 // Base: the record of the last committed snapshot (VOLDIR/snapshot-base; its
 // format is in snapshot_pointers.h). The tracker's marks are relative to it,
@@ -78,14 +83,17 @@
 // Gc: marks every blob reachable from each catalog entry, the base, and each
 // snapshot and base ref of every volume in the slow store (volumes/*/snapshots/*, read
 // from the slow store itself); sweeps unmarked blobs present in the slow
-// store, then the ones present only in the fast store, each through
-// PairedStore::Delete (slow copy first, then fast). Gc runs under the
-// operation lock, so no snapshot is in progress. Other volumes sharing the
-// slow store: gc first writes locks/gc/<uuid> and fails with EBUSY, sweeping
-// nothing, while any other volume holds locks/upload/<uuid> (it has uploads
-// pending, perhaps for a snapshot whose ref is not published yet); see
-// slow_store_locks.h. The gc marker is refreshed during a long sweep and
-// removed at the end.
+// store, then the ones present only in the fast store, through
+// PairedStore::DeleteBlobs (slow copy first, then fast; none sent to the slow
+// store for fast-only ones). What the slow store holds comes from its
+// listing, never a request per blob. Gc runs under the operation lock, so no
+// snapshot is in progress. Other volumes sharing the slow store: gc first
+// writes locks/gc/<uuid> and fails with EBUSY, sweeping nothing, while any
+// other volume holds locks/upload/<uuid> (it has uploads pending, perhaps
+// for a snapshot whose ref is not published yet), and looks again after
+// marking, before sweeping (a volume writes its marker before it deletes a
+// ref while uploads are pending); see slow_store_locks.h. The gc marker is
+// refreshed during a long sweep and removed at the end.
 //
 // Errors: EBUSY when another snapshot, rollback or gc runs (one at a time);
 // EINVAL for a bad name; EEXIST for a taken name; ENOENT for an unknown

@@ -7,7 +7,9 @@
 // queued blobs to the slow store in parallel and append "done"; a failed
 // upload is retried forever with exponential backoff (capped at
 // options.retry_max) and is visible in Stats (pending, upload_errors,
-// last_error). Open replays the log, so every upload not confirmed done before
+// last_error). While the slow store is down one try at a time probes it
+// and the first success lets every upload go at once (upload_queue.h,
+// slow_store_health.h; Stats: slow_store_up, slow_store_down_since). Open replays the log, so every upload not confirmed done before
 // a crash resumes.
 //
 // Nothing on the request path waits for the slow store: Put, and Get of a blob
@@ -44,15 +46,25 @@
 // fails verification (EBADMSG) is replaced from the slow store; a slow copy
 // that fails is an EBADMSG error and is never copied into the fast store.
 //
-// Delete removes from the slow store first, then the fast store ("slow store
-// first on delete"), and cancels any upload of that key still queued (an
-// upload already in flight deletes its slow copy again when it finishes).
+// Delete (DeleteBlobs for many) writes a blob-deleting record to the upload
+// log (one sync for the lot), removes from the slow store first, then the
+// fast store ("slow store first on delete"), and cancels any upload of that
+// key still queued (an upload already in flight deletes its slow copy again
+// when it finishes, unless the key was put again). A Put of the key in
+// flight keeps its fast copy: the delete comes first, the Put after it.
+// Open finishes a delete a crash interrupted (the record is still pending):
+// the fast copy goes, unless the key was put again after it. With
+// slow_lacks (gc's fast-only garbage, known from a listing) no request goes
+// to the slow store for a key with no upload pending.
 //
 // Budget: options.fast_budget_bytes (0 = none) bounds the fast store's disk
 // bytes. A background evictor removes least-recently-used blobs that are known
 // to be in the slow store (uploaded, or read from it, in this process; blobs
 // found in the fast store at Open are checked with slow->Contains first, and
-// re-queued for upload if the slow store lacks them). A blob with an upload
+// re-queued for upload if the slow store lacks them: a delete interrupted by
+// a crash was finished before, so such a blob may be a snapshot's last copy).
+// A batch whose Commit fails removes the fast copies it brought in (not
+// those the fast store held before, nor those something else holds). A blob with an upload
 // pending is never evicted. Sizes come from BlobInventory when the fast store
 // implements it (DiskStore does), else the data size rounded up to 4 KiB.
 //
@@ -62,7 +74,10 @@
 // before refs"), and refs are uploaded one at a time in order. PutRefSync
 // also waits for that upload.
 // GetRef reads the fast store, then the slow one; ListRefs merges both;
-// DeleteRef deletes slow, then fast, and cancels queued uploads of that name.
+// DeleteRef deletes slow, then fast, and cancels queued uploads of that name;
+// with uploads pending it first writes the upload marker (see
+// slow_store_locks.h: another volume's gc looks for it after listing refs).
+// PendingRefs lists the ref uploads not yet done (for SnapshotRefs).
 //
 // Upload marker: with options.lock_owner set, a worker writes the marker and
 // checks for gc markers (AcquireUploadMarker) before the first upload of a
