@@ -34,10 +34,7 @@ void Fill(Volume& v, uint8_t seed, uint64_t offset, uint64_t length) {
 TEST_CASE("snapshot_listing: sizes, unique bytes, upload state, and what is unknown") {
   TempDir dir("snapshot-listing");
   const std::string voldir = dir / "vol";
-  CreateVolumeOptions create;
-  create.voldir = voldir;
-  create.size = kSize;
-  REQUIRE(CreateVolume(create).ok());
+  REQUIRE(CreateVolume(CreateVolumeOptions{.voldir = voldir, .size = kSize}).ok());
   {
     Result<std::vector<SnapshotListing>> none = ListVolumeSnapshots(voldir, {});
     REQUIRE(none.ok());
