@@ -4,20 +4,19 @@
 // ("error: <command>: <message>"), which is the text to show; the errno is
 // the fallback when there is none.
 //
-// With a timeout the exchange runs on a second thread and the caller gives up
-// waiting after it; the command goes on in the daemon (a FUSE request cannot
-// be taken back), and the process exit ends the blocked thread.
+// With a timeout the exchange runs in a child process and the caller gives up
+// waiting after it; the command goes on in the daemon (see SendCtl).
 #pragma once
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
-#include <future>
-#include <memory>
 #include <string>
-#include <thread>
 
 #include "amberfs/status.h"
 #include "amberctl_util.h"
@@ -71,17 +70,70 @@ inline amberfs::Result<CtlReply> CtlExchange(const std::string& mnt, const std::
   return reply;
 }
 
+// The exchange in a child process that reports over a pipe: "R <errno>\n<reply>"
+// when the command was sent, "F <errno>\n<message>" when it could not be.
+// The child's standard streams go to /dev/null, so a caller reading our
+// output (out=$(amberctl ...)) is not kept waiting for it.
+inline void RunExchangeChild(const std::string& mnt, const std::string& command, int report_fd) {
+  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int fd = 0; fd <= 2 && null >= 0; ++fd) ::dup2(null, fd);
+  amberfs::Result<CtlReply> r = CtlExchange(mnt, command);
+  std::string out = r.ok() ? "R " + std::to_string(r->err) + "\n" + r->text
+                           : "F " + std::to_string(r.status().code()) + "\n" + r.status().message();
+  for (size_t done = 0; done < out.size();) {
+    ssize_t n = ::write(report_fd, out.data() + done, out.size() - done);
+    if (n <= 0) break;  // the parent gave up waiting
+    done += static_cast<size_t>(n);
+  }
+  ::_exit(0);
+}
+
 // timeout 0: wait as long as the command takes. ETIMEDOUT when it ran out.
+// A FUSE request the daemon has started cannot be abandoned: the process
+// that wrote it cannot exit before the reply (not even when killed). So with
+// a timeout the write happens in a child process, which stays behind, blocked,
+// until the daemon answers, while amberctl itself returns.
 inline amberfs::Result<CtlReply> SendCtl(const std::string& mnt, const std::string& command,
                                          std::chrono::seconds timeout = std::chrono::seconds(0)) {
   if (timeout.count() == 0) return CtlExchange(mnt, command);
-  auto task = std::make_shared<std::packaged_task<amberfs::Result<CtlReply>()>>(
-      [mnt, command] { return CtlExchange(mnt, command); });
-  std::future<amberfs::Result<CtlReply>> done = task->get_future();
-  std::thread([task] { (*task)(); }).detach();
-  if (done.wait_for(timeout) == std::future_status::ready) return done.get();
-  return amberfs::Status::Error(ETIMEDOUT, command + " did not finish within " + std::to_string(timeout.count()) +
-                                               " s; it goes on in the daemon");
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return amberfs::Status::FromErrno(errno, "pipe");
+  Fd read_end(pipefd[0]);
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pipefd[1]);
+    return amberfs::Status::FromErrno(errno, "fork");
+  }
+  if (pid == 0) RunExchangeChild(mnt, command, pipefd[1]);
+  ::close(pipefd[1]);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string got;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{read_end.get(), POLLIN, 0};
+    int n = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1000))) : 0;
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 && left.count() <= 0) {
+      return amberfs::Status::Error(ETIMEDOUT, command + " did not finish within " +
+                                                   std::to_string(timeout.count()) + " s; it goes on in the daemon");
+    }
+    if (n <= 0) continue;
+    char buf[4096];
+    ssize_t r = ::read(read_end.get(), buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got.append(buf, static_cast<size_t>(r));
+  }
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+  size_t eol = got.find('\n');
+  if (eol == std::string::npos || got.size() < 3 || (got[0] != 'R' && got[0] != 'F')) {
+    return amberfs::Status::Error(EIO, command + ": the ctl exchange ended without an answer");
+  }
+  const int err = std::atoi(got.c_str() + 2);
+  std::string text = got.substr(eol + 1);
+  if (got[0] == 'F') return amberfs::Status::Error(err > 0 ? err : EIO, text);
+  return CtlReply{err, text};
 }
 
 }  // namespace amberctl

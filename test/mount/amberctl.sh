@@ -10,6 +10,8 @@
 #     even the temp files a mount would clean up
 #   - a snapshot whose record is gone: list still works and says why
 #   - status summarizes stats and the catalog
+#   - drain TIMEOUT returns after TIMEOUT while the slow store is unreachable
+#     (and list says the upload state is unknown), and drains once it is back
 source "$(dirname "$0")/lib.sh"
 amb_setup
 AMBERCTL=$AMBERFS_BUILD/amberctl
@@ -110,6 +112,23 @@ for want in "^volume  *$vol, 64 MiB, mounted at $mnt, daemon pid " '^cache  *.* 
   '^uploads  *0 pending' '^catalog  *2, the newest s2 at '; do
   grep -q "$want" "$AMB_WORK/status" || amb_fail "status lacks /$want/"
 done
+
+amb_log "drain with a timeout gives up; the uploads go on"
+mv "$vol/archive" "$AMB_WORK/archive.away"  # the slow store is unreachable
+dd if="$AMB_WORK/b" of="$mnt/volume" bs=64K seek=100 conv=notrunc status=none
+"$AMBERCTL" snapshot "$mnt" s4 >/dev/null || amb_fail "snapshot s4"
+start=$SECONDS rc=0
+out=$("$AMBERCTL" drain "$mnt" 2 2>&1) || rc=$?
+amb_log "drain 2: exit $rc after $((SECONDS - start)) s: $out"
+[[ $rc == 1 ]] || amb_fail "drain with an unreachable slow store: exit $rc, want 1"
+((SECONDS - start <= 5)) || amb_fail "drain 2 took $((SECONDS - start)) s"
+grep -q 'drain did not finish within 2 s' <<<"$out" || amb_fail "timeout message"
+[[ $(amb_stat "$mnt" amberfs_upload_pending) -gt 0 ]] || amb_fail "nothing pending while the slow store is away"
+[[ $("$AMBERCTL" list "$vol" | awk '$1 == "s4" { print $NF }') == '?' ]] || amb_fail "s4's upload state while the slow store is away"
+mv "$AMB_WORK/archive.away" "$vol/archive"
+"$AMBERCTL" drain "$mnt" 120 | grep -qx drained || amb_fail "drain once the slow store is back"
+[[ $("$AMBERCTL" list "$vol" | awk '$1 == "s4" { print $NF }') == yes ]] || amb_fail "s4 not uploaded after drain"
+"$AMBERCTL" delete "$mnt" s4 >/dev/null || amb_fail "delete s4"
 
 amb_log "rollback"
 "$AMBERCTL" rollback "$mnt" s1 | grep -qx 'rolled back to s1' || amb_fail "rollback reply"
