@@ -151,11 +151,32 @@ fuzz: fuzz-build
 fuzz-seeds: $(FUZZ_BUILD)/gen_seeds
 	$(FUZZ_BUILD)/gen_seeds test/fuzz/corpus
 
+# Install: the programs stripped into $(SBINDIR); mount.amberfs where mount(8)
+# looks for helpers (/sbin, whatever the PREFIX); the systemd template unit,
+# the bash completion, the man pages and examples (an fstab line, a .mount
+# unit, a NAME.conf for amberfs@NAME.service). Paths written into the unit and
+# the mount helper are the installed ones (without DESTDIR).
+SBINDIR       ?= $(PREFIX)/sbin
+MOUNTHELPERDIR ?= /sbin
+SYSCONFDIR    ?= /etc
+UNITDIR       ?= $(PREFIX)/lib/systemd/system
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
+MANDIR        ?= $(PREFIX)/share/man
+EXAMPLEDIR    ?= $(PREFIX)/share/doc/amberfs/examples
+SUBST = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man8
-	for t in $(TOOLS); do install -m 0755 $$t $(DESTDIR)$(PREFIX)/sbin/; done
-	for m in $(wildcard man/*.5); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man5/; done
-	for m in $(wildcard man/*.8); do install -m 0644 $$m $(DESTDIR)$(PREFIX)/share/man/man8/; done
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MOUNTHELPERDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(COMPLETIONDIR) \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(EXAMPLEDIR)
+	for t in $(TOOLS); do install -s -m 0755 $$t $(DESTDIR)$(SBINDIR)/ || exit 1; done
+	$(SUBST) tools/mount.amberfs >$(BUILD)/mount.amberfs
+	install -m 0755 $(BUILD)/mount.amberfs $(DESTDIR)$(MOUNTHELPERDIR)/mount.amberfs
+	$(SUBST) dist/systemd/amberfs@.service >$(BUILD)/amberfs@.service
+	install -m 0644 $(BUILD)/amberfs@.service $(DESTDIR)$(UNITDIR)/amberfs@.service
+	install -m 0644 dist/bash-completion/amberfs $(DESTDIR)$(COMPLETIONDIR)/amberfs
+	for c in mkfs.amberfs fsck.amberfs amberctl; do ln -sf amberfs $(DESTDIR)$(COMPLETIONDIR)/$$c || exit 1; done
+	for e in dist/examples/*; do $(SUBST) $$e >$(DESTDIR)$(EXAMPLEDIR)/$${e##*/} || exit 1; done
+	for m in $(wildcard man/*.5); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man5/ || exit 1; done
+	for m in $(wildcard man/*.8); do install -m 0644 $$m $(DESTDIR)$(MANDIR)/man8/ || exit 1; done
 
 clean:
 	rm -rf build

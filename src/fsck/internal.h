@@ -21,6 +21,7 @@
 #include "store/disk_store.h"
 #include "store/listed_blobs.h"
 #include "amberfs/fsck.h"
+#include "amberfs/text_format.h"
 #include "store/pointer.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
@@ -188,7 +189,6 @@ Result<std::vector<uint8_t>> FetchBlob(Context& ctx, const Pointer& key, Reached
                                        bool quiet = false);
 // A slow-store snapshot ref's record pointer (32 raw bytes or 64 hex digits).
 std::string Short(const Pointer& p);  // first 16 hex digits, for messages
-std::string HumanBytes(uint64_t bytes);  // "1.5 MiB"
 Status WriteBaseFile(const std::string& voldir, const Pointer& record);  // null: remove it
 
 }  // namespace amberfs::fsck

@@ -83,6 +83,14 @@ Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& voldir) {
   return std::unique_ptr<Catalog>(new Catalog(std::move(dir)));
 }
 
+Result<std::unique_ptr<Catalog>> Catalog::OpenForReading(const std::string& voldir) {
+  std::string dir = voldir + "/catalog";
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return Status::FromErrno(errno, "open " + dir);
+  if (!S_ISDIR(st.st_mode)) return Status::Error(ENOTDIR, dir + " is not a directory");
+  return std::unique_ptr<Catalog>(new Catalog(std::move(dir)));
+}
+
 Result<CatalogEntry> Catalog::Get(std::string_view name) const {
   AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
   const std::string path = dir_ + "/" + std::string(name);

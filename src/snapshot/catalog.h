@@ -59,6 +59,10 @@ class Catalog {
  public:
   // Opens VOLDIR/catalog, creating it (durably) if absent.
   static Result<std::unique_ptr<Catalog>> Open(const std::string& voldir);
+  // For readers outside the process that has the volume (amberctl list): opens
+  // an existing VOLDIR/catalog without creating it or removing temp files, so
+  // nothing changes (ENOENT if it is missing). Only List and Get are for it.
+  static Result<std::unique_ptr<Catalog>> OpenForReading(const std::string& voldir);
 
   // Sorted by creation time, then name.
   Result<std::vector<CatalogEntry>> List(std::vector<Status>* problems = nullptr) const;

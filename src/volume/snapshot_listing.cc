@@ -1,0 +1,207 @@
+// ListVolumeSnapshots (amberfs/snapshot_listing.h): the catalog read without
+// the volume's lock, sizes from a walk of each tree, upload state from the
+// slow store's refs. Nothing here writes.
+#include "amberfs/snapshot_listing.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <unordered_map>
+
+#include "amberfs/volume_config.h"
+#include "snapshot/catalog.h"
+#include "snapshot/index_tree.h"
+#include "snapshot/snapshot_pointers.h"
+#include "snapshot/snapshot_record.h"
+#include "snapshot/volume_layout.h"
+#include "store/disk_store.h"
+#include "store/store.h"
+#include "store/store_url.h"
+
+namespace amberfs {
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// A DiskStore that exists already, opened as a guest: no directory is
+// created (it and its blobs/ must exist) and no temp file is removed (they
+// may be a running mount's writes in progress).
+Result<std::unique_ptr<Store>> OpenExistingDiskStore(const std::string& root) {
+  if (!IsDirectory(root + "/blobs")) return Status::Error(ENOENT, "store directory " + root + " is missing");
+  DiskStoreOptions o;
+  o.exclusive = false;
+  o.stale_temp_age = std::chrono::hours(24 * 365 * 100);
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> disk, DiskStore::Open(root, o));
+  return std::unique_ptr<Store>(std::move(disk));
+}
+
+Result<std::unique_ptr<Store>> OpenSlowForReading(const std::string& url, const std::string& credentials) {
+  AMBER_ASSIGN_OR_RETURN(StoreUrl parsed, ParseStoreUrl(url));
+  if (parsed.kind == StoreUrl::Kind::kFile) return OpenExistingDiskStore(parsed.path);
+  return OpenStoreUrl(url, credentials);
+}
+
+// Reads blobs from the fast store, else the slow store (opened on first
+// need). Only Get is used (IndexTree's walk); everything else refuses.
+class BlobReader final : public Store {
+ public:
+  BlobReader(const std::string& voldir, const VolumeConfig& config, const std::string& credentials)
+      : config_(config), credentials_(credentials) {
+    Result<std::unique_ptr<Store>> fast = OpenExistingDiskStore(VolumePath(voldir, kFastStoreDir));
+    if (fast.ok()) fast_ = std::move(fast).value();
+  }
+
+  // The slow store, opened once; null with the reason in slow_error().
+  Store* slow() {
+    if (!slow_tried_) {
+      slow_tried_ = true;
+      Result<std::unique_ptr<Store>> s = OpenSlowForReading(config_.slow_url, credentials_);
+      if (s.ok()) slow_ = std::move(s).value();
+      else slow_error_ = s.status().Annotate("slow store " + config_.slow_url);
+    }
+    return slow_.get();
+  }
+  const Status& slow_error() const { return slow_error_; }
+
+  std::string Describe() const override { return "the volume's stores"; }
+  Result<std::vector<uint8_t>> Get(const Pointer& key) override {
+    if (fast_) {
+      Result<std::vector<uint8_t>> bytes = fast_->Get(key);
+      if (bytes.ok() || bytes.status().code() != ENOENT) return bytes;
+    }
+    if (Store* s = slow()) return s->Get(key);
+    return Status::Error(ENOENT, "blob " + key.Hex() + " is not in the fast store, and " + slow_error_.message());
+  }
+  Status Put(const Pointer&, std::span<const uint8_t>) override { return ReadOnly(); }
+  Result<bool> Contains(const Pointer&) override { return ReadOnly(); }
+  Status Delete(const Pointer&) override { return ReadOnly(); }
+  Status List(const std::function<Status(const Pointer&)>&) override { return ReadOnly(); }
+  Status PutRef(std::string_view, std::span<const uint8_t>) override { return ReadOnly(); }
+  Result<std::vector<uint8_t>> GetRef(std::string_view) override { return ReadOnly(); }
+  Status DeleteRef(std::string_view) override { return ReadOnly(); }
+  Result<std::vector<std::string>> ListRefs(std::string_view) override { return ReadOnly(); }
+
+ private:
+  static Status ReadOnly() { return Status::Error(EROFS, "the snapshot listing only reads blobs"); }
+
+  const VolumeConfig& config_;
+  const std::string credentials_;
+  std::unique_ptr<Store> fast_;
+  std::unique_ptr<Store> slow_;
+  bool slow_tried_ = false;
+  Status slow_error_;
+};
+
+// Per distinct blob: its size, how many snapshots reach it, and the last
+// snapshot that did (so a walk counts a blob once per snapshot).
+struct BlobUse {
+  uint64_t bytes = 0;
+  uint32_t snapshots = 0;
+  size_t last = SIZE_MAX;
+};
+using BlobUses = std::unordered_map<Pointer, BlobUse>;
+
+// Adds snapshot `index`'s blobs to `uses`; returns its stored bytes.
+Result<uint64_t> WalkSnapshot(BlobReader& reader, const Pointer& record_ptr, size_t index, BlobUses& uses,
+                              SnapshotListing& out) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, reader.Get(record_ptr));
+  AMBER_ASSIGN_OR_RETURN(SnapshotRecord record, DecodeSnapshotRecord(bytes));
+  if (record.name != out.name) {
+    return Status::Error(EBADMSG, "record " + record_ptr.Hex() + " names snapshot '" + record.name + "'");
+  }
+  out.logical_bytes = record.volume_size;
+  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
+  uint64_t stored = 0;
+  auto count = [&](const Pointer& p, uint64_t size) {
+    BlobUse& use = uses[p];
+    if (use.last == index) return false;  // reached twice in this snapshot
+    use.bytes = size;
+    use.last = index;
+    ++use.snapshots;
+    stored += size;
+    return true;
+  };
+  count(record_ptr, bytes.size());
+  IndexTree tree(&reader, geo, 0);
+  AMBER_RETURN_IF_ERROR(tree.ForEachBlob(record.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
+    return count(p, kind == BlobKind::kChunk ? record.chunk_size : geo.node_bytes());
+  }));
+  return stored;
+}
+
+void AddSizes(BlobReader& reader, std::vector<CatalogEntry>& entries, std::vector<SnapshotListing>& out) {
+  BlobUses uses;
+  std::vector<bool> walked(entries.size(), false);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Result<uint64_t> stored = WalkSnapshot(reader, entries[i].record, i, uses, out[i]);
+    if (stored.ok()) {
+      out[i].stored_bytes = *stored;
+      walked[i] = true;
+    } else {
+      out[i].problem = "sizes unknown: " + stored.status().message();
+    }
+  }
+  // Unique bytes are exact only when every snapshot could be walked: an
+  // unreadable tree may share any blob.
+  bool all_walked = std::find(walked.begin(), walked.end(), false) == walked.end();
+  if (!all_walked) return;
+  for (auto& s : out) s.unique_bytes = 0;
+  for (const auto& [ptr, use] : uses) {
+    if (use.snapshots == 1) *out[use.last].unique_bytes += use.bytes;
+  }
+}
+
+void AddUploads(BlobReader& reader, const VolumeConfig& config, std::vector<SnapshotListing>& out) {
+  Store* slow = reader.slow();
+  for (SnapshotListing& s : out) {
+    if (!slow) {
+      if (s.problem.empty()) s.problem = "upload state unknown: " + reader.slow_error().message();
+      continue;
+    }
+    Result<std::vector<uint8_t>> ref = slow->GetRef(SnapshotRef(config.uuid, s.name));
+    if (!ref.ok()) {
+      if (ref.status().code() == ENOENT) {
+        s.uploaded = false;
+      } else if (s.problem.empty()) {
+        s.problem = "upload state unknown: " + ref.status().message();
+      }
+      continue;
+    }
+    Result<Pointer> named = DecodeSnapshotRefValue(*ref);
+    s.uploaded = named.ok() && named->Hex() == s.record;
+  }
+}
+
+}  // namespace
+
+Result<std::vector<SnapshotListing>> ListVolumeSnapshots(const std::string& voldir,
+                                                         const ListSnapshotsOptions& options) {
+  AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(voldir));
+  Result<std::unique_ptr<Catalog>> catalog = Catalog::OpenForReading(voldir);
+  if (!catalog.ok()) {
+    // A volume that was never mounted read-write has no catalog yet.
+    if (catalog.status().code() == ENOENT) return std::vector<SnapshotListing>();
+    return catalog.status();
+  }
+  AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, (*catalog)->List());
+  std::vector<SnapshotListing> out;
+  for (const CatalogEntry& e : entries) {
+    SnapshotListing s;
+    s.name = e.name;
+    s.created_ns = e.created_ns;
+    s.record = e.record.Hex();
+    out.push_back(std::move(s));
+  }
+  if (out.empty() || (!options.sizes && !options.uploads)) return out;
+  BlobReader reader(voldir, config, options.s3_credentials);
+  if (options.sizes) AddSizes(reader, entries, out);
+  if (options.uploads) AddUploads(reader, config, out);
+  return out;
+}
+
+}  // namespace amberfs
