@@ -83,6 +83,11 @@ bool SlowStoreHealth::Failed(const Status& error, bool probe, size_t waiting, Cl
 bool SlowStoreHealth::Succeeded(bool probe, size_t waiting, Clock::time_point now) {
   if (probe) probe_out_ = false;
   if (!down_) return false;
+  // While down only probes start, so any other try was sent before the
+  // outage began: its success says nothing about the store now, and ending
+  // the outage on it would start a new one (and its warning) at the next
+  // failure. Only a probe ends an outage.
+  if (!probe) return false;
   down_ = false;
   gate_ = {};
   if (announced_)
