@@ -276,7 +276,7 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
     Job& ref = jobs_.at(*ref_seqs_.begin());
     bool blobs_before = !blob_seqs_.empty() && *blob_seqs_.begin() < ref.seq;
     if (!blobs_before) {
-      if (ref.next_try <= now)
+      if (ref.next_try <= now || health_.down())
         picked = &ref;
       else
         *wake = std::min(*wake, ref.next_try);
@@ -286,6 +286,14 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
   for (; picked == nullptr && due != schedule_.end() && due->first <= now; ++due) {
     Job& job = jobs_.at(due->second);
     if (!keys_in_flight_.count(job.key)) picked = &job;  // else: its key's upload ends first
+  }
+  // In an outage the gate paces the tries (at most probe_max apart), not the
+  // jobs' own backoff: after a long outage every job's backoff is near
+  // retry_max, and waiting for it would leave a store that is back unused
+  // that long.
+  for (auto next = due; picked == nullptr && health_.down() && next != schedule_.end(); ++next) {
+    Job& job = jobs_.at(next->second);
+    if (!keys_in_flight_.count(job.key)) picked = &job;
   }
   if (picked == nullptr) {
     if (due != schedule_.end() && due->first > now) *wake = std::min(*wake, due->first);

@@ -140,3 +140,27 @@ TEST_CASE("Paired: the errors and log lines of an outage name the slow store onc
   }
   CHECK(naming >= 2);  // the release warning, the outage's start
 }
+
+TEST_CASE("Paired: after a long outage with a small backlog, the store is probed at the gate's pace, not the jobs'") {
+  // Each failed probe doubles its job's own backoff (up to retry_max); with
+  // one job, that backoff would soon space the probes far beyond probe_max.
+  PairedRig rig;
+  StderrCapture log;
+  PairedOptions o;
+  o.retry_initial = 10ms;
+  o.retry_max = 30s;
+  o.probe_max = 100ms;
+  rig.Open(o, /*read_only=*/false, /*slow_down=*/true);
+  const Pointer key = rig.PutBlobs(1)[0];
+  std::this_thread::sleep_for(3s);  // the job's own backoff is past 1 s now
+  const int tries = rig.slow->injected();
+  MESSAGE(tries << " tries in 3 s of outage");
+  CHECK(tries >= 15);  // about one per 100 ms once the gate is at its longest
+  rig.slow->SetDown(false);
+  const auto back = std::chrono::steady_clock::now();
+  REQUIRE(rig.store->Drain(10s).ok());
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - back).count();
+  MESSAGE("drained " << took << " s after the store came back");
+  CHECK(took < 0.5);
+  CHECK(rig.InSlow(key));
+}
