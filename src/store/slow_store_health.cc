@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "amberfs/log.h"
+#include "store/store_naming.h"
 
 namespace amberfs {
 
@@ -13,12 +14,6 @@ namespace {
 constexpr std::chrono::seconds kMaxReminderInterval{3600};
 
 double Seconds(SlowStoreHealth::Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// The store's name for a line that quotes `error`, unless the error names it
-// already (once is enough).
-std::string Named(const std::string& name, const std::string& error) {
-  return error.find(name) == std::string::npos ? " " + name : "";
-}
 
 }  // namespace
 
@@ -69,13 +64,13 @@ bool SlowStoreHealth::Failed(const Status& error, bool probe, size_t waiting, Cl
     next_reminder_ = now + reminder_every_;
     const std::string why = error.ToString();
     LOG_WARN("slow store%s unreachable since %s (%s); %zu uploads waiting, next try in %.1f s",
-             Named(name_, why).c_str(), Since().c_str(), why.c_str(), waiting, next);
+             StoreNameUnlessQuoted(" ", name_, why).c_str(), Since().c_str(), why.c_str(), waiting, next);
   } else if (now >= next_reminder_) {
     reminder_every_ = std::min(reminder_every_ * 2, kMaxReminderInterval);
     next_reminder_ = now + reminder_every_;
     const std::string why = error.ToString();
     LOG_WARN("slow store%s still unreachable after %.0f s (since %s; %s); %zu uploads waiting, next try in %.1f s",
-             Named(name_, why).c_str(), Seconds(now - since_), Since().c_str(), why.c_str(), waiting, next);
+             StoreNameUnlessQuoted(" ", name_, why).c_str(), Seconds(now - since_), Since().c_str(), why.c_str(), waiting, next);
   }
   return false;
 }

@@ -17,7 +17,9 @@
 // Retries: a failed upload is retried forever, after a backoff that doubles
 // from options.retry_initial up to options.retry_max. A failure also marks
 // the slow store down (SlowStoreHealth, slow_store_health.h): then one try
-// at a time probes it, at doubling intervals up to options.probe_max, and
+// at a time probes it (the job first due, or if none is, the next one: the
+// jobs' own backoff does not space the probes), at doubling intervals up to
+// options.probe_max, and
 // the first success lets every upload go at once, the jobs' own backoff
 // reset, so a store that was down is neither hammered meanwhile nor waited
 // for once it is back. An outage is logged when it starts, now and then
