@@ -54,10 +54,17 @@ int Usage(const char* problem) {
   return 2;
 }
 
+// After a message of its own: the hint and the usage exit status.
+int Hint() {
+  std::fputs("Try 'mkfs.amberfs --help'.\n", stderr);
+  return 2;
+}
+
 // A failure's exit status: a value the format does not allow is a usage error.
 int Failed(const amberfs::Status& st) {
+  if (st.code() == EINVAL) return Usage(st.message().c_str());
   std::fprintf(stderr, "mkfs.amberfs: %s\n", st.message().c_str());
-  return st.code() == EINVAL ? 2 : 1;
+  return 1;
 }
 
 bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
@@ -133,9 +140,9 @@ static int Run(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     switch (c) {
-      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return 2; create_only = true; break;
-      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return 2; create_only = true; break;
-      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return 2; create_only = true; break;
+      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return Hint(); create_only = true; break;
+      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return Hint(); create_only = true; break;
+      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return Hint(); create_only = true; break;
       case kImage: options.image = optarg; create_only = true; break;
       case kSlow: options.slow_url = optarg; create_only = true; break;
       case kForce: options.force = true; break;
