@@ -59,6 +59,8 @@ constexpr const char* kUsage =
     "  ro                 read-only\n"
     "  page_cache         let the kernel cache volume's pages (needed to mmap volume)\n"
     "  loglevel=LEVEL     error, warn, info or debug (default info)\n"
+  "  upload_rate=SIZE   bytes per second to the slow store, all uploads together,\n"
+    "                     e.g. 10M (default 0: no limit)\n"
     "  s3_credentials=FILE  AWS credentials file for an s3:// slow store (default:\n"
   "                     environment, then ~/.aws/credentials)\n"
     "Any other -o option goes to FUSE: allow_other, default_permissions (always on),\n"

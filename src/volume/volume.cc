@@ -209,6 +209,7 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   if (!slow.ok()) return slow.status().Annotate("open slow store");
   PairedOptions paired_options;
   paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
+  paired_options.upload_rate = options_.upload_rate;
   Result<std::unique_ptr<PairedStore>> paired = PairedStore::Open(std::move(fast).value(), std::move(slow).value(),
                                                                   VolumePath(dir_, kUploadLogFile), paired_options);
   if (!paired.ok()) return paired.status().Annotate("open blob store");
