@@ -54,6 +54,16 @@ headers-check:
 	done
 	@echo "headers-check: $(words $(PUBLIC_HEADERS)) public headers compile with only -Iinclude"
 
+# The commit for the build-info metric: a stamp rewritten only when HEAD moves,
+# so only build_info.o is rebuilt then.
+BUILD_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+.PHONY: FORCE
+$(BUILD)/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BUILD_COMMIT)' | cmp -s - $@ || echo '$(BUILD_COMMIT)' >$@
+$(BUILD)/obj/src/base/build_info.o: $(BUILD)/commit.stamp
+$(BUILD)/obj/src/base/build_info.o: CXXFLAGS += -DAMBERFS_COMMIT='"$(BUILD_COMMIT)"'
+
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@

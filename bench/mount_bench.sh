@@ -118,7 +118,7 @@ if [[ -x $build/amberfs && -x $build/mkfs.amberfs && -c /dev/fuse ]]; then
   amb_pid=$!
   for _ in $(seq 100); do [[ -e $work/amb-mnt/volume ]] && break; sleep 0.1; done
   run_all amberfs "$work/amb-mnt/volume"
-  backend=$(grep -o 'amberfs_io_backend{[^}]*}' "$work/amb-mnt/stats")
+  backend=$(grep -o 'amberfs_io_backend_info{[^}]*}' "$work/amb-mnt/stats")
   hwm_kib=$(awk '/^VmHWM:/ { print $2 }' "/proc/$amb_pid/status")
   fusermount3 -u "$work/amb-mnt"
   wait "$amb_pid" || echo "amberfs exited non-zero: $(tail -3 "$work/amb.log")"

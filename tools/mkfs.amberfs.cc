@@ -54,10 +54,17 @@ int Usage(const char* problem) {
   return 2;
 }
 
+// After a message of its own: the hint and the usage exit status.
+int Hint() {
+  std::fputs("Try 'mkfs.amberfs --help'.\n", stderr);
+  return 2;
+}
+
 // A failure's exit status: a value the format does not allow is a usage error.
 int Failed(const amberfs::Status& st) {
+  if (st.code() == EINVAL) return Usage(st.message().c_str());
   std::fprintf(stderr, "mkfs.amberfs: %s\n", st.message().c_str());
-  return st.code() == EINVAL ? 2 : 1;
+  return 1;
 }
 
 bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
@@ -72,7 +79,9 @@ bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
 
 }  // namespace
 
-// mkfs.amberfs --restore: see restore.h. A progress line on a terminal.
+// mkfs.amberfs --restore: see restore.h. Progress on stderr: one line
+// rewritten in place on a terminal, else a line every 5 s and at the end (a
+// log or a journal).
 int Restore(amberfs::RestoreVolumeOptions options) {
   const bool tty = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
@@ -81,18 +90,18 @@ int Restore(amberfs::RestoreVolumeOptions options) {
     std::fprintf(stderr, "restoring volume %s, snapshot %s (%s)\n", choice.uuid.c_str(), choice.snapshot.c_str(),
                  amberfs::FormatSize(choice.volume_size).c_str());
   };
-  if (tty) {
-    options.progress = [&](const amberfs::RestoreProgress& p) {
-      auto now = std::chrono::steady_clock::now();
-      if (p.chunks_done != p.chunks_total && now - last < std::chrono::milliseconds(200)) return;
-      last = now;
-      double secs = std::chrono::duration<double>(now - start).count();
-      std::fprintf(stderr, "\r  %llu/%llu chunks, %s, %.1f MiB/s   ", (unsigned long long)p.chunks_done,
-                   (unsigned long long)p.chunks_total, amberfs::FormatSize(p.bytes_done).c_str(),
-                   secs > 0 ? p.bytes_done / secs / (1 << 20) : 0.0);
-      if (p.chunks_done == p.chunks_total) std::fputc('\n', stderr);
-    };
-  }
+  const auto every = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000);
+  options.progress = [&, tty, every](const amberfs::RestoreProgress& p) {
+    auto now = std::chrono::steady_clock::now();
+    const bool end = p.chunks_done == p.chunks_total;
+    if (!end && now - last < every) return;
+    last = now;
+    double secs = std::chrono::duration<double>(now - start).count();
+    std::fprintf(stderr, "%s  %llu/%llu chunks, %s, %.1f MiB/s%s", tty ? "\r" : "",
+                 (unsigned long long)p.chunks_done, (unsigned long long)p.chunks_total,
+                 amberfs::FormatSize(p.bytes_done).c_str(), secs > 0 ? p.bytes_done / secs / (1 << 20) : 0.0,
+                 tty && !end ? "   " : "\n");
+  };
   amberfs::Result<amberfs::RestoreVolumeResult> r = amberfs::RestoreVolume(options);
   if (!r.ok()) {
     if (tty) std::fputc('\n', stderr);
@@ -131,9 +140,9 @@ static int Run(int argc, char** argv) {
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     switch (c) {
-      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return 2; create_only = true; break;
-      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return 2; create_only = true; break;
-      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return 2; create_only = true; break;
+      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return Hint(); create_only = true; break;
+      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return Hint(); create_only = true; break;
+      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return Hint(); create_only = true; break;
       case kImage: options.image = optarg; create_only = true; break;
       case kSlow: options.slow_url = optarg; create_only = true; break;
       case kForce: options.force = true; break;

@@ -84,6 +84,7 @@ struct VolumeOptions {
   std::chrono::microseconds sync_delay{0};
   bool read_only = false;
   std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)
+  uint64_t upload_rate = 0;    // bytes per second to the slow store; 0 = no limit
 };
 
 class Volume {

@@ -68,6 +68,13 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(ChangeTracker* tracker, P
   std::unique_ptr<Snapshotter> s(new Snapshotter(tracker, store, catalog, options, geo));
   s->uuid_ = uuid;
   AMBER_RETURN_IF_ERROR(s->LoadBase());
+  // The newest snapshot's time for the stats; a catalog that cannot be
+  // listed now is reported by whatever needs it, not here.
+  if (Result<std::vector<CatalogEntry>> entries = catalog->List(); entries.ok()) {
+    for (const CatalogEntry& e : *entries) s->stats_.last_success_ns = std::max(s->stats_.last_success_ns, e.created_ns);
+  } else {
+    LOG_WARN("list the catalog: %s", entries.status().ToString().c_str());
+  }
   // A crash may have come between a snapshot's catalog entry and its ref:
   // check them against the slow store (in the background, which may be down).
   s->refs_ = std::make_unique<SnapshotRefs>(store, catalog, options.volume_uuid);
@@ -226,9 +233,31 @@ Status Snapshotter::Delete(std::string_view name) {
 }
 
 Status Snapshotter::Drain(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lk(drain_watch_.mu);
+    if (drain_watch_.running++ == 0) drain_watch_.base_uploaded = store_->Stats().uploaded;
+  }
+  struct EndWatch {
+    Snapshotter* self;
+    ~EndWatch() {
+      const PairedStats now = self->store_->Stats();
+      OperationProgress::Figures f = self->DrainFigures(now);
+      std::lock_guard lk(self->drain_watch_.mu);
+      if (--self->drain_watch_.running == 0) self->drain_watch_.last = OperationProgress::Figures{false, f.done, f.goal};
+    }
+  } end{this};
   // Not done while a catalog snapshot's ref may be neither uploaded nor queued.
   AMBER_RETURN_IF_ERROR(refs_->Verify().Annotate("drain"));
   return store_->Drain(timeout);
+}
+
+// Uploads done since the first running drain began, against those plus the
+// ones still waiting.
+OperationProgress::Figures Snapshotter::DrainFigures(const PairedStats& now) const {
+  std::lock_guard lk(drain_watch_.mu);
+  if (drain_watch_.running == 0) return drain_watch_.last;
+  const uint64_t done = now.uploaded >= drain_watch_.base_uploaded ? now.uploaded - drain_watch_.base_uploaded : 0;
+  return OperationProgress::Figures{true, done, done + now.pending};
 }
 
 SnapshotterStats Snapshotter::Stats() const {
@@ -238,6 +267,10 @@ SnapshotterStats Snapshotter::Stats() const {
     s = stats_;
   }
   s.store = store_->Stats();
+  s.snapshot_progress = snapshot_progress_.Read();
+  s.rollback_progress = rollback_progress_.Read();
+  s.gc_progress = gc_progress_.Read();
+  s.drain_progress = DrainFigures(s.store);
   s.refs_verified = refs_->verified();
   s.refs_requeued = refs_->requeued();
   return s;

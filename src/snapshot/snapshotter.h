@@ -122,6 +122,7 @@
 #include "amberfs/snapshot_info.h"
 #include "amberfs/status.h"
 #include "base/lru.h"
+#include "base/progress.h"
 #include "cache/conductor.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
@@ -194,6 +195,12 @@ struct SnapshotterStats {
   bool refs_verified = false;     // every catalog snapshot's ref is in the slow store or queued
   uint64_t refs_requeued = 0;     // refs found missing and queued (snapshot_refs.h)
   std::string unfinished_rollback;  // the target of a rollback that has not finished ("" = none)
+  // The instant of the newest snapshot committed (unix ns; from the catalog at
+  // Open, then each commit); 0 when the volume has none.
+  uint64_t last_success_ns = 0;
+  // The running (or last) run of each long operation: snapshot and rollback
+  // count chunks, gc the unreachable blobs it deletes, drain uploads.
+  OperationProgress::Figures snapshot_progress, rollback_progress, gc_progress, drain_progress;
   PairedStats store;              // upload queue depth and errors
 };
 
@@ -303,6 +310,17 @@ class Snapshotter {
 
   mutable std::mutex stats_mu_;
   SnapshotterStats stats_;
+
+  OperationProgress snapshot_progress_, rollback_progress_, gc_progress_;
+  // Drains may overlap: progress counts uploads from the first one's start.
+  struct DrainWatch {
+    std::mutex mu;
+    int running = 0;             // guarded by mu
+    uint64_t base_uploaded = 0;  // guarded by mu
+    OperationProgress::Figures last;  // guarded by mu
+  };
+  mutable DrainWatch drain_watch_;
+  OperationProgress::Figures DrainFigures(const PairedStats& now) const;
 };
 
 }  // namespace amberfs

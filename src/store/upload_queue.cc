@@ -66,6 +66,7 @@ void UploadQueue::Stop() {
     work_cv_.notify_all();
     done_cv_.notify_all();
   }
+  rate_limiter_.Cancel();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
 }
@@ -459,6 +460,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
   Status error;
   auto data = fast_.Get(job.key);
   if (data.ok()) {
+    if (!rate_limiter_.Acquire(data->size())) return;  // stopping: the upload stays pending
     error = slow_.Put(job.key, *data);
     if (error.ok()) return CompleteJob(job, true, data->size());
   } else if (data.status().code() == ENOENT || data.status().code() == EBADMSG) {
@@ -490,6 +492,7 @@ void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
 }
 
 void UploadQueue::RunRefJob(const Job& job) {
+  if (!rate_limiter_.Acquire(job.ref_data.size())) return;  // stopping: the upload stays pending
   Status s = slow_.PutRef(job.ref_name, job.ref_data);
   if (s.ok()) return CompleteJob(job, true, job.ref_data.size());
   RetryOrDrop(job, s);
