@@ -77,7 +77,9 @@ void CtlSeeds() {
   TextSeeds("ctl_command", {"flush", "flush\n", "help\n", "snapshot\n", "snapshot nightly-2024.01_a\n",
                             "delete s1", "rollback s1\n", "gc\n", "drain\n", "drain 30s\n", "loglevel debug\n",
                             "loglevel\n", " \tsnapshot \t a  \n", "", "\n", "snap\nshot", "delete", "delete a b",
-                            "snapshot .hidden", "snapshot a/b", "unknown-command x", "flush\x7f", "flush\r\n"});
+                            "snapshot .hidden", "snapshot a/b", "unknown-command x", "flush\x7f", "flush\r\n",
+                            "drain 500ms\n", "drain 2m", "drain 604800\n", "drain 10080m", "drain 0", "drain 1.5s",
+                            "drain 10h", "drain 30 s"});
   Seed("ctl_command", "too-long", Bytes(kMaxCtlCommand + 1, 'a'));
 }
 
