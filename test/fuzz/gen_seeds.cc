@@ -24,6 +24,7 @@
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/index_tree.h"
+#include "snapshot/rollback_intent.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
 #include "store/upload_log.h"
@@ -309,6 +310,17 @@ void PointerRefSeeds() {
   Seed("pointers_refs", "marker-future", Flag(7, Text("amberfs gc marker, unix time 99999999999999999999\n")));
 }
 
+void RollbackIntentSeeds() {
+  fuzz::ScratchDir dir;
+  for (const std::string& name : {std::string("s1"), std::string("nightly-2024.01_a"), std::string(64, 'z')}) {
+    FUZZ_CHECK(WriteRollbackIntent(dir.path(), {name, P(name)}).ok(), "write intent");
+    const Bytes intent = Must(ReadSmallFile(dir / kRollbackIntentFile, 4096), "read intent");
+    Seed("rollback_intent", "file-" + std::to_string(name.size()), Flag(0, intent));
+    Seed("rollback_intent", "fixed-" + std::to_string(name.size()), Flag(3, intent));
+  }
+  Seed("rollback_intent", "build", Flag(4, Noise(7, 60)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -330,6 +342,7 @@ int main(int argc, char** argv) {
   VolumeConfigSeeds();
   S3Seeds();
   PointerRefSeeds();
+  RollbackIntentSeeds();
   std::printf("gen_seeds: wrote the seeds under %s\n", g_root.c_str());
   return 0;
 }
