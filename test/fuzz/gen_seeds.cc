@@ -9,6 +9,7 @@
 // unless an encoder changed. Regression seeds (regress-*) are not touched.
 //
 // Usage: gen_seeds CORPUS_DIR   (make fuzz-seeds)
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +31,7 @@
 #include "store/upload_log.h"
 #include "store/upload_log_record.h"
 #include "volume/ctl.h"
+#include "volume/volume_lock.h"
 
 using namespace amberfs;
 using Bytes = std::vector<uint8_t>;
@@ -321,6 +323,29 @@ void RollbackIntentSeeds() {
   Seed("rollback_intent", "build", Flag(4, Noise(7, 60)));
 }
 
+// A file the real writer made, its first line swapped for `line` (the pid
+// and time of this run would make the seed change at every run).
+Bytes WithFirstLine(Bytes written, std::string_view line) {
+  const auto nl = std::find(written.begin(), written.end(), uint8_t{'\n'});
+  written.erase(written.begin(), nl);
+  return Cat(Text(line), written);
+}
+
+void VolumeHolderSeeds() {
+  fuzz::ScratchDir dir;
+  {
+    VolumeLock lock = Must(VolumeLock::Acquire(dir.path(), "mount"), "lock");
+    FUZZ_CHECK(lock.MarkMounted().ok(), "mark mounted");
+    const Bytes marker = Must(ReadSmallFile(dir / kMountedMarker, 4096), "read marker");
+    Seed("volume_holder", "mounted", Flag(0, WithFirstLine(marker, "mounted by pid 4242 at 2026-01-02T03:04:05Z")));
+  }
+  const Bytes lock = Must(ReadSmallFile(dir / kLockFile, 4096), "read lock");
+  Seed("volume_holder", "lock", Flag(1, WithFirstLine(lock, "mount by pid 4242 since 2026-01-02T03:04:05Z")));
+  Seed("volume_holder", "pid-max", Flag(0, Text("mounted by pid 2147483647 at 2026-01-02T03:04:05Z\n")));
+  Seed("volume_holder", "pid-wraps", Flag(1, Text("mount by pid 4294967338 since 2026-01-02T03:04:05Z\n")));
+  Seed("volume_holder", "long-line", Flag(0, Bytes(4097, 'x')));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -343,6 +368,7 @@ int main(int argc, char** argv) {
   S3Seeds();
   PointerRefSeeds();
   RollbackIntentSeeds();
+  VolumeHolderSeeds();
   std::printf("gen_seeds: wrote the seeds under %s\n", g_root.c_str());
   return 0;
 }
