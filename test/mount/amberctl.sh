@@ -53,6 +53,9 @@ amb_ctl_fails "ctl command, not mounted" "is not mounted" "$AMBERCTL" flush "$vo
 
 amb_mount "$vol" "$mnt" -o cache_size=32M
 amb_usage_error "bad drain timeout" "$AMBERCTL" drain "$mnt" soon
+# Past 7 days; 99999999999h once overflowed the deadline and gave up at once.
+amb_usage_error "drain timeout over 7 days" "$AMBERCTL" drain "$mnt" 169h
+amb_usage_error "drain timeout that overflows" "$AMBERCTL" drain "$mnt" 99999999999h
 
 amb_log "snapshots through the mount point and through the volume directory"
 head -c $((1 << 20)) /dev/urandom >"$AMB_WORK/a"
