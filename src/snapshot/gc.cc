@@ -74,10 +74,19 @@ Status Sweep(PairedStore* store, const std::vector<Pointer>& keys, bool slow_lac
 }  // namespace
 
 Result<GcReply> Snapshotter::Gc() {
-  const auto start = std::chrono::steady_clock::now();
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
   AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished());
+  // A full file system: gc's own writes (markers, upload-log records) get
+  // room from the space reserve, a slice per try; once gc has freed
+  // something the reserve is made whole again.
+  Result<GcReply> reply = RetryWithSpaceReserve(options_.space_reserve, [&] { return GcLocked(); });
+  if (reply.ok() && options_.space_reserve != nullptr) options_.space_reserve->Replenish();
+  return reply;
+}
+
+Result<GcReply> Snapshotter::GcLocked() {
+  const auto start = std::chrono::steady_clock::now();
   GcReply reply;
   std::unordered_set<Pointer> marked;
   ProgressRun progress(&gc_progress_, 0);  // the goal is known once marking is done

@@ -213,9 +213,18 @@ Status Snapshotter::Delete(std::string_view name) {
     // The next snapshot reaches this one's unchanged chunks through the base:
     // keep them marked for other volumes' gc, which only sees the slow store.
     const std::string value = EncodeSnapshotRefValue(base_record_);
-    AMBER_RETURN_IF_ERROR(store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60))
-                              .Annotate("publish the base before deleting the snapshot that is the base"));
+    Status published = store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60));
+    if (published.code() == ENOSPC) {
+      published = published.Annotate("the file system is full; delete other snapshots and run gc first");
+    }
+    AMBER_RETURN_IF_ERROR(published.Annotate("publish the base before deleting the snapshot that is the base"));
   }
+  // A full file system: the marker written before the ref's delete gets room
+  // from the space reserve (see "Full file system" in snapshotter.h).
+  return RetryWithSpaceReserve(options_.space_reserve, [&] { return DeleteLocked(std::string(name), entry); });
+}
+
+Status Snapshotter::DeleteLocked(const std::string& name, const CatalogEntry& entry) {
   // The slow ref goes first: if that fails the snapshot stays listed and the
   // delete can be retried, rather than leaving a ref no catalog knows of.
   {

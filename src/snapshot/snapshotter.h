@@ -95,6 +95,16 @@
 // ref while uploads are pending); see slow_store_locks.h. The gc marker is
 // refreshed during a long sweep and removed at the end.
 //
+// Full file system: delete and gc must work when VOLDIR's file system is
+// full, since they are how a user frees space. When one fails with ENOSPC,
+// it releases a slice of options.space_reserve (space_reserve.h) and tries
+// again, while slices last; gc makes the reserve whole again when it is done.
+// The delete of the snapshot that is the base is the exception: it first
+// needs the base ref in the slow store, which waits for every pending upload
+// (a slow store on the same full file system has no room for them), so it
+// fails with ENOSPC, changing nothing, and says to delete other snapshots and
+// run gc first.
+//
 // Errors: EBUSY when another snapshot, rollback or gc runs (one at a time);
 // EINVAL for a bad name; EEXIST for a taken name; ENOENT for an unknown
 // snapshot; store, tracker and Conductor errors pass through annotated.
@@ -123,6 +133,7 @@
 #include "amberfs/status.h"
 #include "base/lru.h"
 #include "base/progress.h"
+#include "base/space_reserve.h"
 #include "cache/conductor.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
@@ -146,6 +157,9 @@ struct SnapshotterOptions {
   int hash_threads = -1;    // ChunkHasher pool (-1: cores - 1)
   uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory
   size_t read_cache_chunks = 32;            // ReadSnapshot's chunk cache
+  // Room for delete's and gc's writes on a full file system (not owned;
+  // nullptr: none). See "Full file system" above.
+  SpaceReserve* space_reserve = nullptr;
 };
 
 struct SnapshotReply {
@@ -248,6 +262,9 @@ class Snapshotter {
 
   Status PublishConfig();
   Status LoadBase();
+  // Gc and Delete with op_mu_ held (gc.cc, snapshotter.cc).
+  Result<GcReply> GcLocked();
+  Status DeleteLocked(const std::string& name, const CatalogEntry& entry);
   // Capture steps (capture.cc), in the order CaptureLocked runs them.
   Result<SnapshotReply> CaptureLocked(const std::string& name);
   Status BeginCaptureInstant(CaptureState* cs, uint64_t* created_ns, std::vector<uint64_t>* chunks);

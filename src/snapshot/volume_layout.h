@@ -60,6 +60,9 @@ inline constexpr const char* kCatalogDir = "catalog";
 inline constexpr const char* kFastStoreDir = "fast";
 inline constexpr const char* kUploadLogFile = "upload.log";
 inline constexpr const char* kDefaultSlowStoreDir = "archive";
+// Room kept for delete and gc on a full file system (base/space_reserve.h).
+inline constexpr const char* kSpaceReserveFile = "reserve";
+inline constexpr uint64_t kSpaceReserveBytes = 4ull << 20;
 
 // VOLDIR/name.
 std::string VolumePath(const std::string& voldir, std::string_view name);

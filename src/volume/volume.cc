@@ -2,12 +2,14 @@
 #include "amberfs/volume.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "amberfs/log.h"
 #include "amberfs/mount_options.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
+#include "base/space_reserve.h"
 #include "base/stats.h"
 #include "base/unique_fd.h"
 #include "cache/conductor.h"
@@ -30,6 +32,13 @@
 
 namespace amberfs {
 namespace {
+
+// Whether two paths are on one file system (false if either cannot be seen).
+bool SameFileSystem(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
+}
+
 
 // The change tracker of the volume: opened, or created for a volume that has
 // none yet. A new tracker starts empty only if the image holds no data (a
@@ -128,6 +137,7 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   copts.block_size = volume->config_.block_size;
   copts.dirty_max_bytes = options.dirty_max_bytes;
   copts.sync_delay = options.sync_delay;
+  if (volume->space_reserve_ && SameFileSystem(image, dir)) copts.space_reserve = volume->space_reserve_.get();
   Result<std::unique_ptr<Conductor>> conductor =
       Conductor::Open(std::move(device).value(), OpenBatchIO(options.io), copts);
   if (!conductor.ok()) return conductor.status().Annotate("open cache");
@@ -203,10 +213,18 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   fast_options.exclusive = true;  // the volume lock makes us its only user
   Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
+  // Room for delete and gc on a full VOLDIR: bulk writes on its file system
+  // (the fast store's blobs, a local slow store's, the image's write-back)
+  // leave what the reserve lacks (base/space_reserve.h).
+  AMBER_ASSIGN_OR_RETURN(space_reserve_, SpaceReserve::Open(VolumePath(dir_, kSpaceReserveFile), kSpaceReserveBytes));
+  (*fast)->set_space_reserve(space_reserve_.get());
   // The volume is local: it mounts while the slow store is down, and its
   // uploads wait for the store (kProbe only warns).
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials, StoreCheck::kProbe);
   if (!slow.ok()) return slow.status().Annotate("open slow store");
+  if (auto* local = dynamic_cast<DiskStore*>(slow->get()); local != nullptr && SameFileSystem(local->root(), dir_)) {
+    local->set_space_reserve(space_reserve_.get());
+  }
   PairedOptions paired_options;
   paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
   paired_options.upload_rate = options_.upload_rate;
@@ -216,6 +234,7 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   paired_ = std::move(paired).value();
   AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
   SnapshotterOptions so;
+  so.space_reserve = space_reserve_.get();
   so.voldir = dir_;
   so.volume_uuid = config_.uuid;
   so.volume_size = config_.size;

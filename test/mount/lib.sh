@@ -133,6 +133,9 @@ amb_small_fs() {
   AMB_KERNEL_MOUNTS+=("$dir")
 }
 
+# amb_free_bytes DIR: bytes available on DIR's file system.
+amb_free_bytes() { df --output=avail -B1 "$1" | tail -1; }
+
 # amb_stat MNT NAME: one sample's value from stats (NAME may carry labels).
 amb_stat() { awk -v n="$2" '$1 == n { print $2 }' "$1/stats"; }
 
