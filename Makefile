@@ -119,7 +119,7 @@ bench: all $(BENCHES)
 # input, test/fuzz/<name>_fuzz.cc, built by clang under ASan+UBSan with the
 # core in build/fuzz (its own tree, never mixed with the gcc objects).
 #   make fuzz                    every target for FUZZ_SECONDS (default 600) each
-#   make fuzz FUZZ_SECONDS=20    the short CI run
+#   make fuzz FUZZ_SECONDS=5 FUZZ_PARALLEL=2  the short CI run
 #   make fuzz FUZZ_TARGETS=ctl_command  only the named targets
 #   make fuzz-seeds              rewrite the encoder-made seeds in test/fuzz/corpus
 FUZZ_CXX      ?= clang++
