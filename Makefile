@@ -98,7 +98,7 @@ unit: $(BUILD)/unit_tests
 # Each sanitizer also runs the daemon itself under a mount stress
 # (test/mount/fuse_stress.sh): any report in the daemon's log fails it.
 SANITIZED := unit_tests amberfs mkfs.amberfs test-tools/fuse_stress
-CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=60 STRESS_SNAPSHOTS=100
+CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=40 STRESS_SNAPSHOTS=100
 check: headers-check
 	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" $(SANITIZED:%=build/asan/%)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
