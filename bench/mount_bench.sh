@@ -259,6 +259,9 @@ echo "mount_bench: file $size, amberfs cache_size $cache_size (working set $(awk
   "median of $rounds interleaved runs"
 echo "  on $(nproc) CPUs ($cpu_model), load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r), $(fio --version)," \
   "files in $work ($(df --output=source "$work" | tail -1))"
+echo "  $("$build/amberfs" --version 2>/dev/null || echo "amberfs not built")," \
+  "source $(git -C "$(dirname "$0")" describe --always --dirty 2>/dev/null || echo unknown);" \
+  "$(qemu-storage-daemon --version 2>/dev/null | head -1 || echo "no qemu-storage-daemon")"
 [[ -n ${BENCH_AMBER_OPTS:-} ]] && echo "  BENCH_AMBER_OPTS=$BENCH_AMBER_OPTS"
 [[ -n ${BENCH_NULL_OPTS:-} ]] && echo "  BENCH_NULL_OPTS=$BENCH_NULL_OPTS"
 
