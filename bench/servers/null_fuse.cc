@@ -12,16 +12,12 @@
 // amberfs and this server is amberfs's own work, and the gap between this
 // server and a raw file is the FUSE round trip.
 //
-// --parallel-writes puts FOPEN_PARALLEL_DIRECT_WRITES in the open reply.
-// libfuse 3.14's fuse_file_info has no bit for it, so OpOpen builds the reply
-// itself: fuse_reply_open() is memset + fill_open() (fh, and open_flags from
-// the fuse_file_info bits) + send_reply_ok(&arg, sizeof arg), and
-// fuse_reply_buf() is send_reply_ok(buf, size), so sending our own
-// `struct fuse_open_out {fh, open_flags, padding}` is the same message with
-// one more flag. The kernel (fs/fuse/iomode.c, file.c) drops the flag unless
-// FOPEN_DIRECT_IO is also set, and even then takes the inode lock shared only
-// for a write that is not O_APPEND and does not end past EOF (otherwise it
-// falls back to the exclusive lock).
+// --parallel-writes puts FOPEN_PARALLEL_DIRECT_WRITES in the open reply, as
+// amberfs does for volume (src/fuse/open_reply.h: libfuse 3.14's
+// fuse_file_info has no bit for it). The kernel (fs/fuse/iomode.c, file.c)
+// drops the flag unless FOPEN_DIRECT_IO is also set, and even then takes the
+// inode lock shared only for a write that is not O_APPEND and does not end
+// past EOF (otherwise it falls back to the exclusive lock).
 //
 // --threads N is libfuse's max_threads (idle threads N/2, as amberfs).
 // --clone-fd gives each worker its own /dev/fuse fd (fuse_loop_cfg_set_clone_fd).
@@ -32,7 +28,6 @@
 #define FUSE_USE_VERSION 312
 
 #include <fuse_lowlevel.h>
-#include <linux/fuse.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -46,6 +41,8 @@
 #include <cstring>
 #include <string>
 #include <vector>
+
+#include "fuse/open_reply.h"
 
 namespace {
 
@@ -146,17 +143,9 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, EINVAL);
     return;
   }
-  if (!g_config.parallel_writes) {
-    fi->fh = 0;
-    fi->direct_io = 1;
-    fuse_reply_open(req, fi);
-    return;
-  }
-  fuse_open_out out;
-  std::memset(&out, 0, sizeof out);
-  out.fh = 0;
-  out.open_flags = FOPEN_DIRECT_IO | FOPEN_PARALLEL_DIRECT_WRITES;
-  fuse_reply_buf(req, reinterpret_cast<const char*>(&out), sizeof out);
+  fi->fh = 0;
+  fi->direct_io = 1;
+  amberfs::frontend::ReplyOpen(req, *fi, g_config.parallel_writes);
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
