@@ -17,7 +17,7 @@ amb_mount "$vol" "$mnt" -o cache_size=32M
 amb_log "4 threads of psync direct writes"
 fio --output="$AMB_WORK/fio.log" --name=pw --filename="$mnt/volume" --numjobs=4 \
   --offset_increment=64M --size=16M --rw=randwrite --bs=4k --ioengine=psync --direct=1 \
-  --verify=crc32c --verify_fatal=1 --randrepeat=0 \
+  --verify=crc32c --verify_fatal=1 --verify_state_save=0 --randrepeat=0 \
   || { cat "$AMB_WORK/fio.log"; amb_fail "fio failed"; }
 grep -q "err= 0" "$AMB_WORK/fio.log" || amb_fail "fio reported errors"
 writes=$(amb_stat "$mnt" amberfs_fuse_writes_total)
