@@ -112,7 +112,14 @@ CYCLES ?= 20
 torture: all
 	AMBERFS_BUILD=$(CURDIR)/$(BUILD) CYCLES=$(CYCLES) bash test/torture/run.sh
 
-bench: all $(BENCHES)
+# Helper servers of the benchmark scripts (bench/servers/*.cc, standalone
+# libfuse programs), kept out of build/bench/ so run_bench.sh does not run them.
+BENCH_SERVERS := $(patsubst bench/servers/%.cc,$(BUILD)/bench-servers/%,$(wildcard bench/servers/*.cc))
+$(BUILD)/bench-servers/%: $(BUILD)/obj/bench/servers/%.o
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: all $(BENCHES) $(BENCH_SERVERS)
 	bash bench/run_bench.sh $(BUILD)
 
 # Fuzzing (test/fuzz/README.md): one libFuzzer binary per parser of outside
