@@ -53,9 +53,6 @@ amb_ctl_fails "ctl command, not mounted" "is not mounted" "$AMBERCTL" flush "$vo
 
 amb_mount "$vol" "$mnt" -o cache_size=32M
 amb_usage_error "bad drain timeout" "$AMBERCTL" drain "$mnt" soon
-# Past 7 days; 99999999999h once overflowed the deadline and gave up at once.
-amb_usage_error "drain timeout over 7 days" "$AMBERCTL" drain "$mnt" 169h
-amb_usage_error "drain timeout that overflows" "$AMBERCTL" drain "$mnt" 99999999999h
 
 amb_log "snapshots through the mount point and through the volume directory"
 head -c $((1 << 20)) /dev/urandom >"$AMB_WORK/a"
@@ -101,7 +98,7 @@ for x in s.values():
 EOF
 
 amb_log "list takes no lock from the daemon"
-mkdir -p "$AMB_WORK/mnt2"
+mkdir -p "$AMB_WORK/mnt2"  # an existing mount point: the refusal must be the volume lock's
 amb_expect_fail "a second mount while listing" "$AMBERFS" -f "$vol" "$AMB_WORK/mnt2"
 grep -q 'in use' "$AMB_WORK/err" || amb_fail "second mount: $(cat "$AMB_WORK/err")"
 "$AMBERCTL" snapshot "$mnt" s3 >/dev/null || amb_fail "snapshot after list"
