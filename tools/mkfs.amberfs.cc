@@ -15,6 +15,7 @@
 #include "amberfs/size_parse.h"
 #include "amberfs/version.h"
 #include "amberfs/volume_create.h"
+#include "amberfs/volume_resize.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "                    [--image PATH] [--slow URL] [--force] VOLDIR\n"
     "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME]\n"
     "                    [--take-over-identity] [--force] VOLDIR\n"
+    "       mkfs.amberfs --resize SIZE VOLDIR\n"
     "\n"
     "Creates an amberfs volume in VOLDIR (a new or empty directory): it is built beside\n"
     "VOLDIR and renamed into place, so VOLDIR holds the whole volume or none.\n"
@@ -45,6 +47,10 @@ constexpr const char* kUsage =
     "  --take-over-identity  with --restore: keep the original's uuid and continue it\n"
     "                     (for a volume gone for good; refused while its markers in the\n"
     "                     store are less than an hour old)\n"
+    "  --resize SIZE      grow the volume in VOLDIR (not mounted) to SIZE, a multiple of its\n"
+    "                     chunk size; the image file grows sparse (a block device must\n"
+    "                     have SIZE bytes already); shrinking is refused; a volume with\n"
+    "                     snapshots cannot be resized yet\n"
     "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment,\n"
     "                     then ~/.aws/credentials)\n"
     "  --help, --version\n";
@@ -119,9 +125,19 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   return 0;
 }
 
+// mkfs.amberfs --resize: see volume_resize.h.
+static int Resize(const std::string& voldir, uint64_t new_size) {
+  amberfs::Result<amberfs::ResizeVolumeResult> r = amberfs::ResizeVolume(voldir, new_size);
+  if (!r.ok()) return Failed(r.status());
+  std::printf("resized amberfs volume %s in %s from %s to %s\n", r->config.uuid.c_str(),
+              amberfs::AbsolutePath(voldir).c_str(), amberfs::FormatSize(r->old_size).c_str(),
+              amberfs::FormatSize(r->config.size).c_str());
+  return 0;
+}
+
 static int Run(int argc, char** argv) {
   enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
-         kVersion };
+         kVersion, kResize };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
@@ -130,11 +146,13 @@ static int Run(int argc, char** argv) {
       {"snapshot", required_argument, nullptr, kSnapshot}, {"help", no_argument, nullptr, kHelp},
       {"s3-credentials", required_argument, nullptr, kCreds},
       {"take-over-identity", no_argument, nullptr, kTakeOver},
+      {"resize", required_argument, nullptr, kResize},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
   amberfs::RestoreVolumeOptions restore_options;
-  bool restore = false, create_only = false;
+  bool restore = false, create_only = false, resize = false, force_given = false;
+  uint64_t resize_to = 0;
   uint64_t block = options.block_size, chunk = options.chunk_size;
   opterr = 0;
   int c;
@@ -145,7 +163,8 @@ static int Run(int argc, char** argv) {
       case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return Hint(); create_only = true; break;
       case kImage: options.image = optarg; create_only = true; break;
       case kSlow: options.slow_url = optarg; create_only = true; break;
-      case kForce: options.force = true; break;
+      case kForce: options.force = force_given = true; break;
+      case kResize: if (!ParseSizeOption("resize", optarg, &resize_to)) return Hint(); resize = true; break;
       case kRestore: restore_options.url = optarg; restore = true; break;
       case kVolume: restore_options.volume = optarg; break;
       case kSnapshot: restore_options.snapshot = optarg; break;
@@ -161,6 +180,12 @@ static int Run(int argc, char** argv) {
     }
   }
   if (optind + 1 != argc) return Usage(optind == argc ? "no VOLDIR given" : "more than one VOLDIR given");
+  if (resize && (restore || create_only || force_given || !restore_options.volume.empty() ||
+                 !restore_options.snapshot.empty() || restore_options.take_over_identity ||
+                 !options.s3_credentials.empty())) {
+    return Usage("--resize SIZE VOLDIR takes no other option (the volume keeps its geometry and stores)");
+  }
+  if (resize) return Resize(argv[optind], resize_to);
   if (restore && create_only) return Usage("--restore takes its geometry and slow store from the snapshot; "
                                            "--size, --block-size, --chunk-size, --image and --slow do not apply");
   if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty() ||

@@ -9,6 +9,7 @@
 #include "amberfs/mount_options.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
+#include "amberfs/volume_resize.h"
 #include "base/space_reserve.h"
 #include "base/stats.h"
 #include "base/unique_fd.h"
@@ -104,6 +105,13 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(dir, "mount"));
   AMBER_RETURN_IF_ERROR(RefuseInterruptedInstall(dir));
   AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
+  if (std::string resize = DescribeInterruptedResize(dir, config); !resize.empty()) {
+    if (options.read_only) {
+      return Status::Error(EBUSY, "volume " + dir + ": " + resize + ": mount it read-write once (or run "
+                                  "fsck.amberfs -y, or mkfs.amberfs --resize again) to settle it");
+    }
+    AMBER_RETURN_IF_ERROR(FinishInterruptedResize(dir, config).Annotate("settle an interrupted resize"));
+  }
   if (options.read_only) {
     AMBER_ASSIGN_OR_RETURN(std::optional<RollbackIntent> intent, ReadRollbackIntent(dir));
     if (intent) {
