@@ -5,7 +5,8 @@
 # volume are refused (exit 2, 2, 1), and so (for now) is a volume with
 # snapshots (exit 1). A resize killed (SIGKILL via strace) before each of its
 # renames, fdatasyncs and its ftruncate leaves a volume that fsck -n flags
-# (or finds clean) and that mounts at 64M or 128M with its data, settled.
+# (or finds clean) and that mounts at 64M or 128M with its data, settled by
+# the mount or by fsck -y.
 source "$(dirname "$0")/lib.sh"
 AMB_TIMEOUT=${AMB_TIMEOUT:-600}
 amb_setup
@@ -78,7 +79,7 @@ for call in renameat renameat2 rename fdatasync fsync ftruncate; do
   for ((i = 1; i <= n; i++)); do points+=("$call $i"); done
 done
 ((${#points[@]} >= 5)) || amb_fail "too few kill points: ${points[*]}"
-new=0 old=0
+new=0 old=0 half=0
 for p in "${points[@]}"; do
   read -r call n <<<"$p"
   fresh "$vol"
@@ -92,11 +93,17 @@ for p in "${points[@]}"; do
     ((rc != 0)) || amb_fail "kill at $p: fsck -n exits 0 with a resize half done"
     grep -q "interrupted mkfs.amberfs --resize" "$AMB_WORK/f.out" || amb_fail "kill at $p: fsck -n says $(cat "$AMB_WORK/f.out")"
   fi
+  settled=mount
+  if [[ -e $vol/changes.resize ]] && ((++half % 2 == 0)); then  # every other half state: fsck -y settles it
+    "$FSCK" -y "$vol" >"$AMB_WORK/f.out" 2>&1 || true
+    [[ ! -e $vol/changes.resize ]] || amb_fail "kill at $p: fsck -y left changes.resize: $(cat "$AMB_WORK/f.out")"
+    settled="fsck -y"
+  fi
   check_volume "$vol" "$size"
   [[ ! -e $vol/changes.resize ]] || amb_fail "kill at $p: the mount left changes.resize"
   "$FSCK" -n "$vol" >"$AMB_WORK/f.out" 2>&1 || amb_fail "kill at $p, then a mount: fsck -n: $(tail -5 "$AMB_WORK/f.out")"
   if ((size == 128 << 20)); then ((++new)); else ((++old)); fi
-  echo "  kill at $p: $((size >> 20))M, fsck -n before the mount exited $rc"
+  echo "  kill at $p: $((size >> 20))M, fsck -n exited $rc, settled by $settled"
 done
 ((new > 0 && old > 0)) || amb_fail "the kills left only one side (old $old, new $new)"
 amb_log "PASS (${#points[@]} kill points: $old old, $new new)"
