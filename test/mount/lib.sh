@@ -118,8 +118,9 @@ amb_kill9() {
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
 }
 
-# amb_small_fs SIZE DIR: an ext4 file system of SIZE on a loop device, mounted
-# at DIR (undone by the cleanup); skips the test where loop devices are missing.
+# amb_small_fs SIZE DIR: an ext4 file system of SIZE (truncate syntax) on a loop
+# device, mounted at DIR, e.g. a volume directory that can fill up (undone by
+# the cleanup); skips the test where loop devices are missing.
 amb_small_fs() {
   local size=$1 dir=$2 img=$AMB_WORK/small-fs-$RANDOM.img loop
   command -v mkfs.ext4 >/dev/null || amb_skip "mkfs.ext4 not installed"
@@ -177,17 +178,3 @@ amb_stop_s3rver() {
   unset "AMB_PIDS[s3rver]"
 }
 
-# amb_small_fs SIZE DIR: an ext4 file system of SIZE (truncate syntax) on a
-# loop device, mounted at DIR (a volume directory that can fill up). The
-# cleanup unmounts it and detaches the loop device.
-amb_small_fs() {
-  local size=$1 dir=$2 img=$AMB_WORK/small-$RANDOM.img loop
-  command -v mkfs.ext4 >/dev/null || amb_skip "mkfs.ext4 not installed"
-  truncate -s "$size" "$img"
-  mkfs.ext4 -q -F "$img"
-  mkdir -p "$dir"
-  loop=$(losetup --find --show "$img") || amb_skip "no loop device"
-  AMB_LOOPS+=("$loop")
-  mount "$loop" "$dir"
-  AMB_KERNEL_MOUNTS+=("$dir")
-}
