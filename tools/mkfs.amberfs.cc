@@ -49,8 +49,8 @@ constexpr const char* kUsage =
     "                     store are less than an hour old)\n"
     "  --resize SIZE      grow the volume in VOLDIR (not mounted) to SIZE, a multiple of its\n"
     "                     chunk size; the image file grows sparse (a block device must\n"
-    "                     have SIZE bytes already); shrinking is refused; a volume with\n"
-    "                     snapshots cannot be resized yet\n"
+    "                     have SIZE bytes already); shrinking is refused; snapshots\n"
+    "                     keep the size they were taken at\n"
     "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment,\n"
     "                     then ~/.aws/credentials)\n"
     "  --help, --version\n";

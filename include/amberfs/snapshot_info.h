@@ -13,6 +13,7 @@ namespace amberfs {
 struct SnapshotInfo {
   std::string name;
   uint64_t created_ns = 0;  // UTC nanoseconds since 1970-01-01
+  uint64_t size = 0;        // bytes; less than the volume's if it grew since
 };
 
 struct SnapshotRecord;  // internal: src/snapshot/snapshot_record.h
@@ -24,6 +25,7 @@ struct SnapshotHandle {
   std::string name;
   uint64_t created_ns = 0;
   std::shared_ptr<const SnapshotRecord> record;  // null: not open
+  uint64_t size = 0;  // bytes, the record's (less than the volume's if it grew since)
 };
 
 }  // namespace amberfs

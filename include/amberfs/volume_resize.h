@@ -21,9 +21,12 @@
 // larger than the current one, breaks the geometry rules
 // (ValidateVolumeGeometry) or that a block-device image does not have; EBUSY
 // while the volume is mounted (its lock is held), while a rollback is
-// unfinished or a build is interrupted; ENOTSUP for a volume with snapshots
-// (their records still take the volume's size) — delete them or restore
-// into a new volume of the new size.
+// unfinished or a build is interrupted.
+//
+// Snapshots stay as they are: each record keeps the size it was taken at, a
+// snapshot after the grow has the new size and still starts from the base
+// snapshot's index (grown, see snapshot/index_tree.h), and a rollback to an
+// older, smaller snapshot makes the chunks past its end zero.
 //
 // Thread-safety: one caller per VOLDIR (the volume lock makes others fail).
 #pragma once

@@ -42,7 +42,8 @@ Result<SnapshotRecord> ReadRecord(Context& ctx, const Pointer& ptr, const std::s
   std::string why;
   if (!name.empty() && record.name != name) why = "names snapshot \"" + record.name + "\"";
   else if (FormatVolumeUuid(record.volume) != config.uuid) why = "belongs to volume " + FormatVolumeUuid(record.volume);
-  else if (record.volume_size != config.size) why = "has volume size " + std::to_string(record.volume_size);
+  // Smaller is a snapshot taken before the volume grew.
+  else if (record.volume_size > config.size) why = "has volume size " + std::to_string(record.volume_size) + ", more than the volume's";
   else if (record.chunk_size != config.chunk_size) why = "has chunk size " + std::to_string(record.chunk_size);
   else if (!record.Geometry().ok()) why = record.Geometry().status().message();
   if (!why.empty()) return Status::Error(EBADMSG, "record " + Short(ptr) + " " + why);

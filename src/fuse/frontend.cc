@@ -57,8 +57,7 @@ struct stat Frontend::Attr(fuse_ino_t ino) const {
     default:
       if (IsSnapshotIno(ino)) {
         st.st_mode = S_IFREG | snapshot_mode;
-        st.st_nlink = 1;
-        st.st_size = static_cast<off_t>(volume_.size());
+        st.st_nlink = 1;  // its size is its own: SnapshotAttr
       }
       break;
   }
@@ -69,6 +68,7 @@ struct stat Frontend::SnapshotAttr(fuse_ino_t ino, const SnapshotFile& file) con
   struct stat st = Attr(ino);
   st.st_atim.tv_sec = st.st_mtim.tv_sec = st.st_ctim.tv_sec = static_cast<time_t>(file.created_ns / 1000000000);
   st.st_atim.tv_nsec = st.st_mtim.tv_nsec = st.st_ctim.tv_nsec = static_cast<long>(file.created_ns % 1000000000);
+  st.st_size = static_cast<off_t>(file.size);
   return st;
 }
 
@@ -83,8 +83,8 @@ std::vector<std::pair<fuse_ino_t, SnapshotFile>> Frontend::Snapshots() {
   std::lock_guard<std::mutex> lock(snap_mu_);
   for (const SnapshotInfo& info : *list) {
     auto [it, added] = snap_inos_.try_emplace({info.name, info.created_ns}, next_snap_ino_);
-    if (added) snap_files_[next_snap_ino_++] = SnapshotFile{info.name, info.created_ns};
-    out.emplace_back(it->second, SnapshotFile{info.name, info.created_ns});
+    if (added) snap_files_[next_snap_ino_++] = SnapshotFile{info.name, info.created_ns, info.size};
+    out.emplace_back(it->second, SnapshotFile{info.name, info.created_ns, info.size});
   }
   return out;
 }

@@ -77,6 +77,7 @@ struct Counters {
 struct SnapshotFile {
   std::string name;
   uint64_t created_ns = 0;
+  uint64_t size = 0;  // the snapshot's own (a volume may have grown since)
 };
 
 // The state of one open of ctl, stats or a snapshots/ file, kept in the

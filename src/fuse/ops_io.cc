@@ -81,13 +81,15 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
       return 0;
     }
     std::shared_ptr<OpenFile> snapshot;
+    uint64_t vsize = fe.volume().size();
     if (IsSnapshotIno(ino)) {
       snapshot = fe.open_files().Find(fi->fh);
       if (!snapshot) return EBADF;
+      // Its own size: a snapshot from before the volume grew is smaller.
+      vsize = snapshot->snapshot.size;
     } else if (ino != kVolumeIno) {
       return EISDIR;
     }
-    const uint64_t vsize = fe.volume().size();
     if (off < 0) return EINVAL;
     if (offset >= vsize || size == 0) {
       fuse_reply_buf(req, nullptr, 0);

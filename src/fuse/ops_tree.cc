@@ -128,7 +128,7 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
     if (to_set & FUSE_SET_ATTR_SIZE) {
       uint64_t want = static_cast<uint64_t>(attr->st_size);
       if (ino == kVolumeIno && want != fe.volume().size()) {
-        LOG_WARN("refused to change the volume's size to %llu bytes: it is fixed at mkfs (%llu)",
+        LOG_WARN("refused to change the volume's size to %llu bytes: it changes only offline, with mkfs.amberfs --resize (%llu)",
                  static_cast<unsigned long long>(want), static_cast<unsigned long long>(fe.volume().size()));
         return EINVAL;
       }

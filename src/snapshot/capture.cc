@@ -220,6 +220,7 @@ void Snapshotter::AfterCommit(const std::string& name, const Pointer& record, co
   // complete; a failure is logged and kept conservative.
   base_record_ = record;
   base_root_ = root;
+  base_depth_ = geo_.depth;
   Status st = WriteSnapshotBase(options_.voldir, record);
   if (st.ok()) {
     st = tracker_->CommitCapture();
@@ -289,7 +290,9 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   std::sort(changes.begin(), changes.end(), [](const ChunkPointer& a, const ChunkPointer& b) { return a.chunk < b.chunk; });
 
   IndexUpdateStats ustats;
-  Result<Pointer> root = tree_.Update(base_root_, std::move(changes), &ustats, cs->batch.get());
+  // A base from before the volume grew starts this tree all the same: its
+  // tree is wrapped to the new depth, its chunks are not read again.
+  Result<Pointer> root = tree_.Update(base_root_, std::move(changes), &ustats, cs->batch.get(), base_depth_);
   if (!root.ok()) return fail(root.status().Annotate("update index"));
   reply.new_blobs += ustats.nodes_written;
   reply.bytes_stored += ustats.nodes_written * geo_.node_bytes();

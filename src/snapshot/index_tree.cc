@@ -109,7 +109,8 @@ Result<std::shared_ptr<const IndexTree::Node>> IndexTree::ReadNode(const Pointer
 }
 
 Result<Pointer> IndexTree::Update(const Pointer& root, std::vector<ChunkPointer> changes, IndexUpdateStats* stats,
-                                  PutBatch* batch) {
+                                  PutBatch* batch, uint32_t root_depth) {
+  AMBER_ASSIGN_OR_RETURN(uint32_t depth, RootDepth(root_depth));
   std::sort(changes.begin(), changes.end(),
             [](const ChunkPointer& a, const ChunkPointer& b) { return a.chunk < b.chunk; });
   for (size_t i = 0; i < changes.size(); ++i) {
@@ -120,18 +121,22 @@ Result<Pointer> IndexTree::Update(const Pointer& root, std::vector<ChunkPointer>
       return Status::Error(EINVAL, "chunk " + std::to_string(changes[i].chunk) + " changes twice in one update");
   }
   IndexUpdateStats local;
-  return UpdateNode(root, 0, geo_.depth, changes, stats ? stats : &local, batch);
+  return UpdateNode(Subtree{root, depth}, 0, geo_.depth, changes, stats ? stats : &local, batch);
 }
 
-Result<Pointer> IndexTree::UpdateNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
+// `t` stands at (first_chunk, height); its own root may be lower (a tree
+// from before a grow, on the leftmost path): then it is slot 0 of this node.
+Result<Pointer> IndexTree::UpdateNode(const Subtree& t, uint64_t first_chunk, uint32_t height,
                                       std::span<const ChunkPointer> changes, IndexUpdateStats* stats,
                                       PutBatch* batch) {
-  if (changes.empty()) return ptr;
-  Node slots(geo_.fanout);
-  if (!ptr.IsNull()) {
-    AMBER_ASSIGN_OR_RETURN(auto old, ReadNode(ptr, first_chunk, height, /*use_cache=*/false));
+  if (changes.empty()) return Wrap(t.ptr, t.height, height, stats, batch);
+  std::vector<Subtree> slots(geo_.fanout, Subtree{Pointer::Null(), height - 1});
+  if (!t.ptr.IsNull() && t.height < height) {
+    slots[0] = t;
+  } else if (!t.ptr.IsNull()) {
+    AMBER_ASSIGN_OR_RETURN(auto old, ReadNode(t.ptr, first_chunk, height, /*use_cache=*/false));
     ++stats->nodes_read;
-    slots = *old;
+    for (uint32_t s = 0; s < geo_.fanout; ++s) slots[s].ptr = (*old)[s];
   }
   const uint64_t span = geo_.SlotSpan(height);
   for (size_t i = 0; i < changes.size();) {
@@ -139,30 +144,70 @@ Result<Pointer> IndexTree::UpdateNode(const Pointer& ptr, uint64_t first_chunk, 
     size_t j = i + 1;
     while (j < changes.size() && (changes[j].chunk - first_chunk) / span == slot) ++j;
     if (height == 1) {
-      slots[slot] = changes[i].pointer;  // one change per chunk, checked by Update
+      slots[slot].ptr = changes[i].pointer;  // one change per chunk, checked by Update
     } else {
-      AMBER_ASSIGN_OR_RETURN(slots[slot], UpdateNode(slots[slot], first_chunk + slot * span, height - 1,
-                                                     changes.subspan(i, j - i), stats, batch));
+      AMBER_ASSIGN_OR_RETURN(slots[slot].ptr, UpdateNode(slots[slot], first_chunk + slot * span, height - 1,
+                                                         changes.subspan(i, j - i), stats, batch));
+      slots[slot].height = height - 1;
     }
     i = j;
   }
-  if (std::all_of(slots.begin(), slots.end(), [](const Pointer& p) { return p.IsNull(); })) return Pointer::Null();
-  std::vector<uint8_t> bytes = EncodeIndexNode(slots);
+  Node node(geo_.fanout);
+  for (uint32_t s = 0; s < geo_.fanout; ++s) {
+    // An unchanged lower subtree in slot 0 gets its missing levels too.
+    AMBER_ASSIGN_OR_RETURN(node[s], Wrap(slots[s].ptr, slots[s].height, height - 1, stats, batch));
+  }
+  if (std::all_of(node.begin(), node.end(), [](const Pointer& p) { return p.IsNull(); })) return Pointer::Null();
+  std::vector<uint8_t> bytes = EncodeIndexNode(node);
   Pointer key = Pointer::Of(bytes);
-  if (key == ptr) return key;  // nothing changed below: the node exists already
+  if (key == t.ptr && t.height == height) return key;  // nothing changed below: the node exists already
   Status st = batch ? batch->Put(key, bytes) : store_->Put(key, bytes);
   if (!st.ok()) return st.Annotate("write " + Where(key, first_chunk, height));
   ++stats->nodes_written;
   return key;
 }
 
-Result<Pointer> IndexTree::Lookup(const Pointer& root, uint64_t chunk) {
+// `ptr`, a subtree whose root has ptr_height, as one of `height` (>=): the
+// root of each missing level has it in slot 0. Writes those nodes only.
+Result<Pointer> IndexTree::Wrap(const Pointer& ptr, uint32_t ptr_height, uint32_t height, IndexUpdateStats* stats,
+                                PutBatch* batch) {
+  Pointer out = ptr;
+  for (uint32_t h = ptr_height + 1; h <= height && !out.IsNull(); ++h) {
+    Node slots(geo_.fanout);
+    slots[0] = out;
+    std::vector<uint8_t> bytes = EncodeIndexNode(slots);
+    out = Pointer::Of(bytes);
+    Status st = batch ? batch->Put(out, bytes) : store_->Put(out, bytes);
+    if (!st.ok()) return st.Annotate("write " + Where(out, 0, h));
+    if (stats) ++stats->nodes_written;
+  }
+  return out;
+}
+
+Result<uint32_t> IndexTree::RootDepth(uint32_t root_depth) const {
+  if (root_depth == 0) return geo_.depth;
+  if (root_depth > geo_.depth)
+    return Status::Error(EINVAL, "a tree of depth " + std::to_string(root_depth) + " is deeper than the index's " +
+                                     std::to_string(geo_.depth));
+  return root_depth;
+}
+
+Result<Pointer> IndexTree::Grow(const Pointer& root, uint32_t root_depth, IndexUpdateStats* stats, PutBatch* batch) {
+  AMBER_ASSIGN_OR_RETURN(uint32_t depth, RootDepth(root_depth));
+  return Wrap(root, depth, geo_.depth, stats, batch);
+}
+
+Result<Pointer> IndexTree::Lookup(const Pointer& root, uint64_t chunk, uint32_t root_depth) {
   if (chunk >= geo_.chunk_count)
     return Status::Error(EINVAL, "chunk " + std::to_string(chunk) + " is past the volume's " +
                                      std::to_string(geo_.chunk_count) + " chunks");
+  AMBER_ASSIGN_OR_RETURN(uint32_t depth, RootDepth(root_depth));
+  // A shallower root is slot 0 of (virtual) nodes above it: it covers only
+  // the chunks below one slot of a node of height depth + 1.
+  if (depth < geo_.depth && chunk >= geo_.SlotSpan(depth + 1)) return Pointer::Null();
   Pointer ptr = root;
   uint64_t first_chunk = 0;
-  for (uint32_t height = geo_.depth; height >= 1 && !ptr.IsNull(); --height) {
+  for (uint32_t height = depth; height >= 1 && !ptr.IsNull(); --height) {
     AMBER_ASSIGN_OR_RETURN(auto node, ReadNode(ptr, first_chunk, height, /*use_cache=*/true));
     const uint64_t span = geo_.SlotSpan(height);
     const uint64_t slot = (chunk - first_chunk) / span;
@@ -186,30 +231,41 @@ Status IndexTree::WalkNode(const Pointer& ptr, uint64_t first_chunk, uint32_t he
 }
 
 Status IndexTree::Diff(const Pointer& a, const Pointer& b,
-                       const std::function<Status(uint64_t, const Pointer&, const Pointer&)>& fn) {
-  return DiffNode(a, b, 0, geo_.depth, fn);
+                       const std::function<Status(uint64_t, const Pointer&, const Pointer&)>& fn, uint32_t a_depth,
+                       uint32_t b_depth) {
+  AMBER_ASSIGN_OR_RETURN(uint32_t da, RootDepth(a_depth));
+  AMBER_ASSIGN_OR_RETURN(uint32_t db, RootDepth(b_depth));
+  return DiffNode(Subtree{a, da}, Subtree{b, db}, 0, geo_.depth, fn);
 }
 
-Status IndexTree::DiffNode(const Pointer& a, const Pointer& b, uint64_t first_chunk, uint32_t height,
+// The slots of the node standing at (first_chunk, height): a stored node's,
+// all null for a null subtree, or the subtree itself in slot 0 when its root
+// is lower than the place (only on the leftmost path, first_chunk 0).
+Result<std::vector<IndexTree::Subtree>> IndexTree::ChildrenAt(const Subtree& t, uint64_t first_chunk,
+                                                              uint32_t height) {
+  std::vector<Subtree> out(geo_.fanout, Subtree{Pointer::Null(), height - 1});
+  if (t.ptr.IsNull()) return out;
+  if (t.height < height) {
+    out[0] = t;
+    return out;
+  }
+  AMBER_ASSIGN_OR_RETURN(auto node, ReadNode(t.ptr, first_chunk, height, /*use_cache=*/false));
+  for (uint32_t s = 0; s < geo_.fanout; ++s) out[s].ptr = (*node)[s];
+  return out;
+}
+
+Status IndexTree::DiffNode(const Subtree& a, const Subtree& b, uint64_t first_chunk, uint32_t height,
                            const std::function<Status(uint64_t, const Pointer&, const Pointer&)>& fn) {
   if (a == b) return Status::OK();
-  std::shared_ptr<const Node> na, nb;
-  if (!a.IsNull()) {
-    AMBER_ASSIGN_OR_RETURN(na, ReadNode(a, first_chunk, height, /*use_cache=*/false));
-  }
-  if (!b.IsNull()) {
-    AMBER_ASSIGN_OR_RETURN(nb, ReadNode(b, first_chunk, height, /*use_cache=*/false));
-  }
-  const Pointer null;
+  AMBER_ASSIGN_OR_RETURN(std::vector<Subtree> ca, ChildrenAt(a, first_chunk, height));
+  AMBER_ASSIGN_OR_RETURN(std::vector<Subtree> cb, ChildrenAt(b, first_chunk, height));
   const uint64_t span = geo_.SlotSpan(height);
   for (uint32_t s = 0; s < geo_.fanout; ++s) {
-    const Pointer& ca = na ? (*na)[s] : null;
-    const Pointer& cb = nb ? (*nb)[s] : null;
-    if (ca == cb) continue;
+    if (ca[s] == cb[s]) continue;
     if (height == 1) {
-      AMBER_RETURN_IF_ERROR(fn(first_chunk + s, ca, cb));
+      AMBER_RETURN_IF_ERROR(fn(first_chunk + s, ca[s].ptr, cb[s].ptr));
     } else {
-      AMBER_RETURN_IF_ERROR(DiffNode(ca, cb, first_chunk + s * span, height - 1, fn));
+      AMBER_RETURN_IF_ERROR(DiffNode(ca[s], cb[s], first_chunk + s * span, height - 1, fn));
     }
   }
   return Status::OK();

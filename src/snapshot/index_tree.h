@@ -28,6 +28,14 @@
 // fanout. Parsing is strict: a node of any other size, or a non-null slot
 // that lies past the last chunk of the volume, is EBADMSG.
 //
+// Growth. A volume that grows keeps its snapshots: each keeps the geometry
+// its record names. A tree of depth d is also a valid tree of any larger
+// chunk count (its nodes have only null slots past its old end), and when
+// the larger count needs more levels the old root becomes slot 0 of a new
+// root (Grow), so every old subtree is shared by the new tree unchanged.
+// Lookup and Diff take a root's own depth for that reason: a shallower root
+// reads as if wrapped that way, without the wrapping nodes being stored.
+//
 // Errors: EINVAL for bad arguments (chunk index past the volume, duplicate
 // chunk in one update) before anything is written; EBADMSG for a malformed
 // node; store errors (ENOENT for a missing node, EBADMSG for a corrupt blob)
@@ -97,19 +105,32 @@ class IndexTree {
   // the chunk all-zero). Writes only the nodes on paths to changed chunks,
   // and of those only the ones whose content changed. With a batch, new
   // nodes are Put into it (durable at its Commit) instead of the store.
+  // root_depth (0 = the geometry's depth) is the root's own depth: a
+  // shallower root is grown first (as Grow does), in the same batch.
   Result<Pointer> Update(const Pointer& root, std::vector<ChunkPointer> changes,
-                         IndexUpdateStats* stats = nullptr, PutBatch* batch = nullptr);
+                         IndexUpdateStats* stats = nullptr, PutBatch* batch = nullptr, uint32_t root_depth = 0);
+
+  // `root` (a tree of root_depth levels, root_depth <= depth) as a tree of
+  // this geometry's depth: wrapped as slot 0 of new roots, one per missing
+  // level. The new nodes are Put like Update's. A null root stays null.
+  Result<Pointer> Grow(const Pointer& root, uint32_t root_depth, IndexUpdateStats* stats = nullptr,
+                       PutBatch* batch = nullptr);
 
   // Chunk i's pointer (null for an all-zero chunk). Uses the node cache.
-  Result<Pointer> Lookup(const Pointer& root, uint64_t chunk);
+  // root_depth (0 = the geometry's depth) is the root's own depth; a chunk
+  // past what a shallower root covers is null.
+  Result<Pointer> Lookup(const Pointer& root, uint64_t chunk, uint32_t root_depth = 0);
 
   // Every non-null (chunk, pointer) in ascending chunk order.
   Status Walk(const Pointer& root, const std::function<Status(uint64_t chunk, const Pointer&)>& fn);
 
   // Every chunk whose pointer differs between the trees a and b (same
-  // geometry), ascending; subtrees with equal pointers are skipped unread.
+  // fanout), ascending; subtrees with equal pointers are skipped unread.
+  // a_depth and b_depth (0 = the geometry's depth) are the roots' own
+  // depths, at most the geometry's: a shallower root reads as if grown.
   Status Diff(const Pointer& a, const Pointer& b,
-              const std::function<Status(uint64_t chunk, const Pointer& in_a, const Pointer& in_b)>& fn);
+              const std::function<Status(uint64_t chunk, const Pointer& in_a, const Pointer& in_b)>& fn,
+              uint32_t a_depth = 0, uint32_t b_depth = 0);
 
   // Every blob the tree reaches, nodes before their children, each node once
   // per occurrence. For a node, fn returns whether to descend into it (a gc
@@ -121,11 +142,22 @@ class IndexTree {
   using Node = std::vector<Pointer>;
   Result<std::shared_ptr<const Node>> ReadNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
                                                bool use_cache);
-  Result<Pointer> UpdateNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
-                             std::span<const ChunkPointer> changes, IndexUpdateStats* stats, PutBatch* batch);
   Status WalkNode(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
                   const std::function<Status(uint64_t, const Pointer&)>& fn);
-  Status DiffNode(const Pointer& a, const Pointer& b, uint64_t first_chunk, uint32_t height,
+  // A subtree and the height of its own root node, which may be below the
+  // height of the place it stands for (a shallower tree read as grown).
+  struct Subtree {
+    Pointer ptr;
+    uint32_t height = 0;
+    bool operator==(const Subtree&) const = default;
+  };
+  Result<Pointer> UpdateNode(const Subtree& t, uint64_t first_chunk, uint32_t height,
+                             std::span<const ChunkPointer> changes, IndexUpdateStats* stats, PutBatch* batch);
+  Result<Pointer> Wrap(const Pointer& ptr, uint32_t ptr_height, uint32_t height, IndexUpdateStats* stats,
+                       PutBatch* batch);
+  Result<std::vector<Subtree>> ChildrenAt(const Subtree& t, uint64_t first_chunk, uint32_t height);
+  Result<uint32_t> RootDepth(uint32_t root_depth) const;
+  Status DiffNode(const Subtree& a, const Subtree& b, uint64_t first_chunk, uint32_t height,
                   const std::function<Status(uint64_t, const Pointer&, const Pointer&)>& fn);
   Status BlobsOf(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
                  const std::function<Result<bool>(const Pointer&, BlobKind)>& fn);

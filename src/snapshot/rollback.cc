@@ -1,5 +1,6 @@
 // Snapshotter::Rollback: make the live volume equal a snapshot, rewriting only
-// the chunks that can differ, with a durable intent so that a rollback cut off
+// the chunks that can differ (a snapshot from before the volume grew makes
+// the chunks past its end zero), with a durable intent so that a rollback cut off
 // by a crash or an error is finished later rather than left half done (see
 // snapshotter.h and rollback_intent.h).
 #include <algorithm>
@@ -51,10 +52,12 @@ Status Snapshotter::BeginRollback(const std::string& name, const Pointer& record
 // they change, so a redo after a crash covers the same chunks again.
 Status Snapshotter::ApplyRollback(const std::string& name, const SnapshotRecord& target, RollbackReply* reply) {
   std::vector<uint64_t> chunks = tracker_->Marked(ChangeTracker::Set::kEither);
+  // Either tree may be from before the volume grew: Diff reads it as grown,
+  // so the base's chunks past the target's end count as differing.
   AMBER_RETURN_IF_ERROR(tree_.Diff(base_root_, target.root, [&](uint64_t c, const Pointer&, const Pointer&) {
     chunks.push_back(c);
     return Status::OK();
-  }).Annotate("diff against the base snapshot"));
+  }, base_depth_, target.depth).Annotate("diff against the base snapshot"));
   std::sort(chunks.begin(), chunks.end());
   chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
 
@@ -62,7 +65,11 @@ Status Snapshotter::ApplyRollback(const std::string& name, const SnapshotRecord&
   ProgressRun progress(&rollback_progress_, chunks.size());
   for (uint64_t c : chunks) {
     const uint64_t off = c * cs, len = std::min<uint64_t>(cs, options_.volume_size - off);
-    AMBER_ASSIGN_OR_RETURN(Pointer ptr, tree_.Lookup(target.root, c));
+    // Past the target's end (it is older than a grow) the volume becomes zero.
+    Pointer ptr;
+    if (c < target.chunk_count()) {
+      AMBER_ASSIGN_OR_RETURN(ptr, tree_.Lookup(target.root, c, target.depth));
+    }
     if (ptr.IsNull()) {
       AMBER_RETURN_IF_ERROR(RollbackDiscard(off, len).Annotate("discard chunk " + std::to_string(c)));
       ++reply->chunks_discarded;

@@ -86,17 +86,20 @@ Status Snapshotter::LoadBase() {
   AMBER_ASSIGN_OR_RETURN(Pointer base, ReadSnapshotBase(options_.voldir));
   base_record_ = base;
   base_root_ = Pointer();
+  base_depth_ = geo_.depth;
   if (base.IsNull()) return Status::OK();
   Result<SnapshotRecord> rec = LoadRecord(base);
   if (!rec.ok()) return rec.status().Annotate("base snapshot record " + base.Hex());
   base_root_ = rec->root;
+  base_depth_ = rec->depth;
   return Status::OK();
 }
 
 Result<SnapshotRecord> Snapshotter::LoadRecord(const Pointer& record) {
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store_->Get(record));
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(bytes));
-  if (rec.volume != uuid_ || rec.volume_size != options_.volume_size || rec.chunk_size != options_.chunk_size ||
+  // A snapshot taken before the volume grew is smaller than the volume.
+  if (rec.volume != uuid_ || rec.volume_size > options_.volume_size || rec.chunk_size != options_.chunk_size ||
       rec.fanout != geo_.fanout) {
     return Status::Error(EBADMSG, "snapshot record " + record.Hex() + " (" + rec.name +
                                       ") belongs to another volume or geometry");
@@ -142,7 +145,8 @@ Result<std::pair<CatalogEntry, std::shared_ptr<const SnapshotRecord>>> Snapshott
 Result<SnapshotHandle> Snapshotter::OpenSnapshot(std::string_view name) {
   AMBER_RETURN_IF_ERROR(ValidateSnapshotName(name));
   AMBER_ASSIGN_OR_RETURN(auto found, RecordOf(name));
-  return SnapshotHandle{std::string(name), found.first.created_ns, std::move(found.second)};
+  const uint64_t size = found.second->volume_size;
+  return SnapshotHandle{std::string(name), found.first.created_ns, std::move(found.second), size};
 }
 
 Result<std::shared_ptr<const std::vector<uint8_t>>> Snapshotter::ChunkBlob(const Pointer& ptr) {
@@ -165,17 +169,17 @@ Status Snapshotter::ReadSnapshot(std::string_view name, void* buf, size_t length
 Status Snapshotter::ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size_t length, uint64_t offset) {
   const std::string& name = snapshot.name;
   if (snapshot.record == nullptr) return Status::Error(EBADF, "snapshot " + name + " is not open");
-  if (offset > options_.volume_size || length > options_.volume_size - offset) {
+  const SnapshotRecord& rec = *snapshot.record;
+  if (offset > rec.volume_size || length > rec.volume_size - offset) {
     return Status::Error(EINVAL, "read past the end of snapshot " + name);
   }
-  const SnapshotRecord& rec = *snapshot.record;
   uint8_t* out = static_cast<uint8_t*>(buf);
   const uint64_t cs = options_.chunk_size;
   while (length > 0) {
     const uint64_t chunk = offset / cs, in_chunk = offset % cs;
-    const uint64_t chunk_len = std::min<uint64_t>(cs, options_.volume_size - chunk * cs);
+    const uint64_t chunk_len = std::min<uint64_t>(cs, rec.volume_size - chunk * cs);
     const size_t n = static_cast<size_t>(std::min<uint64_t>(length, chunk_len - in_chunk));
-    AMBER_ASSIGN_OR_RETURN(Pointer ptr, tree_.Lookup(rec.root, chunk));
+    AMBER_ASSIGN_OR_RETURN(Pointer ptr, tree_.Lookup(rec.root, chunk, rec.depth));
     if (ptr.IsNull()) {
       std::memset(out, 0, n);
     } else {
@@ -194,12 +198,22 @@ Status Snapshotter::ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size
   return Status::OK();
 }
 
-Result<std::vector<SnapshotInfo>> Snapshotter::List() const {
+Result<std::vector<SnapshotInfo>> Snapshotter::List() {
   std::vector<Status> problems;
   AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List(&problems));
   for (const Status& p : problems) LOG_ERROR("catalog: %s", p.ToString().c_str());
   std::vector<SnapshotInfo> out;
-  for (const CatalogEntry& e : entries) out.push_back({e.name, e.created_ns});
+  for (const CatalogEntry& e : entries) {
+    // A record that cannot be read now is listed at the volume's size; a read
+    // of it fails with the record's error.
+    uint64_t size = options_.volume_size;
+    if (Result<std::shared_ptr<const SnapshotRecord>> rec = CachedRecord(e.record); rec.ok()) {
+      size = (*rec)->volume_size;
+    } else {
+      LOG_ERROR("snapshot %s: %s", e.name.c_str(), rec.status().ToString().c_str());
+    }
+    out.push_back({e.name, e.created_ns, size});
+  }
   return out;
 }
 

@@ -244,12 +244,15 @@ class Snapshotter {
 
   // The snapshot that has this name now (ENOENT if none).
   Result<SnapshotHandle> OpenSnapshot(std::string_view name);
-  // Reads [off, off+len) of a snapshot; the range must lie inside the volume.
+  // Reads [off, off+len) of a snapshot; the range must lie inside the
+  // snapshot, whose size is its record's (less than the volume's for a
+  // snapshot taken before the volume grew).
   Status ReadSnapshot(const SnapshotHandle& snapshot, void* buf, size_t length, uint64_t offset);
   Status ReadSnapshot(std::string_view name, void* buf, size_t length, uint64_t offset);
   // Finishes a rollback that a crash or an error left unfinished, if any.
   Status ResumeRollback();
-  Result<std::vector<SnapshotInfo>> List() const;
+  // The catalog's snapshots with each one's size (from its record).
+  Result<std::vector<SnapshotInfo>> List();
   SnapshotterStats Stats() const;
   uint64_t volume_size() const { return options_.volume_size; }
 
@@ -311,6 +314,7 @@ class Snapshotter {
   // Guarded by op_mu_:
   Pointer base_record_;
   Pointer base_root_;
+  uint32_t base_depth_ = 0;  // base_root_'s tree depth (less than geo_'s if the volume grew since)
   bool config_published_ = false;
 
   WriteBarrier barrier_;

@@ -12,10 +12,8 @@
 #include "amberfs/volume_create.h"
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
-#include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/rollback_intent.h"
-#include "snapshot/snapshot_pointers.h"
 #include "snapshot/volume_layout.h"
 #include "volume/volume_build.h"
 #include "volume/volume_lock.h"
@@ -36,23 +34,6 @@ Result<uint64_t> GrownImageBytes(const std::string& image, const VolumeConfig& c
   if (::stat(image.c_str(), &st) != 0) return Status::FromErrno(errno, "stat image " + image);
   if (!S_ISREG(st.st_mode) || static_cast<uint64_t>(st.st_size) <= config.size) return uint64_t{0};
   return static_cast<uint64_t>(st.st_size);
-}
-
-// Snapshots' records still carry the volume's size and geometry: a volume
-// that has one (or a base) cannot change size yet.
-Status RefuseSnapshots(const std::string& dir) {
-  AMBER_ASSIGN_OR_RETURN(Pointer base, ReadSnapshotBase(dir));
-  size_t count = 0;
-  if (Result<std::unique_ptr<Catalog>> catalog = Catalog::OpenForReading(dir); catalog.ok()) {
-    AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, (*catalog)->List());
-    count = entries.size();
-  } else if (catalog.status().code() != ENOENT) {
-    return catalog.status();
-  }
-  if (count == 0 && base.IsNull()) return Status::OK();
-  return Status::Error(ENOTSUP, "the volume has snapshots (" + std::to_string(count) +
-                                    ", or a base snapshot), and a resize does not support them yet: delete "
-                                    "them and run gc, or restore into a new volume of the new size");
 }
 
 Status RefuseBadNewSize(const VolumeConfig& config, uint64_t new_size) {
@@ -164,7 +145,6 @@ Result<ResizeVolumeResult> ResizeVolume(const std::string& voldir, uint64_t new_
     return Status::Error(EBUSY, "a rollback to " + intent->name + " did not finish: mount the volume once to "
                                 "finish it, then resize");
   }
-  AMBER_RETURN_IF_ERROR(RefuseSnapshots(dir));
   const std::string image = config.ImagePath(dir);
   AMBER_RETURN_IF_ERROR(CheckDeviceImage(image, new_size));
 
