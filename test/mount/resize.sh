@@ -2,11 +2,14 @@
 # mkfs.amberfs --resize: an offline grow. A 64M volume with data grows to
 # 128M; the data stays, the new end is writable, a snapshot after the grow
 # covers the new size, fsck -n is clean. Shrinking, an odd size and a mounted
-# volume are refused (exit 2, 2, 1), and so (for now) is a volume with
-# snapshots (exit 1). A resize killed (SIGKILL via strace) before each of its
-# renames, fdatasyncs and its ftruncate leaves a volume that fsck -n flags
-# (or finds clean) and that mounts at 64M or 128M with its data, settled by
-# the mount or by fsck -y.
+# volume are refused (exit 2, 2, 1). A 32M volume with snapshot s1 grows to
+# 64M: s1 stays 32M with its content, s2 after the grow is 64M and captures
+# only the chunks written since s1, a rollback to s1 leaves s1's content
+# followed by zeros at 64M, fsck -n is clean. A resize killed (SIGKILL via
+# strace) before each of its renames, fdatasyncs and its ftruncate, on a
+# volume with a snapshot, leaves a volume that fsck -n flags (or finds clean)
+# and that mounts at 64M or 128M with its data and its 64M snapshot, settled
+# by the mount or by fsck -y.
 source "$(dirname "$0")/lib.sh"
 AMB_TIMEOUT=${AMB_TIMEOUT:-600}
 amb_setup
@@ -14,13 +17,21 @@ FSCK=$AMBERFS_BUILD/fsck.amberfs
 mnt=$AMB_WORK/mnt vol=$AMB_WORK/vol
 head -c $((3 << 20)) /dev/urandom >"$AMB_WORK/pattern"
 
-# fresh VOLDIR: a 64M volume, mounted once, with the pattern at offset 0.
+# fresh VOLDIR: a 64M volume, mounted once, with the pattern at offset 0 and snapshot s0 of it.
 fresh() {
   rm -rf "$1"
   amb_mkfs "$1" 64M
   amb_mount "$1" "$mnt" -o cache_size=16M
   dd if="$AMB_WORK/pattern" of="$mnt/volume" conv=notrunc,fsync status=none
+  echo snapshot s0 >"$mnt/ctl" || amb_fail "snapshot s0 failed"
   amb_umount "$mnt" || amb_fail "unmount exited $?"
+}
+# snapshot_reply MNT NAME: takes snapshot NAME and prints the reply.
+snapshot_reply() {
+  exec 3<>"$1/ctl"
+  echo snapshot "$2" >&3 || amb_fail "snapshot $2 failed"
+  cat <&3
+  exec 3>&-
 }
 # expect_rc RC WORDS CMD...: CMD exits RC and says WORDS on stderr.
 expect_rc() {
@@ -37,6 +48,9 @@ check_volume() {
   got=$(stat -c %s "$mnt/volume")
   ((got == want)) || amb_fail "$v: the volume is $got bytes (want $want)"
   cmp <(head -c $((3 << 20)) "$mnt/volume") "$AMB_WORK/pattern" || amb_fail "$v: the old data differs"
+  got=$(stat -c %s "$mnt/snapshots/s0") || amb_fail "$v: snapshot s0 is gone"
+  ((got == 64 << 20)) || amb_fail "$v: snapshot s0 is $got bytes (want 64M)"
+  cmp <(head -c $((3 << 20)) "$mnt/snapshots/s0") "$AMB_WORK/pattern" || amb_fail "$v: snapshot s0 differs"
   amb_umount "$mnt" || amb_fail "$v: unmount exited $?"
 }
 
@@ -59,14 +73,47 @@ check_volume "$vol" $((128 << 20))
 amb_mount "$vol" "$mnt" -o cache_size=16M
 head -c $((1 << 20)) /dev/urandom >"$AMB_WORK/tail"
 dd if="$AMB_WORK/tail" of="$mnt/volume" bs=1M seek=100 conv=notrunc,fsync status=none
-echo snapshot s2 >"$mnt/ctl"
+reply=$(snapshot_reply "$mnt" s2)
+[[ $reply == *"chunks_captured 16"$'\n'* ]] || amb_fail "snapshot s2 is not incremental over s0: $reply"
 [[ $(stat -c %s "$mnt/snapshots/s2") == $((128 << 20)) ]] || amb_fail "snapshot s2 is not 128M"
 cmp <(tail -c +$(((100 << 20) + 1)) "$mnt/snapshots/s2" | head -c $((1 << 20))) "$AMB_WORK/tail" ||
   amb_fail "snapshot s2 lacks the data past the old end"
 cmp <(head -c $((3 << 20)) "$mnt/snapshots/s2") "$AMB_WORK/pattern" || amb_fail "snapshot s2 lacks the old data"
 amb_umount "$mnt"
 "$FSCK" -n "$vol" >"$AMB_WORK/f.out" 2>&1 || amb_fail "fsck -n after the grow: $(tail -5 "$AMB_WORK/f.out")"
-expect_rc 1 "has snapshots" "$MKFS" --resize 256M "$vol"
+
+amb_log "grow 32M -> 64M with snapshot s1"
+vol32=$AMB_WORK/vol32
+amb_mkfs "$vol32" 32M
+amb_mount "$vol32" "$mnt" -o cache_size=16M
+dd if="$AMB_WORK/pattern" of="$mnt/volume" conv=notrunc status=none
+head -c $((2 << 20)) /dev/urandom | dd of="$mnt/volume" bs=1M seek=20 conv=notrunc,fsync status=none
+echo snapshot s1 >"$mnt/ctl" || amb_fail "snapshot s1 failed"
+cp "$mnt/volume" "$AMB_WORK/s1.img"
+amb_umount "$mnt" || amb_fail "unmount exited $?"
+out=$("$MKFS" --resize 64M "$vol32") || amb_fail "resize with a snapshot exited $?"
+echo "  $out"
+amb_mount "$vol32" "$mnt" -o cache_size=16M
+[[ $(stat -c %s "$mnt/volume") == $((64 << 20)) ]] || amb_fail "the grown volume is not 64M"
+[[ $(stat -c %s "$mnt/snapshots/s1") == $((32 << 20)) ]] ||
+  amb_fail "snapshot s1 is $(stat -c %s "$mnt/snapshots/s1") bytes after the grow (want 32M)"
+cmp "$mnt/snapshots/s1" "$AMB_WORK/s1.img" || amb_fail "snapshot s1 differs from the volume at s1"
+dd if="$AMB_WORK/tail" of="$mnt/volume" bs=1M seek=40 conv=notrunc,fsync status=none
+reply=$(snapshot_reply "$mnt" s2)
+echo "  snapshot s2: $(grep -E '^(chunks_captured|new_blobs)' <<<"$reply" | tr '\n' ' ')"
+# 1M of 64K chunks written since s1: those 16 alone are read and hashed.
+[[ $reply == *"chunks_captured 16"$'\n'* ]] || amb_fail "snapshot s2 is not incremental over s1: $reply"
+[[ $(stat -c %s "$mnt/snapshots/s2") == $((64 << 20)) ]] || amb_fail "snapshot s2 is not 64M"
+cmp "$mnt/snapshots/s2" "$mnt/volume" || amb_fail "snapshot s2 differs from the volume"
+echo rollback s1 >"$mnt/ctl" || amb_fail "rollback to s1 failed"
+[[ $(stat -c %s "$mnt/volume") == $((64 << 20)) ]] || amb_fail "the rollback to s1 changed the volume's size"
+cmp <(head -c $((32 << 20)) "$mnt/volume") "$AMB_WORK/s1.img" || amb_fail "after the rollback the volume is not s1"
+cmp <(tail -c +$(((32 << 20) + 1)) "$mnt/volume") <(head -c $((32 << 20)) /dev/zero) ||
+  amb_fail "after the rollback to s1 the volume past s1's end is not zero"
+cmp "$mnt/snapshots/s1" "$AMB_WORK/s1.img" || amb_fail "snapshot s1 changed"
+amb_umount "$mnt" || amb_fail "unmount exited $?"
+"$FSCK" -n "$vol32" >"$AMB_WORK/f.out" 2>&1 || amb_fail "fsck -n after the grow with snapshots: $(tail -5 "$AMB_WORK/f.out")"
+rm -rf "$vol32" "$AMB_WORK/s1.img"
 
 command -v strace >/dev/null || amb_skip "strace not installed (it places the kills; the rest passed)"
 amb_log "resize killed at each rename, fdatasync, fsync and ftruncate"
