@@ -55,7 +55,7 @@ TEST_CASE("frontend: snapshot files carry the volume's owner and mode without wr
     REQUIRE_MESSAGE(v.ok(), v.status().ToString());
     Frontend fe(**v, false, "/mnt", nullptr, 0);
     const struct stat vol = fe.Attr(kVolumeIno);
-    const struct stat snap = fe.SnapshotAttr(kFirstSnapshotIno + 3, SnapshotFile{"s", 1500000000123456789ull});
+    const struct stat snap = fe.SnapshotAttr(kFirstSnapshotIno + 3, SnapshotFile{"s", 1500000000123456789ull, 4 << 20});
     const struct stat dir_st = fe.Attr(kSnapshotsIno);
     CHECK((vol.st_mode & 07777) == (ro ? 0400u : 0600u));
     CHECK((snap.st_mode & 07777) == (vol.st_mode & 0444));
