@@ -6,7 +6,8 @@
 // what it does not know either), or both (ro: the image is opened read-only
 // and the kernel mount is read-only). A known key with a bad value is EINVAL
 // with a message naming the option. FinishMountOptions() checks the
-// combination (dirty_max not above cache_size) and the memory: cache_size may
+// combination (dirty_max not above cache_size; keep= and snapshot_interval=
+// only together and not with ro) and the memory: cache_size may
 // take at most half of the memory this process can have (the machine's
 // MemTotal, or its memory cgroup's limit if lower; CheckVolumeMemory, which
 // Volume::Open applies too). CheckMountOptionsForVolume() checks what needs
@@ -23,6 +24,10 @@
 //   loglevel=LEVEL    error, warn, info (default) or debug
 //   s3_credentials=FILE  AWS credentials file for an s3:// slow store
 //   upload_rate=SIZE  bytes per second to the slow store (10M; 0 = no limit)
+//   snapshot_interval=DUR  automatic snapshots every DUR (30s, 15m, 1h, 1d)
+//   keep=RULE:N[,RULE:N...]  their retention (last, hourly, daily, weekly,
+//                     monthly, yearly); since -o splits at commas, a bare
+//                     "RULE:N" after keep= continues it
 //
 // Thread-safety: pure functions on the caller's MountOptions.
 #pragma once
@@ -40,6 +45,7 @@ struct MountOptions {
   VolumeOptions volume;
   bool page_cache = false;  // the kernel page cache in front of volume (FuseServeOptions)
   LogLevel log_level = LogLevel::kInfo;
+  bool keep_given = false;  // a keep= was seen: later bare "RULE:N" options continue it
 };
 
 enum class OptionOwner { kAmberfs, kFuse, kBoth };

@@ -27,6 +27,10 @@
 // `drain` waits at most TIMEOUT (default kDefaultDrainTimeout, then
 // ETIMEDOUT) and stops with EINTR when its request is cancelled.
 //
+// Automatic snapshots: with options.snapshot_interval, a read-write Open
+// starts the AutoSnapshots thread last; Close stops it first (its running tick
+// finishes). The ctl `snapshot` refuses the names it uses (EINVAL).
+//
 // Rollback: a rollback that a crash or an error left unfinished
 // (VOLDIR/rollback-intent) is finished by a read-write Open before it
 // returns; if that fails, Open logs it and the volume refuses writes until a
@@ -55,6 +59,7 @@
 #include <vector>
 
 #include "amberfs/io_backend.h"
+#include "amberfs/retention.h"
 #include "amberfs/snapshot_info.h"
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
@@ -63,6 +68,7 @@ namespace amberfs {
 
 // Internal parts the Volume owns (src/); an embedding program needs none of
 // their headers.
+class AutoSnapshots;
 class Catalog;
 class ChangeTracker;
 class Conductor;
@@ -86,6 +92,10 @@ struct VolumeOptions {
   bool read_only = false;
   std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)
   uint64_t upload_rate = 0;    // bytes per second to the slow store; 0 = no limit
+  // Automatic snapshots (read-write only; see src/volume/auto_snapshots.h):
+  // 0 = none. `keep` applies to them alone; empty = keep them all.
+  std::chrono::seconds snapshot_interval{0};
+  RetentionPolicy keep;
 };
 
 class Volume {
@@ -142,6 +152,7 @@ class Volume {
   std::unique_ptr<SpaceReserve> space_reserve_;  // VOLDIR/reserve: room for delete and gc
   std::unique_ptr<Snapshotter> snapshotter_;
   std::unique_ptr<Conductor> conductor_;
+  std::unique_ptr<AutoSnapshots> auto_snapshots_;  // stopped first at Close
   std::function<void()> after_rollback_;
   bool closed_ = false;
 };

@@ -1,5 +1,6 @@
 #include "amberfs/mount_options.h"
 
+#include "amberfs/retention.h"
 #include "amberfs/size_parse.h"
 #include "volume/memory_limit.h"
 
@@ -31,6 +32,27 @@ Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* opti
     Result<uint64_t> rate = ParseSize(value);
     if (!rate.ok()) return bad(rate.status().message() + " (bytes per second, e.g. 10M; 0 = no limit)");
     v.upload_rate = *rate;
+    return OptionOwner::kAmberfs;
+  }
+  if (key == "snapshot_interval") {
+    Result<std::chrono::seconds> interval = ParseSnapshotInterval(value);
+    if (!interval.ok()) return bad(interval.status().message());
+    v.snapshot_interval = *interval;
+    return OptionOwner::kAmberfs;
+  }
+  if (key == "keep") {
+    if (options->keep_given) return bad("keep= given twice");
+    Result<RetentionPolicy> keep = ParseRetentionPolicy(value);
+    if (!keep.ok()) return bad(keep.status().message());
+    v.keep = *keep;
+    options->keep_given = true;
+    return OptionOwner::kAmberfs;
+  }
+  if (!has_value && LooksLikeRetentionRule(option)) {
+    // "-o keep=last:3,hourly:24" reaches us as "keep=last:3" and "hourly:24".
+    if (!options->keep_given) return bad("a retention rule belongs after keep=, e.g. keep=last:3,hourly:24");
+    Status added = AddRetentionRule(option, &v.keep);
+    if (!added.ok()) return bad(added.message());
     return OptionOwner::kAmberfs;
   }
   if (key == "io") {
@@ -76,6 +98,13 @@ Status FinishMountOptions(const MountOptions& options) {
   if (v.dirty_max_bytes > v.cache_bytes) {
     return Status::Error(EINVAL, "dirty_max (" + FormatSize(v.dirty_max_bytes) +
                                      ") must not exceed cache_size (" + FormatSize(v.cache_bytes) + ")");
+  }
+  if (options.keep_given && v.snapshot_interval.count() == 0) {
+    return Status::Error(EINVAL, "keep=" + FormatRetentionPolicy(v.keep) +
+                                     " applies to automatic snapshots: give snapshot_interval= too (e.g. 1h)");
+  }
+  if (v.snapshot_interval.count() != 0 && v.read_only) {
+    return Status::Error(EINVAL, "snapshot_interval= needs a read-write mount (drop ro)");
   }
   return CheckVolumeMemory(v);
 }

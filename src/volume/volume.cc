@@ -15,6 +15,7 @@
 #include "base/unique_fd.h"
 #include "cache/conductor.h"
 #include "cache/conductor_metrics.h"
+#include "volume/auto_snapshots.h"
 #include "volume/volume_metrics.h"
 #include "io/batch_io.h"
 #include "io/device.h"
@@ -166,6 +167,11 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
     Status resumed = volume->snapshotter_->ResumeRollback();
     if (!resumed.ok()) LOG_ERROR("%s (writes are refused until a rollback succeeds)", resumed.ToString().c_str());
   }
+  if (volume->snapshotter_ && options.snapshot_interval.count() > 0) {
+    volume->auto_snapshots_ =
+        std::make_unique<AutoSnapshots>(volume->snapshotter_.get(), options.snapshot_interval, options.keep);
+    volume->auto_snapshots_->Start();
+  }
   ConductorStats cs = volume->conductor_->Stats();
   LOG_INFO("volume %s (%s, %s) open: cache %s, dirty cap %s, io %s%s%s", volume->dir_.c_str(),
            volume->config_.uuid.c_str(), FormatSize(volume->config_.size).c_str(),
@@ -178,6 +184,9 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
 Status Volume::Close() {
   if (closed_) return Status::OK();
   closed_ = true;
+  // Its running tick finishes first: retention applies to every automatic
+  // snapshot taken, and nothing snapshots a closing cache.
+  if (auto_snapshots_) auto_snapshots_->Stop();
   Status st = conductor_->Close();
   if (!st.ok()) {
     LOG_ERROR("final flush of %s failed, the volume stays marked unclean: %s", dir_.c_str(),
@@ -213,6 +222,7 @@ void Volume::WriteMetrics(MetricsWriter* out) const {
   out->Gauge("amberfs_volume_size_bytes", "The volume's size.", config_.size);
   WriteConductorMetrics(conductor_->Stats(), out);
   if (snapshotter_) WriteSnapshotMetrics(snapshotter_->Stats(), out);
+  if (auto_snapshots_) WriteAutoSnapshotMetrics(auto_snapshots_->Stats(), out);
 }
 
 Status Volume::OpenSnapshots(ConductorOptions* copts) {
@@ -290,6 +300,9 @@ Status Volume::ReadSnapshot(std::string_view name, void* buf, size_t length, uin
 void Volume::RegisterSnapshotCtl(CtlDispatcher* ctl) {
   Snapshotter* snap = snapshotter_.get();
   ctl->Register("snapshot", "snapshot [NAME]", 0, 1, [snap](const std::vector<std::string>& args) -> Result<std::string> {
+    if (!args.empty() && IsAutoSnapshotName(args[0])) {
+      return Status::Error(EINVAL, "'" + args[0] + "' is an automatic snapshot's name (auto-YYYYMMDDTHHMMSSZ): pick another");
+    }
     AMBER_ASSIGN_OR_RETURN(SnapshotReply r, snap->Snapshot(args.empty() ? std::string() : args[0]));
     LOG_INFO("snapshot %s: %llu chunks, %llu new blobs, %llu bytes, %.1f ms", r.name.c_str(),
              (unsigned long long)r.chunks_captured, (unsigned long long)r.new_blobs,

@@ -81,4 +81,19 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   WriteProgressMetrics(s, out);
 }
 
+void WriteAutoSnapshotMetrics(const AutoSnapshotStats& s, MetricsWriter* out) {
+  out->Gauge("amberfs_auto_snapshot_interval_seconds", "The snapshot_interval= of this mount.",
+             static_cast<uint64_t>(s.interval.count()));
+  out->Family("amberfs_auto_snapshots_total", "counter", "Automatic snapshots tried, by result (failures are retried).");
+  out->Sample("amberfs_auto_snapshots_total", {{"result", "ok"}}, s.snapshots_ok);
+  out->Sample("amberfs_auto_snapshots_total", {{"result", "failed"}}, s.snapshots_failed);
+  out->Counter("amberfs_auto_snapshot_forgotten_total", "Automatic snapshots deleted by the keep= policy.",
+               s.forgotten);
+  out->Counter("amberfs_auto_snapshot_forget_failures_total",
+               "Retention deletes (or their listing) that failed; retried at the next interval.", s.forget_failures);
+  out->Counter("amberfs_auto_gc_runs_total", "gc runs after retention deletes.", s.gcs);
+  out->Counter("amberfs_auto_gc_failures_total", "gc runs after retention deletes that failed (retried).",
+               s.gc_failures);
+}
+
 }  // namespace amberfs

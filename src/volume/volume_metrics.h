@@ -5,11 +5,14 @@
 
 #include "base/stats.h"
 #include "snapshot/snapshotter.h"
+#include "volume/auto_snapshots.h"
 
 namespace amberfs {
 
 // amberfs_build_info{version,commit} 1.
 void WriteBuildInfo(MetricsWriter* out);
 void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out);
+// Only on a mount with snapshot_interval=.
+void WriteAutoSnapshotMetrics(const AutoSnapshotStats& s, MetricsWriter* out);
 
 }  // namespace amberfs

@@ -5,13 +5,15 @@
 //
 // Invariants: every error is EINVAL (an option error names the option);
 // a parsed size is > 0 and FormatSize of it parses back to it; a parsed
-// duration lies in [0, 1 h] and parses back from its microseconds.
+// duration lies in [0, 1 h] and parses back from its microseconds; snapshot
+// intervals and retention policies print back to what was parsed.
 #include <fuse_opt.h>
 
 #include <cstdint>
 #include <string>
 
 #include "amberfs/mount_options.h"
+#include "amberfs/retention.h"
 #include "amberfs/size_parse.h"
 #include "fuzz/fuzz_support.h"
 
@@ -63,6 +65,27 @@ void CheckDuration(std::string_view text) {
   FUZZ_CHECK(again.ok() && *again == *d, "a duration does not parse back from its microseconds");
 }
 
+// A parsed interval lies in [1 s, 366 d] and prints back to itself; a parsed
+// retention policy prints back to itself.
+void CheckRetention(std::string_view text) {
+  Result<std::chrono::seconds> interval = ParseSnapshotInterval(text);
+  if (interval.ok()) {
+    FUZZ_CHECK(interval->count() >= 1 && interval->count() <= 366ll * 86400, "an interval outside [1 s, 366 d]");
+    Result<std::chrono::seconds> again = ParseSnapshotInterval(FormatSnapshotInterval(*interval));
+    FUZZ_CHECK(again.ok() && *again == *interval, "an interval does not print back");
+  } else {
+    FUZZ_CHECK(interval.status().code() == EINVAL, "an interval error is not EINVAL");
+  }
+  Result<RetentionPolicy> policy = ParseRetentionPolicy(text);
+  if (policy.ok()) {
+    Result<RetentionPolicy> again = ParseRetentionPolicy(FormatRetentionPolicy(*policy));
+    FUZZ_CHECK(again.ok() && FormatRetentionPolicy(*again) == FormatRetentionPolicy(*policy),
+               "a retention policy does not print back");
+  } else {
+    FUZZ_CHECK(policy.status().code() == EINVAL, "a retention policy error is not EINVAL");
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -70,6 +93,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   CheckSize(text);
   CheckDuration(text);
+  CheckRetention(text);
 
   // argv strings end at a NUL, as the kernel hands them over.
   const std::string option_string = text.substr(0, text.find('\0'));

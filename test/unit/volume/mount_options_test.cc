@@ -84,3 +84,29 @@ TEST_CASE("mount_options: the cache must hold sixteen of the volume's blocks") {
   c.block_size = 4096;
   CHECK(CheckMountOptionsForVolume(o, c).ok());
 }
+
+TEST_CASE("mount_options: snapshot_interval= and keep=, whose rules -o splits at commas") {
+  MountOptions o;
+  CHECK(ApplyMountOption("snapshot_interval=15m", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.snapshot_interval.count() == 900);
+  CHECK(ApplyMountOption("keep=last:3", &o).value() == OptionOwner::kAmberfs);
+  CHECK(ApplyMountOption("hourly:24", &o).value() == OptionOwner::kAmberfs);
+  CHECK(ApplyMountOption("daily:7", &o).value() == OptionOwner::kAmberfs);
+  CHECK(FormatRetentionPolicy(o.volume.keep) == "last:3,hourly:24,daily:7");
+  CHECK(FinishMountOptions(o).ok());
+  CHECK(ApplyMountOption("daily:8", &o).status().code() == EINVAL);  // given twice
+  CHECK(ApplyMountOption("keep=last:1", &o).status().code() == EINVAL);
+
+  MountOptions rule_first;
+  CHECK(ApplyMountOption("hourly:24", &rule_first).status().code() == EINVAL);
+  MountOptions keep_alone;
+  REQUIRE(ApplyMountOption("keep=last:3", &keep_alone).ok());
+  CHECK(FinishMountOptions(keep_alone).code() == EINVAL);
+  MountOptions read_only;
+  REQUIRE(ApplyMountOption("snapshot_interval=1h", &read_only).ok());
+  REQUIRE(ApplyMountOption("ro", &read_only).ok());
+  CHECK(FinishMountOptions(read_only).code() == EINVAL);
+  MountOptions bad;
+  CHECK(ApplyMountOption("snapshot_interval=0s", &bad).status().code() == EINVAL);
+  CHECK(ApplyMountOption("snapshot_interval", &bad).status().code() == EINVAL);
+}
