@@ -25,6 +25,7 @@
 #include <vector>
 #include <unordered_map>
 
+#include "base/flat_u64_map.h"
 #include "cache/intrusive_list.h"
 
 namespace amberfs {
@@ -51,9 +52,7 @@ class S3Fifo {
   // A new node for key enters: main if the key is a remembered ghost, else small.
   void Insert(PolicyNode* n) {
     n->freq = 0;
-    auto ghost = ghost_index_.find(n->key);
-    if (ghost != ghost_index_.end()) {
-      ghost_index_.erase(ghost);  // its slot in ghost_order_ goes stale and is skipped
+    if (ghost_index_.Erase(n->key)) {  // its slot in ghost_order_ goes stale and is skipped
       Push(main_, n, kMain);
     } else {
       Push(small_, n, kSmall);
@@ -115,14 +114,15 @@ class S3Fifo {
   }
   void RememberGhost(uint64_t key) {
     uint64_t stamp = ++ghost_stamp_;
-    ghost_index_[key] = stamp;
+    auto [at, added] = ghost_index_.Insert(key, stamp);
+    if (!added) *at = stamp;
     ghost_order_.push_back({key, stamp});
     // The ghost queue remembers about as many keys as main holds.
     while (ghost_index_.size() > capacity_ - small_target_ + 1 && !ghost_order_.empty()) {
       auto [old_key, old_stamp] = ghost_order_.front();
       ghost_order_.pop_front();
-      auto it = ghost_index_.find(old_key);
-      if (it != ghost_index_.end() && it->second == old_stamp) ghost_index_.erase(it);
+      const uint64_t* at = ghost_index_.Find(old_key);
+      if (at != nullptr && *at == old_stamp) ghost_index_.Erase(old_key);
     }
     // Stale slots (keys re-inserted since) are dropped lazily; bound them too.
     while (ghost_order_.size() > 4 * (capacity_ + 1)) ghost_order_.pop_front();
@@ -131,7 +131,9 @@ class S3Fifo {
   size_t capacity_ = 1;
   size_t small_target_ = 1;
   NodeList small_, main_;
-  std::unordered_map<uint64_t, uint64_t> ghost_index_;  // key -> stamp of its latest ghost
+  // key -> stamp of its latest ghost. Flat: every miss of a cache under a
+  // scan looks a key up here and every eviction from small adds one.
+  FlatU64Map<uint64_t> ghost_index_;
   std::deque<std::pair<uint64_t, uint64_t>> ghost_order_;
   uint64_t ghost_stamp_ = 0;
 };
