@@ -69,20 +69,32 @@ class S3Fifo {
     n->queue = kNone;
   }
   // Picks and unlinks a victim the owner accepts (can_evict(node) == true),
-  // or returns null after one pass over both queues finds none.
+  // or returns null after one pass over both queues finds none. Once every
+  // node of the small queue has been looked at, the rest of the call looks in
+  // main only, so a small queue full of pinned nodes (new dirty blocks)
+  // neither hides main's victims nor makes the call go round it again; once
+  // main has refused as many nodes as it holds, the call gives up.
   template <typename CanEvict>
   PolicyNode* Evict(CanEvict&& can_evict) {
     size_t budget = 2 * (small_.size() + main_.size()) + 2;
+    // Nodes of small not yet looked at in this pass; refusals main may still make.
+    size_t small_pass_left = small_.size(), main_refusals_left = main_.size();
     while (budget-- > 0 && (!small_.empty() || !main_.empty())) {
-      bool from_small = !small_.empty() && (small_.size() >= small_target_ || main_.empty());
+      const bool small_open = small_pass_left > 0 && !small_.empty();
+      const bool main_open = main_refusals_left > 0 && !main_.empty();
+      if (!small_open && !main_open) break;
+      bool from_small = small_open && (small_.size() >= small_target_ || !main_open);
       if (from_small) {
         PolicyNode* n = small_.head();
         small_.Unlink(n);
         if (n->freq > 0) {
           n->freq = 0;
           Push(main_, n, kMain);  // earned its place
+          --small_pass_left;
+          ++main_refusals_left;   // and joins main's pass
         } else if (!can_evict(n)) {
           Push(small_, n, kSmall);
+          --small_pass_left;
         } else {
           n->queue = kNone;
           RememberGhost(n->key);
@@ -96,6 +108,7 @@ class S3Fifo {
           Push(main_, n, kMain);
         } else if (!can_evict(n)) {
           Push(main_, n, kMain);
+          --main_refusals_left;
         } else {
           n->queue = kNone;
           return n;

@@ -41,3 +41,25 @@ TEST_CASE("s3fifo: pinned nodes are skipped and a fully pinned cache gives up") 
   policy.Insert(&nodes[5]);
   CHECK(policy.size() == 7);
 }
+
+TEST_CASE("s3fifo: a small queue full of pinned nodes neither hides main's victims nor is gone round twice") {
+  S3Fifo policy(100);  // small queue target: 10
+  std::vector<PolicyNode> nodes(20);
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    nodes[i].key = i;
+    policy.Insert(&nodes[i]);
+  }
+  for (size_t i = 0; i < 10; ++i) policy.Touch(&nodes[i]);  // 0-9 will earn main
+  size_t asked = 0;
+  // Everything pinned: 0-9 move to main on the way; each of the 20 nodes is
+  // asked about once, then the call gives up.
+  CHECK(policy.Evict([&](PolicyNode*) { ++asked; return false; }) == nullptr);
+  CHECK(asked == 20);
+  // Now small holds 10-19 (at its target), all pinned, and main 0-9, free:
+  // one refusal per small node, then main's head.
+  asked = 0;
+  PolicyNode* v = policy.Evict([&](PolicyNode* n) { ++asked; return n->key < 10; });
+  REQUIRE(v != nullptr);
+  CHECK(v->key == 0);
+  CHECK(asked == 11);
+}
