@@ -73,15 +73,16 @@ class S3Fifo {
   // node of the small queue has been looked at, the rest of the call looks in
   // main only, so a small queue full of pinned nodes (new dirty blocks)
   // neither hides main's victims nor makes the call go round it again; once
-  // main has refused as many nodes as it holds, the call gives up.
+  // main has refused every node in a row, nothing can change and the call
+  // gives up.
   template <typename CanEvict>
   PolicyNode* Evict(CanEvict&& can_evict) {
     size_t budget = 2 * (small_.size() + main_.size()) + 2;
-    // Nodes of small not yet looked at in this pass; refusals main may still make.
-    size_t small_pass_left = small_.size(), main_refusals_left = main_.size();
+    // Nodes of small not yet looked at in this pass; main's refusals in a row.
+    size_t small_pass_left = small_.size(), main_refusals_in_a_row = 0;
     while (budget-- > 0 && (!small_.empty() || !main_.empty())) {
       const bool small_open = small_pass_left > 0 && !small_.empty();
-      const bool main_open = main_refusals_left > 0 && !main_.empty();
+      const bool main_open = !main_.empty() && main_refusals_in_a_row < main_.size();
       if (!small_open && !main_open) break;
       bool from_small = small_open && (small_.size() >= small_target_ || !main_open);
       if (from_small) {
@@ -91,7 +92,6 @@ class S3Fifo {
           n->freq = 0;
           Push(main_, n, kMain);  // earned its place
           --small_pass_left;
-          ++main_refusals_left;   // and joins main's pass
         } else if (!can_evict(n)) {
           Push(small_, n, kSmall);
           --small_pass_left;
@@ -106,9 +106,10 @@ class S3Fifo {
         if (n->freq > 0) {
           --n->freq;
           Push(main_, n, kMain);
+          main_refusals_in_a_row = 0;  // it may be a victim next time round
         } else if (!can_evict(n)) {
           Push(main_, n, kMain);
-          --main_refusals_left;
+          ++main_refusals_in_a_row;
         } else {
           n->queue = kNone;
           return n;

@@ -8,6 +8,18 @@
 
 using namespace amberfs;
 
+namespace {
+
+// Gives nodes[i] key i and inserts them in that order.
+void InsertKeys(S3Fifo& policy, std::vector<PolicyNode>& nodes) {
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    nodes[i].key = i;
+    policy.Insert(&nodes[i]);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("s3fifo: a hot set survives a large one-pass scan where LRU loses it") {
   std::vector<uint64_t> trace;
   std::mt19937_64 rng(1);
@@ -25,10 +37,7 @@ TEST_CASE("s3fifo: a hot set survives a large one-pass scan where LRU loses it")
 TEST_CASE("s3fifo: pinned nodes are skipped and a fully pinned cache gives up") {
   S3Fifo policy(8);
   std::vector<PolicyNode> nodes(8);
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    nodes[i].key = i;
-    policy.Insert(&nodes[i]);
-  }
+  InsertKeys(policy, nodes);
   CHECK(policy.Evict([](PolicyNode*) { return false; }) == nullptr);
   PolicyNode* v = policy.Evict([](PolicyNode* n) { return n->key == 5; });
   REQUIRE(v != nullptr);
@@ -45,10 +54,7 @@ TEST_CASE("s3fifo: pinned nodes are skipped and a fully pinned cache gives up") 
 TEST_CASE("s3fifo: a small queue full of pinned nodes neither hides main's victims nor is gone round twice") {
   S3Fifo policy(100);  // small queue target: 10
   std::vector<PolicyNode> nodes(20);
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    nodes[i].key = i;
-    policy.Insert(&nodes[i]);
-  }
+  InsertKeys(policy, nodes);
   for (size_t i = 0; i < 10; ++i) policy.Touch(&nodes[i]);  // 0-9 will earn main
   size_t asked = 0;
   // Everything pinned: 0-9 move to main on the way; each of the 20 nodes is
@@ -62,4 +68,20 @@ TEST_CASE("s3fifo: a small queue full of pinned nodes neither hides main's victi
   REQUIRE(v != nullptr);
   CHECK(v->key == 0);
   CHECK(asked == 11);
+}
+
+TEST_CASE("s3fifo: a hot main node behind pinned ones is still found once its count runs down") {
+  S3Fifo policy(100);
+  std::vector<PolicyNode> nodes(6);
+  InsertKeys(policy, nodes);
+  for (PolicyNode& n : nodes) policy.Touch(&n);
+  // Everything pinned: all six earn main on the way; nothing to give.
+  CHECK(policy.Evict([](PolicyNode*) { return false; }) == nullptr);
+  // Main: 0 (count 2, free), 1-5 pinned. Two rounds of refusals run 0's count
+  // down; the third round gives it.
+  policy.Touch(&nodes[0]);
+  policy.Touch(&nodes[0]);
+  PolicyNode* v = policy.Evict([](PolicyNode* n) { return n->key == 0; });
+  REQUIRE(v != nullptr);
+  CHECK(v->key == 0);
 }
