@@ -72,3 +72,46 @@ TEST_CASE("FlatU64Map: memory follows the peak number of entries, not the keys' 
   CHECK(m.size() == 100);
   CHECK(m.slot_count() <= 4 * 101);
 }
+
+TEST_CASE("FlatU64Map: EraseIf on small tables (chains that wrap round the end) asks about every entry, erases each once") {
+  std::mt19937_64 rng(7);
+  for (int trial = 0; trial < 20000; ++trial) {
+    FlatU64Map<uint64_t> m;
+    std::unordered_map<uint64_t, uint64_t> ref;
+    const size_t n = 1 + rng() % 8;  // at most half of the 16 slots: no growth
+    while (ref.size() < n) {
+      uint64_t key = rng() % 64;
+      if (ref.emplace(key, key * 3).second) REQUIRE(m.Insert(key, key * 3).second);
+    }
+    // Erase a few, so some chains were backshifted before the sweep.
+    for (int k = 0; k < 2; ++k) {
+      uint64_t key = rng() % 64;
+      REQUIRE(m.Erase(key) == (ref.erase(key) == 1));
+    }
+    const uint64_t salt = rng();
+    auto doomed = [&](uint64_t key) { return ((key * 0x9E3779B97F4A7C15ull) ^ salt) % 3 == 0; };
+    std::unordered_map<uint64_t, int> asked, erased;
+    m.EraseIf([&](uint64_t key, uint64_t& v) {
+      REQUIRE(v == key * 3);
+      ++asked[key];
+      if (!doomed(key)) return false;
+      ++erased[key];
+      return true;
+    });
+    for (auto [key, v] : ref) {
+      REQUIRE(asked.count(key) == 1);
+      if (doomed(key)) {
+        REQUIRE(erased[key] == 1);
+        REQUIRE(asked[key] == 1);
+        REQUIRE(m.Find(key) == nullptr);
+      } else {
+        REQUIRE(m.Find(key) != nullptr);
+        REQUIRE(*m.Find(key) == v);
+      }
+    }
+    REQUIRE(asked.size() == ref.size());
+    size_t kept = 0;
+    for (auto [key, v] : ref) kept += doomed(key) ? 0 : 1;
+    REQUIRE(m.size() == kept);
+  }
+}

@@ -85,3 +85,66 @@ TEST_CASE("s3fifo: a hot main node behind pinned ones is still found once its co
   REQUIRE(v != nullptr);
   CHECK(v->key == 0);
 }
+
+TEST_CASE("s3fifo: randomized pins and hits: Evict only gives accepted nodes, asks a bounded number of times, and finds a victim within four calls") {
+  std::mt19937_64 rng(3);
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t capacity = 1 + rng() % 64;
+    S3Fifo policy(capacity);
+    std::vector<PolicyNode> nodes(capacity + 8);
+    std::vector<bool> in(nodes.size(), false), pinned(nodes.size(), false);
+    size_t held = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) nodes[i].key = i * 1000 + static_cast<uint64_t>(trial);
+    for (int step = 0; step < 2000; ++step) {
+      const size_t i = rng() % nodes.size();
+      switch (rng() % 6) {
+        case 0:
+        case 1:
+          if (!in[i]) {
+            policy.Insert(&nodes[i]);
+            in[i] = true;
+            ++held;
+          } else {
+            policy.Touch(&nodes[i]);
+          }
+          break;
+        case 2:
+          pinned[i] = !pinned[i];
+          break;
+        case 3:
+          if (in[i]) {
+            policy.Remove(&nodes[i]);
+            in[i] = false;
+            --held;
+          }
+          break;
+        default: {
+          size_t asked = 0;
+          auto can_evict = [&](PolicyNode* n) {
+            ++asked;
+            const size_t k = static_cast<size_t>(n - nodes.data());
+            REQUIRE(in[k]);
+            return !pinned[k];
+          };
+          bool any_free = false;
+          for (size_t k = 0; k < nodes.size(); ++k) any_free |= in[k] && !pinned[k];
+          PolicyNode* v = nullptr;
+          for (int call = 0; call < 4 && v == nullptr; ++call) {
+            asked = 0;
+            v = policy.Evict(can_evict);
+            REQUIRE(asked <= 2 * held + 2);
+          }
+          if (v != nullptr) {
+            const size_t k = static_cast<size_t>(v - nodes.data());
+            REQUIRE(in[k]);
+            REQUIRE_FALSE(pinned[k]);
+            in[k] = false;
+            --held;
+          }
+          REQUIRE((v != nullptr) == any_free);
+        }
+      }
+      REQUIRE(policy.size() == held);
+    }
+  }
+}
