@@ -83,9 +83,12 @@ struct Shard {
   std::mutex mu;
   std::condition_variable cv;  // a load or a write-back of a block in this shard finished
   // Block -> its entry (entries live in Impl::entries_, one per arena slot).
-  // Flat: several lookups per written block are on the hot path. It holds at
-  // most the cache's blocks, so its array stays within 64 bytes per cache
-  // block (about 1.6% of the cache at 4 KiB blocks; flat_u64_map.h).
+  // Flat: several lookups per written block are on the hot path. Its array
+  // is at most 64 bytes per entry it has held at once and never shrinks
+  // (flat_u64_map.h); ShardOf spreads blocks evenly, so a shard holds about
+  // 1/64 of the cache and the 64 arrays together about 64 bytes per cache
+  // block (1.6% at 4 KiB blocks). Only block numbers picked to land in one
+  // shard could grow one shard's array towards the whole cache's.
   FlatU64Map<Entry*> map;
   S3Fifo policy{1};
 };
