@@ -11,7 +11,6 @@
 #include <new>
 #include <shared_mutex>
 #include <thread>
-#include <unordered_map>
 #include <utility>
 
 #include "amberfs/log.h"
@@ -104,7 +103,7 @@ size_t Conductor::Impl::EvictSome(size_t want) {
       PolicyNode* victim = s.policy.Evict([](PolicyNode* n) { return Evictable(static_cast<Entry*>(n)); });
       if (victim == nullptr) break;
       uint32_t slot = static_cast<Entry*>(victim)->slot;
-      s.map.erase(victim->key);
+      s.map.Erase(victim->key);
       arena_.Give(slot);  // only now: the slot's Entry may be reused at once
       ++evicted;
     }
@@ -212,9 +211,8 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
       Shard& s = ShardOf(mine[i]);
       {
         std::lock_guard l(s.mu);
-        auto it = s.map.find(mine[i]);
-        uint32_t slot = it->second->slot;
-        s.map.erase(it);
+        uint32_t slot = placeholders[i]->slot;
+        s.map.Erase(mine[i]);
         arena_.Give(slot);
       }
       s.cv.notify_all();
@@ -236,14 +234,14 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
     }
     Shard& s = ShardOf(blocks[i]);
     std::lock_guard l(s.mu);
-    if (s.map.count(blocks[i])) {
+    auto [place, added] = s.map.Insert(blocks[i], nullptr);
+    if (!added) {
       arena_.Give(slot);
       continue;  // the caller's retry loop will find it
     }
-    Entry* e = NewEntry(slot, blocks[i]);
+    Entry* e = *place = NewEntry(slot, blocks[i]);
     e->loading = true;
     placeholders.push_back(e);
-    s.map.emplace(blocks[i], e);
     mine.push_back(blocks[i]);
     mine_index.push_back(i);
   }
@@ -424,13 +422,13 @@ Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t 
       uint32_t slot;
       AMBER_RETURN_IF_ERROR(AllocSlot(&slot));
       l.lock();
-      if (s.map.count(b)) {  // someone else created it meanwhile; modify theirs
+      auto [place, added] = s.map.Insert(b, nullptr);
+      if (!added) {  // someone else created it meanwhile; modify theirs
         arena_.Give(slot);
         continue;
       }
-      Entry* e = NewEntry(slot, b);
+      Entry* e = *place = NewEntry(slot, b);
       std::memcpy(arena_.data(slot), src + (lo - offset), bs_);
-      s.map.emplace(b, e);
       s.policy.Insert(e);
       MakeDirtyLocked(e);
       break;
@@ -468,18 +466,15 @@ Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
   // Exclusive: no block of the range is being loaded or written back, so once
   // its cached copies are gone nothing can bring the old bytes back.
   std::unique_lock gate(io_gate_);
-  auto drop = [&](Shard& s, std::unordered_map<uint64_t, Entry*>::iterator it) {
-    Entry* e = it->second;
+  // Takes e out of everything but its shard's map, whose caller erases it.
+  auto drop = [&](Shard& s, Entry* e) {
     CleanLocked(e);
     if (e->unsynced) {
       e->unsynced = false;
       unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);
     }
     s.policy.Remove(e);
-    uint32_t slot = e->slot;
-    auto next = s.map.erase(it);
-    arena_.Give(slot);
-    return next;
+    arena_.Give(e->slot);  // the caller holds s.mu: the slot's Entry is not reused before the erase
   };
   const uint64_t nblocks = end_whole - first_whole;
   // Punch first: if it fails, the cache still holds the newest data and the
@@ -494,16 +489,20 @@ Status Conductor::Impl::Discard(uint64_t offset, uint64_t length) {
     for (uint64_t b = first_whole; b < end_whole; ++b) {
       Shard& s = ShardOf(b);
       std::lock_guard l(s.mu);
-      auto it = s.map.find(b);
-      if (it != s.map.end()) drop(s, it);
+      if (Entry** e = s.map.Find(b)) {
+        drop(s, *e);
+        s.map.Erase(b);
+      }
     }
   } else {  // a range larger than the cache: sweep the cache instead of the range
     for (Shard& s : shards_) {
       std::lock_guard l(s.mu);
-      for (auto it = s.map.begin(); it != s.map.end();) {
-        if (it->first >= first_whole && it->first < end_whole) it = drop(s, it);
-        else ++it;
-      }
+      // drop() only for entries in the range, so a repeated look at a kept one is harmless.
+      s.map.EraseIf([&](uint64_t b, Entry* e) {
+        if (b < first_whole || b >= end_whole) return false;
+        drop(s, e);
+        return true;
+      });
     }
   }
   return Status::OK();

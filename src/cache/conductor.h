@@ -55,7 +55,8 @@
 //
 // Memory
 //   Block buffers come from one arena sized from cache_bytes, so memory in
-//   use stays within the budget plus the index (about 3% at 4 KiB blocks),
+//   use stays within the budget plus the index (about 3-5% at 4 KiB blocks:
+//   an Entry per block, the shards' flat maps and the ghost keys),
 //   the staging buffer of each write-back in flight (at most
 //   writeback_batch_bytes each: the writer's and each flushing caller's) and
 //   one bounce block per block a read is loading.

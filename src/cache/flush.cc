@@ -44,9 +44,9 @@ Status Conductor::Impl::SyncOnce() {
   for (uint64_t b : covered) {
     Shard& s = ShardOf(b);
     std::lock_guard l(s.mu);
-    auto it = s.map.find(b);
-    if (it == s.map.end()) continue;
-    Entry* e = it->second;
+    Entry** found = s.map.Find(b);
+    if (found == nullptr) continue;
+    Entry* e = *found;
     if (!e->unsynced || e->wb_epoch > epoch) continue;  // written again after this sync began
     e->unsynced = false;
     unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);

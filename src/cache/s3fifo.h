@@ -25,6 +25,7 @@
 #include <vector>
 #include <unordered_map>
 
+#include "base/flat_u64_map.h"
 #include "cache/intrusive_list.h"
 
 namespace amberfs {
@@ -51,9 +52,7 @@ class S3Fifo {
   // A new node for key enters: main if the key is a remembered ghost, else small.
   void Insert(PolicyNode* n) {
     n->freq = 0;
-    auto ghost = ghost_index_.find(n->key);
-    if (ghost != ghost_index_.end()) {
-      ghost_index_.erase(ghost);  // its slot in ghost_order_ goes stale and is skipped
+    if (ghost_index_.Erase(n->key)) {  // its slot in ghost_order_ goes stale and is skipped
       Push(main_, n, kMain);
     } else {
       Push(small_, n, kSmall);
@@ -70,20 +69,32 @@ class S3Fifo {
     n->queue = kNone;
   }
   // Picks and unlinks a victim the owner accepts (can_evict(node) == true),
-  // or returns null after one pass over both queues finds none.
+  // or returns null after one pass over both queues finds none. Once every
+  // node of the small queue has been looked at, the rest of the call looks in
+  // main only, so a small queue full of pinned nodes (new dirty blocks)
+  // neither hides main's victims nor makes the call go round it again; once
+  // main has refused every node in a row, nothing can change and the call
+  // gives up.
   template <typename CanEvict>
   PolicyNode* Evict(CanEvict&& can_evict) {
     size_t budget = 2 * (small_.size() + main_.size()) + 2;
+    // Nodes of small not yet looked at in this pass; main's refusals in a row.
+    size_t small_pass_left = small_.size(), main_refusals_in_a_row = 0;
     while (budget-- > 0 && (!small_.empty() || !main_.empty())) {
-      bool from_small = !small_.empty() && (small_.size() >= small_target_ || main_.empty());
+      const bool small_open = small_pass_left > 0 && !small_.empty();
+      const bool main_open = !main_.empty() && main_refusals_in_a_row < main_.size();
+      if (!small_open && !main_open) break;
+      bool from_small = small_open && (small_.size() >= small_target_ || !main_open);
       if (from_small) {
         PolicyNode* n = small_.head();
         small_.Unlink(n);
         if (n->freq > 0) {
           n->freq = 0;
           Push(main_, n, kMain);  // earned its place
+          --small_pass_left;
         } else if (!can_evict(n)) {
           Push(small_, n, kSmall);
+          --small_pass_left;
         } else {
           n->queue = kNone;
           RememberGhost(n->key);
@@ -95,8 +106,10 @@ class S3Fifo {
         if (n->freq > 0) {
           --n->freq;
           Push(main_, n, kMain);
+          main_refusals_in_a_row = 0;  // it may be a victim next time round
         } else if (!can_evict(n)) {
           Push(main_, n, kMain);
+          ++main_refusals_in_a_row;
         } else {
           n->queue = kNone;
           return n;
@@ -115,14 +128,15 @@ class S3Fifo {
   }
   void RememberGhost(uint64_t key) {
     uint64_t stamp = ++ghost_stamp_;
-    ghost_index_[key] = stamp;
+    auto [at, added] = ghost_index_.Insert(key, stamp);
+    if (!added) *at = stamp;
     ghost_order_.push_back({key, stamp});
     // The ghost queue remembers about as many keys as main holds.
     while (ghost_index_.size() > capacity_ - small_target_ + 1 && !ghost_order_.empty()) {
       auto [old_key, old_stamp] = ghost_order_.front();
       ghost_order_.pop_front();
-      auto it = ghost_index_.find(old_key);
-      if (it != ghost_index_.end() && it->second == old_stamp) ghost_index_.erase(it);
+      const uint64_t* at = ghost_index_.Find(old_key);
+      if (at != nullptr && *at == old_stamp) ghost_index_.Erase(old_key);
     }
     // Stale slots (keys re-inserted since) are dropped lazily; bound them too.
     while (ghost_order_.size() > 4 * (capacity_ + 1)) ghost_order_.pop_front();
@@ -131,7 +145,9 @@ class S3Fifo {
   size_t capacity_ = 1;
   size_t small_target_ = 1;
   NodeList small_, main_;
-  std::unordered_map<uint64_t, uint64_t> ghost_index_;  // key -> stamp of its latest ghost
+  // key -> stamp of its latest ghost. Flat: every miss of a cache under a
+  // scan looks a key up here and every eviction from small adds one.
+  FlatU64Map<uint64_t> ghost_index_;
   std::deque<std::pair<uint64_t, uint64_t>> ghost_order_;
   uint64_t ghost_stamp_ = 0;
 };

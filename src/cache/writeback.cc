@@ -118,9 +118,9 @@ void Conductor::Impl::StageBlocks(const std::vector<uint64_t>& picks, StagedBloc
   for (uint64_t b : picks) {
     Shard& s = ShardOf(b);
     std::lock_guard l(s.mu);
-    auto it = s.map.find(b);
-    if (it == s.map.end()) continue;  // discarded since it was picked
-    Entry* e = it->second;
+    Entry** found = s.map.Find(b);
+    if (found == nullptr) continue;  // discarded since it was picked
+    Entry* e = *found;
     if (!e->dirty || e->in_writeback) continue;
     std::memcpy(staged->buffer.data() + staged->blocks.size() * bs_, arena_.data(e->slot), bs_);
     e->in_writeback = true;
@@ -140,7 +140,7 @@ Status Conductor::Impl::MakeMarksDurable(const StagedBlocks& staged) {
     Shard& s = ShardOf(b);
     {
       std::lock_guard l(s.mu);
-      s.map.find(b)->second->in_writeback = false;
+      (*s.map.Find(b))->in_writeback = false;
     }
     s.cv.notify_all();
   }
@@ -210,7 +210,7 @@ void Conductor::Impl::SettleStaged(const StagedBlocks& staged, const Status& wri
       const bool lost = written.ok() && failed_syncs_ != failed_syncs_before;
       for (size_t k = g; k < h; ++k) {
         const size_t i = order[k].second;
-        Entry* e = s.map.find(taken[i])->second;  // pinned by in_writeback
+        Entry* e = *s.map.Find(taken[i]);  // pinned by in_writeback
         e->in_writeback = false;
         if (!written.ok() || lost) continue;
         if (!e->unsynced) unsynced_blocks_.fetch_add(1, std::memory_order_relaxed);

@@ -8,6 +8,18 @@
 
 using namespace amberfs;
 
+namespace {
+
+// Gives nodes[i] key i and inserts them in that order.
+void InsertKeys(S3Fifo& policy, std::vector<PolicyNode>& nodes) {
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    nodes[i].key = i;
+    policy.Insert(&nodes[i]);
+  }
+}
+
+}  // namespace
+
 TEST_CASE("s3fifo: a hot set survives a large one-pass scan where LRU loses it") {
   std::vector<uint64_t> trace;
   std::mt19937_64 rng(1);
@@ -25,10 +37,7 @@ TEST_CASE("s3fifo: a hot set survives a large one-pass scan where LRU loses it")
 TEST_CASE("s3fifo: pinned nodes are skipped and a fully pinned cache gives up") {
   S3Fifo policy(8);
   std::vector<PolicyNode> nodes(8);
-  for (size_t i = 0; i < nodes.size(); ++i) {
-    nodes[i].key = i;
-    policy.Insert(&nodes[i]);
-  }
+  InsertKeys(policy, nodes);
   CHECK(policy.Evict([](PolicyNode*) { return false; }) == nullptr);
   PolicyNode* v = policy.Evict([](PolicyNode* n) { return n->key == 5; });
   REQUIRE(v != nullptr);
@@ -40,4 +49,102 @@ TEST_CASE("s3fifo: pinned nodes are skipped and a fully pinned cache gives up") 
   nodes[5].freq = 0;
   policy.Insert(&nodes[5]);
   CHECK(policy.size() == 7);
+}
+
+TEST_CASE("s3fifo: a small queue full of pinned nodes neither hides main's victims nor is gone round twice") {
+  S3Fifo policy(100);  // small queue target: 10
+  std::vector<PolicyNode> nodes(20);
+  InsertKeys(policy, nodes);
+  for (size_t i = 0; i < 10; ++i) policy.Touch(&nodes[i]);  // 0-9 will earn main
+  size_t asked = 0;
+  // Everything pinned: 0-9 move to main on the way; each of the 20 nodes is
+  // asked about once, then the call gives up.
+  CHECK(policy.Evict([&](PolicyNode*) { ++asked; return false; }) == nullptr);
+  CHECK(asked == 20);
+  // Now small holds 10-19 (at its target), all pinned, and main 0-9, free:
+  // one refusal per small node, then main's head.
+  asked = 0;
+  PolicyNode* v = policy.Evict([&](PolicyNode* n) { ++asked; return n->key < 10; });
+  REQUIRE(v != nullptr);
+  CHECK(v->key == 0);
+  CHECK(asked == 11);
+}
+
+TEST_CASE("s3fifo: a hot main node behind pinned ones is still found once its count runs down") {
+  S3Fifo policy(100);
+  std::vector<PolicyNode> nodes(6);
+  InsertKeys(policy, nodes);
+  for (PolicyNode& n : nodes) policy.Touch(&n);
+  // Everything pinned: all six earn main on the way; nothing to give.
+  CHECK(policy.Evict([](PolicyNode*) { return false; }) == nullptr);
+  // Main: 0 (count 2, free), 1-5 pinned. Two rounds of refusals run 0's count
+  // down; the third round gives it.
+  policy.Touch(&nodes[0]);
+  policy.Touch(&nodes[0]);
+  PolicyNode* v = policy.Evict([](PolicyNode* n) { return n->key == 0; });
+  REQUIRE(v != nullptr);
+  CHECK(v->key == 0);
+}
+
+TEST_CASE("s3fifo: randomized pins and hits: Evict only gives accepted nodes, asks a bounded number of times, and finds a victim within four calls") {
+  std::mt19937_64 rng(3);
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t capacity = 1 + rng() % 64;
+    S3Fifo policy(capacity);
+    std::vector<PolicyNode> nodes(capacity + 8);
+    std::vector<bool> in(nodes.size(), false), pinned(nodes.size(), false);
+    size_t held = 0;
+    for (size_t i = 0; i < nodes.size(); ++i) nodes[i].key = i * 1000 + static_cast<uint64_t>(trial);
+    for (int step = 0; step < 2000; ++step) {
+      const size_t i = rng() % nodes.size();
+      switch (rng() % 6) {
+        case 0:
+        case 1:
+          if (!in[i]) {
+            policy.Insert(&nodes[i]);
+            in[i] = true;
+            ++held;
+          } else {
+            policy.Touch(&nodes[i]);
+          }
+          break;
+        case 2:
+          pinned[i] = !pinned[i];
+          break;
+        case 3:
+          if (in[i]) {
+            policy.Remove(&nodes[i]);
+            in[i] = false;
+            --held;
+          }
+          break;
+        default: {
+          size_t asked = 0;
+          auto can_evict = [&](PolicyNode* n) {
+            ++asked;
+            const size_t k = static_cast<size_t>(n - nodes.data());
+            REQUIRE(in[k]);
+            return !pinned[k];
+          };
+          bool any_free = false;
+          for (size_t k = 0; k < nodes.size(); ++k) any_free |= in[k] && !pinned[k];
+          PolicyNode* v = nullptr;
+          for (int call = 0; call < 4 && v == nullptr; ++call) {
+            asked = 0;
+            v = policy.Evict(can_evict);
+            REQUIRE(asked <= 2 * held + 2);
+          }
+          if (v != nullptr) {
+            const size_t k = static_cast<size_t>(v - nodes.data());
+            REQUIRE(in[k]);
+            REQUIRE_FALSE(pinned[k]);
+            in[k] = false;
+            --held;
+          }
+          REQUIRE((v != nullptr) == any_free);
+        }
+      }
+      REQUIRE(policy.size() == held);
+    }
+  }
 }
