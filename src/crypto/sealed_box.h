@@ -62,7 +62,9 @@ class SealKey {
   const SealKeyId& key_id() const { return key_id_; }
 
  private:
+  SealKey() = default;  // all-zero keys: only From and KeyRing (which assigns one at once) make one
   friend class SealAccess;
+  friend class KeyRing;
   SecretKey aes_;
   SecretKey check_;
   SealKeyId key_id_{};
