@@ -17,7 +17,7 @@ SANITIZE ?=
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-PKGS      := fuse3 liburing libcrypto libcurl libxxhash
+PKGS      := fuse3 liburing libcrypto libcurl libxxhash libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

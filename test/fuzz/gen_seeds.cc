@@ -21,6 +21,8 @@
 #include "amberfs/volume_config.h"
 #include "base/byte_order.h"
 #include "base/durable_file.h"
+#include "crypto/blob_envelope.h"
+#include "crypto/key_object.h"
 #include "fuzz/fuzz_support.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
@@ -323,6 +325,43 @@ void RollbackIntentSeeds() {
   Seed("rollback_intent", "build", Flag(4, Noise(7, 60)));
 }
 
+// Key objects: the layout by hand (a wrap's salt and nonce are random, and
+// seeds must not change from run to run), flag 1 fixing the checksum up.
+void KeyObjectSeeds() {
+  for (uint8_t log2_n : {10, 15, 21}) {
+    Bytes obj(kKeyObjectBytes, 0);
+    std::copy_n("AMBRKEYS", 8, obj.begin());
+    PutLE16(obj.data() + 8, 1);
+    obj[10] = 1;
+    obj[11] = log2_n;
+    PutLE32(obj.data() + 12, 8);
+    PutLE32(obj.data() + 16, 1);
+    std::copy_n("AMSB\x01", 5, obj.begin() + 52);
+    PutLE32(obj.data() + 60, 32);
+    Seed("key_object", "fixed-n" + std::to_string(log2_n), Flag(3, obj));
+    Seed("key_object", "raw-n" + std::to_string(log2_n), Flag(0, obj));
+  }
+  Seed("key_object", "build", Flag(4, Noise(11, 80)));
+}
+
+// Blob envelopes from the encoder: plain ones (deterministic; a sealed one
+// has a random nonce, so build mode makes those).
+void BlobEnvelopeSeeds() {
+  const std::string text = "a block of text that compresses: the volume, the snapshot, the store. ";
+  Bytes repeated;
+  for (int i = 0; i < 40; ++i) repeated = Cat(repeated, Text(text));
+  const std::pair<const char*, Bytes> blobs[] = {{"empty", {}}, {"text", repeated}, {"noise", Noise(12, 300)}};
+  for (const auto& [name, blob] : blobs) {
+    for (bool compress : {false, true}) {
+      const Bytes env = Must(EncodeBlob(blob, "fuzz", {compress, 1, nullptr}), "encode envelope");
+      Seed("blob_envelope", std::string(name) + (compress ? "-zstd" : "-raw"), Flag(0, env));
+      Seed("blob_envelope", std::string(name) + (compress ? "-zstd" : "-raw") + "-keyed", Flag(3, env));
+    }
+  }
+  Seed("blob_envelope", "build", Flag(4, Cat(Bytes{1, 1, 1, 4, 'n', 'a', 'm', 'e'}, Text(text))));
+  Seed("blob_envelope", "build-plain", Flag(4, Cat(Bytes{1, 0, 2, 0}, Noise(13, 100))));
+}
+
 // A file the real writer made, its first line swapped for `line` (the pid
 // and time of this run would make the seed change at every run).
 Bytes WithFirstLine(Bytes written, std::string_view line) {
@@ -369,6 +408,8 @@ int main(int argc, char** argv) {
   PointerRefSeeds();
   RollbackIntentSeeds();
   VolumeHolderSeeds();
+  KeyObjectSeeds();
+  BlobEnvelopeSeeds();
   std::printf("gen_seeds: wrote the seeds under %s\n", g_root.c_str());
   return 0;
 }

@@ -1,0 +1,172 @@
+#include "crypto/blob_envelope.h"
+
+#include <cstring>
+#include <string>
+
+#include "base/byte_order.h"
+#include "crypto/ossl_handles.h"
+
+namespace amberfs {
+
+using crypto_internal::ZstdCctx;
+using crypto_internal::ZstdDctx;
+
+namespace {
+
+constexpr uint8_t kMagic[4] = {'A', 'M', 'B', 'E'};
+constexpr uint8_t kVersion = 1;
+constexpr uint8_t kModePlain = 0;
+constexpr uint8_t kModeSealed = 1;
+constexpr size_t kProbeMin = 16 << 10;
+constexpr size_t kProbeBytes = 4 << 10;
+
+// Keeps a compressed form only when it saves at least 1/32 of the bytes.
+bool WorthIt(size_t plain, size_t packed) { return packed + plain / 32 <= plain && packed < plain; }
+
+// One compression and one decompression context per thread: a ZSTD_CCtx is
+// hundreds of KiB to set up, more than compressing a 64 KiB blob costs.
+ZSTD_CCtx* ThreadCctx() {
+  thread_local ZstdCctx ctx(ZSTD_createCCtx());
+  return ctx.get();
+}
+ZSTD_DCtx* ThreadDctx() {
+  thread_local ZstdDctx ctx(ZSTD_createDCtx());
+  return ctx.get();
+}
+
+Status Bad(std::string_view name, const std::string& what) {
+  return Status::Error(EBADMSG, "blob envelope " + std::string(name) + ": " + what);
+}
+
+// zstd output of plain at level into *out (resized to fit); false if it fails.
+bool Compress(std::span<const uint8_t> plain, int level, std::vector<uint8_t>* out) {
+  ZSTD_CCtx* cctx = ThreadCctx();
+  if (cctx == nullptr) return false;
+  out->resize(ZSTD_compressBound(plain.size()));
+  size_t n = ZSTD_compressCCtx(cctx, out->data(), out->size(), plain.data(), plain.size(), level);
+  if (ZSTD_isError(n)) return false;
+  out->resize(n);
+  return true;
+}
+
+// True when a sample from the middle of a large blob does not compress.
+bool LooksIncompressible(std::span<const uint8_t> plain, int level) {
+  if (plain.size() < kProbeMin) return false;
+  std::vector<uint8_t> sample;
+  const auto mid = plain.subspan(plain.size() / 2 - kProbeBytes / 2, kProbeBytes);
+  if (!Compress(mid, level, &sample)) return false;  // let the real attempt report it
+  return !WorthIt(mid.size(), sample.size());
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::string_view name,
+                                        const EnvelopeOptions& options) {
+  if (plain.size() > kMaxEnvelopePlain)
+    return Status::Error(EINVAL, "blob envelope " + std::string(name) + ": " + std::to_string(plain.size()) +
+                                     " bytes is over the largest blob");
+  uint8_t inner[kEnvelopeInnerBytes] = {};
+  inner[0] = static_cast<uint8_t>(BlobCodec::kRaw);
+  PutLE32(inner + 4, static_cast<uint32_t>(plain.size()));
+  std::vector<uint8_t> packed;
+  std::span<const uint8_t> body = plain;
+  if (options.compress && !plain.empty() && !LooksIncompressible(plain, options.zstd_level)) {
+    if (!Compress(plain, options.zstd_level, &packed))
+      return Status::Error(EIO, "blob envelope " + std::string(name) + ": zstd compression failed");
+    if (WorthIt(plain.size(), packed.size())) {
+      inner[0] = static_cast<uint8_t>(BlobCodec::kZstd);
+      body = packed;
+    }
+  }
+  std::vector<uint8_t> out;
+  out.reserve(kEnvelopeHeaderBytes + kEnvelopeInnerBytes + body.size() + (options.key ? kSealedOverhead : 0));
+  out.insert(out.end(), kMagic, kMagic + 4);
+  out.push_back(kVersion);
+  out.push_back(options.key ? kModeSealed : kModePlain);
+  out.push_back(0);
+  out.push_back(0);
+  if (options.key == nullptr) {
+    out.insert(out.end(), inner, inner + sizeof inner);
+    out.insert(out.end(), body.begin(), body.end());
+    return out;
+  }
+  AMBER_RETURN_IF_ERROR(
+      SealAppend(*options.key, kBlobRole, name, {std::span<const uint8_t>(inner, sizeof inner), body}, &out));
+  return out;
+}
+
+namespace {
+
+// The inner part of an envelope, opened when sealed: owned (sealed) or a view.
+struct Inner {
+  std::vector<uint8_t> owned;
+  std::span<const uint8_t> bytes;
+};
+
+Result<Inner> OpenInner(std::span<const uint8_t> env, std::string_view name, const SealKey* key) {
+  if (env.size() < kEnvelopeHeaderBytes)
+    return Bad(name, "truncated: " + std::to_string(env.size()) + " bytes, shorter than the header");
+  if (std::memcmp(env.data(), kMagic, 4) != 0) return Bad(name, "not a blob envelope (bad magic)");
+  if (env[4] != kVersion) return Bad(name, "version " + std::to_string(env[4]) + " is not supported (only 1)");
+  if (env[6] != 0 || env[7] != 0) return Bad(name, "damaged header (reserved bytes set)");
+  const auto rest = env.subspan(kEnvelopeHeaderBytes);
+  Inner inner;
+  if (env[5] == kModePlain) {
+    if (key != nullptr)
+      return Bad(name, "not encrypted, but this store encrypts every blob (a plaintext blob here is tampering)");
+    inner.bytes = rest;
+  } else if (env[5] == kModeSealed) {
+    if (key == nullptr)
+      return Status::Error(EACCES, "blob envelope " + std::string(name) + ": encrypted, and no key was given");
+    Result<std::vector<uint8_t>> opened = Open(*key, kBlobRole, name, rest);
+    if (!opened.ok()) return Bad(name, opened.status().message());
+    inner.owned = std::move(opened).value();
+    inner.bytes = inner.owned;
+  } else {
+    return Bad(name, "unknown mode " + std::to_string(env[5]));
+  }
+  if (inner.bytes.size() < kEnvelopeInnerBytes) return Bad(name, "truncated: no room for the inner header");
+  if (inner.bytes[0] > static_cast<uint8_t>(BlobCodec::kZstd))
+    return Bad(name, "unknown codec " + std::to_string(inner.bytes[0]));
+  if (inner.bytes[1] != 0 || inner.bytes[2] != 0 || inner.bytes[3] != 0)
+    return Bad(name, "damaged inner header (reserved bytes set)");
+  return inner;
+}
+
+}  // namespace
+
+Result<std::vector<uint8_t>> DecodeBlob(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,
+                                        size_t max_plain) {
+  AMBER_ASSIGN_OR_RETURN(Inner inner, OpenInner(envelope, name, key));
+  const size_t plain_len = GetLE32(inner.bytes.data() + 4);
+  const auto data = inner.bytes.subspan(kEnvelopeInnerBytes);
+  if (plain_len > max_plain || plain_len > kMaxEnvelopePlain)
+    return Bad(name, "plaintext length " + std::to_string(plain_len) + " is over the largest blob");
+  if (inner.bytes[0] == static_cast<uint8_t>(BlobCodec::kRaw)) {
+    if (data.size() != plain_len)
+      return Bad(name, "raw data is " + std::to_string(data.size()) + " bytes where the header says " +
+                           std::to_string(plain_len));
+    if (!inner.owned.empty()) {  // sealed: reuse the opened buffer, dropping the inner header
+      inner.owned.erase(inner.owned.begin(), inner.owned.begin() + kEnvelopeInnerBytes);
+      return std::move(inner.owned);
+    }
+    return std::vector<uint8_t>(data.begin(), data.end());
+  }
+  const unsigned long long framed = ZSTD_getFrameContentSize(data.data(), data.size());
+  if (framed != plain_len)
+    return Bad(name, "the zstd frame's content size does not match the header's " + std::to_string(plain_len));
+  ZSTD_DCtx* dctx = ThreadDctx();
+  if (dctx == nullptr) return Status::Error(EIO, "blob envelope " + std::string(name) + ": zstd context");
+  std::vector<uint8_t> out(plain_len);
+  size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), data.data(), data.size());
+  if (ZSTD_isError(n)) return Bad(name, std::string("zstd: ") + ZSTD_getErrorName(n));
+  if (n != plain_len) return Bad(name, "zstd gave " + std::to_string(n) + " bytes, the header says " + std::to_string(plain_len));
+  return out;
+}
+
+Result<BlobCodec> EnvelopeCodec(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key) {
+  AMBER_ASSIGN_OR_RETURN(Inner inner, OpenInner(envelope, name, key));
+  return static_cast<BlobCodec>(inner.bytes[0]);
+}
+
+}  // namespace amberfs
