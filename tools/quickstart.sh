@@ -51,7 +51,7 @@ if grep -qs " $mnt fuse.amberfs " /proc/mounts; then
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
 fi
 
-packages=(build-essential pkg-config libfuse3-dev fuse3 liburing-dev libssl-dev libxxhash-dev
+packages=(build-essential pkg-config libfuse3-dev fuse3 liburing-dev libssl-dev libxxhash-dev libzstd-dev
           doctest-dev libcurl4-openssl-dev)
 missing=()
 for p in "${packages[@]}"; do
