@@ -9,7 +9,8 @@
 //
 // Refs are small named objects (a volume config, a snapshot's record
 // pointer), named by a relative path of components [A-Za-z0-9._-]+ joined by
-// '/', no component starting with '.', at most 512 characters. Any other name
+// '/', no component starting with '.', at most 512 characters, the first
+// component not "blobs", "packs" or "index" (where blobs live). Any other name
 // is EINVAL before any path or URL is built from it. Refs are replaced whole
 // (a reader sees the old or the new bytes, never a mix).
 //

@@ -1,0 +1,135 @@
+// PackedDiskStore (packed_disk_store.h) beyond the Store contract: what a
+// batch leaves on disk and what it syncs, reopen, damage, crashes between
+// sealing and indexing, unsealed packs.
+#include "store/packed_disk_store.h"
+
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "base/durable_file.h"
+#include "support/fault_file_ops.h"
+#include "support/store_test_util.h"
+#include "support/temp_dir.h"
+
+namespace amberfs {
+namespace {
+
+using testing::FaultFileOps;
+using testing::TempDir;
+
+std::vector<uint8_t> Blob(int seed, size_t size) { return testing::TestBlob(seed, size); }
+std::vector<std::string> Files(const std::string& dir) { return testing::DirEntries(dir); }
+
+
+
+std::unique_ptr<PackedDiskStore> MustOpen(const std::string& root, PackedDiskStoreOptions o = {}) {
+  auto r = PackedDiskStore::Open(root, o);
+  REQUIRE_MESSAGE(r.ok(), r.status().ToString());
+  return std::move(*r);
+}
+
+Status PutAll(PackedDiskStore& s, int first, int n, size_t size = 65536) {
+  auto batch = s.NewPutBatch();
+  for (int i = first; i < first + n; ++i) {
+    auto b = Blob(i, size);
+    AMBER_RETURN_IF_ERROR(batch->Put(Pointer::Of(b), b));
+  }
+  return batch->Commit();
+}
+
+TEST_CASE("packed store: a batch is packs of the target size, three syncs, no syncfs; reopen reads it all") {
+  TempDir dir("packed");
+  const std::string root = dir / "store";
+  PackedDiskStoreOptions o;
+  o.pack.target_bytes = 1 << 20;  // 16 blobs of 64 KiB a pack
+  {
+    auto s = MustOpen(root, o);
+    FaultFileOps counting;  // fails nothing: counts the syncs
+    {
+      ScopedFileOps scoped(&counting);
+      REQUIRE(PutAll(*s, 0, 40).ok());
+    }
+    CHECK(Files(s->packs_dir()).size() == 3);  // 16 + 16 + 8
+    CHECK(counting.Calls(FaultFileOps::Call::kSyncfs) == 0);
+    CHECK(counting.Calls(FaultFileOps::Call::kFdatasync) == 3 + 1);  // each pack, then the index log
+    CHECK(counting.Calls(FaultFileOps::Call::kFsync) == 1);          // packs/, once
+    CHECK(Files(root + "/blobs/00").empty());                        // nothing loose
+  }
+  auto s = MustOpen(root, o);
+  for (int i = 0; i < 40; ++i) {
+    auto b = Blob(i, 65536);
+    CHECK(s->Get(Pointer::Of(b)).value() == b);
+  }
+  // A second batch with some of the same blobs writes only the new ones.
+  REQUIRE(PutAll(*s, 30, 20).ok());
+  CHECK(Files(s->packs_dir()).size() == 4);
+  uint64_t listed = 0;
+  REQUIRE(s->List([&](const Pointer&) { ++listed; return Status::OK(); }).ok());
+  CHECK(listed == 50);
+}
+
+TEST_CASE("packed store: damage in a pack is EBADMSG naming the blob; a missing pack is ENOENT") {
+  TempDir dir("packed");
+  auto s = MustOpen(dir / "store");
+  REQUIRE(PutAll(*s, 0, 3, 8192).ok());
+  const std::vector<std::string> packs = Files(s->packs_dir());
+  REQUIRE(packs.size() == 1);
+  const std::string pack = s->packs_dir() + "/" + packs[0];
+  auto b1 = Blob(1, 8192);
+  const BlobLocation where = s->index().Lookup(Pointer::Of(b1)).value();
+  REQUIRE(testing::FlipByte(pack, where.offset + 5, 1));
+  auto got = s->Get(Pointer::Of(b1));
+  CHECK(got.status().code() == EBADMSG);
+  CHECK(got.status().message().find(Pointer::Of(b1).Hex()) != std::string::npos);
+  auto b0 = Blob(0, 8192);
+  CHECK(s->Get(Pointer::Of(b0)).value() == b0);
+  std::filesystem::remove(pack);
+  auto gone = s->Get(Pointer::Of(b0));
+  CHECK(gone.status().code() == ENOENT);
+  CHECK(gone.status().message().find("is missing") != std::string::npos);
+}
+
+TEST_CASE("packed store: a batch whose index commit fails names nothing; one dropped unsealed leaves nothing") {
+  TempDir dir("packed");
+  const std::string root = dir / "store";
+  auto s = MustOpen(root);
+  {
+    FaultFileOps faults;
+    faults.Fail(FaultFileOps::Call::kFdatasync, EIO, 1, 1);  // the pack's sync passes, the index log's fails
+    ScopedFileOps scoped(&faults);
+    CHECK(PutAll(*s, 0, 5, 4096).code() == EIO);
+  }
+  // The pack is sealed and durable but no index entry names it: an orphan,
+  // and no blob of it is visible.
+  CHECK(Files(s->packs_dir()).size() == 1);
+  for (int i = 0; i < 5; ++i) CHECK(s->Contains(Pointer::Of(Blob(i, 4096))).value() == false);
+  s.reset();
+  s = MustOpen(root);  // the index refuses commits after a failed sync until reopened
+  {
+    auto batch = s->NewPutBatch();
+    auto b = Blob(99, 4096);
+    REQUIRE(batch->Put(Pointer::Of(b), b).ok());
+    CHECK(Files(s->packs_dir()).size() == 2);  // the orphan and the open pack's temp file
+  }
+  CHECK(Files(s->packs_dir()).size() == 1);  // dropped uncommitted: its temp file went
+  REQUIRE(PutAll(*s, 0, 5, 4096).ok());
+  for (int i = 0; i < 5; ++i) CHECK(s->Get(Pointer::Of(Blob(i, 4096))).value() == Blob(i, 4096));
+}
+
+TEST_CASE("packed store: ref names under packs/ and index/ are refused, and never listed") {
+  TempDir dir("packed");
+  auto s = MustOpen(dir / "store");
+  REQUIRE(PutAll(*s, 0, 2, 4096).ok());
+  CHECK(s->PutRef("packs/x", std::vector<uint8_t>{1}).code() == EINVAL);
+  CHECK(s->PutRef("index/MANIFEST", std::vector<uint8_t>{1}).code() == EINVAL);
+  REQUIRE(s->PutRef("volumes/u/config", std::vector<uint8_t>{1}).ok());
+  CHECK(s->ListRefs("").value() == std::vector<std::string>{"volumes/u/config"});
+}
+
+}  // namespace
+}  // namespace amberfs
