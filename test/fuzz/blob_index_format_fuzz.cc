@@ -54,7 +54,7 @@ void Build(FuzzedDataProvider& in) {
     IndexUpdate u;
     std::array<uint8_t, 32> raw{};
     in.ConsumeData(raw.data(), 1);
-    raw[1] = static_cast<uint8_t>(i);  // distinct, non-null
+    raw[1] = static_cast<uint8_t>(i + 1);  // distinct, non-null
     u.blob = Pointer(raw);
     u.removed = in.ConsumeBool();
     if (!u.removed) {
