@@ -54,6 +54,16 @@ headers-check:
 	done
 	@echo "headers-check: $(words $(PUBLIC_HEADERS)) public headers compile with only -Iinclude"
 
+# The commit for the build-info metric: a stamp rewritten only when HEAD moves,
+# so only build_info.o is rebuilt then.
+BUILD_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+.PHONY: FORCE
+$(BUILD)/commit.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(BUILD_COMMIT)' | cmp -s - $@ || echo '$(BUILD_COMMIT)' >$@
+$(BUILD)/obj/src/base/build_info.o: $(BUILD)/commit.stamp
+$(BUILD)/obj/src/base/build_info.o: CXXFLAGS += -DAMBERFS_COMMIT='"$(BUILD_COMMIT)"'
+
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
@@ -88,7 +98,7 @@ unit: $(BUILD)/unit_tests
 # Each sanitizer also runs the daemon itself under a mount stress
 # (test/mount/fuse_stress.sh): any report in the daemon's log fails it.
 SANITIZED := unit_tests amberfs mkfs.amberfs test-tools/fuse_stress
-CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=60 STRESS_SNAPSHOTS=100
+CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=40 STRESS_SNAPSHOTS=100
 check: headers-check
 	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" $(SANITIZED:%=build/asan/%)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
@@ -102,14 +112,21 @@ CYCLES ?= 20
 torture: all
 	AMBERFS_BUILD=$(CURDIR)/$(BUILD) CYCLES=$(CYCLES) bash test/torture/run.sh
 
-bench: all $(BENCHES)
+# Helper servers of the benchmark scripts (bench/servers/*.cc, standalone
+# libfuse programs), kept out of build/bench/ so run_bench.sh does not run them.
+BENCH_SERVERS := $(patsubst bench/servers/%.cc,$(BUILD)/bench-servers/%,$(wildcard bench/servers/*.cc))
+$(BUILD)/bench-servers/%: $(BUILD)/obj/bench/servers/%.o
+	@mkdir -p $(dir $@)
+	$(CXX) $(LDFLAGS) $^ -o $@ $(LDLIBS)
+
+bench: all $(BENCHES) $(BENCH_SERVERS)
 	bash bench/run_bench.sh $(BUILD)
 
 # Fuzzing (test/fuzz/README.md): one libFuzzer binary per parser of outside
 # input, test/fuzz/<name>_fuzz.cc, built by clang under ASan+UBSan with the
 # core in build/fuzz (its own tree, never mixed with the gcc objects).
 #   make fuzz                    every target for FUZZ_SECONDS (default 600) each
-#   make fuzz FUZZ_SECONDS=20    the short CI run
+#   make fuzz FUZZ_SECONDS=5 FUZZ_PARALLEL=2  the short CI run
 #   make fuzz FUZZ_TARGETS=ctl_command  only the named targets
 #   make fuzz-seeds              rewrite the encoder-made seeds in test/fuzz/corpus
 FUZZ_CXX      ?= clang++

@@ -65,6 +65,8 @@ store_start() {  # the store of this pass, fresh
              "$RGW_ENDPOINT/$b" >/dev/null || return 1
          done ;;
     s3rver) rm -rf "$work/s3data"
+            # s3rver's keys (an rgw pass before this one exported its own)
+            export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
             s3rver_start "$work/s3data" || return $?
             endpoint=$S3RVER_ENDPOINT region=us-east-1
             s3rver_make_bucket base && s3rver_make_bucket outage ;;

@@ -88,7 +88,12 @@ struct Options {
   std::vector<std::string> positional;  // TARGET and ARGS
 };
 
-// "90", "90s", "5m", "2h" -> seconds; false for anything else.
+// The longest wait a TIMEOUT or --timeout asks for: far below what
+// "now + timeout" on the steady clock (nanoseconds in 64 bits) can hold.
+constexpr unsigned long long kMaxTimeoutSeconds = 7 * 24 * 3600;
+
+// "90", "90s", "5m", "2h" -> seconds, at most kMaxTimeoutSeconds; false for
+// anything else.
 bool ParseSeconds(const std::string& text, std::chrono::seconds* out) {
   char* end = nullptr;
   errno = 0;
@@ -96,7 +101,7 @@ bool ParseSeconds(const std::string& text, std::chrono::seconds* out) {
   if (text.empty() || text[0] == '-' || end == text.c_str() || errno != 0) return false;
   std::string unit = end;
   unsigned long long scale = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
-  if (scale == 0 || v > (1ull << 40)) return false;
+  if (scale == 0 || v > kMaxTimeoutSeconds / scale) return false;
   *out = std::chrono::seconds(v * scale);
   return true;
 }
@@ -122,7 +127,7 @@ std::string ParseOptions(const std::string& command, int argc, char** argv, Opti
       case kNames: o->format = ListFormat::kNames; break;
       case kCredentials: o->s3_credentials = optarg; break;
       case kTimeout:
-        if (!ParseSeconds(optarg, &o->timeout)) return std::string("bad --timeout '") + optarg + "' (seconds, e.g. 600)";
+        if (!ParseSeconds(optarg, &o->timeout)) return std::string("bad --timeout '") + optarg + "' (seconds, e.g. 600; at most 7 days)";
         break;
       default: return std::string("unknown option ") + argv[optind - 1];
     }
@@ -141,7 +146,7 @@ int RunCtl(const std::string& command, const Target& t, const Options& o) {
   std::chrono::seconds timeout(0);
   if (command == "drain" && o.positional.size() == 2) {
     if (!ParseSeconds(o.positional[1], &timeout) || timeout.count() == 0) {
-      return Usage("bad TIMEOUT '" + o.positional[1] + "' (seconds, or with s, m or h: 90, 5m, 2h)");
+      return Usage("bad TIMEOUT '" + o.positional[1] + "' (seconds, or with s, m or h: 90, 5m, 2h; at most 7 days)");
     }
   } else {
     for (size_t i = 1; i < o.positional.size(); ++i) line += " " + o.positional[i];

@@ -2,10 +2,8 @@
 // docs/FORMATS.md "stats metrics") and of who has the volume.
 //
 // The summary names what it finds and leaves out what the stats do not have
-// (a read-only mount has no snapshot metrics). Durations are read from the
-// *_seconds form of a metric, else from the older *_microseconds one, so the
-// summary survives the move to base units. Any metric whose name says
-// "progress" (an operation under way) is shown as it is.
+// (a read-only mount has no snapshot metrics). An operation under way
+// (amberfs_operation_running 1) gets a line with its done and goal figures.
 #pragma once
 
 #include <sys/stat.h>
@@ -64,12 +62,6 @@ class Stats {
     }
     return nullptr;
   }
-  // A duration in seconds from NAME_seconds, else NAME_microseconds.
-  std::optional<double> Seconds(const std::string& stem) const {
-    if (auto v = Get(stem + "_seconds")) return v;
-    if (auto v = Get(stem + "_microseconds")) return *v / 1e6;
-    return std::nullopt;
-  }
   const std::vector<Sample>& samples() const { return samples_; }
 
  private:
@@ -107,7 +99,6 @@ inline void PrintStatsLines(const Stats& st) {
                          Count(st.Get("amberfs_writeback_requests_total")) + " requests, " +
                          Count(st.Get("amberfs_fsyncs_total")) + " fsyncs");
   const Sample* io = st.First("amberfs_io_backend_info");
-  if (!io) io = st.First("amberfs_io_backend");
   if (io) {
     std::string reason = LabelValue(io->labels, "fallback_reason");
     line("io", LabelValue(io->labels, "backend") + (reason.empty() ? "" : " (fallback: " + reason + ")"));
@@ -118,8 +109,8 @@ inline void PrintStatsLines(const Stats& st) {
   if (st.Get("amberfs_snapshots_total")) {
     std::string text = Count(st.Get("amberfs_snapshots_total")) + " taken since the mount, " +
                        Count(st.Get("amberfs_snapshot_failures_total")) + " failed";
-    auto took = st.Seconds("amberfs_snapshot_last_duration");
-    auto held = st.Seconds("amberfs_snapshot_last_barrier");
+    auto took = st.Get("amberfs_snapshot_last_duration_seconds");
+    auto held = st.Get("amberfs_snapshot_last_barrier_seconds");
     if (took && *took > 0) {
       char buf[96];
       std::snprintf(buf, sizeof buf, "; the last took %.3f s, writers held %.6f s", *took, held ? *held : 0.0);
@@ -132,8 +123,10 @@ inline void PrintStatsLines(const Stats& st) {
                         Bytes(st.Get("amberfs_fast_store_bytes")));
   }
   for (const Sample& s : st.samples()) {
-    if (s.name.find("progress") == std::string::npos) continue;
-    line("in progress", s.name + (s.labels.empty() ? "" : "{" + s.labels + "}") + " " + Count(s.value));
+    if (s.name != "amberfs_operation_running" || s.value != 1) continue;
+    const std::string op = "operation=\"" + LabelValue(s.labels, "operation") + "\"";
+    line("in progress", LabelValue(s.labels, "operation") + ": " + Count(st.Get("amberfs_operation_done", op)) +
+                            " of " + Count(st.Get("amberfs_operation_goal", op)));
   }
 }
 

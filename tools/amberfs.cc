@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,6 +41,8 @@ constexpr const char* kUsage =
     "Mounts the amberfs volume in VOLDIR at MOUNTPOINT, which then holds\n"
     "volume (the block volume), ctl (commands), stats (Prometheus text) and snapshots/.\n"
     "\n"
+    "MOUNTPOINT must be an existing directory.\n"
+    "\n"
     "  -f                 stay in the foreground (SIGINT/SIGTERM unmount cleanly)\n"
     "  -d                 FUSE debug output (implies -f)\n"
     "  -s                 single-threaded\n"
@@ -47,7 +50,7 @@ constexpr const char* kUsage =
     "  -V, --version      the version\n"
     "\n"
     "amberfs options (-o):\n"
-    "  cache_size=SIZE    cache budget, K/M/G/T suffixes (default 256M; at most half\n"
+    "  cache_size=SIZE    cache budget, K/M/G/T suffixes, 1.5G allowed (default 256M; at most half\n"
     "                     of the machine's or the memory cgroup's memory)\n"
     "  dirty_max=SIZE     dirty cap (default half of cache_size)\n"
     "  io=uring|plain     I/O backend (default uring; falls back to plain, see stats)\n"
@@ -56,6 +59,10 @@ constexpr const char* kUsage =
     "  ro                 read-only\n"
     "  page_cache         let the kernel cache volume's pages (needed to mmap volume)\n"
     "  loglevel=LEVEL     error, warn, info or debug (default info)\n"
+  "  upload_rate=SIZE   bytes per second to the slow store, all uploads together,\n"
+    "                     e.g. 10M (default 0: no limit)\n"
+    "  s3_credentials=FILE  AWS credentials file for an s3:// slow store (default:\n"
+  "                     environment, then ~/.aws/credentials)\n"
     "Any other -o option goes to FUSE: allow_other, default_permissions (always on),\n"
     "max_read=N, fsname=NAME, ...\n"
     "\n"
@@ -119,6 +126,21 @@ std::string EscapeOption(const std::string& value) {
 int Usage(const std::string& problem) {
   std::fprintf(stderr, "amberfs: %s\nTry 'amberfs --help'.\n", problem.c_str());
   return 2;
+}
+
+// The mount point must be an existing directory: FUSE would mount onto a
+// regular file too, and the volume's files would then be unreachable. "" when
+// it is fine, else what to do.
+std::string CheckMountPoint(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT) return "mount point " + path + " does not exist: create it first (mkdir -p " + path + ")";
+    if (err == ENOTCONN) return "mount point " + path + " is a dead mount: unmount it first (fusermount3 -u " + path + ")";
+    return "mount point " + path + ": " + std::strerror(err);
+  }
+  if (!S_ISDIR(st.st_mode)) return "mount point " + path + " is not a directory: mount onto a directory";
+  return "";
 }
 
 // The child's end of the daemonizing handshake.
@@ -199,6 +221,9 @@ int main(int argc, char** argv) {
   if (!st.ok()) return Usage(st.message());
   amberfs::SetLogLevel(cl.mount.log_level);
   const std::string voldir = amberfs::AbsolutePath(cl.positional[0]);
+  // The options, then the mount point, then the volume: nothing of the
+  // volume is opened for a command line that cannot work.
+  if (std::string bad = CheckMountPoint(amberfs::AbsolutePath(cl.positional[1])); !bad.empty()) return Usage(bad);
   // Options that depend on the volume are usage errors too, so they are
   // checked here, before the fork; a config that cannot be read is left to
   // Volume::Open, which says why.

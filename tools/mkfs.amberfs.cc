@@ -15,6 +15,7 @@
 #include "amberfs/size_parse.h"
 #include "amberfs/version.h"
 #include "amberfs/volume_create.h"
+#include "amberfs/volume_resize.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "                    [--image PATH] [--slow URL] [--force] VOLDIR\n"
     "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME]\n"
     "                    [--take-over-identity] [--force] VOLDIR\n"
+    "       mkfs.amberfs --resize SIZE VOLDIR\n"
     "\n"
     "Creates an amberfs volume in VOLDIR (a new or empty directory): it is built beside\n"
     "VOLDIR and renamed into place, so VOLDIR holds the whole volume or none.\n"
@@ -45,6 +47,10 @@ constexpr const char* kUsage =
     "  --take-over-identity  with --restore: keep the original's uuid and continue it\n"
     "                     (for a volume gone for good; refused while its markers in the\n"
     "                     store are less than an hour old)\n"
+    "  --resize SIZE      grow the volume in VOLDIR (not mounted) to SIZE, a multiple of its\n"
+    "                     chunk size; the image file grows sparse (a block device must\n"
+    "                     have SIZE bytes already); shrinking is refused; a volume with\n"
+    "                     snapshots cannot be resized yet\n"
     "  --s3-credentials FILE  AWS credentials file for an s3:// URL (default: environment,\n"
     "                     then ~/.aws/credentials)\n"
     "  --help, --version\n";
@@ -54,10 +60,17 @@ int Usage(const char* problem) {
   return 2;
 }
 
+// After a message of its own: the hint and the usage exit status.
+int Hint() {
+  std::fputs("Try 'mkfs.amberfs --help'.\n", stderr);
+  return 2;
+}
+
 // A failure's exit status: a value the format does not allow is a usage error.
 int Failed(const amberfs::Status& st) {
+  if (st.code() == EINVAL) return Usage(st.message().c_str());
   std::fprintf(stderr, "mkfs.amberfs: %s\n", st.message().c_str());
-  return st.code() == EINVAL ? 2 : 1;
+  return 1;
 }
 
 bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
@@ -72,7 +85,9 @@ bool ParseSizeOption(const char* name, const char* text, uint64_t* out) {
 
 }  // namespace
 
-// mkfs.amberfs --restore: see restore.h. A progress line on a terminal.
+// mkfs.amberfs --restore: see restore.h. Progress on stderr: one line
+// rewritten in place on a terminal, else a line every 5 s and at the end (a
+// log or a journal).
 int Restore(amberfs::RestoreVolumeOptions options) {
   const bool tty = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
@@ -81,18 +96,18 @@ int Restore(amberfs::RestoreVolumeOptions options) {
     std::fprintf(stderr, "restoring volume %s, snapshot %s (%s)\n", choice.uuid.c_str(), choice.snapshot.c_str(),
                  amberfs::FormatSize(choice.volume_size).c_str());
   };
-  if (tty) {
-    options.progress = [&](const amberfs::RestoreProgress& p) {
-      auto now = std::chrono::steady_clock::now();
-      if (p.chunks_done != p.chunks_total && now - last < std::chrono::milliseconds(200)) return;
-      last = now;
-      double secs = std::chrono::duration<double>(now - start).count();
-      std::fprintf(stderr, "\r  %llu/%llu chunks, %s, %.1f MiB/s   ", (unsigned long long)p.chunks_done,
-                   (unsigned long long)p.chunks_total, amberfs::FormatSize(p.bytes_done).c_str(),
-                   secs > 0 ? p.bytes_done / secs / (1 << 20) : 0.0);
-      if (p.chunks_done == p.chunks_total) std::fputc('\n', stderr);
-    };
-  }
+  const auto every = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000);
+  options.progress = [&, tty, every](const amberfs::RestoreProgress& p) {
+    auto now = std::chrono::steady_clock::now();
+    const bool end = p.chunks_done == p.chunks_total;
+    if (!end && now - last < every) return;
+    last = now;
+    double secs = std::chrono::duration<double>(now - start).count();
+    std::fprintf(stderr, "%s  %llu/%llu chunks, %s, %.1f MiB/s%s", tty ? "\r" : "",
+                 (unsigned long long)p.chunks_done, (unsigned long long)p.chunks_total,
+                 amberfs::FormatSize(p.bytes_done).c_str(), secs > 0 ? p.bytes_done / secs / (1 << 20) : 0.0,
+                 tty && !end ? "   " : "\n");
+  };
   amberfs::Result<amberfs::RestoreVolumeResult> r = amberfs::RestoreVolume(options);
   if (!r.ok()) {
     if (tty) std::fputc('\n', stderr);
@@ -110,9 +125,19 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   return 0;
 }
 
+// mkfs.amberfs --resize: see volume_resize.h.
+static int Resize(const std::string& voldir, uint64_t new_size) {
+  amberfs::Result<amberfs::ResizeVolumeResult> r = amberfs::ResizeVolume(voldir, new_size);
+  if (!r.ok()) return Failed(r.status());
+  std::printf("resized amberfs volume %s in %s from %s to %s\n", r->config.uuid.c_str(),
+              amberfs::AbsolutePath(voldir).c_str(), amberfs::FormatSize(r->old_size).c_str(),
+              amberfs::FormatSize(r->config.size).c_str());
+  return 0;
+}
+
 static int Run(int argc, char** argv) {
   enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
-         kVersion };
+         kVersion, kResize };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
@@ -121,22 +146,25 @@ static int Run(int argc, char** argv) {
       {"snapshot", required_argument, nullptr, kSnapshot}, {"help", no_argument, nullptr, kHelp},
       {"s3-credentials", required_argument, nullptr, kCreds},
       {"take-over-identity", no_argument, nullptr, kTakeOver},
+      {"resize", required_argument, nullptr, kResize},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
   amberfs::RestoreVolumeOptions restore_options;
-  bool restore = false, create_only = false;
+  bool restore = false, create_only = false, resize = false, force_given = false;
+  uint64_t resize_to = 0;
   uint64_t block = options.block_size, chunk = options.chunk_size;
   opterr = 0;
   int c;
   while ((c = getopt_long(argc, argv, "", kLong, nullptr)) != -1) {
     switch (c) {
-      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return 2; create_only = true; break;
-      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return 2; create_only = true; break;
-      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return 2; create_only = true; break;
+      case kSize: if (!ParseSizeOption("size", optarg, &options.size)) return Hint(); create_only = true; break;
+      case kBlock: if (!ParseSizeOption("block-size", optarg, &block)) return Hint(); create_only = true; break;
+      case kChunk: if (!ParseSizeOption("chunk-size", optarg, &chunk)) return Hint(); create_only = true; break;
       case kImage: options.image = optarg; create_only = true; break;
       case kSlow: options.slow_url = optarg; create_only = true; break;
-      case kForce: options.force = true; break;
+      case kForce: options.force = force_given = true; break;
+      case kResize: if (!ParseSizeOption("resize", optarg, &resize_to)) return Hint(); resize = true; break;
       case kRestore: restore_options.url = optarg; restore = true; break;
       case kVolume: restore_options.volume = optarg; break;
       case kSnapshot: restore_options.snapshot = optarg; break;
@@ -152,6 +180,12 @@ static int Run(int argc, char** argv) {
     }
   }
   if (optind + 1 != argc) return Usage(optind == argc ? "no VOLDIR given" : "more than one VOLDIR given");
+  if (resize && (restore || create_only || force_given || !restore_options.volume.empty() ||
+                 !restore_options.snapshot.empty() || restore_options.take_over_identity ||
+                 !options.s3_credentials.empty())) {
+    return Usage("--resize SIZE VOLDIR takes no other option (the volume keeps its geometry and stores)");
+  }
+  if (resize) return Resize(argv[optind], resize_to);
   if (restore && create_only) return Usage("--restore takes its geometry and slow store from the snapshot; "
                                            "--size, --block-size, --chunk-size, --image and --slow do not apply");
   if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty() ||

@@ -22,6 +22,7 @@
 //   page_cache        let the kernel cache volume's pages (allows mmap)
 //   loglevel=LEVEL    error, warn, info (default) or debug
 //   s3_credentials=FILE  AWS credentials file for an s3:// slow store
+//   upload_rate=SIZE  bytes per second to the slow store (10M; 0 = no limit)
 //
 // Thread-safety: pure functions on the caller's MountOptions.
 #pragma once

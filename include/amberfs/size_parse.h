@@ -2,9 +2,12 @@
 //
 // ParseSize accepts a decimal number with an optional binary suffix:
 // K, M, G, T (either case), each optionally followed by "iB" or "B"
-// ("64K", "64k", "64KiB", "1G"). Nothing else is allowed: no sign, no
-// spaces, no fractions, no empty string. Zero and values that overflow 64
-// bits are rejected. Every error is EINVAL with a message naming the text.
+// ("64K", "64k", "64KiB", "1G"). The number may have a fraction when the
+// result is a whole number of bytes ("1.5G", "0.5K"; not "1.5" nor
+// "0.0001K"). Nothing else is allowed: no sign, no spaces, no exponent, no
+// empty string. Zero and values that overflow 64 bits are rejected. Every
+// error is EINVAL with a message naming the text. Every program and mount
+// option that takes a size uses it.
 //
 // ParseDuration accepts a decimal number with an optional unit "us", "ms" or
 // "s"; a bare number is microseconds. Zero is allowed (it means "none").

@@ -70,6 +70,7 @@ class CtlDispatcher;
 class MetricsWriter;
 class PairedStore;
 class Snapshotter;
+class SpaceReserve;
 class VolumeLock;
 struct ConductorOptions;
 
@@ -84,6 +85,7 @@ struct VolumeOptions {
   std::chrono::microseconds sync_delay{0};
   bool read_only = false;
   std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)
+  uint64_t upload_rate = 0;    // bytes per second to the slow store; 0 = no limit
 };
 
 class Volume {
@@ -137,6 +139,7 @@ class Volume {
   std::unique_ptr<ChangeTracker> tracker_;
   std::unique_ptr<PairedStore> paired_;
   std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<SpaceReserve> space_reserve_;  // VOLDIR/reserve: room for delete and gc
   std::unique_ptr<Snapshotter> snapshotter_;
   std::unique_ptr<Conductor> conductor_;
   std::function<void()> after_rollback_;

@@ -27,8 +27,21 @@ Status ParseLeadingNumber(std::string_view text, std::string_view what, uint64_t
 
 Result<uint64_t> ParseSize(std::string_view text) {
   uint64_t value = 0;
-  std::string_view suffix;
-  AMBER_RETURN_IF_ERROR(ParseLeadingNumber(text, "size", &value, &suffix));
+  std::string_view rest;
+  AMBER_RETURN_IF_ERROR(ParseLeadingNumber(text, "size", &value, &rest));
+  // A fraction ("1.5G"): its digits as a numerator over 10^digits, kept exact.
+  uint64_t fraction = 0, denominator = 1;
+  if (!rest.empty() && rest[0] == '.') {
+    size_t n = 1;
+    for (; n < rest.size() && rest[n] >= '0' && rest[n] <= '9'; ++n) {
+      if (n > 18) return Status::Error(EINVAL, "size '" + std::string(text) + "': too many decimals");
+      fraction = fraction * 10 + static_cast<uint64_t>(rest[n] - '0');
+      denominator *= 10;
+    }
+    if (n == 1) return Status::Error(EINVAL, "size '" + std::string(text) + "': no digits after the point");
+    rest = rest.substr(n);
+  }
+  std::string_view suffix = rest;
   unsigned shift = 0;
   if (!suffix.empty()) {
     switch (suffix[0]) {
@@ -45,11 +58,15 @@ Result<uint64_t> ParseSize(std::string_view text) {
       return Status::Error(EINVAL, "size '" + std::string(text) + "': trailing garbage after the suffix");
     }
   }
-  if (value == 0) return Status::Error(EINVAL, "size '" + std::string(text) + "' is zero");
-  if (shift != 0 && value > (UINT64_MAX >> shift)) {
-    return Status::Error(EINVAL, "size '" + std::string(text) + "' is too large");
+  const unsigned __int128 unit = static_cast<unsigned __int128>(1) << shift;
+  const unsigned __int128 part = fraction * unit;
+  if (part % denominator != 0) {
+    return Status::Error(EINVAL, "size '" + std::string(text) + "' is not a whole number of bytes");
   }
-  return value << shift;
+  const unsigned __int128 bytes = value * unit + part / denominator;
+  if (bytes == 0) return Status::Error(EINVAL, "size '" + std::string(text) + "' is zero");
+  if (bytes > UINT64_MAX) return Status::Error(EINVAL, "size '" + std::string(text) + "' is too large");
+  return static_cast<uint64_t>(bytes);
 }
 
 Result<std::chrono::microseconds> ParseDuration(std::string_view text) {

@@ -1,5 +1,9 @@
 #include "base/stats.h"
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
 namespace amberfs {
 namespace {
 
@@ -56,6 +60,24 @@ void MetricsWriter::Family(std::string_view name, std::string_view type, std::st
 }
 
 void MetricsWriter::Sample(std::string_view name, MetricLabels labels, uint64_t value) {
+  SampleText(name, labels, std::to_string(value));
+}
+
+void MetricsWriter::SampleReal(std::string_view name, MetricLabels labels, double value) {
+  char text[64];
+  if (std::isnan(value)) {
+    std::snprintf(text, sizeof text, "NaN");
+  } else if (std::isinf(value)) {
+    std::snprintf(text, sizeof text, value > 0 ? "+Inf" : "-Inf");
+  } else {
+    // The shortest text that reads back as the same double: a timestamp keeps
+    // its fraction, 0.00025 stays 0.00025.
+    *std::to_chars(text, text + sizeof text - 1, value).ptr = '\0';
+  }
+  SampleText(name, labels, text);
+}
+
+void MetricsWriter::SampleText(std::string_view name, MetricLabels labels, std::string_view value) {
   text_ += CheckedName(name);
   if (labels.size() != 0) {
     text_ += '{';
@@ -71,7 +93,7 @@ void MetricsWriter::Sample(std::string_view name, MetricLabels labels, uint64_t 
     text_ += '}';
   }
   text_ += ' ';
-  text_ += std::to_string(value);
+  text_ += value;
   text_ += '\n';
 }
 
@@ -83,6 +105,11 @@ void MetricsWriter::Counter(std::string_view name, std::string_view help, uint64
 void MetricsWriter::Gauge(std::string_view name, std::string_view help, uint64_t value) {
   Family(name, "gauge", help);
   Sample(name, {}, value);
+}
+
+void MetricsWriter::GaugeReal(std::string_view name, std::string_view help, double value) {
+  Family(name, "gauge", help);
+  SampleReal(name, {}, value);
 }
 
 }  // namespace amberfs

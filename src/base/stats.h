@@ -27,13 +27,18 @@ class MetricsWriter {
  public:
   void Counter(std::string_view name, std::string_view help, uint64_t value);
   void Gauge(std::string_view name, std::string_view help, uint64_t value);
+  // A gauge in a base unit that needs a fraction (seconds).
+  void GaugeReal(std::string_view name, std::string_view help, double value);
   // A family whose samples carry labels: Family() once, then Sample() for each.
   void Family(std::string_view name, std::string_view type, std::string_view help);
   void Sample(std::string_view name, MetricLabels labels, uint64_t value);
+  void SampleReal(std::string_view name, MetricLabels labels, double value);
 
   const std::string& text() const { return text_; }
 
  private:
+  void SampleText(std::string_view name, MetricLabels labels, std::string_view value);
+
   std::string text_;
 };
 

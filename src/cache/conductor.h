@@ -96,6 +96,8 @@
 
 namespace amberfs {
 
+class SpaceReserve;
+
 class ChangeObserver {
  public:
   virtual ~ChangeObserver() = default;
@@ -123,6 +125,9 @@ struct ConductorOptions {
   bool group_commit = true;
   // Not owned; may be null. Must outlive the Conductor.
   ChangeObserver* observer = nullptr;
+  // The room kept for delete and gc on the image's file system: each
+  // write-back round asks it first (space_reserve.h). Not owned; may be null.
+  SpaceReserve* space_reserve = nullptr;
 };
 
 struct ConductorStats {

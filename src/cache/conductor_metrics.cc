@@ -20,9 +20,9 @@ void WriteConductorMetrics(const ConductorStats& s, MetricsWriter* out) {
   out->Family("amberfs_errors_total", "counter", "I/O errors on the image, by kind.");
   out->Sample("amberfs_errors_total", {{"kind", "writeback"}}, s.write_errors);
   out->Sample("amberfs_errors_total", {{"kind", "fsync"}}, s.fsync_errors);
-  out->Family("amberfs_io_backend", "gauge",
+  out->Family("amberfs_io_backend_info", "gauge",
               "The I/O backend in use (value 1); fallback_reason says why io_uring is not.");
-  out->Sample("amberfs_io_backend",
+  out->Sample("amberfs_io_backend_info",
               {{"backend", s.backend}, {"fallback_reason", s.backend_fallback_reason}}, 1);
 }
 

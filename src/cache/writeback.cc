@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "amberfs/log.h"
+#include "base/space_reserve.h"
 #include "cache/conductor_impl.h"
 
 namespace amberfs {
@@ -161,6 +162,9 @@ Status Conductor::Impl::SubmitStaged(const StagedBlocks& staged) {
     ops.push_back({staged.buffer.data() + i * bs_, (j - i + 1) * bs_, taken[i] * bs_});
     i = j + 1;
   }
+  Result<SpaceReserve::Admission> admitted =
+      SpaceReserve::AdmitData(options_.space_reserve, taken.size() * bs_, "write-back");
+  if (!admitted.ok()) return admitted.status();
   Status st = io_->PwriteBatch(device_->fd(), ops);
   if (!st.ok()) return st;
   writeback_bytes_ += taken.size() * bs_;

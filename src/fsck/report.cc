@@ -33,9 +33,12 @@ bool IsError(FsckClass c, bool strict) {
   return c != FsckClass::kNote && (c != FsckClass::kLeak || strict);
 }
 
-std::string Plural(uint64_t n, FsckClass c) {
-  return std::to_string(n) + " " + (n == 1 ? Info(c).singular : Info(c).plural);
+// "1 snapshot", "2 snapshots".
+std::string Counted(uint64_t n, const char* singular, const char* plural) {
+  return std::to_string(n) + " " + (n == 1 ? singular : plural);
 }
+
+std::string Plural(uint64_t n, FsckClass c) { return Counted(n, Info(c).singular, Info(c).plural); }
 
 
 }  // namespace
@@ -115,20 +118,23 @@ std::string RenderFsckText(const FsckReport& r, bool strict) {
   }
 
   const FsckCounts& n = r.counts;
-  out += "\n" + std::to_string(n.snapshots) + " snapshots, " + std::to_string(n.index_nodes) + " index nodes, " +
-         std::to_string(n.chunk_blobs) + " chunk blobs, " + HumanBytes(n.referenced_bytes) + " referenced; " +
-         std::to_string(n.fast_blobs) + " blobs in the fast store, " + std::to_string(n.pending_uploads) +
-         " uploads pending.\n";
+  out += "\n" + Counted(n.snapshots, "snapshot", "snapshots") + ", " +
+         Counted(n.index_nodes, "index node", "index nodes") + ", " +
+         Counted(n.chunk_blobs, "chunk blob", "chunk blobs") + ", " + HumanBytes(n.referenced_bytes) +
+         " referenced; " + Counted(n.fast_blobs, "blob", "blobs") + " in the fast store, " +
+         Counted(n.pending_uploads, "upload", "uploads") + " pending.\n";
   if (n.blobs_read > 0) {
-    out += "Read " + std::to_string(n.blobs_read) + " blobs (" + HumanBytes(n.bytes_read) + ") and checked their SHA-256.\n";
+    out += "Read " + Counted(n.blobs_read, "blob", "blobs") + " (" + HumanBytes(n.bytes_read) +
+           ") and checked " + (n.blobs_read == 1 ? "its" : "their") + " SHA-256.\n";
   }
   if (n.chunks_compared > 0) {
-    out += "Compared " + std::to_string(n.chunks_compared) + " unmarked chunks of the image with the base snapshot; " +
-           std::to_string(n.chunks_marked) + " chunks are marked changed.\n";
+    out += "Compared " + Counted(n.chunks_compared, "unmarked chunk", "unmarked chunks") +
+           " of the image with the base snapshot; " + Counted(n.chunks_marked, "chunk is", "chunks are") +
+           " marked changed.\n";
   }
   if (n.slow_requests > 0 || n.slow_blobs_listed > 0) {
-    out += "Slow store: " + std::to_string(n.slow_requests) + " requests";
-    if (n.slow_blobs_listed > 0) out += "; " + std::to_string(n.slow_blobs_listed) + " blobs listed";
+    out += "Slow store: " + Counted(n.slow_requests, "request", "requests");
+    if (n.slow_blobs_listed > 0) out += "; " + Counted(n.slow_blobs_listed, "blob", "blobs") + " listed";
     out += ".\n";
   }
   for (const std::string& s : r.skipped) out += "Skipped: " + s + "\n";

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "amberfs/volume_resize.h"
 #include "base/durable_file.h"
 #include "amberfs/size_parse.h"
 #include "store/store_url.h"
@@ -83,6 +84,20 @@ Status CheckInterruptedMkfs(Context& ctx) {
   return Status::OK();
 }
 
+// What an interrupted mkfs.amberfs --resize left (amberfs/volume_resize.h):
+// -y settles it as a read-write mount would; -n says so.
+Status CheckInterruptedResize(Context& ctx) {
+  const std::string resize = DescribeInterruptedResize(ctx.voldir, *ctx.config);
+  if (resize.empty()) return Status::OK();
+  size_t p = ctx.Problem(FsckClass::kConfig, ctx.Path(kResizeChangesFile),
+                         "interrupted mkfs.amberfs --resize: " + resize +
+                             (ctx.opt.repair ? "" : "; fsck.amberfs -y or the next read-write mount settles it"));
+  if (!ctx.opt.repair) return Status::OK();
+  AMBER_RETURN_IF_ERROR(FinishInterruptedResize(ctx.voldir, *ctx.config));
+  ctx.report.problems[p].repaired = true;
+  return Status::OK();
+}
+
 }  // namespace
 
 Status CheckVolume(Context& ctx) {
@@ -143,6 +158,7 @@ Status CheckVolume(Context& ctx) {
                 "a rollback to " + (*intent)->name + " did not finish, so the image is half rolled back; "
                 "the next read-write mount finishes it");
   }
+  AMBER_RETURN_IF_ERROR(CheckInterruptedResize(ctx));
   CheckImage(ctx);
   return Status::OK();
 }

@@ -126,6 +126,8 @@ std::string Frontend::RenderStats() {
   w.Counter("amberfs_ctl_errors_total", "ctl commands that failed.", counters_.ctl_errors);
   w.Gauge("amberfs_fuse_max_write_bytes", "max_write negotiated with the kernel.", max_write_.load());
   w.Gauge("amberfs_fuse_largest_write_bytes", "Largest write request seen.", counters_.largest_write);
+  w.Gauge("amberfs_fuse_writes_in_flight_peak", "Most write requests on volume served at once.",
+          counters_.writes_in_flight_peak);
   return w.text();
 }
 

@@ -66,6 +66,8 @@ inline bool IsRootChild(fuse_ino_t ino) { return ino >= kVolumeIno && ino <= kSn
 struct Counters {
   std::atomic<uint64_t> reads{0}, read_bytes{0}, writes{0}, write_bytes{0};
   std::atomic<uint64_t> fsyncs{0}, discards{0}, largest_write{0};
+  // Writes to volume being served now, and the most ever served at once.
+  std::atomic<uint64_t> writes_in_flight{0}, writes_in_flight_peak{0};
   // Requests on volume answered with an error, by request.
   std::atomic<uint64_t> read_errors{0}, write_errors{0}, fsync_errors{0}, discard_errors{0};
   std::atomic<uint64_t> ctl_commands{0}, ctl_errors{0};

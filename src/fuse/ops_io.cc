@@ -24,6 +24,20 @@ void NoteLargest(std::atomic<uint64_t>& largest, uint64_t n) {
   }
 }
 
+// Counts a request in flight while it lives, and notes the peak.
+class InFlight {
+ public:
+  InFlight(std::atomic<uint64_t>& now, std::atomic<uint64_t>& peak) : now_(now) {
+    NoteLargest(peak, now_.fetch_add(1, std::memory_order_relaxed) + 1);
+  }
+  ~InFlight() { now_.fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::atomic<uint64_t>& now_;
+};
+
 // The bytes of `text` a read at `offset` of `size` sees.
 std::string_view TextAt(const std::string& text, uint64_t offset, size_t size) {
   if (offset >= text.size()) return {};
@@ -106,7 +120,11 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     if (off < 0) return EINVAL;
     if (offset >= vsize) return ENOSPC;
     size_t n = std::min<uint64_t>(size, vsize - offset);
-    Status st = fe.volume().Write(buf, n, offset);
+    Status st;
+    {  // counted out before the reply, which may let the kernel send the next write
+      InFlight in_flight(fe.counters().writes_in_flight, fe.counters().writes_in_flight_peak);
+      st = fe.volume().Write(buf, n, offset);
+    }
     if (!st.ok()) return VolumeError(fe.counters().write_errors, "write", st);
     fe.counters().writes.fetch_add(1, std::memory_order_relaxed);
     fe.counters().write_bytes.fetch_add(n, std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 
 #include "amberfs/log.h"
 #include "fuse/frontend.h"
+#include "fuse/open_reply.h"
 
 namespace amberfs::frontend {
 namespace {
@@ -172,8 +173,10 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     }
     fi->fh = file ? fe.open_files().Add(std::move(file)) : 0;
     const uint64_t id = fi->fh;
+    // Concurrent writes to volume reach the Conductor concurrently (it locks
+    // per block); the other files keep the kernel's one-write-at-a-time.
     // The opener was interrupted: no release will come for this handle.
-    if (fuse_reply_open(req, fi) == -ENOENT) fe.open_files().Remove(id);
+    if (ReplyOpen(req, *fi, ino == kVolumeIno) == -ENOENT) fe.open_files().Remove(id);
     return 0;
   });
 }

@@ -252,6 +252,9 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   AMBER_RETURN_IF_ERROR(PublishConfig());
   auto cs = std::make_unique<CaptureState>(tracker_->chunk_count());
   cs->batch = store_->NewPutBatch();
+  // Begun before the capture is visible: writers count the chunks they copy.
+  ProgressRun progress(&snapshot_progress_, 0);
+  cs->progress = &snapshot_progress_;
 
   // The capture instant: the snapshot's time.
   const auto barrier_start = std::chrono::steady_clock::now();
@@ -260,6 +263,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   Status begun = BeginCaptureInstant(cs.get(), &created_ns, &chunks);
   const auto barrier = std::chrono::steady_clock::now() - barrier_start;
   AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
+  snapshot_progress_.SetGoal(chunks.size());
 
   auto fail = [&](const Status& st) -> Status {
     DetachCapture();
@@ -302,6 +306,10 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   }
   AfterCommit(name, *record, *root);  // committed
   refs_lock.unlock();
+  {
+    std::lock_guard lk(stats_mu_);
+    stats_.last_success_ns = std::max(stats_.last_success_ns, created_ns);
+  }
   reply.name = name;
   reply.barrier = std::chrono::duration_cast<std::chrono::nanoseconds>(barrier);
   reply.record = *record;

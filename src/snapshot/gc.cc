@@ -59,13 +59,14 @@ Status MarkSlowStoreRefs(PairedStore* store, const std::string& uuid, std::unord
 // Deletes keys through the paired store, a batch at a time (one upload-log
 // sync per batch), keeping the gc marker fresh; counts them in *deleted.
 Status Sweep(PairedStore* store, const std::vector<Pointer>& keys, bool slow_lacks,
-             const std::function<Status()>& keep_fresh, uint64_t* deleted) {
+             const std::function<Status()>& keep_fresh, uint64_t* deleted, OperationProgress* progress) {
   constexpr size_t kBatch = 1000;
   for (size_t first = 0; first < keys.size(); first += kBatch) {
     AMBER_RETURN_IF_ERROR(keep_fresh());
     const size_t n = std::min(kBatch, keys.size() - first);
     AMBER_RETURN_IF_ERROR(store->DeleteBlobs(std::span(keys).subspan(first, n), slow_lacks).Annotate("gc: delete"));
     *deleted += n;
+    progress->Advance(n);
   }
   return Status::OK();
 }
@@ -73,12 +74,22 @@ Status Sweep(PairedStore* store, const std::vector<Pointer>& keys, bool slow_lac
 }  // namespace
 
 Result<GcReply> Snapshotter::Gc() {
-  const auto start = std::chrono::steady_clock::now();
   std::unique_lock op(op_mu_, std::try_to_lock);
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
   AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished());
+  // A full file system: gc's own writes (markers, upload-log records) get
+  // room from the space reserve, a slice per try; once gc has freed
+  // something the reserve is made whole again.
+  Result<GcReply> reply = RetryWithSpaceReserve(options_.space_reserve, [&] { return GcLocked(); });
+  if (reply.ok() && options_.space_reserve != nullptr) options_.space_reserve->Replenish();
+  return reply;
+}
+
+Result<GcReply> Snapshotter::GcLocked() {
+  const auto start = std::chrono::steady_clock::now();
   GcReply reply;
   std::unordered_set<Pointer> marked;
+  ProgressRun progress(&gc_progress_, 0);  // the goal is known once marking is done
 
   // Announce the sweep before looking at anything, and give way to any other
   // volume with uploads in flight (slow_store_locks.h): their blobs may
@@ -138,9 +149,12 @@ Result<GcReply> Snapshotter::Gc() {
   // marker, with a snapshot pending that reaches what that ref kept: it wrote
   // its marker before the delete, so look again before sweeping anything.
   AMBER_RETURN_IF_ERROR(RecheckUploadMarkers(slow, options_.volume_uuid).Annotate("gc"));
-  AMBER_RETURN_IF_ERROR(Sweep(store_, slow_garbage, /*slow_lacks=*/false, keep_marker_fresh, &reply.deleted_slow));
+  gc_progress_.SetGoal(slow_garbage.size() + fast_garbage.size());
+  AMBER_RETURN_IF_ERROR(Sweep(store_, slow_garbage, /*slow_lacks=*/false, keep_marker_fresh, &reply.deleted_slow,
+                              &gc_progress_));
   uint64_t fast_only = 0;
-  AMBER_RETURN_IF_ERROR(Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only));
+  AMBER_RETURN_IF_ERROR(
+      Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only, &gc_progress_));
   reply.deleted_fast = fast_unmarked;  // the slow garbage's fast copies went with it
   reply.duration = std::chrono::steady_clock::now() - start;
   LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store",

@@ -39,6 +39,7 @@ struct Snapshotter::CaptureState {
       state[c].store(kDone, std::memory_order_release);
     }
     cv.notify_all();
+    if (progress != nullptr) progress->Advance();
   }
   void WaitDone(uint64_t c) {
     if (state[c].load(std::memory_order_acquire) != kClaimed) return;
@@ -55,6 +56,7 @@ struct Snapshotter::CaptureState {
   }
 
   std::unique_ptr<std::atomic<uint8_t>[]> state;
+  OperationProgress* progress = nullptr;  // counts chunks done, if set
   // Every blob of the capture goes into this batch, committed (made durable
   // with one sync) just before the catalog entry.
   std::unique_ptr<PutBatch> batch;

@@ -59,12 +59,14 @@ Status Snapshotter::ApplyRollback(const std::string& name, const SnapshotRecord&
   chunks.erase(std::unique(chunks.begin(), chunks.end()), chunks.end());
 
   const uint64_t cs = options_.chunk_size;
+  ProgressRun progress(&rollback_progress_, chunks.size());
   for (uint64_t c : chunks) {
     const uint64_t off = c * cs, len = std::min<uint64_t>(cs, options_.volume_size - off);
     AMBER_ASSIGN_OR_RETURN(Pointer ptr, tree_.Lookup(target.root, c));
     if (ptr.IsNull()) {
       AMBER_RETURN_IF_ERROR(RollbackDiscard(off, len).Annotate("discard chunk " + std::to_string(c)));
       ++reply->chunks_discarded;
+      rollback_progress_.Advance();
       continue;
     }
     AMBER_ASSIGN_OR_RETURN(std::shared_ptr<const std::vector<uint8_t>> blob, ChunkBlob(ptr));
@@ -74,6 +76,7 @@ Status Snapshotter::ApplyRollback(const std::string& name, const SnapshotRecord&
     }
     AMBER_RETURN_IF_ERROR(RollbackWrite(blob->data(), len, off).Annotate("write chunk " + std::to_string(c)));
     ++reply->chunks_written;
+    rollback_progress_.Advance();
   }
   return conductor_->Flush().Annotate("flush");
 }

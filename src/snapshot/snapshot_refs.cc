@@ -9,6 +9,7 @@
 #include "snapshot/internal.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/volume_layout.h"
+#include "store/store_naming.h"
 
 namespace amberfs {
 
@@ -58,7 +59,9 @@ Status SnapshotRefs::Verify() {
     if (verified_) return Status::OK();
     generation = generation_;
   }
-  AMBER_RETURN_IF_ERROR(VerifyOnce().Annotate("snapshot refs not verified against " + store_->slow().Describe()));
+  const std::string slow = store_->slow().Describe();
+  AMBER_RETURN_IF_ERROR(
+      AnnotateNamingOnce(VerifyOnce(), slow, "snapshot refs not verified against " + slow, "snapshot refs not verified"));
   std::lock_guard<std::mutex> lock(state_mu_);
   if (generation_ == generation) verified_ = true;  // else: a failure came meanwhile, look again
   return Status::OK();

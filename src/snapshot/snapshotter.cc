@@ -68,6 +68,13 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(ChangeTracker* tracker, P
   std::unique_ptr<Snapshotter> s(new Snapshotter(tracker, store, catalog, options, geo));
   s->uuid_ = uuid;
   AMBER_RETURN_IF_ERROR(s->LoadBase());
+  // The newest snapshot's time for the stats; a catalog that cannot be
+  // listed now is reported by whatever needs it, not here.
+  if (Result<std::vector<CatalogEntry>> entries = catalog->List(); entries.ok()) {
+    for (const CatalogEntry& e : *entries) s->stats_.last_success_ns = std::max(s->stats_.last_success_ns, e.created_ns);
+  } else {
+    LOG_WARN("list the catalog: %s", entries.status().ToString().c_str());
+  }
   // A crash may have come between a snapshot's catalog entry and its ref:
   // check them against the slow store (in the background, which may be down).
   s->refs_ = std::make_unique<SnapshotRefs>(store, catalog, options.volume_uuid);
@@ -206,9 +213,18 @@ Status Snapshotter::Delete(std::string_view name) {
     // The next snapshot reaches this one's unchanged chunks through the base:
     // keep them marked for other volumes' gc, which only sees the slow store.
     const std::string value = EncodeSnapshotRefValue(base_record_);
-    AMBER_RETURN_IF_ERROR(store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60))
-                              .Annotate("publish the base before deleting the snapshot that is the base"));
+    Status published = store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60));
+    if (published.code() == ENOSPC) {
+      published = published.Annotate("the file system is full; delete other snapshots and run gc first");
+    }
+    AMBER_RETURN_IF_ERROR(published.Annotate("publish the base before deleting the snapshot that is the base"));
   }
+  // A full file system: the marker written before the ref's delete gets room
+  // from the space reserve (see "Full file system" in snapshotter.h).
+  return RetryWithSpaceReserve(options_.space_reserve, [&] { return DeleteLocked(std::string(name), entry); });
+}
+
+Status Snapshotter::DeleteLocked(const std::string& name, const CatalogEntry& entry) {
   // The slow ref goes first: if that fails the snapshot stays listed and the
   // delete can be retried, rather than leaving a ref no catalog knows of.
   {
@@ -226,9 +242,31 @@ Status Snapshotter::Delete(std::string_view name) {
 }
 
 Status Snapshotter::Drain(std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lk(drain_watch_.mu);
+    if (drain_watch_.running++ == 0) drain_watch_.base_uploaded = store_->Stats().uploaded;
+  }
+  struct EndWatch {
+    Snapshotter* self;
+    ~EndWatch() {
+      const PairedStats now = self->store_->Stats();
+      OperationProgress::Figures f = self->DrainFigures(now);
+      std::lock_guard lk(self->drain_watch_.mu);
+      if (--self->drain_watch_.running == 0) self->drain_watch_.last = OperationProgress::Figures{false, f.done, f.goal};
+    }
+  } end{this};
   // Not done while a catalog snapshot's ref may be neither uploaded nor queued.
   AMBER_RETURN_IF_ERROR(refs_->Verify().Annotate("drain"));
   return store_->Drain(timeout);
+}
+
+// Uploads done since the first running drain began, against those plus the
+// ones still waiting.
+OperationProgress::Figures Snapshotter::DrainFigures(const PairedStats& now) const {
+  std::lock_guard lk(drain_watch_.mu);
+  if (drain_watch_.running == 0) return drain_watch_.last;
+  const uint64_t done = now.uploaded >= drain_watch_.base_uploaded ? now.uploaded - drain_watch_.base_uploaded : 0;
+  return OperationProgress::Figures{true, done, done + now.pending};
 }
 
 SnapshotterStats Snapshotter::Stats() const {
@@ -238,6 +276,10 @@ SnapshotterStats Snapshotter::Stats() const {
     s = stats_;
   }
   s.store = store_->Stats();
+  s.snapshot_progress = snapshot_progress_.Read();
+  s.rollback_progress = rollback_progress_.Read();
+  s.gc_progress = gc_progress_.Read();
+  s.drain_progress = DrainFigures(s.store);
   s.refs_verified = refs_->verified();
   s.refs_requeued = refs_->requeued();
   return s;

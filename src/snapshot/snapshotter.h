@@ -95,6 +95,16 @@
 // ref while uploads are pending); see slow_store_locks.h. The gc marker is
 // refreshed during a long sweep and removed at the end.
 //
+// Full file system: delete and gc must work when VOLDIR's file system is
+// full, since they are how a user frees space. When one fails with ENOSPC,
+// it releases a slice of options.space_reserve (space_reserve.h) and tries
+// again, while slices last; gc makes the reserve whole again when it is done.
+// The delete of the snapshot that is the base is the exception: it first
+// needs the base ref in the slow store, which waits for every pending upload
+// (a slow store on the same full file system has no room for them), so it
+// fails with ENOSPC, changing nothing, and says to delete other snapshots and
+// run gc first.
+//
 // Errors: EBUSY when another snapshot, rollback or gc runs (one at a time);
 // EINVAL for a bad name; EEXIST for a taken name; ENOENT for an unknown
 // snapshot; store, tracker and Conductor errors pass through annotated.
@@ -122,6 +132,8 @@
 #include "amberfs/snapshot_info.h"
 #include "amberfs/status.h"
 #include "base/lru.h"
+#include "base/progress.h"
+#include "base/space_reserve.h"
 #include "cache/conductor.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
@@ -145,6 +157,9 @@ struct SnapshotterOptions {
   int hash_threads = -1;    // ChunkHasher pool (-1: cores - 1)
   uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory
   size_t read_cache_chunks = 32;            // ReadSnapshot's chunk cache
+  // Room for delete's and gc's writes on a full file system (not owned;
+  // nullptr: none). See "Full file system" above.
+  SpaceReserve* space_reserve = nullptr;
 };
 
 struct SnapshotReply {
@@ -194,6 +209,12 @@ struct SnapshotterStats {
   bool refs_verified = false;     // every catalog snapshot's ref is in the slow store or queued
   uint64_t refs_requeued = 0;     // refs found missing and queued (snapshot_refs.h)
   std::string unfinished_rollback;  // the target of a rollback that has not finished ("" = none)
+  // The instant of the newest snapshot committed (unix ns; from the catalog at
+  // Open, then each commit); 0 when the volume has none.
+  uint64_t last_success_ns = 0;
+  // The running (or last) run of each long operation: snapshot and rollback
+  // count chunks, gc the unreachable blobs it deletes, drain uploads.
+  OperationProgress::Figures snapshot_progress, rollback_progress, gc_progress, drain_progress;
   PairedStats store;              // upload queue depth and errors
 };
 
@@ -241,6 +262,9 @@ class Snapshotter {
 
   Status PublishConfig();
   Status LoadBase();
+  // Gc and Delete with op_mu_ held (gc.cc, snapshotter.cc).
+  Result<GcReply> GcLocked();
+  Status DeleteLocked(const std::string& name, const CatalogEntry& entry);
   // Capture steps (capture.cc), in the order CaptureLocked runs them.
   Result<SnapshotReply> CaptureLocked(const std::string& name);
   Status BeginCaptureInstant(CaptureState* cs, uint64_t* created_ns, std::vector<uint64_t>* chunks);
@@ -303,6 +327,17 @@ class Snapshotter {
 
   mutable std::mutex stats_mu_;
   SnapshotterStats stats_;
+
+  OperationProgress snapshot_progress_, rollback_progress_, gc_progress_;
+  // Drains may overlap: progress counts uploads from the first one's start.
+  struct DrainWatch {
+    std::mutex mu;
+    int running = 0;             // guarded by mu
+    uint64_t base_uploaded = 0;  // guarded by mu
+    OperationProgress::Figures last;  // guarded by mu
+  };
+  mutable DrainWatch drain_watch_;
+  OperationProgress::Figures DrainFigures(const PairedStats& now) const;
 };
 
 }  // namespace amberfs

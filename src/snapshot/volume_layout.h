@@ -19,6 +19,8 @@
 //   mounted.spare  the marker's file while the volume is clean, kept so that
 //                  marking a mount needs no new disk space (volume_lock.h)
 //   changes        the change tracker's state
+//   changes.resize the tracker at a new size while mkfs.amberfs --resize
+//                  runs (amberfs/volume_resize.h)
 //   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
 //   rollback-intent  present while a rollback is unfinished (rollback_intent.h)
 //   catalog/       one file per committed snapshot (catalog.h)
@@ -54,12 +56,16 @@ inline constexpr const char* kLockFile = "lock";
 inline constexpr const char* kMountedMarker = "mounted";
 inline constexpr const char* kSpareMarker = "mounted.spare";
 inline constexpr const char* kChangesFile = "changes";
+inline constexpr const char* kResizeChangesFile = "changes.resize";
 inline constexpr const char* kSnapshotBaseFile = "snapshot-base";
 inline constexpr const char* kRollbackIntentFile = "rollback-intent";
 inline constexpr const char* kCatalogDir = "catalog";
 inline constexpr const char* kFastStoreDir = "fast";
 inline constexpr const char* kUploadLogFile = "upload.log";
 inline constexpr const char* kDefaultSlowStoreDir = "archive";
+// Room kept for delete and gc on a full file system (base/space_reserve.h).
+inline constexpr const char* kSpaceReserveFile = "reserve";
+inline constexpr uint64_t kSpaceReserveBytes = 4ull << 20;
 
 // VOLDIR/name.
 std::string VolumePath(const std::string& voldir, std::string_view name);

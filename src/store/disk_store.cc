@@ -184,6 +184,9 @@ Status DiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   AMBER_RETURN_IF_ERROR(CheckPut(key, data, /*hash=*/true));
   if (HoldsBlobFile(BlobPath(key), data.size())) return Status::OK();  // a short one is rewritten
   std::string hex = key.Hex();
+  Result<SpaceReserve::Admission> admitted =
+      SpaceReserve::AdmitData(space_reserve_, data.size(), "put blob " + hex + " into " + Describe());
+  if (!admitted.ok()) return admitted.status();
   return WriteAtomically(root_ + "/blobs/" + hex.substr(0, 2), hex, data, key.bytes()[0])
       .Annotate("put blob " + hex + " into " + Describe());
 }

@@ -66,6 +66,7 @@
 
 #include "base/group_commit.h"
 #include "store/store.h"
+#include "base/space_reserve.h"
 #include "base/unique_fd.h"
 
 namespace amberfs {
@@ -153,6 +154,11 @@ class DiskStore : public Store, public BlobInventory {
   // The path of a blob's file (for tests and fsck messages).
   std::string BlobPath(const Pointer& key) const;
 
+  // The room kept for delete and gc on root's file system: blob writes ask
+  // it first (space_reserve.h); refs are not bulk and do not. Not owned; set
+  // before the store is shared; null (the default): none.
+  void set_space_reserve(SpaceReserve* reserve) { space_reserve_ = reserve; }
+
  private:
   explicit DiskStore(std::string root) : root_(std::move(root)) {}
   Status Init(const DiskStoreOptions& options);
@@ -170,6 +176,7 @@ class DiskStore : public Store, public BlobInventory {
   const std::string root_;
   UniqueFd root_fd_;  // opened at Open, for syncfs
   GroupCommit bucket_commit_[256];  // one per blobs/<ab> directory
+  SpaceReserve* space_reserve_ = nullptr;
 };
 
 }  // namespace amberfs

@@ -134,6 +134,9 @@ Result<DiskStore::StagedBlob> DiskStore::StageBlob(const Pointer& key, std::span
   StagedBlob staged;
   std::string target = BlobPath(key);
   if (HoldsBlobFile(target, data.size())) return staged;
+  Result<SpaceReserve::Admission> admitted =
+      SpaceReserve::AdmitData(space_reserve_, data.size(), "put blob " + key.Hex() + " into " + Describe());
+  if (!admitted.ok()) return admitted.status();
   std::string temp = target.substr(0, target.rfind('/') + 1) + MakeTempName();
   Status s = WriteUnsyncedTemp(temp, data, /*direct=*/use == StageFor::kBatch);
   if (!s.ok()) {

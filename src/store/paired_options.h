@@ -12,6 +12,7 @@ namespace amberfs {
 
 struct PairedOptions {
   int upload_workers = 16;
+  uint64_t upload_rate = 0;  // bytes per second to the slow store, all workers together; 0: no limit
   uint64_t fast_budget_bytes = 0;  // 0: no budget
   uint64_t max_pending = 1 << 18;  // pending blob uploads before Put says EAGAIN
   std::chrono::milliseconds retry_initial{100};

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
+#include "store/store_naming.h"
 
 namespace amberfs {
 
@@ -336,7 +337,7 @@ Status PairedStore::DeleteOne(const Pointer& key, bool slow_lacks) {
   // Slow store first on delete; a copy an upload may still land needs the
   // delete whatever the listing said (the cancelled upload takes it out again).
   const bool uploading = budget_->IsHeld(key);
-  if (!slow_lacks || uploading) AMBER_RETURN_IF_ERROR(slow_->Delete(key).Annotate("delete from " + Describe()));
+  if (!slow_lacks || uploading) AMBER_RETURN_IF_ERROR(AnnotateNamingOnce(slow_->Delete(key), slow_->Describe(), "delete from " + Describe(), "delete"));
   if (uploading) {
     std::vector<uint64_t> cancelled = queue_->CancelBlob(key);
     for (size_t i = 0; i < cancelled.size(); ++i) budget_->ReleaseHold(key);

@@ -5,6 +5,7 @@
 #include <ctime>
 
 #include "amberfs/log.h"
+#include "store/store_naming.h"
 
 namespace amberfs {
 
@@ -13,12 +14,6 @@ namespace {
 constexpr std::chrono::seconds kMaxReminderInterval{3600};
 
 double Seconds(SlowStoreHealth::Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-// The store's name for a line that quotes `error`, unless the error names it
-// already (once is enough).
-std::string Named(const std::string& name, const std::string& error) {
-  return error.find(name) == std::string::npos ? " " + name : "";
-}
 
 }  // namespace
 
@@ -69,13 +64,13 @@ bool SlowStoreHealth::Failed(const Status& error, bool probe, size_t waiting, Cl
     next_reminder_ = now + reminder_every_;
     const std::string why = error.ToString();
     LOG_WARN("slow store%s unreachable since %s (%s); %zu uploads waiting, next try in %.1f s",
-             Named(name_, why).c_str(), Since().c_str(), why.c_str(), waiting, next);
+             StoreNameUnlessQuoted(" ", name_, why).c_str(), Since().c_str(), why.c_str(), waiting, next);
   } else if (now >= next_reminder_) {
     reminder_every_ = std::min(reminder_every_ * 2, kMaxReminderInterval);
     next_reminder_ = now + reminder_every_;
     const std::string why = error.ToString();
     LOG_WARN("slow store%s still unreachable after %.0f s (since %s; %s); %zu uploads waiting, next try in %.1f s",
-             Named(name_, why).c_str(), Seconds(now - since_), Since().c_str(), why.c_str(), waiting, next);
+             StoreNameUnlessQuoted(" ", name_, why).c_str(), Seconds(now - since_), Since().c_str(), why.c_str(), waiting, next);
   }
   return false;
 }
@@ -83,6 +78,11 @@ bool SlowStoreHealth::Failed(const Status& error, bool probe, size_t waiting, Cl
 bool SlowStoreHealth::Succeeded(bool probe, size_t waiting, Clock::time_point now) {
   if (probe) probe_out_ = false;
   if (!down_) return false;
+  // While down only probes start, so any other try was sent before the
+  // outage began: its success says nothing about the store now, and ending
+  // the outage on it would start a new one (and its warning) at the next
+  // failure. Only a probe ends an outage.
+  if (!probe) return false;
   down_ = false;
   gate_ = {};
   if (announced_)

@@ -53,7 +53,8 @@ class SlowStoreHealth {
   Try MayStart(Clock::time_point now, Clock::time_point* wake);
   // A try ended. `probe`: MayStart said kProbe for it. Failed returns whether
   // this failure started the outage (the caller's one warning for it).
-  // Succeeded returns whether it ended one.
+  // Succeeded returns whether it ended one: only a probe's success does (a
+  // try in flight from before the outage may still succeed).
   bool Failed(const Status& error, bool probe, size_t waiting, Clock::time_point now);
   bool Succeeded(bool probe, size_t waiting, Clock::time_point now);
   // A probe that was cancelled before it reached the store.

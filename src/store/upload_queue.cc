@@ -15,6 +15,7 @@
 
 #include "amberfs/log.h"
 #include "store/slow_store_locks.h"
+#include "store/store_naming.h"
 
 namespace amberfs {
 
@@ -65,6 +66,7 @@ void UploadQueue::Stop() {
     work_cv_.notify_all();
     done_cv_.notify_all();
   }
+  rate_limiter_.Cancel();
   for (std::thread& t : workers_) t.join();
   workers_.clear();
 }
@@ -75,7 +77,8 @@ void UploadQueue::ReleaseMarkerIfIdle() {
     if (!(marker_.held || marker_.maybe_left) || !jobs_.empty()) return;
   }
   Status st = slow_.DeleteRef(UploadMarkerRef(options_.lock_owner));
-  if (!st.ok()) LOG_WARN("%s: release upload marker: %s", name_.c_str(), st.ToString().c_str());
+  if (!st.ok())
+    LOG_WARN("%s", PrefixUnlessNamed(name_, slow_.Describe(), "release upload marker: " + st.ToString()).c_str());
 }
 
 // ---- adding and cancelling jobs ----
@@ -85,10 +88,12 @@ Status UploadQueue::ReservePut(bool staged) {
   // A batch's blobs are queued only at its Commit, so counting them here
   // would make a big enough batch refuse itself; the bound is on the queue.
   uint64_t pending = blob_seqs_.size() + (staged ? 0 : static_cast<uint64_t>(reserved_puts_));
-  if (pending >= options_.max_pending)
-    return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending to " +
-                                     slow_.Describe() + " (bound " + std::to_string(options_.max_pending) +
-                                     "); last upload error: " + errors_.LastForMessage());
+  if (pending >= options_.max_pending) {
+    const std::string last = errors_.LastForMessage();
+    return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending" +
+                                     StoreNameUnlessQuoted(" to ", slow_.Describe(), last) + " (bound " +
+                                     std::to_string(options_.max_pending) + "); last upload error: " + last);
+  }
   ++reserved_puts_;
   return Status::OK();
 }
@@ -272,7 +277,7 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
     Job& ref = jobs_.at(*ref_seqs_.begin());
     bool blobs_before = !blob_seqs_.empty() && *blob_seqs_.begin() < ref.seq;
     if (!blobs_before) {
-      if (ref.next_try <= now)
+      if (ref.next_try <= now || health_.down())
         picked = &ref;
       else
         *wake = std::min(*wake, ref.next_try);
@@ -282,6 +287,14 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
   for (; picked == nullptr && due != schedule_.end() && due->first <= now; ++due) {
     Job& job = jobs_.at(due->second);
     if (!keys_in_flight_.count(job.key)) picked = &job;  // else: its key's upload ends first
+  }
+  // In an outage the gate paces the tries (at most probe_max apart), not the
+  // jobs' own backoff: after a long outage every job's backoff is near
+  // retry_max, and waiting for it would leave a store that is back unused
+  // that long.
+  for (auto next = due; picked == nullptr && health_.down() && next != schedule_.end(); ++next) {
+    Job& job = jobs_.at(next->second);
+    if (!keys_in_flight_.count(job.key)) picked = &job;
   }
   if (picked == nullptr) {
     if (due != schedule_.end() && due->first > now) *wake = std::min(*wake, due->first);
@@ -368,7 +381,7 @@ void UploadQueue::SettleMarkerLocked(bool acquire, bool probe, const Status& st)
     marker_.held = false;
     marker_.maybe_left = !st.ok();  // tried again when next idle, after a backoff
     if (!st.ok()) {
-      LOG_WARN("%s: release upload marker: %s", name_.c_str(), st.ToString().c_str());
+      LOG_WARN("%s", PrefixUnlessNamed(name_, slow_.Describe(), "release upload marker: " + st.ToString()).c_str());
       marker_.idle_since =
           Clock::now() + RetryBackoff(options_.retry_initial, options_.retry_max, ++marker_.failures);
     } else {
@@ -426,7 +439,8 @@ void UploadQueue::CompleteJob(const Job& job, bool uploaded, uint64_t bytes) {
   }
   if (take_back) {
     Status s = job.kind == UploadEntry::Kind::kBlob ? slow_.Delete(job.key) : slow_.DeleteRef(job.ref_name);
-    if (!s.ok()) LOG_WARN("%s: removing a cancelled upload: %s", name_.c_str(), s.ToString().c_str());
+    if (!s.ok())
+      LOG_WARN("%s", PrefixUnlessNamed(name_, slow_.Describe(), "removing a cancelled upload: " + s.ToString()).c_str());
   }
   Status logged = log_->MarkDone(job.seq);
   if (job.kind == UploadEntry::Kind::kBlob) hooks_.blob_settled(job.key, /*in_slow=*/uploaded && !cancelled);
@@ -446,6 +460,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
   Status error;
   auto data = fast_.Get(job.key);
   if (data.ok()) {
+    if (!rate_limiter_.Acquire(data->size())) return;  // stopping: the upload stays pending
     error = slow_.Put(job.key, *data);
     if (error.ok()) return CompleteJob(job, true, data->size());
   } else if (data.status().code() == ENOENT || data.status().code() == EBADMSG) {
@@ -464,7 +479,7 @@ void UploadQueue::RunBlobJob(const Job& job) {
 void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
   Status lost = Status::Error(EIO, "blob " + job.key.Hex() + " queued for upload is unreadable in " +
                                        fast_.Describe() + " (" + why.message() + "); upload abandoned, listed for fsck");
-  LOG_ERROR("%s: %s", name_.c_str(), lost.message().c_str());
+  LOG_ERROR("%s", PrefixUnlessNamed(name_, fast_.Describe(), lost.message()).c_str());
   Status logged = log_->MarkLost(job.seq);
   hooks_.blob_lost(job.key);
   std::lock_guard<std::mutex> lock(mu_);
@@ -477,6 +492,7 @@ void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
 }
 
 void UploadQueue::RunRefJob(const Job& job) {
+  if (!rate_limiter_.Acquire(job.ref_data.size())) return;  // stopping: the upload stays pending
   Status s = slow_.PutRef(job.ref_name, job.ref_data);
   if (s.ok()) return CompleteJob(job, true, job.ref_data.size());
   RetryOrDrop(job, s);
@@ -503,9 +519,10 @@ Status UploadQueue::WaitFor(uint64_t target, bool exact, std::chrono::millisecon
   if (timeout == std::chrono::milliseconds::max()) {
     done_cv_.wait(lock, done);
   } else if (!done_cv_.wait_for(lock, timeout, done)) {
-    return Status::Error(ETIMEDOUT, "timed out waiting for uploads to " + slow_.Describe() + ": " +
-                                        std::to_string(jobs_.size()) + " pending; last upload error: " +
-                                        errors_.LastForMessage());
+    const std::string last = errors_.LastForMessage();
+    return Status::Error(ETIMEDOUT, "timed out waiting for uploads" +
+                                        StoreNameUnlessQuoted(" to ", slow_.Describe(), last) + ": " +
+                                        std::to_string(jobs_.size()) + " pending; last upload error: " + last);
   }
   if (stop_) return Status::Error(ESHUTDOWN, name_ + " is closing");
   if (lost_unreported_ > 0) {

@@ -17,7 +17,9 @@
 // Retries: a failed upload is retried forever, after a backoff that doubles
 // from options.retry_initial up to options.retry_max. A failure also marks
 // the slow store down (SlowStoreHealth, slow_store_health.h): then one try
-// at a time probes it, at doubling intervals up to options.probe_max, and
+// at a time probes it (the job first due, or if none is, the next one: the
+// jobs' own backoff does not space the probes), at doubling intervals up to
+// options.probe_max, and
 // the first success lets every upload go at once, the jobs' own backoff
 // reset, so a store that was down is neither hammered meanwhile nor waited
 // for once it is back. An outage is logged when it starts, now and then
@@ -50,6 +52,11 @@
 // linger). While pinned (PinMarker: an open PutBatch) the marker is written
 // and kept even with nothing queued.
 //
+// Rate: with options.upload_rate set, every upload first takes its bytes
+// from a token bucket (rate_limiter.h), so the workers together keep to that
+// many bytes per second; Stop cancels the waits, and an upload cut off so
+// stays pending (in the log, for the next open).
+//
 // Hooks: blob_settled(key, in_slow) when a blob job ends uploaded (in_slow)
 // or cancelled (not); blob_lost(key) when it is lost. They run on a worker
 // without the queue's lock, before the job leaves the queue, so whoever sees
@@ -77,6 +84,7 @@
 
 #include "store/error_tally.h"
 #include "store/paired_options.h"
+#include "store/rate_limiter.h"
 #include "store/slow_store_health.h"
 #include "store/store.h"
 #include "store/upload_log.h"
@@ -200,6 +208,7 @@ class UploadQueue {
   Store& slow_;
   UploadLog* const log_;
   const PairedOptions options_;
+  RateLimiter rate_limiter_{options_.upload_rate};  // options_.upload_rate, over blobs and refs
   ErrorTally& errors_;
   const Hooks hooks_;
   const std::string name_;

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdint>
-#include <limits>
 
 namespace amberfs {
 
@@ -50,13 +49,15 @@ std::string EscapeCtlText(std::string_view text) {
 
 Result<std::chrono::milliseconds> ParseCtlTimeout(std::string_view text) {
   auto bad = [&] {
-    return Status::Error(EINVAL, "bad timeout '" + EscapeCtlText(text) + "' (seconds, or a number with ms, s or m)");
+    return Status::Error(EINVAL, "bad timeout '" + EscapeCtlText(text) +
+                                     "' (seconds, or a number with ms, s or m; at most 7 days)");
   };
+  const uint64_t max_ms = static_cast<uint64_t>(kMaxCtlTimeout.count());
   size_t digits = 0;
   uint64_t n = 0;
   while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
-    if (n > std::numeric_limits<uint32_t>::max()) return bad();  // far beyond any sensible wait
     n = n * 10 + static_cast<uint64_t>(text[digits] - '0');
+    if (n > max_ms) return bad();  // over the maximum in any unit; stops before n can overflow
     ++digits;
   }
   if (digits == 0) return bad();
@@ -66,6 +67,7 @@ Result<std::chrono::milliseconds> ParseCtlTimeout(std::string_view text) {
   else if (unit == "ms") ms_per_unit = 1;
   else if (unit == "m") ms_per_unit = 60 * 1000;
   else return bad();
+  if (n > max_ms / ms_per_unit) return bad();
   return std::chrono::milliseconds(static_cast<int64_t>(n * ms_per_unit));
 }
 

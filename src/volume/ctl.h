@@ -86,8 +86,13 @@ Result<std::vector<std::string>> ParseCtlCommand(std::string_view raw);
 // included, stays as it is, so escaping escaped text changes nothing.
 std::string EscapeCtlText(std::string_view text);
 
+// The longest TIMEOUT a ctl command takes. A bound far below what a clock's
+// time point can hold keeps "now + timeout" from overflowing.
+inline constexpr std::chrono::milliseconds kMaxCtlTimeout = std::chrono::hours(24 * 7);
+
 // A ctl TIMEOUT argument: a number of seconds ("30"), or a number with a unit
-// "ms", "s" or "m" ("500ms", "2m"). EINVAL for anything else.
+// "ms", "s" or "m" ("500ms", "2m"), at most kMaxCtlTimeout. EINVAL for
+// anything else.
 Result<std::chrono::milliseconds> ParseCtlTimeout(std::string_view text);
 
 // Calls attempt(slice) with slices of at most `slice` until it returns

@@ -22,6 +22,17 @@ Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* opti
     (key == "cache_size" ? v.cache_bytes : v.dirty_max_bytes) = *size;
     return OptionOwner::kAmberfs;
   }
+  if (key == "upload_rate") {
+    if (!has_value) return bad("needs bytes per second, e.g. upload_rate=10M (0 = no limit)");
+    if (value == "0") {
+      v.upload_rate = 0;
+      return OptionOwner::kAmberfs;
+    }
+    Result<uint64_t> rate = ParseSize(value);
+    if (!rate.ok()) return bad(rate.status().message() + " (bytes per second, e.g. 10M; 0 = no limit)");
+    v.upload_rate = *rate;
+    return OptionOwner::kAmberfs;
+  }
   if (key == "io") {
     if (value == "uring" || value == "io_uring") {
       v.io = IoBackend::kUring;

@@ -14,6 +14,7 @@
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
 #include "store/paired_store.h"
+#include "store/store_naming.h"
 #include "store/store_url.h"
 #include "volume/volume_build.h"
 #include "volume/volume_plan.h"
@@ -40,7 +41,7 @@ Result<std::unique_ptr<PairedStore>> OpenOwnStore(const std::string& dir, const 
   fast_options.exclusive = true;  // the build's lock makes us its only user
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir, kFastStoreDir), fast_options));
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(options.url, options.credentials_file);
-  if (!slow.ok()) return slow.status().Annotate("open " + options.url);
+  if (!slow.ok()) return AnnotateNamingOnce(slow.status(), options.url, "open " + options.url, "open the slow store");
   PairedOptions paired;
   paired.lock_owner = uuid;
   return PairedStore::Open(std::move(fast), std::move(slow).value(), VolumePath(dir, kUploadLogFile), paired);

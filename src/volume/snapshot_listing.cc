@@ -18,6 +18,7 @@
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
 #include "store/store.h"
+#include "store/store_naming.h"
 #include "store/store_url.h"
 
 namespace amberfs {
@@ -62,7 +63,7 @@ class BlobReader final : public Store {
       slow_tried_ = true;
       Result<std::unique_ptr<Store>> s = OpenSlowForReading(config_.slow_url, credentials_);
       if (s.ok()) slow_ = std::move(s).value();
-      else slow_error_ = s.status().Annotate("slow store " + config_.slow_url);
+      else slow_error_ = AnnotateNamingOnce(s.status(), config_.slow_url, "slow store " + config_.slow_url, "slow store");
     }
     return slow_.get();
   }

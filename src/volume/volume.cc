@@ -2,16 +2,20 @@
 #include "amberfs/volume.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "amberfs/log.h"
 #include "amberfs/mount_options.h"
 #include "amberfs/size_parse.h"
 #include "amberfs/volume_create.h"
+#include "amberfs/volume_resize.h"
+#include "base/space_reserve.h"
 #include "base/stats.h"
 #include "base/unique_fd.h"
 #include "cache/conductor.h"
 #include "cache/conductor_metrics.h"
+#include "volume/volume_metrics.h"
 #include "io/batch_io.h"
 #include "io/device.h"
 #include "snapshot/catalog.h"
@@ -29,6 +33,13 @@
 
 namespace amberfs {
 namespace {
+
+// Whether two paths are on one file system (false if either cannot be seen).
+bool SameFileSystem(const std::string& a, const std::string& b) {
+  struct stat sa, sb;
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev;
+}
+
 
 // The change tracker of the volume: opened, or created for a volume that has
 // none yet. A new tracker starts empty only if the image holds no data (a
@@ -56,44 +67,6 @@ Result<std::unique_ptr<ChangeTracker>> OpenTracker(const std::string& dir, const
     AMBER_RETURN_IF_ERROR(t->MarkAll());
   }
   return t;
-}
-
-void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
-  out->Counter("amberfs_snapshots_total", "Snapshots committed since the mount.", s.snapshots);
-  out->Counter("amberfs_snapshot_failures_total", "Snapshots that failed (nothing committed).", s.snapshot_failures);
-  out->Counter("amberfs_snapshot_chunks_total", "Chunks captured by snapshots.", s.chunks_captured);
-  out->Counter("amberfs_snapshot_cow_chunks_total", "Chunks copied by writers before overwriting them.", s.cow_chunks);
-  out->Counter("amberfs_snapshot_new_blobs_total", "Blobs stored by snapshots.", s.new_blobs);
-  out->Counter("amberfs_snapshot_stored_bytes_total", "Bytes of blobs stored by snapshots.", s.bytes_stored);
-  out->Gauge("amberfs_snapshot_last_duration_microseconds", "Duration of the last snapshot.",
-             s.last_duration_ns / 1000);
-  out->Gauge("amberfs_snapshot_last_barrier_microseconds",
-             "How long writers were held at the last snapshot's capture instant.", s.last_barrier_ns / 1000);
-  out->Counter("amberfs_rollbacks_total", "Rollbacks done.", s.rollbacks);
-  out->Counter("amberfs_snapshot_deletes_total", "Snapshots deleted.", s.deletes);
-  out->Counter("amberfs_gc_runs_total", "Garbage collections run.", s.gcs);
-  out->Counter("amberfs_gc_deleted_blobs_total", "Blobs deleted by gc.", s.gc_deleted);
-  out->Counter("amberfs_snapshot_ref_errors_total", "Snapshot refs that could not be queued.", s.ref_errors);
-  out->Gauge("amberfs_rollback_unfinished", "1 while a rollback runs or after one failed (writes are refused).",
-             s.unfinished_rollback.empty() ? 0 : 1);
-  out->Gauge("amberfs_upload_pending", "Blobs and refs waiting for the slow store (upload queue depth).",
-             s.store.pending);
-  out->Counter("amberfs_uploaded_total", "Uploads to the slow store.", s.store.uploaded);
-  out->Counter("amberfs_uploaded_bytes_total", "Bytes uploaded to the slow store.", s.store.uploaded_bytes);
-  out->Counter("amberfs_upload_errors_total", "Failed uploads (retried).", s.store.upload_errors);
-  out->Counter("amberfs_upload_lost_total", "Uploads abandoned because the fast copy was gone.", s.store.lost);
-  out->Gauge("amberfs_fast_store_bytes", "Disk bytes of the fast store.", s.store.fast_bytes);
-  out->Gauge("amberfs_slow_store_up", "1 unless uploads to the slow store keep failing (an outage).",
-             s.store.slow_store_up ? 1 : 0);
-  out->Gauge("amberfs_slow_store_down_since_seconds", "Unix time the current outage began; 0 while up.",
-             static_cast<uint64_t>(s.store.slow_store_down_since));
-  out->Counter("amberfs_slow_store_outages_total", "Outages of the slow store seen since the mount.",
-               s.store.slow_store_outages);
-  out->Gauge("amberfs_snapshot_refs_verified",
-             "1 once every snapshot's ref is known to be in the slow store or queued for it.",
-             s.refs_verified ? 1 : 0);
-  out->Counter("amberfs_snapshot_refs_requeued_total", "Snapshot refs found missing from the slow store and queued.",
-               s.refs_requeued);
 }
 
 }  // namespace
@@ -132,6 +105,13 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   AMBER_ASSIGN_OR_RETURN(VolumeLock lock, VolumeLock::Acquire(dir, "mount"));
   AMBER_RETURN_IF_ERROR(RefuseInterruptedInstall(dir));
   AMBER_ASSIGN_OR_RETURN(VolumeConfig config, VolumeConfig::Load(dir));
+  if (std::string resize = DescribeInterruptedResize(dir, config); !resize.empty()) {
+    if (options.read_only) {
+      return Status::Error(EBUSY, "volume " + dir + ": " + resize + ": mount it read-write once (or run "
+                                  "fsck.amberfs -y, or mkfs.amberfs --resize again) to settle it");
+    }
+    AMBER_RETURN_IF_ERROR(FinishInterruptedResize(dir, config).Annotate("settle an interrupted resize"));
+  }
   if (options.read_only) {
     AMBER_ASSIGN_OR_RETURN(std::optional<RollbackIntent> intent, ReadRollbackIntent(dir));
     if (intent) {
@@ -165,6 +145,7 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   copts.block_size = volume->config_.block_size;
   copts.dirty_max_bytes = options.dirty_max_bytes;
   copts.sync_delay = options.sync_delay;
+  if (volume->space_reserve_ && SameFileSystem(image, dir)) copts.space_reserve = volume->space_reserve_.get();
   Result<std::unique_ptr<Conductor>> conductor =
       Conductor::Open(std::move(device).value(), OpenBatchIO(options.io), copts);
   if (!conductor.ok()) return conductor.status().Annotate("open cache");
@@ -228,6 +209,7 @@ void Volume::RegisterCtl(CtlDispatcher* ctl) {
 }
 
 void Volume::WriteMetrics(MetricsWriter* out) const {
+  WriteBuildInfo(out);
   out->Gauge("amberfs_volume_size_bytes", "The volume's size.", config_.size);
   WriteConductorMetrics(conductor_->Stats(), out);
   if (snapshotter_) WriteSnapshotMetrics(snapshotter_->Stats(), out);
@@ -239,18 +221,28 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   fast_options.exclusive = true;  // the volume lock makes us its only user
   Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
+  // Room for delete and gc on a full VOLDIR: bulk writes on its file system
+  // (the fast store's blobs, a local slow store's, the image's write-back)
+  // leave what the reserve lacks (base/space_reserve.h).
+  AMBER_ASSIGN_OR_RETURN(space_reserve_, SpaceReserve::Open(VolumePath(dir_, kSpaceReserveFile), kSpaceReserveBytes));
+  (*fast)->set_space_reserve(space_reserve_.get());
   // The volume is local: it mounts while the slow store is down, and its
   // uploads wait for the store (kProbe only warns).
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials, StoreCheck::kProbe);
   if (!slow.ok()) return slow.status().Annotate("open slow store");
+  if (auto* local = dynamic_cast<DiskStore*>(slow->get()); local != nullptr && SameFileSystem(local->root(), dir_)) {
+    local->set_space_reserve(space_reserve_.get());
+  }
   PairedOptions paired_options;
   paired_options.lock_owner = config_.uuid;  // other volumes may share the slow store
+  paired_options.upload_rate = options_.upload_rate;
   Result<std::unique_ptr<PairedStore>> paired = PairedStore::Open(std::move(fast).value(), std::move(slow).value(),
                                                                   VolumePath(dir_, kUploadLogFile), paired_options);
   if (!paired.ok()) return paired.status().Annotate("open blob store");
   paired_ = std::move(paired).value();
   AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
   SnapshotterOptions so;
+  so.space_reserve = space_reserve_.get();
   so.voldir = dir_;
   so.volume_uuid = config_.uuid;
   so.volume_size = config_.size;

@@ -58,7 +58,7 @@ Status RemoveTree(const std::string& path) {
 // Names a volume directory holds (what mkfs, the mount and the stores make).
 bool IsVolumeEntry(const std::string& name) {
   static const std::string_view kNames[] = {kConfigFile,   kDefaultImageName, kLockFile,       kMountedMarker,
-                                            kSpareMarker,  kChangesFile,      kSnapshotBaseFile, kCatalogDir,
+                                            kSpareMarker,  kChangesFile,      kResizeChangesFile, kSnapshotBaseFile, kCatalogDir,
                                             kFastStoreDir, kUploadLogFile,    kDefaultSlowStoreDir, kPendingMarker};
   for (std::string_view n : kNames) {
     if (name == n) return true;

@@ -5,7 +5,7 @@
 #include <sys/sysmacros.h>
 
 #include <cstdio>
-#include <cstdlib>
+#include <limits>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -58,9 +58,14 @@ Result<std::vector<FlockLine>> GrantedFlocks() {
 pid_t PidNamedIn(std::string_view line) {
   size_t at = line.find("by pid ");
   if (at == std::string_view::npos) return 0;
-  std::string digits(line.substr(at + 7, 10));
-  long pid = std::strtol(digits.c_str(), nullptr, 10);
-  return pid > 0 ? static_cast<pid_t>(pid) : 0;
+  // Only the digits right there: no blanks or sign skipped, and a number
+  // too big for a pid is none (cut short or wrapped it would name another).
+  long long pid = 0;
+  for (size_t i = at + 7; i < line.size() && line[i] >= '0' && line[i] <= '9'; ++i) {
+    pid = pid * 10 + (line[i] - '0');
+    if (pid > std::numeric_limits<pid_t>::max()) return 0;
+  }
+  return static_cast<pid_t>(pid);
 }
 
 Result<std::optional<VolumeHolder>> FindVolumeHolder(const std::string& voldir) {

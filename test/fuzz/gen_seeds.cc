@@ -9,6 +9,7 @@
 // unless an encoder changed. Regression seeds (regress-*) are not touched.
 //
 // Usage: gen_seeds CORPUS_DIR   (make fuzz-seeds)
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -24,6 +25,7 @@
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/index_tree.h"
+#include "snapshot/rollback_intent.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
 #include "store/upload_log.h"
@@ -31,6 +33,7 @@
 #include "store/pack_format.h"
 #include "store/upload_log_record.h"
 #include "volume/ctl.h"
+#include "volume/volume_lock.h"
 
 using namespace amberfs;
 using Bytes = std::vector<uint8_t>;
@@ -79,7 +82,9 @@ void CtlSeeds() {
   TextSeeds("ctl_command", {"flush", "flush\n", "help\n", "snapshot\n", "snapshot nightly-2024.01_a\n",
                             "delete s1", "rollback s1\n", "gc\n", "drain\n", "drain 30s\n", "loglevel debug\n",
                             "loglevel\n", " \tsnapshot \t a  \n", "", "\n", "snap\nshot", "delete", "delete a b",
-                            "snapshot .hidden", "snapshot a/b", "unknown-command x", "flush\x7f", "flush\r\n"});
+                            "snapshot .hidden", "snapshot a/b", "unknown-command x", "flush\x7f", "flush\r\n",
+                            "drain 500ms\n", "drain 2m", "drain 604800\n", "drain 10080m", "drain 0", "drain 1.5s",
+                            "drain 10h", "drain 30 s"});
   Seed("ctl_command", "too-long", Bytes(kMaxCtlCommand + 1, 'a'));
 }
 
@@ -341,6 +346,40 @@ void BlobIndexSeeds() {
   Seed("blob_index_format", "build", Flag(8, Noise(5, 400)));
 }
 
+void RollbackIntentSeeds() {
+  fuzz::ScratchDir dir;
+  for (const std::string& name : {std::string("s1"), std::string("nightly-2024.01_a"), std::string(64, 'z')}) {
+    FUZZ_CHECK(WriteRollbackIntent(dir.path(), {name, P(name)}).ok(), "write intent");
+    const Bytes intent = Must(ReadSmallFile(dir / kRollbackIntentFile, 4096), "read intent");
+    Seed("rollback_intent", "file-" + std::to_string(name.size()), Flag(0, intent));
+    Seed("rollback_intent", "fixed-" + std::to_string(name.size()), Flag(3, intent));
+  }
+  Seed("rollback_intent", "build", Flag(4, Noise(7, 60)));
+}
+
+// A file the real writer made, its first line swapped for `line` (the pid
+// and time of this run would make the seed change at every run).
+Bytes WithFirstLine(Bytes written, std::string_view line) {
+  const auto nl = std::find(written.begin(), written.end(), uint8_t{'\n'});
+  written.erase(written.begin(), nl);
+  return Cat(Text(line), written);
+}
+
+void VolumeHolderSeeds() {
+  fuzz::ScratchDir dir;
+  {
+    VolumeLock lock = Must(VolumeLock::Acquire(dir.path(), "mount"), "lock");
+    FUZZ_CHECK(lock.MarkMounted().ok(), "mark mounted");
+    const Bytes marker = Must(ReadSmallFile(dir / kMountedMarker, 4096), "read marker");
+    Seed("volume_holder", "mounted", Flag(0, WithFirstLine(marker, "mounted by pid 4242 at 2026-01-02T03:04:05Z")));
+  }
+  const Bytes lock = Must(ReadSmallFile(dir / kLockFile, 4096), "read lock");
+  Seed("volume_holder", "lock", Flag(1, WithFirstLine(lock, "mount by pid 4242 since 2026-01-02T03:04:05Z")));
+  Seed("volume_holder", "pid-max", Flag(0, Text("mounted by pid 2147483647 at 2026-01-02T03:04:05Z\n")));
+  Seed("volume_holder", "pid-wraps", Flag(1, Text("mount by pid 4294967338 since 2026-01-02T03:04:05Z\n")));
+  Seed("volume_holder", "long-line", Flag(0, Bytes(4097, 'x')));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -364,6 +403,8 @@ int main(int argc, char** argv) {
   VolumeConfigSeeds();
   S3Seeds();
   PointerRefSeeds();
+  RollbackIntentSeeds();
+  VolumeHolderSeeds();
   std::printf("gen_seeds: wrote the seeds under %s\n", g_root.c_str());
   return 0;
 }

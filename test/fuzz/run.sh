@@ -22,6 +22,11 @@ fi
 build=$1
 seconds=$2
 shift 2
+# libFuzzer reads -max_total_time=0 as "no limit": a run would never end.
+if ! [[ $seconds =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ]; then
+  echo "$0: SECONDS must be a whole number of at least 1, not '$seconds'" >&2
+  exit 2
+fi
 timeout=${FUZZ_TIMEOUT:-10}
 rss_mb=${FUZZ_RSS_MB:-2048}
 parallel=${FUZZ_PARALLEL:-1}

@@ -98,6 +98,7 @@ for x in s.values():
 EOF
 
 amb_log "list takes no lock from the daemon"
+mkdir -p "$AMB_WORK/mnt2"  # an existing mount point: the refusal must be the volume lock's
 amb_expect_fail "a second mount while listing" "$AMBERFS" -f "$vol" "$AMB_WORK/mnt2"
 grep -q 'in use' "$AMB_WORK/err" || amb_fail "second mount: $(cat "$AMB_WORK/err")"
 "$AMBERCTL" snapshot "$mnt" s3 >/dev/null || amb_fail "snapshot after list"

@@ -22,7 +22,7 @@ AMB_PIDS[$mnt]=$daemon  # so the trap can clean up
 
 [[ $(stat -c %a "$mnt/volume") == 600 ]] || amb_fail "volume is not 0600"
 [[ -d $mnt/snapshots && -z $(ls -A "$mnt/snapshots") ]] || amb_fail "snapshots/ missing or not empty"
-grep -q '^amberfs_io_backend{backend="plain"' "$mnt/stats" || amb_fail "stats does not show io=plain"
+grep -q '^amberfs_io_backend_info{backend="plain"' "$mnt/stats" || amb_fail "stats does not show io=plain"
 [[ $(amb_stat "$mnt" amberfs_cache_budget_bytes) == $((32 << 20)) ]] || amb_fail "cache_size not applied"
 [[ $(amb_stat "$mnt" amberfs_fuse_max_write_bytes) == $((1 << 20)) ]] || amb_fail "max_write is not 1 MiB"
 

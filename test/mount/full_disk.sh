@@ -10,7 +10,6 @@ fs=$AMB_WORK/fs mnt=$AMB_WORK/mnt
 amb_small_fs 96M "$fs"
 vol=$fs/vol
 amb_mkfs "$vol" 256M
-avail() { df --output=avail -B1 "$fs" | tail -1; }
 
 amb_log "16M acknowledged, snapshot s1, then fill the file system"
 head -c $((16 << 20)) /dev/urandom >"$AMB_WORK/acked"
@@ -22,7 +21,7 @@ echo drain >"$mnt/ctl" || amb_fail "drain failed"
 dd if=/dev/urandom of="$mnt/volume" bs=1M seek=16 count=200 conv=notrunc,fsync status=none 2>"$AMB_WORK/dd.err" &&
   amb_fail "filling the file system did not fail"
 grep -q "No space left" "$AMB_WORK/dd.err" || amb_fail "the filling writer did not get ENOSPC: $(cat "$AMB_WORK/dd.err")"
-amb_log "file system full: $(avail) bytes free; kill -9"
+amb_log "file system full: $(amb_free_bytes "$fs") bytes free; kill -9"
 amb_kill9 "$mnt"
 
 check_mount() {
@@ -40,12 +39,12 @@ amb_umount "$mnt" || amb_fail "clean unmount of the full volume exited $?: $(tai
 check_mount "after a clean unmount on a full disk"
 
 amb_log "free space: discard the filler, delete s1, gc"
-before=$(avail)
+before=$(amb_free_bytes "$fs")
 fallocate -p -o $((16 << 20)) -l $((200 << 20)) "$mnt/volume" || amb_fail "discard in the volume failed"
 echo flush >"$mnt/ctl" || amb_fail "flush failed"
 echo delete s1 >"$mnt/ctl" || amb_fail "delete s1 failed"
 echo gc >"$mnt/ctl" || amb_fail "gc failed: $(tail -3 "$AMB_WORK/daemon.log")"
-after=$(avail)
+after=$(amb_free_bytes "$fs")
 amb_log "free: $before -> $after bytes"
 ((after > before + (16 << 20))) || amb_fail "discard, delete and gc freed too little ($before -> $after)"
 cmp <(head -c $((16 << 20)) "$mnt/volume") "$AMB_WORK/acked" || amb_fail "acknowledged data differs after gc"

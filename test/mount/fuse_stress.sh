@@ -8,18 +8,18 @@
 # within seconds here. Run against a sanitizer build (AMBERFS_BUILD=build/asan
 # or build/tsan, as `make check` does), any sanitizer report fails the test.
 #
-# Phases: (1) 2 control clients x STRESS_CYCLES cycles (default 4000) of ctl
+# Phases: (1) 2 control clients x STRESS_CYCLES cycles (default 3000) of ctl
 # help + stats read + snapshot-file read, each file opened, read and closed,
 # beside two volume writers; (2) the same clients, writers and a snapshotter
-# (snapshot, delete, gc, drain) for STRESS_SECONDS (default 60); (3)
-# STRESS_SNAPSHOTS snapshots of small changes (default 300).
+# (snapshot, delete, gc, drain) for STRESS_SECONDS (default 40); (3)
+# STRESS_SNAPSHOTS snapshots of small changes (default 200).
 source "$(dirname "$0")/lib.sh"
 AMB_TIMEOUT=${AMB_TIMEOUT:-900}
 amb_setup
 
-cycles=${STRESS_CYCLES:-4000}
-seconds=${STRESS_SECONDS:-60}
-snapshots=${STRESS_SNAPSHOTS:-300}
+cycles=${STRESS_CYCLES:-3000}
+seconds=${STRESS_SECONDS:-40}
+snapshots=${STRESS_SNAPSHOTS:-200}
 stress=${STRESS_TOOL:-$AMBERFS_BUILD/test-tools/fuse_stress}
 [[ -x $stress ]] || amb_fail "$stress not built (run make)"
 

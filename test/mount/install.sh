@@ -72,7 +72,7 @@ mount -t amberfs "$vol" "$mnt" -o cache_size=32M,io=plain,noauto,nofail,_netdev,
 amb_is_mounted "$mnt" || amb_fail "not mounted after mount -t amberfs"
 findmnt -n -o FSTYPE,SOURCE "$mnt" | grep -qx "fuse.amberfs *$vol" || amb_fail "findmnt: $(findmnt -n "$mnt")"
 [[ $(amb_stat "$mnt" amberfs_cache_budget_bytes) == $((32 << 20)) ]] || amb_fail "cache_size not applied"
-grep -q '^amberfs_io_backend.*backend="plain"' "$mnt/stats" || amb_fail "io=plain not applied"
+grep -q '^amberfs_io_backend_info.*backend="plain"' "$mnt/stats" || amb_fail "io=plain not applied"
 AMB_PIDS[$mnt]=$(awk '/^mount by pid/ { print $4 }' "$vol/lock")
 head -c $((4 << 20)) /dev/urandom >"$AMB_WORK/data"
 dd if="$AMB_WORK/data" of="$mnt/volume" bs=1M conv=notrunc status=none

@@ -118,8 +118,9 @@ amb_kill9() {
   fusermount3 -u "$mnt" 2>/dev/null || umount -l "$mnt"
 }
 
-# amb_small_fs SIZE DIR: an ext4 file system of SIZE on a loop device, mounted
-# at DIR (undone by the cleanup); skips the test where loop devices are missing.
+# amb_small_fs SIZE DIR: an ext4 file system of SIZE (truncate syntax) on a loop
+# device, mounted at DIR, e.g. a volume directory that can fill up (undone by
+# the cleanup); skips the test where loop devices are missing.
 amb_small_fs() {
   local size=$1 dir=$2 img=$AMB_WORK/small-fs-$RANDOM.img loop
   command -v mkfs.ext4 >/dev/null || amb_skip "mkfs.ext4 not installed"
@@ -132,6 +133,9 @@ amb_small_fs() {
   mount "$loop" "$dir"
   AMB_KERNEL_MOUNTS+=("$dir")
 }
+
+# amb_free_bytes DIR: bytes available on DIR's file system.
+amb_free_bytes() { df --output=avail -B1 "$1" | tail -1; }
 
 # amb_stat MNT NAME: one sample's value from stats (NAME may carry labels).
 amb_stat() { awk -v n="$2" '$1 == n { print $2 }' "$1/stats"; }
@@ -174,17 +178,3 @@ amb_stop_s3rver() {
   unset "AMB_PIDS[s3rver]"
 }
 
-# amb_small_fs SIZE DIR: an ext4 file system of SIZE (truncate syntax) on a
-# loop device, mounted at DIR (a volume directory that can fill up). The
-# cleanup unmounts it and detaches the loop device.
-amb_small_fs() {
-  local size=$1 dir=$2 img=$AMB_WORK/small-$RANDOM.img loop
-  command -v mkfs.ext4 >/dev/null || amb_skip "mkfs.ext4 not installed"
-  truncate -s "$size" "$img"
-  mkfs.ext4 -q -F "$img"
-  mkdir -p "$dir"
-  loop=$(losetup --find --show "$img") || amb_skip "no loop device"
-  AMB_LOOPS+=("$loop")
-  mount "$loop" "$dir"
-  AMB_KERNEL_MOUNTS+=("$dir")
-}

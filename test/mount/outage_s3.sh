@@ -3,11 +3,13 @@
 # against radosgw) is down, then back:
 #   1. down at mount time: the volume mounts (one warning naming the store
 #      once), serves reads and writes, and a snapshot commits locally; the
-#      server starts later, and drain completes;
+#      server starts later, and drain completes; before that, a drain that
+#      times out says why, naming the store URL once;
 #   2. down in the middle of uploading 96 MiB: the server is killed 0.2 s
 #      after the snapshot (uploads must still be waiting) and is back 3 s
 #      later; drain completes.
-# Then fsck --slow is clean and a restore equals the last snapshot.
+# No line of the daemon's log names the store URL more than once. Then fsck
+# --slow is clean and a restore equals the last snapshot.
 AMB_TIMEOUT=${AMB_TIMEOUT:-400}
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/../support/s3_backend.sh"
@@ -27,6 +29,14 @@ warning=$(grep "slow store unusable for now" "$AMB_WORK/daemon.log") ||
 head -c $((4 << 20)) /dev/urandom | dd of="$mnt/volume" bs=1M seek=1 conv=notrunc status=none
 echo snapshot s1 >"$mnt/ctl" || amb_fail "snapshot s1 failed while the store is down"
 cmp "$mnt/snapshots/s1" "$mnt/volume" || amb_fail "snapshots/s1 differs from the volume"
+# A drain that cannot finish: its error (which quotes the last upload error)
+# names the store exactly once.
+exec 3<>"$mnt/ctl"
+! echo "drain 1s" >&3 2>/dev/null || amb_fail "drain succeeded with the store down"
+reply=$(cat <&3)
+exec 3>&-
+[[ $(grep -o -F "$url" <<<"$reply" | wc -l) == 1 ]] || amb_fail "the drain error does not name the store once: $reply"
+amb_log "  drain with the store down: $reply"
 s3_server_start || amb_fail "the S3 server did not start again"
 echo drain >"$mnt/ctl" || amb_fail "drain after the store came up failed"
 amb_log "  drained after the store came up"
@@ -46,6 +56,12 @@ start=$SECONDS
 echo drain >"$mnt/ctl" || amb_fail "drain after the outage failed"
 amb_log "  drained $((SECONDS - start)) s after the store came back"
 amb_umount "$mnt" || amb_fail "unmount did not exit 0"
+# No line of the daemon's log (outage warnings, upload and marker errors)
+# names the store more than once.
+while read -r line; do
+  (($(grep -o -F "$url" <<<"$line" | wc -l) <= 1)) || amb_fail "a log line names the store more than once: $line"
+done <"$AMB_WORK/daemon.log"
+grep -q -F "$url" "$AMB_WORK/daemon.log" || amb_fail "no log line names the store: $(tail -5 "$AMB_WORK/daemon.log")"
 
 "$AMBERFS_BUILD/fsck.amberfs" --slow --s3-credentials "$creds" "$vol" >"$AMB_WORK/fsck.out" ||
   amb_fail "fsck --slow after the outages: $(cat "$AMB_WORK/fsck.out")"

@@ -258,6 +258,7 @@ class Runner {
     if (err != 0) return MountError("snapshot", err);
     journal_.Record("S " + name + " " + std::to_string(next_gen_.load() - 1));
     snapshots_.push_back(name);
+    base_ = name;
     ++snaps_;
   }
 
@@ -266,7 +267,15 @@ class Runner {
     std::string name = snapshots_[i];
     journal_.Record("D+ " + name);
     int err = CtlCommand(a_.mnt, "delete " + name);
-    if (err == EBUSY) {
+    // ENOSPC is the documented refusal to delete the snapshot that is the
+    // base on a full disk (snapshotter.h, "Full file system"), and for no
+    // other: the base is the last snapshot taken (known once this run took
+    // one). It must have changed nothing: the snapshot is still there.
+    if (err == ENOSPC && !base_.empty() && name != base_)
+      return Fail("delete " + name + ": ENOSPC, but it is not the base snapshot (" + base_ + ")");
+    if (err == ENOSPC && !SnapshotListed(name)) return Fail("delete " + name + ": ENOSPC, yet the snapshot is gone");
+    if (err == EBUSY || err == ENOSPC) {
+      if (err == ENOSPC) ++enospc_;
       journal_.Record("S " + name + " " + SnapshotMaxGen(name));
       return;
     }
@@ -274,6 +283,11 @@ class Runner {
     journal_.Record("D " + name);
     snapshots_.erase(snapshots_.begin() + static_cast<long>(i));
     ++deletes_;
+  }
+
+  bool SnapshotListed(const std::string& name) {
+    struct stat st;
+    return stat((a_.mnt + "/snapshots/" + name).c_str(), &st) == 0;
   }
 
   // The max generation a snapshot was recorded with (to re-commit it in the
@@ -423,6 +437,7 @@ class Runner {
   bool pause_ = false, writer_idle_ = false;  // guarded by mu_
   std::atomic<uint64_t> next_gen_;
   std::vector<std::string> snapshots_;  // controller thread only
+  std::string base_;                    // controller thread only: the last snapshot taken ("" = none yet)
   std::mt19937_64 rng_;
   int vol_ = -1;
   std::atomic<bool> stop_{false}, gone_{false}, failed_{false};

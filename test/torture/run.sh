@@ -23,12 +23,17 @@
 # on a small loop file system fills up; writers get ENOSPC, nothing
 # acknowledged is lost.
 #
+# Several runs may go side by side (each has its own scratch directory and
+# loop device); give each its own SEED_BASE so their writers' seeds differ
+# (a cycle's seed is SEED_BASE + its number).
+#
 # Prints one line per cycle and a closing line:
 #   torture: N cycles, N failed, N lost acknowledged bytes, N unreadable snapshots, N fsck errors
 # and exits 1 if anything failed.
 source "$(dirname "$0")/../mount/lib.sh"
 CYCLES=${CYCLES:-20}
 ENOSPC_CYCLES=${ENOSPC_CYCLES:-3}
+SEED_BASE=${SEED_BASE:-0}
 AMB_TIMEOUT=${AMB_TIMEOUT:-$((CYCLES * 60 + ENOSPC_CYCLES * 90 + 300))}
 amb_setup
 # A cycle's failure is counted and the run goes on; nothing here may end it early.
@@ -75,14 +80,15 @@ crash_cycle() {
   opts=$(mount_opts)
   amb_mount "$vol" "$mnt" -o "$opts"
   pid=${AMB_PIDS[$mnt]}
-  local run_args=(--seconds 60 --seed "$cycle")
+  local run_args=(--seconds 60 --seed "$((SEED_BASE + ${cycle#enospc-}))")
   "$TORTURE" run "$mnt" "$state" "${run_args[@]}" >"$AMB_WORK/run.out" 2>&1 &
   tpid=$!
   if [[ $extra == stress ]]; then
     "$STRESS" "$mnt" --clients 2 --seconds 60 --writers 0 --no-snapshots >"$AMB_WORK/stress.out" 2>&1 &
     spid=$!
   elif [[ $extra == gc ]]; then
-    ( for _ in $(seq 200); do echo gc >"$mnt/ctl" 2>/dev/null || true; done ) &
+    # (the redirection's own error, once the daemon is killed, is not news)
+    ( for _ in $(seq 200); do { echo gc >"$mnt/ctl"; } 2>/dev/null || true; done ) &
     spid=$!
   fi
   sleep "$((RANDOM % 3)).$((RANDOM % 10))"
@@ -158,7 +164,7 @@ restore_cycle() {
 rollback_cycle() {
   local name=rb$cycle out pid rpid
   "$TORTURE" snapshot "$mnt" "$state" "$name" || { cycle_fail "snapshot for the rollback cycle failed"; return; }
-  "$TORTURE" run "$mnt" "$state" --seconds 1.5 --seed "$((cycle + 1000))" --no-snapshots >"$AMB_WORK/run.out" 2>&1 \
+  "$TORTURE" run "$mnt" "$state" --seconds 1.5 --seed "$((SEED_BASE + cycle + 1000))" --no-snapshots >"$AMB_WORK/run.out" 2>&1 \
     || cycle_fail "torture run before the rollback: $(tail -2 "$AMB_WORK/run.out")"
   pid=${AMB_PIDS[$mnt]}
   "$TORTURE" rollback "$mnt" "$state" "$name" >"$AMB_WORK/rollback.out" 2>&1 &

@@ -16,7 +16,7 @@ TEST_CASE("size_parse: accepts numbers with binary suffixes") {
 }
 
 TEST_CASE("size_parse: rejects zero, garbage and overflow") {
-  for (const char* bad : {"", "0", "0K", "K", "-1", "+1", " 1", "1 ", "1.5G", "1X", "1KX",
+  for (const char* bad : {"", "0", "0K", "K", "-1", "+1", " 1", "1 ", "1.5", "1.G", ".5G", "1..5G", "0.0001K", "1e3", "0.0G", "1X", "1KX",
                           "1Kib", "1KiBB", "0x10", "18446744073709551616", "16777216T",
                           "99999999999999999999G"}) {
     CAPTURE(bad);
@@ -25,7 +25,19 @@ TEST_CASE("size_parse: rejects zero, garbage and overflow") {
     CHECK(r.status().code() == EINVAL);
   }
   CHECK(ParseSize("18446744073709551615").value() == UINT64_MAX);
-  CHECK(ParseSize("1.5G").status().message().find("1.5G") != std::string::npos);
+  CHECK(ParseSize("0.0001K").status().message().find("0.0001K") != std::string::npos);
+  CHECK(ParseSize("0.0001K").status().message().find("whole number of bytes") != std::string::npos);
+  CHECK(ParseSize("16777215.99T").status().code() == EINVAL);
+}
+
+TEST_CASE("size_parse: decimals that make whole bytes") {
+  CHECK(ParseSize("1.5G").value() == (3ull << 30) / 2);
+  CHECK(ParseSize("1.5GiB").value() == (3ull << 30) / 2);
+  CHECK(ParseSize("0.5K").value() == 512);
+  CHECK(ParseSize("2.25m").value() == (9ull << 20) / 4);
+  CHECK(ParseSize("1.000G").value() == 1ull << 30);
+  CHECK(ParseSize("0.125T").value() == 1ull << 37);
+  CHECK(ParseSize("0.1T").status().code() == EINVAL);  // 2^40 / 10 is not whole
 }
 
 TEST_CASE("size_parse: durations") {

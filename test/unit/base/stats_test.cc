@@ -1,8 +1,11 @@
 #include "base/stats.h"
 #include "cache/conductor_metrics.h"  // a real producer of families, checked against the format
+#include "amberfs/version.h"
+#include "volume/volume_metrics.h"
 
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <sstream>
@@ -82,7 +85,11 @@ std::map<std::string, std::string> CheckExposition(const std::string& text) {
       REQUIRE(line[end] == ' ');
       std::string value = line.substr(end + 1);
       REQUIRE(!value.empty());
-      CHECK(value.find_first_not_of("0123456789") == std::string::npos);
+      // An integer, or a real in the form Go's ParseFloat reads (the exposition format's rule).
+      char* parsed_to = nullptr;
+      std::strtod(value.c_str(), &parsed_to);
+      CHECK(value.find_first_not_of("0123456789.e+-") == std::string::npos);
+      CHECK(parsed_to == value.c_str() + value.size());
       samples[line.substr(0, end)] = value;
     }
   }
@@ -115,7 +122,7 @@ TEST_CASE("stats: conductor metrics in Prometheus text format") {
   CHECK(samples["amberfs_fsyncs_total"] == "5");
   CHECK(samples["amberfs_errors_total{kind=\"writeback\"}"] == "2");
   CHECK(samples["amberfs_errors_total{kind=\"fsync\"}"] == "1");
-  CHECK(samples["amberfs_io_backend{backend=\"plain\",fallback_reason=\"io_uring_setup: "
+  CHECK(samples["amberfs_io_backend_info{backend=\"plain\",fallback_reason=\"io_uring_setup: "
                 "\\\"Operation not permitted\\\"\\nsecond line \\\\\"}"] == "1");
 }
 
@@ -127,4 +134,40 @@ TEST_CASE("stats: a bad metric name never corrupts the output") {
   CHECK(samples["invalid_name"] == "3");
   CHECK(samples["amberfs_ok"] == "4");
   CHECK(w.text().find("help with \\\\ and\\nnewline") != std::string::npos);
+}
+
+TEST_CASE("stats: snapshot metrics in seconds, progress per operation, build info") {
+  SnapshotterStats s;
+  s.last_duration_ns = 1'500'000'000;
+  s.last_barrier_ns = 250'000;
+  s.last_success_ns = 1'700'000'000'250'000'000;
+  s.rollback_progress = OperationProgress::Figures{true, 3, 10};
+  s.drain_progress = OperationProgress::Figures{false, 7, 7};
+  MetricsWriter w;
+  WriteBuildInfo(&w);
+  WriteSnapshotMetrics(s, &w);
+  std::map<std::string, std::string> samples = CheckExposition(w.text());
+  CHECK(samples["amberfs_snapshot_last_duration_seconds"] == "1.5");
+  CHECK(samples["amberfs_snapshot_last_barrier_seconds"] == "0.00025");
+  CHECK(samples["amberfs_snapshot_last_success_timestamp_seconds"] == "1700000000.25");
+  CHECK(samples["amberfs_operation_running{operation=\"rollback\"}"] == "1");
+  CHECK(samples["amberfs_operation_done{operation=\"rollback\"}"] == "3");
+  CHECK(samples["amberfs_operation_goal{operation=\"rollback\"}"] == "10");
+  CHECK(samples["amberfs_operation_running{operation=\"drain\"}"] == "0");
+  CHECK(samples["amberfs_operation_done{operation=\"drain\"}"] == "7");
+  CHECK(samples["amberfs_operation_running{operation=\"snapshot\"}"] == "0");
+  CHECK(samples["amberfs_operation_goal{operation=\"gc\"}"] == "0");
+  CHECK(samples[std::string("amberfs_build_info{version=\"") + kVersion + "\",commit=\"" + BuildCommit() + "\"}"] ==
+        "1");
+  CHECK(std::string(BuildCommit()).size() >= 7);  // the Makefile passes the commit (a checkout builds these tests)
+  CHECK(w.text().find("microseconds") == std::string::npos);
+}
+
+TEST_CASE("stats: real values are written so they read back") {
+  MetricsWriter w;
+  w.GaugeReal("amberfs_a", "a", 1e-9);
+  w.GaugeReal("amberfs_b", "b", 0);
+  std::map<std::string, std::string> samples = CheckExposition(w.text());
+  CHECK(std::stod(samples["amberfs_a"]) == 1e-9);
+  CHECK(samples["amberfs_b"] == "0");
 }

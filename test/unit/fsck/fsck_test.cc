@@ -589,3 +589,24 @@ TEST_CASE("fsck: a deleted snapshot that is still the base keeps its blobs; a co
   INFO(Text(again));
   CHECK(again.Errors(false, false) == 0);
 }
+
+TEST_CASE("fsck: the text report counts in the singular for one") {
+  FsckReport r;
+  r.counts.snapshots = 1;
+  r.counts.index_nodes = 1;
+  r.counts.chunk_blobs = 1;
+  r.counts.fast_blobs = 1;
+  r.counts.pending_uploads = 1;
+  r.counts.blobs_read = 1;
+  const std::string one = Text(r);
+  INFO(one);
+  CHECK(one.find("1 snapshot, 1 index node, 1 chunk blob, ") != std::string::npos);
+  CHECK(one.find("1 blob in the fast store, 1 upload pending.") != std::string::npos);
+  CHECK(one.find("Read 1 blob (") != std::string::npos);
+  r.counts.snapshots = 2;
+  r.counts.fast_blobs = 0;
+  const std::string two = Text(r);
+  INFO(two);
+  CHECK(two.find("2 snapshots, 1 index node") != std::string::npos);
+  CHECK(two.find("0 blobs in the fast store") != std::string::npos);
+}

@@ -98,6 +98,19 @@ TEST_CASE("ctl: TIMEOUT arguments") {
   }
 }
 
+TEST_CASE("ctl: a TIMEOUT is at most 7 days, so now + timeout cannot overflow") {
+  using std::chrono::milliseconds;
+  CHECK(ParseCtlTimeout("604800").value() == kMaxCtlTimeout);
+  CHECK(ParseCtlTimeout("10080m").value() == kMaxCtlTimeout);
+  CHECK(ParseCtlTimeout("604800000ms").value() == kMaxCtlTimeout);
+  // Each of these once parsed to a wait whose deadline overflowed the
+  // steady clock (4294967295m is 2.6e21 ns).
+  for (std::string_view bad : {"604801", "10081m", "604800001ms", "4294967295m", "42949672950s", "9999999999"}) {
+    CAPTURE(bad);
+    CHECK(ParseCtlTimeout(bad).status().code() == EINVAL);
+  }
+}
+
 namespace {
 
 class FlagContext : public CtlContext {

@@ -50,3 +50,14 @@ TEST_CASE("volume_holder: the lock's holder from /proc/locks, the unclean marker
   CHECK(PidNamedIn("no pid here") == 0);
   CHECK(PidNamedIn("by pid x") == 0);
 }
+
+TEST_CASE("volume_holder: a pid too big, or not right after \"by pid \", names no process") {
+  CHECK(PidNamedIn("mounted by pid 2147483647 at 2026-01-02T03:04:05Z") == 2147483647);
+  // Once these named 42 (wrapped to 32 bits), 1234567890 (cut to 10 digits)
+  // and 42 (blanks and sign skipped).
+  CHECK(PidNamedIn("mount by pid 4294967338 since 2026-01-02T03:04:05Z") == 0);
+  CHECK(PidNamedIn("mount by pid 12345678901 since 2026-01-02T03:04:05Z") == 0);
+  CHECK(PidNamedIn("mount by pid 2147483648") == 0);
+  CHECK(PidNamedIn("mount by pid  42") == 0);
+  CHECK(PidNamedIn("mount by pid +42") == 0);
+}

@@ -8,6 +8,7 @@
 
 #include "amberfs/volume_create.h"
 #include "support/temp_dir.h"
+#include "support/test_volume.h"
 #include "volume/ctl.h"
 
 using namespace amberfs;
@@ -18,30 +19,17 @@ namespace {
 constexpr uint64_t kSize = 4 << 20;
 
 std::unique_ptr<Volume> OpenVolume(const std::string& voldir, bool read_only) {
-  VolumeOptions o;
-  o.cache_bytes = 1 << 20;
-  o.io = IoBackend::kPlain;
-  o.read_only = read_only;
-  Result<std::unique_ptr<Volume>> v = Volume::Open(voldir, o);
-  REQUIRE_MESSAGE(v.ok(), v.status().ToString());
-  return std::move(v).value();
+  return amberfs::testing::OpenTestVolume(voldir, read_only);
 }
 
-std::vector<uint8_t> Bytes(uint8_t seed, size_t n) {
-  std::vector<uint8_t> b(n);
-  for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(seed + i * 7);
-  return b;
-}
+std::vector<uint8_t> Bytes(uint8_t seed, size_t n) { return amberfs::testing::PatternBytes(seed, n); }
 
 }  // namespace
 
 TEST_CASE("volume: read, write, discard, flush and snapshots through the Volume") {
   TempDir dir("volume");
   const std::string voldir = dir / "vol";
-  CreateVolumeOptions create;
-  create.voldir = voldir;
-  create.size = kSize;
-  REQUIRE(CreateVolume(create).ok());
+  amberfs::testing::CreateTestVolume(voldir, kSize);
 
   std::vector<uint8_t> a = Bytes(1, 100000);
   {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Delete and gc on a full file system, with nothing freed first: they are how
+# a user frees space, so their own writes (the gc marker, upload-log records)
+# must find room. The room comes from VOLDIR/reserve (base/space_reserve.h).
+# The delete of the snapshot that is the base is the documented exception:
+# ENOSPC, nothing changed.
+source "$(dirname "$0")/lib.sh"
+amb_setup
+fs=$AMB_WORK/fs mnt=$AMB_WORK/mnt vol=$AMB_WORK/fs/vol
+amb_small_fs 96M "$fs"
+amb_mkfs "$vol" 256M
+ctl() { echo "$*" >"$mnt/ctl" 2>"$AMB_WORK/ctl.err"; }
+
+amb_log "s1 and s2 over the same 8M, s1's blobs only s1 reaches"
+head -c $((8 << 20)) /dev/urandom >"$AMB_WORK/a"
+head -c $((8 << 20)) /dev/urandom >"$AMB_WORK/b"
+amb_mount "$vol" "$mnt" -o cache_size=16M
+dd if="$AMB_WORK/a" of="$mnt/volume" bs=1M conv=notrunc,fsync status=none
+ctl snapshot s1 || amb_fail "snapshot s1 failed"
+dd if="$AMB_WORK/b" of="$mnt/volume" bs=1M conv=notrunc,fsync status=none
+ctl snapshot s2 || amb_fail "snapshot s2 failed"
+ctl drain || amb_fail "drain failed"
+
+amb_log "fill the file system with a filler file beside the volume"
+dd if=/dev/zero of="$fs/filler" bs=4k status=none 2>/dev/null && amb_fail "the filler did not fill the file system"
+for i in $(seq 64); do : >"$fs/filler.$i" 2>/dev/null && echo x >>"$fs/filler.$i" 2>/dev/null || break; done
+before=$(amb_free_bytes "$fs")
+amb_log "file system full: $before bytes free"
+((before < (1 << 20))) || amb_fail "the file system is not full ($before bytes free)"
+
+amb_log "delete of the base snapshot s2: ENOSPC, nothing changed"
+ctl delete s2 && amb_fail "deleting the base snapshot on a full disk succeeded"
+grep -q "No space left" "$AMB_WORK/ctl.err" || amb_fail "delete s2: not ENOSPC: $(cat "$AMB_WORK/ctl.err")"
+grep -q "delete other snapshots and run gc first" "$AMB_WORK/daemon.log" ||
+  amb_fail "delete s2: the log does not say what to do: $(grep 'ctl: delete' "$AMB_WORK/daemon.log" | tail -1)"
+[[ -e $mnt/snapshots/s2 ]] || amb_fail "the refused delete removed s2"
+
+amb_log "delete s1 and gc, with nothing freed first"
+ctl delete s1 || amb_fail "delete s1 on a full disk failed: $(cat "$AMB_WORK/ctl.err"); $(tail -2 "$AMB_WORK/daemon.log")"
+ctl gc || amb_fail "gc on a full disk failed: $(cat "$AMB_WORK/ctl.err"); $(grep 'ctl: gc' "$AMB_WORK/daemon.log" | tail -1)"
+after=$(amb_free_bytes "$fs")
+amb_log "free: $before -> $after bytes"
+# What gc freed is taken at once by what waited for room (write-back, uploads,
+# the reserve), so count what it deleted: s1's 8M of chunks, in both stores.
+swept=$(sed -n 's/.*gc: [0-9]* blobs reachable, \([0-9]*\) deleted from the slow store.*/\1/p' "$AMB_WORK/daemon.log" | tail -1)
+((${swept:-0} >= 128)) || amb_fail "gc deleted ${swept:-no} blobs of s1's 128 chunks: $(grep 'gc:' "$AMB_WORK/daemon.log" | tail -1)"
+((after > before)) || amb_fail "delete and gc freed nothing ($before -> $after)"
+[[ $(stat -c %s "$vol/reserve") -eq $((4 << 20)) ]] || amb_fail "gc did not make the reserve whole: $(stat -c %s "$vol/reserve")"
+
+cmp <(head -c $((8 << 20)) "$mnt/volume") "$AMB_WORK/b" || amb_fail "acknowledged data differs after gc"
+cmp <(head -c $((8 << 20)) "$mnt/snapshots/s2") "$AMB_WORK/b" || amb_fail "snapshot s2 differs after gc"
+[[ ! -e $mnt/snapshots/s1 ]] || amb_fail "s1 still listed"
+amb_umount "$mnt" || amb_fail "unmount did not exit 0: $(tail -3 "$AMB_WORK/daemon.log")"
+"$AMBERFS_BUILD/fsck.amberfs" -n "$vol" >"$AMB_WORK/fsck.out" 2>&1 || amb_fail "fsck: $(tail -5 "$AMB_WORK/fsck.out")"
+rm -f "$fs"/filler*
+amb_log "ok"
