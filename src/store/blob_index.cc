@@ -129,6 +129,7 @@ Status BlobIndex::CreateFresh() {
 }
 
 Status BlobIndex::Load() {
+  if (options_.read_only) return LoadReadOnly();
   if (::mkdir(dir_.c_str(), 0700) == 0) {
     AMBER_RETURN_IF_ERROR(FsyncParentDir(dir_));
   } else if (errno != EEXIST) {
@@ -162,6 +163,24 @@ Status BlobIndex::Load() {
     return FlushLocked();
   }
   return Status::OK();
+}
+
+Status BlobIndex::LoadReadOnly() {
+  auto text = ReadSmallFile(dir_ + "/" + kManifestName, kMaxManifestBytes);
+  if (!text.ok() && text.status().code() == ENOENT) return Status::OK();  // nothing committed yet
+  if (!text.ok()) return text.status();
+  AMBER_ASSIGN_OR_RETURN(manifest_, ParseIndexManifest(std::string_view(reinterpret_cast<const char*>(text->data()),
+                                                                        text->size()),
+                                                       dir_ + "/" + kManifestName));
+  auto segments = std::make_shared<SegmentList>();
+  for (const auto& s : manifest_.segments) {
+    AMBER_ASSIGN_OR_RETURN(std::shared_ptr<Segment> seg, Segment::Open(SegmentPath(s.number)));
+    segments->push_back(std::move(seg));
+  }
+  segments_ = std::move(segments);
+  log_fd_ = UniqueFd(::open(LogPath(manifest_.log).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!log_fd_.valid()) return Status::FromErrno(errno, "open blob index log " + LogPath(manifest_.log));
+  return ReplayLog();
 }
 
 Status BlobIndex::RemoveUnnamedFiles() {
@@ -198,6 +217,7 @@ Status BlobIndex::ReplayLog() {
     counters_.torn_tail_bytes = bytes.size() - pos;
     LOG_WARN("blob index log %s: dropping %zu bytes after the last whole batch (a batch a crash interrupted)",
              path.c_str(), bytes.size() - pos);
+    if (options_.read_only) return Status::OK();
     if (::ftruncate(log_fd_.get(), static_cast<off_t>(pos)) != 0) return Status::FromErrno(errno, "truncate " + path);
     AMBER_RETURN_IF_ERROR(SyncFileData(log_fd_.get(), path));
   }
@@ -232,6 +252,7 @@ Result<bool> BlobIndex::Contains(const Pointer& blob) const {
 
 Status BlobIndex::Commit(std::span<const IndexUpdate> updates) {
   AMBER_RETURN_IF_ERROR(CheckIndexUpdates(updates));
+  if (options_.read_only) return Status::Error(EROFS, "blob index " + dir_ + " is open read-only: commit refused");
   if (updates.empty()) return Status::OK();
   const std::vector<uint8_t> record = EncodeIndexLogRecord(updates);
   std::lock_guard commit(commit_mu_);
@@ -261,6 +282,7 @@ Status BlobIndex::Commit(std::span<const IndexUpdate> updates) {
 }
 
 Status BlobIndex::Flush() {
+  if (options_.read_only) return Status::Error(EROFS, "blob index " + dir_ + " is open read-only: flush refused");
   std::lock_guard commit(commit_mu_);
   if (!failed_.ok()) return failed_;
   return FlushLocked();

@@ -38,6 +38,12 @@
 // state on disk is unknown. Lookup of a missing blob is ENOENT; a damaged
 // page found by a lookup is EBADMSG.
 //
+// Read-only (options.read_only): Open reads the MANIFEST, the segments and
+// the log as they are (a torn tail is ignored, not truncated); it never
+// writes, so a guest may open an index a running mount owns (a flush racing
+// the open is ENOENT for a file the new MANIFEST no longer names: open
+// again).
+//
 // Thread-safety: every method is safe for concurrent calls. Lookups run in
 // parallel with each other and with a Commit (they take a shared lock only
 // to read the memtable and the segment list); Commits, flushes and merges
@@ -65,6 +71,10 @@ namespace amberfs {
 struct BlobIndexOptions {
   uint64_t memtable_entries = uint64_t{1} << 16;  // flush past this many
   uint32_t bloom_bits_per_entry = 10;             // ~1 % false positives
+  // A guest's view (fsck without repair, a listing beside a mount): nothing
+  // is created, removed, truncated or flushed; a missing directory or
+  // MANIFEST is an empty index; Commit and Flush are EROFS.
+  bool read_only = false;
 };
 
 struct BlobIndexStats {
@@ -93,6 +103,7 @@ class BlobIndex {
   using SegmentList = std::vector<std::shared_ptr<Segment>>;  // oldest first
   BlobIndex(std::string dir, BlobIndexOptions options) : dir_(std::move(dir)), options_(options) {}
   Status Load();
+  Status LoadReadOnly();
   Status CreateFresh();
   Status RemoveUnnamedFiles();
   Status ReplayLog();
