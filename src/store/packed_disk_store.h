@@ -1,7 +1,7 @@
 // PackedDiskStore: a Store in a directory whose batches go into packs
-// (docs/DESIGN.md, "Packs"), ready to be every volume's fast store under
-// PairedStore (no volume uses it yet). Its deletes are index tombstones; gc
-// does not repack yet, so a pack's bytes stay while any of its blobs is live.
+// (docs/DESIGN.md, "Packs"): every volume's fast store (volume format 2),
+// under PairedStore. Its deletes are index tombstones; gc does not repack
+// yet, so a pack's bytes stay while any of its blobs is live.
 //
 // Layout under root:
 //   packs/<64 hex>       a sealed pack (pack_format.h), named by PackName

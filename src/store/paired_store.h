@@ -228,7 +228,7 @@ class PairedStore : public Store {
   const std::unique_ptr<Store> slow_;
   const PairedOptions options_;
   BlobInventory* const inventory_;  // fast_ as BlobInventory, or null
-  DiskStore* const fast_disk_;      // fast_ as DiskStore, or null
+  DiskStore* const fast_disk_;      // fast_ as DiskStore (a packed store's loose part), or null
   std::unique_ptr<UploadLog> log_;  // null: read-only
   ErrorTally errors_;  // before the parts, which record into it
   // The parts, made by Start (once it knows whether there is a log).
