@@ -2,7 +2,8 @@
 // no harm to data); -y removes them only when it is certain nothing needs them.
 // Orphan packs (pack_orphans.h) are leaks too: the fast store's open removes
 // them when fsck repairs (it holds the volume lock), so only a check without
-// -y finds any.
+// -y finds any. The packs -y's orphan removal leaves with no live blob go at
+// its end (repair.cc: PackedDiskStore::ReclaimDeleted).
 #include <set>
 
 #include "fsck/internal.h"

@@ -38,6 +38,7 @@ class PackedDiskStore::Batch : public PutBatch {
 
   Status Commit() override {
     std::lock_guard lock(mu_);
+    std::shared_lock committing(store_->commit_mu_);  // ReclaimDeleted waits for the index commit
     if (current_) writers_.push_back(std::move(current_));
     std::vector<IndexUpdate> updates;
     size_t packs = 0;
@@ -185,8 +186,29 @@ Status PackedDiskStore::Delete(const Pointer& key) {
   if (indexed) {
     const IndexUpdate removal{key, true, {}};
     AMBER_RETURN_IF_ERROR(index_->Commit(std::span(&removal, 1)).Annotate("delete blob " + key.Hex()));
+    tombstoned_ = true;
   }
   return loose_->Delete(key);
+}
+
+Result<uint64_t> PackedDiskStore::ReclaimDeleted() {
+  if (options_.read_only || !options_.disk.exclusive) return uint64_t{0};
+  if (!tombstoned_.exchange(false)) return uint64_t{0};
+  std::unique_lock no_commits(commit_mu_);
+  // Every tombstone is committed (Delete returned after its index commit),
+  // so the index names none of these packs before they go.
+  Result<std::vector<OrphanPack>> dead = FindOrphanPacks(packs_dir_, *index_);
+  Status removed = dead.ok() ? RemoveOrphanPacks(packs_dir_, *dead) : dead.status();
+  if (!removed.ok()) {
+    tombstoned_ = true;  // the next call looks again
+    return removed.Annotate("remove the packs of deleted blobs from " + Describe());
+  }
+  uint64_t bytes = 0;
+  for (const OrphanPack& o : *dead) bytes += o.bytes;
+  if (!dead->empty())
+    LOG_INFO("%s: removed %zu packs none of whose blobs is live (%llu bytes)", packs_dir_.c_str(), dead->size(),
+             static_cast<unsigned long long>(bytes));
+  return bytes;
 }
 
 Status PackedDiskStore::List(const std::function<Status(const Pointer&)>& fn) {

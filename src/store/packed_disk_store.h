@@ -43,16 +43,25 @@
 // entry is tombstoned first, so the loose copy is what Get finds). Get: the
 // index, then the pack's range with pread (verified, EBADMSG naming blob and
 // pack); not indexed: the loose blob. A blob whose pack file is missing is
-// ENOENT naming the pack. Delete: a tombstone in the index and the loose
-// copy; the pack's bytes stay while another of its blobs is live (repacking
-// them out: not yet), then the next exclusive Open removes it as an orphan.
+// ENOENT naming the pack. Delete: a tombstone in the index (committed, so
+// durable, before Delete returns) and the loose copy; the pack's bytes stay.
+// ReclaimDeleted (gc's and fsck -y's last step) then removes every pack the
+// index names no live blob of (pack_orphans.h: one pass over the index and
+// one listing of packs/; unlinks, then one fsync of packs/), holding off
+// batch commits meanwhile, so that no pack between its seal and its index
+// commit is taken for dead; only an exclusive, writable store does so, and
+// only after a Delete tombstoned something since the last pass. A crash
+// between the unlinks and the fsync leaves orphans the next Open removes.
+// A pack with one live blob stays whole (repacking it: not yet).
 // List: the index's live entries, then loose blobs not indexed.
 //
 // Thread-safety: every method is safe for concurrent calls; a batch's Puts
 // may run concurrently, its Commit once no Put runs.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <shared_mutex>
 #include <string>
 
 #include "store/blob_index.h"
@@ -79,6 +88,7 @@ class PackedDiskStore : public Store, public BlobInventory {
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;
+  Result<uint64_t> ReclaimDeleted() override;
   Status List(const std::function<Status(const Pointer&)>& fn) override;
 
   Status ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) override;
@@ -112,6 +122,11 @@ class PackedDiskStore : public Store, public BlobInventory {
   const std::string packs_dir_;
   const PackedDiskStoreOptions options_;
   SpaceReserve* space_reserve_ = nullptr;  // not owned
+  // Shared by a batch's Commit from its first seal to its last index commit;
+  // ReclaimDeleted takes it exclusively (a sealed pack not yet indexed would
+  // look dead).
+  std::shared_mutex commit_mu_;
+  std::atomic<bool> tombstoned_{false};  // a Delete tombstoned a blob since the last ReclaimDeleted
 };
 
 }  // namespace amberfs

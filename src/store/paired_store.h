@@ -168,6 +168,9 @@ class PairedStore : public Store {
   // slow store and none of keys was there: no delete request is sent there
   // for a key with no upload pending (gc's fast-only garbage).
   Status DeleteBlobs(std::span<const Pointer> keys, bool slow_lacks = false);
+  // The fast store's ReclaimDeleted (store.h): gc's last step. The slow
+  // store's deletes free at once.
+  Result<uint64_t> ReclaimDeleted() override { return fast_->ReclaimDeleted(); }
   // Every blob in either store, each once.
   Status List(const std::function<Status(const Pointer&)>& fn) override;
 

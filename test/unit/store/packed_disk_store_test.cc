@@ -1,6 +1,7 @@
 // PackedDiskStore (packed_disk_store.h) beyond the Store contract: what a
 // batch leaves on disk and what it syncs, reopen, damage, crashes between
-// sealing and indexing, unsealed packs.
+// sealing and indexing, unsealed packs, packs freed once their every blob
+// is deleted.
 #include "store/packed_disk_store.h"
 
 #include <doctest/doctest.h>
@@ -8,11 +9,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "base/durable_file.h"
 #include "store/pack_orphans.h"
+#include "store/paired_store.h"
 #include "support/fault_file_ops.h"
 #include "support/store_test_util.h"
 #include "support/temp_dir.h"
@@ -147,6 +151,95 @@ TEST_CASE("packed store: ref names under packs/ and index/ are refused, and neve
   CHECK(s->PutRef("index/MANIFEST", std::vector<uint8_t>{1}).code() == EINVAL);
   REQUIRE(s->PutRef("volumes/u/config", std::vector<uint8_t>{1}).ok());
   CHECK(s->ListRefs("").value() == std::vector<std::string>{"volumes/u/config"});
+}
+
+}  // namespace
+}  // namespace amberfs
+
+namespace amberfs {
+namespace {
+
+// Puts blobs 0..19 (64 KiB each) in one batch through `store`: two packs of
+// 1 MiB target, 16 blobs and 4. Returns the blobs of each pack, by pack name.
+std::map<std::string, std::vector<Pointer>> PutTwoPacks(Store& store, PackedDiskStore& packed) {
+  auto batch = store.NewPutBatch();
+  for (int i = 0; i < 20; ++i) {
+    auto b = Blob(i, 65536);
+    REQUIRE(batch->Put(Pointer::Of(b), b).ok());
+  }
+  REQUIRE(batch->Commit().ok());
+  std::map<std::string, std::vector<Pointer>> by_pack;
+  for (int i = 0; i < 20; ++i) {
+    const Pointer key = Pointer::Of(Blob(i, 65536));
+    by_pack[packed.index().Lookup(key).value().pack.Hex()].push_back(key);
+  }
+  REQUIRE(by_pack.size() == 2);
+  return by_pack;
+}
+
+// Deletes every blob of the bigger pack and all but one of the other, then
+// ReclaimDeleted: the first pack's file is gone (its bytes reported), the
+// second stays and its live blob reads. No reopen.
+void DeleteAndReclaim(Store& store, PackedDiskStore& packed,
+                      const std::function<Status(std::span<const Pointer>)>& delete_blobs) {
+  auto by_pack = PutTwoPacks(store, packed);
+  auto dead = by_pack.begin(), kept = std::next(dead);
+  if (dead->second.size() < kept->second.size()) std::swap(dead, kept);
+  const std::string dead_path = packed.packs_dir() + "/" + dead->first;
+  const uint64_t dead_bytes = std::filesystem::file_size(dead_path);
+  const Pointer live = kept->second.back();
+  std::vector<Pointer> doomed = dead->second;
+  doomed.insert(doomed.end(), kept->second.begin(), kept->second.end() - 1);
+  REQUIRE(delete_blobs(doomed).ok());
+  CHECK(Files(packed.packs_dir()).size() == 2);  // tombstones only, so far
+  auto freed = store.ReclaimDeleted();
+  REQUIRE_MESSAGE(freed.ok(), freed.status().ToString());
+  CHECK(*freed == dead_bytes);
+  CHECK_FALSE(std::filesystem::exists(dead_path));
+  CHECK(Files(packed.packs_dir()) == std::vector<std::string>{kept->first});
+  int i = 0;
+  while (!(Pointer::Of(Blob(i, 65536)) == live)) ++i;
+  CHECK(store.Get(live).value() == Blob(i, 65536));
+  CHECK(packed.Get(live).value() == Blob(i, 65536));
+  for (const Pointer& key : doomed) CHECK(store.Contains(key).value() == false);
+  CHECK(store.ReclaimDeleted().value() == 0);  // nothing deleted since
+}
+
+TEST_CASE("packed store: a pack whose every blob is deleted is removed by ReclaimDeleted, before any reopen") {
+  TempDir dir("packed");
+  PackedDiskStoreOptions o;
+  o.pack.target_bytes = 1 << 20;
+  auto s = MustOpen(dir / "store", o);
+  Store& store = *s;
+  DeleteAndReclaim(store, *s, [&](std::span<const Pointer> keys) {
+    for (const Pointer& key : keys) AMBER_RETURN_IF_ERROR(store.Delete(key));
+    return Status::OK();
+  });
+  // A guest reclaims nothing: it is not the store's writer.
+  PackedDiskStoreOptions guest = o;
+  guest.read_only = true;
+  guest.disk.exclusive = false;
+  auto g = MustOpen(dir / "store", guest);
+  CHECK(g->ReclaimDeleted().value() == 0);
+}
+
+TEST_CASE("paired over packs: DeleteBlobs then ReclaimDeleted frees the fast store's dead pack; the other stays") {
+  TempDir dir("packed-paired");
+  PackedDiskStoreOptions o;
+  o.pack.target_bytes = 1 << 20;
+  auto fast = MustOpen(dir / "fast", o);
+  PackedDiskStore* packed = fast.get();
+  auto slow = DiskStore::Open(dir / "slow");
+  REQUIRE(slow.ok());
+  PairedOptions options;
+  options.upload_workers = 2;
+  auto paired = PairedStore::Open(std::move(fast), std::move(slow).value(), dir / "upload.log", options);
+  REQUIRE_MESSAGE(paired.ok(), paired.status().ToString());
+  PairedStore& store = **paired;
+  DeleteAndReclaim(store, *packed, [&](std::span<const Pointer> keys) {
+    AMBER_RETURN_IF_ERROR(store.Drain());
+    return store.DeleteBlobs(keys);
+  });
 }
 
 }  // namespace
