@@ -33,6 +33,7 @@
 #include "cache/conductor.h"
 #include "io/device.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "amberfs/log.h"
 #include "store/paired_store.h"
 #include "snapshot/snapshotter.h"
@@ -77,9 +78,8 @@ struct Bench {
     if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size)) != 0) Die("create image");
     ::close(fd);
     tracker = Must(ChangeTracker::Create(dir + "/changes", size, kChunk), "tracker");
-    DiskStoreOptions fo;
-    fo.exclusive = true;
-    std::unique_ptr<Store> fast = Must(DiskStore::Open(dir + "/fast", fo), "fast store");
+    // The fast store a volume has (format 2): packs and the blob index.
+    std::unique_ptr<Store> fast = Must(PackedDiskStore::Open(dir + "/fast"), "fast store");
     std::unique_ptr<Store> slow = Must(DiskStore::Open(dir + "/archive"), "slow store");
     paired = Must(PairedStore::Open(std::move(fast), std::move(slow), dir + "/upload.log"), "paired");
     catalog = Must(Catalog::Open(dir), "catalog");

@@ -30,7 +30,10 @@
 
 namespace amberfs {
 
-inline constexpr int kVolumeFormatVersion = 1;
+// 2: the fast store keeps a snapshot's blobs in packs (docs/FORMATS.md,
+// "Packs"); 1 kept one file per blob. Other versions are refused, with no
+// migration.
+inline constexpr int kVolumeFormatVersion = 2;
 inline constexpr uint32_t kDefaultBlockSize = 4096;
 inline constexpr uint32_t kDefaultChunkSize = 65536;
 // VOLDIR/image, the image unless mkfs was given another path (the other names

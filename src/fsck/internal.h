@@ -19,6 +19,7 @@
 
 #include "snapshot/catalog.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/listed_blobs.h"
 #include "amberfs/fsck.h"
 #include "amberfs/text_format.h"
@@ -121,7 +122,7 @@ struct Context {
   bool image_ok = false;
   std::optional<VolumeLock> lock;  // held for the whole run when repairing
 
-  std::unique_ptr<DiskStore> fast;  // null if VOLDIR/fast is missing
+  std::unique_ptr<PackedDiskStore> fast;  // null if VOLDIR/fast is missing
   std::unique_ptr<Store> slow;      // null if it cannot be opened
   std::string slow_error;
   // What the slow store holds, from one listing, once SlowHas needs it (at

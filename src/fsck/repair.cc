@@ -140,6 +140,11 @@ Status Repair(Context& ctx) {
     if (s.ok()) Settled(ctx, {p});
     else Failed(ctx, "remove orphan " + key.Hex(), s);
   }
+  // The packs those deletes left with no live blob go now (store.h).
+  if (ctx.fast) {
+    Result<uint64_t> freed = ctx.fast->ReclaimDeleted();
+    if (!freed.ok()) Failed(ctx, "remove packs with no live blob", freed.status());
+  }
   return Status::OK();
 }
 

@@ -1,6 +1,5 @@
 // Every snapshot's tree: each index node and chunk blob it reaches exists in
 // some store, has its size, and nodes parse. Shared subtrees are walked once.
-#include <sys/stat.h>
 
 #include <cstring>
 
@@ -74,18 +73,17 @@ namespace {
 // A chunk blob: present, of its size, without reading it.
 void CheckChunk(Context& ctx, const Pointer& key, ReachedBlob& info, const std::string& what) {
   if (ctx.fast) {
-    struct stat st;
-    std::string path = ctx.fast->BlobPath(key);
-    if (::stat(path.c_str(), &st) == 0) {
-      if (static_cast<uint64_t>(st.st_size) == info.expected_size) {
+    Result<uint64_t> stored = ctx.fast->StoredSize(key);
+    if (stored.ok()) {
+      if (*stored == info.expected_size) {
         info.where = Where::kFast;
         return;
       }
-      std::string sizes = "fast copy is " + std::to_string(st.st_size) + " bytes, expected " +
+      std::string sizes = "fast copy is " + std::to_string(*stored) + " bytes, expected " +
                           std::to_string(info.expected_size);
       if (ctx.log.Carried(key)) {
         info.where = Where::kFast;
-        return ctx.NoteCarried(key, what, std::to_string(st.st_size) + " bytes, not " + std::to_string(info.expected_size));
+        return ctx.NoteCarried(key, what, std::to_string(*stored) + " bytes, not " + std::to_string(info.expected_size));
       }
       info.fast_bad = true;
       if (ctx.SlowHas(key)) {

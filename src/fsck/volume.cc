@@ -166,12 +166,13 @@ Status CheckVolume(Context& ctx) {
 Status OpenStores(Context& ctx) {
   const std::string fast_dir = ctx.Path(kFastStoreDir);
   if (IsDirectory(fast_dir)) {
-    DiskStoreOptions o;
+    PackedDiskStoreOptions o;
     // Repairing holds the volume lock, so temp files left by a crash are
-    // nobody's; a read-only check touches none.
-    o.exclusive = ctx.opt.repair;
-    o.stale_temp_age = std::chrono::hours(24 * 365 * 100);
-    Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(fast_dir, o);
+    // nobody's; a read-only check touches none, nor the blob index.
+    o.disk.exclusive = ctx.opt.repair;
+    o.disk.stale_temp_age = std::chrono::hours(24 * 365 * 100);
+    o.read_only = !ctx.opt.repair;
+    Result<std::unique_ptr<PackedDiskStore>> fast = PackedDiskStore::Open(fast_dir, o);
     if (!fast.ok()) return fast.status().Annotate("open the fast store");
     ctx.fast = std::move(fast).value();
   } else {

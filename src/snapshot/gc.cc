@@ -150,16 +150,23 @@ Result<GcReply> Snapshotter::GcLocked() {
   // its marker before the delete, so look again before sweeping anything.
   AMBER_RETURN_IF_ERROR(RecheckUploadMarkers(slow, options_.volume_uuid).Annotate("gc"));
   gc_progress_.SetGoal(slow_garbage.size() + fast_garbage.size());
-  AMBER_RETURN_IF_ERROR(Sweep(store_, slow_garbage, /*slow_lacks=*/false, keep_marker_fresh, &reply.deleted_slow,
-                              &gc_progress_));
+  Status swept = Sweep(store_, slow_garbage, /*slow_lacks=*/false, keep_marker_fresh, &reply.deleted_slow,
+                       &gc_progress_);
   uint64_t fast_only = 0;
-  AMBER_RETURN_IF_ERROR(
-      Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only, &gc_progress_));
+  if (swept.ok()) swept = Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only, &gc_progress_);
+  // Give back the fast store's space now, not at the next mount: the packs
+  // whose every blob is deleted (one pass over the blob index), also after a
+  // failed sweep for what it did delete.
+  Result<uint64_t> freed = store_->ReclaimDeleted();
+  AMBER_RETURN_IF_ERROR(swept);
+  if (!freed.ok()) return freed.status().Annotate("gc");
+  reply.freed_fast_bytes = *freed;
   reply.deleted_fast = fast_unmarked;  // the slow garbage's fast copies went with it
   reply.duration = std::chrono::steady_clock::now() - start;
-  LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store",
+  LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store, %llu fast-store "
+           "bytes freed",
            (unsigned long long)reply.reachable, (unsigned long long)reply.deleted_slow,
-           (unsigned long long)reply.deleted_fast);
+           (unsigned long long)reply.deleted_fast, (unsigned long long)reply.freed_fast_bytes);
   std::lock_guard lk(stats_mu_);
   ++stats_.gcs;
   stats_.gc_deleted += reply.deleted_slow + reply.deleted_fast;

@@ -85,7 +85,9 @@
 // from the slow store itself); sweeps unmarked blobs present in the slow
 // store, then the ones present only in the fast store, through
 // PairedStore::DeleteBlobs (slow copy first, then fast; none sent to the slow
-// store for fast-only ones). What the slow store holds comes from its
+// store for fast-only ones), then PairedStore::ReclaimDeleted: the fast
+// store's packs left with no live blob are removed now, not at the next
+// mount (GcReply::freed_fast_bytes). What the slow store holds comes from its
 // listing, never a request per blob. Gc runs under the operation lock, so no
 // snapshot is in progress. Other volumes sharing the slow store: gc first
 // writes locks/gc/<uuid> and fails with EBUSY, sweeping nothing, while any
@@ -187,6 +189,7 @@ struct GcReply {
   uint64_t reachable = 0;  // distinct blobs marked
   uint64_t deleted_slow = 0;
   uint64_t deleted_fast = 0;
+  uint64_t freed_fast_bytes = 0;  // packs removed from the fast store (their every blob deleted)
   uint64_t snapshots_of_other_volumes = 0;
   std::chrono::nanoseconds duration{0};
   std::string ToString() const;

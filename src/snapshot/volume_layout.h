@@ -24,7 +24,7 @@
 //   snapshot-base  the base snapshot's record pointer (snapshot_pointers.h)
 //   rollback-intent  present while a rollback is unfinished (rollback_intent.h)
 //   catalog/       one file per committed snapshot (catalog.h)
-//   fast/          the fast store (a DiskStore)
+//   fast/          the fast store (a PackedDiskStore: packs/, index/, blobs/, refs)
 //   upload.log     the PairedStore's upload log (and upload.log.compact
 //                  while UploadLog compacts it; store/upload_log.h names that)
 //   archive/       the default slow store (file://VOLDIR/archive)

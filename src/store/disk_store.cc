@@ -321,7 +321,7 @@ Result<std::vector<std::string>> DiskStore::ListRefs(std::string_view prefix) {
     Status s = ForEachDirEntry(dir, [&](const struct dirent& e) -> Status {
       if (e.d_name[0] == '.') return Status::OK();  // temp files; never a ref component
       std::string name = rel.empty() ? std::string(e.d_name) : rel + "/" + e.d_name;
-      if (rel.empty() && name == "blobs") return Status::OK();
+      if (rel.empty() && (name == "blobs" || name == "packs" || name == "index")) return Status::OK();
       bool may_match = name.compare(0, prefix.size(), prefix) == 0 ||
                        std::string_view(prefix).substr(0, name.size() + 1) == name + "/";
       if (!may_match) return Status::OK();

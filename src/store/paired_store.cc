@@ -10,16 +10,28 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
+#include "store/packed_disk_store.h"
 #include "store/store_naming.h"
 
 namespace amberfs {
+
+namespace {
+
+// Where single Puts' files go: the fast DiskStore, or a packed store's loose
+// blobs (carried Puts stay loose files there).
+DiskStore* LooseDiskStoreOf(Store* fast) {
+  if (auto* packed = dynamic_cast<PackedDiskStore*>(fast)) return &packed->loose();
+  return dynamic_cast<DiskStore*>(fast);
+}
+
+}  // namespace
 
 PairedStore::PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow, PairedOptions options)
     : fast_(std::move(fast)),
       slow_(std::move(slow)),
       options_(options),
       inventory_(dynamic_cast<BlobInventory*>(fast_.get())),
-      fast_disk_(dynamic_cast<DiskStore*>(fast_.get())) {}
+      fast_disk_(LooseDiskStoreOf(fast_.get())) {}
 
 Result<std::unique_ptr<PairedStore>> PairedStore::Open(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow,
                                                        const std::string& log_path, PairedOptions options) {

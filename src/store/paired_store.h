@@ -168,6 +168,9 @@ class PairedStore : public Store {
   // slow store and none of keys was there: no delete request is sent there
   // for a key with no upload pending (gc's fast-only garbage).
   Status DeleteBlobs(std::span<const Pointer> keys, bool slow_lacks = false);
+  // The fast store's ReclaimDeleted (store.h): gc's last step. The slow
+  // store's deletes free at once.
+  Result<uint64_t> ReclaimDeleted() override { return fast_->ReclaimDeleted(); }
   // Every blob in either store, each once.
   Status List(const std::function<Status(const Pointer&)>& fn) override;
 
@@ -228,7 +231,7 @@ class PairedStore : public Store {
   const std::unique_ptr<Store> slow_;
   const PairedOptions options_;
   BlobInventory* const inventory_;  // fast_ as BlobInventory, or null
-  DiskStore* const fast_disk_;      // fast_ as DiskStore, or null
+  DiskStore* const fast_disk_;      // fast_ as DiskStore (a packed store's loose part), or null
   std::unique_ptr<UploadLog> log_;  // null: read-only
   ErrorTally errors_;  // before the parts, which record into it
   // The parts, made by Start (once it knows whether there is a log).

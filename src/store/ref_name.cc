@@ -26,8 +26,10 @@ Status ValidateRefName(std::string_view name) {
   // found reserved, and a reserved one before the rest is looked at.
   const std::string_view first = name.substr(0, name.find('/'));
   if (const char* problem = PathComponentsProblem(first)) return bad(problem);
-  // Blobs live under blobs/ in the same namespace; a ref there could shadow one.
-  if (first == "blobs") return bad("\"blobs\" is reserved for blobs");
+  // Blobs live under blobs/ in the same namespace, packs and the blob index
+  // under packs/ and index/; a ref there could shadow one.
+  if (first == "blobs" || first == "packs" || first == "index")
+    return bad("\"" + std::string(first) + "\" is reserved for blobs");
   if (const char* problem = PathComponentsProblem(name)) return bad(problem);
   return Status::OK();
 }

@@ -9,7 +9,8 @@
 //
 // Refs are small named objects (a volume config, a snapshot's record
 // pointer), named by a relative path of components [A-Za-z0-9._-]+ joined by
-// '/', no component starting with '.', at most 512 characters. Any other name
+// '/', no component starting with '.', at most 512 characters, the first
+// component not "blobs", "packs" or "index" (where blobs live). Any other name
 // is EINVAL before any path or URL is built from it. Refs are replaced whole
 // (a reader sees the old or the new bytes, never a mix).
 //
@@ -86,6 +87,12 @@ class Store {
   virtual Result<std::vector<uint8_t>> Get(const Pointer& key) = 0;
   virtual Result<bool> Contains(const Pointer& key) = 0;
   virtual Status Delete(const Pointer& key) = 0;
+  // Gives back the disk space that Deletes so far left in use (a packed
+  // store: the packs none of whose blobs is live any more), and returns the
+  // bytes freed. A store whose Delete frees at once does nothing (0). Meant
+  // for the end of a sweep (gc, fsck -y), not for every Delete: it may cost
+  // a pass over the store's index.
+  virtual Result<uint64_t> ReclaimDeleted() { return uint64_t{0}; }
   // Calls fn for every blob key; stops at and returns fn's first error.
   virtual Status List(const std::function<Status(const Pointer&)>& fn) = 0;
 

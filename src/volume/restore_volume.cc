@@ -12,7 +12,7 @@
 #include "amberfs/volume_config.h"
 #include "snapshot/restore_steps.h"
 #include "snapshot/volume_layout.h"
-#include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "store/store_naming.h"
 #include "store/store_url.h"
@@ -37,9 +37,10 @@ std::string ResumedUuid(const std::string& previous, const std::string& source) 
 // slow = the restore's store, the log DIR/upload.log, the volume's marker).
 Result<std::unique_ptr<PairedStore>> OpenOwnStore(const std::string& dir, const RestoreVolumeOptions& options,
                                                   const std::string& uuid) {
-  DiskStoreOptions fast_options;
-  fast_options.exclusive = true;  // the build's lock makes us its only user
-  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir, kFastStoreDir), fast_options));
+  PackedDiskStoreOptions fast_options;
+  fast_options.disk.exclusive = true;  // the build's lock makes us its only user
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackedDiskStore> fast,
+                         PackedDiskStore::Open(VolumePath(dir, kFastStoreDir), fast_options));
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(options.url, options.credentials_file);
   if (!slow.ok()) return AnnotateNamingOnce(slow.status(), options.url, "open " + options.url, "open the slow store");
   PairedOptions paired;

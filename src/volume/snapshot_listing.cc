@@ -17,6 +17,7 @@
 #include "snapshot/snapshot_record.h"
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/store.h"
 #include "store/store_naming.h"
 #include "store/store_url.h"
@@ -29,16 +30,35 @@ bool IsDirectory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// A DiskStore that exists already, opened as a guest: no directory is
+// A store directory that exists already, opened as a guest: no directory is
 // created (it and its blobs/ must exist) and no temp file is removed (they
 // may be a running mount's writes in progress).
-Result<std::unique_ptr<Store>> OpenExistingDiskStore(const std::string& root) {
+Status RequireStoreDir(const std::string& root) {
   if (!IsDirectory(root + "/blobs")) return Status::Error(ENOENT, "store directory " + root + " is missing");
+  return Status::OK();
+}
+
+DiskStoreOptions GuestDiskOptions() {
   DiskStoreOptions o;
   o.exclusive = false;
   o.stale_temp_age = std::chrono::hours(24 * 365 * 100);
-  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> disk, DiskStore::Open(root, o));
+  return o;
+}
+
+Result<std::unique_ptr<Store>> OpenExistingDiskStore(const std::string& root) {
+  AMBER_RETURN_IF_ERROR(RequireStoreDir(root));
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> disk, DiskStore::Open(root, GuestDiskOptions()));
   return std::unique_ptr<Store>(std::move(disk));
+}
+
+// The volume's fast store: read-only too (its blob index is the mount's).
+Result<std::unique_ptr<Store>> OpenExistingFastStore(const std::string& root) {
+  AMBER_RETURN_IF_ERROR(RequireStoreDir(root));
+  PackedDiskStoreOptions o;
+  o.disk = GuestDiskOptions();
+  o.read_only = true;
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackedDiskStore> packed, PackedDiskStore::Open(root, o));
+  return std::unique_ptr<Store>(std::move(packed));
 }
 
 Result<std::unique_ptr<Store>> OpenSlowForReading(const std::string& url, const std::string& credentials) {
@@ -53,7 +73,7 @@ class BlobReader final : public Store {
  public:
   BlobReader(const std::string& voldir, const VolumeConfig& config, const std::string& credentials)
       : config_(config), credentials_(credentials) {
-    Result<std::unique_ptr<Store>> fast = OpenExistingDiskStore(VolumePath(voldir, kFastStoreDir));
+    Result<std::unique_ptr<Store>> fast = OpenExistingFastStore(VolumePath(voldir, kFastStoreDir));
     if (fast.ok()) fast_ = std::move(fast).value();
   }
 

@@ -26,6 +26,7 @@
 #include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "store/store_url.h"
 #include "volume/ctl.h"
@@ -227,9 +228,9 @@ void Volume::WriteMetrics(MetricsWriter* out) const {
 
 Status Volume::OpenSnapshots(ConductorOptions* copts) {
   AMBER_ASSIGN_OR_RETURN(tracker_, OpenTracker(dir_, config_));
-  DiskStoreOptions fast_options;
-  fast_options.exclusive = true;  // the volume lock makes us its only user
-  Result<std::unique_ptr<DiskStore>> fast = DiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
+  PackedDiskStoreOptions fast_options;
+  fast_options.disk.exclusive = true;  // the volume lock makes us its only user
+  Result<std::unique_ptr<PackedDiskStore>> fast = PackedDiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
   // Room for delete and gc on a full VOLDIR: bulk writes on its file system
   // (the fast store's blobs, a local slow store's, the image's write-back)

@@ -16,6 +16,16 @@ namespace amberfs {
 namespace {
 
 constexpr std::string_view kMagic = "amberfs-volume";
+
+// Why an older volume is refused: what changed since, and that nothing
+// converts it.
+std::string FormatHint(std::string_view version) {
+  if (version == "1")
+    return "; version 1 keeps one file per blob, this build keeps blobs in packs and does not migrate: "
+           "use the amberfs that made the volume, or make a new one";
+  return "";
+}
+
 constexpr std::string_view kChecksumKey = "checksum xxh3 ";
 constexpr uint32_t kMinBlockSize = 512;
 constexpr uint32_t kMaxBlockSize = 64 << 10;
@@ -123,7 +133,7 @@ Result<VolumeConfig> VolumeConfig::Parse(std::string_view text) {
       if (key != kMagic) return Invalid("config: not an amberfs volume config (bad magic)");
       if (value != std::to_string(kVolumeFormatVersion)) {
         return Invalid("config: format version " + std::string(value) + " is not supported (this amberfs reads " +
-                       std::to_string(kVolumeFormatVersion) + ")");
+                       std::to_string(kVolumeFormatVersion) + FormatHint(value) + ")");
       }
       first = false;
       continue;

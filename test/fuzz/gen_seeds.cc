@@ -31,6 +31,8 @@
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
 #include "store/upload_log.h"
+#include "store/blob_index_format.h"
+#include "store/pack_format.h"
 #include "store/upload_log_record.h"
 #include "volume/ctl.h"
 #include "volume/volume_lock.h"
@@ -314,6 +316,38 @@ void PointerRefSeeds() {
   Seed("pointers_refs", "marker-future", Flag(7, Text("amberfs gc marker, unix time 99999999999999999999\n")));
 }
 
+// Packs as PackWriter lays them out: aligned blobs, then the table and trailer.
+void PackSeeds() {
+  Bytes pack;
+  std::vector<PackEntry> entries;
+  for (size_t size : {size_t{300}, size_t{0}, size_t{64}, size_t{1}}) {
+    pack.resize((pack.size() + 63) / 64 * 64, 0);
+    Bytes blob = Noise(static_cast<uint32_t>(size), size);
+    entries.push_back({Pointer::Of(blob), pack.size(), static_cast<uint32_t>(size), static_cast<uint32_t>(size % 4)});
+    pack.insert(pack.end(), blob.begin(), blob.end());
+    Seed("pack_format", "pack" + std::to_string(entries.size()), Flag(0, Cat(pack, EncodePackTail(entries, pack.size()))));
+  }
+  Seed("pack_format", "build", Flag(2, Noise(4, 400)));
+}
+
+// The blob index's records as BlobIndex writes them.
+void BlobIndexSeeds() {
+  std::vector<IndexUpdate> updates = {{P("a"), false, {P("pack1"), 0, 65536, 1}},
+                                      {P("b"), true, {}},
+                                      {P("c"), false, {P("pack2"), 4096, 8192, 2}},
+                                      {P("d"), false, {P("pack1"), 65536, 200, 3}}};
+  Seed("blob_index_format", "log", Flag(0, EncodeIndexLogRecord(updates)));
+  IndexManifest m{5, {{2, 1000}, {4, 17}}, 6};
+  Seed("blob_index_format", "manifest", Flag(1, Text(EncodeIndexManifest(m))));
+  SegmentHeader h;
+  h.bloom_probes = 7;
+  h.entry_count = 1000;
+  h.pack_count = 4;
+  h.bloom_words = 157;
+  Seed("blob_index_format", "segment", Flag(2, EncodeSegmentHeader(h)));
+  Seed("blob_index_format", "build", Flag(8, Noise(5, 400)));
+}
+
 void RollbackIntentSeeds() {
   fuzz::ScratchDir dir;
   for (const std::string& name : {std::string("s1"), std::string("nightly-2024.01_a"), std::string(64, 'z')}) {
@@ -402,6 +436,8 @@ int main(int argc, char** argv) {
   CatalogSeeds();
   UploadRecordSeeds();
   UploadLogSeeds();
+  PackSeeds();
+  BlobIndexSeeds();
   ChangeTrackerSeeds();
   VolumeConfigSeeds();
   S3Seeds();

@@ -65,7 +65,8 @@ void RefName(std::string_view name) {
   FUZZ_CHECK(prefix.ok() || prefix.code() == EINVAL, "ValidateRefPrefix: " + prefix.ToString());
   if (!st.ok()) return;
   FUZZ_CHECK(prefix.ok(), "a valid ref name is not a valid prefix");
-  FUZZ_CHECK(!name.starts_with("blobs/") && name != "blobs", "a ref name in the blobs namespace");
+  for (std::string_view reserved : {"blobs", "packs", "index"})
+    FUZZ_CHECK(name.substr(0, name.find('/')) != reserved, "a ref name in the blobs', packs' or index's namespace");
   size_t start = 0;
   while (true) {
     const size_t slash = name.find('/', start);

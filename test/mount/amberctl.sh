@@ -138,7 +138,7 @@ amb_umount "$mnt" || amb_fail "unmount"
 
 amb_log "list of an unmounted volume changes nothing"
 # Temp files a mount (Catalog::Open, DiskStore::Open) would remove, two days old.
-for d in catalog fast/blobs/00 archive/blobs/00; do
+for d in catalog fast/blobs/00 fast/packs archive/blobs/00; do
   echo x >"$vol/$d/.tmp.1.0.0123456789abcdef"
   touch -d '2 days ago' "$vol/$d/.tmp.1.0.0123456789abcdef"
 done
@@ -153,7 +153,7 @@ snapshot_tree >"$AMB_WORK/after"
 diff "$AMB_WORK/before" "$AMB_WORK/after" || amb_fail "list or status changed the volume directory"
 cmp -s "$AMB_WORK/list" "$AMB_WORK/list2" || amb_fail "list differs unmounted: $(cat "$AMB_WORK/list2")"
 grep -q '^volume  *.*, not mounted' "$AMB_WORK/status2" || amb_fail "status, unmounted: $(cat "$AMB_WORK/status2")"
-for d in catalog fast/blobs/00 archive/blobs/00; do rm "$vol/$d/.tmp.1.0.0123456789abcdef"; done
+for d in catalog fast/blobs/00 fast/packs archive/blobs/00; do rm "$vol/$d/.tmp.1.0.0123456789abcdef"; done
 
 amb_log "read-only mount: snapshots/ is empty, list still shows them"
 amb_mount "$vol" "$mnt" -o ro
@@ -165,7 +165,10 @@ amb_umount "$mnt" || amb_fail "unmount read-only"
 
 amb_log "a snapshot whose record is gone"
 rec=$(python3 -c 'import json,sys; print([x for x in json.load(open(sys.argv[1]))["snapshots"] if x["name"]=="s2"][0]["record"])' "$AMB_WORK/json")
-rm -f "$vol/fast/blobs/${rec:0:2}/$rec" "$vol/archive/blobs/${rec:0:2}/$rec"
+rm -f "$vol/archive/blobs/${rec:0:2}/$rec"
+# The fast copy sits in a pack: flip its first byte.
+read -r pack offset < <(amb_pack_of "$vol" "$rec") || amb_fail "record $rec not found in any pack"
+amb_flip_byte "$pack" "$offset" || amb_fail "flip a byte of $pack"
 "$AMBERCTL" list "$vol" >"$AMB_WORK/list3" || amb_fail "list with a missing record"
 cat "$AMB_WORK/list3"
 grep -q '^s2 .* ? .* ? .* ? ' "$AMB_WORK/list3" || amb_fail "unknown sizes not shown as ?"

@@ -51,10 +51,11 @@ fsck_expect 0 -y "$vol"
 fsck_expect 0 --read-data --slow "$vol"
 
 if [[ $snapshots -eq 1 ]]; then
-  amb_log "snapshots: a flipped byte in a chunk blob, found only with --read-data"
-  blob=$(find "$vol/fast/blobs" -type f -size 64k -print -quit)
-  [[ -n $blob ]] || amb_fail "no 64 KiB chunk blob in the fast store"
-  printf '\x5a' | dd of="$blob" bs=1 seek=100 conv=notrunc status=none
+  amb_log "snapshots: a flipped byte in a blob in a pack, found only with --read-data"
+  # The first blob of the largest pack starts at offset 0 (docs/FORMATS.md, "Packs").
+  pack=$(find "$vol/fast/packs" -type f ! -name '.*' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2)
+  [[ -n $pack ]] || amb_fail "no pack in the fast store"
+  amb_flip_byte "$pack" 100 || amb_fail "flip a byte of $pack"
   fsck_expect 0 "$vol"
   fsck_expect 4 --read-data "$vol"
   grep -q "ERROR corrupt-blob" "$out" || amb_fail "no corrupt-blob line"

@@ -140,6 +140,39 @@ amb_free_bytes() { df --output=avail -B1 "$1" | tail -1; }
 # amb_stat MNT NAME: one sample's value from stats (NAME may carry labels).
 amb_stat() { awk -v n="$2" '$1 == n { print $2 }' "$1/stats"; }
 
+# amb_pack_of VOLDIR HEX: "PACK OFFSET": the fast-store pack that holds the
+# blob HEX and the blob's offset in it, found through each pack's trailer and
+# entry table (docs/FORMATS.md, "Packs"); fails if no pack holds it.
+amb_pack_of() {
+  python3 - "$1/fast/packs" "$2" <<'PY'
+import os, struct, sys
+packs, blob = sys.argv[1], bytes.fromhex(sys.argv[2])
+for name in sorted(os.listdir(packs)):
+    if name.startswith('.'):
+        continue
+    path = os.path.join(packs, name)
+    with open(path, 'rb') as f:
+        f.seek(-64, 2)
+        trailer = f.read(64)
+        count, table = struct.unpack_from('<I', trailer, 16)[0], struct.unpack_from('<Q', trailer, 24)[0]
+        f.seek(table)
+        entries = f.read(48 * count)
+    for i in range(count):
+        if entries[48 * i:48 * i + 32] == blob:
+            print(path, struct.unpack_from('<Q', entries, 48 * i + 32)[0])
+            sys.exit(0)
+sys.exit(1)
+PY
+}
+
+# amb_flip_byte FILE OFFSET: changes the byte at OFFSET (xor 0x5a), in place.
+amb_flip_byte() {
+  local byte
+  byte=$(od -An -tx1 -j"$2" -N1 "$1" | tr -d ' ')
+  [[ -n $byte ]] || return 1
+  printf "\\x$(printf '%02x' $((0x$byte ^ 0x5a)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # amb_expect_fail DESCRIPTION COMMAND...: the command must fail.
 amb_expect_fail() {
   local what=$1

@@ -29,14 +29,16 @@ echo snapshot B >"$mnt/ctl" || amb_fail "snapshot B failed"
 exec 4<"$mnt/volume"
 cat "$mnt/volume" >/dev/null
 
-# Chunk 100 of A (a blob named by its SHA-256) goes missing from both stores.
+# Chunk 100 of A (a blob named by its SHA-256) goes missing from both stores:
+# the fast store's whole pack of it (A's other blobs are in the slow store,
+# drained), the slow store's blob file.
 hex=$(dd if="$AMB_WORK/a" bs="$chunk" skip=100 count=1 status=none | sha256sum | cut -c1-64)
 mkdir -p "$AMB_WORK/aside"
-for store in fast archive; do
-  f=$vol/$store/blobs/${hex:0:2}/$hex
-  [[ -f $f ]] || amb_fail "chunk 100 of A is not in $store ($f)"
-  mv "$f" "$AMB_WORK/aside/$store"
-done
+read -r pack _ < <(amb_pack_of "$vol" "$hex") || amb_fail "chunk 100 of A is in no pack of the fast store"
+f=$vol/archive/blobs/${hex:0:2}/$hex
+[[ -f $f ]] || amb_fail "chunk 100 of A is not in the slow store ($f)"
+mv "$pack" "$AMB_WORK/aside/fast"
+mv "$f" "$AMB_WORK/aside/archive"
 echo rollback A >"$mnt/ctl" 2>"$AMB_WORK/err" && amb_fail "the rollback succeeded without chunk 100"
 amb_log "rollback failed as it should: $(cat "$AMB_WORK/err")"
 
@@ -59,7 +61,8 @@ mkdir -p "$AMB_WORK/ro"
 grep -q "did not finish" "$AMB_WORK/ro.out" || amb_fail "read-only mount: $(cat "$AMB_WORK/ro.out")"
 
 amb_log "chunk 100 back; the next mount finishes the rollback"
-for store in fast archive; do mv "$AMB_WORK/aside/$store" "$vol/$store/blobs/${hex:0:2}/$hex"; done
+mv "$AMB_WORK/aside/fast" "$pack"
+mv "$AMB_WORK/aside/archive" "$vol/archive/blobs/${hex:0:2}/$hex"
 amb_mount "$vol" "$mnt" -o cache_size=8M,page_cache
 cmp "$mnt/volume" "$AMB_WORK/a" || amb_fail "the mount did not finish the rollback to A"
 [[ ! -e $vol/rollback-intent ]] || amb_fail "the rollback intent is still there"

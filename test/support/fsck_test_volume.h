@@ -27,6 +27,7 @@
 #include "snapshot/snapshot_record.h"
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "store/store.h"
 
@@ -120,9 +121,8 @@ class TestVolume {
     tracker_ = std::move(tracker).value();
     image_ = UniqueFd(::open(image().c_str(), O_RDWR | O_CLOEXEC));
     if (!image_.valid()) return Status::FromErrno(errno, "open image");
-    DiskStoreOptions fo;
-    fo.exclusive = true;
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir_, kFastStoreDir), fo));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackedDiskStore> fast,
+                           PackedDiskStore::Open(VolumePath(dir_, kFastStoreDir)));
     AMBER_ASSIGN_OR_RETURN(std::unique_ptr<Store> slow, OpenStoreUrl(config_.slow_url, s3_credentials_));
     PairedOptions po;
     po.upload_workers = 2;
@@ -144,9 +144,13 @@ class TestVolume {
       input.push_back({chunks[i], {at, cs}});
     }
     std::vector<ChunkPointer> pointers = hasher_.Hash(input);
+    // The chunks in one batch, as the Snapshotter writes them: into packs.
+    // Index nodes and the record are single Puts (loose blobs).
+    std::unique_ptr<PutBatch> batch = store_->NewPutBatch();
     for (size_t i = 0; i < pointers.size(); ++i) {
-      if (!pointers[i].pointer.IsNull()) AMBER_RETURN_IF_ERROR(store_->Put(pointers[i].pointer, input[i].bytes));
+      if (!pointers[i].pointer.IsNull()) AMBER_RETURN_IF_ERROR(batch->Put(pointers[i].pointer, input[i].bytes));
     }
+    AMBER_RETURN_IF_ERROR(batch->Commit());
     AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, IndexGeometry::Make(config_.size / cs, fanout_));
     IndexTree tree(store_.get(), geo);
     AMBER_ASSIGN_OR_RETURN(Pointer root, tree.Update(root_, std::move(pointers)));

@@ -1,5 +1,5 @@
 // SnapVolume: a volume's snapshot stack in a temp directory for tests: a real
-// image, Conductor, ChangeTracker, Paired(DiskStore fast, DiskStore slow, both
+// image, Conductor, ChangeTracker, Paired(PackedDiskStore fast, DiskStore slow, both
 // optionally behind a FaultStore), Catalog and Snapshotter, wired as a mount
 // wires them. Reopen() closes and opens it again over the same files.
 #pragma once
@@ -26,6 +26,7 @@
 #include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "support/fault_store.h"
 
@@ -67,9 +68,7 @@ struct SnapVolume {
                                                    : ChangeTracker::Create(changes, size, chunk);
     AMBER_RETURN_IF_ERROR(t.status());
     tracker = std::move(t).value();
-    DiskStoreOptions fast_opts;
-    fast_opts.exclusive = true;
-    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> fast, DiskStore::Open(VolumePath(dir, kFastStoreDir), fast_opts));
+    AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackedDiskStore> fast, PackedDiskStore::Open(VolumePath(dir, kFastStoreDir)));
     std::unique_ptr<Store> slow;
     if (open_slow) {
       AMBER_ASSIGN_OR_RETURN(slow, open_slow());

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "snapshot/change_tracker.h"
+#include "store/packed_disk_store.h"
 #include "store/upload_log.h"
 #include "volume/volume_lock.h"
 #include "support/fsck_test_volume.h"
@@ -109,6 +110,37 @@ void FlipByte(const std::string& path, off_t at) {
   ::close(fd);
 }
 
+// The fast store's copies sit in packs (volume format 2); these damage them.
+std::unique_ptr<amberfs::PackedDiskStore> OpenFast(const std::string& dir) {
+  auto fast = amberfs::PackedDiskStore::Open(dir + "/fast");
+  REQUIRE_MESSAGE(fast.ok(), fast.status().ToString());
+  return std::move(fast).value();
+}
+
+// Gone from the fast store: its index entry tombstoned, as a delete does it.
+void FastDelete(const std::string& dir, const Pointer& p) { REQUIRE(OpenFast(dir)->Delete(p).ok()); }
+
+// Moved out of its pack into a loose blob file (as a refetched blob is
+// kept); returns the file's path, for a test to remove, truncate or damage.
+std::string LooseFast(const std::string& dir, const Pointer& p) {
+  auto fast = OpenFast(dir);
+  auto data = fast->Get(p);
+  REQUIRE(data.ok());
+  REQUIRE(fast->Delete(p).ok());
+  REQUIRE(fast->loose().Put(p, *data).ok());
+  return BlobFile(dir, "fast", p);
+}
+
+// Flips byte `at` of the blob's fast copy, in its pack or its loose file.
+void FlipFastByte(const std::string& dir, const Pointer& p, off_t at) {
+  auto fast = OpenFast(dir);
+  auto where = fast->index().Lookup(p);
+  if (!where.ok()) return FlipByte(BlobFile(dir, "fast", p), at);
+  const std::string pack = fast->packs_dir() + "/" + where->pack.Hex();
+  fast.reset();
+  FlipByte(pack, static_cast<off_t>(where->offset) + at);
+}
+
 }  // namespace
 
 TEST_CASE("fsck: a clean volume with many snapshots checks clean, with and without --read-data") {
@@ -135,7 +167,7 @@ TEST_CASE("fsck: a chunk blob missing from both stores is an uncorrectable error
   TempDir dir("fsck");
   Built b = Build(dir.path());
   // Missing from the fast store only is normal (evicted: the slow store has it).
-  std::filesystem::remove(BlobFile(dir.path(), "fast", b.chunks[0]));
+  FastDelete(dir.path(), b.chunks[0]);
   CHECK(Run(dir.path()).ExitCode(false) == amberfs::kFsckOk);
   std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0]));
 
@@ -161,7 +193,7 @@ TEST_CASE("fsck: a chunk blob missing from both stores is an uncorrectable error
 TEST_CASE("fsck: a deleted index node is found and named") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  std::filesystem::remove(BlobFile(dir.path(), "fast", b.root));
+  FastDelete(dir.path(), b.root);
   std::filesystem::remove(BlobFile(dir.path(), "archive", b.root));
   FsckReport r = Run(dir.path());
   INFO(Text(r));
@@ -173,7 +205,7 @@ TEST_CASE("fsck: a deleted index node is found and named") {
 TEST_CASE("fsck: a flipped byte in a chunk blob is found only with --read-data, and -y refetches it") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  FlipByte(BlobFile(dir.path(), "fast", b.chunks[1]), 1000);
+  FlipFastByte(dir.path(), b.chunks[1], 1000);
   CHECK(Run(dir.path()).ExitCode(false) == amberfs::kFsckOk);
 
   FsckReport r = Run(dir.path(), false, /*read_data=*/true);
@@ -189,7 +221,7 @@ TEST_CASE("fsck: a flipped byte in a chunk blob is found only with --read-data, 
   CHECK(again.ExitCode(true) == amberfs::kFsckOk);
 
   // Damaged in both stores: reported, never "repaired" by deleting it.
-  FlipByte(BlobFile(dir.path(), "fast", b.chunks[2]), 5);
+  FlipByte(LooseFast(dir.path(), b.chunks[2]), 5);
   FlipByte(BlobFile(dir.path(), "archive", b.chunks[2]), 5);
   FsckReport both = Run(dir.path(), true, true);
   INFO(Text(both));
@@ -201,7 +233,7 @@ TEST_CASE("fsck: a flipped byte in a chunk blob is found only with --read-data, 
 TEST_CASE("fsck: a truncated blob is found without reading data and replaced from the slow store") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  std::filesystem::resize_file(BlobFile(dir.path(), "fast", b.chunks[3]), 1000);
+  std::filesystem::resize_file(LooseFast(dir.path(), b.chunks[3]), 1000);
   FsckReport r = Run(dir.path());
   INFO(Text(r));
   CHECK(r.ExitCode(false) == amberfs::kFsckUncorrected);
@@ -265,8 +297,8 @@ TEST_CASE("fsck: a carried blob whose fast copy a crash lost is a note: the next
 TEST_CASE("fsck: a reached blob the upload log carries is not broken when a crash took its fast copy") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  auto fast = std::move(amberfs::DiskStore::Open(dir / "fast").value());
-  std::vector<uint8_t> root = fast->Get(b.root).value(), chunk = fast->Get(b.chunks[0]).value();
+  std::vector<uint8_t> root = OpenFast(dir.path())->Get(b.root).value();
+  std::vector<uint8_t> chunk = OpenFast(dir.path())->Get(b.chunks[0]).value();
   // Carried by the log (a single Put's blob not yet checkpointed), gone from
   // the slow store, and the fast copies lost or torn by a power failure.
   {
@@ -278,8 +310,8 @@ TEST_CASE("fsck: a reached blob the upload log carries is not broken when a cras
   }
   REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "archive", b.root)));
   REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0])));
-  REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "fast", b.root)));
-  std::filesystem::resize_file(BlobFile(dir.path(), "fast", b.chunks[0]), 10);
+  FastDelete(dir.path(), b.root);
+  std::filesystem::resize_file(LooseFast(dir.path(), b.chunks[0]), 10);
   FsckReport r = Run(dir.path(), false, /*read_data=*/true);
   INFO(Text(r));
   CHECK(r.ExitCode(false) == amberfs::kFsckOk);
@@ -388,7 +420,7 @@ TEST_CASE("fsck: --slow finds a blob the slow store lost, and -y queues it again
   CHECK(Run(dir.path(), true, false, false, true).ExitCode(false) == amberfs::kFsckCorrected);
   {
     // The next mount uploads it.
-    auto fast = amberfs::DiskStore::Open(dir / "fast");
+    auto fast = amberfs::PackedDiskStore::Open(dir / "fast");
     auto slow = amberfs::DiskStore::Open(dir / "archive");
     REQUIRE(fast.ok());
     REQUIRE(slow.ok());
@@ -425,7 +457,7 @@ TEST_CASE("fsck: --slow reports a catalog snapshot whose ref is neither in the s
 TEST_CASE("fsck: reports render as text and JSON with every class") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  std::filesystem::remove(BlobFile(dir.path(), "fast", b.chunks[0]));
+  FastDelete(dir.path(), b.chunks[0]);
   std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0]));
   FsckReport r = Run(dir.path());
   std::string json = amberfs::RenderFsckJson(r, false);
@@ -481,8 +513,8 @@ TEST_CASE("fsck: the default check changes nothing, whatever it finds") {
   FlipByte(dir / "catalog/snap0", 20);
   FlipByte(dir / "upload.log", 64 + 30);
   FlipByte(dir / "changes", 4096 + 100);  // a bitmap page
-  FlipByte(BlobFile(dir.path(), "fast", b.chunks[1]), 7);
-  std::filesystem::resize_file(BlobFile(dir.path(), "fast", b.chunks[2]), 10);
+  FlipFastByte(dir.path(), b.chunks[1], 7);
+  std::filesystem::resize_file(LooseFast(dir.path(), b.chunks[2]), 10);
   {
     std::ofstream(dir / "mounted") << "mounted by pid 1 at 2026-11-22T00:00:00Z\n";
     std::vector<uint8_t> stray(100, 1);
@@ -551,7 +583,7 @@ TEST_CASE("fsck: --read-data-subset reads about that share of the blobs, the sam
 TEST_CASE("fsck: a damaged index node in the fast store is found without --read-data and replaced") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  FlipByte(BlobFile(dir.path(), "fast", b.root), 40);
+  FlipFastByte(dir.path(), b.root, 40);
   FsckReport r = Run(dir.path());
   INFO(Text(r));
   CHECK(r.ExitCode(false) == amberfs::kFsckUncorrected);

@@ -7,6 +7,7 @@
 
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/volume_layout.h"
+#include "store/packed_disk_store.h"
 #include "store/s3_store.h"
 #include "store/slow_store_locks.h"
 #include "support/s3rver.h"
@@ -192,7 +193,7 @@ TEST_CASE("restore: a new identity gets its own record and refs, and continues i
     PairedOptions o;
     o.lock_owner = copy_uuid;
     o.lock_linger = 0ms;
-    auto p = PairedStore::Open(DiskStore::Open(voldir + "/fast").value(), DiskStore::Open(slow_dir).value(),
+    auto p = PairedStore::Open(PackedDiskStore::Open(voldir + "/fast").value(), DiskStore::Open(slow_dir).value(),
                                voldir + "/upload.log", o);
     REQUIRE(p.ok());
     return std::move(p).value();

@@ -5,17 +5,20 @@
 // the fast store's own durable Put adds an fdatasync and a directory fsync.
 //
 // The slow store is down throughout, so the upload workers write no files and
-// every counted call is a Put's.
+// every counted call is a Put's. Over packs, a batch: its packs' syncs, the
+// index's and the log's, never syncfs.
 #include <doctest/doctest.h>
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <chrono>
 #include <thread>
 #include <vector>
 
 #include "base/durable_file.h"
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "support/fault_file_ops.h"
 #include "support/fault_store.h"
@@ -39,17 +42,21 @@ std::vector<uint8_t> Blob(int i) {
   return data;
 }
 
-std::unique_ptr<PairedStore> OpenPaired(const TempDir& dir, bool carry) {
-  auto fast = DiskStore::Open(dir / "fast");
+// Over `fast`, or a DiskStore in dir/fast when it is null.
+std::unique_ptr<PairedStore> OpenPaired(const TempDir& dir, bool carry, std::unique_ptr<Store> fast = nullptr) {
+  if (!fast) {
+    auto disk = DiskStore::Open(dir / "fast");
+    REQUIRE(disk.ok());
+    fast = std::move(disk).value();
+  }
   auto slow = DiskStore::Open(dir / "slow");
-  REQUIRE(fast.ok());
   REQUIRE(slow.ok());
   auto down = std::make_unique<FaultStore>(std::move(slow).value());
   down->SetDown(true);
   PairedOptions options;
   options.upload_workers = 2;
   options.carry_data_in_log = carry;
-  auto paired = PairedStore::Open(std::move(fast).value(), std::move(down), dir / "upload.log", options);
+  auto paired = PairedStore::Open(std::move(fast), std::move(down), dir / "upload.log", options);
   REQUIRE_MESSAGE(paired.ok(), paired.status().ToString());
   return std::move(paired).value();
 }
@@ -130,4 +137,42 @@ TEST_CASE("Paired: concurrent carried Puts share the upload log's fdatasync") {
   CHECK(ops.Calls(Call::kRename) == kPuts);
   CHECK(ops.Calls(Call::kFsync) == 0);
   CHECK(ops.Calls(Call::kSyncfs) == 0);
+}
+
+TEST_CASE("Paired over packs: a batch costs an fdatasync per pack, one fsync, the index's and the log's, no syncfs") {
+  TempDir dir("paired-syncs");
+  PackedDiskStoreOptions packed;
+  packed.pack.target_bytes = 1 << 20;  // 64 blobs of 64 KiB: four packs
+  auto fast = PackedDiskStore::Open(dir / "fast", packed);
+  REQUIRE(fast.ok());
+  auto paired = OpenPaired(dir, /*carry=*/true, std::move(fast).value());  // as a mount opens it
+  constexpr int kBlobs = 64;
+  FaultFileOps ops;
+  {
+    ScopedFileOps installed(&ops);
+    auto batch = paired->NewPutBatch();
+    for (int i = 0; i < kBlobs; ++i) {
+      auto data = Blob(i);
+      Status s = batch->Put(Pointer::Of(data), data);
+      REQUIRE_MESSAGE(s.ok(), s.ToString());
+    }
+    Status committed = batch->Commit();
+    REQUIRE_MESSAGE(committed.ok(), committed.ToString());
+  }
+  const int packs = static_cast<int>(std::distance(std::filesystem::directory_iterator(dir / "fast/packs"),
+                                                   std::filesystem::directory_iterator()));
+  MESSAGE(kBlobs << " blobs in " << packs << " packs: " << ops.Calls(Call::kFdatasync) << " fdatasyncs, "
+                 << ops.Calls(Call::kFsync) << " fsyncs");
+  CHECK(packs >= 4);
+  CHECK(ops.Calls(Call::kFdatasync) == packs + 2);  // each pack, the blob index, the upload log
+  CHECK(ops.Calls(Call::kRename) == packs);
+  CHECK(ops.Calls(Call::kFsync) == 1);  // fast/packs/
+  CHECK(ops.Calls(Call::kSyncfs) == 0);
+  // Every blob reads back from its pack.
+  for (int i = 0; i < kBlobs; ++i) {
+    auto data = Blob(i);
+    auto got = paired->fast().Get(Pointer::Of(data));
+    REQUIRE(got.ok());
+    CHECK(*got == data);
+  }
 }

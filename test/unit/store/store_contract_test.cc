@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/disk_store.h"
+#include "store/packed_disk_store.h"
 #include "store/s3_store.h"
 #include "store/store.h"
 #include "support/s3rver.h"
@@ -157,7 +158,8 @@ void Refs(Store& s) {
 void InvalidRefNames(Store& s) {
   const std::string bad[] = {"",         "/abs",       "a//b",          "../x",         "a/../b", ".hidden",
                              "a/./b",    "a/.b",       "a b",           "a/",           "a\\b",   "x\nb",
-                             "caf\xc3\xa9", "blobs/ab/cd", std::string(513, 'a'), std::string("a\0b", 3)};
+                             "caf\xc3\xa9", "blobs/ab/cd", "packs/x", "index/MANIFEST", "index",
+                             std::string(513, 'a'), std::string("a\0b", 3)};
   for (const auto& name : bad) {
     CAPTURE(name);
     CHECK(s.PutRef(name, Bytes("x")).code() == EINVAL);
@@ -275,6 +277,25 @@ TEST_CASE("Store contract: DiskStore") {
                     out << bytes;
                     out.close();
                     return out ? Status::OK() : Status::Error(EIO, "write " + disk->BlobPath(key));
+                  }};
+  RunStoreContract(subject, 40);
+}
+
+TEST_CASE("Store contract: PackedDiskStore") {
+  TempDir dir("store-contract");
+  // Small packs and a small memtable, so batches span packs and the index flushes.
+  PackedDiskStoreOptions options;
+  options.pack.target_bytes = 8192;
+  options.index.memtable_entries = 16;
+  auto opened = PackedDiskStore::Open(dir / "store", options);
+  REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  PackedDiskStore* packed = opened->get();
+  Subject subject{packed, [packed](const Pointer& key, std::string_view bytes) {
+                    const std::string path = packed->loose().BlobPath(key);
+                    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+                    out << bytes;
+                    out.close();
+                    return out ? Status::OK() : Status::Error(EIO, "write " + path);
                   }};
   RunStoreContract(subject, 40);
 }

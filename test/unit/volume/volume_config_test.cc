@@ -68,7 +68,7 @@ TEST_CASE("volume_config: serialize and parse round trip") {
   CHECK(back->image == c.image);
   CHECK(back->slow_url == c.slow_url);
   CHECK(back->Serialize() == text);
-  CHECK(text.starts_with("amberfs-volume 1\n"));
+  CHECK(text.starts_with("amberfs-volume 2\n"));
 }
 
 TEST_CASE("volume_config: every single-byte change and every truncation is refused") {
@@ -84,7 +84,7 @@ TEST_CASE("volume_config: every single-byte change and every truncation is refus
     CHECK(VolumeConfig::Parse(text.substr(0, len)).status().code() == EINVAL);
   }
   CHECK(VolumeConfig::Parse(text + "x\n").status().code() == EINVAL);
-  std::string msg = VolumeConfig::Parse("amberfs-volume 1\nsize 5\nchecksum xxh3 0000000000000000\n").status().message();
+  std::string msg = VolumeConfig::Parse("amberfs-volume 2\nsize 5\nchecksum xxh3 0000000000000000\n").status().message();
   CHECK(msg.find("checksum mismatch") != std::string::npos);
 }
 
@@ -105,19 +105,20 @@ TEST_CASE("volume_config: semantic errors behind a valid checksum") {
     return "amberfs-volume " + version + "\nuuid " + uuid + "\nsize " + size + "\nblock_size " + block +
            "\nchunk_size " + chunk + "\nimage image\nslow file:///x/archive\n" + extra;
   };
-  CHECK(VolumeConfig::Parse(WithChecksum(body("1", "1048576", "4096", "65536", ""))).ok());
+  CHECK(VolumeConfig::Parse(WithChecksum(body("2", "1048576", "4096", "65536", ""))).ok());
   struct Case { std::string text; std::string why; };
   Case cases[] = {
-      {body("2", "1048576", "4096", "65536", ""), "format version 2"},
-      {body("1", "1048576", "4096", "65536", "colour blue\n"), "unknown key"},
-      {body("1", "1048576", "4096", "65536", "size 5\n"), "duplicate key"},
-      {body("1", "0", "4096", "65536", ""), "zero"},
-      {body("1", "1000000", "4096", "65536", ""), "not a multiple of the chunk size"},
-      {body("1", "1048576", "3000", "65536", ""), "block size"},
-      {body("1", "1048576", "8192", "4096", ""), "chunk size"},
-      {body("1", "1048576", "4096", "98304", ""), "chunk size"},
-      {body("1", "12x", "4096", "65536", ""), "bad number"},
-      {body("1", "99999999999999999999", "4096", "65536", ""), "too large"},
+      {body("3", "1048576", "4096", "65536", ""), "format version 3 is not supported (this amberfs reads 2)"},
+      {body("1", "1048576", "4096", "65536", ""), "format version 1 is not supported (this amberfs reads 2; version 1 keeps one file per blob"},
+      {body("2", "1048576", "4096", "65536", "colour blue\n"), "unknown key"},
+      {body("2", "1048576", "4096", "65536", "size 5\n"), "duplicate key"},
+      {body("2", "0", "4096", "65536", ""), "zero"},
+      {body("2", "1000000", "4096", "65536", ""), "not a multiple of the chunk size"},
+      {body("2", "1048576", "3000", "65536", ""), "block size"},
+      {body("2", "1048576", "8192", "4096", ""), "chunk size"},
+      {body("2", "1048576", "4096", "98304", ""), "chunk size"},
+      {body("2", "12x", "4096", "65536", ""), "bad number"},
+      {body("2", "99999999999999999999", "4096", "65536", ""), "too large"},
   };
   for (const Case& k : cases) {
     CAPTURE(k.why);

@@ -1,0 +1,200 @@
+// PackWriter and PackReader: see pack_file.h.
+#include "store/pack_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "amberfs/log.h"
+#include "base/aligned_buffer.h"
+#include "base/durable_file.h"
+#include "store/store.h"
+
+namespace amberfs {
+namespace {
+
+constexpr size_t kDirectAlign = 4096;
+
+uint64_t AlignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
+
+}  // namespace
+
+Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& dir, PackWriterOptions options) {
+  if (options.align == 0 || options.align > 65536 || (options.align & (options.align - 1)) != 0)
+    return Status::Error(EINVAL, "pack alignment " + std::to_string(options.align) + " is not a power of two up to 65536");
+  std::string temp = dir + "/" + MakeTempName();
+  std::unique_ptr<PackWriter> w(new PackWriter(dir, temp, options));
+  w->fd_ = UniqueFd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!w->fd_.valid()) return Status::FromErrno(errno, "create pack " + temp);
+  // Some filesystems (tmpfs) refuse O_DIRECT: then every write is buffered.
+  w->direct_fd_ = UniqueFd(::open(temp.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
+  return w;
+}
+
+PackWriter::~PackWriter() {
+  if (!sealed_ && fd_.valid()) ::unlink(temp_.c_str());
+}
+
+uint64_t PackWriter::size() const {
+  std::lock_guard lock(mu_);
+  return end_;
+}
+
+size_t PackWriter::blob_count() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+Status PackWriter::WriteBlob(uint64_t offset, std::span<const uint8_t> data) {
+  if (data.empty()) return Status::OK();
+  const bool whole_blocks = offset % kDirectAlign == 0 && data.size() % kDirectAlign == 0;
+  if (direct_fd_.valid() && whole_blocks) {
+    const uint8_t* src = data.data();
+    AlignedBuffer bounce;
+    if (reinterpret_cast<uintptr_t>(src) % kDirectAlign != 0) {
+      bounce = AlignedBuffer::Uninitialized(data.size(), kDirectAlign);
+      std::memcpy(bounce.data(), src, data.size());
+      src = bounce.data();
+    }
+    Status s = PwriteAll(direct_fd_.get(), src, data.size(), static_cast<off_t>(offset), temp_);
+    if (s.code() != EINVAL) return s;  // EINVAL: O_DIRECT refused after all; write it buffered
+  }
+  return PwriteAll(fd_.get(), data.data(), data.size(), static_cast<off_t>(offset), temp_);
+}
+
+Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t> data, uint32_t flags) {
+  if (id.IsNull()) return Status::Error(EINVAL, "append of the null pointer to pack " + temp_);
+  if (data.size() > kMaxBlobBytes || (flags & ~kPackKindMask) != 0)
+    return Status::Error(EINVAL, "append of blob " + id.Hex() + " to pack " + temp_ + ": " +
+                                     std::to_string(data.size()) + " bytes, flags " + std::to_string(flags));
+  PackEntry entry;
+  {
+    std::lock_guard lock(mu_);
+    if (!failed_.ok()) return failed_;
+    if (sealed_) return Status::Error(EINVAL, "append to pack " + temp_ + " after it was sealed");
+    if (auto it = index_.find(id); it != index_.end()) return entries_[it->second];
+    const uint64_t offset = AlignUp(end_, options_.align);
+    // Room for the blob and the table and trailer with its entry.
+    if (offset + data.size() + PackTailSize(entries_.size() + 1) > kMaxPackBytes ||
+        entries_.size() + 1 > kMaxPackEntries)
+      return Status::Error(EFBIG, "pack " + temp_ + " has no room for blob " + id.Hex());
+    entry = PackEntry{id, offset, static_cast<uint32_t>(data.size()), flags};
+    end_ = offset + data.size();
+    index_.emplace(id, entries_.size());
+    entries_.push_back(entry);
+    ++in_flight_;
+  }
+  Status s = WriteBlob(entry.offset, data);
+  std::lock_guard lock(mu_);
+  if (!s.ok() && failed_.ok()) failed_ = s.Annotate("append blob " + id.Hex());
+  if (--in_flight_ == 0) idle_cv_.notify_all();
+  if (!s.ok()) return failed_;
+  return entry;
+}
+
+Result<SealedPack> PackWriter::Seal() {
+  std::unique_lock lock(mu_);
+  idle_cv_.wait(lock, [&] { return in_flight_ == 0; });
+  if (!failed_.ok()) return failed_;
+  if (sealed_) return Status::Error(EINVAL, "pack " + temp_ + " is sealed already");
+  if (entries_.empty()) return Status::Error(EINVAL, "seal of pack " + temp_ + " with no blobs");
+  const std::vector<uint8_t> tail = EncodePackTail(entries_, end_);
+  SealedPack sealed{PackName(tail), end_ + tail.size(), entries_};
+  const std::string target = dir_ + "/" + sealed.name.Hex();
+  Status s = PwriteAll(fd_.get(), tail.data(), tail.size(), static_cast<off_t>(end_), temp_);
+  if (s.ok()) s = SyncFileData(fd_.get(), temp_);
+  if (s.ok()) s = RenameFile(temp_, target);
+  if (!s.ok()) {
+    failed_ = s.Annotate("seal pack " + sealed.name.Hex());
+    return failed_;
+  }
+  sealed_ = true;
+  return sealed;
+}
+
+Result<std::vector<uint8_t>> ReadPackedBlob(int fd, const std::string& what, const Pointer& id, uint64_t offset,
+                                            uint32_t length) {
+  if (length > kMaxBlobBytes)
+    return Status::Error(EBADMSG, "blob " + id.Hex() + " in pack " + what + ": a length of " +
+                                      std::to_string(length) + " bytes is more than a blob may have");
+  std::vector<uint8_t> data(length);
+  AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd, data.data(), length, static_cast<off_t>(offset), what));
+  if (got != length)
+    return Status::Error(EBADMSG, "blob " + id.Hex() + " in pack " + what + " is corrupt: the pack ends at byte " +
+                                      std::to_string(offset + got) + ", before the blob does");
+  if (Pointer::Of(data) != id)
+    return Status::Error(EBADMSG, "blob " + id.Hex() + " in pack " + what + " is corrupt (SHA-256 mismatch)");
+  return data;
+}
+
+Result<std::unique_ptr<PackReader>> PackReader::Open(const std::string& path, const Pointer& expected_name) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return Status::FromErrno(errno, "open pack " + path);
+  std::unique_ptr<PackReader> r(new PackReader(path, std::move(fd)));
+  AMBER_RETURN_IF_ERROR(r->Load(expected_name));
+  return r;
+}
+
+Status PackReader::Load(const Pointer& expected_name) {
+  struct stat st;
+  if (::fstat(fd_.get(), &st) != 0) return Status::FromErrno(errno, "stat pack " + path_);
+  size_ = static_cast<uint64_t>(st.st_size);
+  if (size_ < kPackTrailerSize || size_ > kMaxPackBytes)
+    return Status::Error(EBADMSG, "pack " + path_ + " is corrupt: " + std::to_string(size_) + " bytes");
+  uint8_t trailer_bytes[kPackTrailerSize];
+  AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd_.get(), trailer_bytes, sizeof trailer_bytes,
+                                               static_cast<off_t>(size_ - kPackTrailerSize), path_));
+  if (got != sizeof trailer_bytes) return Status::Error(EBADMSG, "pack " + path_ + " shrank while being read");
+  AMBER_ASSIGN_OR_RETURN(PackTrailer tr, DecodePackTrailer(trailer_bytes, size_, path_));
+  std::vector<uint8_t> tail(size_ - tr.table_offset);
+  AMBER_ASSIGN_OR_RETURN(got, PreadFull(fd_.get(), tail.data(), tail.size(), static_cast<off_t>(tr.table_offset), path_));
+  if (got != tail.size()) return Status::Error(EBADMSG, "pack " + path_ + " shrank while being read");
+  AMBER_ASSIGN_OR_RETURN(entries_, DecodePackTable(tr, std::span(tail).first(tail.size() - kPackTrailerSize), path_));
+  name_ = PackName(tail);
+  if (!expected_name.IsNull() && name_ != expected_name)
+    return Status::Error(EBADMSG, "pack " + path_ + " is corrupt: its contents are pack " + name_.Hex() +
+                                      ", not " + expected_name.Hex());
+  by_id_.resize(entries_.size());
+  for (uint32_t i = 0; i < by_id_.size(); ++i) by_id_[i] = i;
+  std::sort(by_id_.begin(), by_id_.end(), [&](uint32_t a, uint32_t b) { return entries_[a].id < entries_[b].id; });
+  return Status::OK();
+}
+
+Result<std::vector<uint8_t>> PackReader::Read(const PackEntry& e) const {
+  return ReadPackedBlob(fd_.get(), path_, e.id, e.offset, e.length);
+}
+
+Result<std::vector<uint8_t>> PackReader::Read(const Pointer& id) const {
+  auto it = std::lower_bound(by_id_.begin(), by_id_.end(), id,
+                             [&](uint32_t slot, const Pointer& key) { return entries_[slot].id < key; });
+  if (it == by_id_.end() || entries_[*it].id != id)
+    return Status::Error(ENOENT, "blob " + id.Hex() + " is not in pack " + path_);
+  return Read(entries_[*it]);
+}
+
+Status PackReader::VerifyAll() const {
+  uint64_t end = 0;
+  std::vector<uint8_t> gap;
+  // Gaps are read a piece at a time: a foreign pack may have big ones.
+  auto check_gap = [&](uint64_t from, uint64_t to, const std::string& before) -> Status {
+    while (from < to) {
+      gap.resize(std::min<uint64_t>(to - from, 1 << 20));
+      AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd_.get(), gap.data(), gap.size(), static_cast<off_t>(from), path_));
+      if (got != gap.size() || std::any_of(gap.begin(), gap.end(), [](uint8_t b) { return b != 0; }))
+        return Status::Error(EBADMSG, "pack " + path_ + " is corrupt: the gap before " + before + " is not zero");
+      from += got;
+    }
+    return Status::OK();
+  };
+  for (const PackEntry& e : entries_) {
+    AMBER_RETURN_IF_ERROR(check_gap(end, e.offset, "blob " + e.id.Hex()));
+    AMBER_RETURN_IF_ERROR(Read(e).status());
+    end = e.offset + e.length;
+  }
+  return check_gap(end, size_ - PackTailSize(entries_.size()), "the table");
+}
+
+}  // namespace amberfs
