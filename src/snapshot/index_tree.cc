@@ -130,14 +130,8 @@ Result<Pointer> IndexTree::UpdateNode(const Subtree& t, uint64_t first_chunk, ui
                                       std::span<const ChunkPointer> changes, IndexUpdateStats* stats,
                                       PutBatch* batch) {
   if (changes.empty()) return Wrap(t.ptr, t.height, height, stats, batch);
-  std::vector<Subtree> slots(geo_.fanout, Subtree{Pointer::Null(), height - 1});
-  if (!t.ptr.IsNull() && t.height < height) {
-    slots[0] = t;
-  } else if (!t.ptr.IsNull()) {
-    AMBER_ASSIGN_OR_RETURN(auto old, ReadNode(t.ptr, first_chunk, height, /*use_cache=*/false));
-    ++stats->nodes_read;
-    for (uint32_t s = 0; s < geo_.fanout; ++s) slots[s].ptr = (*old)[s];
-  }
+  AMBER_ASSIGN_OR_RETURN(std::vector<Subtree> slots, ChildrenAt(t, first_chunk, height));
+  if (!t.ptr.IsNull() && t.height >= height) ++stats->nodes_read;  // ChildrenAt read the stored node
   const uint64_t span = geo_.SlotSpan(height);
   for (size_t i = 0; i < changes.size();) {
     const uint64_t slot = (changes[i].chunk - first_chunk) / span;

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "snapshot/snapshot_record.h"
+
 namespace amberfs {
 namespace {
 
@@ -32,10 +34,7 @@ constexpr std::array<Rule, 6> kRules = {{
 // A number that differs between two snapshots exactly when they fall in
 // different buckets (restic's scheme: year*100+month and so on). kEach
 // gives every snapshot its own, which is what `last` needs.
-int64_t BucketOf(uint64_t unix_ns, Bucket bucket, size_t position) {
-  const time_t secs = static_cast<time_t>(unix_ns / 1000000000ull);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
+int64_t BucketOf(const struct tm& tm, Bucket bucket, size_t position) {
   const int64_t year = tm.tm_year + 1900;
   switch (bucket) {
     case Bucket::kEach: return static_cast<int64_t>(position);
@@ -150,14 +149,7 @@ std::string FormatSnapshotInterval(std::chrono::seconds interval) {
   return std::to_string(interval.count()) + "s";
 }
 
-std::string AutoSnapshotName(uint64_t unix_ns) {
-  const time_t secs = static_cast<time_t>(unix_ns / 1000000000ull);
-  struct tm tm;
-  gmtime_r(&secs, &tm);
-  char buf[32];
-  strftime(buf, sizeof buf, "%Y%m%dT%H%M%SZ", &tm);
-  return std::string(kAutoPrefix) + buf;
-}
+std::string AutoSnapshotName(uint64_t unix_ns) { return std::string(kAutoPrefix) + DefaultSnapshotName(unix_ns); }
 
 bool IsAutoSnapshotName(std::string_view name) {
   // auto-YYYYMMDDTHHMMSSZ
@@ -181,11 +173,14 @@ std::vector<std::string> SnapshotsToForget(std::vector<TimedSnapshot> snapshots,
   std::array<RuleState, kRules.size()> state;
   for (size_t r = 0; r < kRules.size(); ++r) state[r] = RuleState{policy.*(kRules[r].count)};
   for (size_t i = 0; i < snapshots.size(); ++i) {
+    const time_t secs = static_cast<time_t>(snapshots[i].created_ns / 1000000000ull);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
     bool keep = false;
     for (size_t r = 0; r < kRules.size(); ++r) {
       RuleState& s = state[r];
       if (s.left == 0) continue;
-      const int64_t bucket = BucketOf(snapshots[i].created_ns, kRules[r].bucket, i);
+      const int64_t bucket = BucketOf(tm, kRules[r].bucket, i);
       if (s.any && bucket == s.last_bucket) continue;  // this bucket has a newer snapshot kept
       s.any = true;
       s.last_bucket = bucket;
