@@ -15,6 +15,7 @@
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
 #include "store/disk_store_internal.h"
+#include "store/pack_objects.h"
 
 namespace amberfs {
 
@@ -113,7 +114,7 @@ Result<std::unique_ptr<DiskStore>> DiskStore::Open(const std::string& root_arg, 
     root = std::string(cwd) + "/" + root;
   }
   while (root.size() > 1 && root.back() == '/') root.pop_back();
-  std::unique_ptr<DiskStore> store(new DiskStore(root));
+  std::unique_ptr<DiskStore> store(new DiskStore(root, options.pack_objects));
   AMBER_RETURN_IF_ERROR(store->Init(options).Annotate("open disk store " + root));
   return store;
 }
@@ -271,20 +272,23 @@ Result<uint64_t> DiskStore::BlobDiskSize(const Pointer& key) {
   return static_cast<uint64_t>(st.st_blocks) * 512;
 }
 
+Status DiskStore::WriteUnderRoot(const std::string& rel, std::span<const uint8_t> data, const std::string& what) {
+  std::string path = root_ + "/" + rel;
+  size_t slash = path.rfind('/');
+  std::string dir = path.substr(0, slash);
+  std::vector<std::string> changed;
+  AMBER_RETURN_IF_ERROR(MakeDirs(root_, dir, &changed).Annotate(what));
+  // The new directories' entries must be durable before the file inside them is.
+  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(FsyncDir(parent));
+  return WriteAtomically(dir, path.substr(slash + 1), data).Annotate(what + " into " + Describe());
+}
+
 Status DiskStore::PutRef(std::string_view name, std::span<const uint8_t> data) {
   AMBER_RETURN_IF_ERROR(ValidateRefName(name));
   if (data.size() > kMaxRefBytes)
     return Status::Error(EINVAL, "put ref " + std::string(name) + " into " + Describe() + ": " +
                                      std::to_string(data.size()) + " bytes, more than a ref may have");
-  std::string path = root_ + "/" + std::string(name);
-  size_t slash = path.rfind('/');
-  std::string dir = path.substr(0, slash);
-  std::vector<std::string> changed;
-  AMBER_RETURN_IF_ERROR(MakeDirs(root_, dir, &changed).Annotate("put ref " + std::string(name)));
-  // The new directories' entries must be durable before the ref inside them is.
-  for (const std::string& parent : changed) AMBER_RETURN_IF_ERROR(FsyncDir(parent));
-  return WriteAtomically(dir, path.substr(slash + 1), data)
-      .Annotate("put ref " + std::string(name) + " into " + Describe());
+  return WriteUnderRoot(std::string(name), data, "put ref " + std::string(name));
 }
 
 Result<std::vector<uint8_t>> DiskStore::GetRef(std::string_view name) {
@@ -336,6 +340,86 @@ Result<std::vector<std::string>> DiskStore::ListRefs(std::string_view prefix) {
   AMBER_RETURN_IF_ERROR(walk(base).Annotate("list refs in " + Describe()));
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Status DiskStore::CheckObjectName(std::string_view name) const {
+  if (!pack_objects_) return Status::Error(ENOTSUP, Describe() + " does not store pack objects");
+  return ValidateObjectName(name);
+}
+
+Status DiskStore::PutObject(std::string_view name, std::span<const uint8_t> bytes) {
+  AMBER_RETURN_IF_ERROR(CheckObjectName(name));
+  const std::string what = "put object " + std::string(name);
+  if (bytes.size() > kMaxPackBytes)
+    return Status::Error(EINVAL, what + " into " + Describe() + ": " + std::to_string(bytes.size()) +
+                                     " bytes, more than a pack may have");
+  Result<SpaceReserve::Admission> admitted = SpaceReserve::AdmitData(space_reserve_, bytes.size(), what);
+  if (!admitted.ok()) return admitted.status();
+  return WriteUnderRoot(std::string(name), bytes, what);
+}
+
+Result<std::vector<uint8_t>> DiskStore::GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) {
+  AMBER_RETURN_IF_ERROR(CheckObjectName(name));
+  const std::string path = root_ + "/" + std::string(name);
+  const std::string what = "object " + std::string(name) + " in " + Describe();
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) {
+    if (errno == ENOENT) return Status::Error(ENOENT, what + " not found");
+    return Status::FromErrno(errno, "open " + path);
+  }
+  struct stat st;
+  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  if (!S_ISREG(st.st_mode)) return Status::Error(ENOENT, what + " not found (" + path + " is not a file)");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (length == 0) {
+    if (size > kMaxPackBytes)
+      return Status::Error(EBADMSG, what + ": " + std::to_string(size) + " bytes, more than a pack may have");
+    offset = 0;
+    length = size;
+  } else if (length > kMaxPackBytes) {
+    return Status::Error(EINVAL, what + ": a read of " + std::to_string(length) + " bytes, more than a pack has");
+  }
+  if (offset > size || size - offset < length)
+    return Status::Error(EBADMSG, what + " is " + std::to_string(size) + " bytes, short of the range " +
+                                      std::to_string(offset) + "+" + std::to_string(length));
+  std::vector<uint8_t> data(length);
+  AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd.get(), data.data(), length, static_cast<off_t>(offset), path));
+  if (got != length) return Status::Error(EBADMSG, what + " was cut short while read");
+  return data;
+}
+
+Status DiskStore::ListObjects(std::string_view prefix, const std::function<Status(std::string_view)>& fn) {
+  if (!pack_objects_) return Status::Error(ENOTSUP, Describe() + " does not store pack objects");
+  AMBER_RETURN_IF_ERROR(ValidateObjectPrefix(prefix));
+  for (unsigned b = 0; b < 256; ++b) {
+    const std::string rel = std::string(prefix) + HexByte(b) + "/";
+    std::vector<std::string> names;
+    Status s = ForEachDirEntry(root_ + "/" + rel, [&](const struct dirent& e) -> Status {
+      if (IsTempName(e.d_name)) return Status::OK();
+      std::string name = rel + e.d_name;
+      if (!ValidateObjectName(name).ok() || (e.d_type != DT_REG && e.d_type != DT_UNKNOWN)) {
+        LOG_WARN("%s: ignoring %s/%s: not a pack object", Describe().c_str(), root_.c_str(), name.c_str());
+        return Status::OK();
+      }
+      names.push_back(std::move(name));
+      return Status::OK();
+    });
+    if (s.code() == ENOENT) continue;  // made at the first object there
+    AMBER_RETURN_IF_ERROR(s.Annotate("list objects in " + Describe()));
+    std::sort(names.begin(), names.end());
+    for (const std::string& name : names) AMBER_RETURN_IF_ERROR(fn(name));
+  }
+  return Status::OK();
+}
+
+Status DiskStore::DeleteObject(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(CheckObjectName(name));
+  const std::string path = root_ + "/" + std::string(name);
+  if (::unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return Status::OK();
+    return Status::FromErrno(errno, "delete object " + path);
+  }
+  return SyncDir(path.substr(0, path.rfind('/')));
 }
 
 }  // namespace amberfs

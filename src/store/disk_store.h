@@ -5,6 +5,10 @@
 //   blobs/<ab>/<64 hex>   a blob, <ab> its first two hex digits; all 256
 //                         subdirectories are created (and fsynced) at Open
 //   <ref name>            a ref, e.g. volumes/<uuid>/snapshots/<name>
+//   packs/<ab>/<64 hex>   a pack object, index/<ab>/<64 hex> its index
+//                         object (pack_objects.h): only with
+//                         options.pack_objects (a slow store); directories
+//                         made as objects are put
 //   .../.tmp.*            a write in progress (never a valid blob or ref name;
 //                         see MakeTempName in base/durable_file.h)
 //
@@ -16,6 +20,13 @@
 // blob directory share one directory fsync (group commit), never skip it;
 // fsyncs of different directories run in parallel, so the filesystem's own
 // journal batching still applies across them.
+//
+// Pack objects (PutObject, GetObjectRange, ListObjects, DeleteObject of
+// store.h) need options.pack_objects: the fast store (PackedDiskStore) opens
+// a DiskStore at its own root, where packs/ and index/ hold its own layout,
+// which these must never write into or list. Without it they are ENOTSUP.
+// PutObject is Put's protocol (temp, fdatasync, rename, directory fsync);
+// GetObjectRange one pread.
 //
 // Batches (NewPutBatch) write temp files without syncing each, and make the
 // whole batch durable at Commit with syncfs, renames, syncfs: the same
@@ -76,6 +87,8 @@ struct DiskStoreOptions {
   bool exclusive = false;
   // In a shared store, temp files older than this are removed at Open.
   std::chrono::seconds stale_temp_age{3600};
+  // Keep pack objects under packs/ and index/ (a slow store; see above).
+  bool pack_objects = false;
 };
 
 // What the fast-store budget needs to know about a blob.
@@ -117,6 +130,11 @@ class DiskStore : public Store, public BlobInventory {
   Result<std::vector<uint8_t>> GetRef(std::string_view name) override;
   Status DeleteRef(std::string_view name) override;
   Result<std::vector<std::string>> ListRefs(std::string_view prefix) override;
+
+  Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override;
+  Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override;
+  Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override;
+  Status DeleteObject(std::string_view name) override;
 
   Status ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) override;
   Result<uint64_t> BlobDiskSize(const Pointer& key) override;
@@ -160,7 +178,7 @@ class DiskStore : public Store, public BlobInventory {
   void set_space_reserve(SpaceReserve* reserve) { space_reserve_ = reserve; }
 
  private:
-  explicit DiskStore(std::string root) : root_(std::move(root)) {}
+  DiskStore(std::string root, bool pack_objects) : root_(std::move(root)), pack_objects_(pack_objects) {}
   Status Init(const DiskStoreOptions& options);
   // A Put's argument checks: not the null pointer; with hash, key is the
   // SHA-256 of data (EINVAL).
@@ -168,12 +186,18 @@ class DiskStore : public Store, public BlobInventory {
   // Writes data to dir/name atomically (temp, fdatasync, rename, fsync dir).
   Status WriteAtomically(const std::string& dir, const std::string& name, std::span<const uint8_t> data,
                          int bucket = -1);
+  // WriteAtomically to root_/rel, first creating (and syncing) the
+  // directories it needs; what names the write in errors.
+  Status WriteUnderRoot(const std::string& rel, std::span<const uint8_t> data, const std::string& what);
+  // ENOTSUP unless options.pack_objects, else ValidateObjectName's verdict.
+  Status CheckObjectName(std::string_view name) const;
   // fsyncs dir; bucket >= 0 names a blob directory whose fsync concurrent
   // callers share.
   Status SyncDir(const std::string& dir, int bucket = -1);
   Status ListBlobFiles(const std::function<Status(const Pointer&, const std::string& path)>& fn);
 
   const std::string root_;
+  const bool pack_objects_;
   UniqueFd root_fd_;  // opened at Open, for syncfs
   GroupCommit bucket_commit_[256];  // one per blobs/<ab> directory
   SpaceReserve* space_reserve_ = nullptr;

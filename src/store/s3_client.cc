@@ -29,12 +29,35 @@ struct BodySink {
   std::string* bucket_region = nullptr;
   size_t max_body = 0;
   bool too_large = false;
+  // A ranged GET answered 200 (the whole object): bytes still to skip
+  // before the range, and whether the range is complete (the transfer is
+  // then stopped on purpose).
+  bool ranged = false;
+  uint64_t skip = 0;
+  bool range_done = false;
 };
 
-bool SuccessStatus(CURL* handle) {
+long ResponseCode(CURL* handle) {
   long status = 0;
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &status);
+  return status;
+}
+
+bool SuccessStatus(CURL* handle) {
+  long status = ResponseCode(handle);
   return status >= 200 && status < 300;
+}
+
+// A ranged GET's whole-object body (HTTP 200): keeps [skip, skip + max_body)
+// of it and stops the transfer once that is in.
+size_t WriteRangeOfWhole(BodySink* sink, const char* data, size_t n) {
+  size_t skipped = static_cast<size_t>(std::min<uint64_t>(sink->skip, n));
+  sink->skip -= skipped;
+  size_t keep = std::min(n - skipped, sink->max_body - sink->body->size());
+  sink->body->insert(sink->body->end(), data + skipped, data + skipped + keep);
+  if (sink->body->size() < sink->max_body) return n;
+  sink->range_done = true;
+  return 0;  // curl stops the transfer (CURLE_WRITE_ERROR): the range is in
 }
 
 size_t WriteBody(char* data, size_t size, size_t nmemb, void* userp) {
@@ -46,6 +69,7 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userp) {
     sink->body->insert(sink->body->end(), data, data + keep);
     return n;
   }
+  if (sink->ranged && ResponseCode(sink->handle) == 200) return WriteRangeOfWhole(sink, data, n);
   if (n > sink->max_body - std::min(sink->max_body, sink->body->size())) {
     sink->too_large = true;
     return 0;  // curl stops the transfer (CURLE_WRITE_ERROR)
@@ -260,6 +284,12 @@ S3Client::Attempt S3Client::PerformOnce(const S3Request& req) {
   }
 
   BodySink sink{c, &a.response.body, &a.response.bucket_region, req.max_body, false};
+  std::string range;
+  if (req.range_length > 0) {
+    sink.ranged = true;
+    sink.skip = req.range_offset;
+    range = std::to_string(req.range_offset) + "-" + std::to_string(req.range_offset + req.range_length - 1);
+  }
   char errbuf[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -277,6 +307,8 @@ S3Client::Attempt S3Client::PerformOnce(const S3Request& req) {
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ReadHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &sink);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  // "Range: bytes=a-b", added by curl (outside the signed headers, which S3 allows).
+  if (!range.empty()) curl_easy_setopt(c, CURLOPT_RANGE, range.c_str());
   if (std::strcmp(req.method, "HEAD") == 0) {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (std::strcmp(req.method, "PUT") == 0) {
@@ -300,6 +332,8 @@ S3Client::Attempt S3Client::PerformOnce(const S3Request& req) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   a.curl = curl_easy_perform(c);
   a.too_large = sink.too_large;
+  const bool stopped_in_range = a.curl == CURLE_WRITE_ERROR && sink.range_done;
+  if (stopped_in_range) a.curl = CURLE_OK;
   if (a.curl != CURLE_OK) {
     a.curl_error = errbuf[0] ? errbuf : curl_easy_strerror(a.curl);
   } else {
@@ -310,8 +344,9 @@ S3Client::Attempt S3Client::PerformOnce(const S3Request& req) {
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, nullptr);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, nullptr);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, nullptr);
+  curl_easy_setopt(c, CURLOPT_RANGE, nullptr);
   // An aborted transfer leaves its connection in no state to be reused.
-  if (a.too_large) return a;
+  if (a.too_large || stopped_in_range) return a;
   ReturnHandle(std::move(h));
   return a;
 }

@@ -8,6 +8,9 @@
 // are retried with exponential backoff and full jitter, at most
 // options.max_attempts tries; every other outcome is returned at once.
 //
+// Ranges: a GET may ask for a byte range (S3Request::range_*); a 206 and a
+// 200 with the whole object both come back with just the range as body.
+//
 // Bounds: a request names the largest success body it can use (max_body: a
 // blob's, a ref's, a listing page's). A 2xx body larger than that is not read
 // further: the request fails with EBADMSG ("... larger than N bytes ...") and
@@ -53,6 +56,13 @@ struct S3Request {
   std::string payload_sha256 = kEmptySha256;
   std::string what;               // for messages: "put blob ab12...", "HEAD bucket"
   size_t max_body = kMaxErrorBody;  // the largest 2xx body the caller can use
+  // GET only: with range_length > 0, bytes [range_offset, range_offset +
+  // range_length) (a Range header; max_body must be range_length). A server
+  // that ignores the header and answers 200 with the whole object gets its
+  // body cut to that range as it arrives (the rest is not read), so the
+  // response body is the range either way.
+  uint64_t range_offset = 0;
+  uint64_t range_length = 0;
   int attempts = 0;                 // tries at most; 0: options.max_attempts
   long connect_timeout_ms = 0;      // 0: options.connect_timeout_ms
 };

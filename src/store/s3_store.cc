@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "amberfs/log.h"
+#include "store/pack_objects.h"
 #include "store/s3_client.h"
 #include "store/s3_xml.h"
 #include "store/store_url.h"
@@ -73,6 +74,27 @@ class S3Store::Impl {
     req.max_body = max_body;
     AMBER_ASSIGN_OR_RETURN(S3Response r, client_.Execute(req));
     if (r.http_status == 404) return Status::Error(ENOENT, describe() + ": " + req.what + ": not found");
+    if (!S3Client::Success(r)) return client_.HttpError(req, r);
+    return std::move(r.body);
+  }
+
+  // Bytes [offset, offset + length) of object, or all of it (length 0, at
+  // most kMaxPackBytes): store.h's GetObjectRange.
+  Result<std::vector<uint8_t>> ReadRange(const std::string& object, uint64_t offset, uint64_t length) {
+    S3Request req;
+    req.object = object_prefix_ + object;
+    req.what = "get object " + object;
+    req.max_body = length == 0 ? kMaxPackBytes : length;
+    if (length > 0) {
+      req.range_offset = offset;
+      req.range_length = length;
+      req.what += " bytes " + std::to_string(offset) + "+" + std::to_string(length);
+    }
+    AMBER_ASSIGN_OR_RETURN(S3Response r, client_.Execute(req));
+    if (r.http_status == 404) return Status::Error(ENOENT, describe() + ": object " + object + " not found");
+    // 416: the object ends before the range starts.
+    if (r.http_status == 416 || (S3Client::Success(r) && length > 0 && r.body.size() != length))
+      return Status::Error(EBADMSG, describe() + ": " + req.what + ": the object is shorter than the range");
     if (!S3Client::Success(r)) return client_.HttpError(req, r);
     return std::move(r.body);
   }
@@ -283,6 +305,40 @@ Result<std::vector<std::string>> S3Store::ListRefs(std::string_view prefix) {
   }));
   std::sort(names.begin(), names.end());
   return names;
+}
+
+Status S3Store::PutObject(std::string_view name, std::span<const uint8_t> bytes) {
+  AMBER_RETURN_IF_ERROR(ValidateObjectName(name));
+  if (bytes.size() > kMaxPackBytes)
+    return Status::Error(EINVAL, Describe() + ": put object " + std::string(name) + ": " +
+                                     std::to_string(bytes.size()) + " bytes, more than a pack may have");
+  // One PUT replaces the object whole: S3 never shows a partial one.
+  return impl_->PutObject(std::string(name), "put object " + std::string(name), bytes, Pointer::Of(bytes).Hex());
+}
+
+Result<std::vector<uint8_t>> S3Store::GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) {
+  AMBER_RETURN_IF_ERROR(ValidateObjectName(name));
+  if (length > kMaxPackBytes)
+    return Status::Error(EINVAL, Describe() + ": get object " + std::string(name) + ": a read of " +
+                                     std::to_string(length) + " bytes, more than a pack has");
+  return impl_->ReadRange(std::string(name), offset, length);
+}
+
+Status S3Store::ListObjects(std::string_view prefix, const std::function<Status(std::string_view)>& fn) {
+  AMBER_RETURN_IF_ERROR(ValidateObjectPrefix(prefix));
+  // S3 lists keys in binary order, which is the sorted order asked for.
+  return impl_->ListObjects(std::string(prefix), [&](const std::string& name) -> Status {
+    if (!ValidateObjectName(name).ok()) {
+      LOG_WARN("%s: ignoring stray object %s under %s", Describe().c_str(), name.c_str(), std::string(prefix).c_str());
+      return Status::OK();
+    }
+    return fn(name);
+  });
+}
+
+Status S3Store::DeleteObject(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(ValidateObjectName(name));
+  return impl_->DeleteObject(std::string(name), "delete object " + std::string(name));
 }
 
 }  // namespace amberfs

@@ -4,7 +4,8 @@
 //
 // Addressing is path-style: <endpoint>/<bucket>/<prefix>/<object>, so any
 // endpoint works without DNS tricks. Objects follow store.h's layout under the
-// prefix: blobs/<ab>/<64 hex> and refs at their names. Requests are signed
+// prefix: blobs/<ab>/<64 hex>, pack objects (packs/<ab>/<64 hex>,
+// index/<ab>/<64 hex>) and refs at their names. Requests are signed
 // with AWS Signature V4; the payload hash is sent in x-amz-content-sha256 and
 // signed (for a blob it is its key), and a session token goes in
 // x-amz-security-token.
@@ -106,6 +107,13 @@ class S3Store : public Store {
   Result<std::vector<uint8_t>> GetRef(std::string_view name) override;
   Status DeleteRef(std::string_view name) override;
   Result<std::vector<std::string>> ListRefs(std::string_view prefix) override;
+
+  // Pack objects (store.h), at their names under the prefix. GetObjectRange
+  // is one GET with a Range header.
+  Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override;
+  Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override;
+  Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override;
+  Status DeleteObject(std::string_view name) override;
 
   // HTTP requests sent so far, retries included.
   uint64_t RemoteRequests() const override;

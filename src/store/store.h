@@ -102,6 +102,27 @@ class Store {
   // Names of all refs under prefix (a name or a name ending in '/'), sorted.
   virtual Result<std::vector<std::string>> ListRefs(std::string_view prefix) = 0;
 
+  // Raw objects: whole packs and their index objects in a slow store
+  // (pack_objects.h gives the layout). A name is exactly
+  // "packs/<ab>/<64 hex>" or "index/<ab>/<64 hex>", lowercase, <ab> the
+  // first two of the 64 (ValidateObjectName); any other name is EINVAL before
+  // a path or URL is built from it. A store that keeps no such objects (the
+  // default; the fast store) answers ENOTSUP.
+  //
+  // PutObject: durable once it returns, atomic (a reader sees all the bytes
+  // or none), replaces an object of that name.
+  virtual Status PutObject(std::string_view name, std::span<const uint8_t> bytes);
+  // Bytes [offset, offset + length) of an object; length 0: the whole object
+  // (one larger than kMaxPackBytes is EBADMSG, not read). ENOENT if the
+  // object is missing (the message names it and the store); EBADMSG if it is
+  // shorter than offset + length.
+  virtual Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length);
+  // Calls fn for every object under prefix ("packs/" or "index/", else
+  // EINVAL), in sorted order; stops at and returns fn's first error.
+  virtual Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn);
+  // OK if the object is absent.
+  virtual Status DeleteObject(std::string_view name);
+
   // Requests sent to a remote service so far (S3: HTTP requests, retries
   // included), for reports of what a check or a restore cost; 0 for a store
   // that sends none.
