@@ -12,6 +12,7 @@
 #include "store/disk_store.h"
 #include "store/path_components.h"
 #include "store/s3_store.h"
+#include "store/slow_packs.h"
 #include "store/store.h"
 
 namespace amberfs {
@@ -297,9 +298,11 @@ Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view text, const std::st
   AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(text));
   const std::string canonical = CanonicalStoreUrl(url);
   if (url.kind == StoreUrl::Kind::kFile) {
-    Result<std::unique_ptr<DiskStore>> disk = DiskStore::Open(url.path);
+    DiskStoreOptions options;
+    options.pack_objects = true;  // a slow store: packs/ and index/ hold pack objects
+    Result<std::unique_ptr<DiskStore>> disk = DiskStore::Open(url.path, options);
     if (!disk.ok()) return NameStore(disk.status(), canonical);
-    return std::unique_ptr<Store>(std::move(disk).value());
+    return std::unique_ptr<Store>(std::make_unique<SlowPacks>(std::move(disk).value()));
   }
   using Bucket = S3StoreOptions::BucketAtOpen;
   const Bucket bucket = check == StoreCheck::kCreate  ? Bucket::kCreate
@@ -315,7 +318,7 @@ Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view text, const std::st
                probe.message().c_str());
     }
   }
-  return std::unique_ptr<Store>(std::move(s3).value());
+  return std::unique_ptr<Store>(std::make_unique<SlowPacks>(std::move(s3).value()));
 }
 
 Result<std::string> PrepareSlowStore(std::string_view text, const std::string& credentials_file) {

@@ -1,0 +1,189 @@
+// SlowPacks: see slow_packs.h.
+#include "store/slow_packs.h"
+
+#include <cerrno>
+
+#include "amberfs/log.h"
+#include "store/pack_objects.h"
+
+namespace amberfs {
+
+SlowPacks::SlowPacks(std::unique_ptr<Store> raw, SlowPacksOptions options)
+    : raw_(std::move(raw)), options_(options) {}
+
+bool SlowPacks::Lookup(const Pointer& key, BlobLocation* where) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = blobs_.find(key);
+  if (it == blobs_.end()) return false;
+  *where = it->second;
+  return true;
+}
+
+void SlowPacks::AddPackLocked(const Pointer& pack, uint64_t size, const std::vector<PackEntry>& entries) {
+  if (packs_.count(pack) != 0) return;
+  Pack& p = packs_[pack];
+  p.size = size;
+  p.blobs.reserve(entries.size());
+  for (const PackEntry& e : entries) {
+    p.blobs.push_back(e.id);
+    dead_.erase(e.id);  // stored again since it was deleted
+    // PackEntry's offset and length fit BlobLocation's fields: a pack is at
+    // most kMaxPackBytes (the decoder checks).
+    blobs_.try_emplace(e.id, BlobLocation{pack, static_cast<uint32_t>(e.offset), e.length, e.flags});
+  }
+}
+
+void SlowPacks::RemovePackLocked(const Pointer& pack) {
+  auto it = packs_.find(pack);
+  if (it == packs_.end()) return;
+  for (const Pointer& id : it->second.blobs) {
+    auto b = blobs_.find(id);
+    if (b != blobs_.end() && b->second.pack == pack) blobs_.erase(b);
+  }
+  packs_.erase(it);
+}
+
+Status SlowPacks::RefreshMap(Refresh when) {
+  std::lock_guard<std::mutex> refresh(refresh_mu_);
+  const auto now = std::chrono::steady_clock::now();
+  if (loaded_ && (when == Refresh::kIfEmpty ||
+                  (when == Refresh::kIfDue && now - last_refresh_ < options_.refresh_interval)))
+    return Status::OK();
+  std::vector<Pointer> fresh;
+  Status listed = ListPacks(*raw_, [&](const Pointer& pack) -> Status {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (packs_.count(pack) == 0 && broken_.count(pack) == 0) fresh.push_back(pack);
+    return Status::OK();
+  });
+  // A store that keeps no pack objects has no packed blobs.
+  if (!listed.ok() && listed.code() != ENOTSUP) return listed;
+  // Each index object is read outside mu_: reads of blobs already mapped go on.
+  for (const Pointer& pack : fresh) {
+    uint64_t size = 0;
+    Result<std::vector<PackEntry>> entries = GetPackIndex(*raw_, pack, &size);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (entries.ok()) {
+      AddPackLocked(pack, size, *entries);
+    } else if (entries.status().code() == EBADMSG) {
+      LOG_WARN("%s: skipping pack %s: %s", Describe().c_str(), pack.Hex().c_str(),
+               entries.status().message().c_str());
+      broken_.insert(pack);
+    } else if (entries.status().code() != ENOENT) {  // ENOENT: deleted since the listing
+      return entries.status();
+    }
+  }
+  loaded_ = true;
+  last_refresh_ = now;
+  return Status::OK();
+}
+
+Result<std::vector<uint8_t>> SlowPacks::Get(const Pointer& key) {
+  BlobLocation where;
+  if (Lookup(key, &where)) {
+    // Packed: one ranged read, no request for a loose copy first.
+    Result<std::vector<uint8_t>> packed = GetPackedBlob(*raw_, key, where);
+    if (packed.ok()) return packed;
+    Result<std::vector<uint8_t>> loose = raw_->Get(key);
+    if (loose.ok() || loose.status().code() != ENOENT) return loose;
+    return packed.status();
+  }
+  Result<std::vector<uint8_t>> loose = raw_->Get(key);
+  if (loose.ok() || loose.status().code() != ENOENT) return loose;
+  AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfDue));
+  if (!Lookup(key, &where)) return loose.status();
+  return GetPackedBlob(*raw_, key, where);
+}
+
+Result<bool> SlowPacks::Contains(const Pointer& key) {
+  BlobLocation where;
+  if (Lookup(key, &where)) return true;
+  AMBER_ASSIGN_OR_RETURN(bool loose, raw_->Contains(key));
+  if (loose) return true;
+  AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfDue));
+  return Lookup(key, &where);
+}
+
+Status SlowPacks::Delete(const Pointer& key) {
+  AMBER_RETURN_IF_ERROR(raw_->Delete(key));
+  // The map must know the packed blobs for the mark to count.
+  AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfEmpty));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (blobs_.erase(key) != 0) dead_.insert(key);
+  return Status::OK();
+}
+
+Result<uint64_t> SlowPacks::ReclaimDeleted() {
+  AMBER_ASSIGN_OR_RETURN(uint64_t freed, raw_->ReclaimDeleted());
+  std::lock_guard<std::mutex> refresh(refresh_mu_);  // no refresh reloads a pack while it goes
+  std::vector<std::pair<Pointer, uint64_t>> doomed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [pack, p] : packs_) {
+      bool all_dead = true;
+      for (const Pointer& id : p.blobs) {
+        if (dead_.count(id) == 0) {
+          all_dead = false;
+          break;
+        }
+      }
+      if (all_dead) doomed.emplace_back(pack, p.size);
+    }
+  }
+  for (const auto& [pack, size] : doomed) {
+    AMBER_RETURN_IF_ERROR(DeletePack(*raw_, pack));
+    std::lock_guard<std::mutex> lock(mu_);
+    RemovePackLocked(pack);
+    freed += size;
+  }
+  if (!doomed.empty())
+    LOG_INFO("%s: deleted %zu packs none of whose blobs is live (%llu bytes)", Describe().c_str(), doomed.size(),
+             static_cast<unsigned long long>(freed));
+  return freed;
+}
+
+Status SlowPacks::List(const std::function<Status(const Pointer&)>& fn) {
+  AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kAlways));
+  std::unordered_set<Pointer> listed;
+  AMBER_RETURN_IF_ERROR(raw_->List([&](const Pointer& key) -> Status {
+    listed.insert(key);
+    return fn(key);
+  }));
+  // A copy: fn may call back into this store.
+  std::vector<Pointer> packed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    packed.reserve(blobs_.size());
+    for (const auto& [key, where] : blobs_)
+      if (listed.count(key) == 0) packed.push_back(key);
+  }
+  for (const Pointer& key : packed) AMBER_RETURN_IF_ERROR(fn(key));
+  return Status::OK();
+}
+
+Status SlowPacks::PutObject(std::string_view name, std::span<const uint8_t> bytes) {
+  AMBER_RETURN_IF_ERROR(raw_->PutObject(name, bytes));
+  if (!name.starts_with(kPackIndexObjectPrefix)) return Status::OK();
+  // An index object is put after its pack (PutPack): its blobs can be found now.
+  const Pointer pack = ObjectNamePack(name);
+  uint64_t size = 0;
+  Result<std::vector<PackEntry>> entries =
+      DecodePackIndexObject(pack, bytes, "index object " + std::string(name) + " put into " + Describe(), &size);
+  if (!entries.ok()) {
+    LOG_WARN("%s", entries.status().message().c_str());  // the next refresh gives its verdict
+    return Status::OK();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  AddPackLocked(pack, size, *entries);
+  return Status::OK();
+}
+
+Status SlowPacks::DeleteObject(std::string_view name) {
+  AMBER_RETURN_IF_ERROR(raw_->DeleteObject(name));
+  if (name.starts_with(kPackIndexObjectPrefix)) {
+    std::lock_guard<std::mutex> lock(mu_);
+    RemovePackLocked(ObjectNamePack(name));
+  }
+  return Status::OK();
+}
+
+}  // namespace amberfs
