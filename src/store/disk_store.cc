@@ -391,6 +391,9 @@ Result<std::vector<uint8_t>> DiskStore::GetObjectRange(std::string_view name, ui
 Status DiskStore::ListObjects(std::string_view prefix, const std::function<Status(std::string_view)>& fn) {
   if (!pack_objects_) return Status::Error(ENOTSUP, Describe() + " does not store pack objects");
   AMBER_RETURN_IF_ERROR(ValidateObjectPrefix(prefix));
+  // Made at the first object put there: none yet is no object (and no 256 failed opendirs).
+  struct stat st;
+  if (::stat((root_ + "/" + std::string(prefix)).c_str(), &st) != 0 && errno == ENOENT) return Status::OK();
   for (unsigned b = 0; b < 256; ++b) {
     const std::string rel = std::string(prefix) + HexByte(b) + "/";
     std::vector<std::string> names;

@@ -19,6 +19,7 @@
 // request) and falls back to a loose copy if the pack read fails; a blob
 // not in the map is read loose, and on ENOENT looked up in the refreshed
 // map. Contains and List answer from the map and the loose blobs; List
+// first refreshes the map whatever the interval (a listing is complete) and
 // gives each key once (loose blobs, then packed ones not listed loose).
 //
 // Deletes: Delete removes the loose copy and marks a packed blob dead, in

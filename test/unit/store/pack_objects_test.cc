@@ -159,7 +159,6 @@ TEST_CASE("pack objects in a directory: put, ranged reads, index, list, delete")
   DirRig rig(7, 3);
   rig.PutBoth();
   const TempDir& dir = rig.dir;
-  std::unique_ptr<DiskStore>* store = &rig.store;
   const BuiltPack &a = rig.a, &b = rig.b;
 
   // Where the layout says, byte for byte; the index object is the pack's tail.
@@ -170,20 +169,20 @@ TEST_CASE("pack objects in a directory: put, ranged reads, index, list, delete")
   CHECK(ReadSmallFile(index_path, kMaxPackBytes).value() ==
         std::vector<uint8_t>(a.bytes.end() - static_cast<ptrdiff_t>(tail), a.bytes.end()));
 
-  CheckBlobs(**store, a);
-  CheckBlobs(**store, b);
+  CheckBlobs(*rig.store, a);
+  CheckBlobs(*rig.store, b);
   uint64_t size = 0;
-  auto index = GetPackIndex(**store, a.sealed.name, &size);
+  auto index = GetPackIndex(*rig.store, a.sealed.name, &size);
   REQUIRE_MESSAGE(index.ok(), index.status().ToString());
   CHECK(*index == a.sealed.entries);
   CHECK(size == a.bytes.size());
-  CHECK((*store)->GetObjectRange(PackObjectName(a.sealed.name), 0, 0).value() == a.bytes);
+  CHECK(rig.store->GetObjectRange(PackObjectName(a.sealed.name), 0, 0).value() == a.bytes);
 
   std::vector<Pointer> both = {a.sealed.name, b.sealed.name};
   std::sort(both.begin(), both.end());
-  CHECK(AllPacks(**store) == both);
+  CHECK(AllPacks(*rig.store) == both);
   std::vector<std::string> objects;
-  REQUIRE((*store)->ListObjects("packs/", [&](std::string_view n) {
+  REQUIRE(rig.store->ListObjects("packs/", [&](std::string_view n) {
                      objects.emplace_back(n);
                      return Status::OK();
                    }).ok());
@@ -191,49 +190,48 @@ TEST_CASE("pack objects in a directory: put, ranged reads, index, list, delete")
 
   // Blobs and refs do not see the pack objects.
   auto blob = TestBlob(7, 100);
-  REQUIRE((*store)->Put(Pointer::Of(blob), blob).ok());
-  REQUIRE((*store)->PutRef("volumes/v/config", blob).ok());
+  REQUIRE(rig.store->Put(Pointer::Of(blob), blob).ok());
+  REQUIRE(rig.store->PutRef("volumes/v/config", blob).ok());
   std::vector<Pointer> loose;
-  REQUIRE((*store)->List([&](const Pointer& k) {
+  REQUIRE(rig.store->List([&](const Pointer& k) {
                      loose.push_back(k);
                      return Status::OK();
                    }).ok());
   CHECK(loose == std::vector<Pointer>{Pointer::Of(blob)});
-  CHECK((*store)->ListRefs("").value() == std::vector<std::string>{"volumes/v/config"});
+  CHECK(rig.store->ListRefs("").value() == std::vector<std::string>{"volumes/v/config"});
 
   // A reopened store (a shared one: its temp-file sweep) keeps them.
-  store->reset();
+  rig.store.reset();
   auto reopened = OpenSlowDir(dir / "slow");
   REQUIRE(reopened.ok());
-  *store = std::move(reopened).value();
-  CheckBlobs(**store, a);
+  rig.store = std::move(reopened).value();
+  CheckBlobs(*rig.store, a);
 
-  REQUIRE(DeletePack(**store, a.sealed.name).ok());
+  REQUIRE(DeletePack(*rig.store, a.sealed.name).ok());
   CHECK(!std::filesystem::exists(pack_path));
   CHECK(!std::filesystem::exists(index_path));
-  CHECK(AllPacks(**store) == std::vector<Pointer>{b.sealed.name});
-  CHECK(DeletePack(**store, a.sealed.name).ok());  // absent is OK
-  auto gone = GetPackedBlob(**store, a.sealed.entries[0].id, Where(a, 0));
+  CHECK(AllPacks(*rig.store) == std::vector<Pointer>{b.sealed.name});
+  CHECK(DeletePack(*rig.store, a.sealed.name).ok());  // absent is OK
+  auto gone = GetPackedBlob(*rig.store, a.sealed.entries[0].id, Where(a, 0));
   CHECK(gone.status().code() == ENOENT);
   CHECK(gone.status().message().find(PackObjectName(a.sealed.name)) != std::string::npos);
-  CHECK(gone.status().message().find((*store)->Describe()) != std::string::npos);
-  CHECK(GetPackIndex(**store, a.sealed.name).status().code() == ENOENT);
-  CheckBlobs(**store, b);
+  CHECK(gone.status().message().find(rig.store->Describe()) != std::string::npos);
+  CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == ENOENT);
+  CheckBlobs(*rig.store, b);
 }
 
 TEST_CASE("pack objects in a directory: damage is EBADMSG, wrong bytes are EINVAL") {
   DirRig rig(5, 4);
   const TempDir& dir = rig.dir;
-  std::unique_ptr<DiskStore>* store = &rig.store;
   const BuiltPack &a = rig.a, &b = rig.b;
 
   SUBCASE("bytes that are not the named pack are refused before anything is stored") {
-    CHECK(PutPack(**store, b.sealed.name, a.bytes).code() == EINVAL);
+    CHECK(PutPack(*rig.store, b.sealed.name, a.bytes).code() == EINVAL);
     std::vector<uint8_t> cut(a.bytes.begin(), a.bytes.end() - 1);
-    Status s = PutPack(**store, a.sealed.name, cut);
+    Status s = PutPack(*rig.store, a.sealed.name, cut);
     CHECK(s.code() == EINVAL);
-    CHECK(s.message().find((*store)->Describe()) != std::string::npos);
-    CHECK(AllPacks(**store).empty());
+    CHECK(s.message().find(rig.store->Describe()) != std::string::npos);
+    CHECK(AllPacks(*rig.store).empty());
     CHECK(!std::filesystem::exists(dir / ("slow/" + PackObjectName(a.sealed.name))));
   }
   rig.PutBoth();
@@ -241,25 +239,25 @@ TEST_CASE("pack objects in a directory: damage is EBADMSG, wrong bytes are EINVA
 
   SUBCASE("a flipped bit in a blob") {
     REQUIRE(testing::FlipByte(slow + PackObjectName(a.sealed.name), static_cast<off_t>(a.sealed.entries[2].offset + 9)));
-    auto got = GetPackedBlob(**store, a.sealed.entries[2].id, Where(a, 2));
+    auto got = GetPackedBlob(*rig.store, a.sealed.entries[2].id, Where(a, 2));
     CHECK(got.status().code() == EBADMSG);
     CHECK(got.status().message().find(a.sealed.entries[2].id.Hex()) != std::string::npos);
     CHECK(got.status().message().find(a.sealed.name.Hex()) != std::string::npos);
-    CHECK(GetPackedBlob(**store, a.sealed.entries[1].id, Where(a, 1)).ok());
+    CHECK(GetPackedBlob(*rig.store, a.sealed.entries[1].id, Where(a, 1)).ok());
   }
   SUBCASE("a tampered index object") {
     REQUIRE(testing::FlipByte(slow + PackIndexObjectName(a.sealed.name), 3));
-    CHECK(GetPackIndex(**store, a.sealed.name).status().code() == EBADMSG);
+    CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == EBADMSG);
   }
   SUBCASE("a tampered trailer") {
     const std::string path = slow + PackIndexObjectName(a.sealed.name);
     REQUIRE(testing::FlipByte(path, static_cast<off_t>(std::filesystem::file_size(path) - 40)));
-    CHECK(GetPackIndex(**store, a.sealed.name).status().code() == EBADMSG);
+    CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == EBADMSG);
   }
   SUBCASE("another pack's index object under this name") {
     std::filesystem::copy_file(slow + PackIndexObjectName(b.sealed.name), slow + PackIndexObjectName(a.sealed.name),
                                std::filesystem::copy_options::overwrite_existing);
-    auto got = GetPackIndex(**store, a.sealed.name);
+    auto got = GetPackIndex(*rig.store, a.sealed.name);
     CHECK(got.status().code() == EBADMSG);
     CHECK(got.status().message().find("swapped") != std::string::npos);
   }
@@ -267,24 +265,24 @@ TEST_CASE("pack objects in a directory: damage is EBADMSG, wrong bytes are EINVA
     std::filesystem::copy_file(slow + PackObjectName(b.sealed.name), slow + PackObjectName(a.sealed.name),
                                std::filesystem::copy_options::overwrite_existing);
     for (size_t i = 0; i < a.blobs.size(); ++i) {
-      auto got = GetPackedBlob(**store, a.sealed.entries[i].id, Where(a, i));
+      auto got = GetPackedBlob(*rig.store, a.sealed.entries[i].id, Where(a, i));
       CHECK(got.status().code() == EBADMSG);  // wrong bytes, or past b's end
     }
   }
   SUBCASE("an index object that is no tail at all") {
-    REQUIRE((*store)->PutObject(PackIndexObjectName(a.sealed.name), std::vector<uint8_t>(10, 0)).ok());
-    CHECK(GetPackIndex(**store, a.sealed.name).status().code() == EBADMSG);
+    REQUIRE(rig.store->PutObject(PackIndexObjectName(a.sealed.name), std::vector<uint8_t>(10, 0)).ok());
+    CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == EBADMSG);
   }
   SUBCASE("a short object") {
     const std::string name = PackObjectName(a.sealed.name);
     const uint64_t size = a.bytes.size();
-    CHECK((*store)->GetObjectRange(name, size - 10, 10).ok());
-    CHECK((*store)->GetObjectRange(name, size - 10, 11).status().code() == EBADMSG);
-    CHECK((*store)->GetObjectRange(name, size + 5, 1).status().code() == EBADMSG);
+    CHECK(rig.store->GetObjectRange(name, size - 10, 10).ok());
+    CHECK(rig.store->GetObjectRange(name, size - 10, 11).status().code() == EBADMSG);
+    CHECK(rig.store->GetObjectRange(name, size + 5, 1).status().code() == EBADMSG);
     std::filesystem::resize_file(slow + name, a.sealed.entries.back().offset);
-    auto got = GetPackedBlob(**store, a.sealed.entries.back().id, Where(a, a.blobs.size() - 1));
+    auto got = GetPackedBlob(*rig.store, a.sealed.entries.back().id, Where(a, a.blobs.size() - 1));
     CHECK(got.status().code() == EBADMSG);
-    CHECK((*store)->GetObjectRange(name, 0, kMaxPackBytes + 1).status().code() == EINVAL);
+    CHECK(rig.store->GetObjectRange(name, 0, kMaxPackBytes + 1).status().code() == EINVAL);
   }
 }
 

@@ -109,6 +109,26 @@ TEST_CASE("SlowPacks: Get, Contains and List see packed and loose blobs") {
   CHECK(rig.store->Describe() == rig.packs->raw().Describe());
 }
 
+TEST_CASE("SlowPacks: a store with no packs, or none possible, is its loose blobs") {
+  TempDir dir("slowpacks");
+  for (bool pack_objects : {true, false}) {
+    CAPTURE(pack_objects);
+    DiskStoreOptions o;
+    o.pack_objects = pack_objects;  // false: every object call is ENOTSUP
+    auto raw = DiskStore::Open(dir / (pack_objects ? "with" : "without"), o);
+    REQUIRE(raw.ok());
+    SlowPacks store(std::move(raw).value());
+    auto blob = TestBlob(1, 2001);
+    REQUIRE(store.Put(Pointer::Of(blob), blob).ok());
+    CHECK(store.Get(Key(1)).value() == blob);
+    CHECK(store.Get(Key(2)).status().code() == ENOENT);
+    CHECK(!store.Contains(Key(2)).value());
+    REQUIRE(store.Delete(Key(1)).ok());
+    CHECK(store.ReclaimDeleted().value() == 0);
+    CHECK(store.Get(Key(1)).status().code() == ENOENT);
+  }
+}
+
 TEST_CASE("SlowPacks: a pack uploaded after the map was built is found") {
   SUBCASE("by another writer, at the next miss") {
     Rig rig;
