@@ -29,7 +29,8 @@ void SlowPacks::AddPackLocked(const Pointer& pack, uint64_t size, const std::vec
     dead_.erase(e.id);  // stored again since it was deleted
     // PackEntry's offset and length fit BlobLocation's fields: a pack is at
     // most kMaxPackBytes (the decoder checks).
-    blobs_.try_emplace(e.id, BlobLocation{pack, static_cast<uint32_t>(e.offset), e.length, e.flags});
+    const BlobLocation where{pack, static_cast<uint32_t>(e.offset), e.length, e.flags};
+    if (!blobs_.try_emplace(e.id, where).second) copies_.emplace(e.id, where);
   }
 }
 
@@ -37,8 +38,18 @@ void SlowPacks::RemovePackLocked(const Pointer& pack) {
   auto it = packs_.find(pack);
   if (it == packs_.end()) return;
   for (const Pointer& id : it->second.blobs) {
+    auto [first, last] = copies_.equal_range(id);
+    for (auto c = first; c != last;) c = c->second.pack == pack ? copies_.erase(c) : std::next(c);
     auto b = blobs_.find(id);
-    if (b != blobs_.end() && b->second.pack == pack) blobs_.erase(b);
+    if (b == blobs_.end() || b->second.pack != pack) continue;
+    // Another copy, if any, takes its place.
+    auto other = copies_.find(id);
+    if (other == copies_.end()) {
+      blobs_.erase(b);
+    } else {
+      b->second = other->second;
+      copies_.erase(other);
+    }
   }
   packs_.erase(it);
 }
@@ -109,6 +120,7 @@ Status SlowPacks::Delete(const Pointer& key) {
   AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfEmpty));
   std::lock_guard<std::mutex> lock(mu_);
   if (blobs_.erase(key) != 0) dead_.insert(key);
+  copies_.erase(key);
   return Status::OK();
 }
 
@@ -136,8 +148,8 @@ Result<uint64_t> SlowPacks::ReclaimDeleted() {
     freed += size;
   }
   if (!doomed.empty())
-    LOG_INFO("%s: deleted %zu packs none of whose blobs is live (%llu bytes)", Describe().c_str(), doomed.size(),
-             static_cast<unsigned long long>(freed));
+    LOG_INFO("%s: deleted %zu pack%s none of whose blobs is live (%llu bytes)", Describe().c_str(), doomed.size(),
+             doomed.size() == 1 ? "" : "s", static_cast<unsigned long long>(freed));
   return freed;
 }
 

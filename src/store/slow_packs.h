@@ -131,6 +131,9 @@ class SlowPacks : public Store {
 
   std::mutex mu_;  // guards what follows; a leaf lock
   std::unordered_map<Pointer, BlobLocation> blobs_;  // live packed blobs
+  // Further packed copies of a live blob (rare: one uploaded twice), so
+  // that it stays found when the pack blobs_ names goes.
+  std::unordered_multimap<Pointer, BlobLocation> copies_;
   std::unordered_map<Pointer, Pack> packs_;          // packs loaded
   std::unordered_set<Pointer> broken_;               // index objects that did not decode
   std::unordered_set<Pointer> dead_;                 // packed blobs deleted

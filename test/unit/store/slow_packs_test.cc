@@ -265,6 +265,32 @@ TEST_CASE("SlowPacks: a blob deleted and then uploaded again in a new pack is li
   CHECK(GetPackIndex(rig.packs->raw(), old_pack).ok());
 }
 
+TEST_CASE("SlowPacks: a blob in two packs stays found when one of them goes") {
+  Rig rig;
+  const Pointer first = rig.PutPackRaw(0, 2);
+  const Pointer second = rig.PutPackRaw(1, 2);  // blob 1 in both
+  CHECK(Sorted(rig.Listed()) == Keys({0, 1, 2}));
+  for (const Pointer& gone : {first, second}) {
+    Rig again;
+    const Pointer a = again.PutPackRaw(0, 2), b = again.PutPackRaw(1, 2);
+    REQUIRE(a == first);
+    REQUIRE(b == second);
+    CHECK(Sorted(again.Listed()) == Keys({0, 1, 2}));  // the map holds both
+    REQUIRE(DeletePack(*again.store, gone).ok());
+    CAPTURE(gone == first);
+    CHECK(again.store->Get(Key(1)).ok());
+    CHECK(again.store->Contains(Key(1)).value());
+  }
+  // Deleted, it is dead in both: both packs go once their other blobs die.
+  REQUIRE(rig.store->Delete(Key(1)).ok());
+  CHECK(rig.store->Get(Key(1)).status().code() == ENOENT);
+  REQUIRE(rig.store->Delete(Key(0)).ok());
+  REQUIRE(rig.store->ReclaimDeleted().ok());
+  CHECK(!GetPackIndex(rig.packs->raw(), first).ok());
+  CHECK(GetPackIndex(rig.packs->raw(), second).ok());
+  CHECK(Sorted(rig.Listed()) == Keys({2}));
+}
+
 TEST_CASE("SlowPacks: a damaged index object is skipped, the other packs still found") {
   Rig rig;
   const Pointer bad = rig.PutPackRaw(0, 2);
