@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "fsck/internal.h"
+#include "store/pack_objects.h"
 
 namespace amberfs::fsck {
 
@@ -23,6 +24,12 @@ Status ScanUploadLog(Context& ctx) {
   std::erase_if(ctx.log.scan.carried, [](const auto& c) { return Pointer::Of(c.second) != c.first; });
   for (const UploadEntry& e : ctx.log.scan.pending) {
     if (e.kind == UploadEntry::Kind::kBlob) ctx.log.pending_blobs.insert(e.key);
+    // A pending pack's blobs are on their way too (its table names them; a
+    // pack that cannot be read is CheckUploadLog's to report).
+    if (e.kind == UploadEntry::Kind::kPack && ctx.fast) {
+      Result<std::vector<Pointer>> blobs = ctx.fast->PackBlobs(e.key);
+      if (blobs.ok()) ctx.log.pending_blobs.insert(blobs->begin(), blobs->end());
+    }
   }
   ctx.log.lost.insert(ctx.log.scan.lost.begin(), ctx.log.scan.lost.end());
   // Uploads only: a delete a crash interrupted (the next open finishes it) is none.
@@ -50,12 +57,36 @@ bool FastHas(Context& ctx, const Pointer& key) {
   return has.ok() && *has;
 }
 
+// A pending pack upload whose pack the fast store cannot read: done if the
+// slow store has the pack, else lost (its blobs are then reported as reached
+// blobs the slow store lacks, and requeued where the fast store has them).
+void CheckPendingPack(Context& ctx, const UploadEntry& e) {
+  if (!ctx.fast) return;
+  Result<std::vector<Pointer>> blobs = ctx.fast->PackBlobs(e.key);
+  if (blobs.ok()) return;
+  const std::string what = "pending upload " + std::to_string(e.seq) + " of pack " + e.key.Hex();
+  if (!ctx.slow) {
+    ctx.Skip(what + ": unreadable here (" + blobs.status().message() + "), and the slow store is not available");
+    return;
+  }
+  Result<std::vector<PackEntry>> in_slow = GetPackIndex(*ctx.slow, e.key);
+  if (!in_slow.ok() && in_slow.status().code() != ENOENT) {
+    ctx.Skip(what + ": " + in_slow.status().ToString());
+    return;
+  }
+  size_t p = ctx.Problem(FsckClass::kUploadLog, e.key.Hex(),
+                         what + ": unreadable in the fast store (" + blobs.status().message() +
+                             (in_slow.ok() ? "); the slow store has it" : "); the slow store lacks it"));
+  ctx.plan.settle.push_back({e.seq, p, /*lost=*/!in_slow.ok()});
+}
+
 }  // namespace
 
 Status CheckUploadLog(Context& ctx) {
   if (!ctx.log.present) return Status::OK();
   const std::string path = ctx.Path(kUploadLogFile);
   for (const UploadEntry& e : ctx.log.scan.pending) {
+    if (e.kind == UploadEntry::Kind::kPack) CheckPendingPack(ctx, e);
     if (e.kind != UploadEntry::Kind::kBlob || FastHas(ctx, e.key)) continue;
     if (ctx.log.Carried(e.key)) {
       // A carried Put whose fast copy a crash lost: the next open puts it back.

@@ -154,19 +154,23 @@ Result<GcReply> Snapshotter::GcLocked() {
                        &gc_progress_);
   uint64_t fast_only = 0;
   if (swept.ok()) swept = Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only, &gc_progress_);
-  // Give back the fast store's space now, not at the next mount: the packs
-  // whose every blob is deleted (one pass over the blob index), also after a
-  // failed sweep for what it did delete.
-  Result<uint64_t> freed = store_->ReclaimDeleted();
+  // Give back the space now, not at the next mount: the packs whose every
+  // blob is deleted, in the slow store first, then in the fast one (one pass
+  // over the blob index); also after a failed sweep, for what it did delete.
+  Result<uint64_t> freed_slow = store_->slow().ReclaimDeleted();
+  Result<uint64_t> freed_fast = freed_slow.ok() ? store_->fast().ReclaimDeleted() : freed_slow;
   AMBER_RETURN_IF_ERROR(swept);
-  if (!freed.ok()) return freed.status().Annotate("gc");
-  reply.freed_fast_bytes = *freed;
+  if (!freed_slow.ok()) return freed_slow.status().Annotate("gc: remove dead packs from the slow store");
+  if (!freed_fast.ok()) return freed_fast.status().Annotate("gc");
+  reply.freed_slow_bytes = *freed_slow;
+  reply.freed_fast_bytes = *freed_fast;
   reply.deleted_fast = fast_unmarked;  // the slow garbage's fast copies went with it
   reply.duration = std::chrono::steady_clock::now() - start;
-  LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store, %llu fast-store "
-           "bytes freed",
+  LOG_INFO("gc: %llu blobs reachable, %llu deleted from the slow store, %llu from the fast store, %llu slow-store "
+           "and %llu fast-store bytes freed",
            (unsigned long long)reply.reachable, (unsigned long long)reply.deleted_slow,
-           (unsigned long long)reply.deleted_fast, (unsigned long long)reply.freed_fast_bytes);
+           (unsigned long long)reply.deleted_fast, (unsigned long long)reply.freed_slow_bytes,
+           (unsigned long long)reply.freed_fast_bytes);
   std::lock_guard lk(stats_mu_);
   ++stats_.gcs;
   stats_.gc_deleted += reply.deleted_slow + reply.deleted_fast;

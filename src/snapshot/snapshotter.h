@@ -189,6 +189,7 @@ struct GcReply {
   uint64_t reachable = 0;  // distinct blobs marked
   uint64_t deleted_slow = 0;
   uint64_t deleted_fast = 0;
+  uint64_t freed_slow_bytes = 0;  // packs removed from the slow store (their every blob deleted)
   uint64_t freed_fast_bytes = 0;  // packs removed from the fast store (their every blob deleted)
   uint64_t snapshots_of_other_volumes = 0;
   std::chrono::nanoseconds duration{0};

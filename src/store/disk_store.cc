@@ -358,10 +358,8 @@ Status DiskStore::PutObject(std::string_view name, std::span<const uint8_t> byte
   return WriteUnderRoot(std::string(name), bytes, what);
 }
 
-Result<std::vector<uint8_t>> DiskStore::GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) {
-  AMBER_RETURN_IF_ERROR(CheckObjectName(name));
-  const std::string path = root_ + "/" + std::string(name);
-  const std::string what = "object " + std::string(name) + " in " + Describe();
+Result<std::vector<uint8_t>> ReadObjectFileRange(const std::string& path, uint64_t offset, uint64_t length,
+                                                 const std::string& what) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return Status::Error(ENOENT, what + " not found");
@@ -386,6 +384,12 @@ Result<std::vector<uint8_t>> DiskStore::GetObjectRange(std::string_view name, ui
   AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd.get(), data.data(), length, static_cast<off_t>(offset), path));
   if (got != length) return Status::Error(EBADMSG, what + " was cut short while read");
   return data;
+}
+
+Result<std::vector<uint8_t>> DiskStore::GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) {
+  AMBER_RETURN_IF_ERROR(CheckObjectName(name));
+  return ReadObjectFileRange(root_ + "/" + std::string(name), offset, length,
+                             "object " + std::string(name) + " in " + Describe());
 }
 
 Status DiskStore::ListObjects(std::string_view prefix, const std::function<Status(std::string_view)>& fn) {

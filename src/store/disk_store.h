@@ -88,7 +88,8 @@ struct DiskStoreOptions {
   // In a shared store, temp files older than this are removed at Open.
   std::chrono::seconds stale_temp_age{3600};
   // Keep pack objects under packs/ and index/ (a slow store; see above).
-  bool pack_objects = false;
+  // PackedDiskStore turns it off for the DiskStore at its own root.
+  bool pack_objects = true;
 };
 
 // What the fast-store budget needs to know about a blob.
@@ -107,6 +108,13 @@ class BlobInventory {
   // Disk bytes of one blob; ENOENT if absent.
   virtual Result<uint64_t> BlobDiskSize(const Pointer& key) = 0;
 };
+
+// Bytes [offset, offset + length) of the file at path, which holds a pack
+// object (length 0: the whole file): GetObjectRange's rules (store.h), with
+// `what` naming the object in errors. A DiskStore's objects and a
+// PackedDiskStore's own packs are read so.
+Result<std::vector<uint8_t>> ReadObjectFileRange(const std::string& path, uint64_t offset, uint64_t length,
+                                                 const std::string& what);
 
 class DiskStore : public Store, public BlobInventory {
  public:

@@ -227,7 +227,7 @@ bool FastBudget::EvictLocked(std::unique_lock<std::mutex>& lock, const Pointer& 
   evictable_.Erase(key);
   blobs_.at(key).evicting = true;
   lock.unlock();
-  Status error = fast_.Delete(key);
+  Status error = fast_.Evict(key);
   lock.lock();
   auto it = blobs_.find(key);
   if (it == blobs_.end()) return false;

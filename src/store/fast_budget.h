@@ -14,8 +14,10 @@
 //
 // Eviction (with a budget): while the bytes are over it, a background thread
 // takes the least recently used evictable blob. A blob known to be in the
-// slow store is deleted from the fast one; a Put of that key meanwhile waits
-// until the delete is done. A blob not known to be there (found at Open) is
+// slow store is evicted from the fast one (Store::Evict: a packed store
+// keeps its index entry and frees the pack once all its blobs are evicted,
+// so the budget's bytes run ahead of the disk by at most the packs partly
+// evicted); a Put of that key meanwhile waits until the eviction is done. A blob not known to be there (found at Open) is
 // first looked up in the slow store, without holding it (a Put of it must
 // never wait on the slow store): if there, it is evicted next time round; if
 // not, upload_missing queues its upload (it stays held until that is

@@ -12,6 +12,7 @@
 #include "amberfs/log.h"
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
+#include "store/pack_objects.h"
 #include "store/pack_orphans.h"
 
 namespace amberfs {
@@ -46,6 +47,9 @@ class PackedDiskStore::Batch : public PutBatch {
       if (w->empty()) continue;
       AMBER_ASSIGN_OR_RETURN(SealedPack sealed, w->Seal());
       ++packs;
+      SealedPackBlobs& out = sealed_.emplace_back();
+      out.name = sealed.name;
+      for (const PackEntry& e : sealed.entries) out.blobs.push_back(e.id);
       for (const PackEntry& e : sealed.entries)
         updates.push_back(IndexUpdate{e.id, false,
                                       BlobLocation{sealed.name, static_cast<uint32_t>(e.offset), e.length, e.flags}});
@@ -61,6 +65,11 @@ class PackedDiskStore::Batch : public PutBatch {
       AMBER_RETURN_IF_ERROR(store_->index_->Commit(std::span(updates).subspan(first, n)).Annotate(what));
     }
     return Status::OK();
+  }
+
+  std::optional<std::vector<SealedPackBlobs>> SealedPacks() const override {
+    std::lock_guard lock(mu_);
+    return sealed_;
   }
 
  private:
@@ -96,8 +105,9 @@ class PackedDiskStore::Batch : public PutBatch {
   }
 
   PackedDiskStore* const store_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_set<Pointer> taken_;
+  std::vector<SealedPackBlobs> sealed_;  // by Commit
   std::shared_ptr<PackWriter> current_;
   std::vector<std::shared_ptr<PackWriter>> writers_;  // set aside, sealed at Commit
 };
@@ -123,6 +133,7 @@ void SweepOrphanPacks(const std::string& packs_dir, const BlobIndex& index) {
 }  // namespace
 
 Result<std::unique_ptr<PackedDiskStore>> PackedDiskStore::Open(const std::string& root, PackedDiskStoreOptions options) {
+  options.disk.pack_objects = false;  // packs/ and index/ are ours, in our layout
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> loose, DiskStore::Open(root, options.disk));
   const std::string packs = loose->root() + "/packs";
   options.index.read_only = options.index.read_only || options.read_only;
@@ -147,10 +158,8 @@ Status PackedDiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   if (where.ok() && Pointer::Of(data) == key) {
     struct stat st;
     if (::stat(PackPath(where->pack).c_str(), &st) == 0) return Status::OK();
-    // Its pack is gone (a refetch after a read found it missing): the index
-    // entry goes, so that Get finds the loose copy written next.
-    const IndexUpdate removal{key, true, {}};
-    AMBER_RETURN_IF_ERROR(index_->Commit(std::span(&removal, 1)).Annotate("put blob " + key.Hex()));
+    // Its pack is gone here (evicted, or lost): a loose copy, which Get
+    // finds next; the index entry stays, naming the pack in the slow store.
   }
   return loose_->Put(key, data);  // checks the key (EINVAL)
 }
@@ -165,12 +174,32 @@ Result<std::vector<uint8_t>> PackedDiskStore::Get(const Pointer& key) {
   const std::string path = PackPath(where->pack);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
-    if (errno == ENOENT)
-      return Status::Error(ENOENT, "blob " + key.Hex() + " in " + Describe() + ": its pack " + where->pack.Hex() +
-                                       " is missing");
-    return Status::FromErrno(errno, "open pack " + path);
+    if (errno != ENOENT) return Status::FromErrno(errno, "open pack " + path);
+    // Evicted (or lost): a copy fetched back since is loose.
+    Result<std::vector<uint8_t>> loose = loose_->Get(key);
+    if (loose.ok() || loose.status().code() != ENOENT) return loose;
+    return Status::Error(ENOENT, "blob " + key.Hex() + " in " + Describe() + ": its pack " + where->pack.Hex() +
+                                     " is not here");
   }
   return ReadPackedBlob(fd.get(), path, key, where->offset, where->length);
+}
+
+Result<std::vector<uint8_t>> PackedDiskStore::GetObjectRange(std::string_view name, uint64_t offset,
+                                                             uint64_t length) {
+  // A pack object is a sealed pack's bytes, which this store keeps as
+  // packs/<hex> (the upload of a pack reads it here).
+  AMBER_RETURN_IF_ERROR(ValidateObjectName(name).Annotate(Describe()));
+  if (!name.starts_with("packs/"))
+    return Status::Error(ENOTSUP, Describe() + " keeps no index objects (" + std::string(name) + ")");
+  const Pointer pack = ObjectNamePack(name);
+  return ReadObjectFileRange(PackPath(pack), offset, length, "pack " + pack.Hex() + " in " + Describe());
+}
+
+Result<std::vector<Pointer>> PackedDiskStore::PackBlobs(const Pointer& pack) {
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackReader> reader, PackReader::Open(PackPath(pack), pack));
+  std::vector<Pointer> blobs;
+  for (const PackEntry& e : reader->entries()) blobs.push_back(e.id);
+  return blobs;
 }
 
 Result<bool> PackedDiskStore::Contains(const Pointer& key) {
@@ -182,13 +211,50 @@ Result<bool> PackedDiskStore::Contains(const Pointer& key) {
 
 Status PackedDiskStore::Delete(const Pointer& key) {
   if (key.IsNull()) return Status::Error(EINVAL, "delete of the null pointer from " + Describe());
-  AMBER_ASSIGN_OR_RETURN(bool indexed, index_->Contains(key));
-  if (indexed) {
+  Result<BlobLocation> where = index_->Lookup(key);
+  if (!where.ok() && where.status().code() != ENOENT) return where.status().Annotate("delete blob " + key.Hex());
+  if (where.ok()) {
     const IndexUpdate removal{key, true, {}};
     AMBER_RETURN_IF_ERROR(index_->Commit(std::span(&removal, 1)).Annotate("delete blob " + key.Hex()));
     tombstoned_ = true;
+    AMBER_RETURN_IF_ERROR(ForgetEvictable(where->pack, key, /*evicting=*/false));
   }
   return loose_->Delete(key);
+}
+
+Status PackedDiskStore::Evict(const Pointer& key) {
+  if (key.IsNull()) return Status::Error(EINVAL, "evict of the null pointer from " + Describe());
+  AMBER_RETURN_IF_ERROR(loose_->Delete(key));  // a copy fetched back, or a single Put
+  Result<BlobLocation> where = index_->Lookup(key);
+  if (!where.ok()) return where.status().code() == ENOENT ? Status::OK() : where.status().Annotate("evict " + key.Hex());
+  return ForgetEvictable(where->pack, key, /*evicting=*/true);
+}
+
+Status PackedDiskStore::ForgetEvictable(const Pointer& pack, const Pointer& key, bool evicting) {
+  std::lock_guard lock(evict_mu_);
+  // A delete from a pack no eviction has begun on leaves it to ReclaimDeleted.
+  if (!evicting && !unevicted_.count(pack)) return Status::OK();
+  auto [it, added] = unevicted_.try_emplace(pack);
+  if (added) {
+    // First eviction from this pack since open: which of its blobs are live.
+    auto reader = PackReader::Open(PackPath(pack), pack);
+    if (!reader.ok()) {
+      unevicted_.erase(it);
+      return reader.status().code() == ENOENT ? Status::OK() : reader.status().Annotate("evict from " + Describe());
+    }
+    for (const PackEntry& e : (*reader)->entries()) {
+      Result<BlobLocation> at = index_->Lookup(e.id);
+      if (at.ok() && at->pack == pack) it->second.insert(e.id);
+    }
+  }
+  it->second.erase(key);
+  if (!it->second.empty()) return Status::OK();
+  unevicted_.erase(it);
+  // Every live blob of the pack is evicted or deleted. Not made durable: a
+  // crash brings the file back, which costs space, not data.
+  const std::string path = PackPath(pack);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Status::FromErrno(errno, "remove evicted pack " + path);
+  return Status::OK();
 }
 
 Result<uint64_t> PackedDiskStore::ReclaimDeleted() {
@@ -227,12 +293,16 @@ Status PackedDiskStore::ListBlobInfo(const std::function<Status(const BlobInfo&)
     if (added && ::stat(PackPath(pack).c_str(), &st) == 0) it->second = st.st_mtime;
     return it->second;
   };
+  // A blob whose pack was evicted takes no space here, unless a copy was
+  // fetched back (loose).
   AMBER_RETURN_IF_ERROR(index_->ForEach([&](const Pointer& key, const BlobLocation& where) {
-    return fn(BlobInfo{key, where.length, pack_time(where.pack)});
+    const time_t mtime = pack_time(where.pack);
+    return mtime == 0 ? Status::OK() : fn(BlobInfo{key, where.length, mtime});
   }));
   return loose_->ListBlobInfo([&](const BlobInfo& info) -> Status {
-    AMBER_ASSIGN_OR_RETURN(bool indexed, index_->Contains(info.key));
-    return indexed ? Status::OK() : fn(info);
+    Result<BlobLocation> where = index_->Lookup(info.key);
+    if (!where.ok() && where.status().code() != ENOENT) return where.status();
+    return where.ok() && pack_time(where->pack) != 0 ? Status::OK() : fn(info);
   });
 }
 

@@ -39,11 +39,27 @@
 // which DiskStore's exclusive Open removes (it walks packs/ too).
 //
 // Put (single): a loose blob, DiskStore's durable Put; nothing when the
-// index names the blob in a pack that exists (when that pack is missing the
-// entry is tombstoned first, so the loose copy is what Get finds). Get: the
-// index, then the pack's range with pread (verified, EBADMSG naming blob and
-// pack); not indexed: the loose blob. A blob whose pack file is missing is
-// ENOENT naming the pack. Delete: a tombstone in the index (committed, so
+// index names the blob in a pack that exists (when that pack is not here,
+// the loose copy is written and the entry stays). Get: the index, then the
+// pack's range with pread (verified, EBADMSG naming blob and pack); not
+// indexed, or its pack not here: the loose blob; neither is ENOENT naming
+// the pack (the caller reads the slow store's copy of the pack by range,
+// pack_objects.h).
+//
+// Evict (the budget's, of a blob the slow store holds): the loose copy
+// goes; a packed blob keeps its index entry (so a read knows which slow
+// pack to ask), and once every live blob of its pack is evicted or
+// deleted, the pack file goes (not durably: a crash brings it back, which
+// costs space only). Which blobs of a pack are left is kept in memory from
+// the first eviction in it since open.
+//
+// Pack objects: GetObjectRange reads a pack this store holds (what its
+// upload sends, pack_objects.h's name); the other object calls are ENOTSUP.
+//
+// SealedPacks of a committed batch: its packs with their blobs, which the
+// PairedStore queues as pack uploads.
+//
+// Delete: a tombstone in the index (committed, so
 // durable, before Delete returns) and the loose copy; the pack's bytes stay.
 // ReclaimDeleted (gc's and fsck -y's last step) then removes every pack the
 // index names no live blob of (pack_orphans.h: one pass over the index and
@@ -63,6 +79,8 @@
 #include <memory>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "store/blob_index.h"
 #include "store/disk_store.h"
@@ -88,11 +106,17 @@ class PackedDiskStore : public Store, public BlobInventory {
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;
+  Status Evict(const Pointer& key) override;
   Result<uint64_t> ReclaimDeleted() override;
   Status List(const std::function<Status(const Pointer&)>& fn) override;
+  // Pack objects (pack_objects.h): only reads, of the packs it holds (what
+  // a pack's upload sends). Its other object calls are ENOTSUP.
+  Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override;
 
   Status ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) override;
   Result<uint64_t> BlobDiskSize(const Pointer& key) override;
+  // The blobs of pack `pack` (its table, checked against its name).
+  Result<std::vector<Pointer>> PackBlobs(const Pointer& pack);
   // The blob's length in bytes (index, else the loose file's size); ENOENT.
   Result<uint64_t> StoredSize(const Pointer& key);
   void set_space_reserve(SpaceReserve* reserve) {
@@ -116,6 +140,9 @@ class PackedDiskStore : public Store, public BlobInventory {
                   PackedDiskStoreOptions options)
       : loose_(std::move(loose)), index_(std::move(index)), packs_dir_(std::move(packs_dir)), options_(options) {}
   std::string PackPath(const Pointer& pack) const { return packs_dir_ + "/" + pack.Hex(); }
+  // key of pack is evicted (`evicting`) or deleted: once no live blob of a
+  // pack an eviction has begun on is left unevicted, its file goes.
+  Status ForgetEvictable(const Pointer& pack, const Pointer& key, bool evicting);
 
   const std::unique_ptr<DiskStore> loose_;
   const std::unique_ptr<BlobIndex> index_;
@@ -126,7 +153,10 @@ class PackedDiskStore : public Store, public BlobInventory {
   // ReclaimDeleted takes it exclusively (a sealed pack not yet indexed would
   // look dead).
   std::shared_mutex commit_mu_;
-  std::atomic<bool> tombstoned_{false};  // a Delete tombstoned a blob since the last ReclaimDeleted
+  std::atomic<bool> tombstoned_{false};
+  std::mutex evict_mu_;
+  // Packs an Evict has begun on: their live blobs not yet evicted.
+  std::unordered_map<Pointer, std::unordered_set<Pointer>> unevicted_;  // a Delete tombstoned a blob since the last ReclaimDeleted
 };
 
 }  // namespace amberfs

@@ -36,7 +36,7 @@ struct PairedOptions {
 };
 
 struct PairedStats {
-  uint64_t pending = 0;  // blob and ref uploads not yet confirmed
+  uint64_t pending = 0;  // blob, pack and ref uploads not yet confirmed
   uint64_t uploaded = 0;
   uint64_t uploaded_bytes = 0;  // of blobs and refs sent to the slow store
   uint64_t upload_errors = 0;

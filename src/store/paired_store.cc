@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
+#include "store/pack_objects.h"
 #include "store/packed_disk_store.h"
 #include "store/store_naming.h"
 
@@ -31,7 +32,8 @@ PairedStore::PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slo
       slow_(std::move(slow)),
       options_(options),
       inventory_(dynamic_cast<BlobInventory*>(fast_.get())),
-      fast_disk_(LooseDiskStoreOf(fast_.get())) {}
+      fast_disk_(LooseDiskStoreOf(fast_.get())),
+      fast_packed_(dynamic_cast<PackedDiskStore*>(fast_.get())) {}
 
 Result<std::unique_ptr<PairedStore>> PairedStore::Open(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow,
                                                        const std::string& log_path, PairedOptions options) {
@@ -70,8 +72,17 @@ Status PairedStore::OpenLog() {
   carried_ = std::make_unique<CarriedPuts>(*fast_, fast_disk_, *log_, options_, Describe());
   AMBER_RETURN_IF_ERROR(carried_->RestoreFromLog());
   std::vector<UploadEntry> pending = FinishInterruptedDeletes(log_->Pending());
-  for (const UploadEntry& e : pending)
+  for (UploadEntry& e : pending) {
     if (e.kind == UploadEntry::Kind::kBlob) budget_->HoldForUpload(e.key);
+    if (e.kind != UploadEntry::Kind::kPack) continue;
+    // The log names the pack; its blobs (held until it is uploaded) come from
+    // its table. A pack that cannot be read is the job's to report.
+    Result<std::vector<Pointer>> blobs = fast_packed_ ? fast_packed_->PackBlobs(e.key)
+                                                      : Result<std::vector<Pointer>>(std::vector<Pointer>{});
+    if (!blobs.ok()) LOG_WARN("%s: %s", Describe().c_str(), blobs.status().ToString().c_str());
+    if (blobs.ok()) e.pack_blobs = std::move(*blobs);
+    for (const Pointer& blob : e.pack_blobs) budget_->HoldForUpload(blob);
+  }
   const size_t resumed = queue_->Resume(std::move(pending));
   if (resumed > 0) LOG_INFO("%s: resuming %zu uploads from the log", Describe().c_str(), resumed);
   return Status::OK();
@@ -245,10 +256,18 @@ class PairedStore::Batch : public PutBatch {
       staged.swap(staged_);
     }
     Status done = fast_->Commit();
-    std::vector<Pointer> keys;
-    for (const Staged& s : staged) keys.push_back(s.key);
-    Result<std::vector<uint64_t>> seqs =
-        done.ok() ? store_->log_->AppendBlobs(keys) : Result<std::vector<uint64_t>>(done);
+    // A packed fast store's batch is uploaded pack by pack; any other one
+    // blob by blob.
+    std::optional<std::vector<SealedPackBlobs>> packs;
+    if (done.ok()) packs = fast_->SealedPacks();
+    std::vector<Pointer> keys, names;
+    if (packs)
+      for (const SealedPackBlobs& p : *packs) names.push_back(p.name);
+    else
+      for (const Staged& s : staged) keys.push_back(s.key);
+    Result<std::vector<uint64_t>> seqs = !done.ok() ? Result<std::vector<uint64_t>>(done)
+                                         : packs    ? store_->log_->AppendPacks(names)
+                                                    : store_->log_->AppendBlobs(keys);
     if (!seqs.ok()) {
       // Not queued, so not owed: what the batch put into the fast store
       // (some of it, or all, may be visible) goes again, lest it sit there
@@ -259,6 +278,10 @@ class PairedStore::Batch : public PutBatch {
       }
       return seqs.status().Annotate("commit a batch of " + std::to_string(staged.size()) + " puts into " +
                                     store_->Describe());
+    }
+    if (packs) {
+      QueuePacks(staged, *packs, *seqs);
+      return Status::OK();
     }
     for (const Staged& s : staged) store_->budget_->SettlePut(s.key, store_->SizeOf(s.key, s.size), /*queued=*/true);
     store_->queue_->AddBlobs(*seqs, keys, /*reserved=*/true);
@@ -271,6 +294,32 @@ class PairedStore::Batch : public PutBatch {
     size_t size;
     bool known;  // the fast store held it, or something else held the key, before this Put
   };
+
+  // A packed fast store: each staged blob's hold goes to the upload of the
+  // pack that carries it. A staged blob in no sealed pack was in the fast
+  // store already (the batch did not write it again), so its upload was
+  // queued when it was first put, or it came from the slow store: its hold
+  // just ends.
+  void QueuePacks(const std::vector<Staged>& staged, const std::vector<SealedPackBlobs>& packs,
+                  const std::vector<uint64_t>& seqs) {
+    std::unordered_map<Pointer, size_t> pack_of;
+    for (size_t i = 0; i < packs.size(); ++i)
+      for (const Pointer& blob : packs[i].blobs) pack_of.emplace(blob, i);
+    std::vector<std::vector<Pointer>> carried(packs.size());  // a key staged twice holds twice
+    size_t unqueued = 0;
+    for (const Staged& s : staged) {
+      auto it = pack_of.find(s.key);
+      const bool queued = it != pack_of.end();
+      store_->budget_->SettlePut(s.key, store_->SizeOf(s.key, s.size), queued);
+      if (queued)
+        carried[it->second].push_back(s.key);
+      else
+        ++unqueued;
+    }
+    store_->queue_->CancelReservations(unqueued);
+    for (size_t i = 0; i < packs.size(); ++i)
+      store_->queue_->AddPack(seqs[i], packs[i].name, std::move(carried[i]), /*reserved=*/true);
+  }
   PairedStore* const store_;
   const std::unique_ptr<PutBatch> fast_;
   std::mutex mu_;
@@ -295,7 +344,7 @@ Result<std::vector<uint8_t>> PairedStore::Get(const Pointer& key) {
   if (corrupt) LOG_WARN("%s; fetching it from %s", local.status().message().c_str(), slow_->Describe().c_str());
   else if (local.status().code() != ENOENT)
     LOG_WARN("%s; trying %s", local.status().ToString().c_str(), slow_->Describe().c_str());
-  auto remote = slow_->Get(key);
+  auto remote = GetFromSlow(key);
   if (remote.ok() && Pointer::Of(*remote) != key)  // never trust a store to have checked
     remote = Status::Error(EBADMSG, "blob " + key.Hex() + " in " + slow_->Describe() + " is corrupt (SHA-256 mismatch)");
   if (!remote.ok()) {
@@ -311,6 +360,19 @@ Result<std::vector<uint8_t>> PairedStore::Get(const Pointer& key) {
   }
   budget_->KeepFetched(key, SizeOf(key, remote->size()));
   return remote;
+}
+
+Result<std::vector<uint8_t>> PairedStore::GetFromSlow(const Pointer& key) {
+  // The fast index still knows which pack holds a blob whose pack file is
+  // gone here: one ranged read of that pack's object.
+  if (fast_packed_ != nullptr) {
+    Result<BlobLocation> where = fast_packed_->index().Lookup(key);
+    if (where.ok()) {
+      auto blob = GetPackedBlob(*slow_, key, *where);
+      if (blob.ok() || blob.status().code() != ENOENT) return blob;
+    }
+  }
+  return slow_->Get(key);
 }
 
 Result<bool> PairedStore::Contains(const Pointer& key) {
@@ -374,6 +436,15 @@ void PairedStore::DropUnqueued(const Pointer& key, size_t data_size) {
   if (!deleted.ok())
     LOG_WARN("%s: removing %s, stored by a failed batch: %s", Describe().c_str(), key.Hex().c_str(),
              deleted.ToString().c_str());
+}
+
+Result<uint64_t> PairedStore::ReclaimDeleted() {
+  if (!log_) return Refuse("reclaim deleted blobs");
+  Result<uint64_t> slow_bytes = slow_->ReclaimDeleted();
+  if (!slow_bytes.ok())
+    return AnnotateNamingOnce(slow_bytes.status(), slow_->Describe(), "reclaim in " + Describe(), "reclaim");
+  AMBER_ASSIGN_OR_RETURN(uint64_t fast_bytes, fast_->ReclaimDeleted());
+  return *slow_bytes + fast_bytes;
 }
 
 Status PairedStore::List(const std::function<Status(const Pointer&)>& fn) {

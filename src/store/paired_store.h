@@ -149,6 +149,8 @@
 
 namespace amberfs {
 
+class PackedDiskStore;
+
 class PairedStore : public Store {
  public:
   // log_path empty: read-only.
@@ -168,9 +170,9 @@ class PairedStore : public Store {
   // slow store and none of keys was there: no delete request is sent there
   // for a key with no upload pending (gc's fast-only garbage).
   Status DeleteBlobs(std::span<const Pointer> keys, bool slow_lacks = false);
-  // The fast store's ReclaimDeleted (store.h): gc's last step. The slow
-  // store's deletes free at once.
-  Result<uint64_t> ReclaimDeleted() override { return fast_->ReclaimDeleted(); }
+  // ReclaimDeleted (store.h) of the slow store, then of the fast one (slow
+  // store first on delete): gc's last step. Returns the bytes both freed.
+  Result<uint64_t> ReclaimDeleted() override;
   // Every blob in either store, each once.
   Status List(const std::function<Status(const Pointer&)>& fn) override;
 
@@ -222,6 +224,9 @@ class PairedStore : public Store {
   // the fast store; returns the pending entries left to upload.
   std::vector<UploadEntry> FinishInterruptedDeletes(std::vector<UploadEntry> pending);
   uint64_t SizeOf(const Pointer& key, size_t data_size);
+  // A blob from the slow store: by its pack's range when the fast index
+  // knows the pack, else by key.
+  Result<std::vector<uint8_t>> GetFromSlow(const Pointer& key);
   Result<uint64_t> QueueRef(std::string_view name, std::span<const uint8_t> data);
   // Settles cancelled jobs in the log.
   void SettleCancelled(const std::vector<uint64_t>& seqs);
@@ -232,6 +237,7 @@ class PairedStore : public Store {
   const PairedOptions options_;
   BlobInventory* const inventory_;  // fast_ as BlobInventory, or null
   DiskStore* const fast_disk_;      // fast_ as DiskStore (a packed store's loose part), or null
+  PackedDiskStore* const fast_packed_;  // fast_ as PackedDiskStore (batches upload packs), or null
   std::unique_ptr<UploadLog> log_;  // null: read-only
   ErrorTally errors_;  // before the parts, which record into it
   // The parts, made by Start (once it knows whether there is a log).

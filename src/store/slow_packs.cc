@@ -115,10 +115,19 @@ Result<bool> SlowPacks::Contains(const Pointer& key) {
 }
 
 Status SlowPacks::Delete(const Pointer& key) {
-  AMBER_RETURN_IF_ERROR(raw_->Delete(key));
   // The map must know the packed blobs for the mark to count.
   AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfEmpty));
+  bool may_be_loose;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    may_be_loose = blobs_.count(key) == 0 || !loose_listed_ || loose_.count(key) != 0;
+  }
+  // gc deletes every garbage blob it listed, and frees packs whole: a packed
+  // blob the last listing did not show loose costs no request. (A loose copy
+  // put since that listing stays, as garbage for the next gc.)
+  if (may_be_loose) AMBER_RETURN_IF_ERROR(raw_->Delete(key));
   std::lock_guard<std::mutex> lock(mu_);
+  loose_.erase(key);
   if (blobs_.erase(key) != 0) dead_.insert(key);
   copies_.erase(key);
   return Status::OK();
@@ -164,6 +173,8 @@ Status SlowPacks::List(const std::function<Status(const Pointer&)>& fn) {
   std::vector<Pointer> packed;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    loose_ = listed;  // what Delete needs to ask the raw store about
+    loose_listed_ = true;
     packed.reserve(blobs_.size());
     for (const auto& [key, where] : blobs_)
       if (listed.count(key) == 0) packed.push_back(key);

@@ -22,8 +22,9 @@
 // first refreshes the map whatever the interval (a listing is complete) and
 // gives each key once (loose blobs, then packed ones not listed loose).
 //
-// Deletes: Delete removes the loose copy and marks a packed blob dead, in
-// memory: it is then not found (Get ENOENT, Contains false, not listed)
+// Deletes: Delete removes the loose copy (after a List, only if that
+// listing showed one: gc deletes thousands of packed blobs and must not pay
+// a request for each) and marks a packed blob dead, in memory: it is then not found (Get ENOENT, Contains false, not listed)
 // until a pack loaded later holds it again. ReclaimDeleted deletes every
 // pack all of whose blobs are dead (DeletePack: index object first) and
 // returns the bytes freed; a pack with some live blob stays whole
@@ -137,6 +138,10 @@ class SlowPacks : public Store {
   std::unordered_map<Pointer, Pack> packs_;          // packs loaded
   std::unordered_set<Pointer> broken_;               // index objects that did not decode
   std::unordered_set<Pointer> dead_;                 // packed blobs deleted
+  // The loose blobs of the last List (loose_listed_: there was one): Delete
+  // sends no request for a packed blob not among them.
+  std::unordered_set<Pointer> loose_;
+  bool loose_listed_ = false;
 };
 
 }  // namespace amberfs

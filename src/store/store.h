@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +47,12 @@ inline constexpr size_t kMaxBlobBytes = size_t{64} << 20;
 // The most a ref's value may hold (a volume config, a snapshot ref, a lock
 // marker are far smaller).
 inline constexpr size_t kMaxRefBytes = size_t{1} << 20;
+
+// A pack a batch sealed (a packed store's batch): its name and its blobs.
+struct SealedPackBlobs {
+  Pointer name;
+  std::vector<Pointer> blobs;
+};
 
 // A group of blob Puts made durable together: one sync for the whole group
 // instead of one (or three) per blob, for callers that store many blobs and
@@ -65,6 +72,9 @@ class PutBatch {
   virtual ~PutBatch() = default;
   virtual Status Put(const Pointer& key, std::span<const uint8_t> data) = 0;
   virtual Status Commit() = 0;
+  // After a successful Commit: the packs it sealed, whose uploads carry
+  // every blob this batch wrote; nullopt from a store without packs.
+  virtual std::optional<std::vector<SealedPackBlobs>> SealedPacks() const { return std::nullopt; }
 };
 
 // A batch whose every Put and Commit fails with why (for a store that cannot
@@ -87,6 +97,12 @@ class Store {
   virtual Result<std::vector<uint8_t>> Get(const Pointer& key) = 0;
   virtual Result<bool> Contains(const Pointer& key) = 0;
   virtual Status Delete(const Pointer& key) = 0;
+  // Drops the local copy of a blob that is safe elsewhere (a fast store's
+  // budget evicting what the slow store holds). A store that keeps where
+  // the blob was (a packed store: its index entry, for a ranged read of the
+  // slow copy) frees the space once a whole pack is evicted; by default
+  // this is Delete.
+  virtual Status Evict(const Pointer& key) { return Delete(key); }
   // Gives back the disk space that Deletes so far left in use (a packed
   // store: the packs none of whose blobs is live any more), and returns the
   // bytes freed. A store whose Delete frees at once does nothing (0). Meant
@@ -155,7 +171,9 @@ enum class StoreCheck {
 // Credentials for S3 come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or
 // from credentials_file (AWS shared-credentials format) when not empty; never
 // from the URL. A malformed URL is EINVAL with a message naming the problem.
-// Every error message names the store's URL once, first.
+// Every error message names the store's URL once, first. The store comes
+// wrapped in a SlowPacks (slow_packs.h: blobs inside its packs are blobs);
+// SlowPacks::raw() is the DiskStore or S3Store itself.
 Result<std::unique_ptr<Store>> OpenStoreUrl(std::string_view url, const std::string& credentials_file = "",
                                             StoreCheck check = StoreCheck::kReachable);
 

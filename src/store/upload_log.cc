@@ -164,6 +164,10 @@ Result<std::vector<uint64_t>> UploadLog::AppendBlobs(std::span<const Pointer> ke
   return AppendKeyed(UploadRecordType::kBlobQueued, keys);
 }
 
+Result<std::vector<uint64_t>> UploadLog::AppendPacks(std::span<const Pointer> names) {
+  return AppendKeyed(UploadRecordType::kPackQueued, names);
+}
+
 Result<std::vector<uint64_t>> UploadLog::AppendDeletes(std::span<const Pointer> keys) {
   return AppendKeyed(UploadRecordType::kBlobDeleting, keys);
 }
@@ -187,6 +191,7 @@ Result<std::vector<uint64_t>> UploadLog::AppendKeyed(UploadRecordType type, std:
       e.seq = next_seq_;
       e.key = key;
       if (type == UploadRecordType::kBlobDeleting) e.kind = UploadEntry::Kind::kDelete;
+      if (type == UploadRecordType::kPackQueued) e.kind = UploadEntry::Kind::kPack;
       seqs.push_back(next_seq_++);
     }
   }
@@ -266,8 +271,9 @@ Status UploadLog::Settle(uint64_t seq, UploadRecordType type) {
   if (it == pending_.end()) return Status::Error(ENOENT, "upload log: no pending entry " + std::to_string(seq));
   bool is_ref = it->second.kind == UploadEntry::Kind::kRef;
   if (type == UploadRecordType::kBlobDone && is_ref) type = UploadRecordType::kRefDone;
-  if (type == UploadRecordType::kBlobLost && it->second.kind != UploadEntry::Kind::kBlob)
-    return Status::Error(EINVAL, "upload log: only a blob upload can be lost");
+  if (type == UploadRecordType::kBlobLost && it->second.kind != UploadEntry::Kind::kBlob &&
+      it->second.kind != UploadEntry::Kind::kPack)
+    return Status::Error(EINVAL, "upload log: only a blob or pack upload can be lost");
   Pointer key = type == UploadRecordType::kBlobLost ? it->second.key : Pointer::Null();
   AMBER_RETURN_IF_ERROR(AppendLocked(EncodeUploadRecord(type, seq, key), 1));
   pending_.erase(it);

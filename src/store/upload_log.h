@@ -16,7 +16,7 @@
 // rules by which a file's records are read back.
 //
 // Pending entries = queued records (blob-queued, blob-data, ref-queued,
-// blob-deleting: a delete in progress, see AppendDeletes) with
+// pack-queued, blob-deleting: a delete in progress, see AppendDeletes) with
 // no done/lost record for their seq.
 // blob-lost marks an upload abandoned because the fast copy vanished; it is
 // kept through compaction so fsck can report the blob (see Lost()).
@@ -140,6 +140,9 @@ class UploadLog {
   // seqs (consecutive, in the order of keys) once every record is durable.
   // On an error none of them is pending.
   Result<std::vector<uint64_t>> AppendBlobs(std::span<const Pointer> keys);
+  // Queue uploads of sealed packs of the fast store (pack-queued records,
+  // one write and one sync), as AppendBlobs.
+  Result<std::vector<uint64_t>> AppendPacks(std::span<const Pointer> names);
   // Queue an upload of a blob whose bytes go into the log too (see "Blob
   // data"); returns its seq once the record is durable. The entry stays
   // unpublished until MarkPublished. EINVAL over kMaxBlobData or without

@@ -88,6 +88,7 @@ std::vector<uint8_t> EncodeUploadRecord(UploadRecordType type, uint64_t seq, con
 std::vector<uint8_t> EncodeQueuedRecord(const UploadEntry& e) {
   if (e.kind == UploadEntry::Kind::kBlob) return EncodeUploadRecord(UploadRecordType::kBlobQueued, e.seq, e.key);
   if (e.kind == UploadEntry::Kind::kDelete) return EncodeUploadRecord(UploadRecordType::kBlobDeleting, e.seq, e.key);
+  if (e.kind == UploadEntry::Kind::kPack) return EncodeUploadRecord(UploadRecordType::kPackQueued, e.seq, e.key);
   std::vector<uint8_t> payload(2 + e.ref_name.size() + e.ref_data.size());
   PutLE16(payload.data(), static_cast<uint16_t>(e.ref_name.size()));
   std::memcpy(&payload[2], e.ref_name.data(), e.ref_name.size());
@@ -100,7 +101,7 @@ std::optional<DecodedUploadRecord> DecodeUploadRecord(std::span<const uint8_t> b
   const uint8_t* data = bytes.data();
   const uint8_t raw_type = data[kTypeAt];
   if (raw_type < static_cast<uint8_t>(UploadRecordType::kBlobQueued) ||
-      raw_type > static_cast<uint8_t>(UploadRecordType::kBlobDeleting))
+      raw_type > static_cast<uint8_t>(UploadRecordType::kPackQueued))
     return std::nullopt;
   DecodedUploadRecord out;
   out.type = static_cast<UploadRecordType>(raw_type);
@@ -117,6 +118,7 @@ std::optional<DecodedUploadRecord> DecodeUploadRecord(std::span<const uint8_t> b
   const bool is_ref = out.type == UploadRecordType::kRefQueued || out.type == UploadRecordType::kRefDone;
   out.entry.kind = is_ref ? UploadEntry::Kind::kRef
                    : out.type == UploadRecordType::kBlobDeleting ? UploadEntry::Kind::kDelete
+                   : out.type == UploadRecordType::kPackQueued   ? UploadEntry::Kind::kPack
                                                                  : UploadEntry::Kind::kBlob;
   out.entry.logged_data = out.type == UploadRecordType::kBlobData;
   if (out.type == UploadRecordType::kRefQueued && !DecodeRefPayload(data + kRec, out.payload_size, &out.entry))

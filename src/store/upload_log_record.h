@@ -11,9 +11,10 @@
 //        4    1 version      1
 //        5    1 type         1 blob-queued  2 blob-done  3 ref-queued
 //                            4 ref-done     5 blob-lost    6 blob-data
-//                            7 blob-deleting
+//                            7 blob-deleting  8 pack-queued
 //        6    2 reserved     0
-//        8    8 seq          blob-queued/ref-queued/blob-data/blob-deleting:
+//        8    8 seq          blob-queued/ref-queued/blob-data/blob-deleting/
+//                            pack-queued:
 //                            this entry's
 //                            sequence number (strictly increasing, never
 //                            reused);
@@ -24,7 +25,9 @@
 //                            otherwise 0
 //       20    4 header_check blob-data: see below; otherwise 0
 //       24   32 key          blob records: the blob's SHA-256; ref-queued:
-//                            the SHA-256 of the ref's data; otherwise zero
+//                            the SHA-256 of the ref's data; pack-queued:
+//                            the pack's name (pack_format.h); blob-lost:
+//                            the blob or pack of the entry; otherwise zero
 //       56    8 checksum     XXH3_64bits (seed 0) of bytes 0..55 followed by
 //                            the padded payload
 //
@@ -43,6 +46,10 @@
 // XXH3_64 of bytes 0..55 with 20..23 zeroed), so replay may trust its length
 // when the payload is damaged (TrustedDataRecord) and step over the payload
 // whole: blob bytes are user data and may look like records.
+//
+// pack-queued is the upload of a sealed pack of the fast store (one slow
+// object for all its blobs; pack_objects.h); it is settled by a blob-done
+// record, or a blob-lost one if the pack can no longer be read anywhere.
 //
 // A record is valid when its magic, version, type, lengths, checksum (and for
 // blob-data the header check) hold, it lies wholly in the bytes given, and a
@@ -76,18 +83,23 @@ enum class UploadRecordType : uint8_t {
   kBlobLost = 5,
   kBlobData = 6,
   kBlobDeleting = 7,
+  kPackQueued = 8,
 };
 
-// An upload the log owes: a blob, or a ref with its data; or a delete of a
-// blob in progress (kDelete).
+// An upload the log owes: a blob, a pack of the fast store (kPack: key is
+// the pack's name), or a ref with its data; or a delete of a blob in
+// progress (kDelete).
 struct UploadEntry {
-  enum class Kind { kBlob, kRef, kDelete };
+  enum class Kind { kBlob, kRef, kDelete, kPack };
   uint64_t seq = 0;
   Kind kind = Kind::kBlob;
   Pointer key;                    // the blob, or the SHA-256 of ref_data
   std::string ref_name;           // kRef only
   std::vector<uint8_t> ref_data;  // kRef only
   bool logged_data = false;       // kBlob: the blob's bytes are in the log (blob-data)
+  // kPack: the pack's blobs, filled in by the owner at open from the pack
+  // itself (the log holds only the pack's name).
+  std::vector<Pointer> pack_blobs;
 };
 
 // The bytes a payload of `size` bytes takes in the file (whole records).
@@ -96,7 +108,8 @@ size_t PaddedPayloadSize(size_t size);
 // One record, header and padded payload. The caller keeps the limits above.
 std::vector<uint8_t> EncodeUploadRecord(UploadRecordType type, uint64_t seq, const Pointer& key,
                                         std::span<const uint8_t> payload = {});
-// The record that queues e: blob-queued, or ref-queued with its name and data.
+// The record that queues e: blob-queued, blob-deleting, pack-queued, or
+// ref-queued with its name and data.
 std::vector<uint8_t> EncodeQueuedRecord(const UploadEntry& e);
 
 struct DecodedUploadRecord {

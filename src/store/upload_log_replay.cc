@@ -39,6 +39,7 @@ void Apply(const DecodedUploadRecord& record, size_t offset, std::span<const uin
     case UploadRecordType::kBlobQueued:
     case UploadRecordType::kRefQueued:
     case UploadRecordType::kBlobDeleting:
+    case UploadRecordType::kPackQueued:
       Queue(record.entry, out);
       break;
     case UploadRecordType::kBlobLost:

@@ -3,8 +3,9 @@
 // Bookkeeping, all under mu_:
 //   jobs_       every pending upload by seq (the upload log's seq)
 //   schedule_   blob jobs waiting for a worker, by (next try, seq)
-//   blob_seqs_  pending blob jobs, queued or in flight; a ref job runs only
-//               when none has a smaller seq
+//   blob_seqs_  pending blob and pack jobs, queued or in flight; a ref job
+//               runs only when none has a smaller seq
+//   pending_blobs_  the blobs of those jobs (a pack counts its blobs)
 //   ref_seqs_   pending ref jobs; only the first runs, one at a time
 //   keys_in_flight_  keys with a blob job in flight (one job per key at once)
 //   health_     the slow store up or down, and the gate of an outage
@@ -14,6 +15,7 @@
 #include <algorithm>
 
 #include "amberfs/log.h"
+#include "store/pack_objects.h"
 #include "store/slow_store_locks.h"
 #include "store/store_naming.h"
 
@@ -41,6 +43,7 @@ size_t UploadQueue::Resume(std::vector<UploadEntry> pending) {
     job.key = e.key;
     job.ref_name = std::move(e.ref_name);
     job.ref_data = std::move(e.ref_data);
+    job.blobs = std::move(e.pack_blobs);
     RegisterLocked(std::move(job));
   }
   // A crash in the linger may have left our upload marker behind, which
@@ -87,7 +90,7 @@ Status UploadQueue::ReservePut(bool staged) {
   std::lock_guard<std::mutex> lock(mu_);
   // A batch's blobs are queued only at its Commit, so counting them here
   // would make a big enough batch refuse itself; the bound is on the queue.
-  uint64_t pending = blob_seqs_.size() + (staged ? 0 : static_cast<uint64_t>(reserved_puts_));
+  uint64_t pending = pending_blobs_ + (staged ? 0 : static_cast<uint64_t>(reserved_puts_));
   if (pending >= options_.max_pending) {
     const std::string last = errors_.LastForMessage();
     return Status::Error(EAGAIN, "put refused: " + std::to_string(pending) + " uploads pending" +
@@ -125,6 +128,18 @@ void UploadQueue::AddBlobs(std::span<const uint64_t> seqs, std::span<const Point
   work_cv_.notify_all();
 }
 
+void UploadQueue::AddPack(uint64_t seq, const Pointer& name, std::vector<Pointer> blobs, bool reserved) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reserved) reserved_puts_ -= static_cast<int>(blobs.size());
+  Job job;
+  job.seq = seq;
+  job.kind = UploadEntry::Kind::kPack;
+  job.key = name;
+  job.blobs = std::move(blobs);
+  RegisterLocked(std::move(job));
+  work_cv_.notify_one();
+}
+
 void UploadQueue::AddRef(uint64_t seq, std::string_view name, std::span<const uint8_t> data) {
   Job job;
   job.seq = seq;
@@ -139,7 +154,8 @@ void UploadQueue::AddRef(uint64_t seq, std::string_view name, std::span<const ui
 
 void UploadQueue::RegisterLocked(Job job) {
   uint64_t seq = job.seq;
-  if (job.kind == UploadEntry::Kind::kBlob) {
+  if (job.kind != UploadEntry::Kind::kRef) {
+    pending_blobs_ += BlobCount(job);
     blob_seqs_.insert(seq);
     schedule_.emplace(job.next_try, seq);
   } else {
@@ -170,7 +186,7 @@ std::vector<uint64_t> UploadQueue::CancelLocked(const Pointer* key, std::string_
       job.cancelled = true;
       continue;
     }
-    if (job.kind == UploadEntry::Kind::kBlob) schedule_.erase({job.next_try, job.seq});
+    schedule_.erase({job.next_try, job.seq});  // blob jobs only match
     settled.push_back(job.seq);
     FinishJobLocked(job.seq);
   }
@@ -224,10 +240,12 @@ void UploadQueue::FinishJobLocked(uint64_t seq) {
   auto it = jobs_.find(seq);
   if (it == jobs_.end()) return;
   EndFlightLocked(it->second);
-  if (it->second.kind == UploadEntry::Kind::kBlob)
-    blob_seqs_.erase(seq);
-  else
+  if (it->second.kind == UploadEntry::Kind::kRef) {
     ref_seqs_.erase(seq);
+  } else {
+    blob_seqs_.erase(seq);
+    pending_blobs_ -= BlobCount(it->second);
+  }
   jobs_.erase(it);
   done_cv_.notify_all();
   if (jobs_.empty()) {
@@ -244,7 +262,7 @@ void UploadQueue::RetryLaterLocked(Job& job, const Status& error) {
   ++job.attempts;
   EndFlightLocked(job);
   job.next_try = now + RetryBackoff(options_.retry_initial, options_.retry_max, job.attempts);
-  if (job.kind == UploadEntry::Kind::kBlob) schedule_.emplace(job.next_try, job.seq);
+  if (job.kind != UploadEntry::Kind::kRef) schedule_.emplace(job.next_try, job.seq);
   // A failure in an outage says nothing new: the outage has its own lines.
   const bool outage_began = health_.Failed(error, job.probe, jobs_.size(), now);
   const bool warn = outage_began && (job.attempts == 1 || job.attempts % 100 == 0);
@@ -407,6 +425,8 @@ void UploadQueue::WorkerLoop() {
     lock.unlock();
     if (job.kind == UploadEntry::Kind::kBlob)
       RunBlobJob(job);
+    else if (job.kind == UploadEntry::Kind::kPack)
+      RunPackJob(job);
     else
       RunRefJob(job);
     lock.lock();
@@ -443,7 +463,7 @@ void UploadQueue::CompleteJob(const Job& job, bool uploaded, uint64_t bytes) {
       LOG_WARN("%s", PrefixUnlessNamed(name_, slow_.Describe(), "removing a cancelled upload: " + s.ToString()).c_str());
   }
   Status logged = log_->MarkDone(job.seq);
-  if (job.kind == UploadEntry::Kind::kBlob) hooks_.blob_settled(job.key, /*in_slow=*/uploaded && !cancelled);
+  ForEachBlob(job, [&](const Pointer& blob) { hooks_.blob_settled(blob, /*in_slow=*/uploaded && !cancelled); });
   std::lock_guard<std::mutex> lock(mu_);
   if (!logged.ok()) errors_.Record(logged);  // only costs a repeated upload after a restart
   if (uploaded) {
@@ -476,12 +496,40 @@ void UploadQueue::RunBlobJob(const Job& job) {
   RetryOrDrop(job, error);  // the stores' errors name the blob
 }
 
+void UploadQueue::RunPackJob(const Job& job) {
+  Status error;
+  auto pack = fast_.GetObjectRange(PackObjectName(job.key), 0, 0);
+  if (pack.ok()) {
+    if (!rate_limiter_.Acquire(pack->size())) return;  // stopping: the upload stays pending
+    error = PutPack(slow_, job.key, *pack);
+    if (error.ok()) return CompleteJob(job, true, pack->size());
+  } else if (pack.status().code() == ENOENT || pack.status().code() == EBADMSG) {
+    // The only copy is gone or bad. An earlier upload may have made it already.
+    auto in_slow = GetPackIndex(slow_, job.key);
+    if (in_slow.ok()) return CompleteJob(job, true);
+    if (in_slow.status().code() == ENOENT) return AbandonLostBlob(job, pack.status());
+    error = in_slow.status();
+  } else {
+    error = pack.status();
+  }
+  RetryOrDrop(job, error);
+}
+
+void UploadQueue::ForEachBlob(const Job& job, const std::function<void(const Pointer&)>& hook) const {
+  if (job.kind == UploadEntry::Kind::kBlob) hook(job.key);
+  if (job.kind == UploadEntry::Kind::kPack)
+    for (const Pointer& blob : job.blobs) hook(blob);
+}
+
 void UploadQueue::AbandonLostBlob(const Job& job, const Status& why) {
-  Status lost = Status::Error(EIO, "blob " + job.key.Hex() + " queued for upload is unreadable in " +
-                                       fast_.Describe() + " (" + why.message() + "); upload abandoned, listed for fsck");
+  const std::string what = job.kind == UploadEntry::Kind::kPack
+                               ? "pack " + job.key.Hex() + " (" + std::to_string(job.blobs.size()) + " blobs)"
+                               : "blob " + job.key.Hex();
+  Status lost = Status::Error(EIO, what + " queued for upload is unreadable in " + fast_.Describe() + " (" +
+                                       why.message() + "); upload abandoned, listed for fsck");
   LOG_ERROR("%s", PrefixUnlessNamed(name_, fast_.Describe(), lost.message()).c_str());
   Status logged = log_->MarkLost(job.seq);
-  hooks_.blob_lost(job.key);
+  ForEachBlob(job, hooks_.blob_lost);
   std::lock_guard<std::mutex> lock(mu_);
   StoreAnsweredLocked(job.probe);  // it said it lacks the blob
   errors_.Record(lost);

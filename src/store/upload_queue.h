@@ -1,18 +1,20 @@
 // UploadQueue: the uploads a PairedStore owes its slow store, and the worker
 // threads that make them. One of the PairedStore's parts (paired_store.h).
 //
-// Jobs: a blob job copies a blob from the fast store to the slow one; a ref
-// job writes a ref whose data it holds. Every job is an entry of the upload
+// Jobs: a blob job copies a blob from the fast store to the slow one; a
+// pack job copies a sealed pack of the fast store whole (its object and its
+// index object, pack_objects.h), in one PUT for all its blobs; a ref job
+// writes a ref whose data it holds. Every job is an entry of the upload
 // log, known by the entry's seq. The caller appends the entry and then adds
 // the job; the queue settles the entry (MarkDone, MarkLost) when the job
 // ends.
 //
-// Scheduling: options.upload_workers workers run blob jobs in parallel, in
-// the order of their next try, never two of the same key at once (so the
-// upload of a blob deleted and put again never races the one before it).
-// Ref jobs run one at a time in seq order, each only once no blob job with a
-// smaller seq is pending ("blobs before refs": a snapshot's ref never reaches
-// the slow store before its blobs).
+// Scheduling: options.upload_workers workers run blob and pack jobs in
+// parallel, in the order of their next try, never two of the same key at
+// once (so the upload of a blob deleted and put again never races the one
+// before it). Ref jobs run one at a time in seq order, each only once no
+// blob or pack job with a smaller seq is pending ("blobs before refs": a
+// snapshot's ref never reaches the slow store before its blobs).
 //
 // Retries: a failed upload is retried forever, after a backoff that doubles
 // from options.retry_initial up to options.retry_max. A failure also marks
@@ -26,8 +28,8 @@
 // while it lasts, and when it ends (see there); a job's own failure is
 // logged on its first attempt and every 100th, unless it fell in an outage.
 //
-// Lost blobs: a blob job whose fast copy is missing or corrupt, and not in
-// the slow store either, cannot be done: it is written to the log as lost,
+// Lost blobs: a blob (pack) job whose fast copy is missing or corrupt, and
+// not in the slow store either, cannot be done: it is written to the log as lost,
 // logged with LOG_ERROR, counted, and dropped, never retried. The next
 // WaitFor or Drain reports the losses since the last one (EIO).
 //
@@ -35,10 +37,12 @@
 // deleted the slow copy first, "slow store first on delete"): queued jobs
 // leave the queue at once and are returned to the caller, which settles them
 // in the log. A job in flight is marked, and when its upload returns the
-// slow copy is deleted again.
+// slow copy is deleted again. A pack job is never cancelled by a delete of
+// one of its blobs (the others need it): the pack is uploaded with the dead
+// blob in it, and gc reclaims packs whose blobs are all dead.
 //
-// The put bound: ReservePut refuses (EAGAIN) once options.max_pending blob
-// jobs are pending, counting the Puts between their ReservePut and their
+// The put bound: ReservePut refuses (EAGAIN) once options.max_pending blobs
+// are pending (a pack job counts its blobs), counting the Puts between their ReservePut and their
 // AddBlob (a batch's staged blobs are reserved without being refused by one
 // another: the bound is on the queue).
 //
@@ -58,7 +62,8 @@
 // stays pending (in the log, for the next open).
 //
 // Hooks: blob_settled(key, in_slow) when a blob job ends uploaded (in_slow)
-// or cancelled (not); blob_lost(key) when it is lost. They run on a worker
+// or cancelled (not); blob_lost(key) when it is lost. A pack job calls them
+// for each of its blobs. They run on a worker
 // without the queue's lock, before the job leaves the queue, so whoever sees
 // the job gone (WaitFor, Drain) sees the hook's effect too.
 //
@@ -126,6 +131,9 @@ class UploadQueue {
   // their Puts' reservations.
   void AddBlob(uint64_t seq, const Pointer& key, bool reserved);
   void AddBlobs(std::span<const uint64_t> seqs, std::span<const Pointer> keys, bool reserved);
+  // Queues the upload of pack `name` (log entry seq) holding `blobs`;
+  // `reserved`: it ends the reservations of those blobs' Puts.
+  void AddPack(uint64_t seq, const Pointer& name, std::vector<Pointer> blobs, bool reserved);
   void AddRef(uint64_t seq, std::string_view name, std::span<const uint8_t> data);
   // Cancels the jobs uploading `key` (or ref `name`); returns the seqs of
   // those that left the queue (the caller settles them in the log).
@@ -154,7 +162,8 @@ class UploadQueue {
   struct Job {
     uint64_t seq = 0;
     UploadEntry::Kind kind = UploadEntry::Kind::kBlob;
-    Pointer key;
+    Pointer key;                // the blob, the pack's name, or the SHA-256 of ref_data
+    std::vector<Pointer> blobs;  // kPack: the blobs whose holds end with the job
     std::string ref_name;
     std::vector<uint8_t> ref_data;
     int attempts = 0;
@@ -185,6 +194,11 @@ class UploadQueue {
   // or delete.
   void SettleMarkerLocked(bool acquire, bool probe, const Status& st);
   void RunBlobJob(const Job& job);
+  void RunPackJob(const Job& job);
+  // Calls hook for the job's blob, or each blob of its pack.
+  void ForEachBlob(const Job& job, const std::function<void(const Pointer&)>& hook) const;
+  // Blobs the job counts for under the put bound.
+  static uint64_t BlobCount(const Job& job) { return job.kind == UploadEntry::Kind::kPack ? job.blobs.size() : 1; }
   void RunRefJob(const Job& job);
   // The fast copy of job's blob is gone or bad and the slow store lacks it.
   void AbandonLostBlob(const Job& job, const Status& why);
@@ -219,7 +233,8 @@ class UploadQueue {
   bool stop_ = false;
   std::map<uint64_t, Job> jobs_;                               // every pending upload, by seq
   std::set<std::pair<Clock::time_point, uint64_t>> schedule_;  // blob jobs not in flight
-  std::set<uint64_t> blob_seqs_;                               // pending blob jobs (refs wait on these)
+  std::set<uint64_t> blob_seqs_;                               // pending blob and pack jobs (refs wait on these)
+  uint64_t pending_blobs_ = 0;                                 // blobs of those jobs (the put bound)
   std::set<uint64_t> ref_seqs_;                                // pending ref jobs, uploaded in order
   bool ref_in_flight_ = false;
   std::unordered_map<Pointer, int> keys_in_flight_;  // blob jobs in flight, by key

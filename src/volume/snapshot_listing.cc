@@ -18,6 +18,7 @@
 #include "snapshot/volume_layout.h"
 #include "store/disk_store.h"
 #include "store/packed_disk_store.h"
+#include "store/slow_packs.h"
 #include "store/store.h"
 #include "store/store_naming.h"
 #include "store/store_url.h"
@@ -48,7 +49,7 @@ DiskStoreOptions GuestDiskOptions() {
 Result<std::unique_ptr<Store>> OpenExistingDiskStore(const std::string& root) {
   AMBER_RETURN_IF_ERROR(RequireStoreDir(root));
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> disk, DiskStore::Open(root, GuestDiskOptions()));
-  return std::unique_ptr<Store>(std::move(disk));
+  return std::unique_ptr<Store>(std::make_unique<SlowPacks>(std::move(disk)));  // blobs in its packs too
 }
 
 // The volume's fast store: read-only too (its blob index is the mount's).

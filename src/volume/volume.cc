@@ -28,6 +28,7 @@
 #include "store/disk_store.h"
 #include "store/packed_disk_store.h"
 #include "store/paired_store.h"
+#include "store/slow_packs.h"
 #include "store/store_url.h"
 #include "volume/ctl.h"
 #include "volume/volume_build.h"
@@ -241,7 +242,9 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   // uploads wait for the store (kProbe only warns).
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials, StoreCheck::kProbe);
   if (!slow.ok()) return slow.status().Annotate("open slow store");
-  if (auto* local = dynamic_cast<DiskStore*>(slow->get()); local != nullptr && SameFileSystem(local->root(), dir_)) {
+  Store* slow_raw = slow->get();
+  if (auto* packs = dynamic_cast<SlowPacks*>(slow_raw)) slow_raw = &packs->raw();
+  if (auto* local = dynamic_cast<DiskStore*>(slow_raw); local != nullptr && SameFileSystem(local->root(), dir_)) {
     local->set_space_reserve(space_reserve_.get());
   }
   PairedOptions paired_options;

@@ -165,9 +165,11 @@ amb_umount "$mnt" || amb_fail "unmount read-only"
 
 amb_log "a snapshot whose record is gone"
 rec=$(python3 -c 'import json,sys; print([x for x in json.load(open(sys.argv[1]))["snapshots"] if x["name"]=="s2"][0]["record"])' "$AMB_WORK/json")
-rm -f "$vol/archive/blobs/${rec:0:2}/$rec"
-# The fast copy sits in a pack: flip its first byte.
+# Both copies sit in packs (the fast store's and the slow store's copy of
+# the same pack): flip the record's first byte in each.
 read -r pack offset < <(amb_pack_of "$vol" "$rec") || amb_fail "record $rec not found in any pack"
+amb_flip_byte "$pack" "$offset" || amb_fail "flip a byte of $pack"
+read -r pack offset < <(amb_pack_in "$vol/archive/packs" "$rec") || amb_fail "record $rec not found in any slow pack"
 amb_flip_byte "$pack" "$offset" || amb_fail "flip a byte of $pack"
 "$AMBERCTL" list "$vol" >"$AMB_WORK/list3" || amb_fail "list with a missing record"
 cat "$AMB_WORK/list3"

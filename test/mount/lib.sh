@@ -140,28 +140,53 @@ amb_free_bytes() { df --output=avail -B1 "$1" | tail -1; }
 # amb_stat MNT NAME: one sample's value from stats (NAME may carry labels).
 amb_stat() { awk -v n="$2" '$1 == n { print $2 }' "$1/stats"; }
 
-# amb_pack_of VOLDIR HEX: "PACK OFFSET": the fast-store pack that holds the
-# blob HEX and the blob's offset in it, found through each pack's trailer and
-# entry table (docs/FORMATS.md, "Packs"); fails if no pack holds it.
-amb_pack_of() {
-  python3 - "$1/fast/packs" "$2" <<'PY'
+# amb_pack_in DIR HEX: "PACK OFFSET": the pack file under DIR (walked
+# down: the fast store's packs/, or a file:// slow store's packs/<ab>/) that
+# holds the blob HEX and the blob's offset in it, found through each pack's
+# trailer and entry table (docs/FORMATS.md, "Packs"); fails if none does.
+amb_pack_in() {
+  python3 - "$1" "$2" <<'PY'
 import os, struct, sys
-packs, blob = sys.argv[1], bytes.fromhex(sys.argv[2])
-for name in sorted(os.listdir(packs)):
-    if name.startswith('.'):
-        continue
-    path = os.path.join(packs, name)
-    with open(path, 'rb') as f:
-        f.seek(-64, 2)
-        trailer = f.read(64)
-        count, table = struct.unpack_from('<I', trailer, 16)[0], struct.unpack_from('<Q', trailer, 24)[0]
-        f.seek(table)
-        entries = f.read(48 * count)
-    for i in range(count):
-        if entries[48 * i:48 * i + 32] == blob:
-            print(path, struct.unpack_from('<Q', entries, 48 * i + 32)[0])
-            sys.exit(0)
+top, blob = sys.argv[1], bytes.fromhex(sys.argv[2])
+for root, dirs, files in sorted(os.walk(top)):
+    for name in sorted(files):
+        if name.startswith('.'):
+            continue
+        path = os.path.join(root, name)
+        with open(path, 'rb') as f:
+            f.seek(-64, 2)
+            trailer = f.read(64)
+            count, table = struct.unpack_from('<I', trailer, 16)[0], struct.unpack_from('<Q', trailer, 24)[0]
+            f.seek(table)
+            entries = f.read(48 * count)
+        for i in range(count):
+            if entries[48 * i:48 * i + 32] == blob:
+                print(path, struct.unpack_from('<Q', entries, 48 * i + 32)[0])
+                sys.exit(0)
 sys.exit(1)
+PY
+}
+
+# amb_pack_of VOLDIR HEX: amb_pack_in of the volume's fast store.
+amb_pack_of() { amb_pack_in "$1/fast/packs" "$2"; }
+
+# amb_slow_blobs DIR: how many distinct blobs the file:// slow store DIR
+# holds, loose (blobs/) and in packs (their index objects, index/<ab>/).
+amb_slow_blobs() {
+  python3 - "$1" <<'PY'
+import os, struct, sys
+top = sys.argv[1]
+ids = set()
+for root, dirs, files in os.walk(os.path.join(top, 'blobs')):
+    ids.update(bytes.fromhex(f) for f in files if not f.startswith('.'))
+for root, dirs, files in os.walk(os.path.join(top, 'index')):
+    for name in files:
+        if name.startswith('.'):
+            continue
+        tail = open(os.path.join(root, name), 'rb').read()
+        count = struct.unpack_from('<I', tail, len(tail) - 64 + 16)[0]
+        ids.update(tail[48 * i:48 * i + 32] for i in range(count))
+print(len(ids))
 PY
 }
 

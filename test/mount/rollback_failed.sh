@@ -30,13 +30,12 @@ exec 4<"$mnt/volume"
 cat "$mnt/volume" >/dev/null
 
 # Chunk 100 of A (a blob named by its SHA-256) goes missing from both stores:
-# the fast store's whole pack of it (A's other blobs are in the slow store,
-# drained), the slow store's blob file.
+# its pack, in the fast store and in the slow one (the pack object; its
+# index object stays, so the slow store still says where the blob was).
 hex=$(dd if="$AMB_WORK/a" bs="$chunk" skip=100 count=1 status=none | sha256sum | cut -c1-64)
 mkdir -p "$AMB_WORK/aside"
 read -r pack _ < <(amb_pack_of "$vol" "$hex") || amb_fail "chunk 100 of A is in no pack of the fast store"
-f=$vol/archive/blobs/${hex:0:2}/$hex
-[[ -f $f ]] || amb_fail "chunk 100 of A is not in the slow store ($f)"
+read -r f _ < <(amb_pack_in "$vol/archive/packs" "$hex") || amb_fail "chunk 100 of A is in no pack of the slow store"
 mv "$pack" "$AMB_WORK/aside/fast"
 mv "$f" "$AMB_WORK/aside/archive"
 echo rollback A >"$mnt/ctl" 2>"$AMB_WORK/err" && amb_fail "the rollback succeeded without chunk 100"
@@ -62,7 +61,7 @@ grep -q "did not finish" "$AMB_WORK/ro.out" || amb_fail "read-only mount: $(cat 
 
 amb_log "chunk 100 back; the next mount finishes the rollback"
 mv "$AMB_WORK/aside/fast" "$pack"
-mv "$AMB_WORK/aside/archive" "$vol/archive/blobs/${hex:0:2}/$hex"
+mv "$AMB_WORK/aside/archive" "$f"
 amb_mount "$vol" "$mnt" -o cache_size=8M,page_cache
 cmp "$mnt/volume" "$AMB_WORK/a" || amb_fail "the mount did not finish the rollback to A"
 [[ ! -e $vol/rollback-intent ]] || amb_fail "the rollback intent is still there"

@@ -73,6 +73,30 @@ class CountingStore : public Store {
     CountListing(n);
     return st;
   }
+  Result<uint64_t> ReclaimDeleted() override { return inner_->ReclaimDeleted(); }
+  // Pack objects count as the blob calls they are on S3.
+  Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override {
+    ++puts;
+    return inner_->PutObject(name, bytes);
+  }
+  Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override {
+    ++gets;
+    return inner_->GetObjectRange(name, offset, length);
+  }
+  Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override {
+    ++lists;
+    uint64_t n = 0;
+    Status st = inner_->ListObjects(prefix, [&](std::string_view name) {
+      ++n;
+      return fn(name);
+    });
+    CountListing(n);
+    return st;
+  }
+  Status DeleteObject(std::string_view name) override {
+    ++deletes;
+    return inner_->DeleteObject(name);
+  }
   Status PutRef(std::string_view name, std::span<const uint8_t> data) override {
     ++put_refs;
     return inner_->PutRef(name, data);

@@ -155,6 +155,30 @@ class FaultStore : public Store, public BlobInventory {
     return inner_->ListRefs(prefix);
   }
 
+  Result<uint64_t> ReclaimDeleted() override { return inner_->ReclaimDeleted(); }
+  Status Evict(const Pointer& key) override {
+    AMBER_RETURN_IF_ERROR(Enter(Op::kDelete, &key, "evict " + key.Hex()));
+    return After(Op::kDelete, &key, inner_->Evict(key));
+  }
+  // Pack objects: faults of the blob ops without a key apply (a put, get,
+  // list or delete fault with no key).
+  Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override {
+    AMBER_RETURN_IF_ERROR(Enter(Op::kPut, nullptr, "put object " + std::string(name)));
+    return After(Op::kPut, nullptr, inner_->PutObject(name, bytes));
+  }
+  Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override {
+    AMBER_RETURN_IF_ERROR(Enter(Op::kGet, nullptr, "get object " + std::string(name)));
+    return inner_->GetObjectRange(name, offset, length);
+  }
+  Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override {
+    AMBER_RETURN_IF_ERROR(Enter(Op::kList, nullptr, "list objects " + std::string(prefix)));
+    return inner_->ListObjects(prefix, fn);
+  }
+  Status DeleteObject(std::string_view name) override {
+    AMBER_RETURN_IF_ERROR(Enter(Op::kDelete, nullptr, "delete object " + std::string(name)));
+    return After(Op::kDelete, nullptr, inner_->DeleteObject(name));
+  }
+
   Status ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kList, nullptr, "list"));
     if (auto* inv = dynamic_cast<BlobInventory*>(inner_.get())) return inv->ListBlobInfo(fn);
@@ -184,6 +208,7 @@ class FaultStore : public Store, public BlobInventory {
       AMBER_RETURN_IF_ERROR(store_->Enter(Op::kCommit, nullptr, "commit"));
       return inner_->Commit();
     }
+    std::optional<std::vector<SealedPackBlobs>> SealedPacks() const override { return inner_->SealedPacks(); }
 
    private:
     FaultStore* const store_;

@@ -28,6 +28,7 @@
 #include "store/disk_store.h"
 #include "store/packed_disk_store.h"
 #include "store/paired_store.h"
+#include "store/slow_packs.h"
 #include "support/fault_store.h"
 
 namespace amberfs::testing {
@@ -75,6 +76,9 @@ struct SnapVolume {
     } else {
       AMBER_ASSIGN_OR_RETURN(slow, DiskStore::Open(slow_dir));
     }
+    // As OpenStoreUrl opens every slow store: packed blobs are blobs.
+    if (dynamic_cast<SlowPacks*>(slow.get()) == nullptr)
+      slow = std::make_unique<SlowPacks>(std::move(slow), SlowPacksOptions{std::chrono::milliseconds(0)});
     auto ff = std::make_unique<FaultStore>(std::move(fast), "fast");
     auto sf = std::make_unique<FaultStore>(std::move(slow), "slow");
     fast_fault = ff.get();

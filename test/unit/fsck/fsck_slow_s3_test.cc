@@ -13,6 +13,7 @@
 #include "store/listed_blobs.h"
 #include "store/store.h"
 #include "support/counting_store.h"
+#include "support/slow_store_damage.h"
 #include "support/fsck_test_volume.h"
 #include "support/s3rver.h"
 #include "support/temp_dir.h"
@@ -21,6 +22,7 @@ namespace amberfs {
 namespace {
 
 using testing::CountingStore;
+using testing::RemoveSlowBlob;
 using testing::S3rver;
 using testing::TempDir;
 using testing::TestVolume;
@@ -108,7 +110,7 @@ TEST_CASE("fsck --slow on S3: at most N/100 + snapshots x 10 requests, and a los
   CHECK(clean.counts.slow_blobs_listed + 10 > n);
 
   // A chunk blob the slow store lost is still found, at the same cost.
-  REQUIRE(v.store->Delete(v.last_chunks[7]).ok());
+  REQUIRE(RemoveSlowBlob(dynamic_cast<SlowPacks&>(*v.store).raw(), v.last_chunks[7], *v.dir / "repack"));
   FsckReport lost = RunSlowFsck(*v.dir / "vol", v.credentials);
   INFO(RenderFsckText(lost, false));
   CHECK(lost.ExitCode(false) == kFsckUncorrected);

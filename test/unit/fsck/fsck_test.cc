@@ -19,12 +19,16 @@
 #include "store/upload_log.h"
 #include "volume/volume_lock.h"
 #include "support/fsck_test_volume.h"
+#include "support/slow_store_damage.h"
 #include "support/temp_dir.h"
 
 using amberfs::FsckClass;
 using amberfs::FsckOptions;
 using amberfs::FsckReport;
 using amberfs::Pointer;
+using amberfs::testing::FlipSlowBlob;
+using amberfs::testing::OpenSlowDir;
+using amberfs::testing::RemoveSlowBlob;
 using amberfs::testing::TempDir;
 using amberfs::testing::TestVolume;
 
@@ -169,7 +173,7 @@ TEST_CASE("fsck: a chunk blob missing from both stores is an uncorrectable error
   // Missing from the fast store only is normal (evicted: the slow store has it).
   FastDelete(dir.path(), b.chunks[0]);
   CHECK(Run(dir.path()).ExitCode(false) == amberfs::kFsckOk);
-  std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0]));
+  REQUIRE(RemoveSlowBlob(dir / "archive", b.chunks[0]));
 
   FsckReport r = Run(dir.path());
   INFO(Text(r));
@@ -194,7 +198,7 @@ TEST_CASE("fsck: a deleted index node is found and named") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
   FastDelete(dir.path(), b.root);
-  std::filesystem::remove(BlobFile(dir.path(), "archive", b.root));
+  REQUIRE(RemoveSlowBlob(dir / "archive", b.root));
   FsckReport r = Run(dir.path());
   INFO(Text(r));
   CHECK(r.ExitCode(false) == amberfs::kFsckUncorrected);
@@ -222,7 +226,7 @@ TEST_CASE("fsck: a flipped byte in a chunk blob is found only with --read-data, 
 
   // Damaged in both stores: reported, never "repaired" by deleting it.
   FlipByte(LooseFast(dir.path(), b.chunks[2]), 5);
-  FlipByte(BlobFile(dir.path(), "archive", b.chunks[2]), 5);
+  REQUIRE(FlipSlowBlob(dir / "archive", b.chunks[2], 5));
   FsckReport both = Run(dir.path(), true, true);
   INFO(Text(both));
   CHECK(both.ExitCode(false) == amberfs::kFsckUncorrected);
@@ -308,8 +312,8 @@ TEST_CASE("fsck: a reached blob the upload log carries is not broken when a cras
     REQUIRE(log->AppendBlobData(b.root, root).ok());
     REQUIRE(log->AppendBlobData(b.chunks[0], chunk).ok());
   }
-  REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "archive", b.root)));
-  REQUIRE(std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0])));
+  REQUIRE(RemoveSlowBlob(dir / "archive", b.root));
+  REQUIRE(RemoveSlowBlob(dir / "archive", b.chunks[0]));
   FastDelete(dir.path(), b.root);
   std::filesystem::resize_file(LooseFast(dir.path(), b.chunks[0]), 10);
   FsckReport r = Run(dir.path(), false, /*read_data=*/true);
@@ -410,7 +414,7 @@ TEST_CASE("fsck: a mounted volume is checked read-only and never repaired") {
 TEST_CASE("fsck: --slow finds a blob the slow store lost, and -y queues it again") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
-  std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0]));
+  REQUIRE(RemoveSlowBlob(dir / "archive", b.chunks[0]));
   CHECK(Run(dir.path()).ExitCode(false) == amberfs::kFsckOk);  // the fast copy is fine
   FsckReport r = Run(dir.path(), false, false, false, /*slow=*/true);
   INFO(Text(r));
@@ -421,10 +425,8 @@ TEST_CASE("fsck: --slow finds a blob the slow store lost, and -y queues it again
   {
     // The next mount uploads it.
     auto fast = amberfs::PackedDiskStore::Open(dir / "fast");
-    auto slow = amberfs::DiskStore::Open(dir / "archive");
     REQUIRE(fast.ok());
-    REQUIRE(slow.ok());
-    auto paired = amberfs::PairedStore::Open(std::move(fast).value(), std::move(slow).value(), dir / "upload.log");
+    auto paired = amberfs::PairedStore::Open(std::move(fast).value(), OpenSlowDir(dir / "archive"), dir / "upload.log");
     REQUIRE(paired.ok());
     REQUIRE((*paired)->Drain(std::chrono::seconds(30)).ok());
   }
@@ -458,7 +460,7 @@ TEST_CASE("fsck: reports render as text and JSON with every class") {
   TempDir dir("fsck");
   Built b = Build(dir.path());
   FastDelete(dir.path(), b.chunks[0]);
-  std::filesystem::remove(BlobFile(dir.path(), "archive", b.chunks[0]));
+  REQUIRE(RemoveSlowBlob(dir / "archive", b.chunks[0]));
   FsckReport r = Run(dir.path());
   std::string json = amberfs::RenderFsckJson(r, false);
   CHECK(json.find("\"exit_code\": 4") != std::string::npos);

@@ -9,6 +9,7 @@
 #include "snapshot/volume_layout.h"
 #include "store/packed_disk_store.h"
 #include "store/s3_store.h"
+#include "store/slow_packs.h"
 #include "store/slow_store_locks.h"
 #include "support/s3rver.h"
 #include "support/snap_volume.h"
@@ -22,6 +23,12 @@ using amberfs::testing::TempDir;
 using namespace std::chrono_literals;
 
 namespace {
+
+// A directory as every slow store is opened (packed blobs are blobs).
+Result<std::unique_ptr<Store>> OpenSlow(const std::string& dir) {
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<DiskStore> disk, DiskStore::Open(dir));
+  return std::unique_ptr<Store>(std::make_unique<SlowPacks>(std::move(disk)));
+}
 
 constexpr uint32_t kChunk = 64 << 10;
 
@@ -146,7 +153,7 @@ TEST_CASE("restore: from s3:// (s3rver)") {
   TempDir dir("snapeng");
   RestoreRoundTrip(dir, [&]() -> Result<std::unique_ptr<Store>> {
     AMBER_ASSIGN_OR_RETURN(std::unique_ptr<S3Store> store, S3Store::Open(s3->Options("pfx")));
-    return std::unique_ptr<Store>(std::move(store));
+    return std::unique_ptr<Store>(std::make_unique<SlowPacks>(std::move(store)));
   });
 }
 
@@ -164,7 +171,7 @@ TEST_CASE("restore: several volumes need a choice, and the error lists them") {
     v.Snapshot("s");
     REQUIRE(v.snap->Drain(20s).ok());
   }
-  auto slow = DiskStore::Open(dir / "shared");
+  auto slow = OpenSlow(dir / "shared");
   REQUIRE(slow.ok());
   auto plan = PlanRestore(slow->get(), "", "");
   CHECK(plan.status().code() == EINVAL);
@@ -181,7 +188,7 @@ TEST_CASE("restore: a new identity gets its own record and refs, and continues i
   const uint64_t size = 16 * kChunk;
   const std::string slow_dir = dir / "archive";
   const std::vector<uint8_t> copy = SnapshotSource(dir, slow_dir, size);
-  auto slow = DiskStore::Open(slow_dir);
+  auto slow = OpenSlow(slow_dir);
   REQUIRE(slow.ok());
   auto plan = PlanRestore(slow->get(), "", "S");
   REQUIRE(plan.ok());
@@ -193,7 +200,7 @@ TEST_CASE("restore: a new identity gets its own record and refs, and continues i
     PairedOptions o;
     o.lock_owner = copy_uuid;
     o.lock_linger = 0ms;
-    auto p = PairedStore::Open(PackedDiskStore::Open(voldir + "/fast").value(), DiskStore::Open(slow_dir).value(),
+    auto p = PairedStore::Open(PackedDiskStore::Open(voldir + "/fast").value(), OpenSlow(slow_dir).value(),
                                voldir + "/upload.log", o);
     REQUIRE(p.ok());
     return std::move(p).value();
@@ -238,7 +245,7 @@ TEST_CASE("restore: a new identity is refused when the source snapshot went away
   TempDir dir("snapeng");
   const std::string slow_dir = dir / "archive";
   SnapshotSource(dir, slow_dir, 8 * kChunk);
-  auto slow = DiskStore::Open(slow_dir);
+  auto slow = OpenSlow(slow_dir);
   REQUIRE(slow.ok());
   auto plan = PlanRestore(slow->get(), "", "S");
   REQUIRE(plan.ok());
@@ -247,7 +254,7 @@ TEST_CASE("restore: a new identity is refused when the source snapshot went away
   REQUIRE(::mkdir((dir / "copy").c_str(), 0700) == 0);
   PairedOptions o;
   o.lock_owner = copy_uuid;
-  auto paired = PairedStore::Open(DiskStore::Open(dir / "copy/fast").value(), DiskStore::Open(slow_dir).value(),
+  auto paired = PairedStore::Open(DiskStore::Open(dir / "copy/fast").value(), OpenSlow(slow_dir).value(),
                                   dir / "copy/upload.log", o);
   REQUIRE(paired.ok());
   CHECK(AdoptRestoredSnapshot(paired->get(), *plan, copy_uuid, "").status().code() == ESTALE);

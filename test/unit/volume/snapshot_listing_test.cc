@@ -12,6 +12,7 @@
 #include "amberfs/volume.h"
 #include "amberfs/volume_create.h"
 #include "store/packed_disk_store.h"
+#include "support/slow_store_damage.h"
 #include "support/temp_dir.h"
 #include "volume/ctl.h"
 
@@ -100,7 +101,7 @@ TEST_CASE("snapshot_listing: sizes, unique bytes, upload state, and what is unkn
       REQUIRE(fast.ok());
       REQUIRE((*fast)->Delete(Pointer::FromHex(rec).value()).ok());
     }
-    std::filesystem::remove(voldir + "/archive/blobs/" + rec.substr(0, 2) + "/" + rec);
+    REQUIRE(testing::RemoveSlowBlob(voldir + "/archive", Pointer::FromHex(rec).value()));
     Result<std::vector<SnapshotListing>> l = ListVolumeSnapshots(voldir, {});
     REQUIRE(l.ok());
     CHECK((*l)[0].stored_bytes.has_value());
