@@ -18,6 +18,7 @@
 #include "snapshot/change_tracker.h"
 #include "snapshot/index_tree.h"
 #include "snapshot/internal.h"
+#include "snapshot/restore_downloads.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/volume_layout.h"
 #include "store/slow_store_locks.h"
@@ -136,11 +137,13 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
                                   int threads, const std::function<void(const RestoreProgress&)>& progress) {
   AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
   IndexTree tree(store, geo, 0);
-  std::vector<ChunkPointer> chunks;
+  std::vector<std::pair<uint64_t, Pointer>> chunks;
   AMBER_RETURN_IF_ERROR(tree.Walk(record.root, [&](uint64_t c, const Pointer& p) {
-    chunks.push_back(ChunkPointer{c, p});
+    chunks.emplace_back(c, p);
     return Status::OK();
   }).Annotate("walk snapshot " + record.name));
+  // By ranges of packs where the store keeps them so: one request for many chunks.
+  AMBER_ASSIGN_OR_RETURN(std::vector<Download> downloads, PlanDownloads(store, chunks));
 
   UniqueFd fd(::open(image_path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open image " + image_path);
@@ -151,6 +154,38 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
   std::atomic<uint64_t> done{0}, bytes{0};
   std::mutex mu;  // guards failure and serialises progress calls
   Status failure;
+  // Writes one blob at each of its chunks.
+  auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
+    for (uint64_t chunk : w.chunks) {
+      const uint64_t off = chunk * record.chunk_size;
+      const uint64_t len = std::min<uint64_t>(record.chunk_size, record.volume_size - off);
+      if (data.size() != len)
+        return Status::Error(EBADMSG, "chunk " + std::to_string(chunk) + " is " + std::to_string(data.size()) +
+                                          " bytes, expected " + std::to_string(len));
+      AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), len, static_cast<off_t>(off), image_path));
+      const uint64_t n = done.fetch_add(1) + 1;
+      bytes += len;
+      std::lock_guard lk(mu);
+      if (progress && (n % 64 == 0 || n == chunks.size())) progress(RestoreProgress{n, chunks.size(), bytes.load()});
+    }
+    return Status::OK();
+  };
+  auto run = [&](const Download& d) -> Status {
+    Result<std::vector<std::vector<uint8_t>>> fetched = FetchDownload(store, d);
+    if (!fetched.ok() && !d.pack.IsNull()) {
+      // The pack's range failed: each blob by itself (another copy, a loose one).
+      LOG_WARN("restore: %s; fetching its %zu blobs one by one", fetched.status().ToString().c_str(), d.blobs.size());
+      for (const WantedBlob& w : d.blobs) {
+        Result<std::vector<uint8_t>> data = store->Get(w.id);
+        if (!data.ok()) return data.status().Annotate("chunk " + std::to_string(w.chunks.front()));
+        AMBER_RETURN_IF_ERROR(write_blob(w, *data));
+      }
+      return Status::OK();
+    }
+    if (!fetched.ok()) return fetched.status().Annotate("chunk " + std::to_string(d.blobs.front().chunks.front()));
+    for (size_t i = 0; i < d.blobs.size(); ++i) AMBER_RETURN_IF_ERROR(write_blob(d.blobs[i], (*fetched)[i]));
+    return Status::OK();
+  };
   auto worker = [&] {
     for (;;) {
       {
@@ -158,28 +193,13 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
         if (!failure.ok()) return;
       }
       const size_t i = cursor.fetch_add(1);
-      if (i >= chunks.size()) return;
-      const ChunkPointer& cp = chunks[i];
-      const uint64_t off = cp.chunk * record.chunk_size;
-      const uint64_t len = std::min<uint64_t>(record.chunk_size, record.volume_size - off);
-      Status st;
-      Result<std::vector<uint8_t>> data = store->Get(cp.pointer);
-      if (!data.ok()) {
-        st = data.status().Annotate("chunk " + std::to_string(cp.chunk));
-      } else if (data->size() != len) {
-        st = Status::Error(EBADMSG, "chunk " + std::to_string(cp.chunk) + " is " + std::to_string(data->size()) +
-                                        " bytes, expected " + std::to_string(len));
-      } else {
-        st = PwriteAll(fd.get(), data->data(), len, static_cast<off_t>(off), image_path);
-      }
+      if (i >= downloads.size()) return;
+      Status st = run(downloads[i]);
       std::lock_guard lk(mu);
       if (!st.ok()) {
         if (failure.ok()) failure = st;
         return;
       }
-      const uint64_t n = done.fetch_add(1) + 1;
-      bytes += len;
-      if (progress && (n % 64 == 0 || n == chunks.size())) progress(RestoreProgress{n, chunks.size(), bytes.load()});
     }
   };
   std::vector<std::thread> pool;

@@ -19,6 +19,11 @@ bool SlowPacks::Lookup(const Pointer& key, BlobLocation* where) {
   return true;
 }
 
+Result<bool> SlowPacks::Locate(const Pointer& key, BlobLocation* where) {
+  AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfEmpty));
+  return Lookup(key, where);
+}
+
 void SlowPacks::AddPackLocked(const Pointer& pack, uint64_t size, const std::vector<PackEntry>& entries) {
   if (packs_.count(pack) != 0) return;
   Pack& p = packs_[pack];

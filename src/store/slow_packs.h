@@ -76,6 +76,9 @@ class SlowPacks : public Store {
   explicit SlowPacks(std::unique_ptr<Store> raw, SlowPacksOptions options = {});
 
   Store& raw() { return *raw_; }
+  // Where key lies in a pack (the map loaded first if it never was); false
+  // if in no pack the map knows (a loose blob, or none).
+  Result<bool> Locate(const Pointer& key, BlobLocation* where);
 
   std::string Describe() const override { return raw_->Describe(); }
   uint64_t RemoteRequests() const override { return raw_->RemoteRequests(); }

@@ -18,6 +18,7 @@
 #include "support/s3rver.h"
 #include "support/scripted_http_server.h"
 #include "support/store_test_util.h"
+#include "support/pack_test_util.h"
 #include "support/temp_dir.h"
 
 namespace amberfs {
@@ -29,31 +30,8 @@ using testing::ScriptedServer;
 using testing::TempDir;
 using testing::TestBlob;
 
-// A sealed pack's name, entries and bytes, with the blobs it holds.
-struct BuiltPack {
-  SealedPack sealed;
-  std::vector<uint8_t> bytes;
-  std::vector<std::vector<uint8_t>> blobs;
-};
-
-// A pack of `count` blobs of assorted sizes (seeded by first), written by
-// PackWriter under dir and read back whole.
-BuiltPack BuildPack(const std::string& dir, int first, int count) {
-  BuiltPack out;
-  auto writer = PackWriter::Create(dir);
-  REQUIRE(writer.ok());
-  for (int i = first; i < first + count; ++i) {
-    out.blobs.push_back(TestBlob(i, 1000 + 3000 * static_cast<size_t>(i % 5)));
-    REQUIRE((*writer)->Append(Pointer::Of(out.blobs.back()), out.blobs.back()).ok());
-  }
-  auto sealed = (*writer)->Seal();
-  REQUIRE(sealed.ok());
-  out.sealed = *sealed;
-  auto bytes = ReadSmallFile(dir + "/" + sealed->name.Hex(), kMaxPackBytes);
-  REQUIRE(bytes.ok());
-  out.bytes = *bytes;
-  return out;
-}
+using testing::BuildPack;
+using testing::BuiltPack;
 
 Result<std::unique_ptr<DiskStore>> OpenSlowDir(const std::string& root) {
   DiskStoreOptions options;

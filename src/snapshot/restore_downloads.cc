@@ -1,0 +1,78 @@
+// Restore downloads: see restore_downloads.h.
+#include "snapshot/restore_downloads.h"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "store/pack_objects.h"
+#include "store/slow_packs.h"
+
+namespace amberfs {
+
+Result<std::vector<Download>> PlanDownloads(Store* store, const std::vector<std::pair<uint64_t, Pointer>>& chunks) {
+  // Each blob once, with every chunk position it fills.
+  std::unordered_map<Pointer, size_t> slot;
+  std::vector<WantedBlob> wanted;
+  for (const auto& [chunk, id] : chunks) {
+    auto [it, added] = slot.try_emplace(id, wanted.size());
+    if (added) wanted.push_back(WantedBlob{id, {}, {}});
+    wanted[it->second].chunks.push_back(chunk);
+  }
+  auto* packs = dynamic_cast<SlowPacks*>(store);
+  std::map<Pointer, std::vector<WantedBlob>> by_pack;
+  std::vector<Download> downloads;
+  for (WantedBlob& w : wanted) {
+    Result<bool> packed = packs != nullptr ? packs->Locate(w.id, &w.where) : Result<bool>(false);
+    if (!packed.ok()) return packed.status().Annotate("find the packs of the snapshot's chunks");
+    if (*packed) {
+      by_pack[w.where.pack].push_back(std::move(w));
+    } else {
+      Download single;
+      single.blobs.push_back(std::move(w));
+      downloads.push_back(std::move(single));
+    }
+  }
+  for (auto& [pack, blobs] : by_pack) {
+    std::sort(blobs.begin(), blobs.end(),
+              [](const WantedBlob& a, const WantedBlob& b) { return a.where.offset < b.where.offset; });
+    Download d;
+    for (WantedBlob& w : blobs) {
+      const uint64_t begin = w.where.offset, end = begin + w.where.length;
+      if (!d.blobs.empty() && (begin > d.offset + d.length + kMaxDownloadGap || end - d.offset > kMaxDownloadBytes)) {
+        downloads.push_back(std::move(d));
+        d = Download();
+      }
+      if (d.blobs.empty()) {
+        d.pack = pack;
+        d.offset = begin;
+      }
+      d.length = std::max(d.length, end - d.offset);
+      d.blobs.push_back(std::move(w));
+    }
+    if (!d.blobs.empty()) downloads.push_back(std::move(d));
+  }
+  return downloads;
+}
+
+Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Download& d) {
+  std::vector<std::vector<uint8_t>> out;
+  if (d.pack.IsNull()) {
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store->Get(d.blobs.front().id));
+    out.push_back(std::move(bytes));
+    return out;
+  }
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> range, store->GetObjectRange(PackObjectName(d.pack), d.offset, d.length));
+  for (const WantedBlob& w : d.blobs) {
+    const auto first = range.begin() + static_cast<ptrdiff_t>(w.where.offset - d.offset);
+    std::vector<uint8_t> blob(first, first + w.where.length);
+    // Never trust a store to have checked.
+    if (Pointer::Of(blob) != w.id)
+      return Status::Error(EBADMSG, "blob " + w.id.Hex() + " in pack " + d.pack.Hex() + " of " + store->Describe() +
+                                        " is corrupt (SHA-256 mismatch)");
+    out.push_back(std::move(blob));
+  }
+  return out;
+}
+
+}  // namespace amberfs
