@@ -250,6 +250,8 @@ int main(int argc, char** argv) {
   if (cl.debug) serve.fuse_args.push_back("-d");
 
   Detacher detacher(cl.foreground ? -1 : ForkAndWait());
+  // Before the volume starts its threads: a signal must reach the FUSE loop.
+  amberfs::BlockTerminationSignals();
 
   amberfs::Result<std::unique_ptr<amberfs::Volume>> volume = amberfs::Volume::Open(voldir, cl.mount.volume);
   if (!volume.ok()) {

@@ -68,4 +68,13 @@ struct FuseServeOptions {
 // kernel was given).
 Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::function<void()>& on_mounted);
 
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread, and so in every
+// thread it starts from then on. A daemon calls it before it opens the
+// Volume: a process-directed signal goes to any thread that does not block
+// it, and libfuse's handler only marks the session ended, so a signal taken
+// by one of the volume's threads left the loop asleep (the daemon ignored
+// its first SIGTERM). ServeFuse unblocks them on its own thread once its
+// handlers are in place; libfuse's workers block them.
+void BlockTerminationSignals();
+
 }  // namespace amberfs

@@ -2,6 +2,9 @@
 // and fuse/frontend.h): options, mount, loop, unmount.
 #include "amberfs/fuse_frontend.h"
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -100,7 +103,20 @@ class Session {
   bool mounted_ = false;
 };
 
+// The signals that end the session (libfuse's handlers: fuse_set_signal_handlers).
+sigset_t TerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+  return set;
+}
+
 }  // namespace
+
+void BlockTerminationSignals() {
+  sigset_t termination = TerminationSignals();
+  pthread_sigmask(SIG_BLOCK, &termination, nullptr);
+}
 
 Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::function<void()>& on_mounted) {
   const std::vector<std::string> fuse_options = FuseOptions(options.fuse_args);
@@ -119,6 +135,9 @@ Status ServeFuse(Volume& volume, const FuseServeOptions& options, const std::fun
   frontend.set_session(s.se_);
   if (fuse_set_signal_handlers(s.se_) != 0) return Status::Error(EIO, "cannot install signal handlers");
   s.signals_ = true;
+  // The loop's own thread takes the signals (BlockTerminationSignals).
+  sigset_t termination = TerminationSignals();
+  pthread_sigmask(SIG_UNBLOCK, &termination, nullptr);
   if (fuse_session_mount(s.se_, options.mountpoint.c_str()) != 0) {
     return Status::Error(EIO, "the kernel refused to mount at " + options.mountpoint + " with -o " +
                                   Joined(fuse_options) + " (libfuse said why above)");

@@ -58,8 +58,11 @@ amb_log "fast store after delete s1 and gc, still mounted: $packs0 -> $packs1 pa
 ((packs1 < packs0)) || amb_fail "gc removed no pack from fast/packs ($packs0 -> $packs1)"
 # s1's 8M of chunks: at least 4M of it must be gone from fast/.
 ((fast1 + (4 << 20) <= fast0)) || amb_fail "gc did not shrink fast/ ($fast0 -> $fast1 bytes)"
-freed=$(sed -n 's/.*gc: .* from the fast store, \([0-9]*\) fast-store bytes freed.*/\1/p' "$AMB_WORK/daemon.log" | tail -1)
-((${freed:-0} >= (4 << 20))) || amb_fail "gc reports ${freed:-no} fast-store bytes freed: $(grep 'gc:' "$AMB_WORK/daemon.log" | tail -1)"
+freed=$(sed -n 's/.*gc: .* from the fast store, \([0-9]*\) slow-store and \([0-9]*\) fast-store bytes freed.*/\1 \2/p' "$AMB_WORK/daemon.log" | tail -1)
+read -r freed_slow freed_fast <<<"$freed"
+((${freed_fast:-0} >= (4 << 20))) || amb_fail "gc reports ${freed_fast:-no} fast-store bytes freed: $(grep 'gc:' "$AMB_WORK/daemon.log" | tail -1)"
+# s1's pack goes from the slow store too (it is the same pack).
+((${freed_slow:-0} >= (4 << 20))) || amb_fail "gc reports ${freed_slow:-no} slow-store bytes freed: $(grep 'gc:' "$AMB_WORK/daemon.log" | tail -1)"
 
 cmp <(head -c $((8 << 20)) "$mnt/volume") "$AMB_WORK/b" || amb_fail "acknowledged data differs after gc"
 cmp <(head -c $((8 << 20)) "$mnt/snapshots/s2") "$AMB_WORK/b" || amb_fail "snapshot s2 differs after gc"
