@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "amberfs/log.h"
+#include "snapshot/repack.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshotter.h"
 #include "snapshot/volume_layout.h"
@@ -154,9 +155,24 @@ Result<GcReply> Snapshotter::GcLocked() {
                        &gc_progress_);
   uint64_t fast_only = 0;
   if (swept.ok()) swept = Sweep(store_, fast_garbage, /*slow_lacks=*/true, keep_marker_fresh, &fast_only, &gc_progress_);
+  // Packs the sweep left mostly dead: their live blobs into new packs
+  // (repack.h), uploaded before the old packs leave the slow store.
+  if (swept.ok() && options_.repack_threshold < 1) {
+    Result<RepackResult> repacked = RepackSparsePacks(store_, options_.repack_threshold, keep_marker_fresh);
+    if (!repacked.ok()) swept = repacked.status();
+    if (repacked.ok() && repacked->packs > 0) {
+      reply.repacked_packs = repacked->packs;
+      reply.repacked_bytes = repacked->bytes;
+      Status uploaded = store_->Drain(options_.repack_upload_wait);
+      if (!uploaded.ok())
+        LOG_WARN("gc: the repacked packs are not all in the slow store yet (%s); the old ones stay there until a "
+                 "later gc", uploaded.ToString().c_str());
+    }
+  }
   // Give back the space now, not at the next mount: the packs whose every
-  // blob is deleted, in the slow store first, then in the fast one (one pass
-  // over the blob index); also after a failed sweep, for what it did delete.
+  // blob is deleted or copied to a denser pack, in the slow store first,
+  // then in the fast one (one pass over the blob index); also after a failed
+  // sweep, for what it did delete.
   Result<uint64_t> freed_slow = store_->slow().ReclaimDeleted();
   Result<uint64_t> freed_fast = freed_slow.ok() ? store_->fast().ReclaimDeleted() : freed_slow;
   AMBER_RETURN_IF_ERROR(swept);

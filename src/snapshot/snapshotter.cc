@@ -34,9 +34,10 @@ std::string RollbackReply::ToString() const {
 std::string GcReply::ToString() const {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "reachable %llu\ndeleted_slow %llu\ndeleted_fast %llu\nfreed_slow_bytes %llu\nfreed_fast_bytes "
-                "%llu\nother_volume_snapshots %llu\nduration_ms %.3f\n",
+                "reachable %llu\ndeleted_slow %llu\ndeleted_fast %llu\nrepacked_packs %llu\nrepacked_bytes %llu\n"
+                "freed_slow_bytes %llu\nfreed_fast_bytes %llu\nother_volume_snapshots %llu\nduration_ms %.3f\n",
                 (unsigned long long)reachable, (unsigned long long)deleted_slow, (unsigned long long)deleted_fast,
+                (unsigned long long)repacked_packs, (unsigned long long)repacked_bytes,
                 (unsigned long long)freed_slow_bytes, (unsigned long long)freed_fast_bytes,
                 (unsigned long long)snapshots_of_other_volumes, duration.count() / 1e6);
   return buf;

@@ -141,6 +141,7 @@
 #include "snapshot/change_tracker.h"
 #include "snapshot/chunk_hasher.h"
 #include "snapshot/index_tree.h"
+#include "snapshot/repack.h"
 #include "snapshot/snapshot_record.h"
 #include "snapshot/snapshot_refs.h"
 #include "snapshot/write_barrier.h"
@@ -162,6 +163,11 @@ struct SnapshotterOptions {
   // Room for delete's and gc's writes on a full file system (not owned;
   // nullptr: none). See "Full file system" above.
   SpaceReserve* space_reserve = nullptr;
+  // gc repacks a pack once more than this share of its bytes is dead (repack.h).
+  double repack_threshold = kDefaultRepackThreshold;
+  // How long gc waits for its repacked packs to reach the slow store before
+  // it deletes the old ones there (those it did not wait for go at a later gc).
+  std::chrono::milliseconds repack_upload_wait{std::chrono::minutes(10)};
 };
 
 struct SnapshotReply {
@@ -189,7 +195,9 @@ struct GcReply {
   uint64_t reachable = 0;  // distinct blobs marked
   uint64_t deleted_slow = 0;
   uint64_t deleted_fast = 0;
-  uint64_t freed_slow_bytes = 0;  // packs removed from the slow store (their every blob deleted)
+  uint64_t repacked_packs = 0;    // packs whose live blobs gc copied into new packs
+  uint64_t repacked_bytes = 0;    // the bytes it copied
+  uint64_t freed_slow_bytes = 0;  // packs removed from the slow store (dead, or repacked)
   uint64_t freed_fast_bytes = 0;  // packs removed from the fast store (their every blob deleted)
   uint64_t snapshots_of_other_volumes = 0;
   std::chrono::nanoseconds duration{0};

@@ -19,7 +19,9 @@ namespace amberfs {
 
 class PackedDiskStore::Batch : public PutBatch {
  public:
-  explicit Batch(PackedDiskStore* store) : store_(store) {}
+  // rewrite: every blob goes into this batch's packs even if the store
+  // holds it (a repack); the index then names the new copy.
+  Batch(PackedDiskStore* store, bool rewrite) : store_(store), rewrite_(rewrite) {}
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override {
     if (key.IsNull() || data.size() > kMaxBlobBytes)
@@ -64,6 +66,8 @@ class PackedDiskStore::Batch : public PutBatch {
       const size_t n = std::min<size_t>(kMaxLogRecordEntries, updates.size() - first);
       AMBER_RETURN_IF_ERROR(store_->index_->Commit(std::span(updates).subspan(first, n)).Annotate(what));
     }
+    // The packs a repack copied from may hold nothing live now.
+    if (rewrite_) store_->tombstoned_ = true;
     return Status::OK();
   }
 
@@ -75,10 +79,12 @@ class PackedDiskStore::Batch : public PutBatch {
  private:
   // A blob neither the store nor this batch holds yet: into the open pack.
   Status PutNew(const Pointer& key, std::span<const uint8_t> data) {
-    AMBER_ASSIGN_OR_RETURN(bool indexed, store_->index_->Contains(key));
-    if (indexed) return Status::OK();
-    AMBER_ASSIGN_OR_RETURN(bool loose, store_->loose_->Contains(key));
-    if (loose) return Status::OK();
+    if (!rewrite_) {
+      AMBER_ASSIGN_OR_RETURN(bool indexed, store_->index_->Contains(key));
+      if (indexed) return Status::OK();
+      AMBER_ASSIGN_OR_RETURN(bool loose, store_->loose_->Contains(key));
+      if (loose) return Status::OK();
+    }
     if (store_->options_.read_only) return Status::Error(EROFS, store_->Describe() + " is open read-only: put refused");
     Result<SpaceReserve::Admission> admitted = SpaceReserve::AdmitData(
         store_->space_reserve_, data.size(), "put blob " + key.Hex() + " into " + store_->Describe());
@@ -105,6 +111,7 @@ class PackedDiskStore::Batch : public PutBatch {
   }
 
   PackedDiskStore* const store_;
+  const bool rewrite_;
   mutable std::mutex mu_;
   std::unordered_set<Pointer> taken_;
   std::vector<SealedPackBlobs> sealed_;  // by Commit
@@ -164,7 +171,32 @@ Status PackedDiskStore::Put(const Pointer& key, std::span<const uint8_t> data) {
   return loose_->Put(key, data);  // checks the key (EINVAL)
 }
 
-std::unique_ptr<PutBatch> PackedDiskStore::NewPutBatch() { return std::make_unique<Batch>(this); }
+std::unique_ptr<PutBatch> PackedDiskStore::NewPutBatch() { return std::make_unique<Batch>(this, false); }
+
+std::unique_ptr<PutBatch> PackedDiskStore::NewRepackBatch() { return std::make_unique<Batch>(this, true); }
+
+Result<std::vector<PackUse>> PackedDiskStore::PackUses() {
+  std::unordered_map<Pointer, size_t> slot;
+  std::vector<PackUse> uses;
+  AMBER_RETURN_IF_ERROR(index_->ForEach([&](const Pointer&, const BlobLocation& where) {
+    auto [it, added] = slot.try_emplace(where.pack, uses.size());
+    if (added) uses.push_back(PackUse{where.pack, 0, 0});
+    ++uses[it->second].live_blobs;
+    uses[it->second].live_bytes += where.length;
+    return Status::OK();
+  }));
+  return uses;
+}
+
+Result<std::unordered_map<Pointer, std::vector<Pointer>>> PackedDiskStore::LiveBlobsOf(
+    const std::unordered_set<Pointer>& packs) {
+  std::unordered_map<Pointer, std::vector<Pointer>> live;
+  AMBER_RETURN_IF_ERROR(index_->ForEach([&](const Pointer& key, const BlobLocation& where) {
+    if (packs.count(where.pack)) live[where.pack].push_back(key);
+    return Status::OK();
+  }));
+  return live;
+}
 
 Result<std::vector<uint8_t>> PackedDiskStore::Get(const Pointer& key) {
   if (key.IsNull()) return Status::Error(EINVAL, "get of the null pointer from " + Describe());

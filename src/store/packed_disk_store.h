@@ -89,6 +89,13 @@
 
 namespace amberfs {
 
+// How much of one pack the index names live (PackUses).
+struct PackUse {
+  Pointer pack;
+  uint64_t live_blobs = 0;
+  uint64_t live_bytes = 0;
+};
+
 struct PackedDiskStoreOptions {
   PackWriterOptions pack;
   BlobIndexOptions index;
@@ -103,10 +110,21 @@ class PackedDiskStore : public Store, public BlobInventory {
   std::string Describe() const override;
   Status Put(const Pointer& key, std::span<const uint8_t> data) override;
   std::unique_ptr<PutBatch> NewPutBatch() override;
+  // A batch that writes every blob put into it into its own new packs, even
+  // one the store holds; at Commit the index names the new copies (a later
+  // entry wins), so the packs they came from lose those live blobs (gc's
+  // repacking: the old packs' space is freed once nothing live is left).
+  std::unique_ptr<PutBatch> NewRepackBatch();
+  // Every pack the index names, with its live blobs' count and bytes: one
+  // pass over the index, memory per pack (64 a GiB), not per blob.
+  Result<std::vector<PackUse>> PackUses();
+  // The live blobs of each of packs: one more pass.
+  Result<std::unordered_map<Pointer, std::vector<Pointer>>> LiveBlobsOf(const std::unordered_set<Pointer>& packs);
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;
   Status Evict(const Pointer& key) override;
+  PackedDiskStore* packed_store() override { return this; }
   Result<uint64_t> ReclaimDeleted() override;
   Status List(const std::function<Status(const Pointer&)>& fn) override;
   // Pack objects (pack_objects.h): only reads, of the packs it holds (what

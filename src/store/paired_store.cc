@@ -33,7 +33,7 @@ PairedStore::PairedStore(std::unique_ptr<Store> fast, std::unique_ptr<Store> slo
       options_(options),
       inventory_(dynamic_cast<BlobInventory*>(fast_.get())),
       fast_disk_(LooseDiskStoreOf(fast_.get())),
-      fast_packed_(dynamic_cast<PackedDiskStore*>(fast_.get())) {}
+      fast_packed_(fast_->packed_store()) {}
 
 Result<std::unique_ptr<PairedStore>> PairedStore::Open(std::unique_ptr<Store> fast, std::unique_ptr<Store> slow,
                                                        const std::string& log_path, PairedOptions options) {
@@ -224,7 +224,7 @@ class PairedStore::Batch : public PutBatch {
   // until it is destroyed: the caller queues what refers to the blobs (a
   // snapshot's ref) before that, and the blobs must not look unreachable to
   // another volume's gc in between, even if their uploads are done.
-  explicit Batch(PairedStore* store) : store_(store), fast_(store->fast_->NewPutBatch()) {
+  Batch(PairedStore* store, std::unique_ptr<PutBatch> fast) : store_(store), fast_(std::move(fast)) {
     store_->queue_->PinMarker();
   }
   ~Batch() override {
@@ -328,7 +328,14 @@ class PairedStore::Batch : public PutBatch {
 
 std::unique_ptr<PutBatch> PairedStore::NewPutBatch() {
   if (!log_) return NewFailedPutBatch(Refuse("put"));
-  return std::make_unique<Batch>(this);
+  return std::make_unique<Batch>(this, fast_->NewPutBatch());
+}
+
+std::unique_ptr<PutBatch> PairedStore::NewRepackBatch() {
+  if (!log_) return NewFailedPutBatch(Refuse("repack"));
+  if (fast_packed_ == nullptr)
+    return NewFailedPutBatch(Status::Error(ENOTSUP, Describe() + ": the fast store keeps no packs to repack"));
+  return std::make_unique<Batch>(this, fast_packed_->NewRepackBatch());
 }
 
 // ---- the rest of Store ----

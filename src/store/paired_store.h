@@ -149,7 +149,6 @@
 
 namespace amberfs {
 
-class PackedDiskStore;
 
 class PairedStore : public Store {
  public:
@@ -162,6 +161,12 @@ class PairedStore : public Store {
 
   Status Put(const Pointer& key, std::span<const uint8_t> data) override;
   std::unique_ptr<PutBatch> NewPutBatch() override;
+  // A batch of the fast store's NewRepackBatch (packed_disk_store.h): the
+  // blobs put go into new packs even though the store holds them, and the
+  // new packs are uploaded like any batch's. ENOTSUP (at Put) without a
+  // packed fast store.
+  std::unique_ptr<PutBatch> NewRepackBatch();
+  PackedDiskStore* packed_fast() { return fast_packed_; }
   Result<std::vector<uint8_t>> Get(const Pointer& key) override;
   Result<bool> Contains(const Pointer& key) override;
   Status Delete(const Pointer& key) override;

@@ -138,22 +138,57 @@ Status SlowPacks::Delete(const Pointer& key) {
   return Status::OK();
 }
 
+std::vector<std::pair<Pointer, uint64_t>> SlowPacks::DoomedPacksLocked() const {
+  // A pack's share of dead blobs (by count: chunks are alike in size).
+  std::unordered_map<Pointer, double> dead_share;
+  for (const auto& [pack, p] : packs_) {
+    size_t dead = 0;
+    for (const Pointer& id : p.blobs) dead += dead_.count(id);
+    dead_share[pack] = p.blobs.empty() ? 1.0 : static_cast<double>(dead) / static_cast<double>(p.blobs.size());
+  }
+  // Sparsest first. A pack goes when each of its blobs is dead or has a copy
+  // in a pack that stays and is strictly denser (a repack's new pack): the
+  // order is strict, so two packs never count on each other, and what a
+  // pack counts on was decided to stay before it.
+  std::vector<Pointer> order;
+  for (const auto& [pack, share] : dead_share) order.push_back(pack);
+  std::sort(order.begin(), order.end(), [&](const Pointer& a, const Pointer& b) {
+    return dead_share.at(a) != dead_share.at(b) ? dead_share.at(a) > dead_share.at(b) : a < b;
+  });
+  std::unordered_set<Pointer> going;
+  std::vector<std::pair<Pointer, uint64_t>> doomed;
+  for (const Pointer& pack : order) {
+    const double share = dead_share.at(pack);
+    if (share == 0) break;  // no dead blob: nothing to gain
+    bool redundant = true;
+    for (const Pointer& id : packs_.at(pack).blobs) {
+      if (dead_.count(id)) continue;
+      bool elsewhere = false;
+      auto denser_copy = [&](const BlobLocation& where) {
+        return where.pack != pack && !going.count(where.pack) && dead_share.count(where.pack) &&
+               dead_share.at(where.pack) < share;
+      };
+      if (auto it = blobs_.find(id); it != blobs_.end()) elsewhere = denser_copy(it->second);
+      for (auto [c, end] = copies_.equal_range(id); !elsewhere && c != end; ++c) elsewhere = denser_copy(c->second);
+      if (!elsewhere) {
+        redundant = false;
+        break;
+      }
+    }
+    if (!redundant) continue;
+    going.insert(pack);
+    doomed.emplace_back(pack, packs_.at(pack).size);
+  }
+  return doomed;
+}
+
 Result<uint64_t> SlowPacks::ReclaimDeleted() {
   AMBER_ASSIGN_OR_RETURN(uint64_t freed, raw_->ReclaimDeleted());
   std::lock_guard<std::mutex> refresh(refresh_mu_);  // no refresh reloads a pack while it goes
   std::vector<std::pair<Pointer, uint64_t>> doomed;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [pack, p] : packs_) {
-      bool all_dead = true;
-      for (const Pointer& id : p.blobs) {
-        if (dead_.count(id) == 0) {
-          all_dead = false;
-          break;
-        }
-      }
-      if (all_dead) doomed.emplace_back(pack, p.size);
-    }
+    doomed = DoomedPacksLocked();
   }
   for (const auto& [pack, size] : doomed) {
     AMBER_RETURN_IF_ERROR(DeletePack(*raw_, pack));
@@ -162,8 +197,8 @@ Result<uint64_t> SlowPacks::ReclaimDeleted() {
     freed += size;
   }
   if (!doomed.empty())
-    LOG_INFO("%s: deleted %zu pack%s none of whose blobs is live (%llu bytes)", Describe().c_str(), doomed.size(),
-             doomed.size() == 1 ? "" : "s", static_cast<unsigned long long>(freed));
+    LOG_INFO("%s: deleted %zu pack%s whose every blob is dead or in a denser pack (%llu bytes)", Describe().c_str(),
+             doomed.size(), doomed.size() == 1 ? "" : "s", static_cast<unsigned long long>(freed));
   return freed;
 }
 

@@ -26,9 +26,13 @@
 // listing showed one: gc deletes thousands of packed blobs and must not pay
 // a request for each) and marks a packed blob dead, in memory: it is then not found (Get ENOENT, Contains false, not listed)
 // until a pack loaded later holds it again. ReclaimDeleted deletes every
-// pack all of whose blobs are dead (DeletePack: index object first) and
-// returns the bytes freed; a pack with some live blob stays whole
-// (repacking is later work). The dead marks live as long as this object:
+// pack some of whose blobs are dead and each of whose other blobs has a
+// copy in a pack that stays and has a smaller share of dead blobs (all dead
+// is the plain case; a repack's new pack, all live, holds the copies of
+// the old one's live blobs): DeletePack, index object first. It returns
+// the bytes freed. Packs are decided sparsest first, so no two count on
+// each other. A pack with a live blob found nowhere denser stays whole
+// (gc repacks it first, repack.h). The dead marks live as long as this object:
 // gc calls Delete for each unreachable blob and then ReclaimDeleted on the
 // same SlowPacks.
 //
@@ -125,6 +129,8 @@ class SlowPacks : public Store {
   // Enters a pack's blobs into the map (a blob dead before is live again).
   void AddPackLocked(const Pointer& pack, uint64_t size, const std::vector<PackEntry>& entries);
   void RemovePackLocked(const Pointer& pack);
+  // The packs ReclaimDeleted deletes, with their sizes (see there).
+  std::vector<std::pair<Pointer, uint64_t>> DoomedPacksLocked() const;
 
   const std::unique_ptr<Store> raw_;
   const SlowPacksOptions options_;

@@ -40,6 +40,8 @@
 
 namespace amberfs {
 
+class PackedDiskStore;
+
 // No blob is larger: a snapshot chunk is at most 64 MiB (VolumeConfig's
 // chunk-size limit), an index node at most 128 KiB, a record a few hundred
 // bytes. A store refuses to read more for one blob (DiskStore and S3Store do).
@@ -97,6 +99,10 @@ class Store {
   virtual Result<std::vector<uint8_t>> Get(const Pointer& key) = 0;
   virtual Result<bool> Contains(const Pointer& key) = 0;
   virtual Status Delete(const Pointer& key) = 0;
+  // The packed store this one is (PackedDiskStore) or wraps (a test's fault
+  // injector), or null: what a PairedStore asks to upload packs, read blobs
+  // by their pack's range and repack.
+  virtual PackedDiskStore* packed_store() { return nullptr; }
   // Drops the local copy of a blob that is safe elsewhere (a fast store's
   // budget evicting what the slow store holds). A store that keeps where
   // the blob was (a packed store: its index entry, for a ranged read of the

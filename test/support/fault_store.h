@@ -156,6 +156,7 @@ class FaultStore : public Store, public BlobInventory {
   }
 
   Result<uint64_t> ReclaimDeleted() override { return inner_->ReclaimDeleted(); }
+  PackedDiskStore* packed_store() override { return inner_->packed_store(); }
   Status Evict(const Pointer& key) override {
     AMBER_RETURN_IF_ERROR(Enter(Op::kDelete, &key, "evict " + key.Hex()));
     return After(Op::kDelete, &key, inner_->Evict(key));
