@@ -121,7 +121,7 @@ struct FsckCounts {
   uint64_t pending_uploads = 0;
   uint64_t slow_blobs_listed = 0;  // blobs in the slow store's listing, when it was listed
   uint64_t slow_requests = 0;      // requests sent to the slow store (S3: HTTP, retries included)
-  uint64_t fast_packs = 0;         // pack files in the fast store decoded (trailer, table, name)
+  uint64_t fast_packs = 0;         // pack files in the fast store checked (trailer, table, name)
   uint64_t fast_packs_read = 0;    // of them, read whole and verified (read_data)
   uint64_t pack_bytes_read = 0;    // bytes those reads took
   uint64_t evicted_packs = 0;      // packs the blob index names that the fast store has evicted

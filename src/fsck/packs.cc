@@ -52,6 +52,9 @@ Result<IndexByPack> GroupIndex(const BlobIndex& index, const std::vector<Pointer
   return out;
 }
 
+// A pack file's path: what a problem with a pack that is here names.
+std::string PackPath(const Context& ctx, const Pointer& pack) { return ctx.fast->packs_dir() + "/" + pack.Hex(); }
+
 // The first field in which the index's entry differs from the table's, as
 // "offset: index 4096, table 8192"; "" if they agree.
 std::string Mismatch(const BlobLocation& index, const PackEntry& table) {
@@ -81,7 +84,7 @@ bool CompareWithTable(Context& ctx, const Pointer& pack, const std::vector<PackE
     if (bad++ == 0) first = "blob " + b.id.Hex() + ": " + why;
   }
   if (bad > 0) {
-    ctx.Problem(FsckClass::kPack, "pack " + pack.Hex(),
+    ctx.Problem(FsckClass::kPack, PackPath(ctx, pack),
                 std::to_string(bad) + " of the " + std::to_string(live.size()) +
                     " entries the blob index places in this pack disagree with its table (first: " + first +
                     "); reads of them fail");
@@ -95,16 +98,15 @@ bool CompareWithTable(Context& ctx, const Pointer& pack, const std::vector<PackE
 // Opens (and with --read-data verifies) one pack file. False if the file
 // has gone since the listing (evicted while a mount runs).
 bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedBlob>& live) {
-  const std::string path = ctx.fast->packs_dir() + "/" + pack.Hex();
-  Result<std::unique_ptr<PackReader>> reader = PackReader::Open(path, pack);
+  Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, pack), pack);
   if (!reader.ok() && reader.status().code() == ENOENT) return false;
+  ++ctx.report.counts.fast_packs;
   if (!reader.ok()) {
-    ctx.Problem(FsckClass::kPack, "pack " + pack.Hex(),
+    ctx.Problem(FsckClass::kPack, PackPath(ctx, pack),
                 "does not decode: " + reader.status().message() + " (" + std::to_string(live.size()) +
                     " live blobs in it)");
     return true;
   }
-  ++ctx.report.counts.fast_packs;
   const bool agrees = CompareWithTable(ctx, pack, (*reader)->entries(), live);
   // A sample (--read-data-subset) reads blobs, not whole packs.
   if (!ctx.opt.read_data || ctx.opt.read_data_percent < 100) return true;
@@ -118,7 +120,7 @@ bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedB
     // Not an error in itself: damage to a dead blob or a gap harms no read
     // (a repack verifies what it copies). ReadData reads this pack's
     // reached blobs one by one and reports (and refetches) each damaged one.
-    ctx.Problem(FsckClass::kNote, "pack " + pack.Hex(),
+    ctx.Problem(FsckClass::kNote, PackPath(ctx, pack),
                 "does not verify: " + verified.message() + "; its reached blobs are checked one by one");
   }
   return true;

@@ -70,7 +70,8 @@ TEST_CASE("fsck packs: a damaged pack trailer is a pack problem naming the pack 
   TempDir dir("fsck-packs");
   Built b = Build(dir.path());
   const FastPack pack = PackOf(dir.path(), b.chunks[1]);
-  CHECK_FALSE(HasClass(Run(dir.path()), FsckClass::kPack));
+  FsckReport clean = Run(dir.path());
+  CHECK_FALSE(HasClass(clean, FsckClass::kPack));
   const auto size = static_cast<off_t>(std::filesystem::file_size(pack.path));
   FlipByte(pack.path, size - static_cast<off_t>(amberfs::kPackTrailerSize) + 20);  // the entry count
 
@@ -79,6 +80,7 @@ TEST_CASE("fsck packs: a damaged pack trailer is a pack problem naming the pack 
   CHECK(r.ExitCode(false) == amberfs::kFsckUncorrected);
   CHECK(Has(r, FsckClass::kPack, pack.name.Hex()));
   CHECK(Has(r, FsckClass::kPack, "trailer checksum mismatch"));
+  CHECK(r.counts.fast_packs == clean.counts.fast_packs);  // the damaged one was checked too
 }
 
 TEST_CASE("fsck packs: a pack that does not verify is a note; its damaged live blob is read alone and found") {
