@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -196,6 +197,12 @@ void WalkSnapshots(Context& ctx, bool quiet);
 void PlanDrops(Context& ctx);
 
 // Helpers shared by modules.
+// Calls job(0) .. job(count - 1) on ctx.opt.threads workers (0: one per
+// core), each index once, and returns when all are done; meanwhile the
+// calling thread reports progress as `phase` (so the callback never runs on
+// a worker). job must be thread-safe: it may touch only its own slot of
+// what the caller prepared, or atomics.
+void ForEachOnWorkers(const Context& ctx, const char* phase, size_t count, const std::function<void(size_t)>& job);
 // Reads a reached blob from the fast store, else the slow store, recording in
 // info where a good copy is and (unless quiet) reporting a missing or damaged
 // one as a problem, with a repair plan when the slow copy is good. An error

@@ -18,7 +18,9 @@
 //
 // Memory: one pass over the index, keeping the entries of the packs that
 // are here (the fast store's budget bounds them) and only a count for
-// evicted ones; then one pack's table at a time.
+// evicted ones; then one pack's table at a time. The --read-data pass reads
+// the packs on every core (ForEachOnWorkers), each opened again by its
+// worker (no file descriptor is held per pack).
 #include <map>
 #include <unordered_map>
 
@@ -95,9 +97,19 @@ bool CompareWithTable(Context& ctx, const Pointer& pack, const std::vector<PackE
   return bad == 0;
 }
 
-// Opens (and with --read-data verifies) one pack file. False if the file
-// has gone since the listing (evicted while a mount runs).
-bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedBlob>& live) {
+// A pack that decoded, to read whole with --read-data.
+struct PackToVerify {
+  Pointer name;
+  bool agrees = false;  // the index agrees with its table
+  Status result;        // VerifyAll's (set by a worker)
+  uint64_t bytes = 0;   // the pack's size, once read
+  bool gone = false;    // evicted since it was opened
+};
+
+// Opens one pack file and compares its table with the index. False if the
+// file has gone since the listing (evicted while a mount runs).
+bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedBlob>& live,
+                   std::vector<PackToVerify>* to_verify) {
   Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, pack), pack);
   if (!reader.ok() && reader.status().code() == ENOENT) return false;
   ++ctx.report.counts.fast_packs;
@@ -108,22 +120,35 @@ bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedB
     return true;
   }
   const bool agrees = CompareWithTable(ctx, pack, (*reader)->entries(), live);
-  // A sample (--read-data-subset) reads blobs, not whole packs.
-  if (!ctx.opt.read_data || ctx.opt.read_data_percent < 100) return true;
-  Status verified = (*reader)->VerifyAll();
-  ++ctx.report.counts.fast_packs_read;
-  ctx.report.counts.pack_bytes_read += (*reader)->size();
-  if (verified.ok()) {
-    // Reads through the index see what was verified only if the index agrees.
-    if (agrees) ctx.verified_packs.insert(pack);
-  } else {
+  to_verify->push_back({pack, agrees, {}, 0, false});
+  return true;
+}
+
+// --read-data (the whole of it: a sample reads blobs, not packs): every
+// decoded pack read once, on every core.
+void VerifyPacks(Context& ctx, std::vector<PackToVerify>& packs) {
+  ForEachOnWorkers(ctx, "packs read", packs.size(), [&](size_t i) {
+    PackToVerify& p = packs[i];
+    Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, p.name), p.name);
+    p.gone = !reader.ok() && reader.status().code() == ENOENT;
+    p.result = reader.ok() ? (*reader)->VerifyAll() : reader.status();
+    if (reader.ok()) p.bytes = (*reader)->size();
+  });
+  for (const PackToVerify& p : packs) {
+    if (p.gone) continue;
+    ++ctx.report.counts.fast_packs_read;
+    ctx.report.counts.pack_bytes_read += p.bytes;
+    if (p.result.ok()) {
+      // Reads through the index see what was verified only if the index agrees.
+      if (p.agrees) ctx.verified_packs.insert(p.name);
+      continue;
+    }
     // Not an error in itself: damage to a dead blob or a gap harms no read
     // (a repack verifies what it copies). ReadData reads this pack's
     // reached blobs one by one and reports (and refetches) each damaged one.
-    ctx.Problem(FsckClass::kNote, PackPath(ctx, pack),
-                "does not verify: " + verified.message() + "; its reached blobs are checked one by one");
+    ctx.Problem(FsckClass::kNote, PackPath(ctx, p.name),
+                "does not verify: " + p.result.message() + "; its reached blobs are checked one by one");
   }
-  return true;
 }
 
 // Evicted packs: their bytes must be in the slow store.
@@ -151,12 +176,14 @@ Status CheckFastPacks(Context& ctx) {
     ctx.Skip("packs against the blob index: " + index.status().ToString());
     return Status::OK();
   }
+  std::vector<PackToVerify> to_verify;
   uint64_t done = 0;
   for (auto& [pack, live] : index->here) {
     ctx.Progress("packs", done++, index->here.size());
-    if (!CheckPackFile(ctx, pack, live) && !live.empty()) index->evicted[pack] = live.size();
+    if (!CheckPackFile(ctx, pack, live, &to_verify) && !live.empty()) index->evicted[pack] = live.size();
     std::vector<IndexedBlob>().swap(live);  // freed as the check goes
   }
+  if (ctx.opt.read_data && ctx.opt.read_data_percent >= 100) VerifyPacks(ctx, to_verify);
   CheckEvicted(ctx, index->evicted);
   return Status::OK();
 }

@@ -5,7 +5,6 @@
 // counts as read.
 #include <atomic>
 #include <chrono>
-#include <thread>
 
 #include "fsck/internal.h"
 
@@ -63,29 +62,14 @@ Status ReadData(Context& ctx) {
   }
   if (jobs.empty()) return Status::OK();
 
-  std::atomic<size_t> next{0}, done{0};
   std::atomic<uint64_t> bytes{0};
-  auto work = [&] {
-    for (size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < jobs.size();) {
-      ReadJob& job = jobs[i];
-      Store* store = job.from_slow ? ctx.slow.get() : static_cast<Store*>(ctx.fast.get());
-      Result<std::vector<uint8_t>> data = store->Get(job.key);
-      if (data.ok()) bytes.fetch_add(data->size(), std::memory_order_relaxed);
-      else job.result = data.status();
-      done.fetch_add(1, std::memory_order_release);
-    }
-  };
-  int threads = ctx.opt.threads > 0 ? ctx.opt.threads : static_cast<int>(std::thread::hardware_concurrency());
-  if (threads < 1) threads = 1;
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(work);
-  // The calling thread only reports progress, so the callback never runs on a worker.
-  while (done.load(std::memory_order_acquire) < jobs.size()) {
-    ctx.Progress("read-data", done.load(std::memory_order_relaxed), jobs.size());
-    std::this_thread::sleep_for(std::chrono::milliseconds(ctx.opt.progress ? 100 : 5));
-  }
-  for (std::thread& t : pool) t.join();
-  ctx.Progress("read-data", jobs.size(), jobs.size());
+  ForEachOnWorkers(ctx, "read-data", jobs.size(), [&](size_t i) {
+    ReadJob& job = jobs[i];
+    Store* store = job.from_slow ? ctx.slow.get() : static_cast<Store*>(ctx.fast.get());
+    Result<std::vector<uint8_t>> data = store->Get(job.key);
+    if (data.ok()) bytes.fetch_add(data->size(), std::memory_order_relaxed);
+    else job.result = data.status();
+  });
   ctx.report.counts.blobs_read += jobs.size();
   ctx.report.counts.bytes_read += bytes.load();
 
