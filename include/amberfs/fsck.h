@@ -8,6 +8,13 @@
 //              config's size, the lock (mounted?) and the unclean marker
 //   catalog    every entry parses; its record blob exists, decodes, names the
 //              entry, belongs to this volume and has its geometry; parents
+//   packs      every fast-store pack decodes (trailer, table, name; with
+//              the whole of read_data every blob and gap is verified, and
+//              its blobs are not read again), the blob index and the pack
+//              tables agree both ways, an evicted pack is in the slow store
+//              (when it is available); after the upload log, with slow:
+//              every slow index object decodes and has its pack object,
+//              and a pack object without index object is a leak
 //   trees      every index node and chunk blob a snapshot reaches exists (in
 //              the fast store, else the slow store), has the right size, and
 //              nodes parse; with read_data every reached blob (or a random
@@ -83,10 +90,11 @@ enum class FsckClass {
   kUploadLog,     // upload-log records, pending or lost uploads
   kSlowStore,     // slow store: blobs not uploaded, refs to incomplete snapshots
   kChangeTracking,  // change-tracker file, or an unmarked chunk that differs
+  kPack,          // a fast-store pack that does not decode or verify, or the blob index disagrees with the packs
   kLeak,          // orphan blob (no harm to data)
   kNote,          // worth knowing, not a problem (unclean shutdown, ...)
 };
-inline constexpr int kFsckClassCount = 11;
+inline constexpr int kFsckClassCount = 12;
 
 // Short stable identifier ("missing-blob") and a plural label for summaries.
 const char* FsckClassId(FsckClass c);
@@ -113,6 +121,13 @@ struct FsckCounts {
   uint64_t pending_uploads = 0;
   uint64_t slow_blobs_listed = 0;  // blobs in the slow store's listing, when it was listed
   uint64_t slow_requests = 0;      // requests sent to the slow store (S3: HTTP, retries included)
+  uint64_t fast_packs = 0;         // pack files in the fast store checked (trailer, table, name)
+  uint64_t fast_packs_read = 0;    // of them, read whole and verified (read_data)
+  uint64_t pack_bytes_read = 0;    // bytes those reads took
+  uint64_t evicted_packs = 0;      // packs the blob index names that the fast store has evicted
+  uint64_t dead_pack_bytes = 0;    // dead blobs in packs with live ones: reclaimable by a repack
+  uint64_t slow_packs = 0;         // pack index objects in the slow store (slow)
+  uint64_t slow_pack_objects = 0;  // pack objects in the slow store (slow)
 };
 
 struct FsckReport {

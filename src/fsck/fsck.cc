@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "fsck/internal.h"
+#include "store/pack_objects.h"
 
 namespace amberfs {
 namespace fsck {
@@ -36,6 +37,23 @@ bool Context::SlowHas(const Pointer& key) {
   return *has;
 }
 
+const std::unordered_set<Pointer>* Context::SlowIndexedPacks() {
+  if (slow_indexed_packs) return &*slow_indexed_packs;
+  if (!slow) return nullptr;
+  std::unordered_set<Pointer> packs;
+  Status s = ListPacks(*slow, [&](const Pointer& pack) {
+    packs.insert(pack);
+    return Status::OK();
+  });
+  // A store that keeps no pack objects has no packs.
+  if (!s.ok() && s.code() != ENOTSUP) {
+    if (slow_error.empty()) slow_error = s.ToString();
+    return nullptr;
+  }
+  slow_indexed_packs = std::move(packs);
+  return &*slow_indexed_packs;
+}
+
 std::string Short(const Pointer& p) { return p.Hex().substr(0, 16); }
 
 }  // namespace fsck
@@ -63,11 +81,13 @@ Result<FsckReport> RunFsck(const FsckOptions& options) {
     AMBER_RETURN_IF_ERROR(OpenStores(ctx));
     AMBER_RETURN_IF_ERROR(CheckCatalog(ctx));
     AMBER_RETURN_IF_ERROR(ScanUploadLog(ctx));
+    AMBER_RETURN_IF_ERROR(CheckFastPacks(ctx));
     AMBER_RETURN_IF_ERROR(CheckTrees(ctx));
     if (options.read_data) AMBER_RETURN_IF_ERROR(ReadData(ctx));
     PlanDrops(ctx);
     AMBER_RETURN_IF_ERROR(CheckUploadLog(ctx));
     if (options.slow) AMBER_RETURN_IF_ERROR(CheckSlowStore(ctx));
+    if (options.slow) AMBER_RETURN_IF_ERROR(CheckSlowPacks(ctx));
     AMBER_RETURN_IF_ERROR(CheckChanges(ctx));
     AMBER_RETURN_IF_ERROR(CheckOrphans(ctx));
     if (!ctx.slow_error.empty()) {

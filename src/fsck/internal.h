@@ -10,11 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "snapshot/catalog.h"
@@ -139,6 +141,13 @@ struct Context {
   std::unordered_map<Pointer, ReachedBlob> reached;
   std::unordered_map<Pointer, bool> node_broken;  // walked nodes: reaches an unusable blob?
 
+  // Fast packs read whole and verified (--read-data): ReadData does not read
+  // their blobs again.
+  std::unordered_set<Pointer> verified_packs;
+  // The packs whose index object the slow store lists, from one listing of
+  // index/ (SlowIndexedPacks), once a check needs it.
+  std::optional<std::unordered_set<Pointer>> slow_indexed_packs;
+
   LogScan log;
   std::set<Pointer> noted_carried;
   RepairPlan plan;
@@ -153,6 +162,10 @@ struct Context {
   // Answered from a listing of the store (see slow_listed), so that checking
   // N blobs costs N/1000 requests, not N.
   bool SlowHas(const Pointer& key);
+  // The packs whose index object the slow store lists (one ListObjects of
+  // index/, kept); null if there is no slow store or the listing failed
+  // (slow_error says why).
+  const std::unordered_set<Pointer>* SlowIndexedPacks();
   // A fast copy that is missing or damaged but carried by the upload log:
   // a note (the next open restores it), not a problem.
   void NoteCarried(const Pointer& key, const std::string& what, const std::string& state) {
@@ -173,6 +186,8 @@ Status ScanUploadLog(Context& ctx);   // before the trees
 Status CheckUploadLog(Context& ctx);  // after them
 Status CheckSlowStore(Context& ctx);
 Status CheckChanges(Context& ctx);
+Status CheckFastPacks(Context& ctx);  // before the trees (packs.cc)
+Status CheckSlowPacks(Context& ctx);  // with --slow, after CheckSlowStore (slow_pack_objects.cc)
 Status CheckOrphans(Context& ctx);
 Status Repair(Context& ctx);
 // Walks every readable snapshot's tree, filling reached and Snapshot::broken;
@@ -182,6 +197,12 @@ void WalkSnapshots(Context& ctx, bool quiet);
 void PlanDrops(Context& ctx);
 
 // Helpers shared by modules.
+// Calls job(0) .. job(count - 1) on ctx.opt.threads workers (0: one per
+// core), each index once, and returns when all are done; meanwhile the
+// calling thread reports progress as `phase` (so the callback never runs on
+// a worker). job must be thread-safe: it may touch only its own slot of
+// what the caller prepared, or atomics.
+void ForEachOnWorkers(const Context& ctx, const char* phase, size_t count, const std::function<void(size_t)>& job);
 // Reads a reached blob from the fast store, else the slow store, recording in
 // info where a good copy is and (unless quiet) reporting a missing or damaged
 // one as a problem, with a repair plan when the slow copy is good. An error

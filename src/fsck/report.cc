@@ -23,6 +23,7 @@ constexpr ClassInfo kClasses[kFsckClassCount] = {
     {"upload-log", "upload-log problem", "upload-log problems"},
     {"slow-store", "slow-store problem", "slow-store problems"},
     {"change-tracking", "change-tracking problem", "change-tracking problems"},
+    {"pack", "pack problem", "pack problems"},
     {"leak", "leaked blob", "leaked blobs"},
     {"note", "note", "notes"},
 };
@@ -132,6 +133,19 @@ std::string RenderFsckText(const FsckReport& r, bool strict) {
            " of the image with the base snapshot; " + Counted(n.chunks_marked, "chunk is", "chunks are") +
            " marked changed.\n";
   }
+  if (n.fast_packs > 0 || n.evicted_packs > 0) {
+    out += "Fast store: " + Counted(n.fast_packs, "pack", "packs") + " checked";
+    if (n.fast_packs_read > 0)
+      out += ", " + std::to_string(n.fast_packs_read) + " read whole (" + HumanBytes(n.pack_bytes_read) + ")";
+    out += ", " + Counted(n.evicted_packs, "pack", "packs") + " evicted";
+    if (n.dead_pack_bytes > 0)
+      out += "; " + HumanBytes(n.dead_pack_bytes) + " of dead blobs in live packs (a repack would reclaim them)";
+    out += ".\n";
+  }
+  if (n.slow_packs > 0 || n.slow_pack_objects > 0) {
+    out += "Slow store: " + Counted(n.slow_packs, "pack index object", "pack index objects") + ", " +
+           Counted(n.slow_pack_objects, "pack object", "pack objects") + " checked.\n";
+  }
   if (n.slow_requests > 0 || n.slow_blobs_listed > 0) {
     out += "Slow store: " + Counted(n.slow_requests, "request", "requests");
     if (n.slow_blobs_listed > 0) out += "; " + Counted(n.slow_blobs_listed, "blob", "blobs") + " listed";
@@ -176,7 +190,12 @@ std::string RenderFsckJson(const FsckReport& r, bool strict) {
                       num(n.blobs_read) + ", \"bytes_read\": " + num(n.bytes_read) + ", \"chunks_compared\": " +
                       num(n.chunks_compared) + ", \"chunks_marked\": " + num(n.chunks_marked) +
                       ", \"pending_uploads\": " + num(n.pending_uploads) + ", \"slow_blobs_listed\": " +
-                      num(n.slow_blobs_listed) + ", \"slow_requests\": " + num(n.slow_requests) + "}");
+                      num(n.slow_blobs_listed) + ", \"slow_requests\": " + num(n.slow_requests) +
+                      ", \"fast_packs\": " + num(n.fast_packs) + ", \"fast_packs_read\": " + num(n.fast_packs_read) +
+                      ", \"pack_bytes_read\": " + num(n.pack_bytes_read) + ", \"evicted_packs\": " +
+                      num(n.evicted_packs) + ", \"dead_pack_bytes\": " + num(n.dead_pack_bytes) +
+                      ", \"slow_packs\": " + num(n.slow_packs) + ", \"slow_pack_objects\": " +
+                      num(n.slow_pack_objects) + "}");
   std::string classes = "{";
   for (int i = 0; i < kFsckClassCount; ++i) {
     const FsckClass c = static_cast<FsckClass>(i);

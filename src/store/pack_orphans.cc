@@ -11,12 +11,10 @@
 
 namespace amberfs {
 
-Result<std::vector<OrphanPack>> FindOrphanPacks(const std::string& packs_dir, const BlobIndex& index) {
-  // Listing first: a pack the listing sees was sealed before the index pass,
-  // so if the index names it at all, the pass sees that.
+Result<std::vector<Pointer>> ListPackFiles(const std::string& packs_dir) {
   std::vector<std::string> names;
   DIR* d = ::opendir(packs_dir.c_str());
-  if (d == nullptr && errno == ENOENT) return std::vector<OrphanPack>();  // no batch yet (a guest creates none)
+  if (d == nullptr && errno == ENOENT) return std::vector<Pointer>();  // no batch yet (a guest creates none)
   if (d == nullptr) return Status::FromErrno(errno, "opendir " + packs_dir);
   while (struct dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
   ::closedir(d);
@@ -25,6 +23,13 @@ Result<std::vector<OrphanPack>> FindOrphanPacks(const std::string& packs_dir, co
     Result<Pointer> pack = Pointer::FromHex(name);
     if (pack.ok()) packs.push_back(*pack);
   }
+  return packs;
+}
+
+Result<std::vector<OrphanPack>> FindOrphanPacks(const std::string& packs_dir, const BlobIndex& index) {
+  // Listing first: a pack the listing sees was sealed before the index pass,
+  // so if the index names it at all, the pass sees that.
+  AMBER_ASSIGN_OR_RETURN(std::vector<Pointer> packs, ListPackFiles(packs_dir));
   if (packs.empty()) return std::vector<OrphanPack>();
   std::unordered_set<Pointer> named;
   AMBER_RETURN_IF_ERROR(index.ForEach([&](const Pointer&, const BlobLocation& where) {

@@ -34,6 +34,10 @@ struct OrphanPack {
   uint64_t bytes = 0;
 };
 
+// The sealed packs in packs_dir by name (what FindOrphanPacks lists; fsck's
+// pack check too): names of 64 lowercase hex digits, none if packs_dir is
+// missing. Errors keep their errno and name the directory.
+Result<std::vector<Pointer>> ListPackFiles(const std::string& packs_dir);
 Result<std::vector<OrphanPack>> FindOrphanPacks(const std::string& packs_dir, const BlobIndex& index);
 Status RemoveOrphanPacks(const std::string& packs_dir, const std::vector<OrphanPack>& orphans);
 

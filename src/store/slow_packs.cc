@@ -24,6 +24,12 @@ Result<bool> SlowPacks::Locate(const Pointer& key, BlobLocation* where) {
   return Lookup(key, where);
 }
 
+SlowPacks::IndexState SlowPacks::PackIndexState(const Pointer& pack) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (packs_.count(pack) != 0) return IndexState::kLoaded;
+  return broken_.count(pack) != 0 ? IndexState::kBroken : IndexState::kUnknown;
+}
+
 void SlowPacks::AddPackLocked(const Pointer& pack, uint64_t size, const std::vector<PackEntry>& entries) {
   if (packs_.count(pack) != 0) return;
   Pack& p = packs_[pack];

@@ -84,6 +84,13 @@ class SlowPacks : public Store {
   // if in no pack the map knows (a loose blob, or none).
   Result<bool> Locate(const Pointer& key, BlobLocation* where);
 
+  // What the map made of pack's index object, without a request: kLoaded
+  // (it decoded), kBroken (EBADMSG: skipped), kUnknown (not read, or gone
+  // since). fsck --slow reports the broken ones without reading every index
+  // object a second time.
+  enum class IndexState { kUnknown, kLoaded, kBroken };
+  IndexState PackIndexState(const Pointer& pack);
+
   std::string Describe() const override { return raw_->Describe(); }
   uint64_t RemoteRequests() const override { return raw_->RemoteRequests(); }
 

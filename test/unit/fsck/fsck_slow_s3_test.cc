@@ -108,6 +108,10 @@ TEST_CASE("fsck --slow on S3: at most N/100 + snapshots x 10 requests, and a los
   CHECK(clean.counts.slow_requests > 0);
   CHECK(clean.counts.slow_requests <= bound);
   CHECK(clean.counts.slow_blobs_listed + 10 > n);
+  // The pack checks ran within that bound: every index object and pack object.
+  CHECK(clean.counts.slow_packs > 0);
+  CHECK(clean.counts.slow_pack_objects == clean.counts.slow_packs);
+  CHECK(clean.counts.fast_packs == clean.counts.slow_packs);
 
   // A chunk blob the slow store lost is still found, at the same cost.
   REQUIRE(RemoveSlowBlob(dynamic_cast<SlowPacks&>(*v.store).raw(), v.last_chunks[7], *v.dir / "repack"));
