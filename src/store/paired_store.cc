@@ -351,7 +351,7 @@ Result<std::vector<uint8_t>> PairedStore::Get(const Pointer& key) {
   if (corrupt) LOG_WARN("%s; fetching it from %s", local.status().message().c_str(), slow_->Describe().c_str());
   else if (local.status().code() != ENOENT)
     LOG_WARN("%s; trying %s", local.status().ToString().c_str(), slow_->Describe().c_str());
-  auto remote = GetFromSlow(key);
+  auto remote = GetFromSlow(key, /*evicted=*/local.status().code() == ENOENT);
   if (remote.ok() && Pointer::Of(*remote) != key)  // never trust a store to have checked
     remote = Status::Error(EBADMSG, "blob " + key.Hex() + " in " + slow_->Describe() + " is corrupt (SHA-256 mismatch)");
   if (!remote.ok()) {
@@ -369,10 +369,11 @@ Result<std::vector<uint8_t>> PairedStore::Get(const Pointer& key) {
   return remote;
 }
 
-Result<std::vector<uint8_t>> PairedStore::GetFromSlow(const Pointer& key) {
-  // The fast index still knows which pack holds a blob whose pack file is
-  // gone here: one ranged read of that pack's object.
-  if (fast_packed_ != nullptr) {
+Result<std::vector<uint8_t>> PairedStore::GetFromSlow(const Pointer& key, bool evicted) {
+  // A blob whose pack is not here (evicted): the fast index still names the
+  // pack, so one ranged read of the slow copy of it. A damaged or unreadable
+  // fast copy goes by key, through the slow store's own map.
+  if (evicted && fast_packed_ != nullptr) {
     Result<BlobLocation> where = fast_packed_->index().Lookup(key);
     if (where.ok()) {
       auto blob = GetPackedBlob(*slow_, key, *where);

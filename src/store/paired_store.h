@@ -229,9 +229,9 @@ class PairedStore : public Store {
   // the fast store; returns the pending entries left to upload.
   std::vector<UploadEntry> FinishInterruptedDeletes(std::vector<UploadEntry> pending);
   uint64_t SizeOf(const Pointer& key, size_t data_size);
-  // A blob from the slow store: by its pack's range when the fast index
-  // knows the pack, else by key.
-  Result<std::vector<uint8_t>> GetFromSlow(const Pointer& key);
+  // A blob from the slow store: when `evicted` (the fast store lacks it) by
+  // the range of the pack the fast index names, else by key.
+  Result<std::vector<uint8_t>> GetFromSlow(const Pointer& key, bool evicted);
   Result<uint64_t> QueueRef(std::string_view name, std::span<const uint8_t> data);
   // Settles cancelled jobs in the log.
   void SettleCancelled(const std::vector<uint64_t>& seqs);
