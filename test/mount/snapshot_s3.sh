@@ -38,13 +38,16 @@ fsck_slow() {
   "$AMBERFS_BUILD/fsck.amberfs" --slow --json --s3-credentials "$creds" "$vol" >"$out" ||
     amb_fail "fsck --slow ($1) exit $?: $(cat "$out")"
   after=$(s3_server_requests)
-  local requests listed snapshots bound
+  local requests listed snapshots packs bound
   requests=$(sed -n 's/.*"slow_requests": \([0-9]*\).*/\1/p' "$out")
   listed=$(sed -n 's/.*"slow_blobs_listed": \([0-9]*\).*/\1/p' "$out")
   snapshots=$(sed -n 's/.*"snapshots": \([0-9]*\).*/\1/p' "$out")
-  [[ -n $requests && -n $listed && -n $snapshots ]] || amb_fail "fsck --json lacks the counts: $(cat "$out")"
-  # N is at least the blobs listed (refs are a few more objects).
-  bound=$((listed / 100 + snapshots * 10))
+  packs=$(sed -n 's/.*"slow_packs": \([0-9]*\).*/\1/p' "$out")
+  [[ -n $requests && -n $listed && -n $snapshots && -n $packs ]] || amb_fail "fsck --json lacks the counts: $(cat "$out")"
+  # Listings cost one request per 1000 names (N/100 is generous), each pack
+  # one GET of its index object (the map of where blobs lie; packs/ and
+  # index/ are two more listings), each snapshot a few reads.
+  bound=$((listed / 100 + packs + 2 + snapshots * 10))
   local logged=""
   [[ -n $before ]] && logged=", $((after - before)) in the server log"
   amb_log "fsck --slow ($1): $requests requests (fsck's count)$logged, $listed blobs listed," \
