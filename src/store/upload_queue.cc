@@ -234,6 +234,7 @@ void UploadQueue::EndFlightLocked(Job& job) {
   }
   auto it = keys_in_flight_.find(job.key);
   if (it != keys_in_flight_.end() && --it->second <= 0) keys_in_flight_.erase(it);
+  if (job.kind == UploadEntry::Kind::kPack) --packs_in_flight_;
 }
 
 void UploadQueue::FinishJobLocked(uint64_t seq) {
@@ -304,7 +305,7 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
   auto due = schedule_.begin();
   for (; picked == nullptr && due != schedule_.end() && due->first <= now; ++due) {
     Job& job = jobs_.at(due->second);
-    if (!keys_in_flight_.count(job.key)) picked = &job;  // else: its key's upload ends first
+    if (RunnableLocked(job)) picked = &job;  // else: its key's upload (or packs in flight) end first
   }
   // In an outage the gate paces the tries (at most probe_max apart), not the
   // jobs' own backoff: after a long outage every job's backoff is near
@@ -312,7 +313,7 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
   // that long.
   for (auto next = due; picked == nullptr && health_.down() && next != schedule_.end(); ++next) {
     Job& job = jobs_.at(next->second);
-    if (!keys_in_flight_.count(job.key)) picked = &job;
+    if (RunnableLocked(job)) picked = &job;
   }
   if (picked == nullptr) {
     if (due != schedule_.end() && due->first > now) *wake = std::min(*wake, due->first);
@@ -327,8 +328,14 @@ UploadQueue::Job* UploadQueue::PickJobLocked(Clock::time_point now, Clock::time_
   } else {
     schedule_.erase({picked->next_try, picked->seq});
     ++keys_in_flight_[picked->key];
+    if (picked->kind == UploadEntry::Kind::kPack) ++packs_in_flight_;
   }
   return picked;
+}
+
+bool UploadQueue::RunnableLocked(const Job& job) const {
+  if (keys_in_flight_.count(job.key)) return false;
+  return job.kind != UploadEntry::Kind::kPack || packs_in_flight_ < kMaxPacksInFlight;
 }
 
 // ---- workers ----

@@ -12,7 +12,9 @@
 // Scheduling: options.upload_workers workers run blob and pack jobs in
 // parallel, in the order of their next try, never two of the same key at
 // once (so the upload of a blob deleted and put again never races the one
-// before it). Ref jobs run one at a time in seq order, each only once no
+// before it), and at most kMaxPacksInFlight pack jobs at once (each holds
+// its pack in memory: 4 x 16 MiB, whatever the worker count; one PUT of a
+// pack already keeps a link busy). Ref jobs run one at a time in seq order, each only once no
 // blob or pack job with a smaller seq is pending ("blobs before refs": a
 // snapshot's ref never reaches the slow store before its blobs).
 //
@@ -99,6 +101,7 @@ namespace amberfs {
 class UploadQueue {
  public:
   using Clock = std::chrono::steady_clock;
+  static constexpr int kMaxPacksInFlight = 4;
 
   struct Hooks {
     std::function<void(const Pointer& key, bool in_slow)> blob_settled;
@@ -186,6 +189,8 @@ class UploadQueue {
   void RegisterLocked(Job job);
   // Picks a runnable job. Returns nullptr and the time to wake otherwise.
   Job* PickJobLocked(Clock::time_point now, Clock::time_point* wake);
+  // Its key has no upload in flight, and a pack job has a pack slot.
+  bool RunnableLocked(const Job& job) const;
   void WorkerLoop();
   // Writes or deletes the upload marker when due; true if it did something
   // (mu_ was released meanwhile), false if uploads may go on.
@@ -238,6 +243,7 @@ class UploadQueue {
   std::set<uint64_t> ref_seqs_;                                // pending ref jobs, uploaded in order
   bool ref_in_flight_ = false;
   std::unordered_map<Pointer, int> keys_in_flight_;  // blob jobs in flight, by key
+  int packs_in_flight_ = 0;                          // pack jobs in flight (<= kMaxPacksInFlight)
   SlowStoreHealth health_;
   Marker marker_;
   int reserved_puts_ = 0;  // Puts between ReservePut and AddBlob

@@ -6,7 +6,9 @@
 // are dead.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@
 #include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "store/slow_packs.h"
+#include "store/upload_queue.h"
 #include "support/eventually.h"
 #include "support/fault_store.h"
 #include "support/store_test_util.h"
@@ -125,6 +128,53 @@ TEST_CASE("paired over packs: a batch goes to the slow store as its packs, one o
   REQUIRE(rig.store->Drain(30s).ok());
   CHECK(Objects(slow, "packs/").size() == 5);  // 1.25 MiB more: two packs
   CHECK(LooseBlobs(slow) == 0);
+}
+
+// A slow store whose pack PUTs take a while, counting how many run at once.
+class SlowPackPuts : public testing::FaultStore {
+ public:
+  using FaultStore::FaultStore;
+  Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override {
+    const bool pack = name.starts_with("packs/");
+    if (pack) {
+      int now = ++running_;
+      int seen = most_.load();
+      while (now > seen && !most_.compare_exchange_weak(seen, now)) {
+      }
+      std::this_thread::sleep_for(50ms);
+    }
+    Status st = FaultStore::PutObject(name, bytes);
+    if (pack) --running_;
+    return st;
+  }
+  int most() const { return most_.load(); }
+
+ private:
+  std::atomic<int> running_{0}, most_{0};
+};
+
+TEST_CASE("paired over packs: at most four pack uploads at once, whatever the worker count") {
+  TempDir dir("paired-packs");
+  PackedDiskStoreOptions o;
+  o.pack.target_bytes = 256 << 10;
+  auto packed = PackedDiskStore::Open(dir / "fast", o);
+  REQUIRE(packed.ok());
+  auto slow = std::make_unique<SlowPackPuts>(DiskStore::Open(dir / "slow").value(), "slow");
+  SlowPackPuts* counted = slow.get();
+  PairedOptions options;
+  options.upload_workers = 16;
+  auto paired = PairedStore::Open(std::move(packed).value(), std::move(slow), dir / "upload.log", options);
+  REQUIRE(paired.ok());
+  auto batch = (*paired)->NewPutBatch();
+  for (int i = 0; i < 48; ++i) {  // 3 MiB: twelve packs of 256 KiB
+    auto data = testing::TestBlob(i, kBlobBytes);
+    REQUIRE(batch->Put(Pointer::Of(data), data).ok());
+  }
+  REQUIRE(batch->Commit().ok());
+  REQUIRE((*paired)->Drain(30s).ok());
+  CHECK(Objects(counted->inner(), "packs/").size() == 12);
+  CHECK(counted->most() >= 2);  // they do run side by side
+  CHECK(counted->most() <= UploadQueue::kMaxPacksInFlight);
 }
 
 TEST_CASE("paired over packs: a pack upload cut off by a close resumes at the next open") {
