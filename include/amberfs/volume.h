@@ -147,9 +147,11 @@ class Volume {
   std::unique_ptr<VolumeLock> lock_;
   // Destroyed in reverse order: the Conductor (which calls the observer) first.
   std::unique_ptr<ChangeTracker> tracker_;
+  // VOLDIR/reserve: room for delete and gc. Before paired_, so it outlives
+  // the upload workers, whose pack PUTs into a local slow store ask it.
+  std::unique_ptr<SpaceReserve> space_reserve_;
   std::unique_ptr<PairedStore> paired_;
   std::unique_ptr<Catalog> catalog_;
-  std::unique_ptr<SpaceReserve> space_reserve_;  // VOLDIR/reserve: room for delete and gc
   std::unique_ptr<Snapshotter> snapshotter_;
   std::unique_ptr<Conductor> conductor_;
   std::unique_ptr<AutoSnapshots> auto_snapshots_;  // stopped first at Close
