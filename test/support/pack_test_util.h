@@ -22,23 +22,30 @@ struct BuiltPack {
   std::vector<std::vector<uint8_t>> blobs;
 };
 
-// A pack of `count` blobs of assorted sizes (seeded by first), written by
-// PackWriter under dir and read back whole.
-inline BuiltPack BuildPack(const std::string& dir, int first, int count) {
+// A pack of `blobs` (in that order, entry i with flags[i] if given),
+// written by PackWriter under dir and read back whole.
+inline BuiltPack BuildPackOf(const std::string& dir, std::vector<std::vector<uint8_t>> blobs,
+                             const std::vector<uint32_t>& flags = {}) {
   BuiltPack out;
   auto writer = PackWriter::Create(dir);
   REQUIRE(writer.ok());
-  for (int i = first; i < first + count; ++i) {
-    out.blobs.push_back(TestBlob(i, 1000 + 3000 * static_cast<size_t>(i % 5)));
-    REQUIRE((*writer)->Append(Pointer::Of(out.blobs.back()), out.blobs.back()).ok());
-  }
+  for (size_t i = 0; i < blobs.size(); ++i)
+    REQUIRE((*writer)->Append(Pointer::Of(blobs[i]), blobs[i], flags.empty() ? 0 : flags[i]).ok());
   auto sealed = (*writer)->Seal();
   REQUIRE(sealed.ok());
   out.sealed = *sealed;
   auto bytes = ReadSmallFile(dir + "/" + sealed->name.Hex(), kMaxPackBytes);
   REQUIRE(bytes.ok());
   out.bytes = *bytes;
+  out.blobs = std::move(blobs);
   return out;
+}
+
+// A pack of `count` blobs of assorted sizes (seeded by first): BuildPackOf.
+inline BuiltPack BuildPack(const std::string& dir, int first, int count) {
+  std::vector<std::vector<uint8_t>> blobs;
+  for (int i = first; i < first + count; ++i) blobs.push_back(TestBlob(i, 1000 + 3000 * static_cast<size_t>(i % 5)));
+  return BuildPackOf(dir, std::move(blobs));
 }
 
 }  // namespace amberfs::testing

@@ -8,8 +8,6 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <memory>
 #include <string>
 
@@ -17,6 +15,7 @@
 #include "store/pack_file.h"
 #include "store/pack_objects.h"
 #include "store/slow_packs.h"
+#include "support/pack_test_util.h"
 #include "support/store_test_util.h"
 
 namespace amberfs::testing {
@@ -59,23 +58,19 @@ inline bool RemoveSlowBlob(Store& raw, const Pointer& blob, const std::string& s
   PackEntry entry;
   if (!FindSlowPack(raw, blob, &pack, &entry)) return false;
   std::vector<PackEntry> entries = GetPackIndex(raw, pack).value();
-  std::filesystem::create_directories(scratch);
-  auto writer = PackWriter::Create(scratch);
-  REQUIRE(writer.ok());
-  size_t kept = 0;
+  std::vector<std::vector<uint8_t>> kept;
+  std::vector<uint32_t> flags;
   for (const PackEntry& e : entries) {
     if (e.id == blob) continue;
     auto bytes = GetPackedBlob(raw, e.id, BlobLocation{pack, static_cast<uint32_t>(e.offset), e.length, e.flags});
     REQUIRE_MESSAGE(bytes.ok(), bytes.status().ToString());
-    REQUIRE((*writer)->Append(e.id, *bytes, e.flags).ok());
-    ++kept;
+    kept.push_back(std::move(*bytes));
+    flags.push_back(e.flags);
   }
-  if (kept > 0) {
-    auto sealed = (*writer)->Seal();
-    REQUIRE(sealed.ok());
-    std::ifstream in(scratch + "/" + sealed->name.Hex(), std::ios::binary);
-    std::vector<uint8_t> packed{std::istreambuf_iterator<char>(in), {}};
-    REQUIRE(PutPack(raw, sealed->name, packed).ok());
+  if (!kept.empty()) {
+    std::filesystem::create_directories(scratch);
+    BuiltPack rest = BuildPackOf(scratch, std::move(kept), flags);
+    REQUIRE(PutPack(raw, rest.sealed.name, rest.bytes).ok());
   }
   REQUIRE(DeletePack(raw, pack).ok());
   return true;

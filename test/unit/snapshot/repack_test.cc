@@ -102,15 +102,9 @@ TEST_CASE("SlowPacks: a pack goes once its live blobs have denser copies, never 
   std::filesystem::create_directories(dir / "build");
   // a holds blobs 0..3; b holds copies of 2 and 3 only (as a repack makes them).
   BuiltPack a = BuildPack(dir / "build", 0, 4);
-  auto writer = PackWriter::Create(dir / "build");
-  REQUIRE(writer.ok());
-  for (int i : {2, 3}) REQUIRE((*writer)->Append(Pointer::Of(a.blobs[i]), a.blobs[i]).ok());
-  auto sealed = (*writer)->Seal();
-  REQUIRE(sealed.ok());
-  auto b_bytes = ReadSmallFile(dir / ("build/" + sealed->name.Hex()), kMaxPackBytes);
-  REQUIRE(b_bytes.ok());
+  BuiltPack b = BuildPackOf(dir / "build", {a.blobs[2], a.blobs[3]});
   REQUIRE(PutPack(store, a.sealed.name, a.bytes).ok());
-  REQUIRE(PutPack(store, sealed->name, *b_bytes).ok());
+  REQUIRE(PutPack(store, b.sealed.name, b.bytes).ok());
 
   // Nothing dead: duplicates alone free nothing.
   CHECK(store.ReclaimDeleted().value() == 0);
@@ -132,14 +126,8 @@ TEST_CASE("SlowPacks: two packs as dead as each other, each holding the other's 
   std::filesystem::create_directories(dir / "build");
   // a: blobs 0, 1; b: blobs 1, 2 (blob 1 in both).
   auto make = [&](std::vector<std::vector<uint8_t>> blobs) {
-    auto w = PackWriter::Create(dir / "build");
-    REQUIRE(w.ok());
-    for (const auto& blob : blobs) REQUIRE((*w)->Append(Pointer::Of(blob), blob).ok());
-    auto s = (*w)->Seal();
-    REQUIRE(s.ok());
-    auto bytes = ReadSmallFile(dir / ("build/" + s->name.Hex()), kMaxPackBytes);
-    REQUIRE(bytes.ok());
-    REQUIRE(PutPack(store, s->name, *bytes).ok());
+    BuiltPack built = BuildPackOf(dir / "build", std::move(blobs));
+    REQUIRE(PutPack(store, built.sealed.name, built.bytes).ok());
   };
   const auto b0 = TestBlob(0, 3000), b1 = TestBlob(1, 3000), b2 = TestBlob(2, 3000);
   make({b0, b1});

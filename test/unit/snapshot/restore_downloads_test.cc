@@ -20,6 +20,7 @@ namespace amberfs {
 namespace {
 
 using testing::BuildPack;
+using testing::BuildPackOf;
 using testing::BuiltPack;
 using testing::CountingStore;
 using testing::TempDir;
@@ -85,18 +86,10 @@ TEST_CASE("restore downloads: a gap over 1 MiB splits a pack's range; a store wi
   auto disk = DiskStore::Open(dir / "slow");
   REQUIRE(disk.ok());
   SlowPacks store(std::move(disk).value());
-  auto writer = PackWriter::Create(dir.path());
-  REQUIRE(writer.ok());
   std::vector<std::vector<uint8_t>> blobs;
-  for (int i = 0; i < 3; ++i) {
-    blobs.push_back(testing::TestBlob(i, i == 1 ? (2 << 20) : 4096));  // a 2 MiB blob between two small ones
-    REQUIRE((*writer)->Append(Pointer::Of(blobs.back()), blobs.back()).ok());
-  }
-  auto sealed = (*writer)->Seal();
-  REQUIRE(sealed.ok());
-  auto bytes = ReadSmallFile(dir / sealed->name.Hex(), kMaxPackBytes);
-  REQUIRE(bytes.ok());
-  REQUIRE(PutPack(store, sealed->name, *bytes).ok());
+  for (int i = 0; i < 3; ++i) blobs.push_back(testing::TestBlob(i, i == 1 ? (2 << 20) : 4096));  // 2 MiB between two small ones
+  BuiltPack built = BuildPackOf(dir.path(), blobs);
+  REQUIRE(PutPack(store, built.sealed.name, built.bytes).ok());
   std::vector<std::pair<uint64_t, Pointer>> chunks{{0, Pointer::Of(blobs[0])}, {1, Pointer::Of(blobs[2])}};
   auto plan = PlanDownloads(&store, chunks);
   REQUIRE(plan.ok());

@@ -17,6 +17,7 @@
 #include "store/pack_objects.h"
 #include "store/store_url.h"
 #include "support/store_test_util.h"
+#include "support/pack_test_util.h"
 #include "support/temp_dir.h"
 
 namespace amberfs {
@@ -28,15 +29,10 @@ using testing::TestBlob;
 // Writes blobs seeded first..first+count-1 into a sealed pack under dir and
 // returns its name and bytes (the blob of seed s is TestBlob(s, 2000 + s)).
 std::pair<Pointer, std::vector<uint8_t>> SealPack(const std::string& dir, int first, int count) {
-  auto writer = PackWriter::Create(dir);
-  REQUIRE(writer.ok());
-  for (int s = first; s < first + count; ++s) {
-    std::vector<uint8_t> blob = TestBlob(s, 2000 + static_cast<size_t>(s));
-    REQUIRE((*writer)->Append(Pointer::Of(blob), blob).ok());
-  }
-  auto sealed = (*writer)->Seal();
-  REQUIRE(sealed.ok());
-  return {sealed->name, ReadSmallFile(dir + "/" + sealed->name.Hex(), kMaxPackBytes).value()};
+  std::vector<std::vector<uint8_t>> blobs;
+  for (int s = first; s < first + count; ++s) blobs.push_back(TestBlob(s, 2000 + static_cast<size_t>(s)));
+  testing::BuiltPack built = testing::BuildPackOf(dir, std::move(blobs));
+  return {built.sealed.name, std::move(built.bytes)};
 }
 
 Pointer Key(int seed) { return Pointer::Of(TestBlob(seed, 2000 + static_cast<size_t>(seed))); }
