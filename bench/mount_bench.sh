@@ -96,12 +96,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-log() { echo "  $*"; }
-forget_pid() {
-  local p keep=()
-  for p in "${helper_pids[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  helper_pids=("${keep[@]}")
-}
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # wait_for_fuse MNT PID LOG: until MNT is a FUSE mount with its file in place.
 wait_for_fuse() {
