@@ -24,6 +24,7 @@ constexpr const char* kUsage =
     "                    [--image PATH] [--slow URL] [--force] VOLDIR\n"
     "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME]\n"
     "                    [--take-over-identity] [--force] VOLDIR\n"
+    "       mkfs.amberfs --clone URL [--volume UUID] [--snapshot NAME] [--force] VOLDIR\n"
     "       mkfs.amberfs --resize SIZE VOLDIR\n"
     "\n"
     "Creates an amberfs volume in VOLDIR (a new or empty directory): it is built beside\n"
@@ -44,6 +45,10 @@ constexpr const char* kUsage =
     "  --restore URL      rebuild a volume from a slow store: the newest snapshot (or\n"
     "                     --snapshot NAME) of the only volume there (or --volume UUID),\n"
     "                     as a new volume with a new uuid\n"
+    "  --clone URL        a new, writable volume from a snapshot (as --restore chooses it)\n"
+    "                     without copying its data: the image starts empty and each chunk\n"
+    "                     is fetched from the slow store when first used; `echo hydrate >\n"
+    "                     ctl` fetches the rest. Returns once the snapshot's index is read\n"
     "  --take-over-identity  with --restore: keep the original's uuid and continue it\n"
     "                     (for a volume gone for good; refused while its markers in the\n"
     "                     store are less than an hour old)\n"
@@ -92,9 +97,9 @@ int Restore(amberfs::RestoreVolumeOptions options) {
   const bool tty = ::isatty(STDERR_FILENO);
   const auto start = std::chrono::steady_clock::now();
   auto last = start;
-  options.planned = [](const amberfs::RestoreChoice& choice) {
-    std::fprintf(stderr, "restoring volume %s, snapshot %s (%s)\n", choice.uuid.c_str(), choice.snapshot.c_str(),
-                 amberfs::FormatSize(choice.volume_size).c_str());
+  options.planned = [clone = options.clone](const amberfs::RestoreChoice& choice) {
+    std::fprintf(stderr, "%s volume %s, snapshot %s (%s)\n", clone ? "cloning" : "restoring", choice.uuid.c_str(),
+                 choice.snapshot.c_str(), amberfs::FormatSize(choice.volume_size).c_str());
   };
   const auto every = tty ? std::chrono::milliseconds(200) : std::chrono::milliseconds(5000);
   options.progress = [&, tty, every](const amberfs::RestoreProgress& p) {
@@ -113,11 +118,19 @@ int Restore(amberfs::RestoreVolumeOptions options) {
     if (tty) std::fputc('\n', stderr);
     return Failed(r.status());
   }
-  std::printf("restored amberfs volume %s in %s from %s\n  volume %s snapshot %s: %llu of %llu chunks downloaded, "
-              "%s\n",
-              r->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
-              r->choice.uuid.c_str(), r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
-              (unsigned long long)r->stats.chunks, amberfs::FormatSize(r->stats.bytes).c_str());
+  if (options.clone) {
+    std::printf("cloned amberfs volume %s in %s from %s\n  volume %s snapshot %s: %llu of %llu chunks stay in the "
+                "slow store until first used (or `echo hydrate > ctl`)\n",
+                r->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
+                r->choice.uuid.c_str(), r->choice.snapshot.c_str(), (unsigned long long)r->stats.remote,
+                (unsigned long long)r->stats.chunks);
+  } else {
+    std::printf("restored amberfs volume %s in %s from %s\n  volume %s snapshot %s: %llu of %llu chunks downloaded, "
+                "%s\n",
+                r->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(), options.url.c_str(),
+                r->choice.uuid.c_str(), r->choice.snapshot.c_str(), (unsigned long long)r->stats.downloaded,
+                (unsigned long long)r->stats.chunks, amberfs::FormatSize(r->stats.bytes).c_str());
+  }
   if (!r->publish_note.empty()) {
     std::printf("  the restored snapshot's refs wait in the volume's upload log (%s); its mount uploads them\n",
                 r->publish_note.c_str());
@@ -137,7 +150,7 @@ static int Resize(const std::string& voldir, uint64_t new_size) {
 
 static int Run(int argc, char** argv) {
   enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
-         kVersion, kResize };
+         kVersion, kResize, kClone };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
@@ -147,11 +160,13 @@ static int Run(int argc, char** argv) {
       {"s3-credentials", required_argument, nullptr, kCreds},
       {"take-over-identity", no_argument, nullptr, kTakeOver},
       {"resize", required_argument, nullptr, kResize},
+      {"clone", required_argument, nullptr, kClone},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
   amberfs::RestoreVolumeOptions restore_options;
   bool restore = false, create_only = false, resize = false, force_given = false;
+  int sources = 0;  // --restore and --clone given
   uint64_t resize_to = 0;
   uint64_t block = options.block_size, chunk = options.chunk_size;
   opterr = 0;
@@ -165,7 +180,8 @@ static int Run(int argc, char** argv) {
       case kSlow: options.slow_url = optarg; create_only = true; break;
       case kForce: options.force = force_given = true; break;
       case kResize: if (!ParseSizeOption("resize", optarg, &resize_to)) return Hint(); resize = true; break;
-      case kRestore: restore_options.url = optarg; restore = true; break;
+      case kRestore: restore_options.url = optarg; restore = true; ++sources; break;
+      case kClone: restore_options.url = optarg; restore_options.clone = restore = true; ++sources; break;
       case kVolume: restore_options.volume = optarg; break;
       case kSnapshot: restore_options.snapshot = optarg; break;
       case kCreds: restore_options.credentials_file = options.s3_credentials = optarg; break;
@@ -186,11 +202,15 @@ static int Run(int argc, char** argv) {
     return Usage("--resize SIZE VOLDIR takes no other option (the volume keeps its geometry and stores)");
   }
   if (resize) return Resize(argv[optind], resize_to);
-  if (restore && create_only) return Usage("--restore takes its geometry and slow store from the snapshot; "
+  if (sources > 1) return Usage("give one of --restore URL and --clone URL, once");
+  if (restore_options.clone && restore_options.take_over_identity) {
+    return Usage("a clone always gets its own identity; --take-over-identity goes with --restore");
+  }
+  if (restore && create_only) return Usage("--restore and --clone take its geometry and slow store from the snapshot; "
                                            "--size, --block-size, --chunk-size, --image and --slow do not apply");
   if (!restore && (!restore_options.volume.empty() || !restore_options.snapshot.empty() ||
                    restore_options.take_over_identity)) {
-    return Usage("--volume, --snapshot and --take-over-identity go with --restore URL");
+    return Usage("--volume, --snapshot and --take-over-identity go with --restore URL (or --clone URL)");
   }
   if (restore) {
     restore_options.voldir = argv[optind];

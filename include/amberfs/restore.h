@@ -33,6 +33,14 @@
 // (EBUSY) while the original's upload or gc marker in the store is younger
 // than an hour.
 //
+// Clone (options.clone, mkfs.amberfs --clone): the same, except that no
+// chunk is downloaded. The snapshot's index is walked (its nodes only) to
+// list the non-null chunks, which are recorded as remote (VOLDIR/remote,
+// src/snapshot/remote_chunks.h) against the new identity's copy of the
+// record; the image stays empty and the mount fetches each remote chunk when
+// it is first used (src/snapshot/hydrator.h). RestoreStats::remote counts
+// them. A clone always gets a new uuid (take_over_identity is EINVAL).
+//
 // Errors: EINVAL (bad arguments, an ambiguous choice), ENOENT (nothing to
 // restore, an unknown volume or snapshot), EBADMSG (a corrupt record, ref,
 // node or chunk), EEXIST / EBUSY (VOLDIR holds a volume and no force / it is
@@ -71,6 +79,7 @@ struct RestoreStats {
   uint64_t chunks = 0;       // chunks in the volume
   uint64_t downloaded = 0;   // non-null chunks written
   uint64_t bytes = 0;        // bytes written
+  uint64_t remote = 0;       // a clone's non-null chunks, left in the slow store
 };
 
 struct RestoreVolumeOptions {
@@ -81,6 +90,7 @@ struct RestoreVolumeOptions {
   std::string voldir;
   bool force = false;
   bool take_over_identity = false;  // keep the source volume's uuid (see above)
+  bool clone = false;               // download nothing: a clone (see above)
   // How long to wait for the new identity's uploads (then the mount does them).
   std::chrono::milliseconds publish_wait{20000};
   int threads = 12;

@@ -31,6 +31,13 @@
 // starts the AutoSnapshots thread last; Close stops it first (its running tick
 // finishes). The ctl `snapshot` refuses the names it uses (EINVAL).
 //
+// Clones (mkfs.amberfs --clone): a volume whose chunks are partly still in
+// the slow store. Read, Write and Discard fetch the remote chunks of their
+// range into the image first (Hydrator::EnsureLocal; EIO when the slow store
+// cannot give them); the ctl `hydrate` fetches all of them; the origin
+// snapshot cannot be deleted until then. A read-only Open of a clone with
+// remote chunks is refused (EROFS: fetching writes the image).
+//
 // Rollback: a rollback that a crash or an error left unfinished
 // (VOLDIR/rollback-intent) is finished by a read-write Open before it
 // returns; if that fails, Open logs it and the volume refuses writes until a
@@ -73,6 +80,7 @@ class Catalog;
 class ChangeTracker;
 class Conductor;
 class CtlDispatcher;
+class Hydrator;
 class MetricsWriter;
 class PairedStore;
 class Snapshotter;
@@ -140,6 +148,7 @@ class Volume {
   static Result<std::unique_ptr<Volume>> OpenUnguarded(const std::string& voldir, const VolumeOptions& options);
   Status OpenSnapshots(ConductorOptions* copts);
   void RegisterSnapshotCtl(CtlDispatcher* ctl);
+  void RegisterCloneCtl(CtlDispatcher* ctl);
 
   std::string dir_;
   VolumeConfig config_;
@@ -151,6 +160,9 @@ class Volume {
   // the upload workers, whose pack PUTs into a local slow store ask it.
   std::unique_ptr<SpaceReserve> space_reserve_;
   std::unique_ptr<PairedStore> paired_;
+  // A clone's remote chunks (hydrator.h); nullptr for any other volume.
+  // After paired_, which it reads through.
+  std::unique_ptr<Hydrator> hydrator_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<Snapshotter> snapshotter_;
   std::unique_ptr<Conductor> conductor_;

@@ -226,6 +226,11 @@ Status Snapshotter::Delete(std::string_view name) {
   if (!op.owns_lock()) return Status::Error(EBUSY, "a snapshot, rollback, delete or gc is running");
   AMBER_RETURN_IF_ERROR(RefuseWhileRollbackUnfinished());
   AMBER_ASSIGN_OR_RETURN(CatalogEntry entry, catalog_->Get(name));
+  if (options_.pinned_snapshot && options_.pinned_snapshot() == name) {
+    return Status::Error(EBUSY, "snapshot " + std::string(name) + " is the one this clone was made from, and some "
+                                "of its chunks are still only in the slow store; `echo hydrate > ctl` fetches "
+                                "them, then it can be deleted");
+  }
   if (entry.record == base_record_) {
     // The next snapshot reaches this one's unchanged chunks through the base:
     // keep them marked for other volumes' gc, which only sees the slow store.

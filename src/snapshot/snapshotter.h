@@ -107,6 +107,10 @@
 // fails with ENOSPC, changing nothing, and says to delete other snapshots and
 // run gc first.
 //
+// A clone's origin snapshot (options.pinned_snapshot) cannot be deleted
+// while chunks of the clone are still remote: their blobs are reached only
+// through it (EBUSY, saying to hydrate first).
+//
 // Errors: EBUSY when another snapshot, rollback or gc runs (one at a time);
 // EINVAL for a bad name; EEXIST for a taken name; ENOENT for an unknown
 // snapshot; store, tracker and Conductor errors pass through annotated.
@@ -124,6 +128,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -168,6 +173,9 @@ struct SnapshotterOptions {
   // How long gc waits for its repacked packs to reach the slow store before
   // it deletes the old ones there (those it did not wait for go at a later gc).
   std::chrono::milliseconds repack_upload_wait{std::chrono::minutes(10)};
+  // The snapshot Delete refuses (EBUSY), "" for none: a clone's origin while
+  // some of its chunks are still remote (hydrator.h). Called under op_mu_.
+  std::function<std::string()> pinned_snapshot;
 };
 
 struct SnapshotReply {

@@ -28,6 +28,9 @@
 //   upload.log     the PairedStore's upload log (and upload.log.compact
 //                  while UploadLog compacts it; store/upload_log.h names that)
 //   archive/       the default slow store (file://VOLDIR/archive)
+//   remote         a clone's chunks still only in the slow store, and
+//   remote.log     the chunks fetched since (remote_chunks.h); absent
+//                  on any volume that is not an unhydrated clone
 //
 // Slow store refs of a volume (store.h for the ref namespace):
 //   volumes/<uuid>/config           a copy of VOLDIR/config
@@ -63,6 +66,8 @@ inline constexpr const char* kCatalogDir = "catalog";
 inline constexpr const char* kFastStoreDir = "fast";
 inline constexpr const char* kUploadLogFile = "upload.log";
 inline constexpr const char* kDefaultSlowStoreDir = "archive";
+inline constexpr const char* kRemoteChunksFile = "remote";
+inline constexpr const char* kRemoteLogFile = "remote.log";
 // Room kept for delete and gc on a full file system (base/space_reserve.h).
 inline constexpr const char* kSpaceReserveFile = "reserve";
 inline constexpr uint64_t kSpaceReserveBytes = 4ull << 20;

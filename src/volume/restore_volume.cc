@@ -10,6 +10,8 @@
 #include <memory>
 
 #include "amberfs/volume_config.h"
+#include "snapshot/index_tree.h"
+#include "snapshot/remote_chunks.h"
 #include "snapshot/restore_steps.h"
 #include "snapshot/volume_layout.h"
 #include "store/packed_disk_store.h"
@@ -75,10 +77,26 @@ CreateVolumeOptions CreateOptionsFor(const RestoreVolumeOptions& options, const 
   return create;
 }
 
+// The snapshot's non-null chunks: what a clone leaves in the slow store.
+// Reads the index nodes only.
+Result<std::vector<uint64_t>> NonNullChunks(Store* store, const SnapshotRecord& record) {
+  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
+  IndexTree tree(store, geo, 0);
+  std::vector<uint64_t> chunks;
+  AMBER_RETURN_IF_ERROR(tree.Walk(record.root, [&](uint64_t c, const Pointer&) {
+    chunks.push_back(c);
+    return Status::OK();
+  }).Annotate("walk the index of snapshot " + record.name));
+  return chunks;
+}
+
 }  // namespace
 
 Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   if (options.voldir.empty()) return Status::Error(EINVAL, "no volume directory given");
+  if (options.clone && options.take_over_identity) {
+    return Status::Error(EINVAL, "a clone always gets its own identity; --take-over-identity goes with --restore");
+  }
   AMBER_ASSIGN_OR_RETURN(StoreUrl url, ParseStoreUrl(options.url));
   // Opening a DiskStore creates its directory; a restore must not.
   if (url.kind == StoreUrl::Kind::kFile && ::access(url.path.c_str(), F_OK) != 0) {
@@ -94,7 +112,7 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   if (options.planned) options.planned(result.choice);
 
   AMBER_ASSIGN_OR_RETURN(VolumePlan volume, PlanVolume(CreateOptionsFor(options, plan, url)));
-  const std::string source = "mkfs.amberfs --restore " + options.url + " --volume " + plan.uuid + " --snapshot " +
+  const std::string source = std::string(options.clone ? "mkfs.amberfs --clone " : "mkfs.amberfs --restore ") + options.url + " --volume " + plan.uuid + " --snapshot " +
                              plan.record.name;
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<VolumeBuild> build, VolumeBuild::Begin(volume.voldir, options.force, source));
   if (options.take_over_identity) {
@@ -110,11 +128,24 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
 
   std::string created_image;  // none: a restore's image is always VOLDIR/image
   AMBER_RETURN_IF_ERROR(LayOutVolume(volume, build.get(), &created_image));
-  AMBER_ASSIGN_OR_RETURN(result.stats, RestoreImage(store, plan.record, volume.config.ImagePath(build->dir()),
-                                                    options.threads, options.progress));
+  std::vector<uint64_t> remote;
+  if (options.clone) {
+    AMBER_ASSIGN_OR_RETURN(remote, NonNullChunks(store, plan.record));
+    result.stats.chunks = plan.record.chunk_count();
+    result.stats.remote = remote.size();
+  } else {
+    AMBER_ASSIGN_OR_RETURN(result.stats, RestoreImage(store, plan.record, volume.config.ImagePath(build->dir()),
+                                                      options.threads, options.progress));
+  }
   Pointer record = plan.record_pointer;
   if (!options.take_over_identity) {
     AMBER_ASSIGN_OR_RETURN(record, PublishIdentity(build->dir(), options, plan, volume.config, &result.publish_note));
+  }
+  if (options.clone) {
+    // Against the clone's own copy of the record: its catalog keeps that
+    // one, and the origin's may be deleted any time.
+    AMBER_RETURN_IF_ERROR(RemoteChunks::Create(build->dir(), RemoteOrigin{plan.record.name, record},
+                                               plan.record.chunk_count(), remote));
   }
   AMBER_RETURN_IF_ERROR(InstallRestoredSnapshot(build->dir(), plan, record));
   AMBER_RETURN_IF_ERROR(build->Install());

@@ -21,6 +21,7 @@
 #include "io/device.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
+#include "snapshot/hydrator.h"
 #include "snapshot/rollback_intent.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshotter.h"
@@ -115,6 +116,11 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
     }
     AMBER_RETURN_IF_ERROR(FinishInterruptedResize(dir, config).Annotate("settle an interrupted resize"));
   }
+  if (options.read_only && ::access(VolumePath(dir, kRemoteChunksFile).c_str(), F_OK) == 0) {
+    return Status::Error(EROFS, "volume " + dir + " is a clone whose chunks are partly still in the slow store, "
+                                "and reading them writes them into the image: mount it read-write (`echo hydrate "
+                                "> ctl` then fetches them all)");
+  }
   if (options.read_only) {
     AMBER_ASSIGN_OR_RETURN(std::optional<RollbackIntent> intent, ReadRollbackIntent(dir));
     if (intent) {
@@ -189,6 +195,7 @@ Status Volume::Close() {
   // Its running tick finishes first: retention applies to every automatic
   // snapshot taken, and nothing snapshots a closing cache.
   if (auto_snapshots_) auto_snapshots_->Stop();
+  if (hydrator_) hydrator_->Stop();  // its read-ahead fetches finish
   Status st = conductor_->Close();
   if (!st.ok()) {
     LOG_ERROR("final flush of %s failed, the volume stays marked unclean: %s", dir_.c_str(),
@@ -217,6 +224,7 @@ void Volume::RegisterCtl(CtlDispatcher* ctl) {
                   return std::string("loglevel ") + LogLevelName(GetLogLevel());
                 });
   if (snapshotter_) RegisterSnapshotCtl(ctl);
+  if (snapshotter_) RegisterCloneCtl(ctl);
 }
 
 void Volume::WriteMetrics(MetricsWriter* out) const {
@@ -225,6 +233,7 @@ void Volume::WriteMetrics(MetricsWriter* out) const {
   WriteConductorMetrics(conductor_->Stats(), out);
   if (snapshotter_) WriteSnapshotMetrics(snapshotter_->Stats(), out);
   if (auto_snapshots_) WriteAutoSnapshotMetrics(auto_snapshots_->Stats(), out);
+  if (hydrator_) WriteCloneMetrics(hydrator_->Stats(), out);
 }
 
 Status Volume::OpenSnapshots(ConductorOptions* copts) {
@@ -255,7 +264,11 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   if (!paired.ok()) return paired.status().Annotate("open blob store");
   paired_ = std::move(paired).value();
   AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
+  Result<std::unique_ptr<Hydrator>> hydrator = Hydrator::Open(dir_, config_.ImagePath(dir_), paired_.get());
+  if (!hydrator.ok()) return hydrator.status().Annotate("open the clone's remote chunks");
+  hydrator_ = std::move(hydrator).value();
   SnapshotterOptions so;
+  if (hydrator_) so.pinned_snapshot = [h = hydrator_.get()] { return h->PinnedSnapshot(); };
   so.space_reserve = space_reserve_.get();
   so.voldir = dir_;
   so.volume_uuid = config_.uuid;
@@ -269,13 +282,19 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   return Status::OK();
 }
 
-Status Volume::Read(void* buf, size_t length, uint64_t offset) { return conductor_->ReadAt(buf, length, offset); }
+// A clone's remote chunks reach the image before the cache sees the range.
+Status Volume::Read(void* buf, size_t length, uint64_t offset) {
+  if (hydrator_) AMBER_RETURN_IF_ERROR(hydrator_->EnsureLocal(offset, length));
+  return conductor_->ReadAt(buf, length, offset);
+}
 
 Status Volume::Write(const void* buf, size_t length, uint64_t offset) {
+  if (hydrator_) AMBER_RETURN_IF_ERROR(hydrator_->EnsureLocal(offset, length));
   return snapshotter_ ? snapshotter_->Write(buf, length, offset) : conductor_->WriteAt(buf, length, offset);
 }
 
 Status Volume::Discard(uint64_t offset, uint64_t length) {
+  if (hydrator_) AMBER_RETURN_IF_ERROR(hydrator_->EnsureLocal(offset, length));
   return snapshotter_ ? snapshotter_->Discard(offset, length) : conductor_->Discard(offset, length);
 }
 
@@ -338,6 +357,16 @@ void Volume::RegisterSnapshotCtl(CtlDispatcher* ctl) {
     AMBER_ASSIGN_OR_RETURN(GcReply r, snap->Gc());
     return r.ToString();
   });
+}
+
+void Volume::RegisterCloneCtl(CtlDispatcher* ctl) {
+  ctl->RegisterCancellable("hydrate", "hydrate", 0, 0,
+                           [this](const std::vector<std::string>&, const CtlContext& ctx) -> Result<std::string> {
+                             if (!hydrator_) return HydrateReply().ToString();  // nothing is remote
+                             AMBER_ASSIGN_OR_RETURN(HydrateReply r,
+                                                    hydrator_->HydrateAll([&ctx] { return ctx.Cancelled(); }));
+                             return r.ToString();
+                           });
 }
 
 }  // namespace amberfs

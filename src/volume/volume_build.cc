@@ -59,7 +59,8 @@ Status RemoveTree(const std::string& path) {
 bool IsVolumeEntry(const std::string& name) {
   static const std::string_view kNames[] = {kConfigFile,   kDefaultImageName, kLockFile,       kMountedMarker,
                                             kSpareMarker,  kChangesFile,      kResizeChangesFile, kSnapshotBaseFile, kCatalogDir,
-                                            kFastStoreDir, kUploadLogFile,    kDefaultSlowStoreDir, kPendingMarker};
+                                            kFastStoreDir, kUploadLogFile,    kDefaultSlowStoreDir, kPendingMarker,
+                                            kRemoteChunksFile, kRemoteLogFile};
   for (std::string_view n : kNames) {
     if (name == n) return true;
   }

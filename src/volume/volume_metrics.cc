@@ -96,4 +96,15 @@ void WriteAutoSnapshotMetrics(const AutoSnapshotStats& s, MetricsWriter* out) {
                s.gc_failures);
 }
 
+void WriteCloneMetrics(const HydratorStats& s, MetricsWriter* out) {
+  out->Gauge("amberfs_clone_remote_chunks", "Chunks of this clone still only in the slow store (0: fully hydrated).",
+             s.remote_chunks);
+  out->Counter("amberfs_clone_fetched_chunks_total", "Remote chunks fetched into the image by this mount.",
+               s.fetched_chunks);
+  out->Counter("amberfs_clone_fetched_bytes_total", "Bytes of remote chunks fetched by this mount.", s.fetched_bytes);
+  out->Counter("amberfs_clone_fetch_errors_total", "Fetches of remote chunks that failed (the access got EIO).",
+               s.fetch_errors);
+  out->Gauge("amberfs_clone_hydrating", "1 while `hydrate` runs.", s.hydrating ? 1 : 0);
+}
+
 }  // namespace amberfs

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "base/stats.h"
+#include "snapshot/hydrator.h"
 #include "snapshot/snapshotter.h"
 #include "volume/auto_snapshots.h"
 
@@ -14,5 +15,7 @@ void WriteBuildInfo(MetricsWriter* out);
 void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out);
 // Only on a mount with snapshot_interval=.
 void WriteAutoSnapshotMetrics(const AutoSnapshotStats& s, MetricsWriter* out);
+// Only on a clone (mkfs.amberfs --clone) opened with remote chunks.
+void WriteCloneMetrics(const HydratorStats& s, MetricsWriter* out);
 
 }  // namespace amberfs
