@@ -118,6 +118,7 @@ struct FsckCounts {
   uint64_t bytes_read = 0;
   uint64_t chunks_compared = 0;  // unmarked chunks compared with the image
   uint64_t chunks_marked = 0;    // chunks the change tracker holds as changed
+  uint64_t chunks_remote = 0;    // a clone's chunks still only in the slow store (not compared)
   uint64_t pending_uploads = 0;
   uint64_t slow_blobs_listed = 0;  // blobs in the slow store's listing, when it was listed
   uint64_t slow_requests = 0;      // requests sent to the slow store (S3: HTTP, retries included)

@@ -13,6 +13,7 @@
 #include "base/aligned_buffer.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/chunk_hasher.h"
+#include "snapshot/remote_chunks.h"
 #include "base/unique_fd.h"
 #include "fsck/internal.h"
 
@@ -237,13 +238,26 @@ Status CheckChanges(Context& ctx) {
     return Status::OK();
   }
 
+  // A clone's remote chunks (remote_chunks.h) are holes in the image by
+  // design: their bytes are still only in the slow store.
+  Result<std::unique_ptr<RemoteChunks>> remote = RemoteChunks::Open(ctx.voldir, /*read_only=*/true);
+  if (!remote.ok()) {
+    ctx.Problem(FsckClass::kImage, ctx.Path(kRemoteChunksFile),
+                "this clone's list of chunks still in the slow store is unusable, so which chunks of the image "
+                "hold data cannot be told: " + remote.status().message());
+    ctx.Skip("image vs the base snapshot (the clone's remote-chunks file is unusable)");
+    return Status::OK();
+  }
+  if (*remote) ctx.report.counts.chunks_remote = (*remote)->remaining();
+
   UniqueFd fd(::open(config.ImagePath(ctx.voldir).c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open image " + config.ImagePath(ctx.voldir));
   auto marked = [&](uint64_t c) { return tracker && tracker->IsMarked(c, ChangeTracker::Set::kActive); };
+  auto skipped = [&](uint64_t c) { return marked(c) || (*remote && (*remote)->IsRemote(c)); };
   uint64_t unmarked = 0;
-  for (uint64_t c = 0; c < chunks; ++c) unmarked += !marked(c);
+  for (uint64_t c = 0; c < chunks; ++c) unmarked += !skipped(c);
   ctx.report.counts.chunks_compared = unmarked;
-  const std::vector<uint64_t> to_read = ChunksToRead(config, fd.get(), expected, marked);
+  const std::vector<uint64_t> to_read = ChunksToRead(config, fd.get(), expected, skipped);
   AMBER_ASSIGN_OR_RETURN(std::vector<uint64_t> lost_marks, DifferingChunks(ctx, fd.get(), to_read, expected));
   ReportLostMarks(ctx, lost_marks, baseline_name);
   ctx.plan.mark.chunks = std::move(lost_marks);

@@ -131,7 +131,11 @@ std::string RenderFsckText(const FsckReport& r, bool strict) {
   if (n.chunks_compared > 0) {
     out += "Compared " + Counted(n.chunks_compared, "unmarked chunk", "unmarked chunks") +
            " of the image with the base snapshot; " + Counted(n.chunks_marked, "chunk is", "chunks are") +
-           " marked changed.\n";
+           " marked changed" +
+           (n.chunks_remote > 0 ? "; " + Counted(n.chunks_remote, "chunk of this clone is", "chunks of this clone are") +
+                                      " still only in the slow store"
+                                : std::string()) +
+           ".\n";
   }
   if (n.fast_packs > 0 || n.evicted_packs > 0) {
     out += "Fast store: " + Counted(n.fast_packs, "pack", "packs") + " checked";
@@ -189,6 +193,7 @@ std::string RenderFsckJson(const FsckReport& r, bool strict) {
                       num(n.referenced_bytes) + ", \"fast_blobs\": " + num(n.fast_blobs) + ", \"blobs_read\": " +
                       num(n.blobs_read) + ", \"bytes_read\": " + num(n.bytes_read) + ", \"chunks_compared\": " +
                       num(n.chunks_compared) + ", \"chunks_marked\": " + num(n.chunks_marked) +
+                      ", \"chunks_remote\": " + num(n.chunks_remote) +
                       ", \"pending_uploads\": " + num(n.pending_uploads) + ", \"slow_blobs_listed\": " +
                       num(n.slow_blobs_listed) + ", \"slow_requests\": " + num(n.slow_requests) +
                       ", \"fast_packs\": " + num(n.fast_packs) + ", \"fast_packs_read\": " + num(n.fast_packs_read) +

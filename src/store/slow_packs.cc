@@ -107,7 +107,16 @@ Result<std::vector<uint8_t>> SlowPacks::Get(const Pointer& key) {
     if (packed.ok()) return packed;
     Result<std::vector<uint8_t>> loose = raw_->Get(key);
     if (loose.ok() || loose.status().code() != ENOENT) return loose;
-    return packed.status();
+    if (packed.status().code() != ENOENT) return packed.status();
+    // The pack is gone: another volume's gc deleted it (after repacking its
+    // live blobs). Forget it, and look for the blob in packs put since.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      RemovePackLocked(where.pack);
+    }
+    AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfDue));
+    if (!Lookup(key, &where)) return packed.status();
+    return GetPackedBlob(*raw_, key, where);
   }
   Result<std::vector<uint8_t>> loose = raw_->Get(key);
   if (loose.ok() || loose.status().code() != ENOENT) return loose;

@@ -289,6 +289,21 @@ TEST_CASE("SlowPacks: a blob in two packs stays found when one of them goes") {
   CHECK(Sorted(rig.Listed()) == Keys({2}));
 }
 
+TEST_CASE("SlowPacks: a pack another volume's gc repacked and deleted is left for the pack that holds the blob now") {
+  Rig rig;
+  const Pointer old_pack = rig.PutPackRaw(0, 3);
+  CHECK(rig.store->Get(Key(1)).ok());  // the map names old_pack for blob 1
+  // Another process (its own SlowPacks over the same raw store) copies blob
+  // 1 into a new pack and deletes the old one.
+  rig.PutPackRaw(1, 1);
+  REQUIRE(DeletePack(rig.packs->raw(), old_pack).ok());
+  Result<std::vector<uint8_t>> got = rig.store->Get(Key(1));
+  REQUIRE(got.ok());
+  CHECK(Pointer::Of(*got) == Key(1));
+  // A blob the old pack alone held is not found, and says so.
+  CHECK(rig.store->Get(Key(2)).status().code() == ENOENT);
+}
+
 TEST_CASE("SlowPacks: a damaged index object is skipped, the other packs still found") {
   Rig rig;
   const Pointer bad = rig.PutPackRaw(0, 2);
