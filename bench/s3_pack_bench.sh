@@ -25,6 +25,11 @@
 #            then `restic -r s3:http://127.0.0.1:PORT/restic-rN --no-lock
 #            restore latest --target DIR` timed, with a fresh empty cache
 #            (nothing local, as for amberfs); the file must equal the bytes.
+#   clone    amberfs (issue 16): `mkfs.amberfs --clone s3://amberfs-rN?... --volume
+#            UUID --snapshot s1 NEWDIR` timed until it returns (the clone directory's size is
+#            shown), then NEWDIR mounted and `dd if=MNT/volume of=/dev/null
+#            bs=1M` timed: every chunk fetched on first read, with read-ahead;
+#            then MNT/volume must equal the written bytes (cmp, untimed).
 #   objects  objects in each bucket per GiB written (files *._S3rver_object
 #            in s3rver's --directory): amberfs's after its unmount, s3backer's
 #            after its unmount, restic's repository's.
@@ -39,7 +44,9 @@
 #
 # Targets (issue 14), reported as met/missed, never failing:
 #   upload >= 3x s3backer, restore >= 2x restic restore,
-#   amberfs <= 200 slow-store objects per GiB.
+#   amberfs <= 200 slow-store objects per GiB;
+#   (issue 16) clone of the snapshot under 3 s, a dd of the clone >= 0.5x the
+#   restore's throughput.
 #
 # Environment (defaults in brackets):
 #   BENCH_S3_SIZE [1G] volume and data size (a multiple of 128K)
@@ -226,6 +233,7 @@ unmount() {
 
 declare -A runs=()  # figure -> space-separated figures of the runs
 declare -A uploaded=()  # round -> 1 once amberfs's upload of it succeeded
+declare -A uuid_of=()   # round -> the uploaded volume's uuid (the restore publishes a second volume)
 add() { runs[$1]+="$2 "; }
 
 # --- amberfs -------------------------------------------------------------------
@@ -280,6 +288,7 @@ amberfs_upload() {
   fi
   add a_up "$up"; add a_objs "$objs"
   [[ $up != fail ]] && uploaded[$r]=1
+  uuid_of[$r]=$(awk '$1 == "uuid" { print $2 }' "$vol/config" 2>/dev/null)
   # Nothing local is left for the restore.
   rm -rf "$vol"
   printf '  amberfs  round %d upload: %s MiB/s; %s\n' "$r" "$up" "$note"
@@ -310,6 +319,52 @@ amberfs_restore() {
   add a_rest "$rest"
   rm -rf "$d"
   printf '  amberfs  round %d restore: %s MiB/s; %s\n' "$r" "$rest" "$note"
+}
+
+# amberfs_clone ROUND: mkfs --clone (timed), then a dd of the mounted clone (timed).
+amberfs_clone() {
+  local r=$1 d=$work/r$1/clone url took=fail rd=fail note="" t0 t1
+  local mnt=$d/mnt
+  url=$(amber_url "$r")
+  if [[ -z ${uploaded[$r]:-} ]]; then
+    log "amberfs round $r: no clone (the upload failed)"
+    add c_time fail; add c_read fail
+    return
+  fi
+  mkdir -p "$mnt"
+  settle
+  stamp t0
+  if ! bg_run "$d/clone.log" "$build/mkfs.amberfs" --clone "$url" --volume "${uuid_of[$r]:-}" --snapshot s1 "$d/vol"; then
+    log "amberfs round $r: mkfs.amberfs --clone failed: $(tail -n 2 "$d/clone.log")"
+    add c_time fail; add c_read fail
+    rm -rf "$d"
+    return
+  fi
+  stamp t1
+  took=$(secs $((t1 - t0)))
+  note="clone $took s, its directory $(du -sh "$d/vol" | cut -f1)"
+  env --default-signal=INT "$build/amberfs" -f "$d/vol" "$mnt" >"$d/daemon.log" 2>&1 &
+  daemon_of[$mnt]=$!
+  if wait_file "$mnt/volume" "${daemon_of[$mnt]}" "$d/daemon.log"; then
+    settle
+    stamp t0
+    if bg_run "$d/dd.log" dd if="$mnt/volume" of=/dev/null bs=1M status=none; then
+      stamp t1
+      if cmp -s "$work/data.bin" "$mnt/volume"; then
+        rd=$(mibps $((t1 - t0)))
+        note+="; dd of the clone $(secs $((t1 - t0))) s, $(awk '/^amberfs_clone_fetched_chunks_total/ { print $2 }' \
+          "$mnt/stats") chunks fetched, volume equal to the bytes written"
+      else
+        note+="; the clone's volume DIFFERS from the bytes written"
+      fi
+    else
+      note+="; dd of the clone failed: $(tail -n 2 "$d/dd.log")"
+    fi
+  fi
+  unmount "$mnt" || log "amberfs round $r: clone daemon exited non-zero: $(tail -n 2 "$d/daemon.log")"
+  add c_time "$took"; add c_read "$rd"
+  rm -rf "$d"
+  printf '  amberfs  round %d clone: %s s, read %s MiB/s; %s\n' "$r" "$took" "$rd" "$note"
 }
 
 # --- s3backer ------------------------------------------------------------------
@@ -437,7 +492,7 @@ fi
 for r in $(seq "$rounds"); do
   mkdir -p "$work/r$r/amberfs" "$work/r$r/s3backer" "$work/r$r/restic"
   if ! start_s3rver "$work/r$r"; then
-    add a_up fail; add a_objs fail; add a_rest fail
+    add a_up fail; add a_objs fail; add a_rest fail; add c_time fail; add c_read fail
     ((have_s3backer)) && { add s_up fail; add s_objs fail; }
     ((have_restic)) && { add r_rest fail; add r_objs fail; }
     continue
@@ -448,11 +503,13 @@ for r in $(seq "$rounds"); do
     amberfs_upload "$r"
     ((have_s3backer)) && s3backer_upload "$r"
     amberfs_restore "$r"
+    amberfs_clone "$r"
     ((have_restic)) && restic_restore "$r"
   else
     ((have_s3backer)) && s3backer_upload "$r"
     amberfs_upload "$r"
     ((have_restic)) && restic_restore "$r"
+    amberfs_clone "$r"
     amberfs_restore "$r"
   fi
   stop_s3rver
@@ -461,7 +518,7 @@ done
 
 # --- the table -------------------------------------------------------------------
 declare -A med=()
-for k in a_up a_rest a_objs s_up s_objs r_rest r_objs; do
+for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read; do
   # shellcheck disable=SC2086  # a list of figures
   med[$k]=$(median ${runs[$k]:-})
   [[ ${med[$k]} =~ ^[0-9.]+$ ]] && med[$k]=$(printf '%.1f' "${med[$k]}")
@@ -484,6 +541,9 @@ rr=$(ratio "${med[a_rest]}" "${med[r_rest]:-}")
 row "restore MiB/s" "${med[a_rest]:--}" "" "${med[r_rest]:--}" "$rr vs restic" ">= 2x restic restore" "$(verdict "$rr" ">=" 2)"
 row "objects per GiB" "${med[a_objs]:--}" "${med[s_objs]:--}" "${med[r_objs]:--}" "" "amberfs <= 200" \
   "$(verdict "${med[a_objs]}" "<=" 200)"
+rc=$(ratio "${med[c_read]}" "${med[a_rest]}")
+row "clone s" "${med[c_time]:--}" "" "" "" "< 3 s (1 GiB)" "$(verdict "${med[c_time]}" "<=" 3)"
+row "clone read MiB/s" "${med[c_read]:--}" "" "" "$rc vs restore" ">= 0.5x amberfs restore" "$(verdict "$rc" ">=" 0.5)"
 echo "(medians of $rounds rounds of $size; upload: amberfs snapshot + drain, s3backer $sb_block blocks dd + unmount;" \
-  "restore: mkfs.amberfs --restore, restic restore; objects in each bucket per GiB written)"
+  "restore: mkfs.amberfs --restore, restic restore; clone: mkfs.amberfs --clone, then dd of the mounted clone; objects in each bucket per GiB written)"
 echo "s3_pack_bench took $(($(date +%s) - t_start)) s"

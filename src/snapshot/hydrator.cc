@@ -125,8 +125,12 @@ void Hydrator::ReadAheadLocked(uint64_t first, uint64_t last) {
   const uint64_t from = std::max(last + 1, read_ahead_until_);
   const uint64_t to = std::min(remote_->chunk_count(), last + 1 + window_);
   if (from >= to || stopping_) return;
-  // In jobs of up to a quarter window, so both workers stream.
+  // In jobs of a quarter window, so that every worker streams; and only
+  // whole jobs (but for the volume's end): as the reader advances a request
+  // at a time, a job a request long would cost a round trip each (measured
+  // on s3rver: a dd of a clone at 110 MiB/s so, 220 MiB/s with whole jobs).
   const uint64_t job = std::max<uint64_t>(8, window_ / 4);
+  if (to - from < job && to < remote_->chunk_count()) return;
   for (uint64_t a = from; a < to; a += job) {
     std::vector<uint64_t> claim = ClaimLocked(a, std::min(to, a + job) - 1);
     if (!claim.empty()) read_ahead_.push_back(std::move(claim));

@@ -64,8 +64,8 @@ namespace amberfs {
 
 struct HydratorOptions {
   int threads = 8;                   // HydrateAll's fetchers
-  int readahead_threads = 2;         // background fetchers of sequential read-ahead
-  uint64_t max_window_chunks = 256;  // the largest read-ahead window (16 MiB at 64 KiB chunks)
+  int readahead_threads = 4;         // background fetchers of sequential read-ahead
+  uint64_t max_window_chunks = 512;  // the largest read-ahead window (32 MiB at 64 KiB chunks)
   size_t node_cache = 1024;          // index nodes kept for lookups (8 MiB at the default fanout)
 };
 
