@@ -153,9 +153,10 @@ void Hydrator::ReadAheadWorker() {
   }
 }
 
-Status Hydrator::Fetch(const std::vector<uint64_t>& chunks) {
+Status Hydrator::Fetch(const std::vector<uint64_t>& chunks, uint64_t* fetched_bytes) {
   uint64_t bytes = 0;
   Status st = FetchUnlocked(chunks, &bytes);
+  if (st.ok() && fetched_bytes != nullptr) *fetched_bytes += bytes;
   std::lock_guard lk(mu_);
   if (st.ok()) st = remote_->MarkLocal(chunks);
   if (st.ok()) {
@@ -250,16 +251,17 @@ Result<HydrateReply> Hydrator::HydrateAll(const std::function<bool()>& cancelled
         mine = ClaimLocked(first, std::min(chunks, first + window) - 1);
       }
       if (mine.empty()) continue;
-      const HydratorStats before = Stats();
-      Status st = Fetch(mine);
-      const HydratorStats after = Stats();
+      // This fetch's own bytes: a difference of Stats() would count the
+      // other workers' fetches meanwhile too.
+      uint64_t bytes = 0;
+      Status st = Fetch(mine, &bytes);
       std::lock_guard lk(mu);
       if (!st.ok()) {
         if (failure.ok()) failure = st;
         return;
       }
       reply.chunks += mine.size();
-      reply.bytes += after.fetched_bytes - before.fetched_bytes;
+      reply.bytes += bytes;
     }
   };
   std::vector<std::thread> pool;

@@ -72,6 +72,11 @@ Status RemoteChunks::Create(const std::string& voldir, const RemoteOrigin& origi
     if ((bits[c / 8] >> (c % 8) & 1) == 0) ++n;
     bits[c / 8] |= static_cast<uint8_t>(1u << (c % 8));
   }
+  // Before the log is replaced: emptying the log of an existing `remote`
+  // would make its local chunks remote again.
+  if (const std::string path = VolumePath(voldir, kRemoteChunksFile); ::access(path.c_str(), F_OK) == 0) {
+    return Status::Error(EEXIST, path + " exists already");
+  }
   const std::vector<uint8_t> log;  // empty: nothing fetched yet
   AMBER_RETURN_IF_ERROR(WriteFileAndRename(voldir, kRemoteLogFile, log, /*no_replace=*/false));
   AMBER_RETURN_IF_ERROR(WriteFileAndRename(voldir, kRemoteChunksFile, EncodeRemote(origin, chunk_count, n, bits),
@@ -166,10 +171,15 @@ std::optional<uint64_t> RemoteChunks::NextRemote(uint64_t from) const {
 Status RemoteChunks::MarkLocal(const std::vector<uint64_t>& chunks) {
   if (read_only_) return Status::Error(EROFS, "the remote chunks of " + voldir_ + " are open read-only");
   if (chunks.empty()) return Status::OK();
+  // Every chunk, not only the first of each run: a local or repeated one
+  // would be counted off remaining_ again.
+  for (size_t i = 0; i < chunks.size(); ++i) {
+    if (!IsRemote(chunks[i])) return Status::Error(EINVAL, "chunk " + std::to_string(chunks[i]) + " is not remote");
+    if (i > 0 && chunks[i] <= chunks[i - 1]) return Status::Error(EINVAL, "chunks to mark local are not ascending");
+  }
   // One record per run of consecutive chunks.
   std::vector<uint8_t> records;
   for (size_t i = 0; i < chunks.size();) {
-    if (!IsRemote(chunks[i])) return Status::Error(EINVAL, "chunk " + std::to_string(chunks[i]) + " is not remote");
     size_t j = i + 1;
     while (j < chunks.size() && chunks[j] == chunks[j - 1] + 1 && j - i < UINT32_MAX) ++j;
     const auto r = EncodeRecord(chunks[i], static_cast<uint32_t>(j - i));
