@@ -121,7 +121,7 @@ void Hydrator::ReadAheadLocked(uint64_t first, uint64_t last) {
     return;
   }
   next_sequential_ = last + 1;
-  window_ = std::clamp<uint64_t>(window_ * 2, 8, options_.max_window_chunks);
+  window_ = std::min<uint64_t>(std::max<uint64_t>(window_ * 2, 8), std::max<uint64_t>(options_.max_window_chunks, 1));
   const uint64_t from = std::max(last + 1, read_ahead_until_);
   const uint64_t to = std::min(remote_->chunk_count(), last + 1 + window_);
   if (from >= to || stopping_) return;
@@ -129,7 +129,7 @@ void Hydrator::ReadAheadLocked(uint64_t first, uint64_t last) {
   // whole jobs (but for the volume's end): as the reader advances a request
   // at a time, a job a request long would cost a round trip each (measured
   // on s3rver: a dd of a clone at 110 MiB/s so, 220 MiB/s with whole jobs).
-  const uint64_t job = std::max<uint64_t>(8, window_ / 4);
+  const uint64_t job = std::min<uint64_t>(window_, std::max<uint64_t>(8, window_ / 4));
   if (to - from < job && to < remote_->chunk_count()) return;
   for (uint64_t a = from; a < to; a += job) {
     std::vector<uint64_t> claim = ClaimLocked(a, std::min(to, a + job) - 1);
