@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 
 #include "amberfs/log.h"
@@ -188,34 +189,25 @@ Status Hydrator::FetchUnlocked(const std::vector<uint64_t>& chunks, uint64_t* by
   Store& slow = store_->slow();
   Result<std::vector<Download>> downloads = PlanDownloads(&slow, wanted);
   if (!downloads.ok()) return fail(downloads.status());
+  std::atomic<uint64_t> written{0};
   auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
     for (uint64_t c : w.chunks) {
       const uint64_t off = c * chunk_size_;
       const uint64_t len = std::min<uint64_t>(chunk_size_, volume_size_ - off);
       if (data.size() != len) {
-        return fail(Status::Error(EBADMSG, "its blob " + w.id.Hex() + " is " + std::to_string(data.size()) +
-                                               " bytes, expected " + std::to_string(len)));
+        return Status::Error(EBADMSG, "its blob " + w.id.Hex() + " is " + std::to_string(data.size()) +
+                                          " bytes, expected " + std::to_string(len));
       }
       AMBER_RETURN_IF_ERROR(PwriteAll(image_.get(), data.data(), len, static_cast<off_t>(off), image_path_));
-      *bytes += len;
+      written += len;
     }
     return Status::OK();
   };
-  for (const Download& d : *downloads) {
-    Result<std::vector<std::vector<uint8_t>>> fetched = FetchDownload(&slow, d);
-    if (!fetched.ok() && !d.pack.IsNull()) {
-      // The pack's range failed (repacked away by another volume's gc, say):
-      // each blob by itself, which looks in the store's listing again.
-      for (const WantedBlob& w : d.blobs) {
-        Result<std::vector<uint8_t>> data = slow.Get(w.id);
-        if (!data.ok()) return fail(data.status());
-        AMBER_RETURN_IF_ERROR(write_blob(w, *data));
-      }
-      continue;
-    }
-    if (!fetched.ok()) return fail(fetched.status());
-    for (size_t i = 0; i < d.blobs.size(); ++i) AMBER_RETURN_IF_ERROR(write_blob(d.blobs[i], (*fetched)[i]));
-  }
+  // One thread: read-ahead and hydrate run several fetches at once already.
+  // A range that fails is fetched blob by blob, which finds a pack another
+  // volume's gc repacked (SlowPacks::Get).
+  if (Status st = FetchAll(&slow, *downloads, 1, write_blob); !st.ok()) return fail(st);
+  *bytes += written.load();
   return SyncFileData(image_.get(), image_path_);
 }
 

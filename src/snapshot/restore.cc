@@ -133,15 +133,44 @@ Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const s
   return plan;
 }
 
+Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
+                    const std::function<void(uint64_t chunk, const Pointer& pointer)>& fn) {
+  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
+  std::vector<std::pair<uint64_t, Pointer>> level;  // (first chunk a node covers, node)
+  if (!record.root.IsNull()) level.emplace_back(0, record.root);
+  for (uint32_t height = record.depth; height >= 1 && !level.empty(); --height) {
+    AMBER_ASSIGN_OR_RETURN(std::vector<Download> downloads, PlanDownloads(store, level));
+    std::mutex mu;  // guards next and the calls of fn
+    std::vector<std::pair<uint64_t, Pointer>> next;
+    const uint64_t span = geo.SlotSpan(height);
+    Status st = FetchAll(store, downloads, threads, [&](const WantedBlob& w, const std::vector<uint8_t>& bytes) {
+      for (uint64_t first : w.chunks) {  // a node shared by several subtrees (repeated data) is at each
+        AMBER_ASSIGN_OR_RETURN(std::vector<Pointer> slots, DecodeIndexNode(geo, bytes, first, height));
+        std::lock_guard lk(mu);
+        for (size_t s = 0; s < slots.size(); ++s) {
+          if (slots[s].IsNull()) continue;
+          if (height == 1) {
+            fn(first + s, slots[s]);
+          } else {
+            next.emplace_back(first + s * span, slots[s]);
+          }
+        }
+      }
+      return Status::OK();
+    });
+    AMBER_RETURN_IF_ERROR(st.Annotate("read the index of snapshot " + record.name));
+    level = std::move(next);
+  }
+  return Status::OK();
+}
+
 Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, const std::string& image_path,
                                   int threads, const std::function<void(const RestoreProgress&)>& progress) {
-  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
-  IndexTree tree(store, geo, 0);
   std::vector<std::pair<uint64_t, Pointer>> chunks;
-  AMBER_RETURN_IF_ERROR(tree.Walk(record.root, [&](uint64_t c, const Pointer& p) {
+  AMBER_RETURN_IF_ERROR(ForEachChunk(store, record, threads, [&](uint64_t c, const Pointer& p) {
     chunks.emplace_back(c, p);
-    return Status::OK();
-  }).Annotate("walk snapshot " + record.name));
+  }));
+  std::sort(chunks.begin(), chunks.end());
   // By ranges of packs where the store keeps them so: one request for many chunks.
   AMBER_ASSIGN_OR_RETURN(std::vector<Download> downloads, PlanDownloads(store, chunks));
 
@@ -150,10 +179,8 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
 
   RestoreStats stats;
   stats.chunks = record.chunk_count();
-  std::atomic<size_t> cursor{0};
   std::atomic<uint64_t> done{0}, bytes{0};
-  std::mutex mu;  // guards failure and serialises progress calls
-  Status failure;
+  std::mutex mu;  // serialises progress calls
   // Writes one blob at each of its chunks.
   auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
     for (uint64_t chunk : w.chunks) {
@@ -170,42 +197,7 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
     }
     return Status::OK();
   };
-  auto run = [&](const Download& d) -> Status {
-    Result<std::vector<std::vector<uint8_t>>> fetched = FetchDownload(store, d);
-    if (!fetched.ok() && !d.pack.IsNull()) {
-      // The pack's range failed: each blob by itself (another copy, a loose one).
-      LOG_WARN("restore: %s; fetching its %zu blobs one by one", fetched.status().ToString().c_str(), d.blobs.size());
-      for (const WantedBlob& w : d.blobs) {
-        Result<std::vector<uint8_t>> data = store->Get(w.id);
-        if (!data.ok()) return data.status().Annotate("chunk " + std::to_string(w.chunks.front()));
-        AMBER_RETURN_IF_ERROR(write_blob(w, *data));
-      }
-      return Status::OK();
-    }
-    if (!fetched.ok()) return fetched.status().Annotate("chunk " + std::to_string(d.blobs.front().chunks.front()));
-    for (size_t i = 0; i < d.blobs.size(); ++i) AMBER_RETURN_IF_ERROR(write_blob(d.blobs[i], (*fetched)[i]));
-    return Status::OK();
-  };
-  auto worker = [&] {
-    for (;;) {
-      {
-        std::lock_guard lk(mu);
-        if (!failure.ok()) return;
-      }
-      const size_t i = cursor.fetch_add(1);
-      if (i >= downloads.size()) return;
-      Status st = run(downloads[i]);
-      std::lock_guard lk(mu);
-      if (!st.ok()) {
-        if (failure.ok()) failure = st;
-        return;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (int i = 0; i < std::max(1, threads); ++i) pool.emplace_back(worker);
-  for (std::thread& t : pool) t.join();
-  AMBER_RETURN_IF_ERROR(failure);
+  AMBER_RETURN_IF_ERROR(FetchAll(store, downloads, threads, write_blob).Annotate("restore"));
   if (::fdatasync(fd.get()) != 0) return Status::FromErrno(errno, "fdatasync " + image_path);
   AMBER_RETURN_IF_ERROR(fd.Close());
   if (progress && chunks.empty()) progress(RestoreProgress{0, 0, 0});

@@ -2,8 +2,13 @@
 #include "snapshot/restore_downloads.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <thread>
 #include <unordered_map>
+
+#include "amberfs/log.h"
 
 #include "store/pack_objects.h"
 #include "store/slow_packs.h"
@@ -73,6 +78,52 @@ Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Down
     out.push_back(std::move(blob));
   }
   return out;
+}
+
+namespace {
+
+Status RunDownload(Store* store, const Download& d, const BlobSink& got) {
+  Result<std::vector<std::vector<uint8_t>>> fetched = FetchDownload(store, d);
+  if (!fetched.ok() && !d.pack.IsNull()) {
+    // The pack's range failed: each blob by itself (another copy, a loose one).
+    LOG_WARN("%s; fetching its %zu blobs one by one", fetched.status().ToString().c_str(), d.blobs.size());
+    for (const WantedBlob& w : d.blobs) {
+      Result<std::vector<uint8_t>> data = store->Get(w.id);
+      if (!data.ok()) return data.status().Annotate("blob " + w.id.Hex());
+      AMBER_RETURN_IF_ERROR(got(w, *data));
+    }
+    return Status::OK();
+  }
+  if (!fetched.ok()) return fetched.status().Annotate("blob " + d.blobs.front().id.Hex());
+  for (size_t i = 0; i < d.blobs.size(); ++i) AMBER_RETURN_IF_ERROR(got(d.blobs[i], (*fetched)[i]));
+  return Status::OK();
+}
+
+}  // namespace
+
+Status FetchAll(Store* store, const std::vector<Download>& downloads, int threads, const BlobSink& got) {
+  std::atomic<size_t> cursor{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;  // guards failure
+  Status failure;
+  auto worker = [&] {
+    for (size_t i; !failed.load() && (i = cursor.fetch_add(1)) < downloads.size();) {
+      Status st = RunDownload(store, downloads[i], got);
+      if (st.ok()) continue;
+      std::lock_guard lk(mu);
+      if (failure.ok()) failure = st;
+      failed = true;
+    }
+  };
+  const size_t n = std::min<size_t>(std::max(1, threads), downloads.size());
+  if (n <= 1) {
+    worker();  // on the caller's thread
+    return failure;
+  }
+  std::vector<std::thread> pool;
+  for (size_t i = 0; i < n; ++i) pool.emplace_back(worker);
+  for (std::thread& t : pool) t.join();
+  return failure;
 }
 
 }  // namespace amberfs

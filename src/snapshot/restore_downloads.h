@@ -14,10 +14,17 @@
 // SHA-256 (EBADMSG naming the blob and the pack); a single download is
 // store->Get, which verifies too.
 //
+// FetchAll runs every download on `threads` threads and hands each blob's
+// verified bytes to `got` (called from those threads, concurrently for
+// different blobs). A download whose range fails is retried blob by blob
+// with store->Get (another copy, a loose one), logged. The first error, of
+// a fetch or of `got`, stops the rest and is returned.
+//
 // Thread-safety: pure functions, or the store's own.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "amberfs/status.h"
@@ -47,5 +54,8 @@ Result<std::vector<Download>> PlanDownloads(Store* store, const std::vector<std:
 
 // The bytes of each blob of d, in d.blobs' order.
 Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Download& d);
+
+using BlobSink = std::function<Status(const WantedBlob& blob, const std::vector<uint8_t>& bytes)>;
+Status FetchAll(Store* store, const std::vector<Download>& downloads, int threads, const BlobSink& got);
 
 }  // namespace amberfs

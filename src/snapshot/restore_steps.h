@@ -9,7 +9,13 @@
 //                       one is ENOENT listing the choices), fetches and checks
 //                       its record, and the volume's published config text
 //                       (volumes/<uuid>/config; empty when absent).
-//   RestoreImage        walks the snapshot's index and downloads its chunks on
+//   ForEachChunk        calls fn(chunk, pointer) for each non-null chunk of the
+//                       snapshot, in no particular order, one call at a time:
+//                       the index read a level at a time, each level's nodes
+//                       fetched by pack ranges on `threads` threads
+//                       (restore_downloads.h), so a 1 TiB snapshot's 65,536
+//                       leaves cost a few dozen requests, not 65,536.
+//   RestoreImage        walks the snapshot's index (ForEachChunk) and downloads its chunks on
 //                       `threads` threads, each verified by its SHA-256 (the
 //                       store's Get) and by its length, writing them into an
 //                       image that must read as zeros (a fresh sparse file):
@@ -88,6 +94,9 @@ struct RestorePlan {
 };
 
 Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot);
+
+Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
+                    const std::function<void(uint64_t chunk, const Pointer& pointer)>& fn);
 
 Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, const std::string& image_path,
                                   int threads = 12,

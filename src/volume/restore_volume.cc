@@ -10,7 +10,6 @@
 #include <memory>
 
 #include "amberfs/volume_config.h"
-#include "snapshot/index_tree.h"
 #include "snapshot/remote_chunks.h"
 #include "snapshot/restore_steps.h"
 #include "snapshot/volume_layout.h"
@@ -77,19 +76,6 @@ CreateVolumeOptions CreateOptionsFor(const RestoreVolumeOptions& options, const 
   return create;
 }
 
-// The snapshot's non-null chunks: what a clone leaves in the slow store.
-// Reads the index nodes only.
-Result<std::vector<uint64_t>> NonNullChunks(Store* store, const SnapshotRecord& record) {
-  AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
-  IndexTree tree(store, geo, 0);
-  std::vector<uint64_t> chunks;
-  AMBER_RETURN_IF_ERROR(tree.Walk(record.root, [&](uint64_t c, const Pointer&) {
-    chunks.push_back(c);
-    return Status::OK();
-  }).Annotate("walk the index of snapshot " + record.name));
-  return chunks;
-}
-
 }  // namespace
 
 Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
@@ -130,7 +116,9 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   AMBER_RETURN_IF_ERROR(LayOutVolume(volume, build.get(), &created_image));
   std::vector<uint64_t> remote;
   if (options.clone) {
-    AMBER_ASSIGN_OR_RETURN(remote, NonNullChunks(store, plan.record));
+    AMBER_RETURN_IF_ERROR(ForEachChunk(store, plan.record, options.threads,
+                                       [&](uint64_t chunk, const Pointer&) { remote.push_back(chunk); }));
+    std::sort(remote.begin(), remote.end());
     result.stats.chunks = plan.record.chunk_count();
     result.stats.remote = remote.size();
   } else {
