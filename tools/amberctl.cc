@@ -3,7 +3,7 @@
 //   amberctl COMMAND [OPTIONS] TARGET [ARGS]
 //
 // TARGET is a mount point of amberfs or a volume directory. The ctl commands
-// (snapshot, delete, rollback, gc, drain, flush) go to the mounted daemon
+// (snapshot, delete, rollback, gc, drain, flush, hydrate) go to the mounted daemon
 // through TARGET/ctl and print its reply, or its error message on stderr;
 // list and status read the volume directory too, mounted or not; umount
 // unmounts and waits for the daemon to flush and exit.
@@ -44,6 +44,7 @@ constexpr const char* kUsage =
     "  drain TARGET [TIMEOUT]    wait until the slow store has every blob; give up\n"
     "                            waiting after TIMEOUT (90, 90s, 5m, 2h; default none)\n"
     "  flush TARGET              write every dirty block back and sync it\n"
+    "  hydrate TARGET            a clone: fetch every chunk still in the slow store\n"
     "\n"
     "Read from the volume directory, mounted or not:\n"
     "  list [--json | --names] [--s3-credentials FILE] TARGET\n"
@@ -75,6 +76,7 @@ const std::map<std::string, CommandSpec>& Commands() {
       {"snapshot", {0, 1, "TARGET [NAME]"}}, {"delete", {1, 1, "TARGET NAME"}},
       {"rollback", {1, 1, "TARGET NAME"}},   {"gc", {0, 0, "TARGET"}},
       {"drain", {0, 1, "TARGET [TIMEOUT]"}}, {"flush", {0, 0, "TARGET"}},
+      {"hydrate", {0, 0, "TARGET"}},
       {"list", {0, 0, "[--json | --names] [--s3-credentials FILE] TARGET"}},
       {"status", {0, 0, "TARGET"}},          {"umount", {0, 0, "[--timeout SECONDS] TARGET"}},
   };
