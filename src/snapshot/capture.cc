@@ -265,6 +265,17 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   const auto barrier = std::chrono::steady_clock::now() - barrier_start;
   AMBER_RETURN_IF_ERROR(begun.Annotate("begin capture"));
   snapshot_progress_.SetGoal(chunks.size());
+  if (options_.is_remote) {
+    // A clone's remote chunk was never written, so it is the base's; a mark
+    // on one (a tracker rebuilt with every chunk marked) needs no read, and
+    // a read would see the image's hole. One a writer claimed (it fetched
+    // the chunk first) is captured as usual.
+    std::erase_if(chunks, [&](uint64_t c) {
+      if (!options_.is_remote(c) || !cs->TryClaim(c)) return false;
+      cs->MarkDone(c);
+      return true;
+    });
+  }
 
   auto fail = [&](const Status& st) -> Status {
     DetachCapture();

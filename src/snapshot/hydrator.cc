@@ -278,6 +278,12 @@ std::string Hydrator::PinnedSnapshot() const {
   return remote_->remaining() > 0 ? remote_->origin().snapshot : std::string();
 }
 
+bool Hydrator::IsRemote(uint64_t chunk) const {
+  if (remaining_.load(std::memory_order_acquire) == 0) return false;
+  std::lock_guard lk(mu_);
+  return remote_->IsRemote(chunk);
+}
+
 HydratorStats Hydrator::Stats() const {
   std::lock_guard lk(mu_);
   HydratorStats s = stats_;

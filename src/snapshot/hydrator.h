@@ -101,6 +101,7 @@ class Hydrator {
   // The snapshot the remote chunks come from, while any is remote: deleting
   // it would let gc take their blobs. Returns "" once all are local.
   std::string PinnedSnapshot() const;
+  bool IsRemote(uint64_t chunk) const;
   HydratorStats Stats() const;
   // Stops the read-ahead threads (their fetches finish); later accesses still work.
   void Stop();

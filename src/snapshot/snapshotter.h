@@ -176,6 +176,9 @@ struct SnapshotterOptions {
   // The snapshot Delete refuses (EBUSY), "" for none: a clone's origin while
   // some of its chunks are still remote (hydrator.h). Called under op_mu_.
   std::function<std::string()> pinned_snapshot;
+  // Whether a chunk is a clone's remote chunk (hydrator.h): a snapshot keeps
+  // the base's pointer for it without reading the image. Null: none is.
+  std::function<bool(uint64_t chunk)> is_remote;
 };
 
 struct SnapshotReply {

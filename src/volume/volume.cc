@@ -268,7 +268,10 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   if (!hydrator.ok()) return hydrator.status().Annotate("open the clone's remote chunks");
   hydrator_ = std::move(hydrator).value();
   SnapshotterOptions so;
-  if (hydrator_) so.pinned_snapshot = [h = hydrator_.get()] { return h->PinnedSnapshot(); };
+  if (hydrator_) {
+    so.pinned_snapshot = [h = hydrator_.get()] { return h->PinnedSnapshot(); };
+    so.is_remote = [h = hydrator_.get()](uint64_t chunk) { return h->IsRemote(chunk); };
+  }
   so.space_reserve = space_reserve_.get();
   so.voldir = dir_;
   so.volume_uuid = config_.uuid;
