@@ -52,6 +52,10 @@ Status Snapshotter::BeginRollback(const std::string& name, const Pointer& record
 // they change, so a redo after a crash covers the same chunks again.
 Status Snapshotter::ApplyRollback(const std::string& name, const SnapshotRecord& target, RollbackReply* reply) {
   std::vector<uint64_t> chunks = tracker_->Marked(ChangeTracker::Set::kEither);
+  // A clone's remote chunk was never written: a mark on it is spurious (a
+  // rebuilt tracker), and every snapshot of the clone agrees with the base
+  // there, so the diff below skips it too.
+  if (options_.is_remote) std::erase_if(chunks, options_.is_remote);
   // Either tree may be from before the volume grew: Diff reads it as grown,
   // so the base's chunks past the target's end count as differing.
   AMBER_RETURN_IF_ERROR(tree_.Diff(base_root_, target.root, [&](uint64_t c, const Pointer&, const Pointer&) {
