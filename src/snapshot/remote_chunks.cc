@@ -64,6 +64,7 @@ std::array<uint8_t, kRecordBytes> EncodeRecord(uint64_t first, uint32_t count) {
 Status RemoteChunks::Create(const std::string& voldir, const RemoteOrigin& origin, uint64_t chunk_count,
                             const std::vector<uint64_t>& remote) {
   AMBER_RETURN_IF_ERROR(ValidateSnapshotName(origin.snapshot));
+  if (origin.record.IsNull()) return Status::Error(EINVAL, "a clone's origin record cannot be null");
   if (chunk_count == 0 || chunk_count > kMaxChunks) return Status::Error(EINVAL, "bad chunk count for a clone");
   std::vector<uint8_t> bits(BitmapBytes(chunk_count), 0);
   uint64_t n = 0;
@@ -114,6 +115,9 @@ Result<std::unique_ptr<RemoteChunks>> RemoteChunks::Open(const std::string& vold
   rc->chunk_count_ = chunks;
   rc->origin_.record = Pointer::FromBytes(b.data() + 32);
   rc->origin_.snapshot.assign(reinterpret_cast<const char*>(b.data() + kHeaderBytes), name_len);
+  if (!ValidateSnapshotName(rc->origin_.snapshot).ok() || rc->origin_.record.IsNull()) {
+    return corrupt("bad origin snapshot name or record");
+  }
   rc->bits_.assign(b.begin() + kHeaderBytes + name_len, b.end() - 8);
   if (CountBits(rc->bits_) != GetLE64(b.data() + 24)) return corrupt("the count of remote chunks disagrees");
   if (chunks % 8 != 0 && (rc->bits_.back() >> (chunks % 8)) != 0) return corrupt("bits set past the last chunk");
