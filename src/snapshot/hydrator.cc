@@ -149,7 +149,7 @@ void Hydrator::ReadAheadWorker() {
   }
 }
 
-Status Hydrator::Fetch(const std::vector<uint64_t>& chunks) {
+Status Hydrator::Fetch(const std::vector<uint64_t>& chunks, uint64_t* fetched_bytes) {
   uint64_t bytes = 0;
   Status st = FetchUnlocked(chunks, &bytes);
   std::lock_guard lk(mu_);
@@ -158,6 +158,7 @@ Status Hydrator::Fetch(const std::vector<uint64_t>& chunks) {
     remaining_.store(remote_->remaining(), std::memory_order_release);
     stats_.fetched_chunks += chunks.size();
     stats_.fetched_bytes += bytes;
+    if (fetched_bytes) *fetched_bytes = bytes;
   } else {
     ++stats_.fetch_errors;
   }
@@ -246,16 +247,17 @@ Result<HydrateReply> Hydrator::HydrateAll(const std::function<bool()>& cancelled
         mine = ClaimLocked(first, std::min(chunks, first + window) - 1);
       }
       if (mine.empty()) continue;
-      const HydratorStats before = Stats();
-      Status st = Fetch(mine);
-      const HydratorStats after = Stats();
+      // This fetch's own bytes: the stats' difference around it would also
+      // count the fetches of the other workers and of readers meanwhile.
+      uint64_t bytes = 0;
+      Status st = Fetch(mine, &bytes);
       std::lock_guard lk(mu);
       if (!st.ok()) {
         if (failure.ok()) failure = st;
         return;
       }
       reply.chunks += mine.size();
-      reply.bytes += after.fetched_bytes - before.fetched_bytes;
+      reply.bytes += bytes;
     }
   };
   std::vector<std::thread> pool;

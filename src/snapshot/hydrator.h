@@ -110,8 +110,9 @@ class Hydrator {
            const SnapshotRecord& origin, IndexGeometry geometry, const HydratorOptions& options);
   // Claims the remote, unclaimed chunks of [first, last] (under mu_).
   std::vector<uint64_t> ClaimLocked(uint64_t first, uint64_t last, size_t limit = SIZE_MAX);
-  // Fetches claimed chunks into the image, records them and releases them.
-  Status Fetch(const std::vector<uint64_t>& chunks);
+  // Fetches claimed chunks into the image, records them and releases them;
+  // *fetched_bytes (if given) is set to the bytes written on success.
+  Status Fetch(const std::vector<uint64_t>& chunks, uint64_t* fetched_bytes = nullptr);
   Status FetchUnlocked(const std::vector<uint64_t>& chunks, uint64_t* bytes);
   void ReleaseLocked(const std::vector<uint64_t>& chunks);
   void ReadAheadLocked(uint64_t first, uint64_t last);
