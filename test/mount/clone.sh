@@ -287,7 +287,7 @@ reply=$(must_ctl "$m5" hydrate)
 cmp "$m5/volume" "$data" || amb_fail "the clone differs after kill -9 during hydrate"
 [[ $(stat_of "$m5" amberfs_clone_remote_chunks) == 0 && ! -e $AMB_WORK/c5/remote ]] || amb_fail "remote chunks left"
 amb_umount "$m5"
-pass "f) kill -9 mid-hydrate ($seen remote at the kill, $after after), remount exact, hydrate finished"
+pass "f) kill -9 mid-hydrate ($seen remote at the kill, $after after): snapshot on the remount exact, hydrate finished, exact"
 
 amb_log "g) slow store down"
 m6=$AMB_WORK/m6 exp6=$AMB_WORK/exp6
