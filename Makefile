@@ -103,9 +103,11 @@ check: headers-check
 	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" $(SANITIZED:%=build/asan/%)
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build/asan/unit_tests
 	AMBERFS_BUILD=$(CURDIR)/build/asan $(CHECK_STRESS) bash test/mount/fuse_stress.sh
+	AMBERFS_BUILD=$(CURDIR)/build/asan bash test/mount/clone.sh
 	$(MAKE) BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" $(SANITIZED:%=build/tsan/%)
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" build/tsan/unit_tests
 	AMBERFS_BUILD=$(CURDIR)/build/tsan $(CHECK_STRESS) bash test/mount/fuse_stress.sh
+	AMBERFS_BUILD=$(CURDIR)/build/tsan bash test/mount/clone.sh
 
 # Crash torture (test/torture/run.sh): CYCLES kill -9 cycles (default 20).
 CYCLES ?= 20
