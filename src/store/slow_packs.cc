@@ -108,15 +108,36 @@ Result<std::vector<uint8_t>> SlowPacks::Get(const Pointer& key) {
     Result<std::vector<uint8_t>> loose = raw_->Get(key);
     if (loose.ok() || loose.status().code() != ENOENT) return loose;
     if (packed.status().code() != ENOENT) return packed.status();
-    // The pack is gone: another volume's gc deleted it (after repacking its
-    // live blobs). Forget it, and look for the blob in packs put since.
+    // The pack may be gone: another volume's gc deleted it after repacking
+    // its live blobs. Look for another copy, in the packs put since. (The
+    // pack stays in the map: the whole store may be away for a while.)
+    AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kAlways));
+    std::vector<BlobLocation> others;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      RemovePackLocked(where.pack);
+      auto [first, last] = copies_.equal_range(key);
+      for (auto c = first; c != last; ++c) others.push_back(c->second);
     }
-    AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfDue));
-    if (!Lookup(key, &where)) return packed.status();
-    return GetPackedBlob(*raw_, key, where);
+    for (const BlobLocation& other : others) {
+      if (other.pack == where.pack) continue;
+      Result<std::vector<uint8_t>> copy = GetPackedBlob(*raw_, key, other);
+      if (!copy.ok()) continue;
+      // Read from the copy from now on.
+      std::lock_guard<std::mutex> lock(mu_);
+      auto b = blobs_.find(key);
+      if (b != blobs_.end() && b->second.pack == where.pack) {
+        auto [cf, cl] = copies_.equal_range(key);
+        for (auto c = cf; c != cl; ++c) {
+          if (c->second.pack == other.pack) {
+            c->second = b->second;
+            b->second = other;
+            break;
+          }
+        }
+      }
+      return copy;
+    }
+    return packed.status();
   }
   Result<std::vector<uint8_t>> loose = raw_->Get(key);
   if (loose.ok() || loose.status().code() != ENOENT) return loose;

@@ -18,8 +18,9 @@
 // Reads: Get of a blob in the map reads its range from the pack (one
 // request) and falls back to a loose copy if the pack read fails; when
 // neither exists (ENOENT: another volume's gc deleted the pack after
-// repacking it), the pack leaves the map, the map is refreshed and the blob
-// is read from the pack that holds it now, if any; a blob
+// repacking it, or the store is away), the map is refreshed and the blob is
+// read from another pack that holds it, if any, which reads of it use from
+// then on (the old pack stays in the map: the store may come back); a blob
 // not in the map is read loose, and on ENOENT looked up in the refreshed
 // map. Contains and List answer from the map and the loose blobs; List
 // first refreshes the map whatever the interval (a listing is complete) and

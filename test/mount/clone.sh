@@ -23,6 +23,9 @@
 #  h) a read-only mount of a clone with remote chunks is refused;
 #  i) stress: 4 random readers and 2 sequential readers (each checking what
 #     it reads) and a writer on a fresh clone while `hydrate` runs;
+#  j) a clone whose change tracker is lost (every chunk marked at the next
+#     mount): its snapshot captures only the chunks that are not remote (the
+#     remote ones are the base's), fetches nothing, and reads back exact;
 # and mkfs.amberfs --clone usage errors (exit 2). Honors AMBERFS_BUILD: with
 # a sanitizer build (build/tsan, build/asan) any report in the daemon's or
 # mkfs's log fails the test.
@@ -157,8 +160,8 @@ amb_log "  clone dir: ${dir_kib} KiB (without the space reserve), image: $img_bl
 ((img_blocks == 0)) || amb_fail "the clone's image has $img_blocks blocks allocated"
 ((dir_kib < 2048)) || amb_fail "the clone's directory holds ${dir_kib} KiB: $(du -sk "$AMB_WORK/c1"/* | tr '\n' ' ')"
 [[ -s $AMB_WORK/c1/remote && -e $AMB_WORK/c1/remote.log ]] || amb_fail "no remote/remote.log in the clone"
-for c in c2 c3 c4 c5 c6 c7 c8; do clone "$AMB_WORK/$c"; done
-amb_log "  8 clones made in $((SECONDS - t)) s"
+for c in c2 c3 c4 c5 c6 c7 c8 c9; do clone "$AMB_WORK/$c"; done
+amb_log "  9 clones made in $((SECONDS - t)) s"
 m1=$AMB_WORK/m1
 amb_mount "$AMB_WORK/c1" "$m1" -o cache_size=16M
 got=$(stat_of "$m1" amberfs_clone_remote_chunks)
@@ -408,4 +411,19 @@ cmp "$m8/volume" "$exp8" || amb_fail "the clone differs after the stress"
 amb_umount "$m8"
 sanitizer_check
 pass "i) 6 readers and a writer during hydrate: every read exact, the volume exact after; 0 sanitizer reports"
+amb_log "j) a clone whose change tracker is lost: every chunk marked, remote ones not captured"
+c9=$AMB_WORK/c9 m9=$AMB_WORK/m9
+rm "$c9/changes"
+amb_mount "$c9" "$m9" -o cache_size=16M
+reply=$(must_ctl "$m9" snapshot j1)
+captured=$(awk '$1 == "chunks_captured" { print $2 }' <<<"$reply")
+# Every chunk is marked: the null ones (local, holes) are read, the remote ones not.
+((captured == SIZE / CHUNK - nonnull)) ||
+  amb_fail "the snapshot captured $captured chunks (want the $((SIZE / CHUNK - nonnull)) that are not remote)"
+remote=$(stat_of "$m9" amberfs_clone_remote_chunks)
+((remote == nonnull)) || amb_fail "the snapshot fetched chunks: $remote remote (want $nonnull)"
+cmp "$m9/snapshots/j1" "$data" || amb_fail "snapshot j1 of the clone with a lost tracker differs from the origin's data"
+amb_umount "$m9"
+sanitizer_check
+pass "j) lost tracker: snapshot j1 captured $captured chunks (none remote), fetched none ($remote remote), reads exact"
 amb_log "ok in $((SECONDS - T0)) s"

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -302,6 +303,19 @@ TEST_CASE("SlowPacks: a pack another volume's gc repacked and deleted is left fo
   CHECK(Pointer::Of(*got) == Key(1));
   // A blob the old pack alone held is not found, and says so.
   CHECK(rig.store->Get(Key(2)).status().code() == ENOENT);
+}
+
+TEST_CASE("SlowPacks: a store away for a while (every read ENOENT) reads again once it is back") {
+  Rig rig(SlowPacksOptions{std::chrono::hours(1)});  // no refresh due: the map must keep the pack
+  rig.PutPackRaw(0, 3);
+  CHECK(rig.store->Get(Key(1)).ok());
+  const std::string slow = rig.dir / "slow", away = rig.dir / "slow.away";
+  REQUIRE(::rename(slow.c_str(), away.c_str()) == 0);
+  CHECK(!rig.store->Get(Key(1)).ok());
+  CHECK(!rig.store->Get(Key(2)).ok());
+  REQUIRE(::rename(away.c_str(), slow.c_str()) == 0);
+  CHECK(rig.store->Get(Key(1)).ok());
+  CHECK(rig.store->Get(Key(2)).ok());
 }
 
 TEST_CASE("SlowPacks: a damaged index object is skipped, the other packs still found") {
