@@ -14,7 +14,7 @@
 #            bytes written with dd bs=1M conv=fsync into its file, timed from
 #            dd's start until the unmount returns and the s3backer process has
 #            exited (it writes its dirty blocks back on the way out).
-#   restore  amberfs: `mkfs.amberfs --restore s3://amberfs-rN?endpoint=...
+#   restore  amberfs: `mkfs.amberfs --restore s3://amberfs-rN?endpoint=... --volume UUID
 #            --snapshot s1 NEWDIR` (nothing local: the volume directory is
 #            removed first), timed until it returns; NEWDIR/image must equal
 #            the written bytes (cmp, untimed).
@@ -305,7 +305,7 @@ amberfs_restore() {
   fi
   settle
   stamp t0
-  if bg_run "$d/restore.log" "$build/mkfs.amberfs" --restore "$url" --snapshot s1 "$d/restored"; then
+  if bg_run "$d/restore.log" "$build/mkfs.amberfs" --restore "$url" --volume "${uuid_of[$r]:-}" --snapshot s1 "$d/restored"; then
     stamp t1
     if cmp -s "$work/data.bin" "$d/restored/image"; then
       rest=$(mibps $((t1 - t0)))
