@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "amberfs/log.h"
+#include "bench_util.h"
 #include "amberfs/restore.h"
 #include "amberfs/size_parse.h"
 #include "snapshot/index_tree.h"
@@ -39,20 +40,8 @@ using namespace amberfs;
 
 namespace {
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "clone_index_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(Result<T> r, const char* what) {
-  if (!r.ok()) Die(std::string(what) + ": " + r.status().ToString());
-  return std::move(r).value();
-}
-
-void Must(const Status& st, const char* what) {
-  if (!st.ok()) Die(std::string(what) + ": " + st.ToString());
-}
+using bench::Die;
+using bench::Must;
 
 double Since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
@@ -61,6 +50,7 @@ double Since(std::chrono::steady_clock::time_point t) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::SetProgramName("clone_index_bench");
   std::string base = "/tmp", url, size_text = "1T";
   bool walk = false;
   for (int i = 1; i < argc; ++i) {

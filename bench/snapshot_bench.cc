@@ -35,6 +35,7 @@
 #include "store/disk_store.h"
 #include "store/packed_disk_store.h"
 #include "amberfs/log.h"
+#include "bench_util.h"
 #include "store/paired_store.h"
 #include "snapshot/snapshotter.h"
 
@@ -45,20 +46,8 @@ namespace {
 
 constexpr uint32_t kChunk = 64 << 10;
 
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "snapshot_bench: %s\n", what.c_str());
-  std::exit(1);
-}
-
-template <typename T>
-T Must(Result<T> r, const char* what) {
-  if (!r.ok()) Die(std::string(what) + ": " + r.status().ToString());
-  return std::move(r).value();
-}
-
-void Must(const Status& st, const char* what) {
-  if (!st.ok()) Die(std::string(what) + ": " + st.ToString());
-}
+using bench::Die;
+using bench::Must;
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -143,6 +132,7 @@ Latencies Summarize(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  bench::SetProgramName("snapshot_bench");
   std::string base = "/tmp";
   uint64_t size_mib = 1024;
   int only = 0;
