@@ -97,7 +97,7 @@ unit: $(BUILD)/unit_tests
 # Sanitizer builds live in their own trees so they never mix with the release objects.
 # Each sanitizer also runs the daemon itself under a mount stress
 # (test/mount/fuse_stress.sh): any report in the daemon's log fails it.
-SANITIZED := unit_tests amberfs mkfs.amberfs test-tools/fuse_stress
+SANITIZED := unit_tests amberfs mkfs.amberfs fsck.amberfs test-tools/fuse_stress
 CHECK_STRESS := STRESS_CYCLES=1000 STRESS_SECONDS=40 STRESS_SNAPSHOTS=100
 check: headers-check
 	$(MAKE) BUILD=build/asan OPT=-O1 SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" $(SANITIZED:%=build/asan/%)
