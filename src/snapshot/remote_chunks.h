@@ -52,8 +52,9 @@ struct RemoteOrigin {
 
 class RemoteChunks {
  public:
-  // Writes VOLDIR/remote (durably, VOLDIR synced) with `remote` set, and
-  // an empty remote.log. Fails with EEXIST if VOLDIR has one already.
+  // Writes VOLDIR/remote (durably, VOLDIR synced) with `remote` set (in any
+  // order; a chunk listed twice counts once), and an empty remote.log.
+  // Fails with EEXIST if VOLDIR has one already.
   static Status Create(const std::string& voldir, const RemoteOrigin& origin, uint64_t chunk_count,
                        const std::vector<uint64_t>& remote);
   // The volume's remote chunks, or nullptr when VOLDIR has no `remote` (a

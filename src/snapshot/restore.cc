@@ -9,7 +9,6 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <thread>
 
 #include "amberfs/log.h"
 #include "base/durable_file.h"

@@ -118,7 +118,6 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   if (options.clone) {
     AMBER_RETURN_IF_ERROR(ForEachChunk(store, plan.record, options.threads,
                                        [&](uint64_t chunk, const Pointer&) { remote.push_back(chunk); }));
-    std::sort(remote.begin(), remote.end());
     result.stats.chunks = plan.record.chunk_count();
     result.stats.remote = remote.size();
   } else {
