@@ -28,6 +28,9 @@ constexpr uint64_t kMaxChunks = uint64_t{1} << 40;
 
 size_t BitmapBytes(uint64_t chunks) { return static_cast<size_t>((chunks + 7) / 8); }
 
+// Chunk c local in the bitmap (bit c % 8 of byte c / 8, as IsRemote reads it).
+void ClearBit(std::vector<uint8_t>& bits, uint64_t c) { bits[c / 8] &= static_cast<uint8_t>(~(1u << (c % 8))); }
+
 uint64_t CountBits(const std::vector<uint8_t>& bits) {
   uint64_t n = 0;
   for (uint8_t b : bits) n += std::popcount(b);
@@ -136,7 +139,7 @@ Result<std::unique_ptr<RemoteChunks>> RemoteChunks::Open(const std::string& vold
           first >= chunks || count > chunks - first) {
         break;
       }
-      for (uint64_t c = first; c < first + count; ++c) rc->bits_[c / 8] &= static_cast<uint8_t>(~(1u << (c % 8)));
+      for (uint64_t c = first; c < first + count; ++c) ClearBit(rc->bits_, c);
     }
     if (at != log.size()) {
       LOG_WARN("%s: %zu bytes of an unfinished record at its end %s", log_path.c_str(), log.size() - at,
@@ -199,7 +202,7 @@ Status RemoteChunks::MarkLocal(const std::vector<uint64_t>& chunks) {
     return st;
   }
   log_bytes_ += records.size();
-  for (uint64_t c : chunks) bits_[c / 8] &= static_cast<uint8_t>(~(1u << (c % 8)));
+  for (uint64_t c : chunks) ClearBit(bits_, c);
   remaining_ -= chunks.size();
   if (remaining_ == 0) return RemoveFiles();
   if (log_bytes_ >= kCompactLogBytes) {
