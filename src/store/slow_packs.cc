@@ -109,34 +109,10 @@ Result<std::vector<uint8_t>> SlowPacks::Get(const Pointer& key) {
     if (loose.ok() || loose.status().code() != ENOENT) return loose;
     if (packed.status().code() != ENOENT) return packed.status();
     // The pack may be gone: another volume's gc deleted it after repacking
-    // its live blobs. Look for another copy, in the packs put since. (The
-    // pack stays in the map: the whole store may be away for a while.)
-    AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kAlways));
-    std::vector<BlobLocation> others;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto [first, last] = copies_.equal_range(key);
-      for (auto c = first; c != last; ++c) others.push_back(c->second);
-    }
-    for (const BlobLocation& other : others) {
-      if (other.pack == where.pack) continue;
-      Result<std::vector<uint8_t>> copy = GetPackedBlob(*raw_, key, other);
-      if (!copy.ok()) continue;
-      // Read from the copy from now on.
-      std::lock_guard<std::mutex> lock(mu_);
-      auto b = blobs_.find(key);
-      if (b != blobs_.end() && b->second.pack == where.pack) {
-        auto [cf, cl] = copies_.equal_range(key);
-        for (auto c = cf; c != cl; ++c) {
-          if (c->second.pack == other.pack) {
-            c->second = b->second;
-            b->second = other;
-            break;
-          }
-        }
-      }
-      return copy;
-    }
+    // its live blobs. (The pack stays in the map: the whole store may be
+    // away for a while.)
+    Result<std::vector<uint8_t>> copy = GetAnotherCopy(key, where.pack);
+    if (copy.ok() || copy.status().code() != ENOENT) return copy;
     return packed.status();
   }
   Result<std::vector<uint8_t>> loose = raw_->Get(key);
@@ -144,6 +120,35 @@ Result<std::vector<uint8_t>> SlowPacks::Get(const Pointer& key) {
   AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kIfDue));
   if (!Lookup(key, &where)) return loose.status();
   return GetPackedBlob(*raw_, key, where);
+}
+
+Result<std::vector<uint8_t>> SlowPacks::GetAnotherCopy(const Pointer& key, const Pointer& failed_pack) {
+  AMBER_RETURN_IF_ERROR(RefreshMap(Refresh::kAlways));  // the packs put since
+  std::vector<BlobLocation> others;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [first, last] = copies_.equal_range(key);
+    for (auto c = first; c != last; ++c) {
+      if (c->second.pack != failed_pack) others.push_back(c->second);
+    }
+  }
+  for (const BlobLocation& other : others) {
+    Result<std::vector<uint8_t>> copy = GetPackedBlob(*raw_, key, other);
+    if (!copy.ok()) continue;
+    // Read from the copy from now on: it and the failed location swap places.
+    std::lock_guard<std::mutex> lock(mu_);
+    auto b = blobs_.find(key);
+    if (b == blobs_.end() || b->second.pack != failed_pack) return copy;
+    auto [first, last] = copies_.equal_range(key);
+    for (auto c = first; c != last; ++c) {
+      if (c->second.pack == other.pack) {
+        std::swap(c->second, b->second);
+        break;
+      }
+    }
+    return copy;
+  }
+  return Status::Error(ENOENT, "no other copy of blob " + key.Hex() + " in " + Describe());
 }
 
 Result<bool> SlowPacks::Contains(const Pointer& key) {

@@ -135,6 +135,9 @@ class SlowPacks : public Store {
 
   // Where key lies in a pack, if the map has it.
   bool Lookup(const Pointer& key, BlobLocation* where);
+  // key from a pack other than failed_pack (after a refresh of the map),
+  // which Get reads from then on; ENOENT if no other copy reads.
+  Result<std::vector<uint8_t>> GetAnotherCopy(const Pointer& key, const Pointer& failed_pack);
   // Loads the index objects of packs not seen yet, as `when` says.
   Status RefreshMap(Refresh when);
   // Enters a pack's blobs into the map (a blob dead before is live again).
