@@ -39,7 +39,7 @@
 #
 # Environment (defaults in brackets):
 #   CODEC_BENCH_MIB [1024] volume and data size in MiB
-#   CODEC_BENCH_ROUNDS [3]  BENCH_DIR [/var/tmp] where the files go
+#   CODEC_BENCH_ROUNDS [5]  BENCH_DIR [/var/tmp] where the files go
 #   BENCH_AMBER_OPTS extra amberfs -o options (both volumes)
 # Prints SKIP and exits 0 when the build has no --key-file (encryption not
 # built yet), when not root, or without FUSE. Talks to nothing but local
@@ -51,7 +51,7 @@ export LC_ALL=C  # decimal points in EPOCHREALTIME, printf and awk
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 mib=${CODEC_BENCH_MIB:-1024}
-rounds=${CODEC_BENCH_ROUNDS:-3}
+rounds=${CODEC_BENCH_ROUNDS:-5}
 bench_dir=${BENCH_DIR:-/var/tmp}
 
 if [[ $(id -u) -ne 0 ]]; then echo "SKIP: codec_bench needs root (FUSE mounts)"; exit 0; fi
@@ -295,7 +295,7 @@ ratio() { if num "${1:-}" && num "${2:-}" && awk -v b="$2" 'BEGIN { exit !(b > 0
 verdict() {
   local v=${1%x}
   num "$v" || { echo -; return; }
-  awk -v v="$v" -v l="$2" 'BEGIN { print v >= l ? "met" : "missed" }'
+  awk -v v="$v" -v l="$2" 'BEGIN { print (v >= l ? "met" : "missed") }'
 }
 
 echo
