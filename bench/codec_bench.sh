@@ -135,28 +135,6 @@ children_us() {
     printf "%d", t * 1e6 }' "$work/times")"
 }
 
-wait_file() {  # PATH PID LOG: until PATH exists, while PID lives
-  for _ in $(seq 300); do
-    [[ -e $1 ]] && return 0
-    kill -0 "$2" 2>/dev/null || { log "exited: $(tail -n 3 "$3")"; return 1; }
-    sleep 0.05
-  done
-  log "timed out waiting for $1"
-  return 1
-}
-# unmount MNT: unmounts and waits for its daemon to exit; returns its status
-# (1 if it had to be killed).
-unmount() {
-  local m=$1 p=${daemon_of[$1]:-} rc=0
-  fusermount3 -u "$m" 2>/dev/null || umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
-  if [[ -n $p ]]; then
-    for _ in $(seq 3000); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$p" 2>/dev/null; then kill -9 "$p"; rc=1; fi
-    wait "$p" 2>/dev/null || rc=$?
-  fi
-  unset "daemon_of[$m]"
-  return $rc
-}
 
 declare -A runs=()  # "<figure>_<A|B>" -> space-separated figures of the runs
 add() { runs[$1]+="$2 "; }
@@ -245,14 +223,6 @@ run() {
   printf '  %s round %d: snapshot %s, upload %s, restore %s MiB/s; %s\n' "$mode" "$r" "$snap" "$up" "$rest" "$note"
 }
 
-# median FIGURES...: the middle one (the mean of the middle two for an even count);
-# "fail" if any run failed, empty if there were none.
-median() {
-  local x
-  for x in "$@"; do [[ $x =~ ^[0-9.]+$ ]] || { echo fail; return; }; done
-  [[ $# -gt 0 ]] || return 0
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 
 cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "codec_bench: $size of random data per run, slow store file:// on the same file system," \
