@@ -187,6 +187,9 @@ Status ReadData(Context& ctx);
 Status ScanUploadLog(Context& ctx);   // before the trees
 Status CheckUploadLog(Context& ctx);  // after them
 Status CheckSlowStore(Context& ctx);
+// The slow store's volumes/<uuid>/config and key (slow_volume_objects.cc),
+// from CheckSlowStore; slow_has_snapshots: it lists a snapshot ref.
+void CheckSlowVolumeObjects(Context& ctx, bool slow_has_snapshots);
 Status CheckChanges(Context& ctx);
 Status CheckFastPacks(Context& ctx);  // before the trees (packs.cc)
 Status CheckSlowPacks(Context& ctx);  // with --slow, after CheckSlowStore (slow_pack_objects.cc)

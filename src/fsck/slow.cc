@@ -80,6 +80,7 @@ Status CheckSlowStore(Context& ctx) {
     if (!s.base_only) local.insert(s.entry.name);
   }
   CheckCatalogRefs(ctx, *refs);
+  CheckSlowVolumeObjects(ctx, !refs->empty());
   std::set<Pointer> seen;  // blobs known to be in the slow store, or reported missing
   uint64_t done = 0;
   for (const std::string& ref : *refs) {
