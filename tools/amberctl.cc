@@ -47,9 +47,10 @@ constexpr const char* kUsage =
     "  hydrate TARGET            a clone: fetch every chunk still in the slow store\n"
     "\n"
     "Read from the volume directory, mounted or not:\n"
-    "  list [--json | --names] [--s3-credentials FILE] TARGET\n"
+    "  list [--json | --names] [--s3-credentials FILE] [--key-file FILE] TARGET\n"
     "                            the snapshots: name, time (UTC), logical size,\n"
     "                            stored and unique bytes, uploaded to the slow store\n"
+    "                            (an encrypted volume's sizes need its --key-file)\n"
     "  status TARGET             a summary of the mount's stats and the catalog\n"
     "\n"
     "  umount [--timeout SECONDS] TARGET\n"
@@ -77,7 +78,7 @@ const std::map<std::string, CommandSpec>& Commands() {
       {"rollback", {1, 1, "TARGET NAME"}},   {"gc", {0, 0, "TARGET"}},
       {"drain", {0, 1, "TARGET [TIMEOUT]"}}, {"flush", {0, 0, "TARGET"}},
       {"hydrate", {0, 0, "TARGET"}},
-      {"list", {0, 0, "[--json | --names] [--s3-credentials FILE] TARGET"}},
+      {"list", {0, 0, "[--json | --names] [--s3-credentials FILE] [--key-file FILE] TARGET"}},
       {"status", {0, 0, "TARGET"}},          {"umount", {0, 0, "[--timeout SECONDS] TARGET"}},
   };
   return commands;
@@ -86,6 +87,7 @@ const std::map<std::string, CommandSpec>& Commands() {
 struct Options {
   ListFormat format = ListFormat::kTable;
   std::string s3_credentials;
+  std::string key_file;
   std::chrono::seconds timeout{600};
   std::vector<std::string> positional;  // TARGET and ARGS
 };
@@ -110,17 +112,18 @@ bool ParseSeconds(const std::string& text, std::chrono::seconds* out) {
 
 // Parses the options after COMMAND; "" or the usage problem.
 std::string ParseOptions(const std::string& command, int argc, char** argv, Options* o) {
-  enum { kJson = 1, kNames, kCredentials, kTimeout };
+  enum { kJson = 1, kNames, kCredentials, kTimeout, kKeyFile };
   static const option kLong[] = {{"json", no_argument, nullptr, kJson},
                                  {"names", no_argument, nullptr, kNames},
                                  {"s3-credentials", required_argument, nullptr, kCredentials},
                                  {"timeout", required_argument, nullptr, kTimeout},
+                                 {"key-file", required_argument, nullptr, kKeyFile},
                                  {nullptr, 0, nullptr, 0}};
   opterr = 0;
   optind = 1;
   int c, index = -1;
   while ((c = getopt_long(argc, argv, "", kLong, &index)) != -1) {
-    const bool for_list = c == kJson || c == kNames || c == kCredentials;
+    const bool for_list = c == kJson || c == kNames || c == kCredentials || c == kKeyFile;
     if ((for_list && command != "list") || (c == kTimeout && command != "umount")) {
       return std::string("option --") + kLong[index].name + " does not apply to " + command;
     }
@@ -128,6 +131,7 @@ std::string ParseOptions(const std::string& command, int argc, char** argv, Opti
       case kJson: o->format = ListFormat::kJson; break;
       case kNames: o->format = ListFormat::kNames; break;
       case kCredentials: o->s3_credentials = optarg; break;
+      case kKeyFile: o->key_file = optarg; break;
       case kTimeout:
         if (!ParseSeconds(optarg, &o->timeout)) return std::string("bad --timeout '") + optarg + "' (seconds, e.g. 600; at most 7 days)";
         break;
@@ -189,7 +193,7 @@ int Main(int argc, char** argv) {
   }
   auto target = ResolveTarget(o.positional[0]);
   if (!target.ok()) return Fail(target.status().message());
-  if (command == "list") return RunList(target->voldir, o.format, o.s3_credentials);
+  if (command == "list") return RunList(target->voldir, o.format, o.s3_credentials, o.key_file);
   if (command == "status") return RunStatus(target->voldir, target->mountpoint);
   if (command == "umount") return RunUmount(target->voldir, target->mountpoint, o.timeout);
   return RunCtl(command, *target, o);

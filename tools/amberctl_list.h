@@ -61,10 +61,12 @@ inline void PrintListTable(const std::vector<amberfs::SnapshotListing>& list) {
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
 }
 
-inline int RunList(const std::string& voldir, ListFormat format, const std::string& s3_credentials) {
+inline int RunList(const std::string& voldir, ListFormat format, const std::string& s3_credentials,
+                   const std::string& key_file) {
   amberfs::ListSnapshotsOptions o;
   o.sizes = o.uploads = format != ListFormat::kNames;
   o.s3_credentials = s3_credentials;
+  o.key_file = key_file;
   auto list = amberfs::ListVolumeSnapshots(voldir, o);
   if (!list.ok()) return Fail(list.status().message());
   switch (format) {
