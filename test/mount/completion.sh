@@ -55,7 +55,7 @@ expect_exactly() {
 
 expect "amberctl " snapshot delete rollback gc drain flush list status umount
 expect_exactly "amberctl li" list
-expect_exactly "amberctl list --" --help --json --names --s3-credentials
+expect_exactly "amberctl list --" --help --json --key-file --names --s3-credentials
 expect_exactly "amberctl umount --t" --timeout
 expect "amberctl status $AMB_WORK/m" "$mnt"
 expect_exactly "amberctl delete $mnt " alpha beta
@@ -63,7 +63,7 @@ expect_exactly "amberctl rollback $vol a" alpha
 expect_exactly "amberctl list --json $mnt " # nothing after TARGET for list
 expect "mkfs.amberfs --s" --size --slow --snapshot --s3-credentials
 expect_exactly "mkfs.amberfs --slow " file:/// s3://
-expect "mkfs.amberfs --" --block-size --chunk-size --image --force --restore --volume --help --version
+expect "mkfs.amberfs --" --block-size --chunk-size --image --force --restore --volume --key-file --compress --change-key --help --version
 expect_exactly "fsck.amberfs --read" --read-data --read-data-subset=
 expect "fsck.amberfs -" -n -y -p -a -f --slow --strict --json --drop-broken --threads
 expect "amberfs -" -f -d -s -h -V --help --version
