@@ -61,6 +61,7 @@ constexpr const char* kUsage =
     "  loglevel=LEVEL     error, warn, info or debug (default info)\n"
   "  upload_rate=SIZE   bytes per second to the slow store, all uploads together,\n"
     "                     e.g. 10M (default 0: no limit)\n"
+    "  key_file=FILE      the passphrase file of an encrypted volume (mkfs.amberfs --key-file)\n"
     "  s3_credentials=FILE  AWS credentials file for an s3:// slow store (default:\n"
   "                     environment, then ~/.aws/credentials)\n"
     "  snapshot_interval=DUR  take a snapshot every DUR (30s, 15m, 1h, 1d), named\n"

@@ -34,6 +34,7 @@ constexpr const char* kUsage =
     "  --json             print the report as JSON\n"
     "  --s3-credentials FILE\n"
     "                     AWS credentials file for an s3:// slow store\n"
+    "  --key-file FILE    the passphrase of an encrypted volume (needed to check one)\n"
     "  --threads N        hashing threads (default: one per core)\n"
     "  --no-progress      no progress bar, even on a terminal\n"
     "  -f                 accepted for fsck(8); every check is always full\n"
@@ -89,7 +90,7 @@ class ProgressBar {
 }  // namespace
 
 int main(int argc, char** argv) {
-  enum { kReadData = 256, kSubset, kSlow, kStrict, kJson, kDropBroken, kCreds, kThreads, kNoProgress, kHelp, kVersion };
+  enum { kReadData = 256, kSubset, kSlow, kStrict, kJson, kDropBroken, kCreds, kThreads, kNoProgress, kHelp, kVersion, kKeyFile };
   static const option kLong[] = {{"read-data", no_argument, nullptr, kReadData},
                                  {"read-data-subset", required_argument, nullptr, kSubset},
                                  {"slow", no_argument, nullptr, kSlow},
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
                                  {"json", no_argument, nullptr, kJson},
                                  {"drop-broken", no_argument, nullptr, kDropBroken},
                                  {"s3-credentials", required_argument, nullptr, kCreds},
+                                 {"key-file", required_argument, nullptr, kKeyFile},
                                  {"threads", required_argument, nullptr, kThreads},
                                  {"no-progress", no_argument, nullptr, kNoProgress},
                                  {"help", no_argument, nullptr, kHelp},
@@ -122,6 +124,7 @@ int main(int argc, char** argv) {
       case kJson: json = true; break;
       case kDropBroken: options.drop_broken = true; break;
       case kCreds: options.s3_credentials = optarg; break;
+      case kKeyFile: options.key_file = optarg; break;
       case kThreads: {
         char* end = nullptr;
         long n = std::strtol(optarg, &end, 10);

@@ -3,10 +3,10 @@
 // Exit status: 0 created, 1 refused or failed (nothing changed), 2 usage error
 // (options, and values the format does not allow: EINVAL).
 #include <getopt.h>
-
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <new>
 #include <cstdio>
 #include <string>
@@ -15,17 +15,21 @@
 #include "amberfs/size_parse.h"
 #include "amberfs/version.h"
 #include "amberfs/volume_create.h"
+#include "amberfs/volume_key.h"
 #include "amberfs/volume_resize.h"
 
 namespace {
 
 constexpr const char* kUsage =
     "usage: mkfs.amberfs --size SIZE [--block-size 4K] [--chunk-size 64K]\n"
-    "                    [--image PATH] [--slow URL] [--force] VOLDIR\n"
-    "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME]\n"
+    "                    [--image PATH] [--slow URL] [--key-file FILE] [--compress zstd|none]\n"
+    "                    [--force] VOLDIR\n"
+    "       mkfs.amberfs --restore URL [--volume UUID] [--snapshot NAME] [--key-file FILE]\n"
     "                    [--take-over-identity] [--force] VOLDIR\n"
-    "       mkfs.amberfs --clone URL [--volume UUID] [--snapshot NAME] [--force] VOLDIR\n"
+    "       mkfs.amberfs --clone URL [--volume UUID] [--snapshot NAME] [--key-file FILE]\n"
+    "                    [--force] VOLDIR\n"
     "       mkfs.amberfs --resize SIZE VOLDIR\n"
+    "       mkfs.amberfs --change-key --key-file OLD --new-key-file NEW VOLDIR\n"
     "\n"
     "Creates an amberfs volume in VOLDIR (a new or empty directory): it is built beside\n"
     "VOLDIR and renamed into place, so VOLDIR holds the whole volume or none.\n"
@@ -40,6 +44,15 @@ constexpr const char* kUsage =
     "  --slow URL         slow store: file:///path or s3://bucket[/prefix][?endpoint=URL&region=R]\n"
     "                     (default file://VOLDIR/archive); an S3 bucket must answer and is\n"
     "                     created when missing\n"
+    "  --key-file FILE    encrypt: every blob, index and ref that reaches the fast or slow\n"
+    "                     store is sealed with AES-256-GCM under a random master key, kept\n"
+    "                     wrapped by FILE's passphrase (its whole content, one trailing\n"
+    "                     newline dropped) in VOLDIR/key and the slow store; with --restore\n"
+    "                     and --clone: the passphrase of the encrypted volume to read\n"
+    "  --compress zstd|none  compress blobs with zstd (default) or not; a blob that does\n"
+    "                     not shrink is stored as it is\n"
+    "  --change-key       rewrap the master key of VOLDIR (not mounted) under the passphrase\n"
+    "                     of --new-key-file FILE; the old one stops working\n"
     "  --force            replace the volume in VOLDIR, all at once (not while it is\n"
     "                     mounted; VOLDIR/archive, the default slow store, is kept)\n"
     "  --restore URL      rebuild a volume from a slow store: the newest snapshot (or\n"
@@ -148,9 +161,21 @@ static int Resize(const std::string& voldir, uint64_t new_size) {
   return 0;
 }
 
+// mkfs.amberfs --change-key: see volume_key.h.
+static int ChangeKey(const std::string& voldir, const std::string& old_file, const std::string& new_file,
+                     const std::string& credentials) {
+  std::string note;
+  amberfs::Status st = amberfs::ChangeVolumeKey(voldir, old_file, new_file, credentials, &note);
+  if (!st.ok()) return Failed(st);
+  std::printf("changed the passphrase of amberfs volume %s: it opens with %s now\n",
+              amberfs::AbsolutePath(voldir).c_str(), new_file.c_str());
+  if (!note.empty()) std::printf("  %s\n", note.c_str());
+  return 0;
+}
+
 static int Run(int argc, char** argv) {
   enum { kSize = 1, kBlock, kChunk, kImage, kSlow, kForce, kRestore, kVolume, kSnapshot, kCreds, kTakeOver, kHelp,
-         kVersion, kResize, kClone };
+         kVersion, kResize, kClone, kKeyFile, kNewKeyFile, kChangeKey, kCompress };
   static const option kLong[] = {
       {"size", required_argument, nullptr, kSize},         {"block-size", required_argument, nullptr, kBlock},
       {"chunk-size", required_argument, nullptr, kChunk},  {"image", required_argument, nullptr, kImage},
@@ -161,6 +186,10 @@ static int Run(int argc, char** argv) {
       {"take-over-identity", no_argument, nullptr, kTakeOver},
       {"resize", required_argument, nullptr, kResize},
       {"clone", required_argument, nullptr, kClone},
+      {"key-file", required_argument, nullptr, kKeyFile},
+      {"new-key-file", required_argument, nullptr, kNewKeyFile},
+      {"change-key", no_argument, nullptr, kChangeKey},
+      {"compress", required_argument, nullptr, kCompress},
       {"version", no_argument, nullptr, kVersion},         {nullptr, 0, nullptr, 0}};
 
   amberfs::CreateVolumeOptions options;
@@ -168,6 +197,8 @@ static int Run(int argc, char** argv) {
   bool restore = false, create_only = false, resize = false, force_given = false;
   int sources = 0;  // --restore and --clone given
   uint64_t resize_to = 0;
+  bool change_key = false, compress_given = false;
+  std::string key_file, new_key_file;
   uint64_t block = options.block_size, chunk = options.chunk_size;
   opterr = 0;
   int c;
@@ -186,6 +217,15 @@ static int Run(int argc, char** argv) {
       case kSnapshot: restore_options.snapshot = optarg; break;
       case kCreds: restore_options.credentials_file = options.s3_credentials = optarg; break;
       case kTakeOver: restore_options.take_over_identity = true; break;
+      case kKeyFile: key_file = optarg; break;
+      case kNewKeyFile: new_key_file = optarg; break;
+      case kChangeKey: change_key = true; break;
+      case kCompress:
+        if (std::strcmp(optarg, "zstd") != 0 && std::strcmp(optarg, "none") != 0)
+          return Usage("--compress takes zstd or none");
+        options.compress = std::strcmp(optarg, "zstd") == 0;
+        compress_given = create_only = true;
+        break;
       case kHelp: std::fputs(kUsage, stdout); return 0;
       case kVersion: std::printf("mkfs.amberfs %s\n", amberfs::kVersion); return 0;
       default: {
@@ -201,7 +241,14 @@ static int Run(int argc, char** argv) {
                  !options.s3_credentials.empty())) {
     return Usage("--resize SIZE VOLDIR takes no other option (the volume keeps its geometry and stores)");
   }
+  if (change_key || !new_key_file.empty()) {
+    if (!change_key || resize || restore || create_only || force_given || key_file.empty() || new_key_file.empty())
+      return Usage("--change-key --key-file OLD --new-key-file NEW VOLDIR takes no other option");
+    return ChangeKey(argv[optind], key_file, new_key_file, options.s3_credentials);
+  }
+  if (resize && !key_file.empty()) return Usage("--resize SIZE VOLDIR takes no other option");
   if (resize) return Resize(argv[optind], resize_to);
+  (void)compress_given;
   if (sources > 1) return Usage("give one of --restore URL and --clone URL, once");
   if (restore_options.clone && restore_options.take_over_identity) {
     return Usage("a clone always gets its own identity; --take-over-identity goes with --restore");
@@ -215,9 +262,11 @@ static int Run(int argc, char** argv) {
   if (restore) {
     restore_options.voldir = argv[optind];
     restore_options.force = options.force;
+    restore_options.key_file = key_file;
     return Restore(std::move(restore_options));
   }
   options.voldir = argv[optind];
+  options.key_file = key_file;
   // The sizes must fit the config's 32-bit fields; the geometry check says the real limits.
   if (block > UINT32_MAX || chunk > UINT32_MAX) return Usage("block or chunk size too large");
   options.block_size = static_cast<uint32_t>(block);
@@ -231,12 +280,14 @@ static int Run(int argc, char** argv) {
   options.on_slow_store = [&](const std::string& found) { slow_store_found = " (" + found + ")"; };
   amberfs::Result<amberfs::VolumeConfig> config = amberfs::CreateVolume(options);
   if (!config.ok()) return Failed(config.status());
-  std::printf("created amberfs volume %s in %s\n  size %s, block %s, chunk %s\n  image %s\n  slow store %s%s\n",
+  std::printf("created amberfs volume %s in %s\n  size %s, block %s, chunk %s\n  image %s\n  slow store %s%s\n"
+              "  compress %s, encryption %s\n",
               config->uuid.c_str(), amberfs::AbsolutePath(options.voldir).c_str(),
               amberfs::FormatSize(config->size).c_str(), amberfs::FormatSize(config->block_size).c_str(),
               amberfs::FormatSize(config->chunk_size).c_str(),
               config->ImagePath(amberfs::AbsolutePath(options.voldir)).c_str(), config->slow_url.c_str(),
-              slow_store_found.c_str());
+              slow_store_found.c_str(), config->compress ? "zstd" : "none",
+              config->encrypted ? "aes-256-gcm (keep the key file: without it the volume cannot be read)" : "none");
   return 0;
 }
 

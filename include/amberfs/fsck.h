@@ -159,6 +159,7 @@ struct FsckOptions {
   bool slow = false;         // --slow
   int threads = 0;           // hashing threads; 0: one per core
   std::string s3_credentials;
+  std::string key_file;      // --key-file: an encrypted volume's passphrase
   // Progress of the long phases, from the calling thread; may be empty.
   std::function<void(const char* phase, uint64_t done, uint64_t total)> progress;
 };

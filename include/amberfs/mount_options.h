@@ -23,6 +23,7 @@
 //   page_cache        let the kernel cache volume's pages (allows mmap)
 //   loglevel=LEVEL    error, warn, info (default) or debug
 //   s3_credentials=FILE  AWS credentials file for an s3:// slow store
+//   key_file=FILE     the passphrase of an encrypted volume
 //   upload_rate=SIZE  bytes per second to the slow store (10M; 0 = no limit)
 //   snapshot_interval=DUR  automatic snapshots every DUR (30s, 15m, 1h, 1d)
 //   keep=RULE:N[,RULE:N...]  their retention (last, hourly, daily, weekly,

@@ -85,6 +85,7 @@ struct RestoreStats {
 struct RestoreVolumeOptions {
   std::string url;
   std::string credentials_file;
+  std::string key_file;  // an encrypted volume's passphrase file ("" = not encrypted)
   std::string volume;    // uuid, "" = the only one
   std::string snapshot;  // "" = the newest
   std::string voldir;

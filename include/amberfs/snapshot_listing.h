@@ -58,6 +58,7 @@ struct ListSnapshotsOptions {
   bool sizes = true;    // walk the trees for stored_bytes and unique_bytes
   bool uploads = true;  // ask the slow store which snapshots it names
   std::string s3_credentials;  // AWS credentials file ("" = environment)
+  std::string key_file;        // an encrypted volume's passphrase file; without it its sizes are unknown
 };
 
 // Sorted by creation time, then name.

@@ -84,6 +84,7 @@ class Hydrator;
 class MetricsWriter;
 class PairedStore;
 class Snapshotter;
+class VolumeCodec;
 class SpaceReserve;
 class VolumeLock;
 struct ConductorOptions;
@@ -99,6 +100,7 @@ struct VolumeOptions {
   std::chrono::microseconds sync_delay{0};
   bool read_only = false;
   std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)
+  std::string key_file;        // an encrypted volume's passphrase file (-o key_file=FILE)
   uint64_t upload_rate = 0;    // bytes per second to the slow store; 0 = no limit
   // Automatic snapshots (read-write only; see src/volume/auto_snapshots.h):
   // 0 = none. `keep` applies to them alone; empty = keep them all.
@@ -154,6 +156,10 @@ class Volume {
   VolumeConfig config_;
   VolumeOptions options_;
   std::unique_ptr<VolumeLock> lock_;
+  // How blobs and refs are stored (compressed, encrypted), and an encrypted
+  // volume's key object; both settled before anything else opens.
+  std::shared_ptr<const VolumeCodec> codec_;
+  std::vector<uint8_t> key_object_;
   // Destroyed in reverse order: the Conductor (which calls the observer) first.
   std::unique_ptr<ChangeTracker> tracker_;
   // VOLDIR/reserve: room for delete and gc. Before paired_, so it outlives

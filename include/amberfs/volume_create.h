@@ -35,6 +35,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
@@ -50,6 +51,11 @@ struct CreateVolumeOptions {
   std::string slow_url;  // "" = file://VOLDIR/archive
   bool force = false;
   std::string s3_credentials;  // credentials file for an s3:// slow_url ("" = environment)
+  bool compress = true;        // --compress zstd (true) | none
+  // Encryption (--key-file): a new master key wrapped under this file's
+  // passphrase, or a key object as it is (a restore keeps its source's).
+  std::string key_file;
+  std::vector<uint8_t> key_object;
   bool check_slow_store = true;  // check (and create) the slow store first
   // Called with what the slow-store check found ("bucket amb created").
   std::function<void(const std::string&)> on_slow_store;

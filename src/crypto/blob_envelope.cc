@@ -91,7 +91,8 @@ Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::str
     return out;
   }
   AMBER_RETURN_IF_ERROR(
-      SealAppend(*options.key, kBlobRole, name, {std::span<const uint8_t>(inner, sizeof inner), body}, &out));
+      SealAppend(*options.key, kBlobRole, name, {std::span<const uint8_t>(inner, sizeof inner), body}, &out,
+                 options.deterministic ? SealNonce::kSynthetic : SealNonce::kRandom));
   return out;
 }
 

@@ -60,6 +60,10 @@ struct EnvelopeOptions {
   bool compress = true;         // --compress zstd (true) | none (false)
   int zstd_level = 1;
   const SealKey* key = nullptr;  // null: not encrypted
+  // Seal with a synthetic nonce (SealNonce::kSynthetic): the same blob, name
+  // and key always give the same envelope, so a store named by the SHA-256 of
+  // the envelope still dedups equal blobs.
+  bool deterministic = false;
 };
 
 Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::string_view name,

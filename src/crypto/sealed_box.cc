@@ -10,10 +10,12 @@
 #include "base/byte_order.h"
 #include "crypto/kdf.h"
 #include "crypto/ossl_handles.h"
+#include "crypto/secret.h"
 
 namespace amberfs {
 
 using crypto_internal::CipherCtx;
+using crypto_internal::MacCtx;
 
 namespace {
 
@@ -89,6 +91,30 @@ Result<size_t> CheckFrame(std::span<const uint8_t> box) {
   return static_cast<size_t>(len);
 }
 
+// HMAC-SHA256(check, "amberfs sealed-box synthetic nonce v1", len32 role,
+// role, len32 name, name, plaintext)[0..12), streamed (a blob is 64 KiB and
+// more; HmacSha256 would copy it).
+Status SyntheticNonce(const SecretKey& check, std::string_view role, std::string_view name,
+                      std::initializer_list<std::span<const uint8_t>> plaintext, uint8_t* nonce) {
+  static constexpr std::string_view kLabel = "amberfs sealed-box synthetic nonce v1";
+  uint8_t rl[4], nl[4];
+  PutLE32(rl, static_cast<uint32_t>(role.size()));
+  PutLE32(nl, static_cast<uint32_t>(name.size()));
+  MacCtx mac;
+  bool ok = mac.Init(check) && mac.Update(Bytes(kLabel)) && mac.Update({rl, 4}) && mac.Update(Bytes(role)) &&
+            mac.Update({nl, 4}) && mac.Update(Bytes(name));
+  for (auto p : plaintext) ok = ok && mac.Update(p);
+  Mac256 full{};
+  ok = ok && mac.Final(&full);
+  if (!ok) {
+    ERR_clear_error();
+    return Status::Error(EIO, "synthetic nonce: OpenSSL HMAC failed");
+  }
+  std::memcpy(nonce, full.data(), kNonceBytes);
+  WipeBytes(full.data(), full.size());
+  return Status::OK();
+}
+
 }  // namespace
 
 class SealAccess {
@@ -112,7 +138,8 @@ Result<SealKey> SealKey::From(const SecretKey& key) {
 }
 
 Status SealAppend(const SealKey& key, std::string_view role, std::string_view name,
-                  std::initializer_list<std::span<const uint8_t>> plaintext, std::vector<uint8_t>* out) {
+                  std::initializer_list<std::span<const uint8_t>> plaintext, std::vector<uint8_t>* out,
+                  SealNonce nonce) {
   AMBER_RETURN_IF_ERROR(CheckRole(role));
   size_t len = 0;
   for (auto p : plaintext) len += p.size();
@@ -128,7 +155,8 @@ Status SealAppend(const SealKey& key, std::string_view role, std::string_view na
   std::copy(key.key_id().begin(), key.key_id().end(), h + 12);
   auto binding = Binding(SealAccess::Check(key), role, name);
   std::copy(binding.begin(), binding.end(), h + 20);
-  Status st = RandomBytes({h + kNonceAt, kNonceBytes});
+  Status st = nonce == SealNonce::kRandom ? RandomBytes({h + kNonceAt, kNonceBytes})
+                                          : SyntheticNonce(SealAccess::Check(key), role, name, plaintext, h + kNonceAt);
   if (!st.ok()) {
     out->resize(start);
     return st;

@@ -8,7 +8,7 @@
 //    8  4  ciphertext length L (= plaintext length)
 //   12  8  key id: HMAC-SHA256(check key, "amberfs sealed-box key id")[0..8)
 //   20  8  binding: HMAC-SHA256(check key, len32 role, role, len32 name, name)[0..8)
-//   28 12  nonce, random per seal (RAND_bytes)
+//   28 12  nonce, random per seal (RAND_bytes), or synthetic (SealNonce)
 //   40  L  ciphertext
 // 40+L 16  GCM tag
 // Associated data: bytes 0..28 of the header, then len32 role, role, len32
@@ -70,10 +70,20 @@ class SealKey {
   SealKeyId key_id_{};
 };
 
+// How a box's nonce is chosen. kRandom: RAND_bytes, so sealing the same
+// plaintext twice gives two boxes. kSynthetic: HMAC-SHA256 under the check
+// key of (role, name, plaintext), first 12 bytes (SIV-style): the same
+// plaintext, role and name under the same key always give the same box, which
+// is what lets content-addressed blobs dedup while encrypted. GCM stays safe
+// because a nonce repeats only with the very same plaintext (the nonce is a
+// PRF of it); what an observer learns is only that two boxes are equal.
+enum class SealNonce { kRandom, kSynthetic };
+
 // Appends the box of the concatenated plaintext parts to *out (the parts are
 // one plaintext: a header and a body can be sealed without joining them).
 Status SealAppend(const SealKey& key, std::string_view role, std::string_view name,
-                  std::initializer_list<std::span<const uint8_t>> plaintext, std::vector<uint8_t>* out);
+                  std::initializer_list<std::span<const uint8_t>> plaintext, std::vector<uint8_t>* out,
+                  SealNonce nonce = SealNonce::kRandom);
 Result<std::vector<uint8_t>> Seal(const SealKey& key, std::string_view role, std::string_view name,
                                   std::span<const uint8_t> plaintext);
 

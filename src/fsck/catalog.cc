@@ -36,7 +36,8 @@ Result<std::vector<std::string>> ListDir(const std::string& dir) {
 Result<SnapshotRecord> ReadRecord(Context& ctx, const Pointer& ptr, const std::string& name) {
   ReachedBlob& info = ctx.reached[ptr];
   info.is_record = true;
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, FetchBlob(ctx, ptr, &info, "record of snapshot " + name));
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> stored, FetchBlob(ctx, ptr, &info, "record of snapshot " + name));
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ctx.codec.Decode(BlobRole::kRecord, std::move(stored)));
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord record, DecodeSnapshotRecord(bytes));
   const VolumeConfig& config = *ctx.config;
   std::string why;
@@ -54,11 +55,13 @@ Result<SnapshotRecord> ReadRecord(Context& ctx, const Pointer& ptr, const std::s
 // ref names a sound record of this volume.
 std::optional<CatalogEntry> EntryFromSlowRef(Context& ctx, const std::string& name) {
   if (!ctx.slow || !ValidateSnapshotName(name).ok()) return std::nullopt;
-  Result<std::vector<uint8_t>> ref = ctx.slow->GetRef(SnapshotRef(ctx.config->uuid, name));
+  const std::string ref_name = SnapshotRef(ctx.config->uuid, name);
+  Result<std::vector<uint8_t>> ref = ctx.slow->GetRef(ref_name);
+  if (ref.ok()) ref = ctx.codec.OpenRef(ref_name, std::move(ref).value());
   if (!ref.ok()) return std::nullopt;
   Result<Pointer> ptr = DecodeSnapshotRefValue(*ref);
   if (!ptr.ok()) return std::nullopt;
-  Result<std::vector<uint8_t>> bytes = ctx.slow->Get(*ptr);
+  Result<std::vector<uint8_t>> bytes = GetBlob(*ctx.slow, ctx.codec, BlobRole::kRecord, *ptr);
   if (!bytes.ok()) return std::nullopt;
   Result<SnapshotRecord> record = DecodeSnapshotRecord(*bytes);
   if (!record.ok() || record->name != name || FormatVolumeUuid(record->volume) != ctx.config->uuid) return std::nullopt;

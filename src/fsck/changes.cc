@@ -35,6 +35,7 @@ bool ChunkMap(Context& ctx, const Snapshot& snap, std::map<uint64_t, Pointer>* o
     Frame f = stack.back();
     stack.pop_back();
     Result<std::vector<uint8_t>> bytes = FetchBlob(ctx, f.ptr, &ctx.reached[f.ptr], "", /*quiet=*/true);
+    if (bytes.ok()) bytes = ctx.codec.Decode(BlobRole::kNode, std::move(bytes).value());
     if (!bytes.ok()) return false;
     Result<std::vector<Pointer>> slots = DecodeIndexNode(geo, *bytes, f.first, f.height);
     if (!slots.ok()) return false;
@@ -162,7 +163,14 @@ Result<std::vector<uint64_t>> DifferingChunks(Context& ctx, int fd, const std::v
         io_error.store(n < 0 ? errno : EIO);
       } else {
         std::span<const uint8_t> bytes(buf.data(), chunk_size);
-        Pointer actual = IsAllZero(bytes) ? Pointer() : Pointer::Of(bytes);
+        // What a snapshot would store for these bytes (the codec is
+        // deterministic), compared with what the base names.
+        Pointer actual;
+        if (!IsAllZero(bytes)) {
+          Result<StoredBlob> stored = ctx.codec.Encode(BlobRole::kChunk, bytes);
+          if (stored.ok()) actual = stored->pointer();
+          else io_error.store(stored.status().code());
+        }
         auto it = expected.find(c);
         differs[i] = actual != (it == expected.end() ? Pointer() : it->second);
       }

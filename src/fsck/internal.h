@@ -28,6 +28,7 @@
 #include "store/pointer.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
+#include "snapshot/volume_codec.h"
 #include "snapshot/volume_layout.h"
 #include "store/store.h"
 #include "store/upload_log.h"
@@ -121,6 +122,7 @@ struct Context {
   std::string voldir;
 
   std::optional<VolumeConfig> config;
+  VolumeCodec codec;  // how blobs and refs are stored (snapshot/volume_codec.h)
   bool image_ok = false;
   std::optional<VolumeLock> lock;  // held for the whole run when repairing
 

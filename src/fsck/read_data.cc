@@ -68,7 +68,16 @@ Status ReadData(Context& ctx) {
     Store* store = job.from_slow ? ctx.slow.get() : static_cast<Store*>(ctx.fast.get());
     Result<std::vector<uint8_t>> data = store->Get(job.key);
     if (data.ok()) bytes.fetch_add(data->size(), std::memory_order_relaxed);
-    else job.result = data.status();
+    // A codec's envelope: open it (authenticates it under the key) and check
+    // the chunk's size inside.
+    if (data.ok() && !ctx.codec.off()) {
+      data = ctx.codec.Decode(BlobRole::kChunk, std::move(data).value());
+      auto reached = ctx.reached.find(job.key);  // find: workers must not insert
+      const uint64_t want = reached == ctx.reached.end() ? 0 : reached->second.expected_size;
+      if (data.ok() && want != 0 && data->size() != want)
+        data = Status::Error(EBADMSG, "holds " + std::to_string(data->size()) + " bytes, not " + std::to_string(want));
+    }
+    if (!data.ok()) job.result = data.status();
   });
   ctx.report.counts.blobs_read += jobs.size();
   ctx.report.counts.bytes_read += bytes.load();

@@ -17,7 +17,7 @@ class SlowWalker {
 
   void Node(const Pointer& ptr, uint64_t first_chunk, uint32_t height) {
     if (!seen_->insert(ptr).second) return;
-    Result<std::vector<uint8_t>> bytes = ctx_.slow->Get(ptr);
+    Result<std::vector<uint8_t>> bytes = GetBlob(*ctx_.slow, ctx_.codec, BlobRole::kNode, ptr);
     if (!bytes.ok()) {
       missing.push_back(ptr);
       return;
@@ -90,12 +90,13 @@ Status CheckSlowStore(Context& ctx) {
                   "the slow store has snapshot " + name + " but the catalog does not (an interrupted delete?)");
     }
     Result<std::vector<uint8_t>> data = ctx.slow->GetRef(ref);
+    if (data.ok()) data = ctx.codec.OpenRef(ref, std::move(data).value());
     Result<Pointer> ptr = data.ok() ? DecodeSnapshotRefValue(*data) : Result<Pointer>(data.status());
     if (!ptr.ok()) {
       ctx.Problem(FsckClass::kSlowStore, ref, "snapshot ref is unreadable: " + ptr.status().message());
       continue;
     }
-    Result<std::vector<uint8_t>> bytes = ctx.slow->Get(*ptr);
+    Result<std::vector<uint8_t>> bytes = GetBlob(*ctx.slow, ctx.codec, BlobRole::kRecord, *ptr);
     Result<SnapshotRecord> record = bytes.ok() ? DecodeSnapshotRecord(*bytes) : Result<SnapshotRecord>(bytes.status());
     std::vector<Pointer> missing;
     if (!record.ok() || !record->Geometry().ok()) {

@@ -14,6 +14,7 @@
 #include "store/store_url.h"
 #include "base/unique_fd.h"
 #include "fsck/internal.h"
+#include "volume/volume_key.h"
 #include "volume/volume_build.h"
 #include "snapshot/rollback_intent.h"
 
@@ -120,6 +121,11 @@ Status CheckVolume(Context& ctx) {
     ctx.Skip("everything past the config (it cannot be read)");
     return Status::OK();
   }
+  // An encrypted volume's trees and refs cannot be read without its key:
+  // an operational error, like a volume that is not there.
+  Result<VolumeCodec> codec = OpenVolumeCodec(ctx.voldir, *config, ctx.opt.key_file, nullptr);
+  if (!codec.ok()) return codec.status();
+  ctx.codec = std::move(codec).value();
   ctx.config = std::move(config).value();
   ctx.report.uuid = ctx.config->uuid;
   ctx.report.volume_size = ctx.config->size;

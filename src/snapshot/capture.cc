@@ -24,9 +24,10 @@ uint64_t NowNs() {
 }  // namespace
 
 Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch) {
-  std::vector<ChunkPointer> hashed = hasher_.Hash(batch);
+  std::vector<EncodedChunk> hashed = hasher_.Encode(batch, options_.codec);
   for (size_t i = 0; i < hashed.size(); ++i) {
-    const Pointer& p = hashed[i].pointer;
+    if (!hashed[i].status.ok()) return hashed[i].status.Annotate("encode chunk " + std::to_string(batch[i].chunk));
+    const Pointer& p = hashed[i].pointer();
     if (!p.IsNull()) {
       bool mine = false;
       {
@@ -41,14 +42,19 @@ Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>&
       if (mine) {
         Result<bool> have = store_->fast().Contains(p);
         if (!have.ok()) return have.status().Annotate("snapshot dedup check");
-        AMBER_RETURN_IF_ERROR(cs->batch->Put(p, batch[i].bytes).Annotate("store chunk " + std::to_string(batch[i].chunk)));
+        const auto stored = hashed[i].blob.bytes();
+        AMBER_RETURN_IF_ERROR(cs->batch->Put(p, stored).Annotate("store chunk " + std::to_string(batch[i].chunk)));
         std::lock_guard lk(cs->mu);
-        if (!*have) cs->bytes_stored += batch[i].bytes.size();
-        else cs->stored.erase(p);  // counted as new only when the fast store lacked it
+        if (!*have) {
+          cs->bytes_stored += stored.size();
+          cs->bytes_logical += batch[i].bytes.size();
+        } else {
+          cs->stored.erase(p);
+        }  // counted as new only when the fast store lacked it
       }
     }
     std::lock_guard lk(cs->mu);
-    cs->results.push_back(hashed[i]);
+    cs->results.push_back(ChunkPointer{hashed[i].chunk, p});
   }
   return Status::OK();
 }
@@ -145,6 +151,7 @@ Result<SnapshotReply> Snapshotter::Snapshot(std::string name) {
   stats_.cow_chunks += reply->cow_chunks;
   stats_.new_blobs += reply->new_blobs;
   stats_.bytes_stored += reply->bytes_stored;
+  stats_.bytes_logical += reply->bytes_logical;
   stats_.last_duration_ns = static_cast<uint64_t>(reply->duration.count());
   stats_.last_barrier_ns = static_cast<uint64_t>(reply->barrier.count());
   return reply;
@@ -206,10 +213,12 @@ Result<Pointer> Snapshotter::StoreRecord(const std::string& name, uint64_t creat
   rec.root = root;
   rec.parent = base_record_;
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> encoded, EncodeSnapshotRecord(rec));
-  const Pointer record = Pointer::Of(encoded);
-  AMBER_RETURN_IF_ERROR(batch->Put(record, encoded).Annotate("store snapshot record"));
+  AMBER_ASSIGN_OR_RETURN(StoredBlob stored, options_.codec.Encode(BlobRole::kRecord, encoded));
+  const Pointer record = stored.pointer();
+  AMBER_RETURN_IF_ERROR(batch->Put(record, stored.bytes()).Annotate("store snapshot record"));
   reply->new_blobs += 1;
-  reply->bytes_stored += encoded.size();
+  reply->bytes_stored += stored.bytes().size();
+  reply->bytes_logical += encoded.size();
   // Every blob the record reaches is durable before the record is committed.
   AMBER_RETURN_IF_ERROR(batch->Commit().Annotate("store the snapshot's blobs"));
   return record;
@@ -296,6 +305,7 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
     reply.cow_chunks = cs->cow_chunks;
     reply.new_blobs = cs->stored.size();
     reply.bytes_stored = cs->bytes_stored;
+    reply.bytes_logical = cs->bytes_logical;
   }
   reply.chunks_captured = changes.size();
   std::sort(changes.begin(), changes.end(), [](const ChunkPointer& a, const ChunkPointer& b) { return a.chunk < b.chunk; });
@@ -306,7 +316,8 @@ Result<SnapshotReply> Snapshotter::CaptureLocked(const std::string& name) {
   Result<Pointer> root = tree_.Update(base_root_, std::move(changes), &ustats, cs->batch.get(), base_depth_);
   if (!root.ok()) return fail(root.status().Annotate("update index"));
   reply.new_blobs += ustats.nodes_written;
-  reply.bytes_stored += ustats.nodes_written * geo_.node_bytes();
+  reply.bytes_stored += ustats.bytes_written;
+  reply.bytes_logical += ustats.nodes_written * geo_.node_bytes();
   Result<Pointer> record = StoreRecord(name, created_ns, *root, cs->batch.get(), &reply);
   if (!record.ok()) return fail(record.status());
 

@@ -32,10 +32,15 @@ void ChunkHasher::HashSome() {
   while (next_ < job_.size()) {
     const size_t i = next_++;
     const ChunkBytes& in = job_[i];
+    EncodedChunk& out = (*out_)[i];  // each slot written by its claimer only
     lk.unlock();
-    ChunkPointer cp{in.chunk, IsAllZero(in.bytes) ? Pointer::Null() : Pointer::Of(in.bytes)};
+    out.chunk = in.chunk;
+    if (!IsAllZero(in.bytes)) {
+      Result<StoredBlob> blob = codec_->Encode(BlobRole::kChunk, in.bytes);
+      if (blob.ok()) out.blob = std::move(blob).value();
+      else out.status = blob.status();
+    }
     lk.lock();
-    (*out_)[i] = cp;
   }
 }
 
@@ -55,11 +60,20 @@ void ChunkHasher::WorkerLoop() {
 }
 
 std::vector<ChunkPointer> ChunkHasher::Hash(std::span<const ChunkBytes> chunks) {
+  std::vector<EncodedChunk> encoded = Encode(chunks, VolumeCodec());
+  std::vector<ChunkPointer> out;
+  out.reserve(encoded.size());
+  for (const EncodedChunk& e : encoded) out.push_back(ChunkPointer{e.chunk, e.pointer()});  // off: cannot fail
+  return out;
+}
+
+std::vector<EncodedChunk> ChunkHasher::Encode(std::span<const ChunkBytes> chunks, const VolumeCodec& codec) {
   std::lock_guard call(call_mu_);
-  std::vector<ChunkPointer> out(chunks.size());
+  std::vector<EncodedChunk> out(chunks.size());
   {
     std::lock_guard lk(mu_);
     job_ = chunks;
+    codec_ = &codec;
     out_ = &out;
     next_ = 0;
     ++job_id_;
@@ -70,6 +84,7 @@ std::vector<ChunkPointer> ChunkHasher::Hash(std::span<const ChunkBytes> chunks) 
   // Every chunk is claimed; wait for the workers still finishing theirs.
   done_cv_.wait(lk, [&] { return busy_ == 0; });
   job_ = {};
+  codec_ = nullptr;
   out_ = nullptr;
   return out;
 }

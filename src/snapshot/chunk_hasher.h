@@ -1,8 +1,11 @@
-// ChunkHasher: SHA-256 of many chunks on every core.
+// ChunkHasher: SHA-256 (and the volume's codec) of many chunks on every core.
 //
 // A snapshot hands over the changed chunks' bytes and gets back one Pointer
 // per chunk, in input order: the SHA-256 of the bytes, or the null pointer
 // for a chunk that is all zeros (such a chunk is never stored as a blob).
+// Encode does the same through a VolumeCodec (snapshot/volume_codec.h): each
+// chunk's stored form (compressed, sealed) and the pointer to it, so the
+// codec's work is spread over the cores with the hashing.
 // The work is spread over a small pool of threads started once; the calling
 // thread works too, so a pool of n threads hashes on n+1 threads and a small
 // batch is hashed without any hand-off.
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "snapshot/index_tree.h"
+#include "snapshot/volume_codec.h"
 #include "store/pointer.h"
 
 namespace amberfs {
@@ -31,6 +35,15 @@ struct ChunkBytes {
 
 bool IsAllZero(std::span<const uint8_t> bytes);
 
+// One chunk's stored form: a null pointer (all zeros: nothing to store), an
+// encoding error, or the blob.
+struct EncodedChunk {
+  uint64_t chunk = 0;
+  Status status;
+  StoredBlob blob;
+  const Pointer& pointer() const { return blob.pointer(); }
+};
+
 class ChunkHasher {
  public:
   // threads: extra worker threads; -1 means one fewer than the cores.
@@ -41,6 +54,8 @@ class ChunkHasher {
 
   // One (chunk, pointer) per input, same order.
   std::vector<ChunkPointer> Hash(std::span<const ChunkBytes> chunks);
+  // One stored form per input, same order; views the input when codec is off.
+  std::vector<EncodedChunk> Encode(std::span<const ChunkBytes> chunks, const VolumeCodec& codec);
 
   size_t threads() const { return workers_.size() + 1; }
 
@@ -55,7 +70,8 @@ class ChunkHasher {
   bool stop_ = false;
   uint64_t job_id_ = 0;
   std::span<const ChunkBytes> job_;
-  std::vector<ChunkPointer>* out_ = nullptr;
+  const VolumeCodec* codec_ = nullptr;
+  std::vector<EncodedChunk>* out_ = nullptr;
   size_t next_ = 0;     // next index to claim, guarded by mu_
   size_t busy_ = 0;     // workers inside the current job, guarded by mu_
   std::vector<std::thread> workers_;

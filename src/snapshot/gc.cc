@@ -17,13 +17,13 @@ namespace {
 
 // Marks a record and everything its tree reaches, reading through `store`;
 // calls keep_fresh now and then (a big tree takes long to walk).
-Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Pointer>* marked,
+Status MarkSnapshot(Store* store, const VolumeCodec& codec, const Pointer& record, std::unordered_set<Pointer>* marked,
                     const std::function<Status()>& keep_fresh) {
   if (!marked->insert(record).second) return Status::OK();
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store->Get(record));
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, GetBlob(*store, codec, BlobRole::kRecord, record));
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(bytes));
   AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, rec.Geometry());
-  IndexTree tree(store, geo, 0);
+  IndexTree tree(store, geo, 0, codec);
   return tree.ForEachBlob(rec.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
     if (kind != BlobKind::kChunk) AMBER_RETURN_IF_ERROR(keep_fresh());
     return marked->insert(p).second;  // a node seen before: its subtree is marked already
@@ -33,8 +33,11 @@ Status MarkSnapshot(Store* store, const Pointer& record, std::unordered_set<Poin
 // Marks what every snapshot and base ref of every volume in the slow store
 // reaches (volumes/<uuid>/snapshots/<name>, volumes/<uuid>/base). Other
 // volumes' trees are read from the slow store itself, so gc does not fill our
-// fast store; counts their snapshots in *others.
-Status MarkSlowStoreRefs(PairedStore* store, const std::string& uuid, std::unordered_set<Pointer>* marked,
+// fast store; counts their snapshots in *others. Their refs and trees are
+// read with this volume's codec: a volume under another key cannot be read,
+// and gc then refuses to collect (it cannot know what that volume needs).
+Status MarkSlowStoreRefs(PairedStore* store, const VolumeCodec& codec, const std::string& uuid,
+                         std::unordered_set<Pointer>* marked,
                          const std::function<Status()>& keep_fresh, uint64_t* others) {
   AMBER_ASSIGN_OR_RETURN(std::vector<std::string> refs, store->slow().ListRefs("volumes/"));
   const std::string own_prefix = SnapshotRefPrefix(uuid);
@@ -49,9 +52,11 @@ Status MarkSlowStoreRefs(PairedStore* store, const std::string& uuid, std::unord
     Result<std::vector<uint8_t>> value = store->slow().GetRef(ref);
     if (!value.ok() && value.status().code() == ENOENT) continue;  // deleted meanwhile
     if (!value.ok()) return value.status().Annotate("gc: read ref " + ref);
-    Result<Pointer> record = DecodeSnapshotRefValue(*value);
+    Result<std::vector<uint8_t>> opened = codec.OpenRef(ref, std::move(value).value());
+    if (!opened.ok()) return opened.status().Annotate("gc: ref " + ref + " (refusing to collect)");
+    Result<Pointer> record = DecodeSnapshotRefValue(*opened);
     if (!record.ok()) return record.status().Annotate("gc: ref " + ref + " (refusing to collect)");
-    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, *record, marked, keep_fresh).Annotate("gc: mark " + ref));
+    AMBER_RETURN_IF_ERROR(MarkSnapshot(reader, codec, *record, marked, keep_fresh).Annotate("gc: mark " + ref));
     if (!own && !base) ++*others;
   }
   return Status::OK();
@@ -116,13 +121,13 @@ Result<GcReply> Snapshotter::GcLocked() {
   AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List());
   for (const CatalogEntry& e : entries) {
     AMBER_RETURN_IF_ERROR(
-        MarkSnapshot(store_, e.record, &marked, keep_marker_fresh).Annotate("gc: mark snapshot " + e.name));
+        MarkSnapshot(store_, options_.codec, e.record, &marked, keep_marker_fresh).Annotate("gc: mark snapshot " + e.name));
   }
   if (!base_record_.IsNull()) {
     AMBER_RETURN_IF_ERROR(
-        MarkSnapshot(store_, base_record_, &marked, keep_marker_fresh).Annotate("gc: mark base snapshot"));
+        MarkSnapshot(store_, options_.codec, base_record_, &marked, keep_marker_fresh).Annotate("gc: mark base snapshot"));
   }
-  AMBER_RETURN_IF_ERROR(MarkSlowStoreRefs(store_, options_.volume_uuid, &marked, keep_marker_fresh,
+  AMBER_RETURN_IF_ERROR(MarkSlowStoreRefs(store_, options_.codec, options_.volume_uuid, &marked, keep_marker_fresh,
                                           &reply.snapshots_of_other_volumes));
   reply.reachable = marked.size();
 

@@ -25,7 +25,7 @@ Result<std::unique_ptr<Hydrator>> Hydrator::Open(const std::string& voldir, cons
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<RemoteChunks> remote, RemoteChunks::Open(voldir));
   if (!remote) return std::unique_ptr<Hydrator>();
   const RemoteOrigin& origin = remote->origin();
-  Result<std::vector<uint8_t>> bytes = store->Get(origin.record);
+  Result<std::vector<uint8_t>> bytes = GetBlob(*store, options.codec, BlobRole::kRecord, origin.record);
   if (!bytes.ok()) {
     return bytes.status().Annotate("read the record of snapshot " + origin.snapshot + ", which this clone's " +
                                    std::to_string(remote->remaining()) + " remote chunks come from");
@@ -59,7 +59,7 @@ Hydrator::Hydrator(std::unique_ptr<RemoteChunks> remote, UniqueFd image, std::st
       root_(origin.root),
       root_depth_(origin.depth),
       options_(options),
-      tree_(store, geometry, options.node_cache),
+      tree_(store, geometry, options.node_cache, options.codec),
       remaining_(remote_->remaining()) {}
 
 Hydrator::~Hydrator() { Stop(); }
@@ -206,7 +206,8 @@ Status Hydrator::FetchUnlocked(const std::vector<uint64_t>& chunks, uint64_t* by
   // One thread: read-ahead and hydrate run several fetches at once already.
   // A range that fails is fetched blob by blob, which finds a pack another
   // volume's gc repacked (SlowPacks::Get).
-  if (Status st = FetchAll(&slow, *downloads, 1, write_blob); !st.ok()) return fail(st);
+  if (Status st = FetchAll(&slow, *downloads, 1, Decoded(options_.codec, BlobRole::kChunk, write_blob)); !st.ok())
+    return fail(st);
   *bytes += written.load();
   return SyncFileData(image_.get(), image_path_);
 }

@@ -58,11 +58,13 @@
 #include "snapshot/index_tree.h"
 #include "snapshot/remote_chunks.h"
 #include "snapshot/snapshot_record.h"
+#include "snapshot/volume_codec.h"
 #include "store/paired_store.h"
 
 namespace amberfs {
 
 struct HydratorOptions {
+  VolumeCodec codec;                 // how the origin's blobs are stored
   int threads = 8;                   // HydrateAll's fetchers
   int readahead_threads = 4;         // background fetchers of sequential read-ahead
   uint64_t max_window_chunks = 512;  // the largest read-ahead window (32 MiB at 64 KiB chunks)

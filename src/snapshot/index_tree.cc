@@ -84,8 +84,8 @@ std::vector<uint8_t> EncodeIndexNode(const std::vector<Pointer>& slots) {
   return out;
 }
 
-IndexTree::IndexTree(Store* store, IndexGeometry geometry, size_t cache_nodes)
-    : store_(store), geo_(geometry), cache_(cache_nodes) {}
+IndexTree::IndexTree(Store* store, IndexGeometry geometry, size_t cache_nodes, VolumeCodec codec)
+    : store_(store), geo_(geometry), codec_(std::move(codec)), cache_(cache_nodes) {}
 
 Result<std::shared_ptr<const IndexTree::Node>> IndexTree::ReadNode(const Pointer& ptr, uint64_t first_chunk,
                                                                    uint32_t height, bool use_cache) {
@@ -93,7 +93,7 @@ Result<std::shared_ptr<const IndexTree::Node>> IndexTree::ReadNode(const Pointer
     std::lock_guard lk(cache_mu_);
     if (auto* cached = cache_.Find(ptr)) return *cached;
   }
-  auto bytes = store_->Get(ptr);
+  auto bytes = GetBlob(*store_, codec_, BlobRole::kNode, ptr);
   if (!bytes.ok()) return bytes.status().Annotate("read " + Where(ptr, first_chunk, height));
   auto slots = DecodeIndexNode(geo_, *bytes, first_chunk, height);
   if (!slots.ok()) return slots.status().Annotate(Where(ptr, first_chunk, height));
@@ -106,6 +106,10 @@ Result<std::shared_ptr<const IndexTree::Node>> IndexTree::ReadNode(const Pointer
     if (!cache_.Contains(ptr)) cache_.Insert(ptr, node);
   }
   return node;
+}
+
+Status IndexTree::PutNode(const StoredBlob& node, PutBatch* batch) {
+  return batch ? batch->Put(node.pointer(), node.bytes()) : store_->Put(node.pointer(), node.bytes());
 }
 
 Result<Pointer> IndexTree::Update(const Pointer& root, std::vector<ChunkPointer> changes, IndexUpdateStats* stats,
@@ -152,12 +156,13 @@ Result<Pointer> IndexTree::UpdateNode(const Subtree& t, uint64_t first_chunk, ui
     AMBER_ASSIGN_OR_RETURN(node[s], Wrap(slots[s].ptr, slots[s].height, height - 1, stats, batch));
   }
   if (std::all_of(node.begin(), node.end(), [](const Pointer& p) { return p.IsNull(); })) return Pointer::Null();
-  std::vector<uint8_t> bytes = EncodeIndexNode(node);
-  Pointer key = Pointer::Of(bytes);
+  const std::vector<uint8_t> plain = EncodeIndexNode(node);  // outlives stored, which may view it
+  AMBER_ASSIGN_OR_RETURN(StoredBlob stored, codec_.Encode(BlobRole::kNode, plain));
+  const Pointer key = stored.pointer();
   if (key == t.ptr && t.height == height) return key;  // nothing changed below: the node exists already
-  Status st = batch ? batch->Put(key, bytes) : store_->Put(key, bytes);
-  if (!st.ok()) return st.Annotate("write " + Where(key, first_chunk, height));
+  AMBER_RETURN_IF_ERROR(PutNode(stored, batch).Annotate("write " + Where(key, first_chunk, height)));
   ++stats->nodes_written;
+  stats->bytes_written += stored.bytes().size();
   return key;
 }
 
@@ -169,11 +174,14 @@ Result<Pointer> IndexTree::Wrap(const Pointer& ptr, uint32_t ptr_height, uint32_
   for (uint32_t h = ptr_height + 1; h <= height && !out.IsNull(); ++h) {
     Node slots(geo_.fanout);
     slots[0] = out;
-    std::vector<uint8_t> bytes = EncodeIndexNode(slots);
-    out = Pointer::Of(bytes);
-    Status st = batch ? batch->Put(out, bytes) : store_->Put(out, bytes);
-    if (!st.ok()) return st.Annotate("write " + Where(out, 0, h));
-    if (stats) ++stats->nodes_written;
+    const std::vector<uint8_t> plain = EncodeIndexNode(slots);
+    AMBER_ASSIGN_OR_RETURN(StoredBlob stored, codec_.Encode(BlobRole::kNode, plain));
+    out = stored.pointer();
+    AMBER_RETURN_IF_ERROR(PutNode(stored, batch).Annotate("write " + Where(out, 0, h)));
+    if (stats) {
+      ++stats->nodes_written;
+      stats->bytes_written += stored.bytes().size();
+    }
   }
   return out;
 }

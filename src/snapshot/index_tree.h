@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "base/lru.h"
+#include "snapshot/volume_codec.h"
 #include "store/pointer.h"
 #include "amberfs/status.h"
 #include "store/store.h"
@@ -92,12 +93,14 @@ enum class BlobKind { kIndexNode, kChunk };
 struct IndexUpdateStats {
   uint64_t nodes_read = 0;
   uint64_t nodes_written = 0;  // Store::Put calls for nodes
+  uint64_t bytes_written = 0;  // their stored bytes (after the codec)
 };
 
 class IndexTree {
  public:
   // cache_nodes: how many decoded nodes Lookup keeps (LRU); 0 disables.
-  IndexTree(Store* store, IndexGeometry geometry, size_t cache_nodes = 64);
+  // codec: how nodes are stored (volume_codec.h); off by default.
+  IndexTree(Store* store, IndexGeometry geometry, size_t cache_nodes = 64, VolumeCodec codec = {});
 
   const IndexGeometry& geometry() const { return geo_; }
 
@@ -162,8 +165,11 @@ class IndexTree {
   Status BlobsOf(const Pointer& ptr, uint64_t first_chunk, uint32_t height,
                  const std::function<Result<bool>(const Pointer&, BlobKind)>& fn);
 
+  Status PutNode(const StoredBlob& node, PutBatch* batch);
+
   Store* const store_;
   const IndexGeometry geo_;
+  const VolumeCodec codec_;
 
   std::mutex cache_mu_;
   LruCache<Pointer, std::shared_ptr<const Node>> cache_;  // guarded by cache_mu_

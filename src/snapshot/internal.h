@@ -66,6 +66,7 @@ struct Snapshotter::CaptureState {
   std::vector<ChunkPointer> results;  // guarded by mu
   std::unordered_set<Pointer> stored; // blobs Put by this capture, guarded by mu
   uint64_t bytes_stored = 0;          // guarded by mu
+  uint64_t bytes_logical = 0;         // guarded by mu
   uint64_t cow_chunks = 0;            // guarded by mu
   // Old chunk copies made by writers, stored by the snapshot thread later.
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> stash;  // guarded by mu

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "amberfs/log.h"
+#include "amberfs/volume_config.h"
 #include "base/durable_file.h"
 #include "base/unique_fd.h"
 #include "snapshot/catalog.h"
@@ -35,8 +36,9 @@ std::string Describe(const std::vector<StoredVolume>& volumes) {
   return s;
 }
 
-Result<SnapshotRecord> FetchRecord(Store* store, const std::string& uuid, const StoredSnapshot& snap) {
-  Result<std::vector<uint8_t>> bytes = store->Get(snap.record);
+Result<SnapshotRecord> FetchRecord(Store* store, const VolumeCodec& codec, const std::string& uuid,
+                                   const StoredSnapshot& snap) {
+  Result<std::vector<uint8_t>> bytes = GetBlob(*store, codec, BlobRole::kRecord, snap.record);
   if (!bytes.ok()) return bytes.status().Annotate("snapshot " + snap.name + " record");
   Result<SnapshotRecord> rec = DecodeSnapshotRecord(*bytes);
   if (!rec.ok()) return rec.status().Annotate("snapshot " + snap.name + " record " + snap.record.Hex());
@@ -45,6 +47,53 @@ Result<SnapshotRecord> FetchRecord(Store* store, const std::string& uuid, const 
                                       FormatVolumeUuid(rec->volume) + "/" + rec->name);
   }
   return rec;
+}
+
+// The source volume's codec, config text and key object: the key object
+// opened with the passphrase (an encrypted volume), then the config (sealed
+// when encrypted) for its compress setting. A volume with no published
+// config is read as one of format 2 (no codec), which is what wrote none.
+Status OpenSourceCodec(Store* store, const StoredVolume& v, std::span<const uint8_t> passphrase, RestorePlan* plan) {
+  const std::string what = "volume " + v.uuid + " in " + store->Describe();
+  VolumeCodec opener;
+  if (v.encrypted) {
+    if (passphrase.empty())
+      return Status::Error(EACCES, what + " is encrypted: give its passphrase's key file (--key-file FILE)");
+    AMBER_ASSIGN_OR_RETURN(plan->key_object, store->GetRef(VolumeKeyRef(v.uuid)));
+    AMBER_ASSIGN_OR_RETURN(opener, VolumeCodec::Unlock(false, plan->key_object, passphrase, what));
+  } else if (!passphrase.empty()) {
+    return Status::Error(EINVAL, what + " is not encrypted, but a key file was given");
+  }
+  Result<std::vector<uint8_t>> config = store->GetRef(VolumeConfigRef(v.uuid));
+  if (!config.ok() && config.status().code() != ENOENT) return config.status().Annotate("volume config");
+  if (config.ok()) {
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> text, opener.OpenRef(VolumeConfigRef(v.uuid), std::move(config).value()));
+    plan->config_text.assign(text.begin(), text.end());
+  }
+  if (plan->config_text.empty()) {
+    if (v.encrypted) return Status::Error(EBADMSG, what + " has a key object but no config");
+    plan->codec = VolumeCodec();
+    return Status::OK();
+  }
+  AMBER_ASSIGN_OR_RETURN(VolumeConfig published, VolumeConfig::Parse(plan->config_text));
+  if (published.encrypted != v.encrypted)
+    return Status::Error(EBADMSG, what + ": its config and its key object disagree on encryption");
+  if (!v.encrypted) {
+    AMBER_ASSIGN_OR_RETURN(plan->codec, VolumeCodec::Make(published.compress, nullptr));
+  } else {
+    AMBER_ASSIGN_OR_RETURN(plan->codec, VolumeCodec::Unlock(published.compress, plan->key_object, passphrase, what));
+  }
+  return Status::OK();
+}
+
+Result<Pointer> ReadSnapshotRef(Store* store, const VolumeCodec& codec, const std::string& uuid,
+                                const std::string& name) {
+  const std::string ref = SnapshotRef(uuid, name);
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> value, store->GetRef(ref));
+  AMBER_ASSIGN_OR_RETURN(value, codec.OpenRef(ref, std::move(value)));
+  Result<Pointer> record = DecodeSnapshotRefValue(value);
+  if (!record.ok()) return record.status().Annotate(ref);
+  return record;
 }
 
 }  // namespace
@@ -63,11 +112,10 @@ Result<std::vector<StoredVolume>> ListStoredVolumes(Store* store) {
     const std::string snapshots = SnapshotRefPrefix(uuid);
     if (ref == VolumeConfigRef(uuid)) {
       v.has_config = true;
+    } else if (ref == VolumeKeyRef(uuid)) {
+      v.encrypted = true;
     } else if (ref.starts_with(snapshots) && ValidateSnapshotName(ref.substr(snapshots.size())).ok()) {
-      AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> value, store->GetRef(ref));
-      Result<Pointer> record = DecodeSnapshotRefValue(value);
-      if (!record.ok()) return record.status().Annotate(ref);
-      v.snapshots.push_back(StoredSnapshot{ref.substr(snapshots.size()), *record, 0});
+      v.snapshots.push_back(StoredSnapshot{ref.substr(snapshots.size()), Pointer(), 0});
     }
   }
   std::vector<StoredVolume> out;
@@ -79,7 +127,8 @@ RestoreChoice RestorePlan::Choice() const {
   return RestoreChoice{uuid, record.name, record.created_ns, record.volume_size, record.chunk_size};
 }
 
-Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot) {
+Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot,
+                                std::span<const uint8_t> passphrase) {
   AMBER_ASSIGN_OR_RETURN(std::vector<StoredVolume> volumes, ListStoredVolumes(store));
   std::erase_if(volumes, [](const StoredVolume& v) { return v.snapshots.empty(); });
   if (volumes.empty()) return Status::Error(ENOENT, store->Describe() + " holds no volume with a snapshot");
@@ -101,21 +150,25 @@ Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const s
   }
   RestorePlan plan;
   plan.uuid = chosen->uuid;
+  AMBER_RETURN_IF_ERROR(OpenSourceCodec(store, *chosen, passphrase, &plan));
+  std::vector<StoredSnapshot> snaps = chosen->snapshots;
+  for (StoredSnapshot& s : snaps) {
+    AMBER_ASSIGN_OR_RETURN(s.record, ReadSnapshotRef(store, plan.codec, plan.uuid, s.name));
+  }
   if (!snapshot.empty()) {
-    auto it = std::find_if(chosen->snapshots.begin(), chosen->snapshots.end(),
-                           [&](const StoredSnapshot& s) { return s.name == snapshot; });
-    if (it == chosen->snapshots.end()) {
+    auto it = std::find_if(snaps.begin(), snaps.end(), [&](const StoredSnapshot& s) { return s.name == snapshot; });
+    if (it == snaps.end()) {
       std::string names;
       for (const StoredSnapshot& s : chosen->snapshots) names += " " + s.name;
       return Status::Error(ENOENT, "volume " + chosen->uuid + " has no snapshot " + snapshot + "; it has:" + names);
     }
-    AMBER_ASSIGN_OR_RETURN(plan.record, FetchRecord(store, chosen->uuid, *it));
+    AMBER_ASSIGN_OR_RETURN(plan.record, FetchRecord(store, plan.codec, chosen->uuid, *it));
     plan.record_pointer = it->record;
   } else {
     // The newest, by the time in its record.
     bool any = false;
-    for (const StoredSnapshot& s : chosen->snapshots) {
-      AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, FetchRecord(store, chosen->uuid, s));
+    for (const StoredSnapshot& s : snaps) {
+      AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, FetchRecord(store, plan.codec, chosen->uuid, s));
       if (!any || rec.created_ns > plan.record.created_ns) {
         plan.record = rec;
         plan.record_pointer = s.record;
@@ -123,17 +176,11 @@ Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const s
       }
     }
   }
-  Result<std::vector<uint8_t>> config = store->GetRef(VolumeConfigRef(plan.uuid));
-  if (config.ok()) {
-    plan.config_text.assign(config->begin(), config->end());
-  } else if (config.status().code() != ENOENT) {
-    return config.status().Annotate("volume config");
-  }
   return plan;
 }
 
 Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
-                    const std::function<void(uint64_t chunk, const Pointer& pointer)>& fn) {
+                    const std::function<void(uint64_t chunk, const Pointer& pointer)>& fn, const VolumeCodec& codec) {
   AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
   std::vector<std::pair<uint64_t, Pointer>> level;  // (first chunk a node covers, node)
   if (!record.root.IsNull()) level.emplace_back(0, record.root);
@@ -142,7 +189,7 @@ Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
     std::mutex mu;  // guards next and the calls of fn
     std::vector<std::pair<uint64_t, Pointer>> next;
     const uint64_t span = geo.SlotSpan(height);
-    Status st = FetchAll(store, downloads, threads, [&](const WantedBlob& w, const std::vector<uint8_t>& bytes) {
+    auto read_node = [&](const WantedBlob& w, const std::vector<uint8_t>& bytes) -> Status {
       for (uint64_t first : w.chunks) {  // a node shared by several subtrees (repeated data) is at each
         AMBER_ASSIGN_OR_RETURN(std::vector<Pointer> slots, DecodeIndexNode(geo, bytes, first, height));
         std::lock_guard lk(mu);
@@ -156,7 +203,8 @@ Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
         }
       }
       return Status::OK();
-    });
+    };
+    Status st = FetchAll(store, downloads, threads, Decoded(codec, BlobRole::kNode, read_node));
     AMBER_RETURN_IF_ERROR(st.Annotate("read the index of snapshot " + record.name));
     level = std::move(next);
   }
@@ -164,11 +212,11 @@ Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
 }
 
 Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, const std::string& image_path,
-                                  int threads, const std::function<void(const RestoreProgress&)>& progress) {
+                                  int threads, const std::function<void(const RestoreProgress&)>& progress,
+                                  const VolumeCodec& codec) {
   std::vector<std::pair<uint64_t, Pointer>> chunks;
-  AMBER_RETURN_IF_ERROR(ForEachChunk(store, record, threads, [&](uint64_t c, const Pointer& p) {
-    chunks.emplace_back(c, p);
-  }));
+  AMBER_RETURN_IF_ERROR(ForEachChunk(
+      store, record, threads, [&](uint64_t c, const Pointer& p) { chunks.emplace_back(c, p); }, codec));
   std::sort(chunks.begin(), chunks.end());
   // By ranges of packs where the store keeps them so: one request for many chunks.
   AMBER_ASSIGN_OR_RETURN(std::vector<Download> downloads, PlanDownloads(store, chunks));
@@ -196,7 +244,8 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
     }
     return Status::OK();
   };
-  AMBER_RETURN_IF_ERROR(FetchAll(store, downloads, threads, write_blob).Annotate("restore"));
+  AMBER_RETURN_IF_ERROR(
+      FetchAll(store, downloads, threads, Decoded(codec, BlobRole::kChunk, write_blob)).Annotate("restore"));
   if (::fdatasync(fd.get()) != 0) return Status::FromErrno(errno, "fdatasync " + image_path);
   AMBER_RETURN_IF_ERROR(fd.Close());
   if (progress && chunks.empty()) progress(RestoreProgress{0, 0, 0});
@@ -225,8 +274,9 @@ Result<Pointer> AdoptRestoredSnapshot(PairedStore* store, const RestorePlan& pla
   SnapshotRecord rec = plan.record;
   AMBER_ASSIGN_OR_RETURN(rec.volume, ParseVolumeUuid(uuid));
   rec.parent = Pointer();  // the first snapshot of this volume
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, EncodeSnapshotRecord(rec));
-  const Pointer record = Pointer::Of(bytes);
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> plain, EncodeSnapshotRecord(rec));
+  AMBER_ASSIGN_OR_RETURN(StoredBlob stored, plan.codec.Encode(BlobRole::kRecord, plain));
+  const Pointer record = stored.pointer();
   // Our upload marker first (slow_store_locks.h): from here on no other
   // volume's gc sweeps. EBUSY only says a gc marker is there; ours is
   // written all the same, and the uploads below wait for that gc.
@@ -237,19 +287,25 @@ Result<Pointer> AdoptRestoredSnapshot(PairedStore* store, const RestorePlan& pla
   // The source ref must still name the snapshot: then its blobs were never
   // unreferenced while we downloaded them, and they stay referenced until
   // our own ref is up.
-  const std::string source = SnapshotRef(plan.uuid, plan.record.name);
-  Result<std::vector<uint8_t>> value = slow.GetRef(source);
-  Result<Pointer> now = value.ok() ? DecodeSnapshotRefValue(*value) : Result<Pointer>(value.status());
+  Result<Pointer> now = ReadSnapshotRef(&slow, plan.codec, plan.uuid, plan.record.name);
   if (!now.ok() || *now != plan.record_pointer) {
     if (Status st = slow.DeleteRef(UploadMarkerRef(uuid)); !st.ok()) LOG_WARN("%s", st.ToString().c_str());
     return Status::Error(ESTALE, "snapshot " + plan.record.name + " of volume " + plan.uuid +
                                      " was deleted or replaced in " + slow.Describe() +
                                      " while it was restored; its blobs may be gone: restore again");
   }
-  AMBER_RETURN_IF_ERROR(store->Put(record, bytes).Annotate("store the restored snapshot's record"));
-  if (!config_text.empty()) AMBER_RETURN_IF_ERROR(store->PutRef(VolumeConfigRef(uuid), AsBytes(config_text)));
-  const std::string ref_value = EncodeSnapshotRefValue(record);
-  AMBER_RETURN_IF_ERROR(store->PutRef(SnapshotRef(uuid, rec.name), AsBytes(ref_value)).Annotate("queue the ref"));
+  AMBER_RETURN_IF_ERROR(store->Put(record, stored.bytes()).Annotate("store the restored snapshot's record"));
+  // The key object first: whoever reads the new volume's refs needs it.
+  if (!plan.key_object.empty()) AMBER_RETURN_IF_ERROR(store->PutRef(VolumeKeyRef(uuid), plan.key_object));
+  if (!config_text.empty()) {
+    const std::string config_ref = VolumeConfigRef(uuid);
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> value, plan.codec.SealRef(config_ref, AsBytes(config_text)));
+    AMBER_RETURN_IF_ERROR(store->PutRef(config_ref, value));
+  }
+  const std::string ref = SnapshotRef(uuid, rec.name);
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> ref_value,
+                         plan.codec.SealRef(ref, AsBytes(EncodeSnapshotRefValue(record))));
+  AMBER_RETURN_IF_ERROR(store->PutRef(ref, ref_value).Annotate("queue the ref"));
   return record;
 }
 

@@ -126,4 +126,13 @@ Status FetchAll(Store* store, const std::vector<Download>& downloads, int thread
   return failure;
 }
 
+BlobSink Decoded(const VolumeCodec& codec, BlobRole role, BlobSink got) {
+  if (codec.off()) return got;
+  return [codec, role, got = std::move(got)](const WantedBlob& blob, const std::vector<uint8_t>& bytes) -> Status {
+    Result<std::vector<uint8_t>> plain = codec.Decode(role, bytes);
+    if (!plain.ok()) return plain.status().Annotate("blob " + blob.id.Hex());
+    return got(blob, *plain);
+  };
+}
+
 }  // namespace amberfs

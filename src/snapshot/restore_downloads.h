@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "amberfs/status.h"
+#include "snapshot/volume_codec.h"
 #include "store/blob_index_format.h"
 #include "store/pointer.h"
 #include "store/store.h"
@@ -57,5 +58,7 @@ Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Down
 
 using BlobSink = std::function<Status(const WantedBlob& blob, const std::vector<uint8_t>& bytes)>;
 Status FetchAll(Store* store, const std::vector<Download>& downloads, int threads, const BlobSink& got);
+// A sink that hands `got` each blob's plaintext (VolumeCodec::Decode as role).
+BlobSink Decoded(const VolumeCodec& codec, BlobRole role, BlobSink got);
 
 }  // namespace amberfs

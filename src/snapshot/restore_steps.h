@@ -58,12 +58,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "amberfs/restore.h"
 #include "amberfs/status.h"
 #include "snapshot/snapshot_record.h"
+#include "snapshot/volume_codec.h"
 #include "store/paired_store.h"
 #include "store/pointer.h"
 #include "store/store.h"
@@ -79,7 +81,8 @@ struct StoredSnapshot {
 struct StoredVolume {
   std::string uuid;
   bool has_config = false;
-  std::vector<StoredSnapshot> snapshots;  // by name (created_ns not filled)
+  bool encrypted = false;                 // volumes/<uuid>/key is there
+  std::vector<StoredSnapshot> snapshots;  // by name (record and created_ns not filled)
 };
 
 Result<std::vector<StoredVolume>> ListStoredVolumes(Store* store);
@@ -88,19 +91,27 @@ struct RestorePlan {
   std::string uuid;
   SnapshotRecord record;
   Pointer record_pointer;
-  std::string config_text;  // volumes/<uuid>/config, "" if absent
+  std::string config_text;  // volumes/<uuid>/config, opened; "" if absent
+  VolumeCodec codec;        // the source volume's (from its config and key)
+  std::vector<uint8_t> key_object;  // volumes/<uuid>/key; empty: not encrypted
 
   RestoreChoice Choice() const;
 };
 
-Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot);
+// passphrase: an encrypted volume's (its key file's content); empty for one
+// that is not. EACCES for an encrypted volume without it or with a wrong
+// one; EINVAL for a passphrase and a volume that is not encrypted.
+Result<RestorePlan> PlanRestore(Store* store, const std::string& volume, const std::string& snapshot,
+                                std::span<const uint8_t> passphrase = {});
 
 Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
-                    const std::function<void(uint64_t chunk, const Pointer& pointer)>& fn);
+                    const std::function<void(uint64_t chunk, const Pointer& pointer)>& fn,
+                    const VolumeCodec& codec = VolumeCodec());
 
 Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, const std::string& image_path,
                                   int threads = 12,
-                                  const std::function<void(const RestoreProgress&)>& progress = nullptr);
+                                  const std::function<void(const RestoreProgress&)>& progress = nullptr,
+                                  const VolumeCodec& codec = VolumeCodec());
 
 inline constexpr int64_t kIdentityQuietSeconds = 3600;
 

@@ -13,8 +13,8 @@
 
 namespace amberfs {
 
-SnapshotRefs::SnapshotRefs(PairedStore* store, Catalog* catalog, std::string volume_uuid)
-    : store_(store), catalog_(catalog), uuid_(std::move(volume_uuid)) {}
+SnapshotRefs::SnapshotRefs(PairedStore* store, Catalog* catalog, std::string volume_uuid, VolumeCodec codec)
+    : store_(store), catalog_(catalog), uuid_(std::move(volume_uuid)), codec_(std::move(codec)) {}
 
 SnapshotRefs::~SnapshotRefs() {
   {
@@ -46,7 +46,9 @@ void SnapshotRefs::MarkUnverified(const Status& why) {
 }
 
 Status SnapshotRefs::Publish(const std::string& name, const Pointer& record) {
-  Status queued = store_->PutRef(SnapshotRef(uuid_, name), AsBytes(EncodeSnapshotRefValue(record)));
+  const std::string ref = SnapshotRef(uuid_, name);
+  Result<std::vector<uint8_t>> value = codec_.SealRef(ref, AsBytes(EncodeSnapshotRefValue(record)));
+  Status queued = value.ok() ? store_->PutRef(ref, *value) : value.status();
   if (!queued.ok()) MarkUnverified(queued.Annotate("snapshot " + name + ": queue its ref"));
   return queued;
 }
@@ -73,14 +75,18 @@ Status SnapshotRefs::VerifyOnce() {
   const std::set<std::string> in_slow(listed.begin(), listed.end());
   std::unique_lock<std::mutex> lock(mu_);
   AMBER_ASSIGN_OR_RETURN(std::vector<CatalogEntry> entries, catalog_->List());
-  std::set<std::pair<std::string, std::vector<uint8_t>>> queued;
-  for (auto& ref : store_->PendingRefs()) queued.insert(std::move(ref));
+  std::set<std::pair<std::string, std::vector<uint8_t>>> queued;  // opened values
+  for (auto& [ref, stored] : store_->PendingRefs()) {
+    Result<std::vector<uint8_t>> opened = codec_.OpenRef(ref, std::move(stored));
+    if (opened.ok()) queued.emplace(ref, std::move(opened).value());  // else: requeued below
+  }
   std::vector<std::string> names;
   for (const CatalogEntry& e : entries) {
     const std::string ref = SnapshotRef(uuid_, e.name);
     const std::string value = EncodeSnapshotRefValue(e.record);
     if (in_slow.count(ref) || queued.count({ref, std::vector<uint8_t>(value.begin(), value.end())})) continue;
-    AMBER_RETURN_IF_ERROR(store_->PutRef(ref, AsBytes(value)).Annotate("queue the ref of snapshot " + e.name));
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> sealed, codec_.SealRef(ref, AsBytes(value)));
+    AMBER_RETURN_IF_ERROR(store_->PutRef(ref, sealed).Annotate("queue the ref of snapshot " + e.name));
     names.push_back(e.name);
   }
   lock.unlock();

@@ -37,13 +37,15 @@
 
 #include "amberfs/status.h"
 #include "snapshot/catalog.h"
+#include "snapshot/volume_codec.h"
 #include "store/paired_store.h"
 
 namespace amberfs {
 
 class SnapshotRefs {
  public:
-  SnapshotRefs(PairedStore* store, Catalog* catalog, std::string volume_uuid);
+  // codec seals the ref values (volume_codec.h).
+  SnapshotRefs(PairedStore* store, Catalog* catalog, std::string volume_uuid, VolumeCodec codec);
   ~SnapshotRefs();
   SnapshotRefs(const SnapshotRefs&) = delete;
   SnapshotRefs& operator=(const SnapshotRefs&) = delete;
@@ -69,6 +71,7 @@ class SnapshotRefs {
   PairedStore* const store_;
   Catalog* const catalog_;
   const std::string uuid_;
+  const VolumeCodec codec_;
 
   std::mutex mu_;         // Lock()
   std::mutex verify_mu_;  // one Verify at a time

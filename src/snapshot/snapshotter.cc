@@ -16,9 +16,10 @@ std::string SnapshotReply::ToString() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "name %s\nrecord %s\nroot %s\nchunks_captured %llu\ncow_chunks %llu\nnew_blobs %llu\n"
-                "bytes_stored %llu\nduration_ms %.3f\nbarrier_ms %.3f\n",
+                "bytes_stored %llu\nbytes_logical %llu\nduration_ms %.3f\nbarrier_ms %.3f\n",
                 name.c_str(), record.Hex().c_str(), root.Hex().c_str(), (unsigned long long)chunks_captured,
                 (unsigned long long)cow_chunks, (unsigned long long)new_blobs, (unsigned long long)bytes_stored,
+                (unsigned long long)bytes_logical,
                 duration.count() / 1e6, barrier.count() / 1e6);
   return buf;
 }
@@ -51,7 +52,7 @@ Snapshotter::Snapshotter(ChangeTracker* tracker, PairedStore* store, Catalog* ca
       options_(options),
       geo_(geometry),
       observer_(std::make_unique<CowObserver>(this, tracker)),
-      tree_(store, geometry, 256),
+      tree_(store, geometry, 256, options.codec),
       hasher_(options.hash_threads),
       chunk_cache_(options.read_cache_chunks) {}
 
@@ -80,7 +81,7 @@ Result<std::unique_ptr<Snapshotter>> Snapshotter::Open(ChangeTracker* tracker, P
   }
   // A crash may have come between a snapshot's catalog entry and its ref:
   // check them against the slow store (in the background, which may be down).
-  s->refs_ = std::make_unique<SnapshotRefs>(store, catalog, options.volume_uuid);
+  s->refs_ = std::make_unique<SnapshotRefs>(store, catalog, options.volume_uuid, options.codec);
   s->refs_->Start();
   return s;
 }
@@ -99,7 +100,7 @@ Status Snapshotter::LoadBase() {
 }
 
 Result<SnapshotRecord> Snapshotter::LoadRecord(const Pointer& record) {
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store_->Get(record));
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, GetBlob(*store_, options_.codec, BlobRole::kRecord, record));
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord rec, DecodeSnapshotRecord(bytes));
   // A snapshot taken before the volume grew is smaller than the volume.
   if (rec.volume != uuid_ || rec.volume_size > options_.volume_size || rec.chunk_size != options_.chunk_size ||
@@ -157,7 +158,7 @@ Result<std::shared_ptr<const std::vector<uint8_t>>> Snapshotter::ChunkBlob(const
     std::lock_guard lk(read_mu_);
     if (auto* cached = chunk_cache_.Find(ptr)) return *cached;
   }
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, store_->Get(ptr));
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, GetBlob(*store_, options_.codec, BlobRole::kChunk, ptr));
   auto blob = std::make_shared<const std::vector<uint8_t>>(std::move(bytes));
   std::lock_guard lk(read_mu_);
   chunk_cache_.Insert(ptr, blob);
@@ -234,8 +235,10 @@ Status Snapshotter::Delete(std::string_view name) {
   if (entry.record == base_record_) {
     // The next snapshot reaches this one's unchanged chunks through the base:
     // keep them marked for other volumes' gc, which only sees the slow store.
-    const std::string value = EncodeSnapshotRefValue(base_record_);
-    Status published = store_->PutRefSync(BaseRef(options_.volume_uuid), AsBytes(value), std::chrono::seconds(60));
+    const std::string ref = BaseRef(options_.volume_uuid);
+    AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> value,
+                           options_.codec.SealRef(ref, AsBytes(EncodeSnapshotRefValue(base_record_))));
+    Status published = store_->PutRefSync(ref, value, std::chrono::seconds(60));
     if (published.code() == ENOSPC) {
       published = published.Annotate("the file system is full; delete other snapshots and run gc first");
     }
@@ -307,14 +310,28 @@ SnapshotterStats Snapshotter::Stats() const {
   return s;
 }
 
+// Queues ref = want (sealed by the codec when sealed is true) unless the
+// fast store's copy already holds it.
+Status Snapshotter::PublishRefOnce(const std::string& ref, std::span<const uint8_t> want, bool sealed) {
+  Result<std::vector<uint8_t>> have = store_->GetRef(ref);
+  if (have.ok() && sealed) have = options_.codec.OpenRef(ref, std::move(have).value());
+  if (have.ok() && std::equal(have->begin(), have->end(), want.begin(), want.end())) return Status::OK();
+  std::vector<uint8_t> value(want.begin(), want.end());
+  if (sealed) {
+    AMBER_ASSIGN_OR_RETURN(value, options_.codec.SealRef(ref, want));
+  }
+  return store_->PutRef(ref, value);
+}
+
 Status Snapshotter::PublishConfig() {
   if (config_published_ || options_.config_text.empty()) return Status::OK();
-  const std::string ref = VolumeConfigRef(options_.volume_uuid);
-  Result<std::vector<uint8_t>> have = store_->GetRef(ref);
-  std::span<const uint8_t> want = AsBytes(options_.config_text);
-  if (!have.ok() || !std::equal(have->begin(), have->end(), want.begin(), want.end())) {
-    AMBER_RETURN_IF_ERROR(store_->PutRef(ref, want).Annotate("publish volume config"));
+  // The key object first: a reader of the slow store opens the config with it.
+  if (!options_.key_object.empty()) {
+    AMBER_RETURN_IF_ERROR(PublishRefOnce(VolumeKeyRef(options_.volume_uuid), options_.key_object, false)
+                              .Annotate("publish the volume's key object"));
   }
+  AMBER_RETURN_IF_ERROR(PublishRefOnce(VolumeConfigRef(options_.volume_uuid), AsBytes(options_.config_text), true)
+                            .Annotate("publish volume config"));
   config_published_ = true;
   return Status::OK();
 }

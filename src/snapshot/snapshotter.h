@@ -145,6 +145,7 @@
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
 #include "snapshot/chunk_hasher.h"
+#include "snapshot/volume_codec.h"
 #include "snapshot/index_tree.h"
 #include "snapshot/repack.h"
 #include "snapshot/snapshot_record.h"
@@ -179,6 +180,11 @@ struct SnapshotterOptions {
   // Whether a chunk is a clone's remote chunk (hydrator.h): a snapshot keeps
   // the base's pointer for it without reading the image. Null: none is.
   std::function<bool(uint64_t chunk)> is_remote;
+  // How blobs and refs are stored: compressed, encrypted (volume_codec.h).
+  VolumeCodec codec;
+  // An encrypted volume's key object, published as volumes/<uuid>/key with
+  // the config (empty: not encrypted).
+  std::vector<uint8_t> key_object;
 };
 
 struct SnapshotReply {
@@ -188,7 +194,8 @@ struct SnapshotReply {
   uint64_t chunks_captured = 0;  // chunks read and hashed
   uint64_t cow_chunks = 0;       // of those, copied by writers before their write
   uint64_t new_blobs = 0;        // blobs Put (chunks, index nodes, the record)
-  uint64_t bytes_stored = 0;     // bytes of those blobs
+  uint64_t bytes_stored = 0;     // bytes of those blobs as stored (compressed, sealed)
+  uint64_t bytes_logical = 0;    // the same blobs' plaintext bytes
   std::chrono::nanoseconds duration{0};
   std::chrono::nanoseconds barrier{0};  // how long writers were held at the capture instant
   std::string ToString() const;  // one line per field, "key value"
@@ -222,6 +229,7 @@ struct SnapshotterStats {
   uint64_t cow_chunks = 0;
   uint64_t new_blobs = 0;
   uint64_t bytes_stored = 0;
+  uint64_t bytes_logical = 0;
   uint64_t last_duration_ns = 0;
   uint64_t last_barrier_ns = 0;  // writers held at the last snapshot's capture instant
   uint64_t rollbacks = 0;
@@ -296,6 +304,7 @@ class Snapshotter {
   Status BeginCaptureInstant(CaptureState* cs, uint64_t* created_ns, std::vector<uint64_t>* chunks);
   Status CaptureChunks(CaptureState* cs, const std::vector<uint64_t>& chunks);
   void DetachCapture();
+  Status PublishRefOnce(const std::string& ref, std::span<const uint8_t> want, bool sealed);
   Result<Pointer> StoreRecord(const std::string& name, uint64_t created_ns, const Pointer& root, PutBatch* batch,
                               SnapshotReply* reply);
   void AfterCommit(const std::string& name, const Pointer& record, const Pointer& root);

@@ -23,6 +23,7 @@ std::string VolumeRefPrefix(std::string_view uuid) { return "volumes/" + std::st
 std::string VolumePath(const std::string& voldir, std::string_view name) { return voldir + "/" + std::string(name); }
 
 std::string VolumeConfigRef(std::string_view uuid) { return VolumeRefPrefix(uuid) + kConfigFile; }
+std::string VolumeKeyRef(std::string_view uuid) { return VolumeRefPrefix(uuid) + kKeyFile; }
 std::string SnapshotRefPrefix(std::string_view uuid) { return VolumeRefPrefix(uuid) + "snapshots/"; }
 std::string SnapshotRef(std::string_view uuid, std::string_view name) {
   return SnapshotRefPrefix(uuid) + std::string(name);

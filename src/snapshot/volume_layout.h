@@ -68,6 +68,8 @@ inline constexpr const char* kUploadLogFile = "upload.log";
 inline constexpr const char* kDefaultSlowStoreDir = "archive";
 inline constexpr const char* kRemoteChunksFile = "remote";
 inline constexpr const char* kRemoteLogFile = "remote.log";
+// The key object of an encrypted volume (crypto/key_object.h), mode 0600.
+inline constexpr const char* kKeyFile = "key";
 // Room kept for delete and gc on a full file system (base/space_reserve.h).
 inline constexpr const char* kSpaceReserveFile = "reserve";
 inline constexpr uint64_t kSpaceReserveBytes = 4ull << 20;
@@ -77,6 +79,8 @@ std::string VolumePath(const std::string& voldir, std::string_view name);
 
 // Slow-store refs of the volume with this (text) uuid.
 std::string VolumeConfigRef(std::string_view uuid);
+// volumes/<uuid>/key: the key object (crypto/key_object.h) of an encrypted volume.
+std::string VolumeKeyRef(std::string_view uuid);
 std::string SnapshotRefPrefix(std::string_view uuid);  // "volumes/<uuid>/snapshots/"
 std::string SnapshotRef(std::string_view uuid, std::string_view name);
 std::string BaseRef(std::string_view uuid);

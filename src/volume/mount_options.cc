@@ -77,6 +77,11 @@ Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* opti
     v.s3_credentials = std::string(value);
     return OptionOwner::kAmberfs;
   }
+  if (key == "key_file") {
+    if (value.empty()) return bad("needs a file, e.g. key_file=/etc/amberfs/vol.key");
+    v.key_file = std::string(value);
+    return OptionOwner::kAmberfs;
+  }
   if (key == "loglevel") {
     if (!ParseLogLevel(value, &options->log_level)) return bad("use error, warn, info or debug");
     return OptionOwner::kAmberfs;

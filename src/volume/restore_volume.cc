@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "amberfs/volume_config.h"
+#include "crypto/key_file.h"
 #include "snapshot/remote_chunks.h"
 #include "snapshot/restore_steps.h"
 #include "snapshot/volume_layout.h"
@@ -69,10 +70,17 @@ CreateVolumeOptions CreateOptionsFor(const RestoreVolumeOptions& options, const 
   create.force = options.force;
   // The geometry that matters is in the record; the block size is only the cache's.
   create.block_size = std::min<uint32_t>(kDefaultBlockSize, plan.record.chunk_size);
+  create.compress = false;  // a volume that published no config wrote no envelopes
   if (!plan.config_text.empty()) {
     Result<VolumeConfig> published = VolumeConfig::Parse(plan.config_text);
-    if (published.ok()) create.block_size = published->block_size;
+    if (published.ok()) {
+      create.block_size = published->block_size;
+      create.compress = published->compress;
+    }
   }
+  // Encrypted: the same master key, under the same passphrase, so the copy
+  // reads (and dedups against) every blob of its source.
+  create.key_object = plan.key_object;
   return create;
 }
 
@@ -91,7 +99,11 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   Result<std::unique_ptr<Store>> opened = OpenStoreUrl(options.url, options.credentials_file);
   if (!opened.ok()) return opened.status().Annotate("open slow store");  // the message names it
   Store* store = opened->get();
-  AMBER_ASSIGN_OR_RETURN(RestorePlan plan, PlanRestore(store, options.volume, options.snapshot));
+  SecretBytes passphrase;
+  if (!options.key_file.empty()) {
+    AMBER_ASSIGN_OR_RETURN(passphrase, ReadKeyFile(options.key_file));
+  }
+  AMBER_ASSIGN_OR_RETURN(RestorePlan plan, PlanRestore(store, options.volume, options.snapshot, passphrase.span()));
   if (options.take_over_identity) AMBER_RETURN_IF_ERROR(CheckIdentityUnused(store, plan.uuid));
   RestoreVolumeResult result;
   result.choice = plan.Choice();
@@ -116,13 +128,14 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   AMBER_RETURN_IF_ERROR(LayOutVolume(volume, build.get(), &created_image));
   std::vector<uint64_t> remote;
   if (options.clone) {
-    AMBER_RETURN_IF_ERROR(ForEachChunk(store, plan.record, options.threads,
-                                       [&](uint64_t chunk, const Pointer&) { remote.push_back(chunk); }));
+    AMBER_RETURN_IF_ERROR(ForEachChunk(
+        store, plan.record, options.threads, [&](uint64_t chunk, const Pointer&) { remote.push_back(chunk); },
+        plan.codec));
     result.stats.chunks = plan.record.chunk_count();
     result.stats.remote = remote.size();
   } else {
     AMBER_ASSIGN_OR_RETURN(result.stats, RestoreImage(store, plan.record, volume.config.ImagePath(build->dir()),
-                                                      options.threads, options.progress));
+                                                      options.threads, options.progress, plan.codec));
   }
   Pointer record = plan.record_pointer;
   if (!options.take_over_identity) {

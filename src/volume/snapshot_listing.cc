@@ -22,6 +22,7 @@
 #include "store/store.h"
 #include "store/store_naming.h"
 #include "store/store_url.h"
+#include "volume/volume_key.h"
 
 namespace amberfs {
 namespace {
@@ -129,9 +130,9 @@ struct BlobUse {
 using BlobUses = std::unordered_map<Pointer, BlobUse>;
 
 // Adds snapshot `index`'s blobs to `uses`; returns its stored bytes.
-Result<uint64_t> WalkSnapshot(BlobReader& reader, const Pointer& record_ptr, size_t index, BlobUses& uses,
-                              SnapshotListing& out) {
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, reader.Get(record_ptr));
+Result<uint64_t> WalkSnapshot(BlobReader& reader, const VolumeCodec& codec, const Pointer& record_ptr, size_t index,
+                              BlobUses& uses, SnapshotListing& out) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, GetBlob(reader, codec, BlobRole::kRecord, record_ptr));
   AMBER_ASSIGN_OR_RETURN(SnapshotRecord record, DecodeSnapshotRecord(bytes));
   if (record.name != out.name) {
     return Status::Error(EBADMSG, "record " + record_ptr.Hex() + " names snapshot '" + record.name + "'");
@@ -149,18 +150,19 @@ Result<uint64_t> WalkSnapshot(BlobReader& reader, const Pointer& record_ptr, siz
     return true;
   };
   count(record_ptr, bytes.size());
-  IndexTree tree(&reader, geo, 0);
+  IndexTree tree(&reader, geo, 0, codec);
   AMBER_RETURN_IF_ERROR(tree.ForEachBlob(record.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
     return count(p, kind == BlobKind::kChunk ? record.chunk_size : geo.node_bytes());
   }));
   return stored;
 }
 
-void AddSizes(BlobReader& reader, std::vector<CatalogEntry>& entries, std::vector<SnapshotListing>& out) {
+void AddSizes(BlobReader& reader, const VolumeCodec& codec, std::vector<CatalogEntry>& entries,
+              std::vector<SnapshotListing>& out) {
   BlobUses uses;
   std::vector<bool> walked(entries.size(), false);
   for (size_t i = 0; i < entries.size(); ++i) {
-    Result<uint64_t> stored = WalkSnapshot(reader, entries[i].record, i, uses, out[i]);
+    Result<uint64_t> stored = WalkSnapshot(reader, codec, entries[i].record, i, uses, out[i]);
     if (stored.ok()) {
       out[i].stored_bytes = *stored;
       walked[i] = true;
@@ -178,14 +180,17 @@ void AddSizes(BlobReader& reader, std::vector<CatalogEntry>& entries, std::vecto
   }
 }
 
-void AddUploads(BlobReader& reader, const VolumeConfig& config, std::vector<SnapshotListing>& out) {
+void AddUploads(BlobReader& reader, const VolumeCodec& codec, const VolumeConfig& config,
+                std::vector<SnapshotListing>& out) {
   Store* slow = reader.slow();
   for (SnapshotListing& s : out) {
     if (!slow) {
       if (s.problem.empty()) s.problem = "upload state unknown: " + reader.slow_error().message();
       continue;
     }
-    Result<std::vector<uint8_t>> ref = slow->GetRef(SnapshotRef(config.uuid, s.name));
+    const std::string name = SnapshotRef(config.uuid, s.name);
+    Result<std::vector<uint8_t>> ref = slow->GetRef(name);
+    if (ref.ok()) ref = codec.OpenRef(name, std::move(ref).value());
     if (!ref.ok()) {
       if (ref.status().code() == ENOENT) {
         s.uploaded = false;
@@ -221,8 +226,13 @@ Result<std::vector<SnapshotListing>> ListVolumeSnapshots(const std::string& vold
   }
   if (out.empty() || (!options.sizes && !options.uploads)) return out;
   BlobReader reader(voldir, config, options.s3_credentials);
-  if (options.sizes) AddSizes(reader, entries, out);
-  if (options.uploads) AddUploads(reader, config, out);
+  Result<VolumeCodec> codec = OpenVolumeCodec(voldir, config, options.key_file, nullptr);
+  if (!codec.ok()) {
+    for (SnapshotListing& s : out) s.problem = "sizes and upload state unknown: " + codec.status().message();
+    return out;
+  }
+  if (options.sizes) AddSizes(reader, *codec, entries, out);
+  if (options.uploads) AddUploads(reader, *codec, config, out);
   return out;
 }
 

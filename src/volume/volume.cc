@@ -33,6 +33,7 @@
 #include "store/store_url.h"
 #include "volume/ctl.h"
 #include "volume/volume_build.h"
+#include "volume/volume_key.h"
 #include "volume/volume_lock.h"
 
 namespace amberfs {
@@ -128,6 +129,9 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
                                   "rolled back: mount it read-write once to finish it");
     }
   }
+  // The key before anything else: a wrong or missing one changes nothing.
+  std::vector<uint8_t> key_object;
+  AMBER_ASSIGN_OR_RETURN(VolumeCodec codec, OpenVolumeCodec(dir, config, options.key_file, &key_object));
   if (lock.previous_unclean()) {
     LOG_WARN("volume %s was not shut down cleanly (%s); data not fsynced before then may be lost",
              dir.c_str(), lock.previous_marker().c_str());
@@ -148,6 +152,8 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   std::unique_ptr<Volume> volume(
       new Volume(dir, std::move(config), options, std::make_unique<VolumeLock>(std::move(lock))));
   volume->closed_ = true;  // until the Conductor is open there is nothing to close
+  volume->codec_ = std::make_shared<const VolumeCodec>(std::move(codec));
+  volume->key_object_ = std::move(key_object);
   ConductorOptions copts;
   if (!options.read_only) AMBER_RETURN_IF_ERROR(volume->OpenSnapshots(&copts));
   copts.cache_bytes = options.cache_bytes;
@@ -264,7 +270,7 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   if (!paired.ok()) return paired.status().Annotate("open blob store");
   paired_ = std::move(paired).value();
   AMBER_ASSIGN_OR_RETURN(catalog_, Catalog::Open(dir_));
-  Result<std::unique_ptr<Hydrator>> hydrator = Hydrator::Open(dir_, config_.ImagePath(dir_), paired_.get());
+  Result<std::unique_ptr<Hydrator>> hydrator = Hydrator::Open(dir_, config_.ImagePath(dir_), paired_.get(), HydratorOptions{.codec = *codec_});
   if (!hydrator.ok()) return hydrator.status().Annotate("open the clone's remote chunks");
   hydrator_ = std::move(hydrator).value();
   SnapshotterOptions so;
@@ -278,6 +284,8 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   so.volume_size = config_.size;
   so.chunk_size = config_.chunk_size;
   so.config_text = config_.Serialize();
+  so.codec = *codec_;
+  so.key_object = key_object_;
   Result<std::unique_ptr<Snapshotter>> snap = Snapshotter::Open(tracker_.get(), paired_.get(), catalog_.get(), so);
   if (!snap.ok()) return snap.status().Annotate("open snapshots");
   snapshotter_ = std::move(snap).value();

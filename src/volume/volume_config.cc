@@ -95,13 +95,17 @@ Status VolumeConfig::Validate() const {
 
 std::string VolumeConfig::Serialize() const {
   std::string body;
-  body += std::string(kMagic) + " " + std::to_string(kVolumeFormatVersion) + "\n";
+  body += std::string(kMagic) + " " + std::to_string(format) + "\n";
   body += "uuid " + uuid + "\n";
   body += "size " + std::to_string(size) + "\n";
   body += "block_size " + std::to_string(block_size) + "\n";
   body += "chunk_size " + std::to_string(chunk_size) + "\n";
   body += "image " + image + "\n";
   body += "slow " + slow_url + "\n";
+  if (format >= 3) {
+    body += std::string("compress ") + (compress ? "zstd" : "none") + "\n";
+    body += std::string("encryption ") + (encrypted ? "aes-256-gcm" : "none") + "\n";
+  }
   return body + std::string(kChecksumKey) + ChecksumHex(body) + "\n";
 }
 
@@ -118,7 +122,10 @@ Result<VolumeConfig> VolumeConfig::Parse(std::string_view text) {
   }
 
   VolumeConfig c;
-  enum Seen : unsigned { kUuid = 1, kSize = 2, kBlock = 4, kChunk = 8, kImage = 16, kSlow = 32, kAll = 63 };
+  enum Seen : unsigned {
+    kUuid = 1, kSize = 2, kBlock = 4, kChunk = 8, kImage = 16, kSlow = 32, kAll2 = 63,
+    kCompress = 64, kEncryption = 128, kAll3 = 255
+  };
   unsigned seen = 0;
   bool first = true;
   while (!body.empty()) {
@@ -131,8 +138,11 @@ Result<VolumeConfig> VolumeConfig::Parse(std::string_view text) {
     std::string_view value = line.substr(space + 1);
     if (first) {
       if (key != kMagic) return Invalid("config: not an amberfs volume config (bad magic)");
-      if (value != std::to_string(kVolumeFormatVersion)) {
-        return Invalid("config: format version " + std::string(value) + " is not supported (this amberfs reads " +
+      if (value == "2") {
+        c.format = 2;
+        c.compress = false;
+      } else if (value != std::to_string(kVolumeFormatVersion)) {
+        return Invalid("config: format version " + std::string(value) + " is not supported (this amberfs reads 2 and " +
                        std::to_string(kVolumeFormatVersion) + FormatHint(value) + ")");
       }
       first = false;
@@ -161,12 +171,20 @@ Result<VolumeConfig> VolumeConfig::Parse(std::string_view text) {
     } else if (key == "slow") {
       AMBER_RETURN_IF_ERROR(mark(kSlow));
       c.slow_url = value;
+    } else if (key == "compress" && c.format >= 3) {
+      AMBER_RETURN_IF_ERROR(mark(kCompress));
+      if (value != "zstd" && value != "none") return Invalid("config: compress must be zstd or none");
+      c.compress = value == "zstd";
+    } else if (key == "encryption" && c.format >= 3) {
+      AMBER_RETURN_IF_ERROR(mark(kEncryption));
+      if (value != "aes-256-gcm" && value != "none") return Invalid("config: encryption must be aes-256-gcm or none");
+      c.encrypted = value == "aes-256-gcm";
     } else {
       return Invalid("config: unknown key '" + std::string(key) + "'");
     }
   }
   if (first) return Invalid("config: empty");
-  if (seen != kAll) return Invalid("config: missing keys");
+  if (seen != (c.format >= 3 ? kAll3 : kAll2)) return Invalid("config: missing keys");
   AMBER_RETURN_IF_ERROR(c.Validate());
   return c;
 }

@@ -16,6 +16,7 @@
 #include "snapshot/volume_layout.h"
 #include "store/store.h"
 #include "store/store_url.h"
+#include "volume/volume_key.h"
 #include "volume/volume_lock.h"
 #include "volume/volume_plan.h"
 
@@ -120,6 +121,13 @@ Result<VolumePlan> PlanVolume(const CreateVolumeOptions& options) {
   } else if (options.size == 0) {
     return Invalid("--size is required (there is no existing image to take it from)");
   }
+  config.compress = options.compress;
+  if (!options.key_object.empty()) {
+    plan.key_object = options.key_object;
+  } else if (!options.key_file.empty()) {
+    AMBER_ASSIGN_OR_RETURN(plan.key_object, NewKeyObject(options.key_file));
+  }
+  config.encrypted = !plan.key_object.empty();
   AMBER_RETURN_IF_ERROR(config.Validate());
   return plan;
 }
@@ -137,6 +145,7 @@ Status LayOutVolume(const VolumePlan& plan, VolumeBuild* build, std::string* cre
     AMBER_RETURN_IF_ERROR(MakeDir(VolumePath(dir, kDefaultSlowStoreDir)));
   }
   AMBER_RETURN_IF_ERROR(VolumeLock::CreateSpareMarker(dir));
+  if (!plan.key_object.empty()) AMBER_RETURN_IF_ERROR(WriteFileAtomic(dir, kKeyFile, plan.key_object, false));
   return plan.config.Store(dir);
 }
 

@@ -44,7 +44,9 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   out->Counter("amberfs_snapshot_chunks_total", "Chunks captured by snapshots.", s.chunks_captured);
   out->Counter("amberfs_snapshot_cow_chunks_total", "Chunks copied by writers before overwriting them.", s.cow_chunks);
   out->Counter("amberfs_snapshot_new_blobs_total", "Blobs stored by snapshots.", s.new_blobs);
-  out->Counter("amberfs_snapshot_stored_bytes_total", "Bytes of blobs stored by snapshots.", s.bytes_stored);
+  out->Counter("amberfs_snapshot_stored_bytes_total",
+               "Bytes of blobs stored by snapshots, as stored (after compression and encryption).", s.bytes_stored);
+  out->Counter("amberfs_snapshot_logical_bytes_total", "The plaintext bytes of the same blobs.", s.bytes_logical);
   out->GaugeReal("amberfs_snapshot_last_duration_seconds", "Duration of the last snapshot.",
                  Seconds(s.last_duration_ns));
   out->GaugeReal("amberfs_snapshot_last_barrier_seconds",

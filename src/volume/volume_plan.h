@@ -14,6 +14,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "amberfs/status.h"
 #include "amberfs/volume_config.h"
@@ -27,6 +28,7 @@ struct VolumePlan {
   VolumeConfig config;
   bool image_exists = false;    // an existing --image, used as it is
   bool default_archive = false;  // the slow store is file://VOLDIR/archive
+  std::vector<uint8_t> key_object;  // VOLDIR/key of an encrypted volume
 };
 
 Result<VolumePlan> PlanVolume(const CreateVolumeOptions& options);

@@ -1,0 +1,112 @@
+#include "snapshot/volume_codec.h"
+
+#include <cstring>
+#include <string>
+
+#include "crypto/blob_envelope.h"
+#include "crypto/key_object.h"
+#include "crypto/key_ring.h"
+#include "crypto/sealed_box.h"
+
+namespace amberfs {
+namespace {
+
+constexpr std::string_view kRefRole = "ref";
+
+std::string_view RoleName(BlobRole role) {
+  switch (role) {
+    case BlobRole::kChunk: return "chunk";
+    case BlobRole::kNode: return "node";
+    case BlobRole::kRecord: return "record";
+  }
+  return "blob";
+}
+
+// A sealed box starts with this magic (crypto/sealed_box.h); a plain ref
+// value never does (refs are hex pointers and config text).
+bool LooksSealed(std::span<const uint8_t> value) { return value.size() >= 4 && std::memcmp(value.data(), "AMSB", 4) == 0; }
+
+bool LooksLikeEnvelope(std::span<const uint8_t> stored) {
+  return stored.size() >= 5 && std::memcmp(stored.data(), "AMBE\x01", 5) == 0;
+}
+
+}  // namespace
+
+Result<VolumeCodec> VolumeCodec::Make(bool compress, const SecretKey* master) {
+  VolumeCodec codec;
+  codec.compress_ = compress;
+  if (master != nullptr) {
+    AMBER_ASSIGN_OR_RETURN(KeyRing ring, KeyRing::FromMaster(*master));
+    codec.keys_ = std::make_shared<const KeyRing>(std::move(ring));
+  }
+  return codec;
+}
+
+Result<VolumeCodec> VolumeCodec::Unlock(bool compress, std::span<const uint8_t> key_object,
+                                        std::span<const uint8_t> passphrase, const std::string& where) {
+  Result<SecretKey> master = UnwrapMasterKey(key_object, passphrase);
+  if (!master.ok()) {
+    if (master.status().code() == EACCES)
+      return Status::Error(EACCES, "wrong passphrase for " + where + " (the key file does not open it)");
+    return master.status().Annotate(where);
+  }
+  return Make(compress, &*master);
+}
+
+Result<StoredBlob> VolumeCodec::Encode(BlobRole role, std::span<const uint8_t> plain) const {
+  StoredBlob out;
+  if (off()) {
+    out.view_ = plain;
+    out.pointer_ = Pointer::Of(plain);
+    return out;
+  }
+  EnvelopeOptions options;
+  options.compress = compress_;
+  options.key = keys_ ? &keys_->data() : nullptr;
+  options.deterministic = true;
+  AMBER_ASSIGN_OR_RETURN(out.owned_, EncodeBlob(plain, RoleName(role), options));
+  out.encoded_ = true;
+  out.pointer_ = Pointer::Of(out.owned_);
+  return out;
+}
+
+Result<std::vector<uint8_t>> VolumeCodec::Decode(BlobRole role, std::vector<uint8_t> stored) const {
+  // Without a key, index nodes and records of either form are read: gc and
+  // listings walk other volumes' trees in a shared slow store, whose codec
+  // may differ (compressed or not). A plaintext record starts with its own
+  // magic, a node with a pointer (a clash with an envelope's 5 leading bytes
+  // is 2^-40, and would fail to decode, not be misread). A chunk is always
+  // read in the volume's own form: its bytes are the user's.
+  if (!keys_ && role != BlobRole::kChunk) {
+    if (!LooksLikeEnvelope(stored)) return stored;
+    return DecodeBlob(stored, RoleName(role), nullptr);
+  }
+  if (off()) return stored;
+  return DecodeBlob(stored, RoleName(role), keys_ ? &keys_->data() : nullptr);
+}
+
+Result<std::vector<uint8_t>> VolumeCodec::SealRef(std::string_view name, std::span<const uint8_t> value) const {
+  if (!keys_) return std::vector<uint8_t>(value.begin(), value.end());
+  return Seal(keys_->data(), kRefRole, name, value);
+}
+
+Result<std::vector<uint8_t>> VolumeCodec::OpenRef(std::string_view name, std::vector<uint8_t> stored) const {
+  if (!keys_) {
+    if (LooksSealed(stored))
+      return Status::Error(EACCES, "ref " + std::string(name) + " is encrypted: the volume's key is needed");
+    return stored;
+  }
+  if (!LooksSealed(stored))
+    return Status::Error(EBADMSG, "ref " + std::string(name) +
+                                      " is not encrypted, but this volume encrypts every ref (tampering)");
+  Result<std::vector<uint8_t>> opened = Open(keys_->data(), kRefRole, name, stored);
+  if (!opened.ok()) return Status::Error(EBADMSG, "ref " + std::string(name) + ": " + opened.status().message());
+  return opened;
+}
+
+Result<std::vector<uint8_t>> GetBlob(Store& store, const VolumeCodec& codec, BlobRole role, const Pointer& pointer) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> stored, store.Get(pointer));
+  return codec.Decode(role, std::move(stored));
+}
+
+}  // namespace amberfs
