@@ -207,6 +207,16 @@ PY
   fi
 }
 
+# no_clear LABEL DIR...: neither the pattern nor the text's line is in DIRs.
+no_clear() {
+  local label=$1 found
+  shift
+  found=$(grep -rlaF -e "$PATTERN" -e "$LINE" "$@" || true)
+  if [[ -z $found ]]; then pass "$label: neither the pattern nor the text's line in $(du -sb "$@" | awk '{ n += $1 } END { print n }') bytes"; else
+    bad "$label: plaintext in: $(head -3 <<<"$found" | tr '\n' ' ')"
+  fi
+}
+
 # fsck_expect LABEL WANT ARGS...: fsck.amberfs ARGS; WANT "clean" (exit 0) or "fail" (non-zero).
 fsck_expect() {
   local label=$1 want=$2
@@ -267,11 +277,15 @@ if ((RC == 0)); then
   if cmp -s "$W/r1/image" "$W/copy-b"; then pass "restore with the key: image byte-exact"; else
     bad "restore with the key: image differs from the source"
   fi
+  grep -qx 'encryption aes-256-gcm' "$W/r1/config" && [[ -f $W/r1/key ]] &&
+    pass "the restored volume is encrypted too (config, VOLDIR/key)" ||
+    bad "the restored volume's config or key: $(grep -E '^(compress|encryption)' "$W/r1/config" | tr '\n' ' ')"
   amb_mount "$W/r1" "$W/mr1" -o key_file="$key"
   cmp -s "$W/mr1/volume" "$W/copy-b" && pass "restored volume mounted with the key: byte-exact" ||
     bad "restored volume differs when mounted"
   cmp -s "$W/mr1/snapshots/b" "$W/copy-b" || bad "restored volume's snapshots/b differs"
   amb_umount "$W/mr1" || bad "unmount of the restored volume did not exit 0"
+  no_clear "the restored volume's fast store" "$W/r1/fast"
 else
   bad "restore with the right key exit $RC: $(tail -3 "$W/restore.out" | tr '\n' ' ')"
 fi
@@ -294,11 +308,17 @@ try_mount "$v1" "$m1" -o key_file="$wrong"
 if [[ $TRY_RC == 1 ]] && grep -qiE 'passphrase|key' "$W/try.log"; then pass "mount with a wrong key: exit 1"; show "$W/try.log"; else
   bad "mount with a wrong key: $TRY_RC: $(tail -2 "$W/try.log" | tr '\n' ' ')"
 fi
-amb_mount "$v1" "$m1" -o key_file="$key"
+# The passphrase is the key file's content less one trailing newline.
+printf '%s' "$(cat "$key")" >"$W/key-no-newline.txt"
+amb_mount "$v1" "$m1" -o key_file="$W/key-no-newline.txt"
 if cmp -s "$m1/volume" "$W/copy-b" && cmp -s "$m1/snapshots/a" "$W/copy-a" && cmp -s "$m1/snapshots/b" "$W/copy-b"; then
-  pass "mount with the key: volume and snapshots a, b read back exact"
+  pass "mount with the key (its file without the trailing newline): volume and snapshots a, b read back exact"
 else
   bad "mount with the key: the volume or a snapshot differs"
+fi
+run_rc "$W/ck.out" "$MKFS" --change-key --key-file "$key" --new-key-file "$newkey" "$v1"
+if ((RC != 0)) && cmp -s "$v1/key" "$s1/volumes/$uuid1/key"; then pass "--change-key of a mounted volume: refused, exit $RC"; else
+  bad "--change-key of a mounted volume: exit $RC"
 fi
 amb_umount "$m1" || bad "unmount of v1 did not exit 0"
 
@@ -316,10 +336,15 @@ amb_log "7. tampering"
 # flip_in PACKDIR: flips one byte of the largest pack under PACKDIR, the first
 # non-zero byte from its middle (a byte of a stored blob, not padding);
 # prints "FILE OFFSET".
-flip_in() {
-  local f off
+largest_pack() {
+  local f
   f=$(find "$1" -type f ! -name '.*' -printf '%s %p\n' | sort -n | tail -1 | cut -d' ' -f2-)
   [[ -n $f ]] || amb_fail "no pack under $1"
+  echo "$f"
+}
+flip_in() {
+  local f off
+  f=$(largest_pack "$1")
   off=$(python3 -c '
 import sys
 d = open(sys.argv[1], "rb").read()
@@ -359,8 +384,55 @@ fsck_expect "ref a swapped: fsck --key-file --slow" fail --key-file "$key" --slo
 cp "$W/ref-a" "$refs/a"
 fsck_expect "ref a put back" clean --key-file "$key" --slow "$v1"
 
+vref=$s1/volumes/$uuid1
+cp "$refs/b" "$W/ref-b"
+truncate -s 20 "$refs/b"
+run_rc "$W/restore.out" "$MKFS" --restore "file://$s1" --volume "$uuid1" --key-file "$key" "$W/t3"
+if ((RC != 0)) && no_leftover "$W/t3"; then pass "ref b truncated: restore exit $RC, no volume"; show "$W/restore.out"; else
+  bad "ref b truncated: restore exit $RC"
+fi
+fsck_expect "ref b truncated: fsck --key-file --slow" fail --key-file "$key" --slow "$v1"
+cp "$W/ref-b" "$refs/b"
+
+cp "$vref/config" "$W/ref-config"
+cp "$refs/a" "$vref/config"
+run_rc "$W/restore.out" "$MKFS" --restore "file://$s1" --volume "$uuid1" --key-file "$key" "$W/t4"
+if ((RC != 0)) && no_leftover "$W/t4"; then pass "config ref swapped for a snapshot ref: restore exit $RC, no volume"; show "$W/restore.out"; else
+  bad "config ref swapped for a snapshot ref: restore exit $RC"
+fi
+fsck_expect "config ref swapped for a snapshot ref: fsck --key-file --slow" fail --key-file "$key" --slow "$v1"
+cp "$W/ref-config" "$vref/config"
+
+cp "$vref/key" "$W/slow-key"
+amb_flip_byte "$vref/key" 70
+run_rc "$W/restore.out" "$MKFS" --restore "file://$s1" --volume "$uuid1" --key-file "$key" "$W/t5"
+if ((RC == 1)) && no_leftover "$W/t5"; then pass "slow store's key object damaged: restore exit 1, no volume"; show "$W/restore.out"; else
+  bad "slow store's key object damaged: restore exit $RC"
+fi
+fsck_expect "slow store's key object damaged: fsck --key-file --slow" fail --key-file "$key" --slow "$v1"
+cp "$W/slow-key" "$vref/key"
+
+spack=$(largest_pack "$s1/packs")
+cp "$spack" "$W/pack-orig"
+truncate -s $(($(stat -c %s "$spack") / 2)) "$spack"
+amb_log "truncated slow pack ${spack#"$W"/} to half its size"
+fsck_expect "slow pack truncated: fsck --key-file --slow --read-data" fail --key-file "$key" --slow --read-data "$v1"
+run_rc "$W/restore.out" "$MKFS" --restore "file://$s1" --volume "$uuid1" --key-file "$key" "$W/t6"
+if ((RC != 0)) && no_leftover "$W/t6"; then pass "slow pack truncated: restore exit $RC, no volume"; show "$W/restore.out"; else
+  bad "slow pack truncated: restore exit $RC"
+fi
+cp "$W/pack-orig" "$spack"
+fsck_expect "every object put back" clean --key-file "$key" --slow --read-data "$v1"
+
 # ==============================================================================
 amb_log "8. --change-key"
+run_rc "$W/ck.out" "$MKFS" --change-key --key-file "$wrong" --new-key-file "$newkey" "$v1"
+if ((RC == 1)) && grep -qi passphrase "$W/ck.out" && cmp -s "$v1/key" "$s1/volumes/$uuid1/key" && cmp -s "$v1/key" "$W/slow-key"; then
+  pass "--change-key with a wrong old key: exit 1, both key objects unchanged"
+  show "$W/ck.out"
+else
+  bad "--change-key with a wrong old key: exit $RC: $(head -2 "$W/ck.out" | tr '\n' ' ')"
+fi
 run_rc "$W/ck.out" "$MKFS" --change-key --key-file "$key" --new-key-file "$newkey" "$v1"
 if ((RC == 0)); then pass "--change-key exit 0"; show "$W/ck.out"; else bad "--change-key exit $RC: $(cat "$W/ck.out")"; fi
 if cmp -s "$v1/key" "$s1/volumes/$uuid1/key"; then pass "--change-key: the slow store's key is the new one too"; else
@@ -382,7 +454,45 @@ run_rc "$W/restore.out" "$MKFS" --restore "file://$s1" --volume "$uuid1" --key-f
 if ((RC == 1)) && no_leftover "$W/r5"; then pass "after --change-key restore with the old key: exit 1, no volume"; else
   bad "after --change-key restore with the old key: exit $RC"
 fi
-rm -rf "$W/r1" "$W/r4" "$W/t1" "$W/t2"
+
+# ==============================================================================
+amb_log "10. clone: its reads fetch sealed blobs from the slow store"
+run_rc "$W/clone.out" "$MKFS" --clone "file://$s1" --volume "$uuid1" --snapshot b --key-file "$newkey" "$W/c1"
+if ((RC == 0)); then
+  amb_mount "$W/c1" "$W/mc1" -o key_file="$newkey"
+  if cmp -s "$W/mc1/volume" "$W/copy-b"; then pass "clone with the key: reads back exact (chunks fetched and opened)"; else
+    bad "clone with the key: the volume differs from the source"
+  fi
+  amb_umount "$W/mc1" || bad "unmount of the clone did not exit 0"
+  no_clear "the clone's fast store after reading it all" "$W/c1/fast"
+else
+  bad "clone with the key: exit $RC: $(tail -2 "$W/clone.out" | tr '\n' ' ')"
+fi
+run_rc "$W/clone.out" "$MKFS" --clone "file://$s1" --volume "$uuid1" --snapshot b "$W/c2"
+if ((RC != 0)) && no_leftover "$W/c2"; then pass "clone without --key-file: exit $RC, no volume"; else
+  bad "clone without --key-file: exit $RC, $(no_leftover "$W/c2" && echo 'no volume' || echo 'a volume was made')"
+fi
+read -r spack soff < <(flip_in "$s1/packs")
+amb_log "flipped byte $soff of slow pack ${spack#"$W"/} again"
+run_rc "$W/clone.out" "$MKFS" --clone "file://$s1" --volume "$uuid1" --snapshot b --key-file "$newkey" "$W/c3"
+if ((RC != 0)); then
+  pass "slow pack tampered: clone refused, exit $RC"
+  show "$W/clone.out"
+else
+  amb_mount "$W/c3" "$W/mc3" -o key_file="$newkey"
+  if cat "$W/mc3/volume" >/dev/null 2>"$W/read.err"; then
+    bad "slow pack tampered: the clone's whole volume read without an error"
+  else
+    pass "slow pack tampered: a read of the clone fails: $(head -1 "$W/read.err")"
+  fi
+  amb_umount "$W/mc3" || true
+fi
+amb_flip_byte "$spack" "$soff"
+found=$(grep -rlaF -e 'amberfs-volume' -e "$uuid1" "$s1/volumes" || true)
+if [[ -z $found ]]; then pass "after restores and clones no ref in the slow store holds a config or uuid in clear"; else
+  bad "refs in clear in the slow store: $(head -3 <<<"$found" | tr '\n' ' ')"
+fi
+rm -rf "$W/r1" "$W/r4" "$W/t1" "$W/t2" "$W/c1" "$W/c3"
 
 # ==============================================================================
 amb_log "2. encrypted volume, S3 slow store (s3rver)"
@@ -432,6 +542,11 @@ if [[ -n $stored && -n $logical ]] && ((logical > stored)); then
 else
   bad "snapshot reply lacks bytes_logical or shows no compression: stored '$stored', logical '$logical'"
 fi
+new_blobs=$(reply_value new_blobs)
+# 1 block repeated (1 chunk blob) + 1024 distinct text chunks + 9 index nodes + 1 record.
+if [[ -n $new_blobs ]] && ((new_blobs <= 1040)); then pass "dedup still works: $new_blobs new blobs for 1025 distinct chunks"; else
+  bad "dedup: $new_blobs new blobs for 1025 distinct chunks (want <= 1040)"
+fi
 grep -q '^amberfs_snapshot_logical_bytes_total ' "$m3/stats" && pass "stats has amberfs_snapshot_logical_bytes_total" ||
   bad "stats lacks amberfs_snapshot_logical_bytes_total"
 ctl "$m3" drain
@@ -457,6 +572,22 @@ ctl "$m9" snapshot c
 ctl "$m9" drain
 amb_umount "$m9" || bad "unmount of v9 did not exit 0"
 check_stores "control" clear "$W/data1" -- "$v9/fast" "$s9"
+
+amb_log "9b. --compress none with a key: sealed, not compressed"
+v8=$W/v8 s8=$W/slow8 m8=$W/m8
+amb_mkfs "$v8" 64M --slow "file://$s8" --compress none --key-file "$key"
+amb_mount "$v8" "$m8" -o cache_size=16M,key_file="$key"
+write_at "$W/data1" "$m8" 0
+ctl "$m8" snapshot n
+amb_log "snapshot n: bytes_stored $(reply_value bytes_stored), bytes_logical $(reply_value bytes_logical)"
+ctl "$m8" drain
+cp "$m8/volume" "$W/copy-n"
+amb_umount "$m8" || bad "unmount of v8 did not exit 0"
+check_stores "compress none + key" absent "$W/data1" -- "$v8/fast" "$s8"
+run_rc "$W/restore.out" "$MKFS" --restore "file://$s8" --key-file "$key" "$W/r8"
+if ((RC == 0)) && cmp -s "$W/r8/image" "$W/copy-n"; then pass "compress none + key: restore byte-exact"; else
+  bad "compress none + key: restore exit $RC: $(tail -2 "$W/restore.out" | tr '\n' ' ')"
+fi
 
 if ((failures > 0)); then
   echo "FAIL: $failures checks failed"
