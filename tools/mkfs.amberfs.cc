@@ -44,7 +44,7 @@ constexpr const char* kUsage =
     "  --slow URL         slow store: file:///path or s3://bucket[/prefix][?endpoint=URL&region=R]\n"
     "                     (default file://VOLDIR/archive); an S3 bucket must answer and is\n"
     "                     created when missing\n"
-    "  --key-file FILE    encrypt: every blob, index and ref that reaches the fast or slow\n"
+    "  --key-file FILE    encrypt: every chunk, index node, record and ref that reaches a\n"
     "                     store is sealed with AES-256-GCM under a random master key, kept\n"
     "                     wrapped by FILE's passphrase (its whole content, one trailing\n"
     "                     newline dropped) in VOLDIR/key and the slow store; with --restore\n"

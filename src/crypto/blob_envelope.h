@@ -50,7 +50,8 @@ namespace amberfs {
 
 inline constexpr size_t kEnvelopeHeaderBytes = 8;  // outer
 inline constexpr size_t kEnvelopeInnerBytes = 8;
-// The largest blob (store.h's kMaxBlobBytes, 64 MiB: the largest chunk).
+// The largest plaintext: 64 MiB, the largest chunk (store.h's kMaxBlobBytes
+// leaves room for the envelope around it).
 inline constexpr size_t kMaxEnvelopePlain = size_t{64} << 20;
 inline constexpr std::string_view kBlobRole = "blob";
 

@@ -75,7 +75,12 @@ Status OpenSourceCodec(Store* store, const StoredVolume& v, std::span<const uint
     plan->codec = VolumeCodec();
     return Status::OK();
   }
-  AMBER_ASSIGN_OR_RETURN(VolumeConfig published, VolumeConfig::Parse(plan->config_text));
+  Result<VolumeConfig> parsed = VolumeConfig::Parse(plan->config_text);
+  if (!parsed.ok()) {
+    return Status::Error(EBADMSG, what + ": its published config " + VolumeConfigRef(v.uuid) +
+                                      " is damaged: " + parsed.status().message());
+  }
+  const VolumeConfig& published = *parsed;
   if (published.encrypted != v.encrypted)
     return Status::Error(EBADMSG, what + ": its config and its key object disagree on encryption");
   if (!v.encrypted) {

@@ -76,7 +76,11 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
     if (!failed_.ok()) return failed_;
     if (sealed_) return Status::Error(EINVAL, "append to pack " + temp_ + " after it was sealed");
     if (auto it = index_.find(id); it != index_.end()) return entries_[it->second];
-    const uint64_t offset = AlignUp(end_, options_.align);
+    // Whole-block blobs start on a block (they can go O_DIRECT); any other
+    // size (a compressed or sealed blob) follows the last one at once, so
+    // it pads nothing: a 64 KiB chunk sealed is 64 KiB + 72 bytes, and
+    // aligning each would store 17 pages for 16.
+    const uint64_t offset = data.size() % options_.align == 0 ? AlignUp(end_, options_.align) : end_;
     // Room for the blob and the table and trailer with its entry.
     if (offset + data.size() + PackTailSize(entries_.size() + 1) > kMaxPackBytes ||
         entries_.size() + 1 > kMaxPackEntries)

@@ -3,8 +3,10 @@
 // blobs. The format is pack_format.h's.
 //
 // PackWriter: Create opens a temp file (MakeTempName) in dir. Append places
-// each blob at the next multiple of options.align (zeros between) and writes
-// it with no sync: whole 4 KiB blocks O_DIRECT when the filesystem allows
+// a blob whose size is a multiple of options.align at the next multiple of
+// it (zeros between), any other blob right after the previous one (a
+// compressed or sealed blob: padding it would waste most of a block), and
+// writes it with no sync: whole 4 KiB blocks O_DIRECT when the filesystem allows
 // it (no page-cache copy; see disk_store_batch.cc for why), the rest through
 // the page cache. Appends may run concurrently: each reserves its range
 // under a short lock and writes outside it. An id appended before is not

@@ -45,7 +45,9 @@ class PackedDiskStore;
 // No blob is larger: a snapshot chunk is at most 64 MiB (VolumeConfig's
 // chunk-size limit), an index node at most 128 KiB, a record a few hundred
 // bytes. A store refuses to read more for one blob (DiskStore and S3Store do).
-inline constexpr size_t kMaxBlobBytes = size_t{64} << 20;
+// 64 MiB (the largest chunk) and room for a blob envelope's header and
+// sealed-box overhead around it (crypto/blob_envelope.h: 72 bytes).
+inline constexpr size_t kMaxBlobBytes = (size_t{64} << 20) + 4096;
 // The most a ref's value may hold (a volume config, a snapshot ref, a lock
 // marker are far smaller).
 inline constexpr size_t kMaxRefBytes = size_t{1} << 20;

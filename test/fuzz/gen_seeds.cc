@@ -22,6 +22,7 @@
 #include "base/byte_order.h"
 #include "base/durable_file.h"
 #include "crypto/blob_envelope.h"
+#include "crypto/secret.h"
 #include "crypto/key_object.h"
 #include "fuzz/fuzz_support.h"
 #include "snapshot/catalog.h"
@@ -30,6 +31,7 @@
 #include "snapshot/rollback_intent.h"
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/snapshot_record.h"
+#include "snapshot/volume_codec.h"
 #include "store/upload_log.h"
 #include "store/blob_index_format.h"
 #include "store/pack_format.h"
@@ -396,6 +398,32 @@ void BlobEnvelopeSeeds() {
   Seed("blob_envelope", "build-plain", Flag(4, Cat(Bytes{1, 0, 2, 0}, Noise(13, 100))));
 }
 
+// Stored blobs and refs as each codec writes them (volume_codec_fuzz.cc: the
+// flags pick the codec and the role). Encrypted forms are deterministic
+// (synthetic nonce), so they are seeds too.
+void VolumeCodecSeeds() {
+  SecretKey master;
+  for (size_t i = 0; i < SecretKey::kSize; ++i) master.data()[i] = static_cast<uint8_t>(i * 13 + 5);
+  const std::string line = "a block of text that compresses: the volume, the snapshot, the store. ";
+  Bytes text;
+  for (int i = 0; i < 40; ++i) text = Cat(text, Text(line));
+  const Bytes noise = Noise(14, 300);
+  for (unsigned codec = 0; codec < 4; ++codec) {
+    const bool compress = codec == 1 || codec == 2;
+    const VolumeCodec c = Must(VolumeCodec::Make(compress, codec >= 2 ? &master : nullptr), "codec");
+    for (unsigned role = 0; role < 3; ++role) {
+      const BlobRole r = role == 0 ? BlobRole::kChunk : role == 1 ? BlobRole::kNode : BlobRole::kRecord;
+      for (const auto& [name, blob] : {std::pair<const char*, const Bytes&>{"text", text}, {"noise", noise}}) {
+        StoredBlob stored = Must(c.Encode(r, blob), "encode");
+        Seed("volume_codec", "c" + std::to_string(codec) + "-r" + std::to_string(role) + "-" + name,
+             Flag(static_cast<uint8_t>(codec | role << 2), Bytes(stored.bytes().begin(), stored.bytes().end())));
+      }
+    }
+    const Bytes ref = Must(c.SealRef("volumes/u/snapshots/fuzz", Text(std::string(64, 'a') + "\n")), "seal ref");
+    Seed("volume_codec", "c" + std::to_string(codec) + "-ref", Flag(static_cast<uint8_t>(codec | 3 << 2), ref));
+  }
+}
+
 // A file the real writer made, its first line swapped for `line` (the pid
 // and time of this run would make the seed change at every run).
 Bytes WithFirstLine(Bytes written, std::string_view line) {
@@ -446,6 +474,7 @@ int main(int argc, char** argv) {
   VolumeHolderSeeds();
   KeyObjectSeeds();
   BlobEnvelopeSeeds();
+  VolumeCodecSeeds();
   std::printf("gen_seeds: wrote the seeds under %s\n", g_root.c_str());
   return 0;
 }

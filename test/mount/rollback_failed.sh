@@ -14,7 +14,8 @@ amb_setup
 FSCK=$AMBERFS_BUILD/fsck.amberfs
 
 vol=$AMB_WORK/vol mnt=$AMB_WORK/mnt
-amb_mkfs "$vol" 16M
+# No codec, so a chunk's blob is named by the SHA-256 of its bytes (found below).
+amb_mkfs "$vol" 16M --compress none
 chunk=$(awk '$1 == "chunk_size" { print $2 }' "$vol/config")
 amb_mount "$vol" "$mnt" -o cache_size=8M,page_cache
 head -c $((16 << 20)) /dev/urandom >"$AMB_WORK/a"

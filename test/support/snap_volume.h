@@ -33,6 +33,19 @@
 
 namespace amberfs::testing {
 
+// The config a SnapVolume publishes (volumes/<uuid>/config): a real one, as
+// a mount's, with no codec (the volume stores blobs as they are).
+inline std::string TestConfigText(const std::string& uuid, uint64_t size, uint32_t chunk) {
+  VolumeConfig c;
+  c.uuid = uuid;
+  c.size = size;
+  c.chunk_size = chunk;
+  c.block_size = std::min<uint32_t>(4096, chunk);
+  c.slow_url = "file:///nonexistent/test-archive";
+  c.compress = false;
+  return c.Serialize();
+}
+
 inline constexpr const char* kTestUuid = "01234567-89ab-4cde-8f01-23456789abcd";
 
 struct SnapVolume {
@@ -96,7 +109,7 @@ struct SnapVolume {
     so.volume_uuid = uuid;
     so.volume_size = size;
     so.chunk_size = chunk;
-    so.config_text = "test volume " + uuid + "\n";
+    so.config_text = TestConfigText(uuid, size, chunk);
     so.cow_memory_bytes = 4 * chunk;  // exercise both the stash and inline copies
     AMBER_ASSIGN_OR_RETURN(snap, Snapshotter::Open(tracker.get(), paired.get(), catalog.get(), so));
     AMBER_ASSIGN_OR_RETURN(std::unique_ptr<Device> device, Device::Open(image, {}));

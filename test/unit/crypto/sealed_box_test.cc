@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,30 @@ TEST_CASE("sealed box: round trip, fresh nonce per seal, size is plaintext + 56"
   auto box = Seal(key, "ref", "r", Bytes("a recognizable pattern a recognizable pattern"));
   std::string s(box->begin(), box->end());
   CHECK(s.find("recognizable") == std::string::npos);
+}
+
+TEST_CASE("sealed box: a synthetic nonce gives one box per (key, role, name, plaintext)") {
+  SealKey key = MakeKey(1);
+  auto seal = [&](const SealKey& k, const std::string& role, const std::string& name, const std::string& text) {
+    std::vector<uint8_t> out;
+    std::vector<uint8_t> plain = Bytes(text);
+    REQUIRE(SealAppend(k, role, name, {plain}, &out, SealNonce::kSynthetic).ok());
+    return out;
+  };
+  const std::vector<uint8_t> box = seal(key, "blob", "chunk", "some plaintext");
+  CHECK(seal(key, "blob", "chunk", "some plaintext") == box);
+  CHECK(Open(key, "blob", "chunk", box).value() == Bytes("some plaintext"));
+  // Anything else that differs gives another nonce (bytes 28..40), so GCM
+  // never sees one nonce with two plaintexts.
+  for (const auto& other : {seal(key, "blob", "chunk", "some plaintexT"), seal(key, "blob", "node", "some plaintext"),
+                            seal(key, "ref", "chunk", "some plaintext"), seal(MakeKey(2), "blob", "chunk", "some plaintext")}) {
+    CHECK(!std::equal(box.begin() + 28, box.begin() + 40, other.begin() + 28));
+  }
+  // The parts are one plaintext for the nonce too.
+  std::vector<uint8_t> split;
+  std::vector<uint8_t> a = Bytes("some "), b = Bytes("plaintext");
+  REQUIRE(SealAppend(key, "blob", "chunk", {a, b}, &split, SealNonce::kSynthetic).ok());
+  CHECK(split == box);
 }
 
 TEST_CASE("sealed box: SealAppend seals parts as one plaintext and appends") {

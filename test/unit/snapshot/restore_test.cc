@@ -79,7 +79,7 @@ void RestoreRoundTrip(const TempDir& dir, const std::function<Result<std::unique
   REQUIRE_MESSAGE(plan.ok(), plan.status().ToString());
   CHECK(plan->record.name == "B");
   CHECK(plan->uuid == testing::kTestUuid);
-  CHECK(plan->config_text == std::string("test volume ") + testing::kTestUuid + "\n");
+  CHECK(plan->config_text == testing::TestConfigText(testing::kTestUuid, size, kChunk));
 
   const std::string voldir = dir / "restored";
   REQUIRE(::mkdir(voldir.c_str(), 0700) == 0);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/durable_file.h"
+#include "store/store.h"
 #include "support/fault_file_ops.h"
 #include "support/store_test_util.h"
 #include "support/temp_dir.h"
@@ -119,7 +120,7 @@ TEST_CASE("blob index: bad updates are EINVAL and change nothing") {
   IndexUpdate flags = Put(1);
   flags.where.flags = 8;
   IndexUpdate too_long = Put(1);
-  too_long.where.length = (64u << 20) + 1;
+  too_long.where.length = static_cast<uint32_t>(kMaxBlobBytes) + 1;
   for (const IndexUpdate& bad : {null_blob, null_pack, flags, too_long}) {
     std::vector<IndexUpdate> batch = {Put(2), bad};
     CHECK(index->Commit(batch).code() == EINVAL);

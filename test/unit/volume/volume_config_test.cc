@@ -68,7 +68,9 @@ TEST_CASE("volume_config: serialize and parse round trip") {
   CHECK(back->image == c.image);
   CHECK(back->slow_url == c.slow_url);
   CHECK(back->Serialize() == text);
-  CHECK(text.starts_with("amberfs-volume 2\n"));
+  CHECK(text.starts_with("amberfs-volume 3\n"));
+  CHECK(back->compress == c.compress);
+  CHECK(back->encrypted == c.encrypted);
 }
 
 TEST_CASE("volume_config: every single-byte change and every truncation is refused") {
@@ -106,10 +108,24 @@ TEST_CASE("volume_config: semantic errors behind a valid checksum") {
            "\nchunk_size " + chunk + "\nimage image\nslow file:///x/archive\n" + extra;
   };
   CHECK(VolumeConfig::Parse(WithChecksum(body("2", "1048576", "4096", "65536", ""))).ok());
+  const std::string codec = "compress zstd\nencryption aes-256-gcm\n";
+  Result<VolumeConfig> v3 = VolumeConfig::Parse(WithChecksum(body("3", "1048576", "4096", "65536", codec)));
+  REQUIRE(v3.ok());
+  CHECK(v3->format == 3);
+  CHECK(v3->compress);
+  CHECK(v3->encrypted);
+  Result<VolumeConfig> v2 = VolumeConfig::Parse(WithChecksum(body("2", "1048576", "4096", "65536", "")));
+  CHECK((v2->format == 2 && !v2->compress && !v2->encrypted));
+  CHECK(v2->Serialize().starts_with("amberfs-volume 2\n"));  // a rewrite (resize) keeps it 2
   struct Case { std::string text; std::string why; };
   Case cases[] = {
-      {body("3", "1048576", "4096", "65536", ""), "format version 3 is not supported (this amberfs reads 2)"},
-      {body("1", "1048576", "4096", "65536", ""), "format version 1 is not supported (this amberfs reads 2; version 1 keeps one file per blob"},
+      {body("4", "1048576", "4096", "65536", codec), "format version 4 is not supported (this amberfs reads 2 and 3)"},
+      {body("1", "1048576", "4096", "65536", ""), "format version 1 is not supported (this amberfs reads 2 and 3; version 1 keeps one file per blob"},
+      {body("3", "1048576", "4096", "65536", ""), "missing keys"},
+      {body("3", "1048576", "4096", "65536", "compress zstd\n"), "missing keys"},
+      {body("3", "1048576", "4096", "65536", "compress lz4\nencryption none\n"), "compress must be zstd or none"},
+      {body("3", "1048576", "4096", "65536", "compress none\nencryption rot13\n"), "encryption must be"},
+      {body("2", "1048576", "4096", "65536", "compress zstd\n"), "unknown key 'compress'"},
       {body("2", "1048576", "4096", "65536", "colour blue\n"), "unknown key"},
       {body("2", "1048576", "4096", "65536", "size 5\n"), "duplicate key"},
       {body("2", "0", "4096", "65536", ""), "zero"},

@@ -45,7 +45,7 @@ TEST_CASE("volume: a snapshot's blobs go into packs, not one file each, and read
   const std::string voldir = dir / "vol";
   amberfs::testing::CreateTestVolume(voldir, kSize);
   CHECK(ReadText(voldir + "/config").starts_with("amberfs-volume " + std::to_string(kVolumeFormatVersion) + "\n"));
-  CHECK(kVolumeFormatVersion == 2);
+  CHECK(kVolumeFormatVersion == 3);
   const std::vector<uint8_t> a = amberfs::testing::PatternBytes(7, 1 << 20);
   {
     std::unique_ptr<Volume> v = amberfs::testing::OpenTestVolume(voldir);
