@@ -18,7 +18,11 @@
 #   8. --change-key: the old passphrase no longer opens the volume or the slow
 #      store's key, the new one does;
 #   9. control: --compress none without a key leaves the pattern in clear in
-#      both stores (so the greps of 1 can fail).
+#      both stores (so the greps of 1 can fail);
+#  10. a clone reads sealed blobs back exact, and a tampered one fails the read;
+#  11. a shared slow store: the original's gc keeps what its restored copy and
+#      clone (same key) need; gc refuses ("refusing to collect") while the
+#      store holds a volume it cannot read, and deletes nothing.
 # Checks go on after a failed one where they can (each prints PASS or FAIL);
 # the test fails if any did.
 AMB_TIMEOUT=${AMB_TIMEOUT:-480}
@@ -588,6 +592,82 @@ run_rc "$W/restore.out" "$MKFS" --restore "file://$s8" --key-file "$key" "$W/r8"
 if ((RC == 0)) && cmp -s "$W/r8/image" "$W/copy-n"; then pass "compress none + key: restore byte-exact"; else
   bad "compress none + key: restore exit $RC: $(tail -2 "$W/restore.out" | tr '\n' ' ')"
 fi
+
+# ==============================================================================
+amb_log "11. a shared slow store: gc with a restored copy and a clone, then with an unencrypted neighbour"
+v11=$W/v11 s11=file://$W/slow11 m11=$W/m11
+amb_mkfs "$v11" 64M --slow "$s11" --key-file "$key"
+u11=$(uuid_of "$v11")
+head -c $((4 * MiB)) /dev/urandom >"$W/rand4"
+amb_mount "$v11" "$m11" -o cache_size=16M,key_file="$key"
+write_at "$W/rand4" "$m11" 0
+ctl "$m11" snapshot a
+ctl "$m11" drain
+amb_umount "$m11" || bad "unmount of v11 did not exit 0"
+run_rc "$W/restore.out" "$MKFS" --restore "$s11" --volume "$u11" --key-file "$key" "$W/copy11"
+((RC == 0)) || bad "restore of v11 into its own store: exit $RC: $(tail -2 "$W/restore.out" | tr '\n' ' ')"
+run_rc "$W/clone.out" "$MKFS" --clone "$s11" --volume "$u11" --key-file "$key" "$W/clone11"
+((RC == 0)) || bad "clone of v11 into its own store: exit $RC: $(tail -2 "$W/clone.out" | tr '\n' ' ')"
+amb_mount "$v11" "$m11" -o cache_size=16M,key_file="$key"
+head -c $((2 * MiB)) /dev/urandom | dd of="$m11/volume" bs=1M conv=notrunc,fsync status=none
+ctl "$m11" snapshot b
+ctl "$m11" delete a
+ctl "$m11" drain
+# gc waits (EBUSY) while an upload marker of this store is fresh.
+gc_ok=""
+for _ in $(seq 30); do
+  exec 3<>"$m11/ctl"
+  if echo gc >&3 2>/dev/null; then gc_ok=1; cat <&3 >"$W/ctl.reply"; exec 3>&-; break; fi
+  cat <&3 >"$W/ctl.reply" || true
+  exec 3>&-
+  grep -qE 'EBUSY|busy|in flight' "$W/ctl.reply" || break
+  sleep 0.5
+done
+if [[ -n $gc_ok ]] && (($(reply_value other_volume_snapshots) >= 2)); then
+  pass "gc of the original beside its copy and clone: deleted_slow $(reply_value deleted_slow), other_volume_snapshots $(reply_value other_volume_snapshots)"
+else
+  bad "gc of the original beside its copy and clone: $(tr '\n' ' ' <"$W/ctl.reply")"
+fi
+ctl "$m11" drain
+amb_umount "$m11" || bad "unmount of v11 did not exit 0"
+for v in copy11 clone11; do
+  fsck_expect "after the original's gc: $v" clean --key-file "$key" --slow --read-data "$W/$v"
+done
+amb_mount "$W/clone11" "$W/mclone11" -o key_file="$key"
+cmp -s <(head -c $((4 * MiB)) "$W/mclone11/volume") "$W/rand4" && pass "the clone reads back a after the original's gc" ||
+  bad "the clone's data differs after the original's gc"
+amb_umount "$W/mclone11" || bad "unmount of clone11 did not exit 0"
+
+v12=$W/v12 m12=$W/m12
+amb_mkfs "$v12" 64M --slow "$s11"
+amb_mount "$v12" "$m12" -o cache_size=16M
+write_at "$W/data2" "$m12" 0
+ctl "$m12" snapshot p
+ctl "$m12" drain
+amb_mount "$v11" "$m11" -o cache_size=16M,key_file="$key"
+for m in "$m11" "$m12"; do
+  rc=0
+  for _ in $(seq 30); do
+    rc=0
+    exec 3<>"$m/ctl"
+    echo gc >&3 2>/dev/null || rc=$?
+    cat <&3 >"$W/ctl.reply" || true
+    exec 3>&-
+    grep -qE 'EBUSY|busy|in flight' "$W/ctl.reply" || break
+    sleep 0.5
+  done
+  if ((rc != 0)) && grep -q 'refusing to collect' "$W/ctl.reply"; then
+    pass "mixed store: gc on ${m#"$W"/} refuses"
+    show "$W/ctl.reply"
+  else
+    bad "mixed store: gc on ${m#"$W"/}: $(tr '\n' ' ' <"$W/ctl.reply")"
+  fi
+done
+amb_umount "$m11" || bad "unmount of v11 did not exit 0"
+amb_umount "$m12" || bad "unmount of v12 did not exit 0"
+fsck_expect "mixed store after the refused gcs: v11" clean --key-file "$key" --slow --read-data "$v11"
+fsck_expect "mixed store after the refused gcs: copy11" clean --key-file "$key" --slow --read-data "$W/copy11"
+fsck_expect "mixed store after the refused gcs: v12 (unencrypted)" clean --slow --read-data "$v12"
 
 if ((failures > 0)); then
   echo "FAIL: $failures checks failed"
