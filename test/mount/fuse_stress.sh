@@ -30,8 +30,11 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 vol=$AMB_WORK/vol mnt=$AMB_WORK/mnt
-amb_mkfs "$vol" 64M
-amb_mount "$vol" "$mnt" -o cache_size=16M
+# Encrypted (and compressed, the default), so the snapshots of the stress run
+# the whole codec under the sanitizers (make check).
+echo "fuse stress passphrase" >"$AMB_WORK/key"
+amb_mkfs "$vol" 64M --key-file "$AMB_WORK/key"
+amb_mount "$vol" "$mnt" -o cache_size=16M,key_file="$AMB_WORK/key"
 pid=${AMB_PIDS[$mnt]}
 
 sanitizer_reports() {
