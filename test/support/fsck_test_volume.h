@@ -177,6 +177,10 @@ class TestVolume {
     AMBER_RETURN_IF_ERROR(store_->Put(record_ptr, record));
     AMBER_RETURN_IF_ERROR(catalog_->Add({name, r.created_ns, record_ptr}));
     AMBER_RETURN_IF_ERROR(WriteSnapshotBase(dir_, record_ptr));
+    // As a mount publishes it with its first snapshot (fsck --slow checks it).
+    const std::string config_text = config_.Serialize();
+    AMBER_RETURN_IF_ERROR(store_->PutRef(VolumeConfigRef(config_.uuid),
+                                         {reinterpret_cast<const uint8_t*>(config_text.data()), config_text.size()}));
     const std::string ref = EncodeSnapshotRefValue(record_ptr);
     AMBER_RETURN_IF_ERROR(store_->PutRef(SnapshotRef(config_.uuid, name),
                                          {reinterpret_cast<const uint8_t*>(ref.data()), ref.size()}));
