@@ -60,6 +60,11 @@ bool LooksIncompressible(std::span<const uint8_t> plain, int level) {
 
 }  // namespace
 
+bool LooksLikeEnvelope(std::span<const uint8_t> bytes) {
+  return bytes.size() > sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0 &&
+         bytes[sizeof kMagic] == kVersion;
+}
+
 Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::string_view name,
                                         const EnvelopeOptions& options) {
   if (plain.size() > kMaxEnvelopePlain)

@@ -67,6 +67,10 @@ struct EnvelopeOptions {
   bool deterministic = false;
 };
 
+// Whether bytes begin as an envelope of this version does (magic and
+// version): tells an envelope from a raw blob; DecodeBlob still checks all.
+bool LooksLikeEnvelope(std::span<const uint8_t> bytes);
+
 Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::string_view name,
                                         const EnvelopeOptions& options);
 Result<std::vector<uint8_t>> DecodeBlob(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,

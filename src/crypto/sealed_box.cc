@@ -190,6 +190,10 @@ Result<std::vector<uint8_t>> Seal(const SealKey& key, std::string_view role, std
   return out;
 }
 
+bool LooksLikeSealedBox(std::span<const uint8_t> bytes) {
+  return bytes.size() >= sizeof kMagic && std::memcmp(bytes.data(), kMagic, sizeof kMagic) == 0;
+}
+
 Result<size_t> SealedPlainSize(std::span<const uint8_t> box) { return CheckFrame(box); }
 
 Result<SealKeyId> SealedKeyId(std::span<const uint8_t> box) {

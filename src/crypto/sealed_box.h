@@ -87,6 +87,11 @@ Status SealAppend(const SealKey& key, std::string_view role, std::string_view na
 Result<std::vector<uint8_t>> Seal(const SealKey& key, std::string_view role, std::string_view name,
                                   std::span<const uint8_t> plaintext);
 
+// Whether bytes begin as a sealed box does (its magic): tells a sealed
+// object from a plain one before deciding how to read it; Open still checks
+// everything.
+bool LooksLikeSealedBox(std::span<const uint8_t> bytes);
+
 // The plaintext length a well-formed box claims (EBADMSG as Open for a bad
 // header or size); the key id a box was sealed under.
 Result<size_t> SealedPlainSize(std::span<const uint8_t> box);

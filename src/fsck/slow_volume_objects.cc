@@ -5,6 +5,8 @@
 // rewrites a bad one from VOLDIR (fsck holds the volume lock, so no mount
 // publishes meanwhile; both are copies of local state).
 
+#include <functional>
+
 #include "base/durable_file.h"
 #include "crypto/key_file.h"
 #include "crypto/key_object.h"
@@ -50,6 +52,23 @@ std::string KeyMismatch(Context& ctx, std::span<const uint8_t> stored, std::span
   return "";  // another wrap of the same key under the same passphrase
 }
 
+// The slow store's copy at ref (the volume's `what`): `mismatch` says why a
+// copy that is there is wrong ("" if it is right); a missing one is a
+// problem (`missing`) once the store has snapshots. -y writes `good`.
+void CheckSlowCopy(Context& ctx, const std::string& ref, const std::string& what, std::span<const uint8_t> good,
+                   bool slow_has_snapshots, const std::string& missing,
+                   const std::function<std::string(std::vector<uint8_t>)>& mismatch) {
+  Result<std::vector<uint8_t>> stored = ctx.slow->GetRef(ref);
+  if (stored.ok()) {
+    if (std::string why = mismatch(std::move(stored).value()); !why.empty())
+      Report(ctx, ref, "the volume's " + what + " in the slow store " + why, good);
+  } else if (stored.status().code() != ENOENT) {
+    ctx.Skip("the slow store's " + what + ": " + stored.status().ToString());
+  } else if (slow_has_snapshots) {
+    Report(ctx, ref, missing, good);
+  }
+}
+
 }  // namespace
 
 void CheckSlowVolumeObjects(Context& ctx, bool slow_has_snapshots) {
@@ -60,33 +79,20 @@ void CheckSlowVolumeObjects(Context& ctx, bool slow_has_snapshots) {
     ctx.Skip("the slow store's config: " + good_config.status().ToString());
     return;
   }
-  Result<std::vector<uint8_t>> config = ctx.slow->GetRef(config_ref);
-  if (config.ok()) {
-    if (std::string why = ConfigMismatch(ctx, config_ref, std::move(config).value()); !why.empty())
-      Report(ctx, config_ref, "the volume's config in the slow store " + why, *good_config);
-  } else if (config.status().code() != ENOENT) {
-    ctx.Skip("the slow store's config: " + config.status().ToString());
-  } else if (slow_has_snapshots) {
-    Report(ctx, config_ref, "the slow store has snapshots but not the volume's config: a restore cannot tell how "
-                            "its blobs are stored", *good_config);
-  }
+  CheckSlowCopy(ctx, config_ref, "config", *good_config, slow_has_snapshots,
+                "the slow store has snapshots but not the volume's config: a restore cannot tell how its blobs are "
+                "stored",
+                [&](std::vector<uint8_t> stored) { return ConfigMismatch(ctx, config_ref, std::move(stored)); });
   if (!ctx.config->encrypted) return;
-  const std::string key_ref = VolumeKeyRef(uuid);
   Result<std::vector<uint8_t>> local = ReadSmallFile(ctx.Path(kKeyFile), 4096);
   if (!local.ok()) {
     ctx.Skip("the slow store's key object (VOLDIR/key: " + local.status().ToString() + ")");
     return;
   }
-  Result<std::vector<uint8_t>> key = ctx.slow->GetRef(key_ref);
-  if (key.ok()) {
-    if (std::string why = KeyMismatch(ctx, *key, *local); !why.empty())
-      Report(ctx, key_ref, "the volume's key object in the slow store " + why, *local);
-  } else if (key.status().code() != ENOENT) {
-    ctx.Skip("the slow store's key object: " + key.status().ToString());
-  } else if (slow_has_snapshots) {
-    Report(ctx, key_ref, "the slow store has snapshots of this encrypted volume but not its key object: a restore "
-                         "from the slow store alone cannot open them", *local);
-  }
+  CheckSlowCopy(ctx, VolumeKeyRef(uuid), "key object", *local, slow_has_snapshots,
+                "the slow store has snapshots of this encrypted volume but not its key object: a restore from the "
+                "slow store alone cannot open them",
+                [&](std::vector<uint8_t> stored) { return KeyMismatch(ctx, stored, *local); });
 }
 
 }  // namespace amberfs::fsck

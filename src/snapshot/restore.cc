@@ -83,11 +83,7 @@ Status OpenSourceCodec(Store* store, const StoredVolume& v, std::span<const uint
   const VolumeConfig& published = *parsed;
   if (published.encrypted != v.encrypted)
     return Status::Error(EBADMSG, what + ": its config and its key object disagree on encryption");
-  if (!v.encrypted) {
-    AMBER_ASSIGN_OR_RETURN(plan->codec, VolumeCodec::Make(published.compress, nullptr));
-  } else {
-    AMBER_ASSIGN_OR_RETURN(plan->codec, VolumeCodec::Unlock(published.compress, plan->key_object, passphrase, what));
-  }
+  plan->codec = opener.WithCompression(published.compress);  // the key unwrapped above, not a second scrypt
   return Status::OK();
 }
 

@@ -129,7 +129,7 @@ Status FetchAll(Store* store, const std::vector<Download>& downloads, int thread
 BlobSink Decoded(const VolumeCodec& codec, BlobRole role, BlobSink got) {
   if (codec.off()) return got;
   return [codec, role, got = std::move(got)](const WantedBlob& blob, const std::vector<uint8_t>& bytes) -> Status {
-    Result<std::vector<uint8_t>> plain = codec.Decode(role, bytes);
+    Result<std::vector<uint8_t>> plain = codec.Decode(role, std::span<const uint8_t>(bytes));
     if (!plain.ok()) return plain.status().Annotate("blob " + blob.id.Hex());
     return got(blob, *plain);
   };

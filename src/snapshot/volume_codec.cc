@@ -1,6 +1,5 @@
 #include "snapshot/volume_codec.h"
 
-#include <cstring>
 #include <string>
 
 #include "crypto/blob_envelope.h"
@@ -20,14 +19,6 @@ std::string_view RoleName(BlobRole role) {
     case BlobRole::kRecord: return "record";
   }
   return "blob";
-}
-
-// A sealed box starts with this magic (crypto/sealed_box.h); a plain ref
-// value never does (refs are hex pointers and config text).
-bool LooksSealed(std::span<const uint8_t> value) { return value.size() >= 4 && std::memcmp(value.data(), "AMSB", 4) == 0; }
-
-bool LooksLikeEnvelope(std::span<const uint8_t> stored) {
-  return stored.size() >= 5 && std::memcmp(stored.data(), "AMBE\x01", 5) == 0;
 }
 
 }  // namespace
@@ -53,6 +44,12 @@ Result<VolumeCodec> VolumeCodec::Unlock(bool compress, std::span<const uint8_t> 
   return Make(compress, &*master);
 }
 
+VolumeCodec VolumeCodec::WithCompression(bool compress) const {
+  VolumeCodec codec = *this;
+  codec.compress_ = compress;
+  return codec;
+}
+
 Result<StoredBlob> VolumeCodec::Encode(BlobRole role, std::span<const uint8_t> plain) const {
   StoredBlob out;
   if (off()) {
@@ -71,18 +68,24 @@ Result<StoredBlob> VolumeCodec::Encode(BlobRole role, std::span<const uint8_t> p
 }
 
 Result<std::vector<uint8_t>> VolumeCodec::Decode(BlobRole role, std::vector<uint8_t> stored) const {
-  // Without a key, index nodes and records of either form are read: gc and
-  // listings walk other volumes' trees in a shared slow store, whose codec
-  // may differ (compressed or not). A plaintext record starts with its own
-  // magic, a node with a pointer (a clash with an envelope's 5 leading bytes
-  // is 2^-40, and would fail to decode, not be misread). A chunk is always
-  // read in the volume's own form: its bytes are the user's.
-  if (!keys_ && role != BlobRole::kChunk) {
-    if (!LooksLikeEnvelope(stored)) return stored;
-    return DecodeBlob(stored, RoleName(role), nullptr);
-  }
-  if (off()) return stored;
+  if (StoredAsIs(role, stored)) return stored;
+  return Decode(role, std::span<const uint8_t>(stored));
+}
+
+Result<std::vector<uint8_t>> VolumeCodec::Decode(BlobRole role, std::span<const uint8_t> stored) const {
+  if (StoredAsIs(role, stored)) return std::vector<uint8_t>(stored.begin(), stored.end());
   return DecodeBlob(stored, RoleName(role), keys_ ? &keys_->data() : nullptr);
+}
+
+// Without a key, index nodes and records of either form are read: gc and
+// listings walk other volumes' trees in a shared slow store, whose codec may
+// differ (compressed or not). A plaintext record starts with its own magic, a
+// node with a pointer (a clash with an envelope's 5 leading bytes is 2^-40,
+// and would fail to decode, not be misread). A chunk is always read in the
+// volume's own form: its bytes are the user's.
+bool VolumeCodec::StoredAsIs(BlobRole role, std::span<const uint8_t> stored) const {
+  if (!keys_ && role != BlobRole::kChunk) return !LooksLikeEnvelope(stored);
+  return off();
 }
 
 Result<std::vector<uint8_t>> VolumeCodec::SealRef(std::string_view name, std::span<const uint8_t> value) const {
@@ -92,11 +95,11 @@ Result<std::vector<uint8_t>> VolumeCodec::SealRef(std::string_view name, std::sp
 
 Result<std::vector<uint8_t>> VolumeCodec::OpenRef(std::string_view name, std::vector<uint8_t> stored) const {
   if (!keys_) {
-    if (LooksSealed(stored))
+    if (LooksLikeSealedBox(stored))
       return Status::Error(EACCES, "ref " + std::string(name) + " is encrypted: the volume's key is needed");
     return stored;
   }
-  if (!LooksSealed(stored))
+  if (!LooksLikeSealedBox(stored))
     return Status::Error(EBADMSG, "ref " + std::string(name) +
                                       " is not encrypted, but this volume encrypts every ref (tampering)");
   Result<std::vector<uint8_t>> opened = Open(keys_->data(), kRefRole, name, stored);

@@ -80,14 +80,22 @@ class VolumeCodec {
   // The stored form of a blob. The plaintext must outlive the result when
   // the codec is off (the result views it).
   Result<StoredBlob> Encode(BlobRole role, std::span<const uint8_t> plain) const;
-  // The plaintext of a stored blob (the bytes themselves when off).
+  // The plaintext of a stored blob (the bytes themselves when off, moved
+  // through without a copy; the span form copies only then).
   Result<std::vector<uint8_t>> Decode(BlobRole role, std::vector<uint8_t> stored) const;
+  Result<std::vector<uint8_t>> Decode(BlobRole role, std::span<const uint8_t> stored) const;
+
+  // The same keys with another compress setting (no second unwrap).
+  VolumeCodec WithCompression(bool compress) const;
 
   // A ref's stored value and back. name is the ref's name in the store.
   Result<std::vector<uint8_t>> SealRef(std::string_view name, std::span<const uint8_t> value) const;
   Result<std::vector<uint8_t>> OpenRef(std::string_view name, std::vector<uint8_t> stored) const;
 
  private:
+  // Whether these stored bytes are the plaintext itself.
+  bool StoredAsIs(BlobRole role, std::span<const uint8_t> stored) const;
+
   bool compress_ = false;
   std::shared_ptr<const KeyRing> keys_;
 };
