@@ -40,7 +40,7 @@ Status IndexObjectDecodes(Context& ctx, const Pointer& pack, uint64_t* blobs) {
   auto* packs = dynamic_cast<SlowPacks*>(ctx.slow.get());
   if (packs != nullptr && packs->PackIndexState(pack) == SlowPacks::IndexState::kLoaded && blobs == nullptr)
     return Status::OK();
-  Result<std::vector<PackEntry>> entries = GetPackIndex(*ctx.slow, pack);
+  Result<std::vector<PackEntry>> entries = GetPackIndex(*ctx.slow, pack, ctx.fast ? ctx.fast->pack_tables() : nullptr);
   if (entries.ok() && blobs != nullptr) *blobs = entries->size();
   return entries.status();
 }
@@ -51,6 +51,7 @@ void CheckIndexObject(Context& ctx, const Pointer& pack, bool has_pack_object) {
   // many blobs are lost (and that it was not deleted since the listing).
   Status decodes = IndexObjectDecodes(ctx, pack, has_pack_object ? nullptr : &blobs);
   if (decodes.code() == ENOENT) return;  // deleted since the listing (gc)
+  if (decodes.code() == EACCES) return;  // another volume's pack, its table sealed under that volume's key
   const std::string object = PackIndexObjectName(pack);
   if (decodes.code() == EBADMSG) {
     ctx.Problem(FsckClass::kSlowStore, object,

@@ -11,6 +11,7 @@
 #include "amberfs/volume_resize.h"
 #include "base/durable_file.h"
 #include "amberfs/size_parse.h"
+#include "store/slow_packs.h"
 #include "store/store_url.h"
 #include "base/unique_fd.h"
 #include "fsck/internal.h"
@@ -178,6 +179,7 @@ Status OpenStores(Context& ctx) {
     o.disk.exclusive = ctx.opt.repair;
     o.disk.stale_temp_age = std::chrono::hours(24 * 365 * 100);
     o.read_only = !ctx.opt.repair;
+    o.pack.tables = ctx.codec.PackTables();
     Result<std::unique_ptr<PackedDiskStore>> fast = PackedDiskStore::Open(fast_dir, o);
     if (!fast.ok()) return fast.status().Annotate("open the fast store");
     ctx.fast = std::move(fast).value();
@@ -202,6 +204,7 @@ Status OpenStores(Context& ctx) {
     return Status::OK();
   }
   ctx.slow = std::move(slow).value();
+  GivePackTables(ctx.slow.get(), ctx.codec.PackTables());
   return Status::OK();
 }
 

@@ -16,11 +16,11 @@ namespace {
 Result<uint64_t> PackBlobBytes(PairedStore* store, const Pointer& pack) {
   std::vector<PackEntry> entries;
   Result<std::unique_ptr<PackReader>> local =
-      PackReader::Open(store->packed_fast()->packs_dir() + "/" + pack.Hex(), pack);
+      PackReader::Open(store->packed_fast()->packs_dir() + "/" + pack.Hex(), pack, store->packed_fast()->pack_tables());
   if (local.ok()) {
     entries = (*local)->entries();
   } else if (local.status().code() == ENOENT) {
-    AMBER_ASSIGN_OR_RETURN(entries, GetPackIndex(store->slow(), pack));
+    AMBER_ASSIGN_OR_RETURN(entries, GetPackIndex(store->slow(), pack, store->packed_fast()->pack_tables()));
   } else {
     return local.status();
   }

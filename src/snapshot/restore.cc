@@ -22,6 +22,7 @@
 #include "snapshot/snapshot_pointers.h"
 #include "snapshot/volume_layout.h"
 #include "store/slow_store_locks.h"
+#include "store/slow_packs.h"
 
 namespace amberfs {
 namespace {
@@ -84,6 +85,7 @@ Status OpenSourceCodec(Store* store, const StoredVolume& v, std::span<const uint
   if (published.encrypted != v.encrypted)
     return Status::Error(EBADMSG, what + ": its config and its key object disagree on encryption");
   plan->codec = opener.WithCompression(published.compress);  // the key unwrapped above, not a second scrypt
+  GivePackTables(store, plan->codec.PackTables());  // before the first blob is looked for in its packs
   return Status::OK();
 }
 

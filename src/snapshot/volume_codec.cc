@@ -107,6 +107,41 @@ Result<std::vector<uint8_t>> VolumeCodec::OpenRef(std::string_view name, std::ve
   return opened;
 }
 
+namespace {
+
+constexpr std::string_view kPackTableRole = "pack-table";
+
+class SealedPackTables : public PackTableCodec {
+ public:
+  explicit SealedPackTables(std::shared_ptr<const KeyRing> keys) : keys_(std::move(keys)) {}
+
+  Result<std::vector<uint8_t>> Seal(std::string_view binding, std::span<const uint8_t> table) const override {
+    return amberfs::Seal(keys_->data(), kPackTableRole, binding, table);
+  }
+
+  Result<std::vector<uint8_t>> Open(std::string_view binding, std::span<const uint8_t> sealed,
+                                    const std::string& what) const override {
+    // Another key is another volume's pack in a shared store, not damage:
+    // the key id tells it before the tag is tried.
+    Result<SealKeyId> id = SealedKeyId(sealed);
+    if (id.ok() && *id != keys_->data().key_id())
+      return Status::Error(EACCES, "pack " + what + ": its table is sealed under another volume's key");
+    Result<std::vector<uint8_t>> table = amberfs::Open(keys_->data(), kPackTableRole, binding, sealed);
+    if (!table.ok()) return Status::Error(EBADMSG, "pack " + what + " is corrupt: sealed table: " + table.status().message());
+    return table;
+  }
+
+ private:
+  const std::shared_ptr<const KeyRing> keys_;
+};
+
+}  // namespace
+
+std::shared_ptr<const PackTableCodec> VolumeCodec::PackTables() const {
+  if (!keys_) return nullptr;
+  return std::make_shared<const SealedPackTables>(keys_);
+}
+
 Result<std::vector<uint8_t>> GetBlob(Store& store, const VolumeCodec& codec, BlobRole role, const Pointer& pointer) {
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> stored, store.Get(pointer));
   return codec.Decode(role, std::move(stored));

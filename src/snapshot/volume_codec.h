@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "amberfs/status.h"
+#include "store/pack_table_codec.h"
 #include "store/pointer.h"
 #include "store/store.h"
 
@@ -87,6 +88,11 @@ class VolumeCodec {
 
   // The same keys with another compress setting (no second unwrap).
   VolumeCodec WithCompression(bool compress) const;
+  // What seals and opens the entry tables of this volume's packs (pack
+  // version 2, store/pack_table_codec.h): sealed boxes under the data key,
+  // role "pack-table", bound to the pack's clear trailer fields, random
+  // nonces. Null when the volume is not encrypted (its packs are version 1).
+  std::shared_ptr<const PackTableCodec> PackTables() const;
 
   // A ref's stored value and back. name is the ref's name in the store.
   Result<std::vector<uint8_t>> SealRef(std::string_view name, std::span<const uint8_t> value) const;

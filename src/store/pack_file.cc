@@ -81,8 +81,8 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
     // it pads nothing: a 64 KiB chunk sealed is 64 KiB + 72 bytes, and
     // aligning each would store 17 pages for 16.
     const uint64_t offset = data.size() % options_.align == 0 ? AlignUp(end_, options_.align) : end_;
-    // Room for the blob and the table and trailer with its entry.
-    if (offset + data.size() + PackTailSize(entries_.size() + 1) > kMaxPackBytes ||
+    // Room for the blob and the table (sealed or not) and trailer with its entry.
+    if (offset + data.size() + PackTailSize(entries_.size() + 1) + kMaxPackTableSealBytes > kMaxPackBytes ||
         entries_.size() + 1 > kMaxPackEntries)
       return Status::Error(EFBIG, "pack " + temp_ + " has no room for blob " + id.Hex());
     entry = PackEntry{id, offset, static_cast<uint32_t>(data.size()), flags};
@@ -105,7 +105,13 @@ Result<SealedPack> PackWriter::Seal() {
   if (!failed_.ok()) return failed_;
   if (sealed_) return Status::Error(EINVAL, "pack " + temp_ + " is sealed already");
   if (entries_.empty()) return Status::Error(EINVAL, "seal of pack " + temp_ + " with no blobs");
-  const std::vector<uint8_t> tail = EncodePackTail(entries_, end_);
+  Result<std::vector<uint8_t>> sealed_tail = options_.tables ? EncodeSealedPackTail(entries_, end_, *options_.tables)
+                                                              : EncodePackTail(entries_, end_);
+  if (!sealed_tail.ok()) {
+    failed_ = sealed_tail.status().Annotate("seal pack " + temp_);
+    return failed_;
+  }
+  const std::vector<uint8_t>& tail = *sealed_tail;
   SealedPack sealed{PackName(tail), end_ + tail.size(), entries_};
   const std::string target = dir_ + "/" + sealed.name.Hex();
   Status s = PwriteAll(fd_.get(), tail.data(), tail.size(), static_cast<off_t>(end_), temp_);
@@ -134,15 +140,16 @@ Result<std::vector<uint8_t>> ReadPackedBlob(int fd, const std::string& what, con
   return data;
 }
 
-Result<std::unique_ptr<PackReader>> PackReader::Open(const std::string& path, const Pointer& expected_name) {
+Result<std::unique_ptr<PackReader>> PackReader::Open(const std::string& path, const Pointer& expected_name,
+                                                     const PackTableCodec* tables) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return Status::FromErrno(errno, "open pack " + path);
   std::unique_ptr<PackReader> r(new PackReader(path, std::move(fd)));
-  AMBER_RETURN_IF_ERROR(r->Load(expected_name));
+  AMBER_RETURN_IF_ERROR(r->Load(expected_name, tables));
   return r;
 }
 
-Status PackReader::Load(const Pointer& expected_name) {
+Status PackReader::Load(const Pointer& expected_name, const PackTableCodec* tables) {
   struct stat st;
   if (::fstat(fd_.get(), &st) != 0) return Status::FromErrno(errno, "stat pack " + path_);
   size_ = static_cast<uint64_t>(st.st_size);
@@ -156,7 +163,9 @@ Status PackReader::Load(const Pointer& expected_name) {
   std::vector<uint8_t> tail(size_ - tr.table_offset);
   AMBER_ASSIGN_OR_RETURN(got, PreadFull(fd_.get(), tail.data(), tail.size(), static_cast<off_t>(tr.table_offset), path_));
   if (got != tail.size()) return Status::Error(EBADMSG, "pack " + path_ + " shrank while being read");
-  AMBER_ASSIGN_OR_RETURN(entries_, DecodePackTable(tr, std::span(tail).first(tail.size() - kPackTrailerSize), path_));
+  AMBER_ASSIGN_OR_RETURN(entries_,
+                         DecodePackTable(tr, std::span(tail).first(tail.size() - kPackTrailerSize), path_, tables));
+  blobs_end_ = tr.table_offset;
   name_ = PackName(tail);
   if (!expected_name.IsNull() && name_ != expected_name)
     return Status::Error(EBADMSG, "pack " + path_ + " is corrupt: its contents are pack " + name_.Hex() +
@@ -198,7 +207,7 @@ Status PackReader::VerifyAll() const {
     AMBER_RETURN_IF_ERROR(Read(e).status());
     end = e.offset + e.length;
   }
-  return check_gap(end, size_ - PackTailSize(entries_.size()), "the table");
+  return check_gap(end, blobs_end_, "the table");
 }
 
 }  // namespace amberfs

@@ -22,7 +22,7 @@
 //
 // PackReader: Open reads and checks the trailer and table (EBADMSG on any
 // damage; with a non-null expected name also the name, which is the SHA-256
-// of the tail). Read returns one blob, verified against its SHA-256
+// of the tail); a sealed table is opened with `tables` (EACCES without). Read returns one blob, verified against its SHA-256
 // (EBADMSG naming the blob and the pack); VerifyAll checks every blob and
 // every gap (fsck --read-data). ReadPackedBlob reads a blob at a known
 // location without the table (what the blob index gives).
@@ -56,6 +56,8 @@ struct PackWriterOptions {
   uint64_t target_bytes = uint64_t{16} << 20;
   // Each blob starts at a multiple of this (a power of two, 1..65536).
   uint32_t align = 4096;
+  // An encrypted volume's: Seal writes the table sealed (pack version 2).
+  std::shared_ptr<const PackTableCodec> tables;
 };
 
 struct SealedPack {
@@ -110,7 +112,8 @@ Result<std::vector<uint8_t>> ReadPackedBlob(int fd, const std::string& what, con
 class PackReader {
  public:
   // expected_name: the name the pack is stored under (null: not checked).
-  static Result<std::unique_ptr<PackReader>> Open(const std::string& path, const Pointer& expected_name = Pointer());
+  static Result<std::unique_ptr<PackReader>> Open(const std::string& path, const Pointer& expected_name = Pointer(),
+                                                  const PackTableCodec* tables = nullptr);
 
   const std::vector<PackEntry>& entries() const { return entries_; }
   const Pointer& name() const { return name_; }
@@ -122,11 +125,12 @@ class PackReader {
 
  private:
   PackReader(std::string path, UniqueFd fd) : path_(std::move(path)), fd_(std::move(fd)) {}
-  Status Load(const Pointer& expected_name);
+  Status Load(const Pointer& expected_name, const PackTableCodec* tables);
 
   const std::string path_;
   const UniqueFd fd_;
   uint64_t size_ = 0;
+  uint64_t blobs_end_ = 0;  // the table's offset
   Pointer name_;
   std::vector<PackEntry> entries_;
   std::vector<uint32_t> by_id_;  // entry slots sorted by id

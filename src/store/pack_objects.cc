@@ -65,9 +65,16 @@ namespace {
 Result<std::span<const uint8_t>> CheckedTail(const Pointer& name, std::span<const uint8_t> bytes,
                                              const std::string& store) {
   const std::string what = "pack " + name.Hex() + " for " + store;
-  Result<std::vector<PackEntry>> entries = DecodePack(bytes, what);
-  if (!entries.ok()) return Status::Error(EINVAL, entries.status().message());
-  std::span<const uint8_t> tail = bytes.subspan(bytes.size() - PackTailSize(entries->size()));
+  if (bytes.size() < kPackTrailerSize) return Status::Error(EINVAL, what + ": too short for a pack");
+  Result<PackTrailer> trailer = DecodePackTrailer(bytes.last(kPackTrailerSize), bytes.size(), what);
+  if (!trailer.ok()) return Status::Error(EINVAL, trailer.status().message());
+  std::span<const uint8_t> tail = bytes.subspan(trailer->table_offset);
+  // A sealed table is its volume's to open (EACCES here): the trailer, the
+  // table's checksum and the name below still hold every byte of the tail.
+  Result<std::vector<PackEntry>> entries =
+      DecodePackTable(*trailer, tail.first(tail.size() - kPackTrailerSize), what);
+  if (!entries.ok() && !(trailer->version == kSealedPackVersion && entries.status().code() == EACCES))
+    return Status::Error(EINVAL, entries.status().message());
   if (PackName(tail) != name)
     return Status::Error(EINVAL, what + ": the bytes are not that pack (the name is not the SHA-256 of its tail)");
   return tail;
@@ -87,29 +94,33 @@ Status PutPack(Store& store, const Pointer& name, std::span<const uint8_t> pack)
 }
 
 Result<std::vector<PackEntry>> DecodePackIndexObject(const Pointer& name, std::span<const uint8_t> tail,
-                                                     const std::string& what, uint64_t* pack_size) {
-  if (tail.size() < kPackTrailerSize || (tail.size() - kPackTrailerSize) % kPackEntrySize != 0)
+                                                     const std::string& what, const PackTableCodec* tables,
+                                                     uint64_t* pack_size) {
+  if (tail.size() < kPackTrailerSize)
     return Status::Error(EBADMSG, what + ": " + std::to_string(tail.size()) + " bytes, not a pack's tail");
   // The trailer wants the pack's size; the table offset it holds gives it
   // (the blobs end where the table starts), and DecodePackTrailer then
-  // checks that it agrees with the entry count, i.e. with tail.size().
+  // checks that it agrees with the table's size, i.e. with tail.size().
   std::span<const uint8_t> trailer_bytes = tail.last(kPackTrailerSize);
   const uint64_t table_offset = GetLE64(trailer_bytes.data() + 24);
   if (table_offset > kMaxPackBytes)
     return Status::Error(EBADMSG, what + ": table offset " + std::to_string(table_offset) + " is past any pack");
   AMBER_ASSIGN_OR_RETURN(PackTrailer trailer, DecodePackTrailer(trailer_bytes, table_offset + tail.size(), what));
-  AMBER_ASSIGN_OR_RETURN(std::vector<PackEntry> entries,
-                         DecodePackTable(trailer, tail.first(tail.size() - kPackTrailerSize), what));
+  // The name first: a swapped object is damage whoever reads it, while a
+  // sealed table this reader cannot open (EACCES) is only not its own.
   if (PackName(tail) != name)
     return Status::Error(EBADMSG, what + ": it is not that pack's tail (a swapped or damaged object)");
+  AMBER_ASSIGN_OR_RETURN(std::vector<PackEntry> entries,
+                         DecodePackTable(trailer, tail.first(tail.size() - kPackTrailerSize), what, tables));
   if (pack_size != nullptr) *pack_size = table_offset + tail.size();
   return entries;
 }
 
-Result<std::vector<PackEntry>> GetPackIndex(Store& store, const Pointer& name, uint64_t* pack_size) {
+Result<std::vector<PackEntry>> GetPackIndex(Store& store, const Pointer& name, const PackTableCodec* tables,
+                                            uint64_t* pack_size) {
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> tail, store.GetObjectRange(PackIndexObjectName(name), 0, 0));
   return DecodePackIndexObject(name, tail, "index object of pack " + name.Hex() + " in " + store.Describe(),
-                               pack_size);
+                               tables, pack_size);
 }
 
 Result<std::vector<uint8_t>> GetPackedBlob(Store& store, const Pointer& blob, const BlobLocation& where) {

@@ -63,19 +63,24 @@ Status ValidateObjectPrefix(std::string_view prefix);
 Pointer ObjectNamePack(std::string_view name);
 
 // The checks a store makes before storing pack bytes under `name`: they
-// decode as a pack (trailer and table) and name is PackName of their tail.
+// decode as a pack (trailer and table; a sealed table only its size and
+// checksum, since a store holds no key) and name is PackName of their tail.
 // EINVAL naming `store` otherwise.
 Status CheckPackBytes(const Pointer& name, std::span<const uint8_t> bytes, const std::string& store);
 
 // Checks the pack (CheckPackBytes), stores it, then its index object.
 Status PutPack(Store& store, const Pointer& name, std::span<const uint8_t> pack);
 // The entries of pack `name`, from its index object (ENOENT if absent);
-// with pack_size, also the pack's size in bytes.
-Result<std::vector<PackEntry>> GetPackIndex(Store& store, const Pointer& name, uint64_t* pack_size = nullptr);
+// with pack_size, also the pack's size in bytes. A sealed table (an
+// encrypted volume's pack) is opened with `tables`: EACCES without them or
+// under another key (another volume's pack, not damage).
+Result<std::vector<PackEntry>> GetPackIndex(Store& store, const Pointer& name, const PackTableCodec* tables,
+                                            uint64_t* pack_size = nullptr);
 // Decodes the bytes of pack `name`'s index object (GetPackIndex without the
 // read); `what` names it in errors (EBADMSG).
 Result<std::vector<PackEntry>> DecodePackIndexObject(const Pointer& name, std::span<const uint8_t> tail,
-                                                     const std::string& what, uint64_t* pack_size = nullptr);
+                                                     const std::string& what, const PackTableCodec* tables,
+                                                     uint64_t* pack_size = nullptr);
 // The blob at `where` (its pack, offset and length), read by range from
 // store and verified against blob's SHA-256.
 Result<std::vector<uint8_t>> GetPackedBlob(Store& store, const Pointer& blob, const BlobLocation& where);

@@ -228,7 +228,7 @@ Result<std::vector<uint8_t>> PackedDiskStore::GetObjectRange(std::string_view na
 }
 
 Result<std::vector<Pointer>> PackedDiskStore::PackBlobs(const Pointer& pack) {
-  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackReader> reader, PackReader::Open(PackPath(pack), pack));
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackReader> reader, PackReader::Open(PackPath(pack), pack, pack_tables()));
   std::vector<Pointer> blobs;
   for (const PackEntry& e : reader->entries()) blobs.push_back(e.id);
   return blobs;
@@ -269,7 +269,7 @@ Status PackedDiskStore::ForgetEvictable(const Pointer& pack, const Pointer& key,
   auto [it, added] = unevicted_.try_emplace(pack);
   if (added) {
     // First eviction from this pack since open: which of its blobs are live.
-    auto reader = PackReader::Open(PackPath(pack), pack);
+    auto reader = PackReader::Open(PackPath(pack), pack, pack_tables());
     if (!reader.ok()) {
       unevicted_.erase(it);
       return reader.status().code() == ENOENT ? Status::OK() : reader.status().Annotate("evict from " + Describe());

@@ -108,6 +108,9 @@ class PackedDiskStore : public Store, public BlobInventory {
   static Result<std::unique_ptr<PackedDiskStore>> Open(const std::string& root, PackedDiskStoreOptions options = {});
 
   std::string Describe() const override;
+  // What seals and opens this store's pack tables (options.pack.tables;
+  // null for an unencrypted volume), for the readers of its packs.
+  const PackTableCodec* pack_tables() const { return options_.pack.tables.get(); }
   Status Put(const Pointer& key, std::span<const uint8_t> data) override;
   std::unique_ptr<PutBatch> NewPutBatch() override;
   // A batch that writes every blob put into it into its own new packs, even

@@ -27,6 +27,7 @@ Result<bool> SlowPacks::Locate(const Pointer& key, BlobLocation* where) {
 SlowPacks::IndexState SlowPacks::PackIndexState(const Pointer& pack) {
   std::lock_guard<std::mutex> lock(mu_);
   if (packs_.count(pack) != 0) return IndexState::kLoaded;
+  if (foreign_.count(pack) != 0) return IndexState::kForeign;
   return broken_.count(pack) != 0 ? IndexState::kBroken : IndexState::kUnknown;
 }
 
@@ -65,6 +66,18 @@ void SlowPacks::RemovePackLocked(const Pointer& pack) {
   packs_.erase(it);
 }
 
+void SlowPacks::set_pack_tables(std::shared_ptr<const PackTableCodec> tables) {
+  std::lock_guard<std::mutex> refresh(refresh_mu_);
+  std::lock_guard<std::mutex> lock(mu_);
+  tables_ = std::move(tables);
+  foreign_.clear();  // the next refresh reads them again, with these tables,
+  loaded_ = false;   // and it comes at the next miss
+}
+
+void GivePackTables(Store* store, std::shared_ptr<const PackTableCodec> tables) {
+  if (auto* packs = dynamic_cast<SlowPacks*>(store)) packs->set_pack_tables(std::move(tables));
+}
+
 Status SlowPacks::RefreshMap(Refresh when) {
   std::lock_guard<std::mutex> refresh(refresh_mu_);
   const auto now = std::chrono::steady_clock::now();
@@ -74,18 +87,25 @@ Status SlowPacks::RefreshMap(Refresh when) {
   std::vector<Pointer> fresh;
   Status listed = ListPacks(*raw_, [&](const Pointer& pack) -> Status {
     std::lock_guard<std::mutex> lock(mu_);
-    if (packs_.count(pack) == 0 && broken_.count(pack) == 0) fresh.push_back(pack);
+    if (packs_.count(pack) == 0 && broken_.count(pack) == 0 && foreign_.count(pack) == 0) fresh.push_back(pack);
     return Status::OK();
   });
+  std::shared_ptr<const PackTableCodec> tables;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tables = tables_;
+  }
   // A store that keeps no pack objects has no packed blobs.
   if (!listed.ok() && listed.code() != ENOTSUP) return listed;
   // Each index object is read outside mu_: reads of blobs already mapped go on.
   for (const Pointer& pack : fresh) {
     uint64_t size = 0;
-    Result<std::vector<PackEntry>> entries = GetPackIndex(*raw_, pack, &size);
+    Result<std::vector<PackEntry>> entries = GetPackIndex(*raw_, pack, tables.get(), &size);
     std::lock_guard<std::mutex> lock(mu_);
     if (entries.ok()) {
       AddPackLocked(pack, size, *entries);
+    } else if (entries.status().code() == EACCES) {
+      foreign_.insert(pack);
     } else if (entries.status().code() == EBADMSG) {
       LOG_WARN("%s: skipping pack %s: %s", Describe().c_str(), pack.Hex().c_str(),
                entries.status().message().c_str());
@@ -270,8 +290,13 @@ Status SlowPacks::PutObject(std::string_view name, std::span<const uint8_t> byte
   // An index object is put after its pack (PutPack): its blobs can be found now.
   const Pointer pack = ObjectNamePack(name);
   uint64_t size = 0;
-  Result<std::vector<PackEntry>> entries =
-      DecodePackIndexObject(pack, bytes, "index object " + std::string(name) + " put into " + Describe(), &size);
+  std::shared_ptr<const PackTableCodec> tables;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tables = tables_;
+  }
+  Result<std::vector<PackEntry>> entries = DecodePackIndexObject(
+      pack, bytes, "index object " + std::string(name) + " put into " + Describe(), tables.get(), &size);
   if (!entries.ok()) {
     LOG_WARN("%s", entries.status().message().c_str());  // the next refresh gives its verdict
     return Status::OK();

@@ -13,7 +13,11 @@
 // once. An index object that is damaged (EBADMSG) is logged, remembered and
 // skipped: its blobs are not found (fsck of the slow store is the place to
 // report it); any other error of a refresh is the caller's error and the
-// refresh is tried again at the next miss.
+// refresh is tried again at the next miss. An encrypted volume's index
+// objects hold sealed tables (pack version 2), opened with the tables
+// given by set_pack_tables; one this store cannot open (no tables given, or
+// another volume's key: EACCES) is another volume's pack in a shared store,
+// remembered as foreign and skipped without a word.
 //
 // Reads: Get of a blob in the map reads its range from the pack (one
 // request) and falls back to a loose copy if the pack read fails; when
@@ -84,15 +88,19 @@ class SlowPacks : public Store {
   explicit SlowPacks(std::unique_ptr<Store> raw, SlowPacksOptions options = {});
 
   Store& raw() { return *raw_; }
+  // The volume's pack table codec, for packs with sealed tables (before
+  // the map is needed; a change forgets which packs were foreign).
+  void set_pack_tables(std::shared_ptr<const PackTableCodec> tables);
   // Where key lies in a pack (the map loaded first if it never was); false
   // if in no pack the map knows (a loose blob, or none).
   Result<bool> Locate(const Pointer& key, BlobLocation* where);
 
   // What the map made of pack's index object, without a request: kLoaded
-  // (it decoded), kBroken (EBADMSG: skipped), kUnknown (not read, or gone
-  // since). fsck --slow reports the broken ones without reading every index
-  // object a second time.
-  enum class IndexState { kUnknown, kLoaded, kBroken };
+  // (it decoded), kBroken (EBADMSG: skipped), kForeign (a sealed table this
+  // store cannot open: skipped), kUnknown (not read, or gone since). fsck
+  // --slow reports the broken ones without reading every index object a
+  // second time.
+  enum class IndexState { kUnknown, kLoaded, kBroken, kForeign };
   IndexState PackIndexState(const Pointer& pack);
 
   std::string Describe() const override { return raw_->Describe(); }
@@ -160,11 +168,17 @@ class SlowPacks : public Store {
   std::unordered_multimap<Pointer, BlobLocation> copies_;
   std::unordered_map<Pointer, Pack> packs_;          // packs loaded
   std::unordered_set<Pointer> broken_;               // index objects that did not decode
+  std::unordered_set<Pointer> foreign_;              // sealed tables not ours to open
+  std::shared_ptr<const PackTableCodec> tables_;
   std::unordered_set<Pointer> dead_;                 // packed blobs deleted
   // The loose blobs of the last List (loose_listed_: there was one): Delete
   // sends no request for a packed blob not among them.
   std::unordered_set<Pointer> loose_;
   bool loose_listed_ = false;
 };
+
+// Gives store the volume's pack tables if it is a SlowPacks (what
+// OpenStoreUrl returns); other stores keep no pack objects to read.
+void GivePackTables(Store* store, std::shared_ptr<const PackTableCodec> tables);
 
 }  // namespace amberfs

@@ -512,8 +512,10 @@ void UploadQueue::RunPackJob(const Job& job) {
     if (error.ok()) return CompleteJob(job, true, pack->size());
   } else if (pack.status().code() == ENOENT || pack.status().code() == EBADMSG) {
     // The only copy is gone or bad. An earlier upload may have made it already.
-    auto in_slow = GetPackIndex(slow_, job.key);
-    if (in_slow.ok()) return CompleteJob(job, true);
+    // Read with no tables: a sealed table (EACCES) under this pack's name
+    // is as present as an open one.
+    auto in_slow = GetPackIndex(slow_, job.key, nullptr);
+    if (in_slow.ok() || in_slow.status().code() == EACCES) return CompleteJob(job, true);
     if (in_slow.status().code() == ENOENT) return AbandonLostBlob(job, pack.status());
     error = in_slow.status();
   } else {

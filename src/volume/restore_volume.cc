@@ -17,6 +17,7 @@
 #include "store/packed_disk_store.h"
 #include "store/paired_store.h"
 #include "store/store_naming.h"
+#include "store/slow_packs.h"
 #include "store/store_url.h"
 #include "volume/volume_build.h"
 #include "volume/volume_plan.h"
@@ -38,13 +39,15 @@ std::string ResumedUuid(const std::string& previous, const std::string& source) 
 // The new volume's blob store as its mount will open it (fast = DIR/fast,
 // slow = the restore's store, the log DIR/upload.log, the volume's marker).
 Result<std::unique_ptr<PairedStore>> OpenOwnStore(const std::string& dir, const RestoreVolumeOptions& options,
-                                                  const std::string& uuid) {
+                                                  const std::string& uuid, const VolumeCodec& codec) {
   PackedDiskStoreOptions fast_options;
   fast_options.disk.exclusive = true;  // the build's lock makes us its only user
+  fast_options.pack.tables = codec.PackTables();
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackedDiskStore> fast,
                          PackedDiskStore::Open(VolumePath(dir, kFastStoreDir), fast_options));
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(options.url, options.credentials_file);
   if (!slow.ok()) return AnnotateNamingOnce(slow.status(), options.url, "open " + options.url, "open the slow store");
+  GivePackTables(slow->get(), codec.PackTables());
   PairedOptions paired;
   paired.lock_owner = uuid;
   return PairedStore::Open(std::move(fast), std::move(slow).value(), VolumePath(dir, kUploadLogFile), paired);
@@ -54,7 +57,7 @@ Result<std::unique_ptr<PairedStore>> OpenOwnStore(const std::string& dir, const 
 // and waits a while for the uploads; what is left, the mount uploads.
 Result<Pointer> PublishIdentity(const std::string& dir, const RestoreVolumeOptions& options, const RestorePlan& plan,
                                 const VolumeConfig& config, std::string* note) {
-  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PairedStore> own, OpenOwnStore(dir, options, config.uuid));
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PairedStore> own, OpenOwnStore(dir, options, config.uuid, plan.codec));
   AMBER_ASSIGN_OR_RETURN(Pointer record, AdoptRestoredSnapshot(own.get(), plan, config.uuid, config.Serialize()));
   if (Status drained = own->Drain(options.publish_wait); !drained.ok()) *note = drained.message();
   return record;

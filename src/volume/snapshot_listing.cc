@@ -73,8 +73,9 @@ Result<std::unique_ptr<Store>> OpenSlowForReading(const std::string& url, const 
 // need). Only Get is used (IndexTree's walk); everything else refuses.
 class BlobReader final : public Store {
  public:
-  BlobReader(const std::string& voldir, const VolumeConfig& config, const std::string& credentials)
-      : config_(config), credentials_(credentials) {
+  BlobReader(const std::string& voldir, const VolumeConfig& config, const std::string& credentials,
+             std::shared_ptr<const PackTableCodec> pack_tables)
+      : config_(config), credentials_(credentials), pack_tables_(std::move(pack_tables)) {
     Result<std::unique_ptr<Store>> fast = OpenExistingFastStore(VolumePath(voldir, kFastStoreDir));
     if (fast.ok()) fast_ = std::move(fast).value();
   }
@@ -84,8 +85,12 @@ class BlobReader final : public Store {
     if (!slow_tried_) {
       slow_tried_ = true;
       Result<std::unique_ptr<Store>> s = OpenSlowForReading(config_.slow_url, credentials_);
-      if (s.ok()) slow_ = std::move(s).value();
-      else slow_error_ = AnnotateNamingOnce(s.status(), config_.slow_url, "slow store " + config_.slow_url, "slow store");
+      if (s.ok()) {
+        slow_ = std::move(s).value();
+        GivePackTables(slow_.get(), pack_tables_);
+      } else {
+        slow_error_ = AnnotateNamingOnce(s.status(), config_.slow_url, "slow store " + config_.slow_url, "slow store");
+      }
     }
     return slow_.get();
   }
@@ -114,6 +119,7 @@ class BlobReader final : public Store {
 
   const VolumeConfig& config_;
   const std::string credentials_;
+  const std::shared_ptr<const PackTableCodec> pack_tables_;
   std::unique_ptr<Store> fast_;
   std::unique_ptr<Store> slow_;
   bool slow_tried_ = false;
@@ -225,12 +231,12 @@ Result<std::vector<SnapshotListing>> ListVolumeSnapshots(const std::string& vold
     out.push_back(std::move(s));
   }
   if (out.empty() || (!options.sizes && !options.uploads)) return out;
-  BlobReader reader(voldir, config, options.s3_credentials);
   Result<VolumeCodec> codec = OpenVolumeCodec(voldir, config, options.key_file, nullptr);
   if (!codec.ok()) {
     for (SnapshotListing& s : out) s.problem = "sizes and upload state unknown: " + codec.status().message();
     return out;
   }
+  BlobReader reader(voldir, config, options.s3_credentials, codec->PackTables());
   if (options.sizes) AddSizes(reader, *codec, entries, out);
   if (options.uploads) AddUploads(reader, *codec, config, out);
   return out;

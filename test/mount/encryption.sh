@@ -275,6 +275,35 @@ if [[ -f $s1/volumes/$uuid1/key ]] && cmp -s "$s1/volumes/$uuid1/key" "$v1/key";
 else
   bad "the slow store's volumes/$uuid1/key is missing or differs from VOLDIR/key"
 fi
+# Pack tables sealed: every pack and index object, here and in the slow
+# store, ends in a version 2 trailer (its table is a sealed box, so no blob
+# id, offset or length is in the clear).
+pack_versions() {
+  python3 - "$@" <<'PY'
+import os, struct, sys, collections
+seen = collections.Counter()
+for top in sys.argv[1:]:
+    for root, _, names in os.walk(top):
+        for n in names:
+            if len(n) != 64:
+                continue
+            with open(os.path.join(root, n), 'rb') as fh:
+                fh.seek(0, 2)
+                if fh.tell() < 64:
+                    continue
+                fh.seek(-64, 2)
+                t = fh.read(64)
+            if t[:8] == b'AMBRPACK':
+                seen[struct.unpack('<I', t[8:12])[0]] += 1
+print(' '.join('v%d:%d' % kv for kv in sorted(seen.items())))
+PY
+}
+versions=$(pack_versions "$v1/fast/packs" "$s1/packs" "$s1/index")
+if [[ $versions =~ ^v2:[0-9]+$ ]]; then
+  pass "every pack and index object of the encrypted volume has a sealed table ($versions)"
+else
+  bad "packs and index objects by version: $versions (want only v2)"
+fi
 
 # ==============================================================================
 amb_log "4. restore"
@@ -578,6 +607,10 @@ ctl "$m9" snapshot c
 ctl "$m9" drain
 amb_umount "$m9" || bad "unmount of v9 did not exit 0"
 check_stores "control" clear "$W/data1" -- "$v9/fast" "$s9"
+versions=$(pack_versions "$v9/fast/packs" "$s9/packs" "$s9/index")
+if [[ $versions =~ ^v1:[0-9]+$ ]]; then pass "control: its packs keep clear tables ($versions)"; else
+  bad "control: packs and index objects by version: $versions (want only v1)"
+fi
 
 amb_log "9b. --compress none with a key: sealed, not compressed"
 v8=$W/v8 s8=$W/slow8 m8=$W/m8

@@ -23,11 +23,15 @@ struct BuiltPack {
 };
 
 // A pack of `blobs` (in that order, entry i with flags[i] if given),
-// written by PackWriter under dir and read back whole.
+// written by PackWriter under dir (its table sealed by `tables` if given)
+// and read back whole.
 inline BuiltPack BuildPackOf(const std::string& dir, std::vector<std::vector<uint8_t>> blobs,
-                             const std::vector<uint32_t>& flags = {}) {
+                             const std::vector<uint32_t>& flags = {},
+                             std::shared_ptr<const PackTableCodec> tables = nullptr) {
   BuiltPack out;
-  auto writer = PackWriter::Create(dir);
+  PackWriterOptions options;
+  options.tables = std::move(tables);
+  auto writer = PackWriter::Create(dir, options);
   REQUIRE(writer.ok());
   for (size_t i = 0; i < blobs.size(); ++i)
     REQUIRE((*writer)->Append(Pointer::Of(blobs[i]), blobs[i], flags.empty() ? 0 : flags[i]).ok());

@@ -32,7 +32,7 @@ inline std::unique_ptr<Store> OpenSlowDir(const std::string& dir) {
 inline bool FindSlowPack(Store& raw, const Pointer& blob, Pointer* pack, PackEntry* entry) {
   bool found = false;
   REQUIRE(ListPacks(raw, [&](const Pointer& p) -> Status {
-            AMBER_ASSIGN_OR_RETURN(std::vector<PackEntry> entries, GetPackIndex(raw, p));
+            AMBER_ASSIGN_OR_RETURN(std::vector<PackEntry> entries, GetPackIndex(raw, p, nullptr));
             for (const PackEntry& e : entries) {
               if (e.id != blob) continue;
               *pack = p;
@@ -57,7 +57,7 @@ inline bool RemoveSlowBlob(Store& raw, const Pointer& blob, const std::string& s
   Pointer pack;
   PackEntry entry;
   if (!FindSlowPack(raw, blob, &pack, &entry)) return false;
-  std::vector<PackEntry> entries = GetPackIndex(raw, pack).value();
+  std::vector<PackEntry> entries = GetPackIndex(raw, pack, nullptr).value();
   std::vector<std::vector<uint8_t>> kept;
   std::vector<uint32_t> flags;
   for (const PackEntry& e : entries) {

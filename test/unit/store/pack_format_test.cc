@@ -220,9 +220,14 @@ TEST_CASE("pack format: the table's rules hold behind good checksums") {
     uint8_t* t;
     std::vector<uint8_t> bad = good;
     t = bad.data() + bad.size() - kPackTrailerSize;
-    PutLE32(t + 8, 2);
+    PutLE32(t + 8, 3);
     Reseal(bad);
-    CheckCorrupt(bad, "format version 2");
+    CheckCorrupt(bad, "format version 3");
+    bad = good;
+    t = bad.data() + bad.size() - kPackTrailerSize;
+    PutLE32(t + 8, 2);  // a clear table under a sealed pack's version
+    Reseal(bad);
+    CheckCorrupt(bad, "cannot hold");
     bad = good;
     t = bad.data() + bad.size() - kPackTrailerSize;
     t[45] = 1;

@@ -150,7 +150,7 @@ TEST_CASE("pack objects in a directory: put, ranged reads, index, list, delete")
   CheckBlobs(*rig.store, a);
   CheckBlobs(*rig.store, b);
   uint64_t size = 0;
-  auto index = GetPackIndex(*rig.store, a.sealed.name, &size);
+  auto index = GetPackIndex(*rig.store, a.sealed.name, nullptr, &size);
   REQUIRE_MESSAGE(index.ok(), index.status().ToString());
   CHECK(*index == a.sealed.entries);
   CHECK(size == a.bytes.size());
@@ -194,7 +194,7 @@ TEST_CASE("pack objects in a directory: put, ranged reads, index, list, delete")
   CHECK(gone.status().code() == ENOENT);
   CHECK(gone.status().message().find(PackObjectName(a.sealed.name)) != std::string::npos);
   CHECK(gone.status().message().find(rig.store->Describe()) != std::string::npos);
-  CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == ENOENT);
+  CHECK(GetPackIndex(*rig.store, a.sealed.name, nullptr).status().code() == ENOENT);
   CheckBlobs(*rig.store, b);
 }
 
@@ -225,17 +225,17 @@ TEST_CASE("pack objects in a directory: damage is EBADMSG, wrong bytes are EINVA
   }
   SUBCASE("a tampered index object") {
     REQUIRE(testing::FlipByte(slow + PackIndexObjectName(a.sealed.name), 3));
-    CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == EBADMSG);
+    CHECK(GetPackIndex(*rig.store, a.sealed.name, nullptr).status().code() == EBADMSG);
   }
   SUBCASE("a tampered trailer") {
     const std::string path = slow + PackIndexObjectName(a.sealed.name);
     REQUIRE(testing::FlipByte(path, static_cast<off_t>(std::filesystem::file_size(path) - 40)));
-    CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == EBADMSG);
+    CHECK(GetPackIndex(*rig.store, a.sealed.name, nullptr).status().code() == EBADMSG);
   }
   SUBCASE("another pack's index object under this name") {
     std::filesystem::copy_file(slow + PackIndexObjectName(b.sealed.name), slow + PackIndexObjectName(a.sealed.name),
                                std::filesystem::copy_options::overwrite_existing);
-    auto got = GetPackIndex(*rig.store, a.sealed.name);
+    auto got = GetPackIndex(*rig.store, a.sealed.name, nullptr);
     CHECK(got.status().code() == EBADMSG);
     CHECK(got.status().message().find("swapped") != std::string::npos);
   }
@@ -249,7 +249,7 @@ TEST_CASE("pack objects in a directory: damage is EBADMSG, wrong bytes are EINVA
   }
   SUBCASE("an index object that is no tail at all") {
     REQUIRE(rig.store->PutObject(PackIndexObjectName(a.sealed.name), std::vector<uint8_t>(10, 0)).ok());
-    CHECK(GetPackIndex(*rig.store, a.sealed.name).status().code() == EBADMSG);
+    CHECK(GetPackIndex(*rig.store, a.sealed.name, nullptr).status().code() == EBADMSG);
   }
   SUBCASE("a short object") {
     const std::string name = PackObjectName(a.sealed.name);
@@ -280,7 +280,7 @@ TEST_CASE("pack objects in S3 (s3rver): put, ranged reads, list, delete") {
   CheckBlobs(**store, a);
   CHECK((*store)->RemoteRequests() - before == a.blobs.size());  // one GET a blob
   CheckBlobs(**store, b);
-  CHECK(GetPackIndex(**store, a.sealed.name).value() == a.sealed.entries);
+  CHECK(GetPackIndex(**store, a.sealed.name, nullptr).value() == a.sealed.entries);
   CHECK((*store)->GetObjectRange(PackObjectName(a.sealed.name), 0, 0).value() == a.bytes);
   std::vector<Pointer> both = {a.sealed.name, b.sealed.name};
   std::sort(both.begin(), both.end());

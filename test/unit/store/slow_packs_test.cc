@@ -260,7 +260,7 @@ TEST_CASE("SlowPacks: a blob deleted and then uploaded again in a new pack is li
   // The old pack holds blob 1, live again, but so does the new pack, which
   // has no dead blob: the old one goes, and blob 1 is still found.
   CHECK(rig.store->ReclaimDeleted().value() > 0);
-  CHECK(GetPackIndex(rig.packs->raw(), old_pack).status().code() == ENOENT);
+  CHECK(GetPackIndex(rig.packs->raw(), old_pack, nullptr).status().code() == ENOENT);
   CHECK(rig.store->Get(Key(1)).ok());
 }
 
@@ -285,8 +285,8 @@ TEST_CASE("SlowPacks: a blob in two packs stays found when one of them goes") {
   CHECK(rig.store->Get(Key(1)).status().code() == ENOENT);
   REQUIRE(rig.store->Delete(Key(0)).ok());
   REQUIRE(rig.store->ReclaimDeleted().ok());
-  CHECK(!GetPackIndex(rig.packs->raw(), first).ok());
-  CHECK(GetPackIndex(rig.packs->raw(), second).ok());
+  CHECK(!GetPackIndex(rig.packs->raw(), first, nullptr).ok());
+  CHECK(GetPackIndex(rig.packs->raw(), second, nullptr).ok());
   CHECK(Sorted(rig.Listed()) == Keys({2}));
 }
 
