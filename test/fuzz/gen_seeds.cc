@@ -329,6 +329,12 @@ void PackSeeds() {
     pack.insert(pack.end(), blob.begin(), blob.end());
     Seed("pack_format", "pack" + std::to_string(entries.size()), Flag(0, Cat(pack, EncodePackTail(entries, pack.size()))));
   }
+  // Sealed tables (version 2) under pack_format_fuzz.cc's fixed key.
+  SecretKey key;
+  for (size_t i = 0; i < SecretKey::kSize; ++i) key.data()[i] = static_cast<uint8_t>(i + 1);
+  auto tables = VolumeCodec::Make(false, &key).value().PackTables();
+  Seed("pack_format", "sealed" + std::to_string(entries.size()),
+       Flag(0, Cat(pack, EncodeSealedPackTail(entries, pack.size(), *tables).value())));
   Seed("pack_format", "build", Flag(2, Noise(4, 400)));
 }
 
