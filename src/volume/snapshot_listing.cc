@@ -80,6 +80,21 @@ class BlobReader final : public Store {
     if (fast.ok()) fast_ = std::move(fast).value();
   }
 
+  // The size blob p takes in the stores (the fast store's index, else the
+  // slow store's pack map), without reading it; `plain` if neither knows.
+  uint64_t StoredSize(const Pointer& p, uint64_t plain) {
+    if (auto* packed = dynamic_cast<PackedDiskStore*>(fast_.get())) {
+      Result<uint64_t> size = packed->StoredSize(p);
+      if (size.ok()) return *size;
+    }
+    BlobLocation where;
+    if (auto* packs = dynamic_cast<SlowPacks*>(slow()); packs != nullptr) {
+      Result<bool> found = packs->Locate(p, &where);
+      if (found.ok() && *found) return where.length;
+    }
+    return plain;
+  }
+
   // The slow store, opened once; null with the reason in slow_error().
   Store* slow() {
     if (!slow_tried_) {
@@ -155,10 +170,13 @@ Result<uint64_t> WalkSnapshot(BlobReader& reader, const VolumeCodec& codec, cons
     stored += size;
     return true;
   };
-  count(record_ptr, bytes.size());
+  // A codec that is off stores each blob as its plaintext; otherwise the
+  // stored size (compressed, sealed) is the stores' to say.
+  auto stored_size = [&](const Pointer& p, uint64_t plain) { return codec.off() ? plain : reader.StoredSize(p, plain); };
+  count(record_ptr, stored_size(record_ptr, bytes.size()));
   IndexTree tree(&reader, geo, 0, codec);
   AMBER_RETURN_IF_ERROR(tree.ForEachBlob(record.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
-    return count(p, kind == BlobKind::kChunk ? record.chunk_size : geo.node_bytes());
+    return count(p, stored_size(p, kind == BlobKind::kChunk ? record.chunk_size : geo.node_bytes()));
   }));
   return stored;
 }

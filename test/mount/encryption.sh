@@ -270,6 +270,29 @@ cp "$m1/volume" "$W/copy-b"
 ctl "$m1" drain
 amb_umount "$m1" || bad "unmount of v1 did not exit 0"
 check_stores "file:// store" absent "$W/data1" "$W/data2" -- "$v1/fast" "$s1"
+# amberctl list shows what the snapshot takes in the stores (compressed and
+# sealed), not its logical size.
+"$AMBERFS_BUILD/amberctl" list --json --key-file "$key" "$v1" >"$W/list.json" 2>"$W/list.err" ||
+  bad "amberctl list --key-file exit $?: $(cat "$W/list.err")"
+listed=$(python3 -c '
+import json, sys
+for s in json.load(open(sys.argv[1]))["snapshots"]:
+    if s["name"] == "b":
+        print(s["stored_bytes"], s["logical_bytes"])' "$W/list.json")
+read -r listed_stored listed_logical <<<"$listed"
+# What b holds in plaintext: its non-zero chunks (64 KiB each).
+plain_b=$(python3 -c '
+import sys
+n = 0
+with open(sys.argv[1], "rb") as f:
+    while (b := f.read(65536)):
+        n += len(b) if b.strip(b"\0") else 0
+print(n)' "$W/copy-b")
+if [[ -n ${listed_stored:-} ]] && ((listed_stored > 0 && listed_stored * 2 < plain_b)); then
+  pass "amberctl list: snapshot b stores $listed_stored bytes for $plain_b bytes of non-zero chunks (compressed sizes)"
+else
+  bad "amberctl list: snapshot b stored '$listed_stored' for $plain_b bytes of non-zero chunks ($(head -c 300 "$W/list.json"))"
+fi
 if [[ -f $s1/volumes/$uuid1/key ]] && cmp -s "$s1/volumes/$uuid1/key" "$v1/key"; then
   pass "the slow store holds volumes/<uuid>/key, the same bytes as VOLDIR/key"
 else

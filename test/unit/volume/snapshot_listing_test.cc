@@ -36,7 +36,8 @@ void Fill(Volume& v, uint8_t seed, uint64_t offset, uint64_t length) {
 TEST_CASE("snapshot_listing: sizes, unique bytes, upload state, and what is unknown") {
   TempDir dir("snapshot-listing");
   const std::string voldir = dir / "vol";
-  REQUIRE(CreateVolume(CreateVolumeOptions{.voldir = voldir, .size = kSize}).ok());
+  // Plaintext blobs (compress none), so each size is known exactly here.
+  REQUIRE(CreateVolume(CreateVolumeOptions{.voldir = voldir, .size = kSize, .compress = false}).ok());
   {
     Result<std::vector<SnapshotListing>> none = ListVolumeSnapshots(voldir, {});
     REQUIRE(none.ok());
@@ -114,4 +115,36 @@ TEST_CASE("snapshot_listing: sizes, unique bytes, upload state, and what is unkn
     CHECK_FALSE(l.ok());
     CHECK(l.status().message().find("not an amberfs volume") != std::string::npos);
   }
+}
+
+TEST_CASE("snapshot_listing: a compressed volume's sizes are what its stores hold") {
+  TempDir dir("snapshot-listing");
+  const std::string voldir = dir / "vol";
+  REQUIRE(CreateVolume(CreateVolumeOptions{.voldir = voldir, .size = kSize}).ok());  // zstd, the default
+  {
+    VolumeOptions o;
+    o.cache_bytes = 1 << 20;
+    o.io = IoBackend::kPlain;
+    Result<std::unique_ptr<Volume>> v = Volume::Open(voldir, o);
+    REQUIRE(v.ok());
+    CtlDispatcher ctl;
+    (*v)->RegisterCtl(&ctl);
+    Fill(**v, 1, 0, 2 * kChunk);  // a pattern: it compresses
+    REQUIRE(ctl.Execute("snapshot A").status.ok());
+    REQUIRE(ctl.Execute("drain").status.ok());
+    REQUIRE((*v)->Close().ok());
+  }
+  Result<std::vector<SnapshotListing>> list = ListVolumeSnapshots(voldir, {});
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 1);
+  const uint64_t stored = (*list)[0].stored_bytes.value_or(0);
+  INFO("stored " << stored);
+  CHECK(stored > 0);
+  CHECK(stored < kChunk);  // two 64 KiB chunks, a node and a record, compressed
+  CHECK((*list)[0].unique_bytes == stored);
+  // The slow store gone: the same sizes, from the fast store's index.
+  std::filesystem::rename(voldir + "/archive", voldir + "/archive.away");
+  Result<std::vector<SnapshotListing>> fast_only = ListVolumeSnapshots(voldir, {});
+  REQUIRE(fast_only.ok());
+  CHECK((*fast_only)[0].stored_bytes == stored);
 }
