@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <vector>
 
 #include "amberfs/volume.h"
@@ -31,6 +32,20 @@ void Fill(Volume& v, uint8_t seed, uint64_t offset, uint64_t length) {
   REQUIRE(v.Write(b.data(), b.size(), offset).ok());
 }
 
+// Opens voldir as a mount would (plain I/O, a 1 MiB cache), runs `work`
+// against it and its ctl dispatcher, and closes it.
+void WithVolume(const std::string& voldir, const std::function<void(Volume&, CtlDispatcher&)>& work) {
+  VolumeOptions o;
+  o.cache_bytes = 1 << 20;
+  o.io = IoBackend::kPlain;
+  Result<std::unique_ptr<Volume>> v = Volume::Open(voldir, o);
+  REQUIRE(v.ok());
+  CtlDispatcher ctl;
+  (*v)->RegisterCtl(&ctl);
+  work(**v, ctl);
+  REQUIRE((*v)->Close().ok());
+}
+
 }  // namespace
 
 TEST_CASE("snapshot_listing: sizes, unique bytes, upload state, and what is unknown") {
@@ -43,21 +58,13 @@ TEST_CASE("snapshot_listing: sizes, unique bytes, upload state, and what is unkn
     REQUIRE(none.ok());
     CHECK(none->empty());
   }
-  {
-    VolumeOptions o;
-    o.cache_bytes = 1 << 20;
-    o.io = IoBackend::kPlain;
-    Result<std::unique_ptr<Volume>> v = Volume::Open(voldir, o);
-    REQUIRE(v.ok());
-    CtlDispatcher ctl;
-    (*v)->RegisterCtl(&ctl);
-    Fill(**v, 1, 0, 2 * kChunk);  // A: chunks 0 and 1
+  WithVolume(voldir, [](Volume& v, CtlDispatcher& ctl) {
+    Fill(v, 1, 0, 2 * kChunk);  // A: chunks 0 and 1
     REQUIRE(ctl.Execute("snapshot A").status.ok());
-    Fill(**v, 2, 0, kChunk);  // B: chunk 0 new, chunk 1 shared with A
+    Fill(v, 2, 0, kChunk);  // B: chunk 0 new, chunk 1 shared with A
     REQUIRE(ctl.Execute("snapshot B").status.ok());
     REQUIRE(ctl.Execute("drain").status.ok());
-    REQUIRE((*v)->Close().ok());
-  }
+  });
 
   Result<std::vector<SnapshotListing>> list = ListVolumeSnapshots(voldir, {});
   REQUIRE(list.ok());
@@ -121,19 +128,11 @@ TEST_CASE("snapshot_listing: a compressed volume's sizes are what its stores hol
   TempDir dir("snapshot-listing");
   const std::string voldir = dir / "vol";
   REQUIRE(CreateVolume(CreateVolumeOptions{.voldir = voldir, .size = kSize}).ok());  // zstd, the default
-  {
-    VolumeOptions o;
-    o.cache_bytes = 1 << 20;
-    o.io = IoBackend::kPlain;
-    Result<std::unique_ptr<Volume>> v = Volume::Open(voldir, o);
-    REQUIRE(v.ok());
-    CtlDispatcher ctl;
-    (*v)->RegisterCtl(&ctl);
-    Fill(**v, 1, 0, 2 * kChunk);  // a pattern: it compresses
+  WithVolume(voldir, [](Volume& v, CtlDispatcher& ctl) {
+    Fill(v, 1, 0, 2 * kChunk);  // a pattern: it compresses
     REQUIRE(ctl.Execute("snapshot A").status.ok());
     REQUIRE(ctl.Execute("drain").status.ok());
-    REQUIRE((*v)->Close().ok());
-  }
+  });
   Result<std::vector<SnapshotListing>> list = ListVolumeSnapshots(voldir, {});
   REQUIRE(list.ok());
   REQUIRE(list->size() == 1);
