@@ -103,76 +103,126 @@ Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::str
 
 namespace {
 
-// The inner part of an envelope, opened when sealed: owned (sealed) or a view.
-struct Inner {
-  std::vector<uint8_t> owned;
-  std::span<const uint8_t> bytes;
-};
-
-Result<Inner> OpenInner(std::span<const uint8_t> env, std::string_view name, const SealKey* key) {
+// The outer header's checks; the mode byte (plain or sealed, checked against
+// the key).
+Result<uint8_t> CheckOuter(std::span<const uint8_t> env, std::string_view name, const SealKey* key) {
   if (env.size() < kEnvelopeHeaderBytes)
     return Bad(name, "truncated: " + std::to_string(env.size()) + " bytes, shorter than the header");
   if (std::memcmp(env.data(), kMagic, 4) != 0) return Bad(name, "not a blob envelope (bad magic)");
   if (env[4] != kVersion) return Bad(name, "version " + std::to_string(env[4]) + " is not supported (only 1)");
   if (env[6] != 0 || env[7] != 0) return Bad(name, "damaged header (reserved bytes set)");
-  const auto rest = env.subspan(kEnvelopeHeaderBytes);
-  Inner inner;
   if (env[5] == kModePlain) {
     if (key != nullptr)
       return Bad(name, "not encrypted, but this store encrypts every blob (a plaintext blob here is tampering)");
-    inner.bytes = rest;
   } else if (env[5] == kModeSealed) {
     if (key == nullptr)
       return Status::Error(EACCES, "blob envelope " + std::string(name) + ": encrypted, and no key was given");
-    Result<std::vector<uint8_t>> opened = Open(*key, kBlobRole, name, rest);
-    if (!opened.ok()) return Bad(name, opened.status().message());
-    inner.owned = std::move(opened).value();
-    inner.bytes = inner.owned;
   } else {
     return Bad(name, "unknown mode " + std::to_string(env[5]));
   }
-  if (inner.bytes.size() < kEnvelopeInnerBytes) return Bad(name, "truncated: no room for the inner header");
-  if (inner.bytes[0] > static_cast<uint8_t>(BlobCodec::kZstd))
-    return Bad(name, "unknown codec " + std::to_string(inner.bytes[0]));
-  if (inner.bytes[1] != 0 || inner.bytes[2] != 0 || inner.bytes[3] != 0)
-    return Bad(name, "damaged inner header (reserved bytes set)");
-  return inner;
+  return env[5];
 }
 
-}  // namespace
+// The inner header's checks (its 8 bytes, opened when sealed); the codec.
+Result<BlobCodec> CheckInner(std::span<const uint8_t> inner, std::string_view name) {
+  if (inner.size() < kEnvelopeInnerBytes) return Bad(name, "truncated: no room for the inner header");
+  if (inner[0] > static_cast<uint8_t>(BlobCodec::kZstd)) return Bad(name, "unknown codec " + std::to_string(inner[0]));
+  if (inner[1] != 0 || inner[2] != 0 || inner[3] != 0) return Bad(name, "damaged inner header (reserved bytes set)");
+  return static_cast<BlobCodec>(inner[0]);
+}
 
-Result<std::vector<uint8_t>> DecodeBlob(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,
-                                        size_t max_plain) {
-  AMBER_ASSIGN_OR_RETURN(Inner inner, OpenInner(envelope, name, key));
-  const size_t plain_len = GetLE32(inner.bytes.data() + 4);
-  const auto data = inner.bytes.subspan(kEnvelopeInnerBytes);
+Status CheckPlainLength(size_t plain_len, std::string_view name, size_t max_plain) {
   if (plain_len > max_plain || plain_len > kMaxEnvelopePlain)
     return Bad(name, "plaintext length " + std::to_string(plain_len) + " is over the largest blob");
-  if (inner.bytes[0] == static_cast<uint8_t>(BlobCodec::kRaw)) {
-    if (data.size() != plain_len)
-      return Bad(name, "raw data is " + std::to_string(data.size()) + " bytes where the header says " +
-                           std::to_string(plain_len));
-    if (!inner.owned.empty()) {  // sealed: reuse the opened buffer, dropping the inner header
-      inner.owned.erase(inner.owned.begin(), inner.owned.begin() + kEnvelopeInnerBytes);
-      return std::move(inner.owned);
-    }
-    return std::vector<uint8_t>(data.begin(), data.end());
-  }
-  const unsigned long long framed = ZSTD_getFrameContentSize(data.data(), data.size());
+  return Status::OK();
+}
+
+// One zstd frame of plain_len bytes into *out.
+Status Inflate(std::span<const uint8_t> frame, size_t plain_len, std::string_view name, std::vector<uint8_t>* out) {
+  const unsigned long long framed = ZSTD_getFrameContentSize(frame.data(), frame.size());
   if (framed != plain_len)
     return Bad(name, "the zstd frame's content size does not match the header's " + std::to_string(plain_len));
   ZSTD_DCtx* dctx = ThreadDctx();
   if (dctx == nullptr) return Status::Error(EIO, "blob envelope " + std::string(name) + ": zstd context");
-  std::vector<uint8_t> out(plain_len);
-  size_t n = ZSTD_decompressDCtx(dctx, out.data(), out.size(), data.data(), data.size());
+  out->resize(plain_len);
+  size_t n = ZSTD_decompressDCtx(dctx, out->data(), out->size(), frame.data(), frame.size());
   if (ZSTD_isError(n)) return Bad(name, std::string("zstd: ") + ZSTD_getErrorName(n));
   if (n != plain_len) return Bad(name, "zstd gave " + std::to_string(n) + " bytes, the header says " + std::to_string(plain_len));
+  return Status::OK();
+}
+
+// A plain (mode 0) envelope's inner part, rest, decoded into *out.
+Status DecodePlainInto(std::span<const uint8_t> rest, std::string_view name, size_t max_plain,
+                       std::vector<uint8_t>* out) {
+  AMBER_ASSIGN_OR_RETURN(BlobCodec codec, CheckInner(rest, name));
+  const size_t plain_len = GetLE32(rest.data() + 4);
+  AMBER_RETURN_IF_ERROR(CheckPlainLength(plain_len, name, max_plain));
+  const auto data = rest.subspan(kEnvelopeInnerBytes);
+  if (codec == BlobCodec::kZstd) return Inflate(data, plain_len, name, out);
+  if (data.size() != plain_len)
+    return Bad(name, "raw data is " + std::to_string(data.size()) + " bytes where the header says " +
+                         std::to_string(plain_len));
+  out->assign(data.begin(), data.end());
+  return Status::OK();
+}
+
+// A sealed (mode 1) envelope's box decoded into *out. The inner header is
+// opened apart from the rest, so a raw blob (the usual sealed one: data that
+// does not compress) is decrypted straight into *out, with no copy after.
+// Nothing of *out is read or kept before the box's tag has checked it.
+Status DecodeSealedInto(std::span<const uint8_t> box, std::string_view name, const SealKey& key, size_t max_plain,
+                        std::vector<uint8_t>* out) {
+  Result<size_t> sealed = SealedPlainSize(box);
+  if (!sealed.ok()) return Bad(name, sealed.status().message());
+  if (*sealed < kEnvelopeInnerBytes) return Bad(name, "truncated: no room for the inner header");
+  uint8_t inner[kEnvelopeInnerBytes];
+  out->resize(*sealed - kEnvelopeInnerBytes);  // no zero fill when *out is reused at the same size
+  if (Status st = OpenInto(key, kBlobRole, name, box, {std::span<uint8_t>(inner), std::span<uint8_t>(*out)});
+      !st.ok())
+    return Bad(name, st.message());
+  AMBER_ASSIGN_OR_RETURN(BlobCodec codec, CheckInner(inner, name));
+  const size_t plain_len = GetLE32(inner + 4);
+  AMBER_RETURN_IF_ERROR(CheckPlainLength(plain_len, name, max_plain));
+  if (codec == BlobCodec::kRaw) {
+    if (out->size() != plain_len)
+      return Bad(name, "raw data is " + std::to_string(out->size()) + " bytes where the header says " +
+                           std::to_string(plain_len));
+    return Status::OK();
+  }
+  std::vector<uint8_t> frame;
+  frame.swap(*out);
+  return Inflate(frame, plain_len, name, out);
+}
+
+}  // namespace
+
+Status DecodeBlobInto(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,
+                      std::vector<uint8_t>* out, size_t max_plain) {
+  Result<uint8_t> mode = CheckOuter(envelope, name, key);
+  Status st = mode.status();
+  if (st.ok()) {
+    const auto rest = envelope.subspan(kEnvelopeHeaderBytes);
+    st = *mode == kModeSealed ? DecodeSealedInto(rest, name, *key, max_plain, out)
+                              : DecodePlainInto(rest, name, max_plain, out);
+  }
+  if (!st.ok()) out->clear();  // never a part-decoded or unauthenticated plaintext
+  return st;
+}
+
+Result<std::vector<uint8_t>> DecodeBlob(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,
+                                        size_t max_plain) {
+  std::vector<uint8_t> out;
+  AMBER_RETURN_IF_ERROR(DecodeBlobInto(envelope, name, key, &out, max_plain));
   return out;
 }
 
 Result<BlobCodec> EnvelopeCodec(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key) {
-  AMBER_ASSIGN_OR_RETURN(Inner inner, OpenInner(envelope, name, key));
-  return static_cast<BlobCodec>(inner.bytes[0]);
+  AMBER_ASSIGN_OR_RETURN(uint8_t mode, CheckOuter(envelope, name, key));
+  const auto rest = envelope.subspan(kEnvelopeHeaderBytes);
+  if (mode == kModePlain) return CheckInner(rest, name);
+  Result<std::vector<uint8_t>> inner = Open(*key, kBlobRole, name, rest);
+  if (!inner.ok()) return Bad(name, inner.status().message());
+  return CheckInner(*inner, name);
 }
 
 }  // namespace amberfs

@@ -75,6 +75,12 @@ Result<std::vector<uint8_t>> EncodeBlob(std::span<const uint8_t> plain, std::str
                                         const EnvelopeOptions& options);
 Result<std::vector<uint8_t>> DecodeBlob(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,
                                         size_t max_plain = kMaxEnvelopePlain);
+// DecodeBlob into *out (resized to the plaintext), reusing its memory: a
+// caller decoding many blobs a thread (restore) allocates and zero-fills
+// nothing once *out has held one blob, and a sealed raw blob is decrypted
+// straight into it. On any error *out is left empty.
+Status DecodeBlobInto(std::span<const uint8_t> envelope, std::string_view name, const SealKey* key,
+                      std::vector<uint8_t>* out, size_t max_plain = kMaxEnvelopePlain);
 
 // The codec EncodeBlob chose (after opening, for stats and tests); EBADMSG/
 // EACCES as DecodeBlob.

@@ -205,11 +205,21 @@ Result<SealKeyId> SealedKeyId(std::span<const uint8_t> box) {
 
 Status OpenInto(const SealKey& key, std::string_view role, std::string_view name, std::span<const uint8_t> box,
                 std::span<uint8_t> out) {
+  return OpenInto(key, role, name, box, {out});
+}
+
+Status OpenInto(const SealKey& key, std::string_view role, std::string_view name, std::span<const uint8_t> box,
+                std::initializer_list<std::span<uint8_t>> out) {
   AMBER_RETURN_IF_ERROR(CheckRole(role));
   const std::string what = Describe(role, name);
   Result<size_t> len = CheckFrame(box);
   if (!len.ok()) return len.status().Annotate(what);
-  if (out.size() != *len) return Status::Error(EINVAL, what + ": output buffer is not the plaintext's size");
+  size_t room = 0;
+  for (auto p : out) room += p.size();
+  if (room != *len) return Status::Error(EINVAL, what + ": output buffer is not the plaintext's size");
+  auto wipe = [&] {
+    for (auto p : out) WipeBytes(p.data(), p.size());
+  };
   const uint8_t* h = box.data();
   if (CRYPTO_memcmp(h + 12, key.key_id().data(), key.key_id().size()) != 0)
     return Status::Error(EBADMSG, what + ": sealed under another key (or its key id was damaged)");
@@ -224,18 +234,22 @@ Status OpenInto(const SealKey& key, std::string_view role, std::string_view name
   bool ok = ctx && EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
             EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, kNonceBytes, nullptr) == 1 &&
             EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, SealAccess::Aes(key).data(), h + kNonceAt) == 1 &&
-            FeedAd(ctx.get(), h, role, name, false) &&
-            (*len == 0 || (EVP_DecryptUpdate(ctx.get(), out.data(), &outl, c, static_cast<int>(*len)) == 1 &&
-                           static_cast<size_t>(outl) == *len)) &&
-            EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kSealedTagBytes, tag) == 1;
+            FeedAd(ctx.get(), h, role, name, false);
+  for (auto p : out) {  // GCM is a stream: each part comes out whole
+    if (!ok || p.empty()) continue;
+    ok = EVP_DecryptUpdate(ctx.get(), p.data(), &outl, c, static_cast<int>(p.size())) == 1 &&
+         static_cast<size_t>(outl) == p.size();
+    c += p.size();
+  }
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kSealedTagBytes, tag) == 1;
   if (!ok) {
-    WipeBytes(out.data(), out.size());
+    wipe();
     return CipherFailed(what);
   }
   uint8_t fin[16];
   if (EVP_DecryptFinal_ex(ctx.get(), fin, &outl) != 1) {
     ERR_clear_error();
-    WipeBytes(out.data(), out.size());  // decrypted but unauthenticated: never handed out
+    wipe();  // decrypted but unauthenticated: never handed out
     return Status::Error(EBADMSG, what + ": damaged: authentication failed (a changed bit in the header, nonce, "
                                          "ciphertext or tag)");
   }

@@ -101,6 +101,12 @@ Result<SealKeyId> SealedKeyId(std::span<const uint8_t> box);
 // On any error out is zeroed, never left with unauthenticated bytes.
 Status OpenInto(const SealKey& key, std::string_view role, std::string_view name, std::span<const uint8_t> box,
                 std::span<uint8_t> out);
+// The same into several parts, in order, whose sizes must add up to
+// SealedPlainSize(box): what SealAppend sealed as a header and a body opens
+// into a header and a body, with no copy to split them. On any error every
+// part is zeroed.
+Status OpenInto(const SealKey& key, std::string_view role, std::string_view name, std::span<const uint8_t> box,
+                std::initializer_list<std::span<uint8_t>> out);
 Result<std::vector<uint8_t>> Open(const SealKey& key, std::string_view role, std::string_view name,
                                   std::span<const uint8_t> box);
 

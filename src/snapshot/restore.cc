@@ -231,6 +231,12 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
   stats.chunks = record.chunk_count();
   std::atomic<uint64_t> done{0}, bytes{0};
   std::mutex mu;  // serialises progress calls
+  // Serialises the image writes. The file system does already (a buffered
+  // write holds the inode's lock), but there the other writers spin for it:
+  // with 12 threads on 2 cores the spinning took a core from verifying and
+  // decrypting (perf: rwsem_spin_on_owner 14% of an encrypted restore's CPU,
+  // and the writer's copy ran at half speed). Here the waiters sleep.
+  std::mutex write_mu;
   // Writes one blob at each of its chunks.
   auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
     for (uint64_t chunk : w.chunks) {
@@ -239,7 +245,10 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
       if (data.size() != len)
         return Status::Error(EBADMSG, "chunk " + std::to_string(chunk) + " is " + std::to_string(data.size()) +
                                           " bytes, expected " + std::to_string(len));
-      AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), len, static_cast<off_t>(off), image_path));
+      {
+        std::lock_guard wl(write_mu);
+        AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), len, static_cast<off_t>(off), image_path));
+      }
       const uint64_t n = done.fetch_add(1) + 1;
       bytes += len;
       std::lock_guard lk(mu);

@@ -16,9 +16,11 @@
 //
 // FetchAll runs every download on `threads` threads and hands each blob's
 // verified bytes to `got` (called from those threads, concurrently for
-// different blobs). A download whose range fails is retried blob by blob
-// with store->Get (another copy, a loose one), logged. The first error, of
-// a fetch or of `got`, stops the rest and is returned.
+// different blobs), each blob once. A blob is checked just before it is
+// handed on; a download whose range fails, from its first blob that fails
+// its check on, is fetched blob by blob with store->Get (another copy, a
+// loose one), logged. The first error, of a fetch or of `got`, stops the
+// rest and is returned. Decoded's sink decodes into one buffer a thread.
 //
 // Thread-safety: pure functions, or the store's own.
 #pragma once

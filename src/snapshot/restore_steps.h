@@ -20,7 +20,8 @@
 //                       store's Get) and by its length, writing them into an
 //                       image that must read as zeros (a fresh sparse file):
 //                       null chunks are skipped, so the image stays sparse.
-//                       fdatasyncs the image. `progress` is called now and then
+//                       One write at a time (the others wait asleep, not
+//                       spinning in the kernel). fdatasyncs the image. `progress` is called now and then
 //                       (and once at the end) from one thread at a time.
 //   AdoptRestoredSnapshot  gives the restored volume its own identity: a copy
 //                       of the snapshot's record with the new uuid (parent

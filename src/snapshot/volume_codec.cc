@@ -73,8 +73,17 @@ Result<std::vector<uint8_t>> VolumeCodec::Decode(BlobRole role, std::vector<uint
 }
 
 Result<std::vector<uint8_t>> VolumeCodec::Decode(BlobRole role, std::span<const uint8_t> stored) const {
-  if (StoredAsIs(role, stored)) return std::vector<uint8_t>(stored.begin(), stored.end());
-  return DecodeBlob(stored, RoleName(role), keys_ ? &keys_->data() : nullptr);
+  std::vector<uint8_t> out;
+  AMBER_RETURN_IF_ERROR(DecodeInto(role, stored, &out));
+  return out;
+}
+
+Status VolumeCodec::DecodeInto(BlobRole role, std::span<const uint8_t> stored, std::vector<uint8_t>* out) const {
+  if (StoredAsIs(role, stored)) {
+    out->assign(stored.begin(), stored.end());
+    return Status::OK();
+  }
+  return DecodeBlobInto(stored, RoleName(role), keys_ ? &keys_->data() : nullptr, out);
 }
 
 // Without a key, index nodes and records of either form are read: gc and

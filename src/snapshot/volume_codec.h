@@ -85,6 +85,10 @@ class VolumeCodec {
   // through without a copy; the span form copies only then).
   Result<std::vector<uint8_t>> Decode(BlobRole role, std::vector<uint8_t> stored) const;
   Result<std::vector<uint8_t>> Decode(BlobRole role, std::span<const uint8_t> stored) const;
+  // The span form into *out, reusing its memory (crypto/blob_envelope.h,
+  // DecodeBlobInto): for a thread that decodes blob after blob. On any error
+  // *out is left empty.
+  Status DecodeInto(BlobRole role, std::span<const uint8_t> stored, std::vector<uint8_t>* out) const;
 
   // The same keys with another compress setting (no second unwrap).
   VolumeCodec WithCompression(bool compress) const;

@@ -155,6 +155,25 @@ TEST_CASE("blob envelope: tampering, swapping, downgrade and wrong keys are refu
   CHECK(DecodeBlob(good, "blob-a", nullptr).status().code() == EACCES);
 }
 
+TEST_CASE("blob envelope: DecodeBlobInto reuses one buffer across blobs and modes, and empties it on failure") {
+  Ring r;
+  const SealKey* key = &r.ring.data();
+  std::vector<uint8_t> out;
+  for (const SealKey* k : {key, static_cast<const SealKey*>(nullptr)}) {
+    for (const auto& blob : {Random(65536, 1), Text(65536, 2), Random(100, 3), Text(30000, 4), Random(65536, 5)}) {
+      auto env = EncodeBlob(blob, "chunk", {true, 1, k, true});
+      REQUIRE(env.ok());
+      REQUIRE(DecodeBlobInto(*env, "chunk", k, &out).ok());
+      CHECK(out == blob);
+    }
+  }
+  auto env = *EncodeBlob(Random(65536, 6), "chunk", {true, 1, key, true});
+  env[100] ^= 1;
+  ExpectBad(DecodeBlob(env, "chunk", key), "damaged: authentication failed");
+  CHECK(DecodeBlobInto(env, "chunk", key, &out).code() == EBADMSG);
+  CHECK(out.empty());  // never the unauthenticated bytes, nor the last blob's
+}
+
 TEST_CASE("blob envelope: plain envelopes are checked strictly, lengths bounded before allocating") {
   const auto blob = Text(10000, 12);
   auto z = *EncodeBlob(blob, "n", {});

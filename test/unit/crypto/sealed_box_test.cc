@@ -158,6 +158,22 @@ TEST_CASE("sealed box: every tamper case is its own EBADMSG") {
     std::vector<uint8_t> wrong_size(3);
     CHECK(OpenInto(key, "index", "idx-1", box, wrong_size).code() == EINVAL);
   }
+  SUBCASE("in parts: what was sealed as a header and a body opens as one, or into parts of any split") {
+    for (size_t cut : {size_t{0}, size_t{1}, size_t{8}, plain.size()}) {
+      std::vector<uint8_t> head(cut), body(plain.size() - cut);
+      REQUIRE(OpenInto(key, "index", "idx-1", box, {std::span<uint8_t>(head), std::span<uint8_t>(body)}).ok());
+      head.insert(head.end(), body.begin(), body.end());
+      CHECK(head == plain);
+    }
+    std::vector<uint8_t> head(4, 0xAA), body(plain.size() - 4, 0xAA);
+    CHECK(OpenInto(key, "index", "idx-1", Flipped(box, 45, 1), {std::span<uint8_t>(head), std::span<uint8_t>(body)})
+              .code() == EBADMSG);
+    for (uint8_t b : head) REQUIRE(b == 0);
+    for (uint8_t b : body) REQUIRE(b == 0);
+    std::vector<uint8_t> short_body(plain.size() - 5);
+    CHECK(OpenInto(key, "index", "idx-1", box, {std::span<uint8_t>(head), std::span<uint8_t>(short_body)}).code() ==
+          EINVAL);
+  }
 }
 
 TEST_CASE("sealed box: roles are checked") {

@@ -1,7 +1,8 @@
 // Restore downloads (restore_downloads.h): chunks in packs are fetched by
 // ranges of their packs, one request for many; a blob wanted at several
 // chunks once; a gap or a cap splits a pack's range; loose blobs and stores
-// without packs one by one; a damaged blob in a range is EBADMSG naming it.
+// without packs one by one; a damaged blob in a range is EBADMSG naming it,
+// and FetchAll fetches it and the rest of its range one by one.
 #include "snapshot/restore_downloads.h"
 
 #include <doctest/doctest.h>
@@ -121,6 +122,34 @@ TEST_CASE("restore downloads: a damaged blob in a pack's range is EBADMSG naming
   CHECK(got.status().code() == EBADMSG);
   CHECK(got.status().message().find(victim.id.Hex()) != std::string::npos);
   CHECK(got.status().message().find(rig.a.sealed.name.Hex()) != std::string::npos);
+}
+
+TEST_CASE("restore downloads: from a damaged blob on, a range is fetched blob by blob; each blob handed on once") {
+  Rig rig;
+  std::vector<std::pair<uint64_t, Pointer>> chunks;
+  std::map<uint64_t, std::vector<uint8_t>> want;
+  for (size_t i = 0; i < rig.a.blobs.size(); ++i) {
+    chunks.emplace_back(i, Pointer::Of(rig.a.blobs[i]));
+    want[i] = rig.a.blobs[i];
+  }
+  const PackEntry& victim = rig.a.sealed.entries[5];
+  REQUIRE(testing::FlipByte(rig.dir / ("slow/" + PackObjectName(rig.a.sealed.name)), victim.offset + 7));
+  // Its good copy, loose (what SlowPacks::Get falls back to).
+  for (const auto& blob : rig.a.blobs)
+    if (Pointer::Of(blob) == victim.id) REQUIRE(rig.counted->Put(victim.id, blob).ok());
+  auto plan = PlanDownloads(rig.store.get(), chunks);
+  REQUIRE(plan.ok());
+  REQUIRE(plan->size() == 1);
+  std::map<uint64_t, std::vector<uint8_t>> at;
+  size_t calls = 0;
+  Status st = FetchAll(rig.store.get(), *plan, 1, [&](const WantedBlob& w, const std::vector<uint8_t>& bytes) {
+    ++calls;
+    for (uint64_t chunk : w.chunks) at[chunk] = bytes;
+    return Status::OK();
+  });
+  REQUIRE_MESSAGE(st.ok(), st.ToString());
+  CHECK(calls == rig.a.blobs.size());
+  CHECK(at == want);
 }
 
 }  // namespace
