@@ -155,10 +155,14 @@ Result<std::vector<PackEntry>> DecodePackTable(const PackTrailer& tr, std::span<
   return entries;
 }
 
+Result<PackTrailer> DecodeTrailerOfPack(std::span<const uint8_t> pack, const std::string& what) {
+  if (pack.size() < kPackTrailerSize) return Corrupt(what, std::to_string(pack.size()) + " bytes, too short for a trailer");
+  return DecodePackTrailer(pack.last(kPackTrailerSize), pack.size(), what);
+}
+
 Result<std::vector<PackEntry>> DecodePack(std::span<const uint8_t> pack, const std::string& what,
                                           const PackTableCodec* opener) {
-  if (pack.size() < kPackTrailerSize) return Corrupt(what, std::to_string(pack.size()) + " bytes, too short for a trailer");
-  AMBER_ASSIGN_OR_RETURN(PackTrailer tr, DecodePackTrailer(pack.last(kPackTrailerSize), pack.size(), what));
+  AMBER_ASSIGN_OR_RETURN(PackTrailer tr, DecodeTrailerOfPack(pack, what));
   return DecodePackTable(tr, pack.subspan(tr.table_offset, tr.table_bytes), what, opener);
 }
 
@@ -175,8 +179,7 @@ Status VerifyPackBlobs(std::span<const uint8_t> pack, std::span<const PackEntry>
     if (Pointer::Of(pack.subspan(e.offset, e.length)) != e.id)
       return Corrupt(what, "blob " + e.id.Hex() + " at offset " + std::to_string(e.offset) + " (SHA-256 mismatch)");
   }
-  if (pack.size() < kPackTrailerSize) return Corrupt(what, "too short for a trailer");
-  AMBER_ASSIGN_OR_RETURN(PackTrailer tr, DecodePackTrailer(pack.last(kPackTrailerSize), pack.size(), what));
+  AMBER_ASSIGN_OR_RETURN(PackTrailer tr, DecodeTrailerOfPack(pack, what));
   if (end > tr.table_offset) return Corrupt(what, "the blobs run into the table");
   if (!AllZero(pack.data() + end, tr.table_offset - end)) return Corrupt(what, "the gap before the table is not zero");
   return Status::OK();

@@ -98,6 +98,9 @@ Result<PackTrailer> DecodePackTrailer(std::span<const uint8_t> trailer, uint64_t
 // opener (EACCES without one, or from the opener: another volume's key).
 Result<std::vector<PackEntry>> DecodePackTable(const PackTrailer& trailer, std::span<const uint8_t> table,
                                                const std::string& what, const PackTableCodec* opener = nullptr);
+// The trailer of a whole pack held in memory (its last kPackTrailerSize
+// bytes; a shorter pack is EBADMSG).
+Result<PackTrailer> DecodeTrailerOfPack(std::span<const uint8_t> pack, const std::string& what);
 // Trailer and table of a whole pack held in memory.
 Result<std::vector<PackEntry>> DecodePack(std::span<const uint8_t> pack, const std::string& what,
                                           const PackTableCodec* opener = nullptr);

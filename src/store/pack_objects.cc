@@ -65,8 +65,7 @@ namespace {
 Result<std::span<const uint8_t>> CheckedTail(const Pointer& name, std::span<const uint8_t> bytes,
                                              const std::string& store) {
   const std::string what = "pack " + name.Hex() + " for " + store;
-  if (bytes.size() < kPackTrailerSize) return Status::Error(EINVAL, what + ": too short for a pack");
-  Result<PackTrailer> trailer = DecodePackTrailer(bytes.last(kPackTrailerSize), bytes.size(), what);
+  Result<PackTrailer> trailer = DecodeTrailerOfPack(bytes, what);
   if (!trailer.ok()) return Status::Error(EINVAL, trailer.status().message());
   std::span<const uint8_t> tail = bytes.subspan(trailer->table_offset);
   // A sealed table is its volume's to open (EACCES here): the trailer, the
