@@ -137,6 +137,13 @@ Status CheckPlainLength(size_t plain_len, std::string_view name, size_t max_plai
   return Status::OK();
 }
 
+// A raw (uncompressed) inner part's data must be exactly the plaintext.
+Status CheckRawLength(size_t data_len, size_t plain_len, std::string_view name) {
+  if (data_len == plain_len) return Status::OK();
+  return Bad(name, "raw data is " + std::to_string(data_len) + " bytes where the header says " +
+                       std::to_string(plain_len));
+}
+
 // One zstd frame of plain_len bytes into *out.
 Status Inflate(std::span<const uint8_t> frame, size_t plain_len, std::string_view name, std::vector<uint8_t>* out) {
   const unsigned long long framed = ZSTD_getFrameContentSize(frame.data(), frame.size());
@@ -159,9 +166,7 @@ Status DecodePlainInto(std::span<const uint8_t> rest, std::string_view name, siz
   AMBER_RETURN_IF_ERROR(CheckPlainLength(plain_len, name, max_plain));
   const auto data = rest.subspan(kEnvelopeInnerBytes);
   if (codec == BlobCodec::kZstd) return Inflate(data, plain_len, name, out);
-  if (data.size() != plain_len)
-    return Bad(name, "raw data is " + std::to_string(data.size()) + " bytes where the header says " +
-                         std::to_string(plain_len));
+  AMBER_RETURN_IF_ERROR(CheckRawLength(data.size(), plain_len, name));
   out->assign(data.begin(), data.end());
   return Status::OK();
 }
@@ -183,12 +188,7 @@ Status DecodeSealedInto(std::span<const uint8_t> box, std::string_view name, con
   AMBER_ASSIGN_OR_RETURN(BlobCodec codec, CheckInner(inner, name));
   const size_t plain_len = GetLE32(inner + 4);
   AMBER_RETURN_IF_ERROR(CheckPlainLength(plain_len, name, max_plain));
-  if (codec == BlobCodec::kRaw) {
-    if (out->size() != plain_len)
-      return Bad(name, "raw data is " + std::to_string(out->size()) + " bytes where the header says " +
-                           std::to_string(plain_len));
-    return Status::OK();
-  }
+  if (codec == BlobCodec::kRaw) return CheckRawLength(out->size(), plain_len, name);
   std::vector<uint8_t> frame;
   frame.swap(*out);
   return Inflate(frame, plain_len, name, out);
