@@ -74,6 +74,11 @@ void SlowPacks::set_pack_tables(std::shared_ptr<const PackTableCodec> tables) {
   loaded_ = false;   // and it comes at the next miss
 }
 
+std::shared_ptr<const PackTableCodec> SlowPacks::PackTables() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return tables_;
+}
+
 void GivePackTables(Store* store, std::shared_ptr<const PackTableCodec> tables) {
   if (auto* packs = dynamic_cast<SlowPacks*>(store)) packs->set_pack_tables(std::move(tables));
 }
@@ -90,11 +95,7 @@ Status SlowPacks::RefreshMap(Refresh when) {
     if (packs_.count(pack) == 0 && broken_.count(pack) == 0 && foreign_.count(pack) == 0) fresh.push_back(pack);
     return Status::OK();
   });
-  std::shared_ptr<const PackTableCodec> tables;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tables = tables_;
-  }
+  const std::shared_ptr<const PackTableCodec> tables = PackTables();
   // A store that keeps no pack objects has no packed blobs.
   if (!listed.ok() && listed.code() != ENOTSUP) return listed;
   // Each index object is read outside mu_: reads of blobs already mapped go on.
@@ -290,11 +291,7 @@ Status SlowPacks::PutObject(std::string_view name, std::span<const uint8_t> byte
   // An index object is put after its pack (PutPack): its blobs can be found now.
   const Pointer pack = ObjectNamePack(name);
   uint64_t size = 0;
-  std::shared_ptr<const PackTableCodec> tables;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    tables = tables_;
-  }
+  const std::shared_ptr<const PackTableCodec> tables = PackTables();
   Result<std::vector<PackEntry>> entries = DecodePackIndexObject(
       pack, bytes, "index object " + std::string(name) + " put into " + Describe(), tables.get(), &size);
   if (!entries.ok()) {

@@ -151,6 +151,8 @@ class SlowPacks : public Store {
   // Enters a pack's blobs into the map (a blob dead before is live again).
   void AddPackLocked(const Pointer& pack, uint64_t size, const std::vector<PackEntry>& entries);
   void RemovePackLocked(const Pointer& pack);
+  // tables_, read under mu_ (set_pack_tables may change it).
+  std::shared_ptr<const PackTableCodec> PackTables();
   // The packs ReclaimDeleted deletes, with their sizes (see there).
   std::vector<std::pair<Pointer, uint64_t>> DoomedPacksLocked() const;
 
