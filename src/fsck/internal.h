@@ -123,6 +123,7 @@ struct Context {
 
   std::optional<VolumeConfig> config;
   VolumeCodec codec;  // how blobs and refs are stored (snapshot/volume_codec.h)
+  std::shared_ptr<const PackTableCodec> pack_tables;  // codec.PackTables(): null unless encrypted
   bool image_ok = false;
   std::optional<VolumeLock> lock;  // held for the whole run when repairing
 

@@ -111,7 +111,7 @@ struct PackToVerify {
 // file has gone since the listing (evicted while a mount runs).
 bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedBlob>& live,
                    std::vector<PackToVerify>* to_verify) {
-  Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, pack), pack, ctx.fast->pack_tables());
+  Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, pack), pack, ctx.pack_tables.get());
   if (!reader.ok() && reader.status().code() == ENOENT) return false;
   ++ctx.report.counts.fast_packs;
   if (!reader.ok()) {
@@ -130,7 +130,7 @@ bool CheckPackFile(Context& ctx, const Pointer& pack, const std::vector<IndexedB
 void VerifyPacks(Context& ctx, std::vector<PackToVerify>& packs) {
   ForEachOnWorkers(ctx, "packs read", packs.size(), [&](size_t i) {
     PackToVerify& p = packs[i];
-    Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, p.name), p.name, ctx.fast->pack_tables());
+    Result<std::unique_ptr<PackReader>> reader = PackReader::Open(PackPath(ctx, p.name), p.name, ctx.pack_tables.get());
     p.gone = !reader.ok() && reader.status().code() == ENOENT;
     p.result = reader.ok() ? (*reader)->VerifyAll() : reader.status();
     if (reader.ok()) p.bytes = (*reader)->size();

@@ -40,7 +40,7 @@ Status IndexObjectDecodes(Context& ctx, const Pointer& pack, uint64_t* blobs) {
   auto* packs = dynamic_cast<SlowPacks*>(ctx.slow.get());
   if (packs != nullptr && packs->PackIndexState(pack) == SlowPacks::IndexState::kLoaded && blobs == nullptr)
     return Status::OK();
-  Result<std::vector<PackEntry>> entries = GetPackIndex(*ctx.slow, pack, ctx.fast ? ctx.fast->pack_tables() : nullptr);
+  Result<std::vector<PackEntry>> entries = GetPackIndex(*ctx.slow, pack, ctx.pack_tables.get());
   if (entries.ok() && blobs != nullptr) *blobs = entries->size();
   return entries.status();
 }

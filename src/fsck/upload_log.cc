@@ -69,7 +69,7 @@ void CheckPendingPack(Context& ctx, const UploadEntry& e) {
     ctx.Skip(what + ": unreadable here (" + blobs.status().message() + "), and the slow store is not available");
     return;
   }
-  Result<std::vector<PackEntry>> in_slow = GetPackIndex(*ctx.slow, e.key, ctx.fast->pack_tables());
+  Result<std::vector<PackEntry>> in_slow = GetPackIndex(*ctx.slow, e.key, ctx.pack_tables.get());
   if (!in_slow.ok() && in_slow.status().code() != ENOENT) {
     ctx.Skip(what + ": " + in_slow.status().ToString());
     return;

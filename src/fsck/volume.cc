@@ -127,6 +127,7 @@ Status CheckVolume(Context& ctx) {
   Result<VolumeCodec> codec = OpenVolumeCodec(ctx.voldir, *config, ctx.opt.key_file, nullptr);
   if (!codec.ok()) return codec.status();
   ctx.codec = std::move(codec).value();
+  ctx.pack_tables = ctx.codec.PackTables();
   ctx.config = std::move(config).value();
   ctx.report.uuid = ctx.config->uuid;
   ctx.report.volume_size = ctx.config->size;
@@ -179,7 +180,7 @@ Status OpenStores(Context& ctx) {
     o.disk.exclusive = ctx.opt.repair;
     o.disk.stale_temp_age = std::chrono::hours(24 * 365 * 100);
     o.read_only = !ctx.opt.repair;
-    o.pack.tables = ctx.codec.PackTables();
+    o.pack.tables = ctx.pack_tables;
     Result<std::unique_ptr<PackedDiskStore>> fast = PackedDiskStore::Open(fast_dir, o);
     if (!fast.ok()) return fast.status().Annotate("open the fast store");
     ctx.fast = std::move(fast).value();
@@ -204,7 +205,7 @@ Status OpenStores(Context& ctx) {
     return Status::OK();
   }
   ctx.slow = std::move(slow).value();
-  GivePackTables(ctx.slow.get(), ctx.codec.PackTables());
+  GivePackTables(ctx.slow.get(), ctx.pack_tables);
   return Status::OK();
 }
 

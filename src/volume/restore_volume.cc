@@ -42,12 +42,13 @@ Result<std::unique_ptr<PairedStore>> OpenOwnStore(const std::string& dir, const 
                                                   const std::string& uuid, const VolumeCodec& codec) {
   PackedDiskStoreOptions fast_options;
   fast_options.disk.exclusive = true;  // the build's lock makes us its only user
-  fast_options.pack.tables = codec.PackTables();
+  const std::shared_ptr<const PackTableCodec> pack_tables = codec.PackTables();
+  fast_options.pack.tables = pack_tables;
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackedDiskStore> fast,
                          PackedDiskStore::Open(VolumePath(dir, kFastStoreDir), fast_options));
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(options.url, options.credentials_file);
   if (!slow.ok()) return AnnotateNamingOnce(slow.status(), options.url, "open " + options.url, "open the slow store");
-  GivePackTables(slow->get(), codec.PackTables());
+  GivePackTables(slow->get(), pack_tables);
   PairedOptions paired;
   paired.lock_owner = uuid;
   return PairedStore::Open(std::move(fast), std::move(slow).value(), VolumePath(dir, kUploadLogFile), paired);

@@ -246,7 +246,10 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   AMBER_ASSIGN_OR_RETURN(tracker_, OpenTracker(dir_, config_));
   PackedDiskStoreOptions fast_options;
   fast_options.disk.exclusive = true;  // the volume lock makes us its only user
-  fast_options.pack.tables = codec_->PackTables();
+  // An encrypted volume's pack tables are sealed: the fast store writes and
+  // reads them, the slow store's pack map reads them.
+  const std::shared_ptr<const PackTableCodec> pack_tables = codec_->PackTables();
+  fast_options.pack.tables = pack_tables;
   Result<std::unique_ptr<PackedDiskStore>> fast = PackedDiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
   // Room for delete and gc on a full VOLDIR: bulk writes on its file system
@@ -258,7 +261,7 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   // uploads wait for the store (kProbe only warns).
   Result<std::unique_ptr<Store>> slow = OpenStoreUrl(config_.slow_url, options_.s3_credentials, StoreCheck::kProbe);
   if (!slow.ok()) return slow.status().Annotate("open slow store");
-  GivePackTables(slow->get(), codec_->PackTables());
+  GivePackTables(slow->get(), pack_tables);
   Store* slow_raw = slow->get();
   if (auto* packs = dynamic_cast<SlowPacks*>(slow_raw)) slow_raw = &packs->raw();
   if (auto* local = dynamic_cast<DiskStore*>(slow_raw); local != nullptr && SameFileSystem(local->root(), dir_)) {
