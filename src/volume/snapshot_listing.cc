@@ -161,22 +161,22 @@ Result<uint64_t> WalkSnapshot(BlobReader& reader, const VolumeCodec& codec, cons
   out.logical_bytes = record.volume_size;
   AMBER_ASSIGN_OR_RETURN(IndexGeometry geo, record.Geometry());
   uint64_t stored = 0;
-  auto count = [&](const Pointer& p, uint64_t size) {
+  // plain: the blob's plaintext size. A codec that is off stores each blob
+  // as its plaintext; otherwise the stored size (compressed, sealed) is the
+  // stores' to say, asked once per blob, when a walk first meets it.
+  auto count = [&](const Pointer& p, uint64_t plain) {
     BlobUse& use = uses[p];
     if (use.last == index) return false;  // reached twice in this snapshot
-    use.bytes = size;
+    if (use.snapshots == 0) use.bytes = codec.off() ? plain : reader.StoredSize(p, plain);
     use.last = index;
     ++use.snapshots;
-    stored += size;
+    stored += use.bytes;
     return true;
   };
-  // A codec that is off stores each blob as its plaintext; otherwise the
-  // stored size (compressed, sealed) is the stores' to say.
-  auto stored_size = [&](const Pointer& p, uint64_t plain) { return codec.off() ? plain : reader.StoredSize(p, plain); };
-  count(record_ptr, stored_size(record_ptr, bytes.size()));
+  count(record_ptr, bytes.size());
   IndexTree tree(&reader, geo, 0, codec);
   AMBER_RETURN_IF_ERROR(tree.ForEachBlob(record.root, [&](const Pointer& p, BlobKind kind) -> Result<bool> {
-    return count(p, stored_size(p, kind == BlobKind::kChunk ? record.chunk_size : geo.node_bytes()));
+    return count(p, kind == BlobKind::kChunk ? record.chunk_size : geo.node_bytes());
   }));
   return stored;
 }
