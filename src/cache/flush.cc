@@ -53,6 +53,8 @@ Status Conductor::Impl::SyncOnce() {
     // After a failed fdatasync the kernel may have dropped these pages:
     // write them again rather than trust a later fdatasync.
     if (!st.ok()) MakeDirtyLocked(e);
+    // The usual moment a block becomes evictable: let the policy see it again.
+    else if (Evictable(e)) s.policy.Unpark(e);
   }
   // Recorded only once the blocks are dirty again: a Flush that starts after
   // the error is on record also sees them dirty (it reads its dirty limit

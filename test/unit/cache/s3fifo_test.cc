@@ -51,23 +51,50 @@ TEST_CASE("s3fifo: pinned nodes are skipped and a fully pinned cache gives up") 
   CHECK(policy.size() == 7);
 }
 
-TEST_CASE("s3fifo: a small queue full of pinned nodes neither hides main's victims nor is gone round twice") {
+TEST_CASE("s3fifo: refused nodes are parked, not walked past again, and come back by Unpark") {
   S3Fifo policy(100);  // small queue target: 10
   std::vector<PolicyNode> nodes(20);
   InsertKeys(policy, nodes);
   for (size_t i = 0; i < 10; ++i) policy.Touch(&nodes[i]);  // 0-9 will earn main
   size_t asked = 0;
   // Everything pinned: 0-9 move to main on the way; each of the 20 nodes is
-  // asked about once, then the call gives up.
+  // asked about once and parked, then the call gives up.
   CHECK(policy.Evict([&](PolicyNode*) { ++asked; return false; }) == nullptr);
   CHECK(asked == 20);
-  // Now small holds 10-19 (at its target), all pinned, and main 0-9, free:
-  // one refusal per small node, then main's head.
+  CHECK(policy.parked() == 20);
+  CHECK(policy.size() == 20);
+  // 3 (from main) and 15 (from small) are made clean and handed back.
+  policy.Unpark(&nodes[3]);
+  policy.Unpark(&nodes[15]);
+  policy.Unpark(&nodes[15]);  // a second Unpark changes nothing
+  CHECK(policy.parked() == 18);
+  // The queues hold only the two handed back: found without asking any parked node.
   asked = 0;
-  PolicyNode* v = policy.Evict([&](PolicyNode* n) { ++asked; return n->key < 10; });
+  PolicyNode* v = policy.Evict([&](PolicyNode*) { ++asked; return true; });
   REQUIRE(v != nullptr);
-  CHECK(v->key == 0);
-  CHECK(asked == 11);
+  CHECK(v->key == 3);  // small (only 15) is below its target, so main gives first
+  CHECK(asked == 1);
+  CHECK(policy.size() == 19);
+}
+
+TEST_CASE("s3fifo: a node that became free without Unpark is still found, by one more look at the parked") {
+  S3Fifo policy(100);
+  std::vector<PolicyNode> nodes(30);
+  InsertKeys(policy, nodes);
+  std::vector<bool> pinned(nodes.size(), true);
+  CHECK(policy.Evict([&](PolicyNode* n) { return !pinned[n->key]; }) == nullptr);
+  CHECK(policy.parked() == 30);
+  pinned[7] = false;  // the owner forgot to Unpark it
+  size_t asked = 0;
+  PolicyNode* v = policy.Evict([&](PolicyNode* n) { ++asked; return !pinned[n->key]; });
+  REQUIRE(v != nullptr);
+  CHECK(v->key == 7);
+  CHECK(asked == 31);  // each parked node once, then 7 again from its queue
+  CHECK(policy.parked() == 29);
+  // Remove takes a parked node off the parked list.
+  policy.Remove(&nodes[8]);
+  CHECK(policy.parked() == 28);
+  CHECK(policy.size() == 28);
 }
 
 TEST_CASE("s3fifo: a hot main node behind pinned ones is still found once its count runs down") {
@@ -75,10 +102,11 @@ TEST_CASE("s3fifo: a hot main node behind pinned ones is still found once its co
   std::vector<PolicyNode> nodes(6);
   InsertKeys(policy, nodes);
   for (PolicyNode& n : nodes) policy.Touch(&n);
-  // Everything pinned: all six earn main on the way; nothing to give.
+  // Everything pinned: all six earn main on the way and are parked there.
   CHECK(policy.Evict([](PolicyNode*) { return false; }) == nullptr);
-  // Main: 0 (count 2, free), 1-5 pinned. Two rounds of refusals run 0's count
-  // down; the third round gives it.
+  // 0 is handed back with a count of 2 and 1-5 stay pinned: its count runs
+  // down going round main, then it is given.
+  policy.Unpark(&nodes[0]);
   policy.Touch(&nodes[0]);
   policy.Touch(&nodes[0]);
   PolicyNode* v = policy.Evict([](PolicyNode* n) { return n->key == 0; });
@@ -86,7 +114,7 @@ TEST_CASE("s3fifo: a hot main node behind pinned ones is still found once its co
   CHECK(v->key == 0);
 }
 
-TEST_CASE("s3fifo: randomized pins and hits: Evict only gives accepted nodes, asks a bounded number of times, and finds a victim within four calls") {
+TEST_CASE("s3fifo: randomized pins, unparks and hits: Evict only gives accepted nodes, asks each node at most twice, and finds a victim within four calls") {
   std::mt19937_64 rng(3);
   for (int trial = 0; trial < 300; ++trial) {
     const size_t capacity = 1 + rng() % 64;
@@ -110,6 +138,8 @@ TEST_CASE("s3fifo: randomized pins and hits: Evict only gives accepted nodes, as
           break;
         case 2:
           pinned[i] = !pinned[i];
+          // Half the time the owner says so, half it forgets.
+          if (!pinned[i] && in[i] && rng() % 2 == 0) policy.Unpark(&nodes[i]);
           break;
         case 3:
           if (in[i]) {
