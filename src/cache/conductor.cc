@@ -540,6 +540,7 @@ ConductorStats Conductor::Impl::Stats() const {
   s.dirty_max_bytes = dirty_max_;
   s.writeback_bytes = writeback_bytes_;
   s.writeback_requests = writeback_requests_;
+  s.writeback_direct_requests = writeback_direct_requests_;
   s.fsyncs = fsyncs_;
   s.flushes = flushes_;
   s.write_errors = write_errors_;

@@ -140,6 +140,7 @@ struct ConductorStats {
   uint64_t dirty_max_bytes = 0;
   uint64_t writeback_bytes = 0;  // bytes written to the image
   uint64_t writeback_requests = 0;  // coalesced write requests to the image
+  uint64_t writeback_direct_requests = 0;  // of which with O_DIRECT (Device::direct_fd)
   uint64_t fsyncs = 0;           // fdatasync calls
   uint64_t flushes = 0;          // Flush calls
   uint64_t write_errors = 0;     // failed write-backs

@@ -302,9 +302,12 @@ class Conductor::Impl {
   Status last_error_;
 
   std::atomic<bool> closed_{false};
+  // Set once the image refuses an O_DIRECT write with EINVAL (SubmitStaged).
+  std::atomic<bool> direct_writeback_refused_{false};
 
   // Counters for Stats().
   std::atomic<uint64_t> read_hits_{0}, read_misses_{0}, writeback_bytes_{0}, writeback_requests_{0},
+      writeback_direct_requests_{0},
       fsyncs_{0}, flushes_{0}, write_errors_{0}, fsync_errors_{0}, discards_{0}, throttled_{0}, evictions_{0};
 };
 

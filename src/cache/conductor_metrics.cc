@@ -12,6 +12,8 @@ void WriteConductorMetrics(const ConductorStats& s, MetricsWriter* out) {
   out->Counter("amberfs_writeback_bytes_total", "Bytes written back to the image.", s.writeback_bytes);
   out->Counter("amberfs_writeback_requests_total", "Coalesced write requests to the image.",
                s.writeback_requests);
+  out->Counter("amberfs_writeback_direct_requests_total",
+               "Of those, requests of scattered blocks written with O_DIRECT.", s.writeback_direct_requests);
   out->Counter("amberfs_fsyncs_total", "fdatasync calls on the image.", s.fsyncs);
   out->Counter("amberfs_flushes_total", "Flush calls (fsync of the volume, ctl flush).", s.flushes);
   out->Counter("amberfs_discards_total", "Discards (hole punches) of volume ranges.", s.discards);

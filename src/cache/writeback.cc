@@ -6,7 +6,8 @@
 //   stage   under the I/O gate, copy each block still dirty and not in another
 //           round's hands into the staging buffer and mark it in_writeback
 //           (which pins it); the observer then makes the change marks durable
-//   submit  one write request per run of adjacent blocks, all in one batch
+//   submit  one write request per run of adjacent blocks: short runs (random
+//           writes) with O_DIRECT, long ones through the page cache
 //   settle  each block leaves the round: clean and unsynced if written and
 //           not changed meanwhile, otherwise still dirty
 // WritebackUpTo runs rounds for a Flush; WriterLoop is the background writer.
@@ -34,6 +35,15 @@ namespace {
 // samples) and sequential write-back ran 0.7x -> 0.8-1.0x of plain pwrite;
 // O_DIRECT write-back was the same either way.
 constexpr size_t kMaxWriteRequest = 256 << 10;
+
+// Runs of adjacent dirty blocks up to this long are written with O_DIRECT
+// (Device::direct_fd), longer ones through the page cache. Measured through
+// the mount on a 2-core VM (ext4, 1 GiB volume, 256 MiB cache): 4 KiB random
+// writes reach ~28k IOPS with page-cache write-back, whose per-page cost in
+// ext4's write_begin and writepages is most of the daemon's CPU, and ~60k
+// with O_DIRECT; 1 MiB sequential writes reach ~1400 MiB/s through the page
+// cache and ~800 MiB/s with O_DIRECT.
+constexpr size_t kScatteredRunMax = 64 << 10;
 
 }  // namespace
 
@@ -152,34 +162,54 @@ Status Conductor::Impl::MakeMarksDurable(const StagedBlocks& staged) {
 
 // Submit: the staged blocks are sorted already; one request per run of
 // adjacent blocks, of at most kMaxWriteRequest bytes, all in one batch.
+// Runs of at most kScatteredRunMax bytes go through the image's O_DIRECT
+// descriptor when it has one, the rest through the page cache.
 Status Conductor::Impl::SubmitStaged(const StagedBlocks& staged) {
   const std::vector<uint64_t>& taken = staged.blocks;
   const size_t max_run_blocks = std::max<size_t>(1, kMaxWriteRequest / bs_);
-  std::vector<WriteOp> ops;
+  const bool split = device_->direct_fd() >= 0 && bs_ % device_->alignment() == 0 &&
+                     !direct_writeback_refused_.load(std::memory_order_relaxed);
+  std::vector<WriteOp> buffered, direct;
   for (size_t i = 0; i < taken.size();) {
     size_t j = i;
     while (j + 1 < taken.size() && taken[j + 1] == taken[j] + 1 && j + 1 - i < max_run_blocks) ++j;
-    ops.push_back({staged.buffer.data() + i * bs_, (j - i + 1) * bs_, taken[i] * bs_});
+    const WriteOp op{staged.buffer.data() + i * bs_, (j - i + 1) * bs_, taken[i] * bs_};
+    (split && op.len <= kScatteredRunMax ? direct : buffered).push_back(op);
     i = j + 1;
   }
   Result<SpaceReserve::Admission> admitted =
       SpaceReserve::AdmitData(options_.space_reserve, taken.size() * bs_, "write-back");
   if (!admitted.ok()) return admitted.status();
-  Status st = io_->PwriteBatch(device_->fd(), ops);
-  if (!st.ok()) return st;
+  if (!direct.empty()) {
+    Status st = io_->PwriteBatch(device_->direct_fd(), direct);
+    if (st.code() == EINVAL) {
+      // The filesystem took the O_DIRECT open but refuses the writes: write
+      // these, and from now on every block, through the page cache.
+      if (!direct_writeback_refused_.exchange(true))
+        LOG_WARN("%s refuses O_DIRECT writes (%s); write-back goes through the page cache only",
+                 device_->path().c_str(), st.ToString().c_str());
+      buffered.insert(buffered.end(), direct.begin(), direct.end());
+      std::sort(buffered.begin(), buffered.end(), [](const WriteOp& x, const WriteOp& y) { return x.offset < y.offset; });
+      direct.clear();
+    } else if (!st.ok()) {
+      return st;
+    }
+  }
+  if (!buffered.empty()) AMBER_RETURN_IF_ERROR(io_->PwriteBatch(device_->fd(), buffered));
   writeback_bytes_ += taken.size() * bs_;
-  writeback_requests_ += ops.size();
-  if (!device_->direct()) {
+  writeback_requests_ += buffered.size() + direct.size();
+  writeback_direct_requests_ += direct.size();
+  if (!buffered.empty() && !device_->direct()) {
     // Start the kernel's write-out of these pages now, so the disk works
     // while we gather the next batch instead of idling until fdatasync
     // (the page cache would otherwise sit on them for up to 30 s). Only a
     // hint: any I/O error it meets is reported by the fdatasync that must
     // follow before these blocks count as durable.
-    uint64_t first = taken.front() * bs_, last = (taken.back() + 1) * bs_;
-    if (sync_file_range(device_->fd(), static_cast<off_t>(first), static_cast<off_t>(last - first), SYNC_FILE_RANGE_WRITE) != 0)
+    const uint64_t first = buffered.front().offset, end = buffered.back().offset + buffered.back().len;
+    if (sync_file_range(device_->fd(), static_cast<off_t>(first), static_cast<off_t>(end - first), SYNC_FILE_RANGE_WRITE) != 0)
       LOG_DEBUG("sync_file_range hint failed: %s", std::strerror(errno));
   }
-  return st;
+  return Status::OK();
 }
 
 // Settle: every staged block leaves the round (in_writeback cleared). If it

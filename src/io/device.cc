@@ -67,6 +67,12 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& path, const Devi
   int fl = ::fcntl(raw, F_GETFL);
   if (fl < 0 || ::fcntl(raw, F_SETFL, fl & ~O_NONBLOCK) != 0)
     return Status::FromErrno(errno, "fcntl(F_SETFL) " + path);
+  if (options.direct_scattered_writes && !options.direct && !options.read_only) {
+    // Through /proc/self/fd, so it is the very file just checked even if
+    // the path was renamed meanwhile. EINVAL: no O_DIRECT on this filesystem.
+    const std::string self = "/proc/self/fd/" + std::to_string(raw);
+    dev->direct_fd_.Reset(::open(self.c_str(), O_CLOEXEC | O_RDWR | O_DIRECT));
+  }
   return dev;
 }
 

@@ -29,6 +29,10 @@ namespace amberfs {
 struct DeviceOptions {
   bool direct = false;     // O_DIRECT
   bool read_only = false;  // O_RDONLY
+  // When the image is opened without O_DIRECT and read-write: also open a
+  // second descriptor with O_DIRECT, direct_fd(), for writes of scattered
+  // blocks. Where the filesystem refuses O_DIRECT there is none (-1).
+  bool direct_scattered_writes = true;
 };
 
 class Device {
@@ -36,6 +40,11 @@ class Device {
   static Result<std::unique_ptr<Device>> Open(const std::string& path, const DeviceOptions& options);
 
   int fd() const { return fd_.get(); }
+  // The same image opened with O_DIRECT, or -1 (see direct_scattered_writes).
+  // Writes through it follow the O_DIRECT rules above. Linux keeps the page
+  // cache of fd() coherent with them: a direct write first writes out and
+  // afterwards drops the cached pages of its range.
+  int direct_fd() const { return direct_fd_.get(); }
   uint64_t size() const { return size_; }
   bool is_block_device() const { return is_block_device_; }
   bool direct() const { return direct_; }
@@ -50,6 +59,7 @@ class Device {
  private:
   Device() = default;
   UniqueFd fd_;
+  UniqueFd direct_fd_;
   uint64_t size_ = 0;
   bool is_block_device_ = false;
   bool direct_ = false;

@@ -375,6 +375,61 @@ TEST_CASE("conductor: write-back is sorted and coalesced") {
   CHECK(c.Stats().writeback_bytes == 65 * 4096);
 }
 
+TEST_CASE("conductor: scattered blocks are written back with O_DIRECT, long runs through the page cache") {
+  ScratchDir dir("conductor");
+  MakeImage(dir.File("image"), kImageSize);
+  ConductorOptions o;
+  o.cache_bytes = 4 << 20;
+  o.writeback_age = std::chrono::hours(1);  // only Flush writes back here
+  std::unique_ptr<BatchIO> io = Backend(true);
+  if (!io) io = OpenPlainIO();
+  Rig rig = Open(dir.File("image"), std::move(io), o);
+  Conductor& c = *rig.conductor;
+  std::vector<uint8_t> run = amberfs::testing::Pattern(64 * 4096, 21);
+  std::vector<uint8_t> lone = amberfs::testing::Pattern(4096, 22);
+  std::vector<uint8_t> pair = amberfs::testing::Pattern(2 * 4096, 23);
+  REQUIRE(c.WriteAt(run.data(), run.size(), 4096 * 100).ok());   // 256 KiB: the page cache
+  REQUIRE(c.WriteAt(lone.data(), lone.size(), 4096 * 7).ok());   // O_DIRECT
+  REQUIRE(c.WriteAt(pair.data(), pair.size(), 4096 * 900).ok()); // O_DIRECT
+  REQUIRE(c.Flush().ok());
+  ConductorStats stats = c.Stats();
+  CHECK(stats.writeback_requests == 3);
+  UniqueFd probe(open(dir.File("image").c_str(), O_RDWR | O_DIRECT));
+  if (!probe.valid()) {
+    std::printf("SKIP: O_DIRECT write-back check: %s refuses O_DIRECT\n", dir.File("image").c_str());
+    CHECK(stats.writeback_direct_requests == 0);
+  } else {
+    CHECK(stats.writeback_direct_requests == 2);
+  }
+  REQUIRE(c.Close().ok());
+  std::vector<uint8_t> image = ReadImage(dir.File("image"));
+  CHECK(std::memcmp(image.data() + 4096 * 100, run.data(), run.size()) == 0);
+  CHECK(std::memcmp(image.data() + 4096 * 7, lone.data(), lone.size()) == 0);
+  CHECK(std::memcmp(image.data() + 4096 * 900, pair.data(), pair.size()) == 0);
+}
+
+TEST_CASE("conductor: an image that refuses O_DIRECT writes (EINVAL) is written through the page cache from then on") {
+  ScratchDir dir("conductor");
+  MakeImage(dir.File("image"), kImageSize);
+  Rig rig = Open(dir.File("image"), OpenPlainIO(), FlushOnly());
+  Conductor& c = *rig.conductor;
+  rig.faults->FailNthWrite(1, EINVAL);  // the first write-back request: a scattered block
+  std::vector<uint8_t> a = amberfs::testing::Pattern(4096, 31), b = amberfs::testing::Pattern(4096, 32);
+  REQUIRE(c.WriteAt(a.data(), a.size(), 4096 * 3).ok());
+  REQUIRE(c.Flush().ok());  // written again through the page cache, no error
+  CHECK(c.Errors().empty());
+  REQUIRE(c.WriteAt(b.data(), b.size(), 4096 * 500).ok());
+  REQUIRE(c.Flush().ok());
+  ConductorStats stats = c.Stats();
+  CHECK(stats.writeback_direct_requests == 0);
+  CHECK(stats.writeback_requests == 2);
+  CHECK(stats.write_errors == 0);
+  REQUIRE(c.Close().ok());
+  std::vector<uint8_t> image = ReadImage(dir.File("image"));
+  CHECK(std::memcmp(image.data() + 4096 * 3, a.data(), a.size()) == 0);
+  CHECK(std::memcmp(image.data() + 4096 * 500, b.data(), b.size()) == 0);
+}
+
 TEST_CASE("conductor: concurrent Flush callers share fdatasyncs") {
   ScratchDir dir("conductor");
   MakeImage(dir.File("image"), kImageSize);
