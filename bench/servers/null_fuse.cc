@@ -3,8 +3,14 @@
 // a write is answered at once (its data is never looked at, let alone copied),
 // a read is answered with zeros from one static buffer, fsync at once.
 //
-//   null_fuse MOUNTPOINT --size 1G [--threads 16] [--parallel-writes]
-//             [--clone-fd] [-o FUSE_OPT]... [-d]
+// With --backing FILE it does the least a server that keeps the bytes can
+// do: a write is one pwrite to FILE (through the page cache), a read one
+// pread, fsync one fdatasync; FILE must exist and have the --size. That is
+// the ceiling of any FUSE block store on this machine, amberfs included: the
+// FUSE round trip plus one copy into the host's page cache.
+//
+//   null_fuse MOUNTPOINT --size 1G [--backing FILE] [--threads 16]
+//             [--parallel-writes] [--clone-fd] [-o FUSE_OPT]... [-d]
 //
 // It negotiates what amberfs does (src/fuse/fuse_frontend.cc, OpInit):
 // max_write 1 MiB, async direct I/O, no writeback cache, max_background 64,
@@ -27,6 +33,7 @@
 // once mounted.
 #define FUSE_USE_VERSION 312
 
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -55,6 +62,7 @@ constexpr double kTimeout = 3600.0;
 struct Config {
   uint64_t size = 0;
   bool parallel_writes = false;
+  int backing_fd = -1;  // --backing: the file the bytes go to, or -1
 };
 Config g_config;
 
@@ -161,10 +169,20 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   }
   const uint64_t offset = static_cast<uint64_t>(off);
   size_t n = offset >= g_config.size ? 0 : std::min<uint64_t>({size, g_config.size - offset, sizeof g_zeros});
-  fuse_reply_buf(req, g_zeros, n);
+  if (g_config.backing_fd < 0) {
+    fuse_reply_buf(req, g_zeros, n);
+    return;
+  }
+  thread_local std::vector<char> buf(kMaxWrite);
+  ssize_t got = pread(g_config.backing_fd, buf.data(), n, off);
+  if (got < 0) {
+    fuse_reply_err(req, errno);
+    return;
+  }
+  fuse_reply_buf(req, buf.data(), static_cast<size_t>(got));
 }
 
-void OpWrite(fuse_req_t req, fuse_ino_t ino, const char*, size_t size, off_t off, fuse_file_info*) {
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off, fuse_file_info*) {
   if (ino != kVolumeIno) {
     fuse_reply_err(req, EBADF);
     return;
@@ -178,11 +196,22 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char*, size_t size, off_t off
     fuse_reply_err(req, ENOSPC);
     return;
   }
-  fuse_reply_write(req, std::min<uint64_t>(size, g_config.size - offset));
+  size_t n = std::min<uint64_t>(size, g_config.size - offset);
+  if (g_config.backing_fd >= 0) {
+    ssize_t put = pwrite(g_config.backing_fd, data, n, off);
+    if (put < 0) {
+      fuse_reply_err(req, errno);
+      return;
+    }
+    n = static_cast<size_t>(put);
+  }
+  fuse_reply_write(req, n);
 }
 
 void OpFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
-void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OpFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info*) {
+  fuse_reply_err(req, g_config.backing_fd >= 0 && fdatasync(g_config.backing_fd) != 0 ? errno : 0);
+}
 
 void OpFallocate(fuse_req_t req, fuse_ino_t ino, int, off_t, off_t, fuse_file_info*) {
   fuse_reply_err(req, ino == kVolumeIno ? 0 : EOPNOTSUPP);
@@ -244,8 +273,8 @@ bool ParseSize(const char* text, uint64_t* out) {
 int Usage(const char* problem) {
   std::fprintf(stderr,
                "null_fuse: %s\n"
-               "usage: null_fuse MOUNTPOINT --size SIZE [--threads N] [--parallel-writes] [--clone-fd]\n"
-               "                 [-o FUSE_OPT]... [-d]\n",
+               "usage: null_fuse MOUNTPOINT --size SIZE [--backing FILE] [--threads N] [--parallel-writes]\n"
+               "                 [--clone-fd] [-o FUSE_OPT]... [-d]\n",
                problem);
   return 2;
 }
@@ -256,6 +285,7 @@ int main(int argc, char** argv) {
   std::string mountpoint;
   unsigned threads = 16;
   bool clone_fd = false, debug = false;
+  std::string backing;
   std::vector<std::string> fuse_opts;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -274,6 +304,8 @@ int main(int argc, char** argv) {
       unsigned long n = std::strtoul(v, &end, 10);
       if (*end != '\0' || n < 1 || n > 1024) return Usage("bad --threads (1..1024)");
       threads = static_cast<unsigned>(n);
+    } else if (a == "--backing") {
+      backing = value("--backing");
     } else if (a == "--parallel-writes") {
       g_config.parallel_writes = true;
     } else if (a == "--clone-fd") {
@@ -293,6 +325,15 @@ int main(int argc, char** argv) {
   }
   if (mountpoint.empty()) return Usage("need MOUNTPOINT");
   if (g_config.size == 0) return Usage("need --size");
+  if (!backing.empty()) {
+    g_config.backing_fd = open(backing.c_str(), O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (g_config.backing_fd < 0 || fstat(g_config.backing_fd, &st) != 0) {
+      std::fprintf(stderr, "null_fuse: %s: %s\n", backing.c_str(), std::strerror(errno));
+      return 1;
+    }
+    if (static_cast<uint64_t>(st.st_size) != g_config.size) return Usage("--backing FILE must have the --size");
+  }
 
   std::vector<std::string> words = {"null_fuse", "-o", "fsname=null_fuse", "-o", "subtype=null_fuse"};
   for (const std::string& o : fuse_opts) {
