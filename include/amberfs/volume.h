@@ -97,9 +97,9 @@ struct VolumeOptions {
   uint64_t dirty_max_bytes = 0;  // 0 = half the cache
   IoBackend io = IoBackend::kUring;
   bool direct = false;  // O_DIRECT on the image
-  // Scattered write-back (runs of a few blocks) also through the page cache,
-  // never with O_DIRECT (-o buffered_writeback); see Device::direct_fd.
-  bool buffered_writeback = false;
+  // Scattered write-back (runs of a few blocks) with O_DIRECT through a second
+  // descriptor of the image (-o direct_writeback); see Device::direct_fd.
+  bool direct_writeback = false;
   std::chrono::microseconds sync_delay{0};
   bool read_only = false;
   std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)

@@ -6,8 +6,8 @@
 //   stage   under the I/O gate, copy each block still dirty and not in another
 //           round's hands into the staging buffer and mark it in_writeback
 //           (which pins it); the observer then makes the change marks durable
-//   submit  one write request per run of adjacent blocks: short runs (random
-//           writes) with O_DIRECT, long ones through the page cache
+//   submit  one write request per run of adjacent blocks (with
+//           direct_writeback, short runs go with O_DIRECT)
 //   settle  each block leaves the round: clean and unsynced if written and
 //           not changed meanwhile, otherwise still dirty
 // WritebackUpTo runs rounds for a Flush; WriterLoop is the background writer.
@@ -36,13 +36,13 @@ namespace {
 // O_DIRECT write-back was the same either way.
 constexpr size_t kMaxWriteRequest = 256 << 10;
 
-// Runs of adjacent dirty blocks up to this long are written with O_DIRECT
-// (Device::direct_fd), longer ones through the page cache. Measured through
-// the mount on a 2-core VM (ext4, 1 GiB volume, 256 MiB cache): 4 KiB random
-// writes reach ~28k IOPS with page-cache write-back, whose per-page cost in
-// ext4's write_begin and writepages is most of the daemon's CPU, and ~60k
-// with O_DIRECT; 1 MiB sequential writes reach ~1400 MiB/s through the page
-// cache and ~800 MiB/s with O_DIRECT.
+// With Device::direct_fd (-o direct_writeback), runs of adjacent dirty blocks
+// up to this long are written with O_DIRECT, longer ones through the page
+// cache. Measured through the mount on a 2-core VM (ext4, 1 GiB volume,
+// 256 MiB cache): 4 KiB random writes reach ~29k IOPS with page-cache
+// write-back, whose per-page cost in ext4's write_begin and writepages is most
+// of the daemon's CPU, and ~50k this way; 1 MiB sequential writes reach
+// ~1400 MiB/s through the page cache and ~800 MiB/s with O_DIRECT.
 constexpr size_t kScatteredRunMax = 64 << 10;
 
 }  // namespace
@@ -163,7 +163,8 @@ Status Conductor::Impl::MakeMarksDurable(const StagedBlocks& staged) {
 // Submit: the staged blocks are sorted already; one request per run of
 // adjacent blocks, of at most kMaxWriteRequest bytes, all in one batch.
 // Runs of at most kScatteredRunMax bytes go through the image's O_DIRECT
-// descriptor when it has one, the rest through the page cache.
+// descriptor when it has one (-o direct_writeback), the rest through the
+// page cache.
 Status Conductor::Impl::SubmitStaged(const StagedBlocks& staged) {
   const std::vector<uint64_t>& taken = staged.blocks;
   const size_t max_run_blocks = std::max<size_t>(1, kMaxWriteRequest / bs_);

@@ -32,7 +32,7 @@ struct DeviceOptions {
   // When the image is opened without O_DIRECT and read-write: also open a
   // second descriptor with O_DIRECT, direct_fd(), for writes of scattered
   // blocks. Where the filesystem refuses O_DIRECT there is none (-1).
-  bool direct_scattered_writes = true;
+  bool direct_scattered_writes = false;
 };
 
 class Device {

@@ -86,10 +86,10 @@ Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* opti
     if (!ParseLogLevel(value, &options->log_level)) return bad("use error, warn, info or debug");
     return OptionOwner::kAmberfs;
   }
-  if (key == "direct" || key == "page_cache" || key == "buffered_writeback" || key == "ro" || key == "rw") {
+  if (key == "direct" || key == "page_cache" || key == "direct_writeback" || key == "ro" || key == "rw") {
     if (has_value) return bad("takes no value");
-    if (key == "direct" || key == "buffered_writeback") {
-      (key == "direct" ? v.direct : v.buffered_writeback) = true;
+    if (key == "direct" || key == "direct_writeback") {
+      (key == "direct" ? v.direct : v.direct_writeback) = true;
       return OptionOwner::kAmberfs;
     }
     if (key == "page_cache") {

@@ -140,7 +140,7 @@ Result<std::unique_ptr<Volume>> Volume::OpenUnguarded(const std::string& voldir,
   const std::string image = config.ImagePath(dir);
   DeviceOptions dev_opts;
   dev_opts.direct = options.direct;
-  dev_opts.direct_scattered_writes = !options.buffered_writeback;
+  dev_opts.direct_scattered_writes = options.direct_writeback;
   dev_opts.read_only = options.read_only;
   Result<std::unique_ptr<Device>> device = Device::Open(image, dev_opts);
   if (!device.ok()) return device.status().Annotate("open image");

@@ -52,10 +52,11 @@ struct Rig {
   std::unique_ptr<Conductor> conductor;
 };
 
-Rig Open(const std::string& image, std::unique_ptr<BatchIO> io, ConductorOptions options) {
+Rig Open(const std::string& image, std::unique_ptr<BatchIO> io, ConductorOptions options,
+         DeviceOptions device_options = {}) {
   Rig rig;
   rig.image = image;
-  auto device = Device::Open(image, {});
+  auto device = Device::Open(image, device_options);
   REQUIRE(device.ok());
   auto faulty = std::make_unique<FaultIO>(std::move(io));
   rig.faults = faulty.get();
@@ -372,10 +373,11 @@ TEST_CASE("conductor: write-back is sorted and coalesced") {
   REQUIRE(c.Flush().ok());
   CHECK(rig.faults->counts().write_ops == 2);
   CHECK(c.Stats().writeback_requests == 2);
+  CHECK(c.Stats().writeback_direct_requests == 0);  // not asked for (DeviceOptions)
   CHECK(c.Stats().writeback_bytes == 65 * 4096);
 }
 
-TEST_CASE("conductor: scattered blocks are written back with O_DIRECT, long runs through the page cache") {
+TEST_CASE("conductor: with direct_scattered_writes, scattered blocks are written back with O_DIRECT, long runs through the page cache") {
   ScratchDir dir("conductor");
   MakeImage(dir.File("image"), kImageSize);
   ConductorOptions o;
@@ -383,7 +385,7 @@ TEST_CASE("conductor: scattered blocks are written back with O_DIRECT, long runs
   o.writeback_age = std::chrono::hours(1);  // only Flush writes back here
   std::unique_ptr<BatchIO> io = Backend(true);
   if (!io) io = OpenPlainIO();
-  Rig rig = Open(dir.File("image"), std::move(io), o);
+  Rig rig = Open(dir.File("image"), std::move(io), o, DeviceOptions{.direct_scattered_writes = true});
   Conductor& c = *rig.conductor;
   std::vector<uint8_t> run = amberfs::testing::Pattern(64 * 4096, 21);
   std::vector<uint8_t> lone = amberfs::testing::Pattern(4096, 22);
@@ -411,7 +413,7 @@ TEST_CASE("conductor: scattered blocks are written back with O_DIRECT, long runs
 TEST_CASE("conductor: an image that refuses O_DIRECT writes (EINVAL) is written through the page cache from then on") {
   ScratchDir dir("conductor");
   MakeImage(dir.File("image"), kImageSize);
-  Rig rig = Open(dir.File("image"), OpenPlainIO(), FlushOnly());
+  Rig rig = Open(dir.File("image"), OpenPlainIO(), FlushOnly(), DeviceOptions{.direct_scattered_writes = true});
   Conductor& c = *rig.conductor;
   rig.faults->FailNthWrite(1, EINVAL);  // the first write-back request: a scattered block
   std::vector<uint8_t> a = amberfs::testing::Pattern(4096, 31), b = amberfs::testing::Pattern(4096, 32);

@@ -21,9 +21,9 @@ TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
   CHECK_FALSE(o.page_cache);
   CHECK(ApplyMountOption("page_cache", &o).value() == OptionOwner::kAmberfs);
   CHECK(o.page_cache);
-  CHECK_FALSE(o.volume.buffered_writeback);
-  CHECK(ApplyMountOption("buffered_writeback", &o).value() == OptionOwner::kAmberfs);
-  CHECK(o.volume.buffered_writeback);
+  CHECK_FALSE(o.volume.direct_writeback);
+  CHECK(ApplyMountOption("direct_writeback", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.direct_writeback);
   CHECK(ApplyMountOption("sync_delay=2ms", &o).value() == OptionOwner::kAmberfs);
   CHECK(o.volume.sync_delay.count() == 2000);
   CHECK(ApplyMountOption("loglevel=debug", &o).value() == OptionOwner::kAmberfs);
@@ -41,7 +41,7 @@ TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
 TEST_CASE("mount_options: bad values are refused with the option named") {
   for (const char* bad : {"cache_size", "cache_size=", "cache_size=0", "cache_size=1Q", "dirty_max=-1",
                           "io=aio", "io", "sync_delay=fast", "sync_delay", "loglevel=loud", "direct=1", "page_cache=yes",
-                          "buffered_writeback=1",
+                          "direct_writeback=1",
                           "ro=yes"}) {
     CAPTURE(bad);
     MountOptions o;
