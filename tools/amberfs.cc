@@ -55,6 +55,8 @@ constexpr const char* kUsage =
     "  dirty_max=SIZE     dirty cap (default half of cache_size)\n"
     "  io=uring|plain     I/O backend (default uring; falls back to plain, see stats)\n"
     "  direct             open the image with O_DIRECT\n"
+    "  direct_writeback   write scattered blocks back to the image with O_DIRECT (faster\n"
+    "                     random writes; reading them back later skips the host page cache)\n"
     "  sync_delay=DUR     group-commit gathering delay, e.g. 200us or 1ms (default 0)\n"
     "  ro                 read-only\n"
     "  page_cache         let the kernel cache volume's pages (needed to mmap volume)\n"
