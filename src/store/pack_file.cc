@@ -99,6 +99,14 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
   return entry;
 }
 
+// A batch seals its packs one after another at Commit, each fdatasync waiting
+// for its 16 MiB: 64 of them took ~9.5 ms each, about 0.6 s of a 1 GiB
+// snapshot's commit on the test VM, with the disk idle during the capture.
+void PackWriter::StartWriteOut() {
+  if (::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+    LOG_DEBUG("sync_file_range %s: %s", temp_.c_str(), std::strerror(errno));
+}
+
 Result<SealedPack> PackWriter::Seal() {
   std::unique_lock lock(mu_);
   idle_cv_.wait(lock, [&] { return in_flight_ == 0; });

@@ -77,6 +77,10 @@ class PackWriter {
   // it); readers verify. EINVAL: null id, a blob over kMaxBlobBytes, flags
   // beyond the kind bits. EFBIG: the pack has no room for it.
   Result<PackEntry> Append(const Pointer& id, std::span<const uint8_t> data, uint32_t flags = 0);
+  // A hint for a pack set aside to be sealed later: start writing out what
+  // the page cache holds of it now, so Seal's fdatasync finds little left to
+  // do. Never fails (an I/O error shows up at Seal); may run with Appends.
+  void StartWriteOut();
   Result<SealedPack> Seal();
 
   uint64_t size() const;     // where the blobs end so far

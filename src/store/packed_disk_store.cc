@@ -100,14 +100,25 @@ class PackedDiskStore::Batch : public PutBatch {
 
   // The pack to append to: the current one, unless it is full or is `done`
   // (it had no room); then it is set aside for Commit and a new one begun.
+  // A pack set aside starts its write-out now (StartWriteOut), outside the
+  // lock, so the disk works during the capture rather than at Commit.
   Result<std::shared_ptr<PackWriter>> Writer(const PackWriter* done) {
-    std::lock_guard lock(mu_);
-    if (current_ && (current_->full() || current_.get() == done)) writers_.push_back(std::move(current_));
-    if (!current_) {
-      AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> w, PackWriter::Create(store_->packs_dir_, store_->options_.pack));
-      current_ = std::move(w);
+    std::shared_ptr<PackWriter> set_aside;
+    std::shared_ptr<PackWriter> current;
+    {
+      std::lock_guard lock(mu_);
+      if (current_ && (current_->full() || current_.get() == done)) {
+        set_aside = current_;
+        writers_.push_back(std::move(current_));
+      }
+      if (!current_) {
+        AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackWriter> w, PackWriter::Create(store_->packs_dir_, store_->options_.pack));
+        current_ = std::move(w);
+      }
+      current = current_;
     }
-    return current_;
+    if (set_aside) set_aside->StartWriteOut();
+    return current;
   }
 
   PackedDiskStore* const store_;

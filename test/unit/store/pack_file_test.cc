@@ -82,7 +82,7 @@ TEST_CASE("pack file: sealed under its name, every blob reads back and verifies"
   }
 }
 
-TEST_CASE("pack file: concurrent appends all land, in offset order") {
+TEST_CASE("pack file: concurrent appends all land, in offset order, with write-out started meanwhile") {
   TempDir dir("pack");
   auto w = PackWriter::Create(dir.path(), PackWriterOptions{.target_bytes = 1 << 20, .align = 4096});
   REQUIRE(w.ok());
@@ -95,7 +95,15 @@ TEST_CASE("pack file: concurrent appends all land, in offset order") {
       }
     });
   }
+  // A batch starts the write-out of a pack it sets aside while late appends may still run.
+  threads.emplace_back([&] {
+    for (int i = 0; i < 20; ++i) {
+      (*w)->StartWriteOut();
+      std::this_thread::yield();
+    }
+  });
   for (auto& t : threads) t.join();
+  (*w)->StartWriteOut();
   CHECK((*w)->full());  // 200 blobs, well over 1 MiB
   auto sealed = (*w)->Seal();
   REQUIRE(sealed.ok());
