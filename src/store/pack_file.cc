@@ -157,7 +157,7 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
       }
     }
     for (auto& [index, seg] : full) {
-      Status w = WriteSegment(index, std::move(seg.buffer), kSegment, true);
+      Status w = WriteSegment(index, std::move(seg.buffer), kSegment);
       if (s.ok()) s = w;
     }
   }
@@ -183,8 +183,9 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
   return entry;
 }
 
-Status PackWriter::WriteSegment(uint64_t index, AlignedBuffer buffer, uint64_t bytes, bool whole) {
+Status PackWriter::WriteSegment(uint64_t index, AlignedBuffer buffer, uint64_t bytes) {
   const off_t at = static_cast<off_t>(index * kSegment);
+  const bool whole = bytes == kSegment;
   Status s = whole ? PwriteAll(direct_fd_.get(), buffer.data(), bytes, at, temp_)
                    : PwriteAll(fd_.get(), buffer.data(), bytes, at, temp_);
   if (whole && s.code() == EINVAL) s = PwriteAll(fd_.get(), buffer.data(), bytes, at, temp_);  // O_DIRECT refused after all
@@ -203,7 +204,7 @@ Status PackWriter::WriteTaken(std::map<uint64_t, Segment> taken, uint64_t end) {
   Status s;
   for (auto& [index, seg] : taken) {
     const uint64_t bytes = std::min(kSegment, end - index * kSegment);
-    Status w = WriteSegment(index, std::move(seg.buffer), bytes, bytes == kSegment);
+    Status w = WriteSegment(index, std::move(seg.buffer), bytes);
     if (s.ok()) s = w;
   }
   return s;

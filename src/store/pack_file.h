@@ -111,8 +111,9 @@ class PackWriter {
   };
   // Copies zeros for [from, offset) and data at offset into the segments.
   void Stage(uint64_t from, uint64_t offset, std::span<const uint8_t> data);
-  // Writes a segment's first `bytes` (O_DIRECT when whole) and gives its buffer back.
-  Status WriteSegment(uint64_t index, AlignedBuffer buffer, uint64_t bytes, bool whole);
+  // Writes a segment's first `bytes` (O_DIRECT when that is all of it) and
+  // gives its buffer back.
+  Status WriteSegment(uint64_t index, AlignedBuffer buffer, uint64_t bytes);
   // The segments still held (only the last can be partial once no append
   // runs); from now on appends write through the page cache at once.
   std::map<uint64_t, Segment> TakeSegmentsLocked();
