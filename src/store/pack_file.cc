@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "amberfs/log.h"
@@ -21,6 +22,12 @@ constexpr uint64_t kSegment = kPackSegmentBytes;
 // Segment buffers kept for reuse across packs: a new buffer is new memory to
 // fault in every MiB of every snapshot (on the test VM also to back by the host).
 constexpr size_t kMaxSpareSegments = 16;
+
+// Full segments waiting for a flusher, over every pack: past this an append
+// writes the segment it filled itself, so memory stays bounded when the disk
+// is slower than the appends.
+constexpr int kMaxQueuedSegments = 64;
+std::atomic<int> queued_segments{0};
 
 uint64_t AlignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
 
@@ -62,11 +69,58 @@ Result<std::unique_ptr<PackWriter>> PackWriter::Create(const std::string& dir, P
   // Some filesystems (tmpfs) refuse O_DIRECT: then every write is buffered.
   w->direct_fd_ = UniqueFd(::open(temp.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC));
   w->staging_ = w->direct_fd_.valid();
+  if (w->staging_) w->flusher_ = std::thread([p = w.get()] { p->FlusherLoop(); });
   return w;
 }
 
 PackWriter::~PackWriter() {
+  StopFlusher();
+  // Segments a failed or abandoned pack still holds, queued or not.
+  queued_segments.fetch_sub(static_cast<int>(ready_.size()));
   if (!sealed_ && fd_.valid()) ::unlink(temp_.c_str());
+}
+
+void PackWriter::StopFlusher() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  if (flusher_.joinable()) flusher_.join();
+}
+
+// Writes the full segments appends queue, and once the pack is set aside and
+// idle its partial segments, then starts the write-out of the whole file.
+// Exits when stopped or when nothing more can come its way (the segments
+// taken, appends from then on write for themselves).
+void PackWriter::FlusherLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    work_cv_.wait(lock, [&] { return stop_ || !ready_.empty() || (set_aside_ && in_flight_ == 0 && staging_); });
+    if (stop_) return;
+    if (!ready_.empty()) {
+      auto node = ready_.extract(ready_.begin());
+      lock.unlock();
+      Status s = WriteSegment(node.key(), std::move(node.mapped().buffer), kSegment);
+      queued_segments.fetch_sub(1);
+      lock.lock();
+      if (!s.ok() && failed_.ok()) failed_ = s.Annotate("write pack " + temp_);
+      if (--pending_writes_ == 0) idle_cv_.notify_all();
+      continue;
+    }
+    // Set aside, no append running and nothing queued: every byte is in.
+    std::map<uint64_t, Segment> taken = TakeSegmentsLocked();
+    const uint64_t taken_end = end_;
+    ++pending_writes_;  // Seal waits for the write-out too
+    lock.unlock();
+    Status s = WriteTaken(std::move(taken), taken_end);
+    if (::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+      LOG_DEBUG("sync_file_range %s: %s", temp_.c_str(), std::strerror(errno));
+    lock.lock();
+    if (!s.ok() && failed_.ok()) failed_ = s.Annotate("write out pack " + temp_);
+    if (--pending_writes_ == 0) idle_cv_.notify_all();
+    return;
+  }
 }
 
 uint64_t PackWriter::size() const {
@@ -156,29 +210,37 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
         if (seg.filled == kSegment) full.insert(segments_.extract(index));
       }
     }
-    for (auto& [index, seg] : full) {
+    // A full segment goes to the flusher, so the append (a writer's
+    // copy-before-write among them) only copies; past the bound the
+    // appender writes it itself.
+    std::map<uint64_t, Segment> mine;
+    bool queued = false;
+    {
+      std::lock_guard lock(mu_);
+      while (!full.empty()) {
+        auto node = full.extract(full.begin());
+        if (queued_segments.fetch_add(1) < kMaxQueuedSegments) {
+          ++pending_writes_;
+          ready_.insert(std::move(node));
+          queued = true;
+        } else {
+          queued_segments.fetch_sub(1);
+          mine.insert(std::move(node));
+        }
+      }
+    }
+    if (queued) work_cv_.notify_one();
+    for (auto& [index, seg] : mine) {
       Status w = WriteSegment(index, std::move(seg.buffer), kSegment);
       if (s.ok()) s = w;
     }
   }
-  // The last append of a pack set aside writes its partial segment; still
-  // counted in flight meanwhile, so Seal waits for it.
-  std::map<uint64_t, Segment> taken;
-  uint64_t taken_end = 0;
-  {
-    std::lock_guard lock(mu_);
-    if (in_flight_ == 1 && set_aside_ && staging_) {
-      taken = TakeSegmentsLocked();
-      taken_end = end_;
-    }
-  }
-  if (!taken.empty()) {
-    Status w = WriteTaken(std::move(taken), taken_end);
-    if (s.ok()) s = w;
-  }
   std::lock_guard lock(mu_);
   if (!s.ok() && failed_.ok()) failed_ = s.Annotate("append blob " + id.Hex());
-  if (--in_flight_ == 0) idle_cv_.notify_all();
+  if (--in_flight_ == 0) {
+    idle_cv_.notify_all();
+    if (set_aside_) work_cv_.notify_one();  // the flusher takes the partial segments
+  }
   if (!s.ok()) return failed_;
   return entry;
 }
@@ -213,25 +275,17 @@ Status PackWriter::WriteTaken(std::map<uint64_t, Segment> taken, uint64_t end) {
 // A batch seals its packs one after another at Commit, each fdatasync waiting
 // for its 16 MiB: 64 of them took ~9.5 ms each, about 0.6 s of a 1 GiB
 // snapshot's commit on the test VM, with the disk idle during the capture.
+// With O_DIRECT the flusher does it (the caller may be a writer's
+// copy-before-write, which must not wait on the disk); without, the pack's
+// bytes are all in the page cache and the hint only queues them.
 void PackWriter::StartWriteOut() {
-  std::map<uint64_t, Segment> taken;
-  uint64_t taken_end = 0;
-  bool took = false;
   {
     std::lock_guard lock(mu_);
     set_aside_ = true;
-    if (in_flight_ == 0 && staging_) {  // else the last append in flight takes them
-      taken = TakeSegmentsLocked();
-      taken_end = end_;
-      took = true;
-      ++in_flight_;  // so Seal waits for this write
-    }
   }
-  if (took) {
-    Status s = WriteTaken(std::move(taken), taken_end);
-    std::lock_guard lock(mu_);
-    if (!s.ok() && failed_.ok()) failed_ = s.Annotate("write out pack " + temp_);
-    if (--in_flight_ == 0) idle_cv_.notify_all();
+  if (flusher_.joinable()) {
+    work_cv_.notify_one();
+    return;
   }
   if (::sync_file_range(fd_.get(), 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
     LOG_DEBUG("sync_file_range %s: %s", temp_.c_str(), std::strerror(errno));
@@ -239,7 +293,7 @@ void PackWriter::StartWriteOut() {
 
 Result<SealedPack> PackWriter::Seal() {
   std::unique_lock lock(mu_);
-  idle_cv_.wait(lock, [&] { return in_flight_ == 0; });
+  idle_cv_.wait(lock, [&] { return in_flight_ == 0 && pending_writes_ == 0; });
   if (!failed_.ok()) return failed_;
   if (sealed_) return Status::Error(EINVAL, "pack " + temp_ + " is sealed already");
   if (entries_.empty()) return Status::Error(EINVAL, "seal of pack " + temp_ + " with no blobs");

@@ -8,10 +8,13 @@
 // compressed or sealed blob: padding it would waste most of a block), and
 // writes it with no sync. Where the filesystem allows O_DIRECT, appends are
 // copied into 1 MiB segments (kPackSegmentBytes) and each segment, once every
-// byte of it is in, is written with O_DIRECT: no page-cache copy, which cost
-// more CPU than SHA-256 on the test VM, and no 64 KiB write waiting on the
-// disk. The last, partial segment is written through the page cache when the
-// pack is set aside (StartWriteOut with no append running) or sealed.
+// byte of it is in, is written with O_DIRECT by the writer's own flusher
+// thread: no page-cache copy, which cost more CPU than SHA-256 on the test
+// VM, and no append waiting on the disk (one may be a writer's
+// copy-before-write during a snapshot). Past 64 queued segments over all
+// packs an append writes the segment it filled itself. The last, partial
+// segment is written through the page cache by the flusher once the pack is
+// set aside (StartWriteOut) and no append runs, or by Seal.
 // Without O_DIRECT every blob is written through the page cache at once.
 // Appends may run concurrently: each reserves its range (and the zeros
 // before an aligned blob) under a short lock and copies outside it. An id appended before is not
@@ -46,6 +49,7 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -118,6 +122,8 @@ class PackWriter {
   // runs); from now on appends write through the page cache at once.
   std::map<uint64_t, Segment> TakeSegmentsLocked();
   Status WriteTaken(std::map<uint64_t, Segment> taken, uint64_t end);
+  void FlusherLoop();
+  void StopFlusher();
 
   const std::string dir_, temp_;
   const PackWriterOptions options_;
@@ -130,10 +136,15 @@ class PackWriter {
   bool staging_ = false;    // appends go through segments_ (direct_fd_ valid, not yet taken)
   bool set_aside_ = false;  // StartWriteOut was called: take the segments once idle
   std::map<uint64_t, Segment> segments_;  // by index (offset / kPackSegmentBytes)
+  std::map<uint64_t, Segment> ready_;     // full segments queued for the flusher
+  int pending_writes_ = 0;                // queued or being written by the flusher
+  bool stop_ = false;
+  std::condition_variable work_cv_;       // for the flusher
   std::vector<PackEntry> entries_;
   std::unordered_map<Pointer, size_t> index_;  // id -> entries_ slot
   Status failed_;
   bool sealed_ = false;
+  std::thread flusher_;  // with O_DIRECT only; last, so it stops before the rest goes
 };
 
 // Reads the blob id of `length` bytes at offset of the open pack `fd` and
