@@ -337,7 +337,7 @@ snap_run() {
     if echo snapshot s1 >&"$fd"; then reply=$(cat <&"$fd"); else echo "  snapshot failed"; fi
     t1=$(date +%s%N)
     exec {fd}>&-
-    reply=$(awk '$1 ~ /^(chunks_captured|bytes_stored|duration_ms|barrier_ms)$/ { printf "%s%s %s", sep, $1, $2; sep = ", " }' <<<"$reply")
+    reply=$(awk '$1 ~ /^(chunks_captured|cow_chunks|cow_blocks|bytes_stored|duration_ms|barrier_ms)$/ { printf "%s%s %s", sep, $1, $2; sep = ", " }' <<<"$reply")
     note+=", $((dirty_snap / 1048576)) MiB dirty at the snapshot, which took $(((t1 - t0) / 1000000)) ms ($reply)"
     sleep "$snap_tail"
     kill -INT "$fio_pid" 2>/dev/null

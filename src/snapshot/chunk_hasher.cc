@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/thread_priority.h"
+
 namespace amberfs {
 
 bool IsAllZero(std::span<const uint8_t> bytes) {
@@ -27,24 +29,32 @@ ChunkHasher::~ChunkHasher() {
 
 // Claims chunks one at a time (a chunk is 64 KiB of SHA-256, ~100 us, so the
 // claim's lock is noise) until none are left.
+namespace {
+
+void EncodeOne(const ChunkBytes& in, const VolumeCodec& codec, EncodedChunk* out) {
+  out->chunk = in.chunk;
+  if (IsAllZero(in.bytes)) return;
+  Result<StoredBlob> blob = codec.Encode(BlobRole::kChunk, in.bytes);
+  if (blob.ok()) out->blob = std::move(blob).value();
+  else out->status = blob.status();
+}
+
+}  // namespace
+
 void ChunkHasher::HashSome() {
   std::unique_lock lk(mu_);
   while (next_ < job_.size()) {
     const size_t i = next_++;
     const ChunkBytes& in = job_[i];
-    EncodedChunk& out = (*out_)[i];  // each slot written by its claimer only
+    EncodedChunk* out = &(*out_)[i];  // each slot written by its claimer only
     lk.unlock();
-    out.chunk = in.chunk;
-    if (!IsAllZero(in.bytes)) {
-      Result<StoredBlob> blob = codec_->Encode(BlobRole::kChunk, in.bytes);
-      if (blob.ok()) out.blob = std::move(blob).value();
-      else out.status = blob.status();
-    }
+    EncodeOne(in, *codec_, out);
     lk.lock();
   }
 }
 
 void ChunkHasher::WorkerLoop() {
+  LowerThisThreadPriority();  // a snapshot's hashing must not stall the volume's requests
   uint64_t seen = 0;
   std::unique_lock lk(mu_);
   for (;;) {
@@ -68,8 +78,14 @@ std::vector<ChunkPointer> ChunkHasher::Hash(std::span<const ChunkBytes> chunks) 
 }
 
 std::vector<EncodedChunk> ChunkHasher::Encode(std::span<const ChunkBytes> chunks, const VolumeCodec& codec) {
-  std::lock_guard call(call_mu_);
   std::vector<EncodedChunk> out(chunks.size());
+  // One chunk (a writer's copy-before-write) is not worth a hand-off, and
+  // must not queue behind a capture worker's whole batch on call_mu_.
+  if (chunks.size() == 1) {
+    EncodeOne(chunks[0], codec, &out[0]);
+    return out;
+  }
+  std::lock_guard call(call_mu_);
   {
     std::lock_guard lk(mu_);
     job_ = chunks;

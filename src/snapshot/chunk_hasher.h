@@ -10,8 +10,9 @@
 // thread works too, so a pool of n threads hashes on n+1 threads and a small
 // batch is hashed without any hand-off.
 //
-// Thread-safety: Hash may be called from several threads; calls are served
-// one at a time (a mutex), each using the whole pool. The bytes must stay
+// Thread-safety: Hash may be called from several threads; calls of more than
+// one chunk are served one at a time (a mutex), each using the whole pool; a
+// call of one chunk runs on the calling thread at once. The bytes must stay
 // valid until Hash returns. Destruction joins the workers.
 #pragma once
 

@@ -15,10 +15,10 @@ namespace amberfs {
 std::string SnapshotReply::ToString() const {
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "name %s\nrecord %s\nroot %s\nchunks_captured %llu\ncow_chunks %llu\nnew_blobs %llu\n"
+                "name %s\nrecord %s\nroot %s\nchunks_captured %llu\ncow_chunks %llu\ncow_blocks %llu\nnew_blobs %llu\n"
                 "bytes_stored %llu\nbytes_logical %llu\nduration_ms %.3f\nbarrier_ms %.3f\n",
                 name.c_str(), record.Hex().c_str(), root.Hex().c_str(), (unsigned long long)chunks_captured,
-                (unsigned long long)cow_chunks, (unsigned long long)new_blobs, (unsigned long long)bytes_stored,
+                (unsigned long long)cow_chunks, (unsigned long long)cow_blocks, (unsigned long long)new_blobs, (unsigned long long)bytes_stored,
                 (unsigned long long)bytes_logical,
                 duration.count() / 1e6, barrier.count() / 1e6);
   return buf;

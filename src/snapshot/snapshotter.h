@@ -22,14 +22,19 @@
 //      copy-before-write observer. That instant is the snapshot's time.
 //   2. Capture workers claim pending chunks of C (pending -> claimed, a CAS),
 //      read them with Conductor::ReadAtUncached (the scan does not fill the
-//      cache), hash them on every core (ChunkHasher), Put each distinct
+//      cache), mark each done as soon as its old bytes are in the worker's
+//      buffer, hash them on every core (ChunkHasher), and Put each distinct
 //      non-null blob into the snapshot's PutBatch in parallel (one the fast
 //      store holds already is not written again but is still queued for
-//      upload: its slow copy may have been swept), and mark them done.
-//      A writer whose range touches a pending chunk of C claims it itself in
-//      WillChange and copies the old bytes before its write proceeds (to
-//      memory up to cow_memory_bytes, else hashed and Put inline); a writer
-//      meeting a chunk claimed by someone else waits for it to be done. Chunks
+//      upload: its slow copy may have been swept).
+//      A writer whose range touches a pending chunk of C saves the old 4 KiB
+//      blocks its write covers (SaveBlocks) before its write proceeds; the
+//      chunk stays pending, and its claimer lays those blocks over what it
+//      reads (ClaimWithSaved; workers take such chunks first). A write
+//      covering the whole chunk, a clone's, or one finding cow memory full
+//      claims the chunk and copies all of it (CopyChunk: to memory up to
+//      cow_memory_bytes, else hashed and Put inline). A writer meeting a
+//      chunk claimed by someone else waits for it to be done (read). Chunks
 //      outside C are unchanged since the base snapshot and need no copy.
 //      A failure in a writer's copy never fails the write: it fails the
 //      snapshot.
@@ -164,7 +169,7 @@ struct SnapshotterOptions {
   std::string config_text;  // published as volumes/<uuid>/config; empty = not published
   int capture_threads = 8;   // read+Put workers of a capture (O_DIRECT Puts wait on the disk)
   int hash_threads = -1;    // ChunkHasher pool (-1: cores - 1)
-  uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory
+  uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory (a volume: max(this, cache/4))
   size_t read_cache_chunks = 32;            // ReadSnapshot's chunk cache
   // Room for delete's and gc's writes on a full file system (not owned;
   // nullptr: none). See "Full file system" above.
@@ -192,7 +197,8 @@ struct SnapshotReply {
   Pointer record;
   Pointer root;
   uint64_t chunks_captured = 0;  // chunks read and hashed
-  uint64_t cow_chunks = 0;       // of those, copied by writers before their write
+  uint64_t cow_chunks = 0;       // of those, copied whole by writers before their write
+  uint64_t cow_blocks = 0;       // 4 KiB blocks writers saved of chunks the capture read later
   uint64_t new_blobs = 0;        // blobs Put (chunks, index nodes, the record)
   uint64_t bytes_stored = 0;     // bytes of those blobs as stored (compressed, sealed)
   uint64_t bytes_logical = 0;    // the same blobs' plaintext bytes
@@ -227,6 +233,7 @@ struct SnapshotterStats {
   uint64_t snapshot_failures = 0;
   uint64_t chunks_captured = 0;
   uint64_t cow_chunks = 0;
+  uint64_t cow_blocks = 0;
   uint64_t new_blobs = 0;
   uint64_t bytes_stored = 0;
   uint64_t bytes_logical = 0;
@@ -313,6 +320,15 @@ class Snapshotter {
   Status CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks, std::atomic<size_t>* cursor);
   // Hashes, dedups and stores one batch of chunk bytes; records the pointers.
   Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch);
+  // Copy-before-write: the old blocks [lo, hi) of pending chunk c (len
+  // bytes) covers, kept for its claimer; false when that is not enough (the
+  // write covers all of it, cow memory is full, the chunk is claimed, a
+  // clone) and CopyChunk must claim and copy the chunk.
+  bool SaveBlocks(CaptureState* cs, uint64_t c, uint64_t len, uint64_t lo, uint64_t hi);
+  void CopyChunk(CaptureState* cs, uint64_t c, uint64_t len);
+  // Stores up to max_chunks of the writers' stashed copies, then frees their
+  // share of cow_memory_bytes.
+  Status StoreStashed(CaptureState* cs, size_t max_chunks);
   Status CopyBeforeWrite(uint64_t offset, uint64_t length);
   Result<SnapshotRecord> LoadRecord(const Pointer& record);
   // The record behind a pointer, through the record cache.

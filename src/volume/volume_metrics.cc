@@ -42,7 +42,9 @@ void WriteSnapshotMetrics(const SnapshotterStats& s, MetricsWriter* out) {
   out->Counter("amberfs_snapshots_total", "Snapshots committed since the mount.", s.snapshots);
   out->Counter("amberfs_snapshot_failures_total", "Snapshots that failed (nothing committed).", s.snapshot_failures);
   out->Counter("amberfs_snapshot_chunks_total", "Chunks captured by snapshots.", s.chunks_captured);
-  out->Counter("amberfs_snapshot_cow_chunks_total", "Chunks copied by writers before overwriting them.", s.cow_chunks);
+  out->Counter("amberfs_snapshot_cow_chunks_total", "Chunks copied whole by writers before overwriting them.", s.cow_chunks);
+  out->Counter("amberfs_snapshot_cow_blocks_total",
+               "4 KiB blocks writers saved before overwriting them, of chunks the capture read later.", s.cow_blocks);
   out->Counter("amberfs_snapshot_new_blobs_total", "Blobs stored by snapshots.", s.new_blobs);
   out->Counter("amberfs_snapshot_stored_bytes_total",
                "Bytes of blobs stored by snapshots, as stored (after compression and encryption).", s.bytes_stored);
