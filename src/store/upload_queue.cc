@@ -15,6 +15,7 @@
 #include <algorithm>
 
 #include "amberfs/log.h"
+#include "base/thread_priority.h"
 #include "store/pack_objects.h"
 #include "store/slow_store_locks.h"
 #include "store/store_naming.h"
@@ -416,6 +417,10 @@ void UploadQueue::SettleMarkerLocked(bool acquire, bool probe, const Status& st)
 }
 
 void UploadQueue::WorkerLoop() {
+  // Background work: a file:// upload's page-cache copy of a snapshot's
+  // packs took both cores for 120 ms right after the batch committed, while
+  // the snapshot's own last steps waited for a CPU.
+  LowerThisThreadPriority();
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
     if (TendMarkerLocked(lock)) continue;
