@@ -85,7 +85,13 @@ std::vector<EncodedChunk> ChunkHasher::Encode(std::span<const ChunkBytes> chunks
     EncodeOne(chunks[0], codec, &out[0]);
     return out;
   }
-  std::lock_guard call(call_mu_);
+  // The pool is another caller's: rather than wait for it idle, encode
+  // here (a snapshot's capture workers call at once, one per core or more).
+  std::unique_lock call(call_mu_, std::try_to_lock);
+  if (!call.owns_lock()) {
+    for (size_t i = 0; i < chunks.size(); ++i) EncodeOne(chunks[i], codec, &out[i]);
+    return out;
+  }
   {
     std::lock_guard lk(mu_);
     job_ = chunks;

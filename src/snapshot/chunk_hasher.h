@@ -10,9 +10,11 @@
 // thread works too, so a pool of n threads hashes on n+1 threads and a small
 // batch is hashed without any hand-off.
 //
-// Thread-safety: Hash may be called from several threads; calls of more than
-// one chunk are served one at a time (a mutex), each using the whole pool; a
-// call of one chunk runs on the calling thread at once. The bytes must stay
+// Thread-safety: Hash may be called from several threads. A call of more
+// than one chunk uses the whole pool if no other call holds it (a mutex,
+// tried), else encodes on the calling thread: concurrent callers (a
+// capture's workers) then keep every core busy instead of waiting for the
+// pool. A call of one chunk always runs on the calling thread. The bytes must stay
 // valid until Hash returns. Destruction joins the workers.
 #pragma once
 
