@@ -28,8 +28,9 @@ uint64_t NowNs() {
 
 }  // namespace
 
-Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch) {
-  std::vector<EncodedChunk> hashed = hasher_.Encode(batch, options_.codec);
+Status Snapshotter::StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch, bool here) {
+  std::vector<EncodedChunk> hashed =
+      here ? ChunkHasher::EncodeHere(batch, options_.codec) : hasher_.Encode(batch, options_.codec);
   for (size_t i = 0; i < hashed.size(); ++i) {
     if (!hashed[i].status.ok()) return hashed[i].status.Annotate("encode chunk " + std::to_string(batch[i].chunk));
     const Pointer& p = hashed[i].pointer();
@@ -160,7 +161,7 @@ Status Snapshotter::CaptureWorker(CaptureState* cs, const std::vector<uint64_t>&
     if (!cs->Failure().ok()) return Status::OK();
     // Writers' copies first: the stash they go to is bounded, and a writer
     // finding it full hashes and stores its copy inline, in its write's time.
-    if (Status st = StoreStashed(cs, kBatchChunks); !st.ok()) {
+    if (Status st = StoreStashed(cs, kBatchChunks, /*here=*/true); !st.ok()) {
       cs->Fail(st);
       return Status::OK();
     }
@@ -190,7 +191,7 @@ Status Snapshotter::CaptureWorker(CaptureState* cs, const std::vector<uint64_t>&
       // put tens of milliseconds into a writer's worst latency.
       cs->MarkDone(c);
     }
-    if (st.ok() && !batch.empty()) st = StoreChunks(cs, batch);
+    if (st.ok() && !batch.empty()) st = StoreChunks(cs, batch, /*here=*/true);
     if (!st.ok()) cs->Fail(st);
   }
 }
@@ -246,7 +247,10 @@ Status Snapshotter::BeginCaptureInstant(CaptureState* cs, uint64_t* created_ns, 
 Status Snapshotter::CaptureChunks(CaptureState* cs, const std::vector<uint64_t>& chunks) {
   std::atomic<size_t> cursor{0};
   std::vector<std::thread> workers;
-  const int n = std::max(1, std::min<int>(options_.capture_threads, static_cast<int>(chunks.size() / kBatchChunks) + 1));
+  const int threads = options_.capture_threads > 0
+                          ? options_.capture_threads
+                          : static_cast<int>(std::max(2u, std::thread::hardware_concurrency()));
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(chunks.size() / kBatchChunks) + 1));
   for (int i = 0; i < n; ++i) {
     workers.emplace_back([&] {
       LowerThisThreadPriority();  // the writers' requests come first (thread_priority.h)
@@ -264,7 +268,7 @@ Status Snapshotter::CaptureChunks(CaptureState* cs, const std::vector<uint64_t>&
   return StoreStashed(cs, SIZE_MAX);
 }
 
-Status Snapshotter::StoreStashed(CaptureState* cs, size_t max_chunks) {
+Status Snapshotter::StoreStashed(CaptureState* cs, size_t max_chunks, bool here) {
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> stash;
   {
     std::lock_guard lk(cs->mu);
@@ -280,7 +284,7 @@ Status Snapshotter::StoreStashed(CaptureState* cs, size_t max_chunks) {
     std::vector<ChunkBytes> batch;
     for (size_t j = i; j < std::min(stash.size(), i + kBatchChunks); ++j)
       batch.push_back(ChunkBytes{stash[j].first, stash[j].second});
-    st = StoreChunks(cs, batch);
+    st = StoreChunks(cs, batch, here);
   }
   // Room for writers' copies again only once these are stored and freed.
   stash.clear();

@@ -77,6 +77,12 @@ std::vector<ChunkPointer> ChunkHasher::Hash(std::span<const ChunkBytes> chunks) 
   return out;
 }
 
+std::vector<EncodedChunk> ChunkHasher::EncodeHere(std::span<const ChunkBytes> chunks, const VolumeCodec& codec) {
+  std::vector<EncodedChunk> out(chunks.size());
+  for (size_t i = 0; i < chunks.size(); ++i) EncodeOne(chunks[i], codec, &out[i]);
+  return out;
+}
+
 std::vector<EncodedChunk> ChunkHasher::Encode(std::span<const ChunkBytes> chunks, const VolumeCodec& codec) {
   std::vector<EncodedChunk> out(chunks.size());
   // One chunk (a writer's copy-before-write) is not worth a hand-off, and
@@ -85,13 +91,7 @@ std::vector<EncodedChunk> ChunkHasher::Encode(std::span<const ChunkBytes> chunks
     EncodeOne(chunks[0], codec, &out[0]);
     return out;
   }
-  // The pool is another caller's: rather than wait for it idle, encode
-  // here (a snapshot's capture workers call at once, one per core or more).
-  std::unique_lock call(call_mu_, std::try_to_lock);
-  if (!call.owns_lock()) {
-    for (size_t i = 0; i < chunks.size(); ++i) EncodeOne(chunks[i], codec, &out[i]);
-    return out;
-  }
+  std::lock_guard call(call_mu_);
   {
     std::lock_guard lk(mu_);
     job_ = chunks;

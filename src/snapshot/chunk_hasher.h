@@ -10,11 +10,13 @@
 // thread works too, so a pool of n threads hashes on n+1 threads and a small
 // batch is hashed without any hand-off.
 //
-// Thread-safety: Hash may be called from several threads. A call of more
-// than one chunk uses the whole pool if no other call holds it (a mutex,
-// tried), else encodes on the calling thread: concurrent callers (a
-// capture's workers) then keep every core busy instead of waiting for the
-// pool. A call of one chunk always runs on the calling thread. The bytes must stay
+// EncodeHere does the same on the calling thread only: for callers that are
+// themselves one per core (a capture's workers), which would otherwise take
+// turns on the pool and leave cores idle.
+//
+// Thread-safety: Hash and Encode may be called from several threads; calls
+// of more than one chunk are served one at a time (a mutex), each using the
+// whole pool; a call of one chunk runs on the calling thread at once. The bytes must stay
 // valid until Hash returns. Destruction joins the workers.
 #pragma once
 
@@ -59,6 +61,7 @@ class ChunkHasher {
   std::vector<ChunkPointer> Hash(std::span<const ChunkBytes> chunks);
   // One stored form per input, same order; views the input when codec is off.
   std::vector<EncodedChunk> Encode(std::span<const ChunkBytes> chunks, const VolumeCodec& codec);
+  static std::vector<EncodedChunk> EncodeHere(std::span<const ChunkBytes> chunks, const VolumeCodec& codec);
 
   size_t threads() const { return workers_.size() + 1; }
 

@@ -167,7 +167,9 @@ struct SnapshotterOptions {
   uint32_t chunk_size = 0;
   uint32_t fanout = IndexGeometry::kDefaultFanout;
   std::string config_text;  // published as volumes/<uuid>/config; empty = not published
-  int capture_threads = 8;   // read+Put workers of a capture (O_DIRECT Puts wait on the disk)
+  // Read+encode+Put workers of a capture, each encoding its own chunks; 0:
+  // one per core (they are CPU-bound: Puts only copy, pack_file.h).
+  int capture_threads = 0;
   int hash_threads = -1;    // ChunkHasher pool (-1: cores - 1)
   uint64_t cow_memory_bytes = 64ull << 20;  // writers' old copies held in memory (a volume: max(this, cache/4))
   size_t read_cache_chunks = 32;            // ReadSnapshot's chunk cache
@@ -319,7 +321,8 @@ class Snapshotter {
   void DropFailedEntry(const std::string& name, const Pointer& record);
   Status CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks, std::atomic<size_t>* cursor);
   // Hashes, dedups and stores one batch of chunk bytes; records the pointers.
-  Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch);
+  // here: encode on this thread (a capture worker), not on the hasher's pool.
+  Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch, bool here = false);
   // Copy-before-write: the old blocks [lo, hi) of pending chunk c (len
   // bytes) covers, kept for its claimer; false when that is not enough (the
   // write covers all of it, cow memory is full, the chunk is claimed, a
@@ -328,7 +331,7 @@ class Snapshotter {
   void CopyChunk(CaptureState* cs, uint64_t c, uint64_t len);
   // Stores up to max_chunks of the writers' stashed copies, then frees their
   // share of cow_memory_bytes.
-  Status StoreStashed(CaptureState* cs, size_t max_chunks);
+  Status StoreStashed(CaptureState* cs, size_t max_chunks, bool here = false);
   Status CopyBeforeWrite(uint64_t offset, uint64_t length);
   Result<SnapshotRecord> LoadRecord(const Pointer& record);
   // The record behind a pointer, through the record cache.
