@@ -201,24 +201,18 @@ Result<PackEntry> PackWriter::Append(const Pointer& id, std::span<const uint8_t>
       if (hi > data_lo)
         std::memcpy(buffer + (data_lo - index * kSegment), data.data() + (data_lo - entry.offset), hi - data_lo);
     }
-    std::map<uint64_t, Segment> full;
-    {
-      std::lock_guard lock(mu_);
-      for (auto [index, buffer] : segments) {
-        Segment& seg = segments_.at(index);
-        seg.filled += std::min(end, (index + 1) * kSegment) - std::max(from, index * kSegment);
-        if (seg.filled == kSegment) full.insert(segments_.extract(index));
-      }
-    }
-    // A full segment goes to the flusher, so the append (a writer's
-    // copy-before-write among them) only copies; past the bound the
+    // A segment this append filled goes to the flusher, so the append (a
+    // writer's copy-before-write among them) only copies; past the bound the
     // appender writes it itself.
     std::map<uint64_t, Segment> mine;
     bool queued = false;
     {
       std::lock_guard lock(mu_);
-      while (!full.empty()) {
-        auto node = full.extract(full.begin());
+      for (auto [index, buffer] : segments) {
+        Segment& seg = segments_.at(index);
+        seg.filled += std::min(end, (index + 1) * kSegment) - std::max(from, index * kSegment);
+        if (seg.filled < kSegment) continue;
+        auto node = segments_.extract(index);
         if (queued_segments.fetch_add(1) < kMaxQueuedSegments) {
           ++pending_writes_;
           ready_.insert(std::move(node));

@@ -113,8 +113,6 @@ class PackWriter {
     AlignedBuffer buffer;
     uint64_t filled = 0;  // bytes copied in so far
   };
-  // Copies zeros for [from, offset) and data at offset into the segments.
-  void Stage(uint64_t from, uint64_t offset, std::span<const uint8_t> data);
   // Writes a segment's first `bytes` (O_DIRECT when that is all of it) and
   // gives its buffer back.
   Status WriteSegment(uint64_t index, AlignedBuffer buffer, uint64_t bytes);

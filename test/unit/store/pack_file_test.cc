@@ -128,9 +128,11 @@ TEST_CASE("pack file: segments: a pack set aside takes a late append, seals whol
     // segment boundaries (2.5 MiB in all).
     for (int i = 0; i < 40; ++i) blobs.push_back(TestBlob(round * 100 + i, i % 2 ? 65536 : 65536 + 16 + i));
     for (const auto& b : blobs) REQUIRE((*w)->Append(Pointer::Of(b), b).ok());
-    (*w)->StartWriteOut();  // idle: the partial last segment is written now
+    (*w)->StartWriteOut();  // idle: the flusher writes the partial last segment
     std::vector<uint8_t> late = TestBlob(round * 100 + 99, 5000);
-    REQUIRE((*w)->Append(Pointer::Of(late), late).ok());  // after it: through the page cache at once
+    // Before the flusher takes the segments: staged with them; after: through
+    // the page cache at once. The pack must be whole either way.
+    REQUIRE((*w)->Append(Pointer::Of(late), late).ok());
     blobs.push_back(late);
     auto sealed = (*w)->Seal();
     REQUIRE(sealed.ok());
