@@ -144,7 +144,7 @@ void Snapshotter::CopyChunk(CaptureState* cs, uint64_t c, uint64_t len) {
       ++cs->cow_chunks;
       if (stashed) cs->stash.emplace_back(c, std::move(old));
     }
-    if (!stashed) st = StoreChunks(cs, {ChunkBytes{c, old}});
+    if (!stashed) st = StoreChunks(cs, {ChunkBytes{c, old}}, /*here=*/true);  // not behind the pool's callers
   }
   // The write goes on either way; a failed copy fails the snapshot instead.
   if (!st.ok()) cs->Fail(st.Annotate("copy-before-write of chunk " + std::to_string(c)));

@@ -84,14 +84,8 @@ std::vector<EncodedChunk> ChunkHasher::EncodeHere(std::span<const ChunkBytes> ch
 }
 
 std::vector<EncodedChunk> ChunkHasher::Encode(std::span<const ChunkBytes> chunks, const VolumeCodec& codec) {
-  std::vector<EncodedChunk> out(chunks.size());
-  // One chunk (a writer's copy-before-write) is not worth a hand-off, and
-  // must not queue behind a capture worker's whole batch on call_mu_.
-  if (chunks.size() == 1) {
-    EncodeOne(chunks[0], codec, &out[0]);
-    return out;
-  }
   std::lock_guard call(call_mu_);
+  std::vector<EncodedChunk> out(chunks.size());
   {
     std::lock_guard lk(mu_);
     job_ = chunks;

@@ -12,11 +12,12 @@
 //
 // EncodeHere does the same on the calling thread only: for callers that are
 // themselves one per core (a capture's workers), which would otherwise take
-// turns on the pool and leave cores idle.
+// turns on the pool and leave cores idle, and for a writer's one chunk, which
+// must not queue behind them.
 //
 // Thread-safety: Hash and Encode may be called from several threads; calls
-// of more than one chunk are served one at a time (a mutex), each using the
-// whole pool; a call of one chunk runs on the calling thread at once. The bytes must stay
+// are served one at a time (a mutex), each using the whole pool; EncodeHere
+// takes no lock. The bytes must stay
 // valid until Hash returns. Destruction joins the workers.
 #pragma once
 

@@ -321,7 +321,8 @@ class Snapshotter {
   void DropFailedEntry(const std::string& name, const Pointer& record);
   Status CaptureWorker(CaptureState* cs, const std::vector<uint64_t>& chunks, std::atomic<size_t>* cursor);
   // Hashes, dedups and stores one batch of chunk bytes; records the pointers.
-  // here: encode on this thread (a capture worker), not on the hasher's pool.
+  // here: encode on this thread (a capture worker, a writer's copy), not on
+  // the hasher's pool.
   Status StoreChunks(CaptureState* cs, const std::vector<ChunkBytes>& batch, bool here = false);
   // Copy-before-write: the old blocks [lo, hi) of pending chunk c (len
   // bytes) covers, kept for its claimer; false when that is not enough (the
