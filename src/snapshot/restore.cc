@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -26,6 +27,9 @@
 
 namespace amberfs {
 namespace {
+
+// How many bytes of the image a restore writes between write-back kicks.
+constexpr uint64_t kRestoreWriteBehind = uint64_t{32} << 20;
 
 std::string Describe(const std::vector<StoredVolume>& volumes) {
   std::string s;
@@ -237,6 +241,18 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
   // decrypting (perf: rwsem_spin_on_owner 14% of an encrypted restore's CPU,
   // and the writer's copy ran at half speed). Here the waiters sleep.
   std::mutex write_mu;
+  // The image's write-back starts as it fills, every kRestoreWriteBehind
+  // bytes, rather than at the final fdatasync: with RAM for the whole image
+  // the kernel kept it all dirty until then, and that fdatasync took 0.5 s
+  // of a 1 GiB restore after the last download. A hint: a failure only
+  // leaves the work to the fdatasync.
+  std::atomic<uint64_t> unflushed{0};
+  auto write_behind = [&](uint64_t len) {
+    uint64_t now = unflushed.fetch_add(len) + len;
+    if (now < kRestoreWriteBehind || !unflushed.compare_exchange_strong(now, 0)) return;
+    if (::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
+      LOG_DEBUG("sync_file_range of %s: %s", image_path.c_str(), std::strerror(errno));
+  };
   // Writes one blob at each of its chunks.
   auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
     for (uint64_t chunk : w.chunks) {
@@ -249,6 +265,7 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
         std::lock_guard wl(write_mu);
         AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), len, static_cast<off_t>(off), image_path));
       }
+      write_behind(len);
       const uint64_t n = done.fetch_add(1) + 1;
       bytes += len;
       std::lock_guard lk(mu);

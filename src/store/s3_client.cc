@@ -60,6 +60,17 @@ size_t WriteRangeOfWhole(BodySink* sink, const char* data, size_t n) {
   return 0;  // curl stops the transfer (CURLE_WRITE_ERROR): the range is in
 }
 
+// Room for the whole body at its first bytes, when the response says how
+// long it is: a 16 MiB pack grown by doubling was copied twice over (perf:
+// vector::_M_range_insert 9% of a restore's CPU). A length past max_body is
+// not trusted with memory; the body then grows as it comes and is refused
+// at max_body.
+void ReserveForContentLength(BodySink* sink) {
+  curl_off_t length = -1;
+  if (curl_easy_getinfo(sink->handle, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) != CURLE_OK || length <= 0) return;
+  if (static_cast<uint64_t>(length) <= sink->max_body) sink->body->reserve(static_cast<size_t>(length));
+}
+
 size_t WriteBody(char* data, size_t size, size_t nmemb, void* userp) {
   auto* sink = static_cast<BodySink*>(userp);
   const size_t n = size * nmemb;
@@ -74,6 +85,7 @@ size_t WriteBody(char* data, size_t size, size_t nmemb, void* userp) {
     sink->too_large = true;
     return 0;  // curl stops the transfer (CURLE_WRITE_ERROR)
   }
+  if (sink->body->empty()) ReserveForContentLength(sink);
   sink->body->insert(sink->body->end(), data, data + n);
   return n;
 }

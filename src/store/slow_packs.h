@@ -6,7 +6,7 @@
 //
 // The pack map: blob -> where it lies (pack, offset, length), built from the
 // index objects on the first blob not found loose, and refreshed on a later
-// miss (only index objects not loaded yet are read, and at most once per
+// miss (only index objects not loaded yet are read, eight at a time, and at most once per
 // options.refresh_interval, so a run of misses lists the store once). A
 // pack put or deleted through this store (PutObject / DeleteObject of its
 // index object, as PutPack / DeletePack do) enters or leaves the map at
@@ -85,6 +85,9 @@ struct SlowPacksOptions {
 
 class SlowPacks : public Store {
  public:
+  // Index objects a refresh of the map reads at once.
+  static constexpr size_t kIndexReaders = 8;
+
   explicit SlowPacks(std::unique_ptr<Store> raw, SlowPacksOptions options = {});
 
   Store& raw() { return *raw_; }
@@ -148,6 +151,13 @@ class SlowPacks : public Store {
   Result<std::vector<uint8_t>> GetAnotherCopy(const Pointer& key, const Pointer& failed_pack);
   // Loads the index objects of packs not seen yet, as `when` says.
   Status RefreshMap(Refresh when);
+  // The index objects of packs, read kIndexReaders at a time; each entry is
+  // its pack's GetPackIndex.
+  struct IndexRead {
+    Result<std::vector<PackEntry>> entries = Status::Error(ECANCELED, "not read");
+    uint64_t pack_size = 0;
+  };
+  std::vector<IndexRead> ReadIndexObjects(const std::vector<Pointer>& packs, const PackTableCodec* tables);
   // Enters a pack's blobs into the map (a blob dead before is live again).
   void AddPackLocked(const Pointer& pack, uint64_t size, const std::vector<PackEntry>& entries);
   void RemovePackLocked(const Pointer& pack);

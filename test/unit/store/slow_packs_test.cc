@@ -328,6 +328,37 @@ TEST_CASE("SlowPacks: a damaged index object is skipped, the other packs still f
   CHECK(Sorted(rig.Listed()) == Keys({5, 6}));
 }
 
+TEST_CASE("SlowPacks: index objects read several at once: each pack's blobs where they are, damaged ones skipped") {
+  Rig rig;
+  // Three times as many packs as readers, two blobs each; every seventh
+  // index object damaged, so readers meet errors between good reads.
+  const int kPacks = static_cast<int>(3 * SlowPacks::kIndexReaders);
+  std::vector<int> good;
+  for (int p = 0; p < kPacks; ++p) {
+    const Pointer name = rig.PutPackRaw(10 * p, 2);
+    if (p % 7 == 3) {
+      REQUIRE(testing::FlipByte(rig.dir / ("slow/" + PackIndexObjectName(name)), 1));
+    } else {
+      good.push_back(10 * p);
+      good.push_back(10 * p + 1);
+    }
+  }
+  for (int p = 0; p < kPacks; ++p) {
+    for (int seed : {10 * p, 10 * p + 1}) {
+      auto got = rig.store->Get(Key(seed));
+      if (p % 7 == 3) {
+        CHECK(got.status().code() == ENOENT);
+      } else {
+        REQUIRE(got.ok());
+        CHECK(*got == TestBlob(seed, 2000 + static_cast<size_t>(seed)));
+      }
+    }
+  }
+  std::vector<Pointer> want;
+  for (int seed : good) want.push_back(Key(seed));
+  CHECK(Sorted(rig.Listed()) == Sorted(want));
+}
+
 TEST_CASE("SlowPacks: OpenStoreUrl wraps a file:// slow store") {
   TempDir dir("slowpacks");
   auto store = OpenStoreUrl("file://" + dir / "slow");
