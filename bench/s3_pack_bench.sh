@@ -33,6 +33,17 @@
 #   objects  objects in each bucket per GiB written (files *._S3rver_object
 #            in s3rver's --directory): amberfs's after its unmount, s3backer's
 #            after its unmount, restic's repository's.
+#   ceiling  what s3rver itself allows, measured against the same server in
+#            the same round with curl as a null client (it hashes, encrypts
+#            and writes nothing): the bytes as 16 MiB objects (amberfs's pack
+#            size) PUT 4 at a time (amberfs's packs in flight), timed, then
+#            GET to /dev/null 12 at a time (a restore's threads), timed. The
+#            upload ceiling is size / (amberfs's snapshot time in that round +
+#            the null client's PUT time): the drain can go no faster than the
+#            server takes the bytes, and the snapshot comes before it. For
+#            each amberfs run the CPU seconds of the daemon (or of
+#            mkfs.amberfs) and of s3rver in the timed window are shown: on a
+#            small machine their sum over the CPUs is a floor on the time.
 #
 #   bash bench/s3_pack_bench.sh [BUILD_DIR]                    (as root)
 #
@@ -143,6 +154,9 @@ source "$(dirname "$0")/lib.sh"
 mibps() { awk -v b="$bytes" -v d="$1" 'BEGIN { printf "%.1f", b / 1048576 / (d / 1e6) }'; }
 per_gib() { awk -v n="$1" -v g="$gib" 'BEGIN { printf "%.1f", n / g }'; }
 settle() { sync; sleep 2; }
+# cpu_ticks PID: user + system clock ticks PID has used (its threads' too).
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+cpu_secs() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'; }
 
 # ctl MNT COMMAND OUT: `echo COMMAND > MNT/ctl`, its reply (readable on the fd
 # that wrote it) in OUT; in the background so a signal reaches the trap.
@@ -212,6 +226,8 @@ object_kinds() {
 declare -A runs=()  # figure -> space-separated figures of the runs
 declare -A uploaded=()  # round -> 1 once amberfs's upload of it succeeded
 declare -A uuid_of=()   # round -> the uploaded volume's uuid (the restore publishes a second volume)
+declare -A snap_us=()   # round -> amberfs's snapshot time (us), for the upload ceiling
+declare -A put_us=()    # round -> the null client's PUT time (us)
 add() { runs[$1]+="$2 "; }
 
 # --- amberfs -------------------------------------------------------------------
@@ -239,14 +255,19 @@ amberfs_upload() {
     if bg_run "$d/dd.log" dd if="$work/data.bin" of="$mnt/volume" bs=1M conv=fsync,notrunc status=none; then
       stamp t1
       note="fill $(secs $((t1 - t0))) s (untimed)"
+      local dcpu scpu
+      dcpu=$(cpu_ticks "${daemon_of[$mnt]}") scpu=$(cpu_ticks "$s3rver_pid")
       stamp t0
       if ctl "$mnt" "snapshot s1" "$d/snap.out"; then
         stamp ts
         if ctl "$mnt" drain "$d/drain.out"; then
           stamp t1
           up=$(mibps $((t1 - t0)))
+          snap_us[$r]=$((ts - t0))
           note+=", snapshot $(secs $((ts - t0))) s ($(reply_field "$d/snap.out" chunks_captured) chunks)"
           note+=" + drain $(secs $((t1 - ts))) s = $(secs $((t1 - t0))) s"
+          note+=" (CPU: daemon $(cpu_secs $(($(cpu_ticks "${daemon_of[$mnt]}") - dcpu))) s,"
+          note+=" s3rver $(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu))) s)"
         else
           log "amberfs round $r: drain failed: $(tail -n 2 "$d/drain.out")"
         fi
@@ -282,12 +303,18 @@ amberfs_restore() {
     return
   fi
   settle
+  local scpu mcpu
+  local -a timer=()  # mkfs.amberfs's CPU, where GNU time is installed
+  [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f "%U %S" -o "$d/restore.cpu")
+  scpu=$(cpu_ticks "$s3rver_pid")
   stamp t0
-  if bg_run "$d/restore.log" "$build/mkfs.amberfs" --restore "$url" --volume "${uuid_of[$r]:-}" --snapshot s1 "$d/restored"; then
+  if bg_run "$d/restore.log" "${timer[@]}" "$build/mkfs.amberfs" --restore "$url" --volume "${uuid_of[$r]:-}" --snapshot s1 "$d/restored"; then
     stamp t1
+    scpu=$(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu)))
+    mcpu=$(awk 'NF == 2 { printf "%.2f", $1 + $2 }' "$d/restore.cpu" 2>/dev/null)
     if cmp -s "$work/data.bin" "$d/restored/image"; then
       rest=$(mibps $((t1 - t0)))
-      note="$(secs $((t1 - t0))) s, image equal to the bytes written"
+      note="$(secs $((t1 - t0))) s, image equal to the bytes written (CPU: mkfs.amberfs ${mcpu:-?} s, s3rver $scpu s)"
     else
       note="the restored image DIFFERS from the bytes written"
     fi
@@ -343,6 +370,53 @@ amberfs_clone() {
   add c_time "$took"; add c_read "$rd"
   rm -rf "$d"
   printf '  amberfs  round %d clone: %s s, read %s MiB/s; %s\n' "$r" "$took" "$rd" "$note"
+}
+
+# --- the null client ------------------------------------------------------------
+# null_client ROUND: the bytes as 16 MiB objects PUT (4 at a time), then GET
+# to /dev/null (12 at a time), by curl into bucket ceiling-rN, each timed.
+null_client() {
+  local r=$1 d=$work/r$1/ceiling bucket=ceiling-r$1 put=fail get=fail note="" t0 t1 scpu
+  local -a parts
+  mkdir -p "$d"
+  mapfile -t parts < <(find "$work/parts" -type f -printf '%f\n' | sort)
+  settle
+  if ! make_bucket "$bucket" "$d/bucket.log"; then
+    log "null client round $r: bucket creation failed: $(tail -n 2 "$d/bucket.log")"
+  else
+    local list
+    list=$(IFS=,; echo "${parts[*]}")
+    scpu=$(cpu_ticks "$s3rver_pid")
+    stamp t0
+    if s3_curl "$d/put.log" PUT "" --parallel --parallel-max 4 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+      -T "$work/parts/{$list}" "$endpoint/$bucket/"; then
+      stamp t1
+      put=$(mibps $((t1 - t0)))
+      put_us[$r]=$((t1 - t0))
+      note="PUT $(secs $((t1 - t0))) s (s3rver CPU $(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu))) s)"
+      settle
+      scpu=$(cpu_ticks "$s3rver_pid")
+      stamp t0
+      if s3_curl "$d/get.log" GET "" --parallel --parallel-max 12 -H "x-amz-content-sha256: $empty_sha" \
+        "$endpoint/$bucket/{$list}" -o /dev/null; then
+        stamp t1
+        get=$(mibps $((t1 - t0)))
+        note+=", GET $(secs $((t1 - t0))) s (s3rver CPU $(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu))) s)"
+      else
+        log "null client round $r: GET failed: $(tail -n 2 "$d/get.log")"
+      fi
+    else
+      log "null client round $r: PUT failed: $(tail -n 2 "$d/put.log")"
+    fi
+  fi
+  local ceil=fail
+  if [[ $put != fail && -n ${snap_us[$r]:-} ]]; then
+    ceil=$(mibps $((snap_us[$r] + put_us[$r])))
+    note+="; with amberfs's snapshot of this round: $(secs $((snap_us[$r] + put_us[$r]))) s"
+  fi
+  add n_put "$put"; add n_get "$get"; add n_up "$ceil"
+  rm -rf "$d"
+  printf '  curl     round %d null client: PUT %s MiB/s, GET %s MiB/s; %s\n' "$r" "$put" "$get" "$note"
 }
 
 # --- s3backer ------------------------------------------------------------------
@@ -459,10 +533,14 @@ if ! { command -v openssl >/dev/null && openssl rand -out "$work/data.bin" "$byt
   head -c "$bytes" /dev/urandom >"$work/data.bin" || exit 1
 fi
 
+# The null client's objects: the same bytes in 16 MiB pieces.
+mkdir -p "$work/parts" && split -b 16M -a 4 "$work/data.bin" "$work/parts/p" || exit 1
+
 for r in $(seq "$rounds"); do
   mkdir -p "$work/r$r/amberfs" "$work/r$r/s3backer" "$work/r$r/restic"
   if ! start_s3rver "$work/r$r"; then
     add a_up fail; add a_objs fail; add a_rest fail; add c_time fail; add c_read fail
+    add n_put fail; add n_get fail; add n_up fail
     ((have_s3backer)) && { add s_up fail; add s_objs fail; }
     ((have_restic)) && { add r_rest fail; add r_objs fail; }
     continue
@@ -482,13 +560,14 @@ for r in $(seq "$rounds"); do
     amberfs_clone "$r"
     amberfs_restore "$r"
   fi
+  null_client "$r"
   stop_s3rver
   rm -rf "$work/r$r"
 done
 
 # --- the table -------------------------------------------------------------------
 declare -A med=()
-for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read; do
+for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up; do
   # shellcheck disable=SC2086  # a list of figures
   med[$k]=$(median ${runs[$k]:-})
   [[ ${med[$k]} =~ ^[0-9.]+$ ]] && med[$k]=$(printf '%.1f' "${med[$k]}")
@@ -509,11 +588,16 @@ ru=$(ratio "${med[a_up]}" "${med[s_up]:-}")
 row "upload MiB/s" "${med[a_up]:--}" "${med[s_up]:--}" "" "$ru vs s3backer" ">= 3x s3backer" "$(verdict "$ru" ">=" 3)"
 rr=$(ratio "${med[a_rest]}" "${med[r_rest]:-}")
 row "restore MiB/s" "${med[a_rest]:--}" "" "${med[r_rest]:--}" "$rr vs restic" ">= 2x restic restore" "$(verdict "$rr" ">=" 2)"
+rn=$(ratio "${med[n_up]}" "${med[s_up]:-}")
+row "  ceiling MiB/s" "${med[n_up]:--}" "" "" "$rn vs s3backer" "snapshot + null-client PUT" ""
+rg=$(ratio "${med[n_get]}" "${med[r_rest]:-}")
+row "  null-client GET MiB/s" "${med[n_get]:--}" "" "" "$rg vs restic" "s3rver serving, no client work" ""
 row "objects per GiB" "${med[a_objs]:--}" "${med[s_objs]:--}" "${med[r_objs]:--}" "" "amberfs <= 200" \
   "$(verdict "${med[a_objs]}" "<=" 200)"
 rc=$(ratio "${med[c_read]}" "${med[a_rest]}")
 row "clone s" "${med[c_time]:--}" "" "" "" "< 3 s (1 GiB)" "$(verdict "${med[c_time]}" "<=" 3)"
 row "clone read MiB/s" "${med[c_read]:--}" "" "" "$rc vs restore" ">= 0.5x amberfs restore" "$(verdict "$rc" ">=" 0.5)"
 echo "(medians of $rounds rounds of $size; upload: amberfs snapshot + drain, s3backer $sb_block blocks dd + unmount;" \
+  "ceiling: amberfs's snapshot + curl PUT of the bytes as 16 MiB objects, curl GET of them to /dev/null;" \
   "restore: mkfs.amberfs --restore, restic restore; clone: mkfs.amberfs --clone, then dd of the mounted clone; objects in each bucket per GiB written)"
 echo "s3_pack_bench took $(($(date +%s) - t_start)) s"
