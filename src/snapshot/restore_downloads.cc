@@ -5,10 +5,10 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
 
 #include "amberfs/log.h"
+#include "base/run_on_threads.h"
 
 #include "store/pack_objects.h"
 #include "store/slow_packs.h"
@@ -131,27 +131,17 @@ Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Down
 }
 
 Status FetchAll(Store* store, const std::vector<Download>& downloads, int threads, const BlobSink& got) {
-  std::atomic<size_t> cursor{0};
   std::atomic<bool> failed{false};
   std::mutex mu;  // guards failure
   Status failure;
-  auto worker = [&] {
-    for (size_t i; !failed.load() && (i = cursor.fetch_add(1)) < downloads.size();) {
-      Status st = RunDownload(store, downloads[i], got);
-      if (st.ok()) continue;
-      std::lock_guard lk(mu);
-      if (failure.ok()) failure = st;
-      failed = true;
-    }
-  };
-  const size_t n = std::min<size_t>(std::max(1, threads), downloads.size());
-  if (n <= 1) {
-    worker();  // on the caller's thread
-    return failure;
-  }
-  std::vector<std::thread> pool;
-  for (size_t i = 0; i < n; ++i) pool.emplace_back(worker);
-  for (std::thread& t : pool) t.join();
+  RunOnThreads(downloads.size(), static_cast<size_t>(std::max(1, threads)), [&](size_t i) {
+    if (failed.load()) return;  // the first error stops the rest
+    Status st = RunDownload(store, downloads[i], got);
+    if (st.ok()) return;
+    std::lock_guard lk(mu);
+    if (failure.ok()) failure = st;
+    failed = true;
+  });
   return failure;
 }
 

@@ -1,11 +1,10 @@
 // SlowPacks: see slow_packs.h.
 #include "store/slow_packs.h"
 
-#include <atomic>
 #include <cerrno>
-#include <thread>
 
 #include "amberfs/log.h"
+#include "base/run_on_threads.h"
 #include "store/pack_objects.h"
 
 namespace amberfs {
@@ -87,19 +86,12 @@ void GivePackTables(Store* store, std::shared_ptr<const PackTableCodec> tables) 
 
 std::vector<SlowPacks::IndexRead> SlowPacks::ReadIndexObjects(const std::vector<Pointer>& packs,
                                                                const PackTableCodec* tables) {
-  std::vector<IndexRead> reads(packs.size());
-  std::atomic<size_t> next{0};
-  auto reader = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < packs.size();)
-      reads[i].entries = GetPackIndex(*raw_, packs[i], tables, &reads[i].pack_size);
-  };
   // One request at a time cost a restore of 1 GiB (64 packs) 0.2 s before
   // its first download; the requests are small, so a few at once suffice.
-  const size_t helpers = std::min<size_t>(kIndexReaders, packs.size()) - (packs.empty() ? 0 : 1);
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < helpers; ++i) threads.emplace_back(reader);
-  reader();
-  for (std::thread& t : threads) t.join();
+  std::vector<IndexRead> reads(packs.size());
+  RunOnThreads(packs.size(), kIndexReaders, [&](size_t i) {
+    reads[i].entries = GetPackIndex(*raw_, packs[i], tables, &reads[i].pack_size);
+  });
   return reads;
 }
 
