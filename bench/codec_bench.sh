@@ -120,21 +120,6 @@ settle() { sync; sleep 2; }
 ctl() { bg_run "$3" bash -c 'exec 3<>"$1" && echo "$2" >&3 && cat <&3' _ "$1/ctl" "$2"; }
 reply_field() { awk -v n="$2" '$1 == n { print $2 }' "$1" 2>/dev/null; }
 
-clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
-# proc_cpu PID: its user + system CPU so far, in clock ticks (empty if gone).
-proc_cpu() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
-ticks_s() { awk -v t="$1" -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }'; }
-# children_us VAR: VAR = user + system CPU of the waited-for children of this
-# shell so far, in microseconds (bash's `times`, second line; not in a
-# subshell, whose children's times start at zero).
-children_us() {
-  times >"$work/times"
-  printf -v "$1" '%s' "$(awk 'NR == 2 {
-    t = 0
-    for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
-    printf "%d", t * 1e6 }' "$work/times")"
-}
-
 
 declare -A runs=()  # "<figure>_<A|B>" -> space-separated figures of the runs
 add() { runs[$1]+="$2 "; }

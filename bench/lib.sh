@@ -25,6 +25,23 @@ bg_run() {
 stamp() { local t=${EPOCHREALTIME/[.,]/}; printf -v "$1" '%d' "$((10#$t))"; }
 secs() { awk -v d="$1" 'BEGIN { printf "%.3f", d / 1e6 }'; }
 
+# CPU seconds of a process, or of this shell's children.
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# proc_cpu PID: its user + system CPU so far, in clock ticks (empty if gone).
+proc_cpu() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
+ticks_s() { awk -v t="$1" -v h="$clk_tck" 'BEGIN { printf "%.2f", t / h }'; }
+# children_us VAR: VAR = user + system CPU of the waited-for children of this
+# shell so far, in microseconds (bash's `times`, second line; not in a
+# subshell, whose children's times start at zero). Uses the caller's $work.
+# shellcheck disable=SC2154  # $work is the caller's
+children_us() {
+  times >"$work/times"
+  printf -v "$1" '%s' "$(awk 'NR == 2 {
+    t = 0
+    for (i = 1; i <= 2; i++) { split($i, p, "m"); sub(/s$/, "", p[2]); t += p[1] * 60 + p[2] }
+    printf "%d", t * 1e6 }' "$work/times")"
+}
+
 # median FIGURES...: the middle one (the mean of the middle two for an even count);
 # "fail" if any run failed, empty if there were none.
 median() {

@@ -154,9 +154,6 @@ source "$(dirname "$0")/lib.sh"
 mibps() { awk -v b="$bytes" -v d="$1" 'BEGIN { printf "%.1f", b / 1048576 / (d / 1e6) }'; }
 per_gib() { awk -v n="$1" -v g="$gib" 'BEGIN { printf "%.1f", n / g }'; }
 settle() { sync; sleep 2; }
-# cpu_ticks PID: user + system clock ticks PID has used (its threads' too).
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-cpu_secs() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }'; }
 
 # ctl MNT COMMAND OUT: `echo COMMAND > MNT/ctl`, its reply (readable on the fd
 # that wrote it) in OUT; in the background so a signal reaches the trap.
@@ -256,7 +253,7 @@ amberfs_upload() {
       stamp t1
       note="fill $(secs $((t1 - t0))) s (untimed)"
       local dcpu scpu
-      dcpu=$(cpu_ticks "${daemon_of[$mnt]}") scpu=$(cpu_ticks "$s3rver_pid")
+      dcpu=$(proc_cpu "${daemon_of[$mnt]}") scpu=$(proc_cpu "$s3rver_pid")
       stamp t0
       if ctl "$mnt" "snapshot s1" "$d/snap.out"; then
         stamp ts
@@ -266,8 +263,8 @@ amberfs_upload() {
           snap_us[$r]=$((ts - t0))
           note+=", snapshot $(secs $((ts - t0))) s ($(reply_field "$d/snap.out" chunks_captured) chunks)"
           note+=" + drain $(secs $((t1 - ts))) s = $(secs $((t1 - t0))) s"
-          note+=" (CPU: daemon $(cpu_secs $(($(cpu_ticks "${daemon_of[$mnt]}") - dcpu))) s,"
-          note+=" s3rver $(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu))) s)"
+          note+=" (CPU: daemon $(ticks_s $(($(proc_cpu "${daemon_of[$mnt]}") - dcpu))) s,"
+          note+=" s3rver $(ticks_s $(($(proc_cpu "$s3rver_pid") - scpu))) s)"
         else
           log "amberfs round $r: drain failed: $(tail -n 2 "$d/drain.out")"
         fi
@@ -303,18 +300,18 @@ amberfs_restore() {
     return
   fi
   settle
-  local scpu mcpu
-  local -a timer=()  # mkfs.amberfs's CPU, where GNU time is installed
-  [[ -x /usr/bin/time ]] && timer=(/usr/bin/time -f "%U %S" -o "$d/restore.cpu")
-  scpu=$(cpu_ticks "$s3rver_pid")
+  local scpu mcpu c0 c1
+  scpu=$(proc_cpu "$s3rver_pid")
+  children_us c0
   stamp t0
-  if bg_run "$d/restore.log" "${timer[@]}" "$build/mkfs.amberfs" --restore "$url" --volume "${uuid_of[$r]:-}" --snapshot s1 "$d/restored"; then
+  if bg_run "$d/restore.log" "$build/mkfs.amberfs" --restore "$url" --volume "${uuid_of[$r]:-}" --snapshot s1 "$d/restored"; then
     stamp t1
-    scpu=$(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu)))
-    mcpu=$(awk 'NF == 2 { printf "%.2f", $1 + $2 }' "$d/restore.cpu" 2>/dev/null)
+    children_us c1
+    scpu=$(ticks_s $(($(proc_cpu "$s3rver_pid") - scpu)))
+    mcpu=$(secs $((c1 - c0)))
     if cmp -s "$work/data.bin" "$d/restored/image"; then
       rest=$(mibps $((t1 - t0)))
-      note="$(secs $((t1 - t0))) s, image equal to the bytes written (CPU: mkfs.amberfs ${mcpu:-?} s, s3rver $scpu s)"
+      note="$(secs $((t1 - t0))) s, image equal to the bytes written (CPU: mkfs.amberfs $mcpu s, s3rver $scpu s)"
     else
       note="the restored image DIFFERS from the bytes written"
     fi
@@ -386,22 +383,22 @@ null_client() {
   else
     local list
     list=$(IFS=,; echo "${parts[*]}")
-    scpu=$(cpu_ticks "$s3rver_pid")
+    scpu=$(proc_cpu "$s3rver_pid")
     stamp t0
     if s3_curl "$d/put.log" PUT "" --parallel --parallel-max 4 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
       -T "$work/parts/{$list}" "$endpoint/$bucket/"; then
       stamp t1
       put=$(mibps $((t1 - t0)))
       put_us[$r]=$((t1 - t0))
-      note="PUT $(secs $((t1 - t0))) s (s3rver CPU $(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu))) s)"
+      note="PUT $(secs $((t1 - t0))) s (s3rver CPU $(ticks_s $(($(proc_cpu "$s3rver_pid") - scpu))) s)"
       settle
-      scpu=$(cpu_ticks "$s3rver_pid")
+      scpu=$(proc_cpu "$s3rver_pid")
       stamp t0
       if s3_curl "$d/get.log" GET "" --parallel --parallel-max 12 -H "x-amz-content-sha256: $empty_sha" \
         "$endpoint/$bucket/{$list}" -o /dev/null; then
         stamp t1
         get=$(mibps $((t1 - t0)))
-        note+=", GET $(secs $((t1 - t0))) s (s3rver CPU $(cpu_secs $(($(cpu_ticks "$s3rver_pid") - scpu))) s)"
+        note+=", GET $(secs $((t1 - t0))) s (s3rver CPU $(ticks_s $(($(proc_cpu "$s3rver_pid") - scpu))) s)"
       else
         log "null client round $r: GET failed: $(tail -n 2 "$d/get.log")"
       fi
