@@ -190,7 +190,7 @@ Status Hydrator::FetchUnlocked(const std::vector<uint64_t>& chunks, uint64_t* by
   Result<std::vector<Download>> downloads = PlanDownloads(&slow, wanted);
   if (!downloads.ok()) return fail(downloads.status());
   std::atomic<uint64_t> written{0};
-  auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
+  auto write_blob = [&](const WantedBlob& w, std::span<const uint8_t> data) -> Status {
     for (uint64_t c : w.chunks) {
       const uint64_t off = c * chunk_size_;
       const uint64_t len = std::min<uint64_t>(chunk_size_, volume_size_ - off);

@@ -196,7 +196,7 @@ Status ForEachChunk(Store* store, const SnapshotRecord& record, int threads,
     std::mutex mu;  // guards next and the calls of fn
     std::vector<std::pair<uint64_t, Pointer>> next;
     const uint64_t span = geo.SlotSpan(height);
-    auto read_node = [&](const WantedBlob& w, const std::vector<uint8_t>& bytes) -> Status {
+    auto read_node = [&](const WantedBlob& w, std::span<const uint8_t> bytes) -> Status {
       for (uint64_t first : w.chunks) {  // a node shared by several subtrees (repeated data) is at each
         AMBER_ASSIGN_OR_RETURN(std::vector<Pointer> slots, DecodeIndexNode(geo, bytes, first, height));
         std::lock_guard lk(mu);
@@ -254,7 +254,7 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
       LOG_DEBUG("sync_file_range of %s: %s", image_path.c_str(), std::strerror(errno));
   };
   // Writes one blob at each of its chunks.
-  auto write_blob = [&](const WantedBlob& w, const std::vector<uint8_t>& data) -> Status {
+  auto write_blob = [&](const WantedBlob& w, std::span<const uint8_t> data) -> Status {
     for (uint64_t chunk : w.chunks) {
       const uint64_t off = chunk * record.chunk_size;
       const uint64_t len = std::min<uint64_t>(record.chunk_size, record.volume_size - off);

@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <vector>
 
 #include "amberfs/status.h"
@@ -58,7 +59,9 @@ Result<std::vector<Download>> PlanDownloads(Store* store, const std::vector<std:
 // The bytes of each blob of d, in d.blobs' order.
 Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Download& d);
 
-using BlobSink = std::function<Status(const WantedBlob& blob, const std::vector<uint8_t>& bytes)>;
+// bytes are the blob's as stored, checked against its id, and valid only
+// during the call (a view into the range fetched).
+using BlobSink = std::function<Status(const WantedBlob& blob, std::span<const uint8_t> bytes)>;
 Status FetchAll(Store* store, const std::vector<Download>& downloads, int threads, const BlobSink& got);
 // A sink that hands `got` each blob's plaintext (VolumeCodec::Decode as role).
 BlobSink Decoded(const VolumeCodec& codec, BlobRole role, BlobSink got);

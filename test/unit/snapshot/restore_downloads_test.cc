@@ -142,9 +142,9 @@ TEST_CASE("restore downloads: from a damaged blob on, a range is fetched blob by
   REQUIRE(plan->size() == 1);
   std::map<uint64_t, std::vector<uint8_t>> at;
   size_t calls = 0;
-  Status st = FetchAll(rig.store.get(), *plan, 1, [&](const WantedBlob& w, const std::vector<uint8_t>& bytes) {
+  Status st = FetchAll(rig.store.get(), *plan, 1, [&](const WantedBlob& w, std::span<const uint8_t> bytes) {
     ++calls;
-    for (uint64_t chunk : w.chunks) at[chunk] = bytes;
+    for (uint64_t chunk : w.chunks) at[chunk].assign(bytes.begin(), bytes.end());
     return Status::OK();
   });
   REQUIRE_MESSAGE(st.ok(), st.ToString());
