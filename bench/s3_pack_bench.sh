@@ -44,6 +44,11 @@
 #            each amberfs run the CPU seconds of the daemon (or of
 #            mkfs.amberfs) and of s3rver in the timed window are shown: on a
 #            small machine their sum over the CPUs is a floor on the time.
+#            Then the same PUT in amberfs's request shape: each 16 MiB object
+#            followed by a 12,352-byte one (a full pack's index object: 256
+#            entries of 48 bytes and the trailer, docs/FORMATS.md) under
+#            packs/ and index/ names, 4 at a time: what the per-pack index
+#            objects cost the server, shown beside the plain PUT.
 #
 #   bash bench/s3_pack_bench.sh [BUILD_DIR]                    (as root)
 #
@@ -373,7 +378,7 @@ amberfs_clone() {
 # null_client ROUND: the bytes as 16 MiB objects PUT (4 at a time), then GET
 # to /dev/null (12 at a time), by curl into bucket ceiling-rN, each timed.
 null_client() {
-  local r=$1 d=$work/r$1/ceiling bucket=ceiling-r$1 put=fail get=fail note="" t0 t1 scpu
+  local r=$1 d=$work/r$1/ceiling bucket=ceiling-r$1 put=fail get=fail shape=fail note="" t0 t1 scpu
   local -a parts
   mkdir -p "$d"
   mapfile -t parts < <(find "$work/parts" -type f -printf '%f\n' | sort)
@@ -402,6 +407,7 @@ null_client() {
       else
         log "null client round $r: GET failed: $(tail -n 2 "$d/get.log")"
       fi
+      shaped_put "$r" "$d" parts
     else
       log "null client round $r: PUT failed: $(tail -n 2 "$d/put.log")"
     fi
@@ -411,9 +417,38 @@ null_client() {
     ceil=$(mibps $((snap_us[$r] + put_us[$r])))
     note+="; with amberfs's snapshot of this round: $(secs $((snap_us[$r] + put_us[$r]))) s"
   fi
-  add n_put "$put"; add n_get "$get"; add n_up "$ceil"
+  add n_put "$put"; add n_get "$get"; add n_up "$ceil"; add n_shape "$shape"
   rm -rf "$d"
-  printf '  curl     round %d null client: PUT %s MiB/s, GET %s MiB/s; %s\n' "$r" "$put" "$get" "$note"
+  printf '  curl     round %d null client: PUT %s MiB/s, GET %s MiB/s, PUT with index objects %s MiB/s; %s\n' \
+    "$r" "$put" "$get" "$shape" "$note"
+}
+
+# shaped_put ROUND DIR PARTS_ARRAY_NAME: null_client's PUT again, into bucket
+# shape-rN, each part followed by an index-object-sized one; sets shape and
+# adds to note (null_client's locals).
+shaped_put() {
+  local r=$1 d=$2 bucket=shape-r$1 t0 t1 scpu p
+  local -n names=$3
+  head -c 12352 /dev/urandom >"$d/index.bin"
+  for p in "${names[@]}"; do
+    printf 'url = "%s/%s/packs/%s"\nupload-file = "%s"\n' "$endpoint" "$bucket" "$p" "$work/parts/$p"
+    printf 'url = "%s/%s/index/%s"\nupload-file = "%s"\n' "$endpoint" "$bucket" "$p" "$d/index.bin"
+  done >"$d/shape.cfg"
+  if ! make_bucket "$bucket" "$d/shape-bucket.log"; then
+    log "null client round $r: bucket $bucket: $(tail -n 2 "$d/shape-bucket.log")"
+    return
+  fi
+  settle
+  scpu=$(proc_cpu "$s3rver_pid")
+  stamp t0
+  if s3_curl "$d/shape.log" PUT "" --parallel --parallel-max 4 -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
+    -K "$d/shape.cfg"; then
+    stamp t1
+    shape=$(mibps $((t1 - t0)))
+    note+=", PUT with index objects $(secs $((t1 - t0))) s (s3rver CPU $(ticks_s $(($(proc_cpu "$s3rver_pid") - scpu))) s)"
+  else
+    log "null client round $r: PUT with index objects failed: $(tail -n 2 "$d/shape.log")"
+  fi
 }
 
 # --- s3backer ------------------------------------------------------------------
@@ -537,7 +572,7 @@ for r in $(seq "$rounds"); do
   mkdir -p "$work/r$r/amberfs" "$work/r$r/s3backer" "$work/r$r/restic"
   if ! start_s3rver "$work/r$r"; then
     add a_up fail; add a_objs fail; add a_rest fail; add c_time fail; add c_read fail
-    add n_put fail; add n_get fail; add n_up fail
+    add n_put fail; add n_get fail; add n_up fail; add n_shape fail
     ((have_s3backer)) && { add s_up fail; add s_objs fail; }
     ((have_restic)) && { add r_rest fail; add r_objs fail; }
     continue
@@ -564,7 +599,7 @@ done
 
 # --- the table -------------------------------------------------------------------
 declare -A med=()
-for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up; do
+for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up n_shape; do
   # shellcheck disable=SC2086  # a list of figures
   med[$k]=$(median ${runs[$k]:-})
   [[ ${med[$k]} =~ ^[0-9.]+$ ]] && med[$k]=$(printf '%.1f' "${med[$k]}")
@@ -587,6 +622,8 @@ rr=$(ratio "${med[a_rest]}" "${med[r_rest]:-}")
 row "restore MiB/s" "${med[a_rest]:--}" "" "${med[r_rest]:--}" "$rr vs restic" ">= 2x restic restore" "$(verdict "$rr" ">=" 2)"
 rn=$(ratio "${med[n_up]}" "${med[s_up]:-}")
 row "  ceiling MiB/s" "${med[n_up]:--}" "" "" "$rn vs s3backer" "snapshot + null-client PUT" ""
+rs=$(ratio "${med[n_shape]}" "${med[n_put]}")
+row "  null PUT + index" "${med[n_shape]:--}" "" "" "$rs vs plain PUT" "amberfs's request shape" ""
 rg=$(ratio "${med[n_get]}" "${med[r_rest]:-}")
 row "  null-client GET MiB/s" "${med[n_get]:--}" "" "" "$rg vs restic" "s3rver serving, no client work" ""
 row "objects per GiB" "${med[a_objs]:--}" "${med[s_objs]:--}" "${med[r_objs]:--}" "" "amberfs <= 200" \
@@ -596,5 +633,6 @@ row "clone s" "${med[c_time]:--}" "" "" "" "< 3 s (1 GiB)" "$(verdict "${med[c_t
 row "clone read MiB/s" "${med[c_read]:--}" "" "" "$rc vs restore" ">= 0.5x amberfs restore" "$(verdict "$rc" ">=" 0.5)"
 echo "(medians of $rounds rounds of $size; upload: amberfs snapshot + drain, s3backer $sb_block blocks dd + unmount;" \
   "ceiling: amberfs's snapshot + curl PUT of the bytes as 16 MiB objects, curl GET of them to /dev/null;" \
+  "null PUT + index: the same PUT with a 12,352-byte object after each 16 MiB one;" \
   "restore: mkfs.amberfs --restore, restic restore; clone: mkfs.amberfs --clone, then dd of the mounted clone; objects in each bucket per GiB written)"
 echo "s3_pack_bench took $(($(date +%s) - t_start)) s"
