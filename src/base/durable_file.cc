@@ -80,6 +80,57 @@ Result<size_t> PreadFull(int fd, void* data, size_t size, off_t offset, const st
   return done;
 }
 
+Result<FileToRead> OpenFileToRead(const std::string& path, int extra_flags, const std::string& what) {
+  FileToRead file;
+  file.fd.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags));
+  if (!file.fd.valid()) {
+    if (errno == ENOENT) return Status::Error(ENOENT, what + " not found");
+    return Status::FromErrno(errno, "open " + path);
+  }
+  struct stat st;
+  if (::fstat(file.fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
+  if (!S_ISREG(st.st_mode)) return Status::Error(ENOENT, what + " not found (" + path + " is not a file)");
+  file.size = static_cast<uint64_t>(st.st_size);
+  return file;
+}
+
+Result<size_t> ReadFileInto(const std::string& path, size_t max_size, AlignedBuffer* into, const std::string& what) {
+  constexpr size_t kAlign = 4096;
+  bool direct = true;
+  Result<FileToRead> file = OpenFileToRead(path, O_DIRECT, what);
+  if (file.status().code() == EINVAL) {  // a file system without O_DIRECT
+    direct = false;
+    file = OpenFileToRead(path, 0, what);
+  }
+  if (!file.ok()) return file.status();
+  UniqueFd& fd = file->fd;
+  const size_t size = static_cast<size_t>(file->size);
+  if (size > max_size)
+    return Status::Error(EBADMSG, what + ": " + std::to_string(size) + " bytes, more than the " +
+                                      std::to_string(max_size) + " allowed");
+  // Whole aligned blocks: an O_DIRECT read ends at the end of the file.
+  const size_t span = (size + kAlign - 1) / kAlign * kAlign;
+  if (into->size() < span) *into = AlignedBuffer::Uninitialized(span, kAlign);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd.get(), into->data() + done, span - done, static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINVAL && direct) {
+      // The open took O_DIRECT but the reads are refused (or a short read
+      // left an unaligned offset): the rest through the page cache.
+      direct = false;
+      fd.Reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid()) return Status::FromErrno(errno, "open " + path);
+      continue;
+    }
+    if (n < 0) return Status::FromErrno(errno, "read " + path);
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  if (done != size) return Status::Error(EBADMSG, what + " changed size while read");
+  return size;
+}
+
 Result<std::vector<uint8_t>> ReadWholeFd(int fd, size_t max_size, const std::string& what) {
   struct stat st;
   if (::fstat(fd, &st) != 0) return Status::FromErrno(errno, "stat " + what);

@@ -360,15 +360,9 @@ Status DiskStore::PutObject(std::string_view name, std::span<const uint8_t> byte
 
 Result<std::vector<uint8_t>> ReadObjectFileRange(const std::string& path, uint64_t offset, uint64_t length,
                                                  const std::string& what) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) return Status::Error(ENOENT, what + " not found");
-    return Status::FromErrno(errno, "open " + path);
-  }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0) return Status::FromErrno(errno, "stat " + path);
-  if (!S_ISREG(st.st_mode)) return Status::Error(ENOENT, what + " not found (" + path + " is not a file)");
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  AMBER_ASSIGN_OR_RETURN(FileToRead file, OpenFileToRead(path, 0, what));
+  const UniqueFd& fd = file.fd;
+  const uint64_t size = file.size;
   if (length == 0) {
     if (size > kMaxPackBytes)
       return Status::Error(EBADMSG, what + ": " + std::to_string(size) + " bytes, more than a pack may have");

@@ -3,6 +3,7 @@
 #include "store/pack_objects.h"
 
 #include <cerrno>
+#include <cstring>
 
 #include "base/byte_order.h"
 #include "store/store.h"
@@ -29,6 +30,12 @@ Status NoObjects(const Store& store) {
 
 Status Store::PutObject(std::string_view, std::span<const uint8_t>) { return NoObjects(*this); }
 Result<std::vector<uint8_t>> Store::GetObjectRange(std::string_view, uint64_t, uint64_t) { return NoObjects(*this); }
+Result<size_t> Store::ReadObjectInto(std::string_view name, AlignedBuffer* into) {
+  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, GetObjectRange(name, 0, 0));
+  if (into->size() < bytes.size()) *into = AlignedBuffer::Uninitialized(bytes.size());
+  if (!bytes.empty()) std::memcpy(into->data(), bytes.data(), bytes.size());
+  return bytes.size();
+}
 Status Store::ListObjects(std::string_view, const std::function<Status(std::string_view)>&) {
   return NoObjects(*this);
 }

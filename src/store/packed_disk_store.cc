@@ -238,6 +238,14 @@ Result<std::vector<uint8_t>> PackedDiskStore::GetObjectRange(std::string_view na
   return ReadObjectFileRange(PackPath(pack), offset, length, "pack " + pack.Hex() + " in " + Describe());
 }
 
+Result<size_t> PackedDiskStore::ReadObjectInto(std::string_view name, AlignedBuffer* into) {
+  AMBER_RETURN_IF_ERROR(ValidateObjectName(name).Annotate(Describe()));
+  if (!name.starts_with("packs/"))
+    return Status::Error(ENOTSUP, Describe() + " keeps no index objects (" + std::string(name) + ")");
+  const Pointer pack = ObjectNamePack(name);
+  return ReadFileInto(PackPath(pack), kMaxPackBytes, into, "pack " + pack.Hex() + " in " + Describe());
+}
+
 Result<std::vector<Pointer>> PackedDiskStore::PackBlobs(const Pointer& pack) {
   AMBER_ASSIGN_OR_RETURN(std::unique_ptr<PackReader> reader, PackReader::Open(PackPath(pack), pack, pack_tables()));
   std::vector<Pointer> blobs;

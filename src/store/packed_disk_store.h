@@ -133,6 +133,7 @@ class PackedDiskStore : public Store, public BlobInventory {
   // Pack objects (pack_objects.h): only reads, of the packs it holds (what
   // a pack's upload sends). Its other object calls are ENOTSUP.
   Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override;
+  Result<size_t> ReadObjectInto(std::string_view name, AlignedBuffer* into) override;
 
   Status ListBlobInfo(const std::function<Status(const BlobInfo&)>& fn) override;
   Result<uint64_t> BlobDiskSize(const Pointer& key) override;

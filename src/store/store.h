@@ -37,6 +37,7 @@
 
 #include "store/pointer.h"
 #include "amberfs/status.h"
+#include "base/aligned_buffer.h"
 
 namespace amberfs {
 
@@ -141,6 +142,12 @@ class Store {
   // object is missing (the message names it and the store); EBADMSG if it is
   // shorter than offset + length.
   virtual Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length);
+  // The whole object into *into (reused when large enough, else replaced),
+  // its bytes at into->data(); returns how many. Errors as GetObjectRange.
+  // For an object read to be sent on (a pack's upload): the fast store reads
+  // it with O_DIRECT into the caller's reused buffer (ReadFileInto). The
+  // default is GetObjectRange and a copy.
+  virtual Result<size_t> ReadObjectInto(std::string_view name, AlignedBuffer* into);
   // Calls fn for every object under prefix ("packs/" or "index/", else
   // EINVAL), in sorted order; stops at and returns fn's first error.
   virtual Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn);

@@ -508,23 +508,47 @@ void UploadQueue::RunBlobJob(const Job& job) {
   RetryOrDrop(job, error);  // the stores' errors name the blob
 }
 
+AlignedBuffer UploadQueue::TakePackBuffer() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (pack_buffers_.empty()) return AlignedBuffer();
+  AlignedBuffer buffer = std::move(pack_buffers_.back());
+  pack_buffers_.pop_back();
+  return buffer;
+}
+
+void UploadQueue::GiveBackPackBuffer(AlignedBuffer buffer) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Kept while uploads wait (a snapshot's packs go one after another); with
+  // none waiting the memory goes back.
+  if (schedule_.empty()) {
+    pack_buffers_.clear();
+    return;
+  }
+  if (pack_buffers_.size() < static_cast<size_t>(kMaxPacksInFlight)) pack_buffers_.push_back(std::move(buffer));
+}
+
 void UploadQueue::RunPackJob(const Job& job) {
   Status error;
-  auto pack = fast_.GetObjectRange(PackObjectName(job.key), 0, 0);
-  if (pack.ok()) {
-    if (!rate_limiter_.Acquire(pack->size())) return;  // stopping: the upload stays pending
-    error = PutPack(slow_, job.key, *pack);
-    if (error.ok()) return CompleteJob(job, true, pack->size());
-  } else if (pack.status().code() == ENOENT || pack.status().code() == EBADMSG) {
+  // Read into a buffer the pack before this one used: a fresh 16 MiB each
+  // time, and the page cache's copy, cost page faults (see ReadFileInto).
+  AlignedBuffer buffer = TakePackBuffer();
+  Result<size_t> size = fast_.ReadObjectInto(PackObjectName(job.key), &buffer);
+  if (size.ok()) {
+    bool stopping = !rate_limiter_.Acquire(*size);
+    if (!stopping) error = PutPack(slow_, job.key, std::span<const uint8_t>(buffer.data(), *size));
+    GiveBackPackBuffer(std::move(buffer));
+    if (stopping) return;  // the upload stays pending
+    if (error.ok()) return CompleteJob(job, true, *size);
+  } else if (size.status().code() == ENOENT || size.status().code() == EBADMSG) {
     // The only copy is gone or bad. An earlier upload may have made it already.
     // Read with no tables: a sealed table (EACCES) under this pack's name
     // is as present as an open one.
     auto in_slow = GetPackIndex(slow_, job.key, nullptr);
     if (in_slow.ok() || in_slow.status().code() == EACCES) return CompleteJob(job, true);
-    if (in_slow.status().code() == ENOENT) return AbandonLostBlob(job, pack.status());
+    if (in_slow.status().code() == ENOENT) return AbandonLostBlob(job, size.status());
     error = in_slow.status();
   } else {
-    error = pack.status();
+    error = size.status();
   }
   RetryOrDrop(job, error);
 }

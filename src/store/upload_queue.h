@@ -189,6 +189,11 @@ class UploadQueue {
   void RegisterLocked(Job job);
   // Picks a runnable job. Returns nullptr and the time to wake otherwise.
   Job* PickJobLocked(Clock::time_point now, Clock::time_point* wake);
+  // A buffer to read a pack into for its upload: one a pack before used, or
+  // an empty one; given back after the PUT (kept while packs wait, at most
+  // kMaxPacksInFlight).
+  AlignedBuffer TakePackBuffer();
+  void GiveBackPackBuffer(AlignedBuffer buffer);
   // Its key has no upload in flight, and a pack job has a pack slot.
   bool RunnableLocked(const Job& job) const;
   void WorkerLoop();
@@ -244,6 +249,7 @@ class UploadQueue {
   bool ref_in_flight_ = false;
   std::unordered_map<Pointer, int> keys_in_flight_;  // blob jobs in flight, by key
   int packs_in_flight_ = 0;                          // pack jobs in flight (<= kMaxPacksInFlight)
+  std::vector<AlignedBuffer> pack_buffers_;          // TakePackBuffer's spares
   SlowStoreHealth health_;
   Marker marker_;
   int reserved_puts_ = 0;  // Puts between ReservePut and AddBlob

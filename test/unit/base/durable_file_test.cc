@@ -115,3 +115,34 @@ TEST_CASE("durable file: a large file reads back exact, with O_DIRECT or without
     CHECK(AllEntriesIn(dir.path()) == 4);
   }
 }
+
+// ReadFileInto: exact bytes for sizes that end mid-block and on a block, into
+// a buffer reused when large enough, where O_DIRECT works (/tmp) and where
+// it does not (tmpfs); absent and oversized files are errors, not reads.
+TEST_CASE("durable file: ReadFileInto reads whole files exact into a reused buffer, with O_DIRECT or without") {
+  for (const char* base : {"/tmp", "/dev/shm"}) {
+    TempDir dir("durable-into", base);
+    REQUIRE(!dir.path().empty());
+    amberfs::AlignedBuffer buffer;
+    const uint8_t* first_data = nullptr;
+    // Largest first: the later, smaller files must reuse its buffer.
+    for (size_t size : {(size_t{2} << 20) + 123, size_t{1} << 20, size_t{4097}, size_t{4096}, size_t{1}, size_t{0}}) {
+      std::vector<uint8_t> data(size);
+      for (size_t i = 0; i < size; ++i) data[i] = static_cast<uint8_t>((i * 2654435761u + size) >> 11);
+      const std::string path = dir.path() + "/f" + std::to_string(size);
+      REQUIRE(amberfs::WriteFileAtomic(dir.path(), "f" + std::to_string(size), data, /*no_replace=*/false).ok());
+      auto got = amberfs::ReadFileInto(path, size_t{4} << 20, &buffer, "file " + path);
+      REQUIRE_MESSAGE(got.ok(), got.status().ToString());
+      REQUIRE(*got == size);
+      CHECK_MESSAGE(std::equal(data.begin(), data.end(), buffer.data()), base << ": " << size << " bytes");
+      CHECK(reinterpret_cast<uintptr_t>(buffer.data()) % 4096 == 0);
+      if (first_data == nullptr) first_data = buffer.data();
+      CHECK_MESSAGE(buffer.data() == first_data, "the buffer was replaced for " << size << " bytes");
+    }
+    auto absent = amberfs::ReadFileInto(dir.path() + "/none", 1 << 20, &buffer, "file none");
+    CHECK(absent.status().code() == ENOENT);
+    CHECK(absent.status().message().find("file none not found") != std::string::npos);
+    auto large = amberfs::ReadFileInto(dir.path() + "/f4097", 4096, &buffer, "file f4097");
+    CHECK(large.status().code() == EBADMSG);
+  }
+}
