@@ -227,22 +227,23 @@ Result<std::vector<uint8_t>> PackedDiskStore::Get(const Pointer& key) {
   return ReadPackedBlob(fd.get(), path, key, where->offset, where->length);
 }
 
-Result<std::vector<uint8_t>> PackedDiskStore::GetObjectRange(std::string_view name, uint64_t offset,
-                                                             uint64_t length) {
+Result<Pointer> PackedDiskStore::PackOfObject(std::string_view name) const {
   // A pack object is a sealed pack's bytes, which this store keeps as
   // packs/<hex> (the upload of a pack reads it here).
   AMBER_RETURN_IF_ERROR(ValidateObjectName(name).Annotate(Describe()));
   if (!name.starts_with("packs/"))
     return Status::Error(ENOTSUP, Describe() + " keeps no index objects (" + std::string(name) + ")");
-  const Pointer pack = ObjectNamePack(name);
+  return ObjectNamePack(name);
+}
+
+Result<std::vector<uint8_t>> PackedDiskStore::GetObjectRange(std::string_view name, uint64_t offset,
+                                                             uint64_t length) {
+  AMBER_ASSIGN_OR_RETURN(const Pointer pack, PackOfObject(name));
   return ReadObjectFileRange(PackPath(pack), offset, length, "pack " + pack.Hex() + " in " + Describe());
 }
 
 Result<size_t> PackedDiskStore::ReadObjectInto(std::string_view name, AlignedBuffer* into) {
-  AMBER_RETURN_IF_ERROR(ValidateObjectName(name).Annotate(Describe()));
-  if (!name.starts_with("packs/"))
-    return Status::Error(ENOTSUP, Describe() + " keeps no index objects (" + std::string(name) + ")");
-  const Pointer pack = ObjectNamePack(name);
+  AMBER_ASSIGN_OR_RETURN(const Pointer pack, PackOfObject(name));
   return ReadFileInto(PackPath(pack), kMaxPackBytes, into, "pack " + pack.Hex() + " in " + Describe());
 }
 

@@ -162,6 +162,9 @@ class PackedDiskStore : public Store, public BlobInventory {
                   PackedDiskStoreOptions options)
       : loose_(std::move(loose)), index_(std::move(index)), packs_dir_(std::move(packs_dir)), options_(options) {}
   std::string PackPath(const Pointer& pack) const { return packs_dir_ + "/" + pack.Hex(); }
+  // The pack a pack object's name is of: EINVAL for an invalid name, ENOTSUP
+  // for an index object (this store keeps none).
+  Result<Pointer> PackOfObject(std::string_view name) const;
   // key of pack is evicted (`evicting`) or deleted: once no live blob of a
   // pack an eviction has begun on is left unevicted, its file goes.
   Status ForgetEvictable(const Pointer& pack, const Pointer& key, bool evicting);
