@@ -2,12 +2,8 @@
 // restore_steps.h).
 #include "snapshot/restore_steps.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <map>
 #include <mutex>
 
@@ -17,6 +13,7 @@
 #include "base/unique_fd.h"
 #include "snapshot/catalog.h"
 #include "snapshot/change_tracker.h"
+#include "snapshot/image_writer.h"
 #include "snapshot/index_tree.h"
 #include "snapshot/internal.h"
 #include "snapshot/restore_downloads.h"
@@ -27,9 +24,6 @@
 
 namespace amberfs {
 namespace {
-
-// How many bytes of the image a restore writes between write-back kicks.
-constexpr uint64_t kRestoreWriteBehind = uint64_t{32} << 20;
 
 std::string Describe(const std::vector<StoredVolume>& volumes) {
   std::string s;
@@ -228,31 +222,12 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
   // By ranges of packs where the store keeps them so: one request for many chunks.
   AMBER_ASSIGN_OR_RETURN(std::vector<Download> downloads, PlanDownloads(store, chunks));
 
-  UniqueFd fd(::open(image_path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid()) return Status::FromErrno(errno, "open image " + image_path);
+  AMBER_ASSIGN_OR_RETURN(std::unique_ptr<ImageWriter> image, ImageWriter::Open(image_path));
 
   RestoreStats stats;
   stats.chunks = record.chunk_count();
   std::atomic<uint64_t> done{0}, bytes{0};
   std::mutex mu;  // serialises progress calls
-  // Serialises the image writes. The file system does already (a buffered
-  // write holds the inode's lock), but there the other writers spin for it:
-  // with 12 threads on 2 cores the spinning took a core from verifying and
-  // decrypting (perf: rwsem_spin_on_owner 14% of an encrypted restore's CPU,
-  // and the writer's copy ran at half speed). Here the waiters sleep.
-  std::mutex write_mu;
-  // The image's write-back starts as it fills, every kRestoreWriteBehind
-  // bytes, rather than at the final fdatasync: with RAM for the whole image
-  // the kernel kept it all dirty until then, and that fdatasync took 0.5 s
-  // of a 1 GiB restore after the last download. A hint: a failure only
-  // leaves the work to the fdatasync.
-  std::atomic<uint64_t> unflushed{0};
-  auto write_behind = [&](uint64_t len) {
-    uint64_t now = unflushed.fetch_add(len) + len;
-    if (now < kRestoreWriteBehind || !unflushed.compare_exchange_strong(now, 0)) return;
-    if (::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE) != 0)
-      LOG_DEBUG("sync_file_range of %s: %s", image_path.c_str(), std::strerror(errno));
-  };
   // Writes one blob at each of its chunks.
   auto write_blob = [&](const WantedBlob& w, std::span<const uint8_t> data) -> Status {
     for (uint64_t chunk : w.chunks) {
@@ -261,11 +236,7 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
       if (data.size() != len)
         return Status::Error(EBADMSG, "chunk " + std::to_string(chunk) + " is " + std::to_string(data.size()) +
                                           " bytes, expected " + std::to_string(len));
-      {
-        std::lock_guard wl(write_mu);
-        AMBER_RETURN_IF_ERROR(PwriteAll(fd.get(), data.data(), len, static_cast<off_t>(off), image_path));
-      }
-      write_behind(len);
+      AMBER_RETURN_IF_ERROR(image->Add(off, data));
       const uint64_t n = done.fetch_add(1) + 1;
       bytes += len;
       std::lock_guard lk(mu);
@@ -275,8 +246,7 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
   };
   AMBER_RETURN_IF_ERROR(
       FetchAll(store, downloads, threads, Decoded(codec, BlobRole::kChunk, write_blob)).Annotate("restore"));
-  if (::fdatasync(fd.get()) != 0) return Status::FromErrno(errno, "fdatasync " + image_path);
-  AMBER_RETURN_IF_ERROR(fd.Close());
+  AMBER_RETURN_IF_ERROR(image->Finish());
   if (progress && chunks.empty()) progress(RestoreProgress{0, 0, 0});
   stats.downloaded = done.load();
   stats.bytes = bytes.load();

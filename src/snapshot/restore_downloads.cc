@@ -38,6 +38,15 @@ Result<std::vector<Download>> PlanDownloads(Store* store, const std::vector<std:
       downloads.push_back(std::move(single));
     }
   }
+  // A range's blobs are handed on in the order of the chunks they fill, not
+  // of their offsets: a pack holds a stretch of the volume's chunks, but in
+  // the order the snapshot's hashing threads finished them (interleaved runs
+  // of 8), and the image writer writes adjacent chunks as one request.
+  auto add = [&downloads](Download d) {
+    std::sort(d.blobs.begin(), d.blobs.end(),
+              [](const WantedBlob& a, const WantedBlob& b) { return a.chunks.front() < b.chunks.front(); });
+    downloads.push_back(std::move(d));
+  };
   for (auto& [pack, blobs] : by_pack) {
     std::sort(blobs.begin(), blobs.end(),
               [](const WantedBlob& a, const WantedBlob& b) { return a.where.offset < b.where.offset; });
@@ -45,7 +54,7 @@ Result<std::vector<Download>> PlanDownloads(Store* store, const std::vector<std:
     for (WantedBlob& w : blobs) {
       const uint64_t begin = w.where.offset, end = begin + w.where.length;
       if (!d.blobs.empty() && (begin > d.offset + d.length + kMaxDownloadGap || end - d.offset > kMaxDownloadBytes)) {
-        downloads.push_back(std::move(d));
+        add(std::move(d));
         d = Download();
       }
       if (d.blobs.empty()) {
@@ -55,7 +64,7 @@ Result<std::vector<Download>> PlanDownloads(Store* store, const std::vector<std:
       d.length = std::max(d.length, end - d.offset);
       d.blobs.push_back(std::move(w));
     }
-    if (!d.blobs.empty()) downloads.push_back(std::move(d));
+    if (!d.blobs.empty()) add(std::move(d));
   }
   return downloads;
 }

@@ -6,8 +6,11 @@
 // not in a pack, or a store that is not a SlowPacks, are single downloads:
 // store->Get). Within a pack the wanted blobs, in offset order, are
 // coalesced into ranges: a gap of more than kMaxDownloadGap bytes, or a
-// range reaching kMaxDownloadBytes, starts a new one. A blob wanted at
-// several chunk positions is fetched once and written at each.
+// range reaching kMaxDownloadBytes, starts a new one. A range's blobs are
+// then listed, and handed on, in the order of the first chunk each fills (a
+// pack's chunks are in the order the snapshot hashed them, not adjacent
+// ones together). A blob wanted at several chunk positions is fetched once
+// and written at each.
 //
 // FetchDownload reads one range with one request (GetObjectRange of the
 // pack object) and returns each blob's bytes, every one checked against its
@@ -50,7 +53,7 @@ struct WantedBlob {
 struct Download {
   Pointer pack;  // null: one blob, by store->Get
   uint64_t offset = 0, length = 0;  // the range of the pack object
-  std::vector<WantedBlob> blobs;    // in offset order
+  std::vector<WantedBlob> blobs;    // by their first chunk
 };
 
 // The downloads that fetch every (chunk, pointer) of chunks.

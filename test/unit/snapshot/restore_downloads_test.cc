@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <map>
 
 #include "store/disk_store.h"
@@ -80,6 +81,29 @@ TEST_CASE("restore downloads: one range per pack, a blob wanted twice fetched on
   rig.counted->Reset();
   CHECK(FetchAll(rig.store.get(), *plan) == want);
   CHECK(rig.counted->gets == 3);  // one request per download, not per chunk
+}
+
+// A pack's blobs are in the order the snapshot hashed them, not the order of
+// the chunks they fill: a range hands them on by chunk, so that the image
+// writer sees adjacent chunks together.
+TEST_CASE("restore downloads: a range's blobs are handed on in the order of their chunks, not of the pack") {
+  Rig rig;
+  std::vector<std::pair<uint64_t, Pointer>> chunks;
+  const size_t n = rig.a.blobs.size();
+  for (size_t i = 0; i < n; ++i) chunks.emplace_back(n - 1 - i, Pointer::Of(rig.a.blobs[i]));  // reversed
+  std::sort(chunks.begin(), chunks.end());
+  auto plan = PlanDownloads(rig.store.get(), chunks);
+  REQUIRE(plan.ok());
+  REQUIRE(plan->size() == 1);
+  std::vector<uint64_t> order;
+  Status st = FetchAll(rig.store.get(), *plan, 1, [&](const WantedBlob& w, std::span<const uint8_t> bytes) {
+    order.push_back(w.chunks.front());
+    CHECK(Pointer::Of(bytes) == Pointer::Of(rig.a.blobs[n - 1 - w.chunks.front()]));
+    return Status::OK();
+  });
+  REQUIRE_MESSAGE(st.ok(), st.ToString());
+  REQUIRE(order.size() == n);
+  for (size_t i = 0; i < n; ++i) CHECK(order[i] == i);
 }
 
 TEST_CASE("restore downloads: a gap over 1 MiB splits a pack's range; a store without packs is blob by blob") {
