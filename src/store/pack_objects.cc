@@ -30,6 +30,11 @@ Status NoObjects(const Store& store) {
 
 Status Store::PutObject(std::string_view, std::span<const uint8_t>) { return NoObjects(*this); }
 Result<std::vector<uint8_t>> Store::GetObjectRange(std::string_view, uint64_t, uint64_t) { return NoObjects(*this); }
+Status Store::GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,
+                                 std::vector<uint8_t>* into) {
+  AMBER_ASSIGN_OR_RETURN(*into, GetObjectRange(name, offset, length));
+  return Status::OK();
+}
 Result<size_t> Store::ReadObjectInto(std::string_view name, AlignedBuffer* into) {
   AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, GetObjectRange(name, 0, 0));
   if (into->size() < bytes.size()) *into = AlignedBuffer::Uninitialized(bytes.size());

@@ -193,10 +193,10 @@ S3Client::S3Client(S3StoreOptions options) : options_(std::move(options)) {
 
 S3Client::~S3Client() = default;
 
-Result<S3Response> S3Client::Execute(const S3Request& req) {
+Result<S3Response> S3Client::Execute(const S3Request& req, std::vector<uint8_t> body) {
   const int attempts = std::max(1, req.attempts > 0 ? req.attempts : options_.max_attempts);
   for (int attempt = 1;; ++attempt) {
-    Attempt a = PerformOnce(req);
+    Attempt a = PerformOnce(req, std::move(body));
     if (a.too_large) {
       return Status::Error(EBADMSG, describe() + ": " + req.what + ": the response is larger than " +
                                         std::to_string(req.max_body) + " bytes, more than it can hold; not read further");
@@ -219,6 +219,7 @@ Result<S3Response> S3Client::Execute(const S3Request& req) {
     }
     LOG_DEBUG("%s: %s: %s; retrying (%d of %d)", describe().c_str(), req.what.c_str(), failure.c_str(), attempt + 1,
               attempts);
+    body = std::move(a.response.body);  // the next try receives into the same memory
     std::this_thread::sleep_for(Backoff(attempt));
   }
 }
@@ -263,8 +264,10 @@ void S3Client::ReturnHandle(Easy h) {
   if (idle_.size() < kMaxIdleHandles) idle_.push_back(std::move(h));
 }
 
-S3Client::Attempt S3Client::PerformOnce(const S3Request& req) {
+S3Client::Attempt S3Client::PerformOnce(const S3Request& req, std::vector<uint8_t> body) {
   Attempt a;
+  body.clear();
+  a.response.body = std::move(body);
   Easy h = TakeHandle();
   if (!h) {
     a.curl = CURLE_OUT_OF_MEMORY;

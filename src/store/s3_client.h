@@ -94,8 +94,11 @@ class S3Client {
   // Runs a request with retries. A response that is not retriable, or still
   // failing after the last try, comes back as an S3Response (so the caller
   // can give 404 its own meaning); transport failures are EIO, an oversized
-  // body EBADMSG.
-  Result<S3Response> Execute(const S3Request& req);
+  // body EBADMSG. The response body is received into `body`'s memory (its
+  // contents are dropped, its capacity kept): a caller that reads many large
+  // ranges passes the same vector back each time and its pages are reused,
+  // not fresh ones faulted in for every response.
+  Result<S3Response> Execute(const S3Request& req, std::vector<uint8_t> body = {});
 
   // The Status for a response that is not a success: 404 ENOENT, 403 EACCES,
   // anything else EIO; the message carries the S3 error code and message.
@@ -112,7 +115,7 @@ class S3Client {
   using Easy = std::unique_ptr<CURL, EasyDeleter>;
 
   std::chrono::milliseconds Backoff(int attempt) const;
-  Attempt PerformOnce(const S3Request& req);
+  Attempt PerformOnce(const S3Request& req, std::vector<uint8_t> body);
   Easy TakeHandle();
   void ReturnHandle(Easy handle);
 

@@ -80,7 +80,8 @@ class S3Store::Impl {
 
   // Bytes [offset, offset + length) of object, or all of it (length 0, at
   // most kMaxPackBytes): store.h's GetObjectRange.
-  Result<std::vector<uint8_t>> ReadRange(const std::string& object, uint64_t offset, uint64_t length) {
+  Result<std::vector<uint8_t>> ReadRange(const std::string& object, uint64_t offset, uint64_t length,
+                                         std::vector<uint8_t> body = {}) {
     S3Request req;
     req.object = object_prefix_ + object;
     req.what = "get object " + object;
@@ -90,7 +91,7 @@ class S3Store::Impl {
       req.range_length = length;
       req.what += " bytes " + std::to_string(offset) + "+" + std::to_string(length);
     }
-    AMBER_ASSIGN_OR_RETURN(S3Response r, client_.Execute(req));
+    AMBER_ASSIGN_OR_RETURN(S3Response r, client_.Execute(req, std::move(body)));
     if (r.http_status == 404) return Status::Error(ENOENT, describe() + ": object " + object + " not found");
     // 416: the object ends before the range starts.
     if (r.http_status == 416 || (S3Client::Success(r) && length > 0 && r.body.size() != length))
@@ -317,11 +318,19 @@ Status S3Store::PutObject(std::string_view name, std::span<const uint8_t> bytes)
 }
 
 Result<std::vector<uint8_t>> S3Store::GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) {
+  std::vector<uint8_t> bytes;
+  AMBER_RETURN_IF_ERROR(GetObjectRangeInto(name, offset, length, &bytes));
+  return bytes;
+}
+
+Status S3Store::GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,
+                                   std::vector<uint8_t>* into) {
   AMBER_RETURN_IF_ERROR(ValidateObjectName(name));
   if (length > kMaxPackBytes)
     return Status::Error(EINVAL, Describe() + ": get object " + std::string(name) + ": a read of " +
                                      std::to_string(length) + " bytes, more than a pack has");
-  return impl_->ReadRange(std::string(name), offset, length);
+  AMBER_ASSIGN_OR_RETURN(*into, impl_->ReadRange(std::string(name), offset, length, std::move(*into)));
+  return Status::OK();
 }
 
 Status S3Store::ListObjects(std::string_view prefix, const std::function<Status(std::string_view)>& fn) {

@@ -112,6 +112,8 @@ class S3Store : public Store {
   // is one GET with a Range header.
   Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override;
   Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override;
+  Status GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,
+                            std::vector<uint8_t>* into) override;
   Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override;
   Status DeleteObject(std::string_view name) override;
 

@@ -128,6 +128,10 @@ class SlowPacks : public Store {
   Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override {
     return raw_->GetObjectRange(name, offset, length);
   }
+  Status GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,
+                            std::vector<uint8_t>* into) override {
+    return raw_->GetObjectRangeInto(name, offset, length, into);
+  }
   Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override {
     return raw_->ListObjects(prefix, fn);
   }

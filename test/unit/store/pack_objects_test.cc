@@ -342,5 +342,39 @@ TEST_CASE("S3Store GetObjectRange: a Range header; a 200 with the whole object; 
   CHECK(past.status().message().find((*store)->Describe()) == 0);
 }
 
+// A restore's threads read range after range into one vector each: the
+// response body must land in that vector's memory (no fresh pages a range),
+// on a retried request too, and the bytes must be the range's.
+TEST_CASE("S3Store GetObjectRangeInto: the body lands in the caller's memory, range after range and on a retry") {
+  const std::vector<uint8_t> object = TestBlob(4, 300'000);
+  int failures_left = 0;
+  ScriptedServer server([&](const ScriptedServer::Seen& req) -> ScriptedServer::Reply {
+    if (req.method == "HEAD") return {200, ""};
+    if (failures_left > 0) {
+      --failures_left;
+      return {503, testing::S3Error("SlowDown", "Please reduce your request rate.")};
+    }
+    size_t at = req.head.find("Range: bytes=");
+    REQUIRE(at != std::string::npos);
+    const uint64_t first = std::stoull(req.head.substr(at + 13));
+    const uint64_t last = std::stoull(req.head.substr(req.head.find('-', at) + 1));
+    return {206, std::string(object.begin() + first, object.begin() + last + 1)};
+  });
+  auto store = S3Store::Open(ScriptedOptions(server, 3));
+  REQUIRE(store.ok());
+  const std::string name = PackObjectName(Pointer::Of(object));
+  std::vector<uint8_t> buffer;
+  buffer.reserve(200'000);
+  const uint8_t* memory = buffer.data();
+  for (auto [offset, length] : {std::pair<uint64_t, uint64_t>{0, 200'000}, {100'000, 150'000}, {7, 1}}) {
+    CAPTURE(offset);
+    failures_left = offset == 100'000 ? 2 : 0;
+    REQUIRE((*store)->GetObjectRangeInto(name, offset, length, &buffer).ok());
+    CHECK(buffer == std::vector<uint8_t>(object.begin() + offset, object.begin() + offset + length));
+    CHECK(buffer.data() == memory);
+  }
+  CHECK(server.requests() == 1 + 3 + 2);  // the bucket check, three ranges, two failed tries
+}
+
 }  // namespace
 }  // namespace amberfs
