@@ -359,7 +359,7 @@ Status DiskStore::PutObject(std::string_view name, std::span<const uint8_t> byte
 }
 
 Result<std::vector<uint8_t>> ReadObjectFileRange(const std::string& path, uint64_t offset, uint64_t length,
-                                                 const std::string& what) {
+                                                 const std::string& what, std::vector<uint8_t> data) {
   AMBER_ASSIGN_OR_RETURN(FileToRead file, OpenFileToRead(path, 0, what));
   const UniqueFd& fd = file.fd;
   const uint64_t size = file.size;
@@ -374,16 +374,26 @@ Result<std::vector<uint8_t>> ReadObjectFileRange(const std::string& path, uint64
   if (offset > size || size - offset < length)
     return Status::Error(EBADMSG, what + " is " + std::to_string(size) + " bytes, short of the range " +
                                       std::to_string(offset) + "+" + std::to_string(length));
-  std::vector<uint8_t> data(length);
+  data.clear();
+  data.resize(length);  // in the memory data had, when it is large enough
   AMBER_ASSIGN_OR_RETURN(size_t got, PreadFull(fd.get(), data.data(), length, static_cast<off_t>(offset), path));
   if (got != length) return Status::Error(EBADMSG, what + " was cut short while read");
   return data;
 }
 
 Result<std::vector<uint8_t>> DiskStore::GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) {
+  std::vector<uint8_t> bytes;
+  AMBER_RETURN_IF_ERROR(GetObjectRangeInto(name, offset, length, &bytes));
+  return bytes;
+}
+
+Status DiskStore::GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,
+                                     std::vector<uint8_t>* into) {
   AMBER_RETURN_IF_ERROR(CheckObjectName(name));
-  return ReadObjectFileRange(root_ + "/" + std::string(name), offset, length,
-                             "object " + std::string(name) + " in " + Describe());
+  AMBER_ASSIGN_OR_RETURN(*into, ReadObjectFileRange(root_ + "/" + std::string(name), offset, length,
+                                                    "object " + std::string(name) + " in " + Describe(),
+                                                    std::move(*into)));
+  return Status::OK();
 }
 
 Status DiskStore::ListObjects(std::string_view prefix, const std::function<Status(std::string_view)>& fn) {

@@ -112,9 +112,10 @@ class BlobInventory {
 // Bytes [offset, offset + length) of the file at path, which holds a pack
 // object (length 0: the whole file): GetObjectRange's rules (store.h), with
 // `what` naming the object in errors. A DiskStore's objects and a
-// PackedDiskStore's own packs are read so.
+// PackedDiskStore's own packs are read so. The bytes are read into `data`'s
+// memory where it is large enough (GetObjectRangeInto).
 Result<std::vector<uint8_t>> ReadObjectFileRange(const std::string& path, uint64_t offset, uint64_t length,
-                                                 const std::string& what);
+                                                 const std::string& what, std::vector<uint8_t> data = {});
 
 class DiskStore : public Store, public BlobInventory {
  public:
@@ -141,6 +142,8 @@ class DiskStore : public Store, public BlobInventory {
 
   Status PutObject(std::string_view name, std::span<const uint8_t> bytes) override;
   Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length) override;
+  Status GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,
+                            std::vector<uint8_t>* into) override;
   Status ListObjects(std::string_view prefix, const std::function<Status(std::string_view name)>& fn) override;
   Status DeleteObject(std::string_view name) override;
 

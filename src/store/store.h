@@ -144,7 +144,7 @@ class Store {
   virtual Result<std::vector<uint8_t>> GetObjectRange(std::string_view name, uint64_t offset, uint64_t length);
   // GetObjectRange into *into (its bytes replaced; on an error unspecified),
   // reusing its memory where the store can: S3 receives the response body
-  // into it. For a reader of many large ranges (a restore's threads), whose
+  // into it, a directory store preads into it. For a reader of many large ranges (a restore's threads), whose
   // every fresh 16 MiB body was 4096 page faults. The default is
   // GetObjectRange, moved in.
   virtual Status GetObjectRangeInto(std::string_view name, uint64_t offset, uint64_t length,

@@ -155,6 +155,16 @@ TEST_CASE("pack objects in a directory: put, ranged reads, index, list, delete")
   CHECK(*index == a.sealed.entries);
   CHECK(size == a.bytes.size());
   CHECK(rig.store->GetObjectRange(PackObjectName(a.sealed.name), 0, 0).value() == a.bytes);
+  // Into a caller's buffer: its memory reused while large enough, exact bytes.
+  std::vector<uint8_t> into;
+  into.reserve(a.bytes.size());
+  const uint8_t* memory = into.data();
+  for (uint64_t offset : {uint64_t{0}, uint64_t{100}, uint64_t{5}}) {
+    const uint64_t length = a.bytes.size() - 200;
+    REQUIRE(rig.store->GetObjectRangeInto(PackObjectName(a.sealed.name), offset, length, &into).ok());
+    CHECK(into == std::vector<uint8_t>(a.bytes.begin() + offset, a.bytes.begin() + offset + length));
+    CHECK(into.data() == memory);
+  }
 
   std::vector<Pointer> both = {a.sealed.name, b.sealed.name};
   std::sort(both.begin(), both.end());
