@@ -55,9 +55,9 @@ Status ImageWriter::Write(const uint8_t* data, size_t length, uint64_t offset) {
     // The file system took the O_DIRECT open but refuses the writes: this
     // run and all after it go through the page cache (a partial direct
     // write is simply written again).
-    LOG_WARN("%s refuses O_DIRECT writes (%s); the restore writes it through the page cache", path_.c_str(),
-             st.ToString().c_str());
-    direct_refused_ = true;
+    if (!direct_refused_.exchange(true))
+      LOG_WARN("%s refuses O_DIRECT writes (%s); the restore writes it through the page cache", path_.c_str(),
+               st.ToString().c_str());
   }
   std::lock_guard lk(write_mu_);
   AMBER_RETURN_IF_ERROR(PwriteAll(fd_.get(), data, length, static_cast<off_t>(offset), path_));

@@ -17,8 +17,9 @@
 // a VM that hands free memory back to its host, touching a fresh GiB cost
 // 0.7-1.1 s of CPU, and the pages are the image's, never read again.
 //
-// Writes are made one at a time (see write_mu_). An error is a Status naming
-// the image; what was written stays written, and the caller discards the
+// O_DIRECT writes from different threads run at once (the file system
+// orders them, and its waiters sleep on the I/O); page-cache writes are made
+// one at a time (see write_mu_). An error is a Status naming the image; what was written stays written, and the caller discards the
 // image (a restore that failed is not a volume).
 //
 // Finish writes every run still gathered and fdatasyncs the image: when it
@@ -78,7 +79,7 @@ class ImageWriter {
   UniqueFd direct_fd_;  // O_DIRECT, or invalid where the file system refuses it
   std::atomic<bool> direct_refused_{false};
   std::atomic<bool> wrote_direct_{false};
-  // One write at a time. Writes into the unwritten parts of a file are
+  // One page-cache write at a time. Writes into the unwritten parts of a file are
   // serialised by the file system anyway (ext4 holds the inode's lock); but
   // there the waiters spin for it, and with 12 threads on 2 cores the
   // spinning took a core from verifying and decrypting (perf:
