@@ -78,8 +78,8 @@ Status ImageWriter::Finish() {
   for (auto& [thread, run] : runs_) AMBER_RETURN_IF_ERROR(Flush(run.get()));
   runs_.clear();  // the buffers are not needed any more
   AMBER_RETURN_IF_ERROR(SyncFileData(fd_.get(), "image " + path_));
-  if (direct_fd_.valid()) AMBER_RETURN_IF_ERROR(direct_fd_.Close());
-  return fd_.Close();
+  if (direct_fd_.valid()) AMBER_RETURN_IF_ERROR(direct_fd_.Close().Annotate("image " + path_));
+  return fd_.Close().Annotate("image " + path_);
 }
 
 }  // namespace amberfs

@@ -2,9 +2,10 @@
 // image file.
 //
 // Chunks arrive from many threads in no overall order, but each thread's
-// come in runs of adjacent chunks: a download is a range of one pack, and a
-// pack holds a snapshot's chunks in the order they were taken. So each
-// thread gathers its run in a buffer of its own (aligned, kImageRunBytes,
+// come in runs of adjacent chunks: a download is a range of one pack, a pack
+// holds a stretch of the volume, and PlanDownloads hands a range's blobs on
+// in the order of their chunks (restore_downloads.h). So each thread gathers
+// its run in a buffer of its own (aligned, kImageRunBytes,
 // reused run after run) and writes it with one request when the run ends: at
 // a chunk not adjacent to it, when the buffer is full, or at Finish.
 //

@@ -240,14 +240,16 @@ Result<RestoreStats> RestoreImage(Store* store, const SnapshotRecord& record, co
       const uint64_t n = done.fetch_add(1) + 1;
       bytes += len;
       std::lock_guard lk(mu);
-      if (progress && (n % 64 == 0 || n == chunks.size())) progress(RestoreProgress{n, chunks.size(), bytes.load()});
+      if (progress && n % 64 == 0 && n < chunks.size()) progress(RestoreProgress{n, chunks.size(), bytes.load()});
     }
     return Status::OK();
   };
   AMBER_RETURN_IF_ERROR(
       FetchAll(store, downloads, threads, Decoded(codec, BlobRole::kChunk, write_blob)).Annotate("restore"));
   AMBER_RETURN_IF_ERROR(image->Finish());
-  if (progress && chunks.empty()) progress(RestoreProgress{0, 0, 0});
+  // The last report (the tool's "all chunks" line) only once every byte is
+  // in the image and synced: up to a run a thread was still gathered.
+  if (progress) progress(RestoreProgress{done.load(), chunks.size(), bytes.load()});
   stats.downloaded = done.load();
   stats.bytes = bytes.load();
   return stats;
