@@ -20,8 +20,9 @@
 //
 // O_DIRECT writes from different threads run at once (the file system
 // orders them, and its waiters sleep on the I/O); page-cache writes are made
-// one at a time (see write_mu_). An error is a Status naming the image; what was written stays written, and the caller discards the
-// image (a restore that failed is not a volume).
+// one at a time (see write_mu_). An error is a Status naming the image;
+// what was written stays written, and the caller discards the image (a
+// restore that failed is not a volume).
 //
 // Finish writes every run still gathered and fdatasyncs the image: when it
 // returns OK every byte Add took is durable in the file.

@@ -84,8 +84,9 @@ Result<std::span<const uint8_t>> CheckedBlob(Store* store, const Download& d, si
   return blob;
 }
 
-Result<std::vector<uint8_t>> FetchRange(Store* store, const Download& d) {
-  return store->GetObjectRange(PackObjectName(d.pack), d.offset, d.length);
+// d's range of its pack object, into *range (its memory reused).
+Status FetchRange(Store* store, const Download& d, std::vector<uint8_t>* range) {
+  return store->GetObjectRangeInto(PackObjectName(d.pack), d.offset, d.length, range);
 }
 
 // d's blobs from `from` on, each by itself (store->Get, which verifies:
@@ -130,7 +131,7 @@ class RangeBuffers {
 // the range to RunSingly (those before it were good and were handed on, once).
 Status RunDownload(Store* store, const Download& d, std::vector<uint8_t>* range, const BlobSink& got) {
   if (d.pack.IsNull()) return RunSingly(store, d, 0, got);
-  if (Status st = store->GetObjectRangeInto(PackObjectName(d.pack), d.offset, d.length, range); !st.ok()) {
+  if (Status st = FetchRange(store, d, range); !st.ok()) {
     LOG_WARN("%s; fetching its %zu blobs one by one", st.ToString().c_str(), d.blobs.size());
     return RunSingly(store, d, 0, got);
   }
@@ -155,7 +156,8 @@ Result<std::vector<std::vector<uint8_t>>> FetchDownload(Store* store, const Down
     out.push_back(std::move(bytes));
     return out;
   }
-  AMBER_ASSIGN_OR_RETURN(std::vector<uint8_t> range, FetchRange(store, d));
+  std::vector<uint8_t> range;
+  AMBER_RETURN_IF_ERROR(FetchRange(store, d, &range));
   for (size_t i = 0; i < d.blobs.size(); ++i) {
     AMBER_ASSIGN_OR_RETURN(std::span<const uint8_t> blob, CheckedBlob(store, d, i, range));
     out.emplace_back(blob.begin(), blob.end());
