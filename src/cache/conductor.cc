@@ -247,25 +247,40 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
   }
   if (mine.empty()) return Status::OK();
 
-  // Coalesce adjacent blocks into one read through a staging buffer; a lone
-  // block is read straight into its slot.
-  std::vector<ReadOp> ops;
-  std::vector<std::pair<size_t, size_t>> runs;  // [first, last] index into `mine`
-  for (size_t i = 0; i < mine.size();) {
-    size_t j = i;
-    while (j + 1 < mine.size() && mine[j + 1] == mine[j] + 1) ++j;
-    runs.push_back({i, j});
-    i = j + 1;
-  }
+  // Coalesce adjacent blocks into one read. Where the caller's buffer for a
+  // run is aligned for the device, the run is read there and copied into its
+  // slots (a sequential read's whole blocks: one copy after the read, where
+  // a staging buffer costs three); any other run goes through a staging
+  // buffer, then to its slots and the caller's buffer; a lone block is read
+  // straight into its slot.
+  const size_t align = std::max<size_t>(device_->alignment(), 4096);
+  auto out_of = [&](size_t k) { return (*out)[mine_index[k]]; };
+  struct Run {
+    size_t first, last;  // index into `mine`
+    uint8_t* bytes;      // where the run is read: the caller's span, staging or a slot
+  };
+  std::vector<Run> runs;
   std::vector<AlignedBuffer> staging;
-  for (auto [first, last] : runs) {
-    size_t n = last - first + 1;
-    if (n == 1) {
-      ops.push_back({arena_.data(placeholders[first]->slot), bs_, mine[first] * bs_});
+  std::vector<ReadOp> ops;
+  for (size_t i = 0; i < mine.size();) {
+    // A run: adjacent blocks whose copies, if the caller wants them, go to
+    // adjacent places (a read's partial ends are runs of their own).
+    size_t j = i;
+    while (j + 1 < mine.size() && mine[j + 1] == mine[j] + 1 &&
+           (out == nullptr || out_of(j + 1) == out_of(j) + bs_))
+      ++j;
+    uint8_t* bytes;
+    if (out != nullptr && reinterpret_cast<uintptr_t>(out_of(i)) % align == 0) {
+      bytes = out_of(i);
+    } else if (i == j) {
+      bytes = arena_.data(placeholders[i]->slot);
     } else {
-      staging.emplace_back(n * bs_, std::max<size_t>(device_->alignment(), 4096));
-      ops.push_back({staging.back().data(), n * bs_, mine[first] * bs_});
+      staging.push_back(AlignedBuffer::Uninitialized((j - i + 1) * bs_, align));
+      bytes = staging.back().data();
     }
+    runs.push_back({i, j, bytes});
+    ops.push_back({bytes, (j - i + 1) * bs_, mine[i] * bs_});
+    i = j + 1;
   }
   Status st = io_->PreadBatch(device_->fd(), ops);
   read_misses_ += mine.size();
@@ -273,12 +288,14 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
     release_placeholders();
     return st.Annotate("read image");
   }
-  size_t staged = 0;
-  for (auto [first, last] : runs) {
-    if (last > first) {
-      for (size_t k = first; k <= last; ++k)
-        std::memcpy(arena_.data(placeholders[k]->slot), staging[staged].data() + (k - first) * bs_, bs_);
-      ++staged;
+  // Slots and the caller's buffers from the run's bytes, before the
+  // placeholders are released: nothing else writes a loading slot.
+  for (const Run& run : runs) {
+    for (size_t k = run.first; k <= run.last; ++k) {
+      const uint8_t* block = run.bytes + (k - run.first) * bs_;
+      uint8_t* slot = arena_.data(placeholders[k]->slot);
+      if (block != slot) std::memcpy(slot, block, bs_);
+      if (out != nullptr && out_of(k) != block) std::memcpy(out_of(k), block, bs_);
     }
   }
   for (size_t i = 0; i < mine.size(); ++i) {
@@ -286,7 +303,6 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
     {
       std::lock_guard l(s.mu);
       Entry* e = placeholders[i];
-      if (out) std::memcpy((*out)[mine_index[i]], arena_.data(e->slot), bs_);
       if (loaded) (*loaded)[mine_index[i]] = true;
       e->loading = false;
       s.policy.Insert(e);
@@ -315,17 +331,26 @@ Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
     // left to that thread and read from the cache; if it is gone again by
     // then, we load it ourselves on the next pass.
     while (!missing.empty()) {
-      AlignedBuffer bounce = AlignedBuffer::Uninitialized(missing.size() * bs_, 64);
+      // A whole block is loaded straight into its place in buf; only the
+      // read's partial first and last blocks go through a bounce buffer.
+      AlignedBuffer bounce;
       std::vector<uint8_t*> outs;
       std::vector<bool> loaded;
-      for (size_t i = 0; i < missing.size(); ++i) outs.push_back(bounce.data() + i * bs_);
+      for (uint64_t b : missing) {
+        if (b * bs_ >= offset && (b + 1) * bs_ <= end) {
+          outs.push_back(dst + (b * bs_ - offset));
+        } else {
+          if (bounce.size() == 0) bounce = AlignedBuffer::Uninitialized(2 * bs_, 64);
+          outs.push_back(bounce.data() + (b * bs_ < offset ? 0 : bs_));
+        }
+      }
       AMBER_RETURN_IF_ERROR(LoadBlocks(missing, &outs, &loaded));
       std::vector<uint64_t> again;
       for (size_t i = 0; i < missing.size(); ++i) {
         uint64_t b = missing[i];
         uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
         if (loaded[i]) {  // the image's bytes at load time: a valid point for this read
-          std::memcpy(dst + (lo - offset), outs[i] + (lo - b * bs_), hi - lo);
+          if (hi - lo != bs_) std::memcpy(dst + (lo - offset), outs[i] + (lo - b * bs_), hi - lo);
         } else if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo)) {
           again.push_back(b);
         }

@@ -160,7 +160,9 @@ class Conductor::Impl {
   }
 
   // Reads, from the image, the given absent blocks (sorted) into the cache.
-  // If out != null, copies each block's bytes [0, bs) to out[i] as well.
+  // If out != null, each block's bytes [0, bs) go to out[i] as well (read
+  // there directly where out[i] is page-aligned; after an error, out[i]'s
+  // contents are undefined).
   // (*loaded)[i] says whether block i was loaded by this call (false: it was
   // already cached, or being loaded by another thread, and out[i] is untouched).
   Status LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out, std::vector<bool>* loaded);

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "amberfs/log.h"
+#include "base/aligned_buffer.h"
 #include "fuse/frontend.h"
 
 namespace amberfs::frontend {
@@ -45,15 +46,12 @@ std::string_view TextAt(const std::string& text, uint64_t offset, size_t size) {
 }
 
 // One buffer per worker thread, grown to the largest request it has served
-// (at most max_read); avoids a 1 MiB allocation per request.
+// (at most max_read); avoids a 1 MiB allocation per request. Page-aligned,
+// so the cache can read the image's blocks straight into it.
 char* ReadBuffer(size_t n) {
-  thread_local std::unique_ptr<char[]> buffer;
-  thread_local size_t capacity = 0;
-  if (capacity < n) {
-    buffer.reset(new char[n]);
-    capacity = n;
-  }
-  return buffer.get();
+  thread_local AlignedBuffer buffer;
+  if (buffer.size() < n) buffer = AlignedBuffer::Uninitialized(n);
+  return reinterpret_cast<char*>(buffer.data());
 }
 
 // A snapshot read that failed: ESTALE once the snapshot is gone (deleted,
