@@ -23,6 +23,9 @@
 #
 # Jobs (IOPS and MiB/s are fio's, whose runtime includes the end_fsync):
 #   seq-write    1 MiB sequential write of the whole file, psync, end_fsync   MiB/s
+#   seq-read     1 MiB sequential read of the whole file, psync                MiB/s
+#                (amberfs: 4x its cache, so every block is a cache miss; no target,
+#                shown against pass, the FUSE ceiling)
 #                (working set BENCH_SIZE = 4x amberfs's cache BENCH_CACHE)
 #   rand-write   4 KiB random write, io_uring qd32, direct, end_fsync         IOPS
 #   rand-read    4 KiB random read of written data, io_uring qd32, direct     IOPS
@@ -37,7 +40,7 @@
 # Environment (defaults in brackets):
 #   BENCH_SIZE [1G]  BENCH_CACHE [256M]  BENCH_RUNTIME [3] seconds per time-based job
 #   BENCH_ROUNDS [3]  BENCH_TARGETS ["raw qemu null nullpw pass amberfs"]
-#   BENCH_JOBS ["seq-write rand-write rand-read fsync-write snapshot"]
+#   BENCH_JOBS ["seq-write seq-read rand-write rand-read fsync-write snapshot"]
 #   BENCH_SNAP_SIZE [1G] the snapshot job's volume  BENCH_SNAP_AT [0.3] seconds
 #   into the writer  BENCH_SNAP_TAIL [1] seconds of writer after the snapshot
 #   BENCH_SNAP_PAIRS [2]
@@ -56,7 +59,7 @@ cache_size=${BENCH_CACHE:-256M}
 runtime=${BENCH_RUNTIME:-3}
 rounds=${BENCH_ROUNDS:-3}
 read -r -a targets <<<"${BENCH_TARGETS:-raw qemu null nullpw pass amberfs}"
-read -r -a jobs <<<"${BENCH_JOBS:-seq-write rand-write rand-read fsync-write snapshot}"
+read -r -a jobs <<<"${BENCH_JOBS:-seq-write seq-read rand-write rand-read fsync-write snapshot}"
 snap_size=${BENCH_SNAP_SIZE:-1G}
 snap_tail=${BENCH_SNAP_TAIL:-1}
 snap_at=${BENCH_SNAP_AT:-0.3}
@@ -221,6 +224,7 @@ run_job() {
   local out=$work/fio-$t-$job-$r.json
   case $job in
     seq-write) args=(--rw=write --bs=1M --ioengine=psync --end_fsync=1) ;;
+    seq-read) args=(--rw=read --bs=1M --ioengine=psync) ;;
     rand-write) args=(--rw=randwrite --bs=4k --ioengine=io_uring --iodepth=32 --direct=1 --end_fsync=1
                       --time_based --runtime="$runtime") ;;
     rand-read) args=(--rw=randread --bs=4k --ioengine=io_uring --iodepth=32 --direct=1
@@ -232,6 +236,7 @@ run_job() {
   if run_fio "$out" --name="$job" --filename="${file_of[$t]}" --size="$size" --randrepeat=1 "${args[@]}"; then
     case $job in
       seq-write) v=$(jq '.jobs[0].write.bw_bytes / 1048576 | floor' "$out") ;;
+      seq-read) v=$(jq '.jobs[0].read.bw_bytes / 1048576 | floor' "$out") ;;
       rand-read) v=$(jq '.jobs[0].read.iops | floor' "$out") ;;
       *) v=$(jq '.jobs[0].write.iops | floor' "$out") ;;
     esac
@@ -268,7 +273,7 @@ echo "  $("$build/amberfs" --version 2>/dev/null || echo "amberfs not built")," 
 
 # --- the four throughput jobs, all targets mounted side by side -------------
 main_jobs=()
-for j in seq-write rand-write rand-read fsync-write; do has "$j" "${jobs[@]}" && main_jobs+=("$j"); done
+for j in seq-write seq-read rand-write rand-read fsync-write; do has "$j" "${jobs[@]}" && main_jobs+=("$j"); done
 live=()
 if [[ ${#main_jobs[@]} -gt 0 ]]; then
   for t in "${targets[@]}"; do
@@ -432,6 +437,7 @@ for job in "${main_jobs[@]}"; do
                v=$(blocked_or "$(verdict "$r_raw" ">=" 0.9)" "$c" 0.9) ;;
     rand-write) unit=IOPS target=">= 0.85x null" c=$(ratio "$p" "$(null_for "$job")")
                 v=$(blocked_or "$(verdict "$r_null" ">=" 0.85)" "$c" 0.85) ;;
+    seq-read) unit=MiB/s target="(none; see amb/pass)" c=- v=- ;;
     rand-read) unit=IOPS target=">= 1.4x qemu (1.4-1.9x)" c=- v=$(verdict "$r_qemu" ">=" 1.4) ;;
     fsync-write) unit=IOPS target=">= 0.8x raw" c=$(ratio "$p" "${med[raw,$job]:-}")
                  v=$(blocked_or "$(verdict "$r_raw" ">=" 0.8)" "$c" 0.8) ;;
