@@ -383,13 +383,24 @@ Status Conductor::Impl::ReadAtUncached(void* buf, size_t length, uint64_t offset
       if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo)) missing.push_back(b);
     }
     if (!missing.empty()) {
-      // One staging buffer for the group; runs of adjacent blocks are one read each.
-      AlignedBuffer staging = AlignedBuffer::Uninitialized((group_end - block) * bs_, align);
+      // Runs of adjacent blocks are one read each: straight into buf where
+      // the run is whole blocks of it at an address the device can read
+      // into (a capture's chunk), else into one staging buffer for the group.
+      AlignedBuffer staging;
       std::vector<ReadOp> ops;
+      std::vector<bool> into_buf(missing.size(), false);
       for (size_t i = 0; i < missing.size();) {
         size_t j = i;
         while (j + 1 < missing.size() && missing[j + 1] == missing[j] + 1) ++j;
-        ops.push_back({staging.data() + (missing[i] - block) * bs_, (j - i + 1) * bs_, missing[i] * bs_});
+        const bool whole = missing[i] * bs_ >= offset && (missing[j] + 1) * bs_ <= end;
+        uint8_t* at = whole ? dst + (missing[i] * bs_ - offset) : nullptr;
+        if (at == nullptr || reinterpret_cast<uintptr_t>(at) % align != 0) {
+          if (staging.size() == 0) staging = AlignedBuffer::Uninitialized((group_end - block) * bs_, align);
+          at = staging.data() + (missing[i] - block) * bs_;
+        } else {
+          std::fill(into_buf.begin() + static_cast<long>(i), into_buf.begin() + static_cast<long>(j + 1), true);
+        }
+        ops.push_back({at, (j - i + 1) * bs_, missing[i] * bs_});
         i = j + 1;
       }
       {
@@ -397,9 +408,10 @@ Status Conductor::Impl::ReadAtUncached(void* buf, size_t length, uint64_t offset
         AMBER_RETURN_IF_ERROR(io_->PreadBatch(device_->fd(), ops).Annotate("read image"));
       }
       read_misses_ += missing.size();
-      for (uint64_t b : missing) {
+      for (size_t i = 0; i < missing.size(); ++i) {
+        const uint64_t b = missing[i];
         uint64_t lo = std::max<uint64_t>(offset, b * bs_), hi = std::min<uint64_t>(end, (b + 1) * bs_);
-        if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo))
+        if (!CopyIfCached(b, dst + (lo - offset), lo - b * bs_, hi - lo) && !into_buf[i])
           std::memcpy(dst + (lo - offset), staging.data() + (b - block) * bs_ + (lo - b * bs_), hi - lo);
       }
     }

@@ -169,7 +169,8 @@ class Conductor {
   Status ReadAt(void* buf, size_t length, uint64_t offset);
   // ReadAt for a scan that will not come back (a snapshot capture): cached
   // blocks are copied from the cache, the others are read from the image
-  // straight into buf and not kept, so the scan neither evicts the working
+  // and not kept (straight into buf where it is aligned for the device,
+  // else through a staging buffer), so the scan neither evicts the working
   // set nor pays for filling the cache. Same result as ReadAt.
   Status ReadAtUncached(void* buf, size_t length, uint64_t offset);
   Status WriteAt(const void* buf, size_t length, uint64_t offset);

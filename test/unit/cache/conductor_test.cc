@@ -117,11 +117,11 @@ void RandomizedAgainstModel(bool uring) {
       } else if (kind < 90) {
         buf.assign(len, 0xEE);
         // Half the reads bypass the cache for what it lacks (the capture's
-        // scan); of the others, half go to a buffer placed so that its whole
-        // blocks are page-aligned (as the FUSE read buffer), which the cache
-        // loads straight into.
+        // scan). Half of each kind go to a buffer placed so that its whole
+        // blocks are page-aligned (as the FUSE read buffer and a capture's
+        // chunk buffer), which the image is read straight into.
         uint8_t* to = buf.data();
-        if (op % 4 == 3) to = aligned.data() + off % 4096;
+        if (op % 4 >= 2) to = aligned.data() + off % 4096;
         if (op % 2) REQUIRE(c.ReadAt(to, len, off).ok());
         else REQUIRE(c.ReadAtUncached(to, len, off).ok());
         REQUIRE_MESSAGE(std::memcmp(to, model.data() + off, len) == 0, "op " << op << " off " << off << " len " << len);
