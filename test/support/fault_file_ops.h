@@ -4,14 +4,22 @@
 //   Fail(call, errno, times, skip): after `skip` more calls of `call` reach
 //     the system, the next `times` fail with errno (times < 0: until
 //     Clear()); the others reach the system.
+//   ShortWrites(bytes, times): the next `times` Pwrites that reach the
+//     system write at most `bytes` (a short write, as a full disk or a
+//     signal can make); the caller must come back for the rest.
+//   HoldPwrites(n): the next n Pwrites that reach the system wait (the
+//     mutex released) until ReleaseHeld(); Held() says how many wait now.
+//     For a writer whose background thread must be stuck mid-write.
 //   Calls(call): how many calls of `call` were made, failed or not.
 // Install it for a scope with ScopedFileOps; it then applies to every thread,
 // so keep background threads that write files out of such a scope.
 //
-// Header-only; thread-safe (one mutex, never held across a system call).
+// Header-only; thread-safe (one mutex, never held across a system call or a
+// held Pwrite's wait).
 #pragma once
 
 #include <cerrno>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 
@@ -27,9 +35,32 @@ class FaultFileOps : public FileOps {
     std::lock_guard<std::mutex> lock(mu_);
     faults_[call] = Fault{err, times, skip};
   }
+  void ShortWrites(size_t bytes, int times) {
+    std::lock_guard<std::mutex> lock(mu_);
+    short_bytes_ = bytes;
+    short_times_ = times;
+  }
+  void HoldPwrites(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hold_ = n;
+    released_ = false;
+  }
+  void ReleaseHeld() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      hold_ = 0;
+      released_ = true;
+    }
+    released_cv_.notify_all();
+  }
+  int Held() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return held_;
+  }
   void Clear() {
     std::lock_guard<std::mutex> lock(mu_);
     faults_.clear();
+    short_times_ = 0;
   }
   int Calls(Call call) const {
     std::lock_guard<std::mutex> lock(mu_);
@@ -39,6 +70,19 @@ class FaultFileOps : public FileOps {
 
   ssize_t Pwrite(int fd, const void* data, size_t size, off_t offset) override {
     if (int err = Take(Call::kPwrite)) return Failed(err);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      if (hold_ > 0) {
+        --hold_;
+        ++held_;
+        released_cv_.wait(lock, [&] { return released_; });
+        --held_;
+      }
+      if (short_times_ > 0 && size > short_bytes_) {
+        --short_times_;
+        size = short_bytes_;
+      }
+    }
     return FileOps::Pwrite(fd, data, size, offset);
   }
   int Fsync(int fd) override {
@@ -86,6 +130,12 @@ class FaultFileOps : public FileOps {
   mutable std::mutex mu_;
   std::map<Call, Fault> faults_;
   std::map<Call, int> calls_;
+  size_t short_bytes_ = 0;
+  int short_times_ = 0;
+  int hold_ = 0;   // Pwrites still to hold
+  int held_ = 0;   // Pwrites waiting now
+  bool released_ = false;
+  std::condition_variable released_cv_;
 };
 
 }  // namespace amberfs::testing

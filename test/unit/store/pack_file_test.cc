@@ -31,6 +31,16 @@ void PokeByte(const std::string& path, off_t offset) { REQUIRE(testing::FlipByte
 
 
 
+// Whether files in `dir` open with O_DIRECT (as PackWriter::Create tries).
+bool TakesDirect(const std::string& dir) {
+  const std::string probe = dir + "/direct-probe";
+  int fd = ::open(probe.c_str(), O_CREAT | O_WRONLY | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  ::close(fd);
+  ::unlink(probe.c_str());
+  return true;
+}
+
 // Directories to run in: /tmp (O_DIRECT where it is a disk filesystem) and
 // /dev/shm (tmpfs refuses O_DIRECT: the buffered path).
 std::vector<std::string> Bases() {
@@ -141,6 +151,49 @@ TEST_CASE("pack file: segments: a pack set aside takes a late append, seals whol
     CHECK((*r)->VerifyAll().ok());  // every gap zero
     for (const auto& b : blobs) CHECK((*r)->Read(Pointer::Of(b)).value() == b);
   }
+}
+
+// The queue of full segments waiting for the flusher is bounded (64 over
+// all packs, 64 MiB): with the flusher stuck in its first write, appends
+// queue 63 more segments and then write each segment they fill themselves,
+// without waiting for it; the pack still seals whole.
+TEST_CASE("pack file: past 64 queued segments an append writes the segment it filled itself") {
+  TempDir dir("pack-bound", "/tmp");
+  if (!TakesDirect(dir.path())) {
+    MESSAGE("SKIP the segment bound: /tmp refuses O_DIRECT, so packs are written without segments");
+    return;
+  }
+  FaultFileOps ops;
+  ops.HoldPwrites(1);
+  ScopedFileOps scoped(&ops);
+  auto w = PackWriter::Create(dir.path(), PackWriterOptions{.target_bytes = 128 << 20, .align = 4096});
+  REQUIRE(w.ok());
+  // Declared after the writer, so gone before it: a failed check must not
+  // leave the flusher held while the writer's destructor joins it.
+  struct Release {
+    FaultFileOps& ops;
+    ~Release() { ops.ReleaseHeld(); }
+  } release{ops};
+  constexpr int kBlobsPerSegment = int{kPackSegmentBytes / 65536};
+  auto fill_segment = [&](int segment) {
+    for (int k = 0; k < kBlobsPerSegment; ++k) {
+      std::vector<uint8_t> blob = TestBlob(static_cast<uint32_t>(segment * kBlobsPerSegment + k), 65536);
+      REQUIRE((*w)->Append(Pointer::Of(blob), blob, 1).ok());
+    }
+  };
+  fill_segment(0);
+  for (int i = 0; i < 1000 && ops.Held() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  REQUIRE(ops.Held() == 1);  // the flusher, in segment 0's write
+  for (int segment = 1; segment < 70; ++segment) fill_segment(segment);
+  CHECK(ops.Held() == 1);
+  CHECK(ops.Calls(FaultFileOps::Call::kPwrite) == 1 + 6);  // segments 64..69, by the appender
+  ops.ReleaseHeld();
+  auto sealed = (*w)->Seal();
+  REQUIRE(sealed.ok());
+  CHECK(sealed->entries.size() == 70u * kBlobsPerSegment);
+  auto r = PackReader::Open(dir / sealed->name.Hex(), sealed->name);
+  REQUIRE(r.ok());
+  CHECK((*r)->VerifyAll().ok());
 }
 
 TEST_CASE("pack file: bad arguments, empty packs and unsealed writers leave nothing") {
