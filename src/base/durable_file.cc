@@ -194,8 +194,9 @@ constexpr size_t kDirectBounce = size_t{1} << 20;
 
 // Writes data at 0 of the new file `path` (fd open on it): the aligned part
 // through a second, O_DIRECT descriptor from an aligned bounce buffer, the
-// rest through fd. Where O_DIRECT is refused (tmpfs; EINVAL at the first
-// write) all of it goes through fd.
+// rest through fd. Where O_DIRECT is refused (tmpfs; EINVAL at any write,
+// perhaps after part of it went through) everything from the refused piece
+// on goes through fd.
 Status WriteNewFile(int fd, const std::string& path, std::span<const uint8_t> data) {
   size_t done = 0;
   if (data.size() >= kDirectWriteMin) {
@@ -207,7 +208,7 @@ Status WriteNewFile(int fd, const std::string& path, std::span<const uint8_t> da
         const size_t n = std::min(kDirectBounce, aligned - done);
         std::memcpy(bounce.data(), data.data() + done, n);
         Status st = PwriteAll(direct.get(), bounce.data(), n, static_cast<off_t>(done), path);
-        if (st.code() == EINVAL && done == 0) break;  // refused after all: all through fd
+        if (st.code() == EINVAL) break;  // refused after all: the rest through fd
         AMBER_RETURN_IF_ERROR(st);
         done += n;
       }
