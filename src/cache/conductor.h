@@ -124,6 +124,12 @@ struct ConductorOptions {
   // false: every Flush runs its own fdatasync, one at a time (no sharing).
   // Only for measuring what group commit buys; never faster.
   bool group_commit = true;
+  // A ReadAt of at least this many bytes is a stream (a sequential reader,
+  // a copy, a file system's read-ahead): its absent blocks are read from the
+  // image without being kept, as ReadAtUncached does. 0: every read fills
+  // the cache. Ignored (every read fills) on an O_DIRECT image, which has no
+  // page cache to serve a second read.
+  uint64_t stream_read_min = 128ull << 10;
   // Not owned; may be null. Must outlive the Conductor.
   ChangeObserver* observer = nullptr;
   // The room kept for delete and gc on the image's file system: each
@@ -166,6 +172,8 @@ class Conductor {
   Conductor(const Conductor&) = delete;
   Conductor& operator=(const Conductor&) = delete;
 
+  // Cached blocks come from the cache. Absent ones are read from the image
+  // and kept, unless the read is a stream (options.stream_read_min).
   Status ReadAt(void* buf, size_t length, uint64_t offset);
   // ReadAt for a scan that will not come back (a snapshot capture): cached
   // blocks are copied from the cache, the others are read from the image

@@ -32,6 +32,17 @@ void MakeImage(const std::string& path, uint64_t size) {
   REQUIRE(ftruncate(fd.get(), static_cast<off_t>(size)) == 0);
 }
 
+// `size` bytes of a pattern set by `seed`, written into the image at `offset`
+// behind the conductor's back; returns them.
+std::vector<uint8_t> PutImageBytes(const std::string& path, uint64_t offset, size_t size, unsigned seed) {
+  std::vector<uint8_t> bytes(size);
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<uint8_t>(i * seed + i / 4096);
+  UniqueFd fd(open(path.c_str(), O_RDWR));
+  REQUIRE(fd.valid());
+  REQUIRE(pwrite(fd.get(), bytes.data(), size, static_cast<off_t>(offset)) == static_cast<ssize_t>(size));
+  return bytes;
+}
+
 std::vector<uint8_t> ReadImage(const std::string& path) {
   std::vector<uint8_t> out(kImageSize);
   UniqueFd fd(open(path.c_str(), O_RDONLY));
@@ -171,12 +182,7 @@ TEST_CASE("conductor: a read loads its whole blocks into a page-aligned buffer a
   ScratchDir dir("conductor");
   std::string image = dir.File("image");
   MakeImage(image, kImageSize);
-  std::vector<uint8_t> old_bytes(64 << 10);
-  for (size_t i = 0; i < old_bytes.size(); ++i) old_bytes[i] = static_cast<uint8_t>(i * 7 + i / 4096);
-  {
-    UniqueFd fd(open(image.c_str(), O_RDWR));
-    REQUIRE(pwrite(fd.get(), old_bytes.data(), old_bytes.size(), 1 << 20) == static_cast<ssize_t>(old_bytes.size()));
-  }
+  const std::vector<uint8_t> old_bytes = PutImageBytes(image, 1 << 20, 64 << 10, 7);
   Rig rig = Open(image, OpenPlainIO(), FlushOnly());
   Conductor& c = *rig.conductor;
   // 100 bytes into block 256 to 100 bytes short of block 271's end: two
@@ -190,17 +196,59 @@ TEST_CASE("conductor: a read loads its whole blocks into a page-aligned buffer a
   CHECK(c.Stats().read_misses == 16);
   // The same blocks again, into an unaligned buffer, after the image changed
   // under the cache: every byte must come from the slots the first read filled.
-  std::vector<uint8_t> new_bytes(old_bytes.size(), 0x5A);
-  {
-    UniqueFd fd(open(image.c_str(), O_RDWR));
-    REQUIRE(pwrite(fd.get(), new_bytes.data(), new_bytes.size(), 1 << 20) == static_cast<ssize_t>(new_bytes.size()));
-  }
+  REQUIRE(PutImageBytes(image, 1 << 20, old_bytes.size(), 5) != old_bytes);
   std::vector<uint8_t> again(old_bytes.size() + 1, 0xEE);
   REQUIRE(c.ReadAt(again.data() + 1, old_bytes.size(), 1 << 20).ok());
   CHECK(std::memcmp(again.data() + 1, old_bytes.data(), old_bytes.size()) == 0);
   CHECK(c.Stats().read_misses == 16);
   CHECK(c.Stats().read_hits == 16);
   REQUIRE(c.Close().ok());
+}
+
+// A read of stream_read_min bytes or more reads the blocks it lacks from the
+// image without keeping them; a dirty block in its range still comes from
+// the cache. Smaller reads, stream_read_min = 0 and an O_DIRECT image fill
+// the cache as before.
+TEST_CASE("conductor: a stream read does not fill the cache, except on an O_DIRECT image") {
+  ScratchDir dir("conductor");
+  std::string image = dir.File("image");
+  MakeImage(image, kImageSize);
+  std::vector<uint8_t> want = PutImageBytes(image, 0, 256 << 10, 13);
+  auto run = [&](ConductorOptions o, DeviceOptions d) {
+    o.cache_bytes = 1 << 20;
+    Rig rig = Open(image, OpenPlainIO(), o, d);
+    Conductor& c = *rig.conductor;
+    // A block of the range written (dirty, newer than the image).
+    std::vector<uint8_t> dirty(4096, 0x77);
+    REQUIRE(c.WriteAt(dirty.data(), dirty.size(), 5 * 4096).ok());
+    std::copy(dirty.begin(), dirty.end(), want.begin() + 5 * 4096);
+    AlignedBuffer buf = AlignedBuffer::Uninitialized(want.size());
+    for (int pass = 0; pass < 2; ++pass) {
+      REQUIRE(c.ReadAt(buf.data(), want.size(), 0).ok());
+      CHECK(std::memcmp(buf.data(), want.data(), want.size()) == 0);
+    }
+    ConductorStats st = c.Stats();
+    REQUIRE(c.Close().ok());
+    return st;
+  };
+  ConductorOptions streaming = FlushOnly();
+  streaming.stream_read_min = 128 << 10;
+  ConductorStats st = run(streaming, {});
+  CHECK(st.read_misses == 2 * 63);  // both passes read the 63 clean blocks from the image
+  CHECK(st.read_hits == 2);         // the dirty block, twice
+  CHECK(st.cached_bytes == 4096);   // only the dirty block
+  ConductorOptions filling = FlushOnly();
+  filling.stream_read_min = 0;
+  st = run(filling, {});
+  CHECK(st.read_misses == 63);
+  CHECK(st.read_hits == 1 + 64);
+  if (UniqueFd probe(open(image.c_str(), O_RDONLY | O_DIRECT)); !probe.valid()) {
+    MESSAGE("SKIP the O_DIRECT image case: " << dir.File("") << " refuses O_DIRECT");
+  } else {
+    st = run(streaming, DeviceOptions{.direct = true});
+    CHECK(st.read_misses == 63);  // filled: an O_DIRECT image has no page cache behind it
+    CHECK(st.read_hits == 1 + 64);
+  }
 }
 
 TEST_CASE("conductor: out-of-range I/O fails at once and changes nothing") {
