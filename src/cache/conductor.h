@@ -59,7 +59,9 @@
 //   an Entry per block, the shards' flat maps and the ghost keys),
 //   the staging buffer of each write-back in flight (at most
 //   writeback_batch_bytes each: the writer's and each flushing caller's) and
-//   one bounce block per block a read is loading.
+//   what a read needs beside the caller's buffer: two bounce blocks for its
+//   partial ends, and a staging buffer (at most 256 blocks, 1 MiB at 4 KiB)
+//   where the caller's buffer is not aligned for the device.
 //
 // Replacement
 //   S3-FIFO (Yang et al., SOSP'23): a small probationary FIFO, a main FIFO

@@ -19,6 +19,7 @@
 //
 // Life of a block
 //   absent --(read miss: LoadBlocks)--> loading --> valid/clean
+//   absent --(stream read or capture miss: ReadAtUncached)--> absent
 //   absent --(whole-block write)--> valid/dirty
 //   valid/clean --(write)--> valid/dirty
 //   valid/dirty --(write-back picked it)--> dirty + in_writeback
@@ -161,7 +162,8 @@ class Conductor::Impl {
 
   // Reads, from the image, the given absent blocks (sorted) into the cache.
   // If out != null, each block's bytes [0, bs) go to out[i] as well (read
-  // there directly where out[i] is page-aligned; after an error, out[i]'s
+  // there directly where out[i] is aligned for the device, 4096 at least;
+  // after an error, out[i]'s
   // contents are undefined).
   // (*loaded)[i] says whether block i was loaded by this call (false: it was
   // already cached, or being loaded by another thread, and out[i] is untouched).

@@ -134,6 +134,8 @@ struct StressConfig {
   std::chrono::milliseconds writeback_age{20};
   std::chrono::microseconds sync_delay{0};
   bool flush_before_close = true;
+  // Reads of this many bytes or more are streams (ConductorOptions); 0: none.
+  uint64_t stream_read_min = ConductorOptions().stream_read_min;
   uint64_t seed = 1;
 };
 
@@ -194,6 +196,7 @@ class StressRun {
     ConductorOptions o;
     o.cache_bytes = cfg_.cache_bytes;
     o.writeback_age = cfg_.writeback_age;
+    o.stream_read_min = cfg_.stream_read_min;
     o.sync_delay = cfg_.sync_delay;
     if (cfg_.copy_before_write) o.observer = &observer_;
     c_ = OpenConductor(image_, std::move(durability), o, cfg_.direct);
@@ -433,12 +436,27 @@ TEST_CASE("conductor stress: slow device (200 us per call) widens every window")
 }
 
 TEST_CASE("conductor stress: 1 MiB reads and writes through a 16-block cache finish") {
+  // Reads that fill the tiny cache, then reads that stream past it.
+  for (uint64_t stream_read_min : {uint64_t{0}, ConductorOptions().stream_read_min}) {
+    CAPTURE(stream_read_min);
+    StressConfig cfg;
+    cfg.max_io = 1 << 20;
+    cfg.writers = 2;
+    cfg.readers = 2;
+    cfg.ops_per_writer = 12;
+    cfg.stream_read_min = stream_read_min;
+    cfg.seed = 5;
+    RunStress(cfg);
+  }
+}
+
+TEST_CASE("conductor stress: every read of 4 KiB or more a stream, racing writers, discards and flushes") {
+  // ReadAtUncached reads the image with no placeholder; every sector must
+  // still be a version at least as new as the one acknowledged before.
   StressConfig cfg;
-  cfg.max_io = 1 << 20;
-  cfg.writers = 2;
-  cfg.readers = 2;
-  cfg.ops_per_writer = 12;
-  cfg.seed = 5;
+  cfg.stream_read_min = 4096;
+  cfg.readers = 4;
+  cfg.seed = 6;
   RunStress(cfg);
 }
 
@@ -592,6 +610,7 @@ TEST_CASE("conductor regression: concurrent large reads on a small cache deadloc
   MakeImage(image, kImage);
   ConductorOptions o;
   o.cache_bytes = 64 * kBlock;  // ReadAt loads up to 8 blocks at a time
+  o.stream_read_min = 0;        // 1 MiB reads that fill the cache, as they all did then
   auto c = OpenConductor(image, OpenPlainIO(), o);
   Watchdog watchdog("concurrent large reads on a small cache", std::chrono::seconds(20));
   constexpr int kThreads = 24;

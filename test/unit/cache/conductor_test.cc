@@ -96,7 +96,9 @@ ConductorOptions FlushOnly() {
   return o;
 }
 
-void RandomizedAgainstModel(bool uring) {
+// stream_read_min as in ConductorOptions: with 8 KiB most of the model's
+// reads (up to 64 KiB) are streams that do not fill the cache.
+void RandomizedAgainstModel(bool uring, uint64_t stream_read_min = ConductorOptions().stream_read_min) {
   ScratchDir dir("conductor");
   std::string image = dir.File("image");
   MakeImage(image, kImageSize);
@@ -108,7 +110,9 @@ void RandomizedAgainstModel(bool uring) {
   std::vector<uint8_t> model(kImageSize, 0);
   std::mt19937_64 rng(uring ? 7 : 11);
   {
-    Rig rig = Open(image, std::move(io), SmallCache());
+    ConductorOptions options = SmallCache();
+    options.stream_read_min = stream_read_min;
+    Rig rig = Open(image, std::move(io), options);
     Conductor& c = *rig.conductor;
     std::vector<uint8_t> buf;
     AlignedBuffer aligned = AlignedBuffer::Uninitialized(4096 + 65536);
@@ -177,6 +181,9 @@ class RecordingObserver : public ChangeObserver {
 
 TEST_CASE("conductor: randomized against a shadow model, plain backend") { RandomizedAgainstModel(false); }
 TEST_CASE("conductor: randomized against a shadow model, io_uring backend") { RandomizedAgainstModel(true); }
+TEST_CASE("conductor: randomized against a shadow model, reads of 8 KiB and more as streams") {
+  RandomizedAgainstModel(false, 8 << 10);
+}
 
 TEST_CASE("conductor: a read loads its whole blocks into a page-aligned buffer and its partial ends through a bounce") {
   ScratchDir dir("conductor");
