@@ -249,10 +249,10 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
 
   // Coalesce adjacent blocks into one read. Where the caller's buffer for a
   // run is aligned for the device, the run is read there and copied into its
-  // slots (a sequential read's whole blocks: one copy after the read, where
-  // a staging buffer costs three); any other run goes through a staging
-  // buffer, then to its slots and the caller's buffer; a lone block is read
-  // straight into its slot.
+  // slots (a read's whole blocks: one copy after the read, where staging
+  // cost three); any other run goes through a staging buffer, then to its
+  // slots and the caller's buffer; a lone block is read straight into its
+  // slot.
   const size_t align = std::max<size_t>(device_->alignment(), 4096);
   auto out_of = [&](size_t k) { return (*out)[mine_index[k]]; };
   struct Run {
@@ -344,7 +344,7 @@ Status Conductor::Impl::ReadAt(void* buf, size_t length, uint64_t offset) {
       std::vector<uint8_t*> outs;
       std::vector<bool> loaded;
       for (uint64_t b : missing) {
-        if (b * bs_ >= offset && (b + 1) * bs_ <= end) {
+        if (WholeIn(b, offset, end)) {
           outs.push_back(dst + (b * bs_ - offset));
         } else {
           if (bounce.size() == 0) bounce = AlignedBuffer::Uninitialized(2 * bs_, 64);
@@ -400,13 +400,14 @@ Status Conductor::Impl::ReadAtUncached(void* buf, size_t length, uint64_t offset
       AlignedBuffer staging;
       std::vector<ReadOp> ops;
       std::vector<bool> into_buf(missing.size(), false);
-      auto is_whole = [&](uint64_t b) { return b * bs_ >= offset && (b + 1) * bs_ <= end; };
       for (size_t i = 0; i < missing.size();) {
         // A run: adjacent blocks, whole ones apart from a partial first or
         // last block (which goes through staging alone).
         size_t j = i;
-        const bool whole = is_whole(missing[i]);
-        while (j + 1 < missing.size() && missing[j + 1] == missing[j] + 1 && is_whole(missing[j + 1]) == whole) ++j;
+        const bool whole = WholeIn(missing[i], offset, end);
+        while (j + 1 < missing.size() && missing[j + 1] == missing[j] + 1 &&
+               WholeIn(missing[j + 1], offset, end) == whole)
+          ++j;
         uint8_t* at = whole ? dst + (missing[i] * bs_ - offset) : nullptr;
         if (at == nullptr || reinterpret_cast<uintptr_t>(at) % align != 0) {
           if (staging.size() == 0) staging = AlignedBuffer::Uninitialized((group_end - block) * bs_, align);

@@ -160,11 +160,13 @@ class Conductor::Impl {
     return true;
   }
 
+  // Whether block b lies whole inside the read [offset, end).
+  bool WholeIn(uint64_t b, uint64_t offset, uint64_t end) const { return b * bs_ >= offset && (b + 1) * bs_ <= end; }
+
   // Reads, from the image, the given absent blocks (sorted) into the cache.
   // If out != null, each block's bytes [0, bs) go to out[i] as well (read
   // there directly where out[i] is aligned for the device, 4096 at least;
-  // after an error, out[i]'s
-  // contents are undefined).
+  // after an error, out[i]'s contents are undefined).
   // (*loaded)[i] says whether block i was loaded by this call (false: it was
   // already cached, or being loaded by another thread, and out[i] is untouched).
   Status LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out, std::vector<bool>* loaded);
