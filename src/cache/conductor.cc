@@ -15,6 +15,7 @@
 
 #include "amberfs/log.h"
 #include "base/aligned_buffer.h"
+#include "base/on_exit.h"
 #include "cache/conductor_impl.h"
 
 namespace amberfs {
@@ -203,10 +204,18 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
   if (loaded) loaded->assign(blocks.size(), false);
   std::shared_lock gate(io_gate_);
   // Claim a placeholder per block; skip blocks someone else brought in meanwhile.
+  // Reserved up front: a block published as a placeholder is recorded here
+  // without an allocation that could throw in between.
   std::vector<uint64_t> mine;
   std::vector<size_t> mine_index;  // position in `blocks`
   std::vector<Entry*> placeholders;
-  auto release_placeholders = [&] {
+  mine.reserve(blocks.size());
+  mine_index.reserve(blocks.size());
+  placeholders.reserve(blocks.size());
+  // Until the claimed blocks are loaded, every way out of here (an error, or
+  // bad_alloc from a buffer below) takes the placeholders back and wakes
+  // their waiters: a block left "loading" would hang every later access to it.
+  OnExit give_back_placeholders([&] {
     for (size_t i = 0; i < mine.size(); ++i) {
       Shard& s = ShardOf(mine[i]);
       {
@@ -217,7 +226,7 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
       }
       s.cv.notify_all();
     }
-  };
+  });
   for (size_t i = 0; i < blocks.size(); ++i) {
     uint32_t slot;
     if (!mine.empty()) {
@@ -226,19 +235,14 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
       // Load what we have; the caller comes back for the rest.
       if (!arena_.Take(&slot) && !(EvictSome(kEvictBatch) > 0 && arena_.Take(&slot))) break;
     } else {
-      Status st = AllocSlot(&slot);
-      if (!st.ok()) {
-        release_placeholders();
-        return st;
-      }
+      AMBER_RETURN_IF_ERROR(AllocSlot(&slot));
     }
     Shard& s = ShardOf(blocks[i]);
     std::lock_guard l(s.mu);
+    OnExit give_back_slot([&] { arena_.Give(slot); });  // the block is there already, or Insert threw
     auto [place, added] = s.map.Insert(blocks[i], nullptr);
-    if (!added) {
-      arena_.Give(slot);
-      continue;  // the caller's retry loop will find it
-    }
+    if (!added) continue;  // the caller's retry loop will find it
+    give_back_slot.Dismiss();
     Entry* e = *place = NewEntry(slot, blocks[i]);
     e->loading = true;
     placeholders.push_back(e);
@@ -284,10 +288,7 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
   }
   Status st = io_->PreadBatch(device_->fd(), ops);
   read_misses_ += mine.size();
-  if (!st.ok()) {
-    release_placeholders();
-    return st.Annotate("read image");
-  }
+  if (!st.ok()) return st.Annotate("read image");
   // Slots and the caller's buffers from the run's bytes, before the
   // placeholders are released: nothing else writes a loading slot.
   for (const Run& run : runs) {
@@ -298,6 +299,7 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
       if (out != nullptr && out_of(k) != block) std::memcpy(out_of(k), block, bs_);
     }
   }
+  give_back_placeholders.Dismiss();  // nothing below throws
   for (size_t i = 0; i < mine.size(); ++i) {
     Shard& s = ShardOf(mine[i]);
     {

@@ -10,6 +10,9 @@
 //   - FailNextFsyncs(k, err): the next k fdatasyncs fail (Fsync and the sync of
 //     LinkedWriteFsync alike).
 //   - SetDelay(d): every call sleeps d first (to widen race windows).
+//   - ThrowOnNextReads(k): the next k PreadBatch calls throw std::bad_alloc
+//     before reading, as an allocation failing between a caller's claim and
+//     its read would.
 // A batch with a failing op writes (or reads) the ops before it, then returns
 // the injected error for the op's offset, as a real failed batch may have
 // done; a failed fdatasync does not sync. LinkedWriteFsync does not sync when
@@ -25,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
@@ -74,8 +78,13 @@ class FaultIO final : public BatchIO {
     std::lock_guard<std::mutex> lock(mu_);
     delay_ = delay;
   }
+  void ThrowOnNextReads(uint64_t k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    reads_to_throw_ = k;
+  }
   void ClearFaults() {
     std::lock_guard<std::mutex> lock(mu_);
+    reads_to_throw_ = 0;
     nth_write_.reset();
     write_ranges_.clear();
     read_ranges_.clear();
@@ -101,6 +110,11 @@ class FaultIO final : public BatchIO {
         if (int err = MatchRange(read_ranges_, ops[i].offset, ops[i].len)) fault = Fault{i, err};
       }
       if (fault) ++counts_.injected;
+      if (reads_to_throw_ > 0) {
+        --reads_to_throw_;
+        ++counts_.injected;
+        throw std::bad_alloc();
+      }
     }
     if (!fault) return inner_->PreadBatch(fd, ops);
     Status st = inner_->PreadBatch(fd, ops.first(fault->index));
@@ -227,6 +241,7 @@ class FaultIO final : public BatchIO {
   std::vector<Range> write_ranges_;     // guarded by mu_
   std::vector<Range> read_ranges_;      // guarded by mu_
   uint64_t fsyncs_to_fail_ = 0;         // guarded by mu_
+  uint64_t reads_to_throw_ = 0;         // guarded by mu_
   int fsync_err_ = EIO;                 // guarded by mu_
   std::chrono::microseconds delay_{0};  // guarded by mu_
 };

@@ -632,6 +632,66 @@ TEST_CASE("conductor regression: concurrent large reads on a small cache deadloc
   CHECK(s.cached_bytes <= s.cache_budget_bytes);
 }
 
+// An allocation that fails between claiming a block's placeholder and loading
+// it (a staging buffer, the I/O layer's own) threw out of LoadBlocks with the
+// placeholder still "loading": every later access to the block waited for a
+// load that would never come. Here the read layer throws bad_alloc in its
+// place; the exception reaches the caller (the FUSE layer answers ENOMEM), and
+// the next reads and writes of the same blocks must not hang.
+TEST_CASE("conductor: a read whose load throws bad_alloc leaves its blocks readable") {
+  ScratchDir dir("load-throws");
+  const std::string image = dir.File("image");
+  constexpr uint64_t kImage = 4ull << 20;
+  MakeImage(image, kImage);
+  {
+    std::vector<uint8_t> pattern(kImage);
+    for (size_t i = 0; i < pattern.size(); ++i) pattern[i] = static_cast<uint8_t>(i * 7 + (i >> 12));
+    UniqueFd fd(open(image.c_str(), O_WRONLY));
+    REQUIRE(pwrite(fd.get(), pattern.data(), pattern.size(), 0) == static_cast<ssize_t>(pattern.size()));
+  }
+  const std::vector<uint8_t> want = ReadFile(image, kImage);
+  auto io = std::make_unique<FaultIO>(OpenPlainIO());
+  FaultIO* fault = io.get();
+  ConductorOptions o;
+  o.cache_bytes = 256 * kBlock;
+  o.stream_read_min = 0;  // every read fills the cache, through LoadBlocks
+  auto c = OpenConductor(image, std::move(io), o);
+  Watchdog watchdog("reads after a load that threw", std::chrono::seconds(30));
+
+  // 6 whole blocks from 1 MiB, and a read with partial ends (a run of its own at
+  // each end, through staging and the caller's buffer).
+  struct Read {
+    uint64_t offset, length;
+  };
+  uint64_t injected = 0;
+  for (const Read r : {Read{1 << 20, 6 * kBlock}, Read{(2 << 20) + 100, 5 * kBlock}}) {
+    CAPTURE(r.offset);
+    std::vector<uint8_t> buf(r.length);
+    fault->ThrowOnNextReads(1);
+    CHECK_THROWS_AS((void)c->ReadAt(buf.data(), buf.size(), r.offset), std::bad_alloc);
+    CHECK(fault->counts().injected == ++injected);
+    fault->ClearFaults();
+    // Again, from another thread at the same time as this one: both must end,
+    // with the image's bytes.
+    std::vector<uint8_t> other(r.length);
+    Status other_status;
+    std::thread t([&] { other_status = c->ReadAt(other.data(), other.size(), r.offset); });
+    Status st = c->ReadAt(buf.data(), buf.size(), r.offset);
+    t.join();
+    REQUIRE_MESSAGE(st.ok(), st.ToString());
+    REQUIRE_MESSAGE(other_status.ok(), other_status.ToString());
+    CHECK(std::memcmp(buf.data(), want.data() + r.offset, r.length) == 0);
+    CHECK(std::memcmp(other.data(), want.data() + r.offset, r.length) == 0);
+    // A write into the same blocks, read back.
+    std::vector<uint8_t> ones(kBlock, 0x11);
+    REQUIRE(c->WriteAt(ones.data(), ones.size(), r.offset / kBlock * kBlock + kBlock).ok());
+    REQUIRE(c->ReadAt(buf.data(), buf.size(), r.offset).ok());
+    CHECK(std::memcmp(buf.data() + (kBlock - r.offset % kBlock), ones.data(), kBlock) == 0);
+  }
+  ConductorStats s = c->Stats();
+  CHECK(s.cached_bytes <= s.cache_budget_bytes);
+}
+
 // ---- The change observer's ordering (changes marked before data) -----------
 
 namespace {
