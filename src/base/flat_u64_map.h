@@ -15,6 +15,8 @@
 //   returns true for; pred may be called more than once for an entry it kept
 //   (backward shifts can move a kept entry past the cursor), so it must be
 //   free of side effects when it returns false.
+//   Only Insert allocates (when it grows the array); if that throws
+//   bad_alloc, the map is unchanged.
 //
 // Memory
 //   The array doubles when it would be more than half full and never
@@ -135,10 +137,13 @@ class FlatU64Map {
     slots_[hole].key = kEmptyKey;
   }
 
+  // The new array first: when its allocation throws (bad_alloc), the map is
+  // as it was. (Moving the entries out first lost them all, dirty cache
+  // blocks among them, and left mask_ indexing an empty array.) Re-inserting
+  // cannot rehash again: the new array is at most a quarter full.
   void Rehash(size_t slots) {
-    std::vector<Slot> old;
+    std::vector<Slot> old(slots);
     old.swap(slots_);
-    slots_.assign(slots, Slot{});
     mask_ = slots - 1;
     size_ = 0;
     for (const Slot& s : old)

@@ -3,6 +3,8 @@
 #include <doctest/doctest.h>
 
 #include <cstdint>
+#include <new>
+#include <type_traits>
 #include <random>
 #include <unordered_map>
 
@@ -114,4 +116,41 @@ TEST_CASE("FlatU64Map: EraseIf on small tables (chains that wrap round the end) 
     for (auto [key, v] : ref) kept += doomed(key) ? 0 : 1;
     REQUIRE(m.size() == kept);
   }
+}
+
+namespace {
+// A value whose default construction (the empty slots of a grown array)
+// throws bad_alloc while armed: the allocation of a larger array failing.
+bool g_fail_growth = false;
+struct GrowthProbe {
+  uint64_t v;
+  GrowthProbe() : v(0) {
+    if (g_fail_growth) throw std::bad_alloc();
+  }
+  explicit GrowthProbe(uint64_t x) : v(x) {}
+};
+static_assert(std::is_trivially_copyable_v<GrowthProbe>);
+}  // namespace
+
+TEST_CASE("FlatU64Map: an Insert whose growth throws bad_alloc leaves the map as it was") {
+  FlatU64Map<GrowthProbe> m;
+  uint64_t n = 0;
+  // Fill to the last insert before the array doubles.
+  while (2 * (m.size() + 1) <= m.slot_count()) m.Insert(n * 977, GrowthProbe(n)), ++n;
+  const size_t slots = m.slot_count();
+  g_fail_growth = true;
+  CHECK_THROWS_AS(m.Insert(n * 977, GrowthProbe(n)), std::bad_alloc);
+  g_fail_growth = false;
+  CHECK(m.slot_count() == slots);
+  CHECK(m.size() == n);
+  for (uint64_t i = 0; i < n; ++i) {
+    const GrowthProbe* v = m.Find(i * 977);
+    REQUIRE_MESSAGE(v != nullptr, "key " << i * 977 << " lost");
+    CHECK(v->v == i);
+  }
+  CHECK(m.Find(n * 977) == nullptr);
+  // And it goes on growing once memory is there.
+  for (uint64_t i = n; i < 4 * n; ++i) CHECK(m.Insert(i * 977, GrowthProbe(i)).second);
+  CHECK(m.slot_count() > slots);
+  for (uint64_t i = 0; i < 4 * n; ++i) CHECK(m.Find(i * 977)->v == i);
 }
