@@ -10,7 +10,9 @@
 // the first of them to wake leads once the running one ends. So each caller
 // gets the Status of a sync that started after its work was done: the one of
 // its own round, delivered to every member, error or not. Errors are not
-// sticky: a later round runs sync() again.
+// sticky: a later round runs sync() again. If sync() throws, the leader gets
+// the exception and the other members an error (ENOMEM for bad_alloc, else
+// EIO); the next round runs as usual.
 //
 // sync is called without any GroupCommit lock held and never concurrently
 // with itself. It must cover the work of every caller that entered Commit
@@ -26,11 +28,14 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
+#include <exception>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 
 #include "amberfs/status.h"
@@ -69,18 +74,44 @@ class GroupCommit {
     }
     gathering_.reset();  // closed: later callers start the next round
     lock.unlock();
-    Status status = sync();
-    lock.lock();
-    round->status = status;
-    round->done.store(true, std::memory_order_release);
-    running_ = false;
-    rounds_ended_.fetch_add(1, std::memory_order_release);
-    lock.unlock();
-    rounds_ended_.notify_all();
+    Status status;
+    try {
+      status = sync();
+    } catch (...) {
+      // The round ends however sync() does: left running, it would hold every
+      // later caller for good. Its members get an error (their work may not
+      // be synced); the exception goes on to the leader's caller.
+      EndRound(*round, std::current_exception());
+      throw;
+    }
+    EndRound(*round, status);
     return status;
   }
 
  private:
+  struct Round;
+
+  void EndRound(Round& round, const Status& status) {
+    std::unique_lock<std::mutex> lock(mu_);
+    round.status = status;
+    round.done.store(true, std::memory_order_release);
+    running_ = false;
+    rounds_ended_.fetch_add(1, std::memory_order_release);
+    lock.unlock();
+    rounds_ended_.notify_all();
+  }
+  void EndRound(Round& round, std::exception_ptr thrown) {
+    int err = EIO;
+    try {
+      std::rethrow_exception(thrown);
+    } catch (const std::bad_alloc&) {
+      err = ENOMEM;
+    } catch (...) {
+    }
+    // Short messages: no allocation while memory may be short.
+    EndRound(round, Status::Error(err, err == ENOMEM ? "out of memory" : "sync threw"));
+  }
+
   // The callers that share one sync.
   struct Round {
     Status status;  // written before done is set, read only after

@@ -8,12 +8,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <new>
 #include <thread>
 #include <vector>
 
+#include "support/conductor_stress_util.h"
 #include "support/eventually.h"
 
 using namespace amberfs;
+using amberfs::testing::Watchdog;
 
 TEST_CASE("GroupCommit: a lone caller runs its sync and gets its status") {
   GroupCommit commit;
@@ -124,4 +127,36 @@ TEST_CASE("GroupCommit: the gather delay lets a late caller join the leader's ro
   CHECK(leader_status.ok());
   CHECK(syncs.load() == 1);
   CHECK(std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(300));
+}
+
+// A sync that throws (bad_alloc while building an error, say) ended its round
+// never: every later caller, members of that round first, waited for good.
+TEST_CASE("GroupCommit: a sync that throws ends its round; members get ENOMEM, the next round runs") {
+  Watchdog watchdog("GroupCommit after a sync threw", std::chrono::seconds(30));
+  GroupCommit commit(std::chrono::milliseconds(300));
+  std::atomic<int> syncs{0};
+  auto throwing = [&]() -> Status {
+    syncs.fetch_add(1);
+    throw std::bad_alloc();
+  };
+  bool leader_threw = false;
+  std::thread leader([&] {
+    try {
+      (void)commit.Commit(throwing);
+    } catch (const std::bad_alloc&) {
+      leader_threw = true;
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // joins the leader's round, inside its delay
+  Status member = commit.Commit(throwing);
+  leader.join();
+  CHECK(leader_threw);
+  CHECK(member.code() == ENOMEM);
+  CHECK(syncs.load() == 1);
+  // Not stuck: the next caller leads a round of its own.
+  CHECK(commit.Commit([&] {
+    syncs.fetch_add(1);
+    return Status::OK();
+  }).ok());
+  CHECK(syncs.load() == 2);
 }
