@@ -151,6 +151,9 @@ Status Conductor::Impl::WaitForDirtySpace() {
   ++throttled_;
   std::unique_lock l(bg_mu_);
   ++space_waiters_;
+  // However we leave (bad_alloc in the error's message too): counted, the
+  // writer would think a writer waits, and write back and sync, for good.
+  OnExit uncount([&] { --space_waiters_; });  // bg_mu_ is held at every way out
   Status result;
   for (;;) {
     const uint64_t seen = space_gen_.load();
@@ -163,7 +166,6 @@ Status Conductor::Impl::WaitForDirtySpace() {
     writer_cv_.notify_one();
     WaitSpace(l, seen, std::chrono::milliseconds(50));
   }
-  --space_waiters_;
   return result;
 }
 
@@ -476,11 +478,10 @@ Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t 
       uint32_t slot;
       AMBER_RETURN_IF_ERROR(AllocSlot(&slot));
       l.lock();
+      OnExit give_back_slot([&] { arena_.Give(slot); });  // the block is there already, or Insert threw
       auto [place, added] = s.map.Insert(b, nullptr);
-      if (!added) {  // someone else created it meanwhile; modify theirs
-        arena_.Give(slot);
-        continue;
-      }
+      if (!added) continue;  // someone else created it meanwhile; modify theirs
+      give_back_slot.Dismiss();
       Entry* e = *place = NewEntry(slot, b);
       std::memcpy(arena_.data(slot), src + (lo - offset), bs_);
       s.policy.Insert(e);
@@ -577,7 +578,12 @@ void Conductor::Impl::StopWriter() {
 Status Conductor::Impl::Close() {
   if (closed_.load()) return Status::OK();
   StopWriter();
-  Status st = Flush();
+  Status st;
+  try {
+    st = Flush();
+  } catch (const std::bad_alloc&) {  // Close runs from destructors too: no exception may leave it
+    st = Status::Error(ENOMEM, "out of memory");
+  }
   closed_.store(true, std::memory_order_release);
   io_->Close();
   if (!st.ok()) LOG_ERROR("conductor closed with unwritten data: %s", st.ToString().c_str());

@@ -202,9 +202,11 @@ class Conductor::Impl {
   struct StagedBlocks;
   std::vector<uint64_t> PickOldestDirty(uint64_t max_bytes, uint64_t seq_limit);
   void StageBlocks(const std::vector<uint64_t>& picks, StagedBlocks* staged);
-  Status MakeMarksDurable(const StagedBlocks& staged);
+  Status MakeMarksDurable();
+  // The staged blocks leave the round unwritten: still dirty, no longer pinned.
+  void UnstageBlocks(const StagedBlocks& staged);
   Status SubmitStaged(const StagedBlocks& staged);
-  void SettleStaged(const StagedBlocks& staged, const Status& written, uint64_t failed_syncs_before);
+  void SettleStaged(StagedBlocks& staged, const Status& written, uint64_t failed_syncs_before);
   Status FinishRound(Status written, size_t blocks);
   void WriterLoop();
 
@@ -213,6 +215,8 @@ class Conductor::Impl {
   // One fdatasync, and what it means for the blocks it covered; run by one
   // thread at a time.
   Status SyncOnce();
+  // What an fdatasync (synced or failed) means for the blocks it covered.
+  void SettleCovered(const std::vector<uint64_t>& blocks, uint64_t epoch, bool synced);
   void SyncerLoop();
 
   // Wakes the space_cv_ waiters (takes bg_mu_); see space_gen_.

@@ -13,8 +13,10 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <vector>
 
+#include "base/on_exit.h"
 #include "cache/conductor_impl.h"
 
 namespace amberfs {
@@ -28,6 +30,17 @@ Status Conductor::Impl::SyncOnce() {
     covered.swap(unsynced_list_);
     epoch = sync_epoch_++;
   }
+  // Until the covered blocks are settled, an exception (bad_alloc in the I/O
+  // layer or an error message) treats them as after a failed fdatasync:
+  // dirty again, to be written and synced anew. Left unsynced and on no list,
+  // they would stay pinned for good.
+  OnExit redirty_covered([&] {
+    {
+      std::lock_guard l(unsynced_mu_);
+      ++failed_syncs_;  // writes under way may have lost their pages too
+    }
+    SettleCovered(covered, UINT64_MAX, /*synced=*/false);
+  });
   Status st = io_->Fsync(device_->fd());
   ++fsyncs_;
   if (!st.ok()) {
@@ -36,12 +49,30 @@ Status Conductor::Impl::SyncOnce() {
     // Writes that completed while it ran may be lost as well: take them
     // all, whatever their epoch.
     std::lock_guard l(unsynced_mu_);
+    covered.reserve(covered.size() + unsynced_list_.size());  // the one allocation; nothing changed yet
     ++failed_syncs_;
     covered.insert(covered.end(), unsynced_list_.begin(), unsynced_list_.end());
     unsynced_list_.clear();
     epoch = UINT64_MAX;
   }
-  for (uint64_t b : covered) {
+  redirty_covered.Dismiss();  // nothing below throws until RecordError
+  SettleCovered(covered, epoch, st.ok());
+  // Recorded only once the blocks are dirty again: a Flush that starts after
+  // the error is on record also sees them dirty (it reads its dirty limit
+  // after the error count) and writes them again; one that started before
+  // sees the count change and fails.
+  if (!st.ok()) RecordError(st);
+  NotifySpace();
+  return st;
+}
+
+// Each block of `blocks` still waiting for an fdatasync, written back before
+// `epoch` began (a later write waits for a later sync), is settled: synced,
+// it becomes evictable again; not, it is dirty again, since after a failed
+// fdatasync the kernel may have dropped its pages: written again rather than
+// trusted to a later fdatasync. Allocates nothing.
+void Conductor::Impl::SettleCovered(const std::vector<uint64_t>& blocks, uint64_t epoch, bool synced) {
+  for (uint64_t b : blocks) {
     Shard& s = ShardOf(b);
     std::lock_guard l(s.mu);
     Entry** found = s.map.Find(b);
@@ -50,19 +81,10 @@ Status Conductor::Impl::SyncOnce() {
     if (!e->unsynced || e->wb_epoch > epoch) continue;  // written again after this sync began
     e->unsynced = false;
     unsynced_blocks_.fetch_sub(1, std::memory_order_relaxed);
-    // After a failed fdatasync the kernel may have dropped these pages:
-    // write them again rather than trust a later fdatasync.
-    if (!st.ok()) MakeDirtyLocked(e);
+    if (!synced) MakeDirtyLocked(e);
     // The usual moment a block becomes evictable: let the policy see it again.
     else if (Evictable(e)) s.policy.Unpark(e);
   }
-  // Recorded only once the blocks are dirty again: a Flush that starts after
-  // the error is on record also sees them dirty (it reads its dirty limit
-  // after the error count) and writes them again; one that started before
-  // sees the count change and fails.
-  if (!st.ok()) RecordError(st);
-  NotifySpace();
-  return st;
 }
 
 // Flush callers and the syncer share one SyncOnce per round, which the
@@ -142,7 +164,12 @@ void Conductor::Impl::SyncerLoop() {
     if (!sync_wanted_ && !idle) continue;
     sync_wanted_ = false;
     l.unlock();
-    Status st = GroupSync();  // a failure is recorded for the next Flush
+    Status st;
+    try {
+      st = GroupSync();  // a failure is recorded for the next Flush
+    } catch (const std::bad_alloc&) {
+      st = Status::Error(ENOMEM, "out of memory");  // as a failed sync: back off, not end the daemon
+    }
     l.lock();
     backoff = st.ok() ? std::chrono::milliseconds(0)
                       : std::clamp(backoff * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <new>
 #include <vector>
 #include <unordered_map>
 
@@ -149,11 +150,21 @@ class S3Fifo {
     return returned;
   }
 
+  // Ghosts are only a hint: when memory runs out the key is not remembered,
+  // and the evicted node still leaves (thrown out of EvictFromQueues, it
+  // would stay in no queue, its slot never evicted again). The order entry
+  // goes first: one whose key is not in the index is a stale one, dropped.
   void RememberGhost(uint64_t key) {
-    uint64_t stamp = ++ghost_stamp_;
-    auto [at, added] = ghost_index_.Insert(key, stamp);
-    if (!added) *at = stamp;
-    ghost_order_.push_back({key, stamp});
+    try {
+      uint64_t stamp = ++ghost_stamp_;
+      ghost_order_.push_back({key, stamp});
+      auto [at, added] = ghost_index_.Insert(key, stamp);
+      if (!added) *at = stamp;
+      TrimGhosts();
+    } catch (const std::bad_alloc&) {
+    }
+  }
+  void TrimGhosts() {
     // The ghost queue remembers about as many keys as main holds.
     while (ghost_index_.size() > capacity_ - small_target_ + 1 && !ghost_order_.empty()) {
       auto [old_key, old_stamp] = ghost_order_.front();

@@ -22,7 +22,9 @@ namespace amberfs {
 
 class StagingPool {
  public:
-  StagingPool(size_t bytes, size_t alignment) : bytes_(bytes), alignment_(alignment) {}
+  // Room for the two kept buffers up front: Put, called from a round's
+  // destructor, then never allocates.
+  StagingPool(size_t bytes, size_t alignment) : bytes_(bytes), alignment_(alignment) { free_.reserve(kKept); }
   StagingPool(const StagingPool&) = delete;
   StagingPool& operator=(const StagingPool&) = delete;
 
@@ -39,10 +41,11 @@ class StagingPool {
   }
   void Put(AlignedBuffer b) {
     std::lock_guard l(mu_);
-    if (b.size() == bytes_ && free_.size() < 2) free_.push_back(std::move(b));
+    if (b.size() == bytes_ && free_.size() < kKept) free_.push_back(std::move(b));
   }
 
  private:
+  static constexpr size_t kKept = 2;
   const size_t bytes_, alignment_;
   std::mutex mu_;
   std::vector<AlignedBuffer> free_;

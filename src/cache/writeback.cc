@@ -18,10 +18,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <string>
 #include <utility>
 
 #include "amberfs/log.h"
+#include "base/on_exit.h"
 #include "base/space_reserve.h"
 #include "cache/conductor_impl.h"
 
@@ -73,9 +75,15 @@ class Conductor::Impl::RoundTicket {
 
 // The blocks a round took in hand, ascending: their copies, side by side in
 // a staging buffer (back to the pool when the round ends), and the generation
-// each had when copied.
+// each had when copied. Every vector is sized for `picks` blocks before any is
+// taken, so staging and settling them allocate nothing.
 struct Conductor::Impl::StagedBlocks {
-  StagedBlocks(StagingPool& pool, size_t bytes) : pool(pool), buffer(pool.Get(bytes)) {}
+  StagedBlocks(StagingPool& pool, size_t picks, size_t block_size) : pool(pool), buffer(pool.Get(picks * block_size)) {
+    blocks.reserve(picks);
+    generations.reserve(picks);
+    settle_order.reserve(picks);
+    cleaned.reserve(picks);
+  }
   ~StagedBlocks() { pool.Put(std::move(buffer)); }
   StagedBlocks(const StagedBlocks&) = delete;
   StagedBlocks& operator=(const StagedBlocks&) = delete;
@@ -84,6 +92,9 @@ struct Conductor::Impl::StagedBlocks {
   AlignedBuffer buffer;
   std::vector<uint64_t> blocks;
   std::vector<uint64_t> generations;
+  // SettleStaged's room: (shard, index in blocks), and a shard's cleaned entries.
+  std::vector<std::pair<Shard*, size_t>> settle_order;
+  std::vector<Entry*> cleaned;
 };
 
 Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, size_t* taken) {
@@ -93,16 +104,22 @@ Status Conductor::Impl::WritebackRound(uint64_t max_bytes, uint64_t seq_limit, s
   if (picks.empty()) return Status::OK();
 
   std::shared_lock gate(io_gate_);
-  StagedBlocks staged(*staging_pool_, picks.size() * bs_);
+  StagedBlocks staged(*staging_pool_, picks.size(), bs_);
   StageBlocks(picks, &staged);
   if (staged.blocks.empty()) return Status::OK();
-  if (options_.observer) AMBER_RETURN_IF_ERROR(MakeMarksDurable(staged));
+  // Until SettleStaged, any way out (an error, or bad_alloc in the observer,
+  // the request lists or an error message) returns the blocks unwritten:
+  // left in_writeback they would stay pinned and dirty, and every Flush
+  // would wait for them forever.
+  OnExit unstage([&] { UnstageBlocks(staged); });
+  if (options_.observer) AMBER_RETURN_IF_ERROR(MakeMarksDurable());
   uint64_t failed_syncs_before;
   {
     std::lock_guard u(unsynced_mu_);
     failed_syncs_before = failed_syncs_;
   }
   Status written = SubmitStaged(staged);
+  unstage.Dismiss();  // SettleStaged allocates nothing that can fail it
   SettleStaged(staged, written, failed_syncs_before);
   *taken = staged.blocks.size();
   return FinishRound(std::move(written), staged.blocks.size());
@@ -142,22 +159,25 @@ void Conductor::Impl::StageBlocks(const std::vector<uint64_t>& picks, StagedBloc
 // Called after staging, so every change in the staged copies was announced by
 // WillChange before this call and its mark is made durable by it. If the
 // observer fails, nothing is written: the blocks leave the round still dirty
-// and the error is recorded like a failed write-back.
-Status Conductor::Impl::MakeMarksDurable(const StagedBlocks& staged) {
+// (WritebackRound's guard) and the error is recorded like a failed write-back.
+Status Conductor::Impl::MakeMarksDurable() {
   Status st = options_.observer->BeforeImageWrite();
   if (st.ok()) return st;
-  for (uint64_t b : staged.blocks) {
-    Shard& s = ShardOf(b);
-    {
-      std::lock_guard l(s.mu);
-      (*s.map.Find(b))->in_writeback = false;
-    }
-    s.cv.notify_all();
-  }
   st = st.Annotate("make change marks durable before write-back");
   ++write_errors_;
   RecordError(st);
   return st;
+}
+
+void Conductor::Impl::UnstageBlocks(const StagedBlocks& staged) {
+  for (uint64_t b : staged.blocks) {
+    Shard& s = ShardOf(b);
+    {
+      std::lock_guard l(s.mu);
+      (*s.map.Find(b))->in_writeback = false;  // pinned by it until now
+    }
+    s.cv.notify_all();
+  }
 }
 
 // Submit: the staged blocks are sorted already; one request per run of
@@ -220,13 +240,16 @@ Status Conductor::Impl::SubmitStaged(const StagedBlocks& staged) {
 // Shard by shard, taking each shard's lock (and unsynced_mu_ and dirty_mu_
 // under it) once rather than once per block: per block, the writer queued on
 // these locks behind the foreground writers.
-void Conductor::Impl::SettleStaged(const StagedBlocks& staged, const Status& written, uint64_t failed_syncs_before) {
+//
+// Allocates nothing that can fail it (its vectors were sized with the round;
+// room in unsynced_list_ is made per shard, and a shard that gets none keeps
+// its blocks dirty, to be written again), so no block stays in_writeback.
+void Conductor::Impl::SettleStaged(StagedBlocks& staged, const Status& written, uint64_t failed_syncs_before) {
   const std::vector<uint64_t>& taken = staged.blocks;
-  std::vector<std::pair<Shard*, size_t>> order;  // (shard, index in taken), grouped by shard
-  order.reserve(taken.size());
+  std::vector<std::pair<Shard*, size_t>>& order = staged.settle_order;  // (shard, index in taken), grouped by shard
   for (size_t i = 0; i < taken.size(); ++i) order.emplace_back(&ShardOf(taken[i]), i);
   std::sort(order.begin(), order.end());
-  std::vector<Entry*> cleaned;
+  std::vector<Entry*>& cleaned = staged.cleaned;
   for (size_t g = 0; g < order.size();) {
     Shard& s = *order[g].first;
     size_t h = g;
@@ -235,10 +258,22 @@ void Conductor::Impl::SettleStaged(const StagedBlocks& staged, const Status& wri
       std::lock_guard l(s.mu);
       cleaned.clear();
       std::unique_lock u(unsynced_mu_, std::defer_lock);
-      if (written.ok()) u.lock();
+      bool room = true;
+      if (written.ok()) {
+        u.lock();
+        try {
+          // Growing as push_back would (doubling): reserve alone grows to
+          // the exact size, a reallocation per round.
+          const size_t need = unsynced_list_.size() + (h - g);
+          if (need > unsynced_list_.capacity()) unsynced_list_.reserve(std::max(need, 2 * unsynced_list_.capacity()));
+        } catch (const std::bad_alloc&) {
+          room = false;
+        }
+      }
       // An fdatasync that failed while this write was under way may have
-      // dropped its pages: keep the blocks dirty and write them again.
-      const bool lost = written.ok() && failed_syncs_ != failed_syncs_before;
+      // dropped its pages: keep the blocks dirty and write them again. So,
+      // too, when there was no room to list them for the next one.
+      const bool lost = written.ok() && (failed_syncs_ != failed_syncs_before || !room);
       for (size_t k = g; k < h; ++k) {
         const size_t i = order[k].second;
         Entry* e = *s.map.Find(taken[i]);  // pinned by in_writeback
@@ -331,9 +366,15 @@ void Conductor::Impl::WriterLoop() {
     if (dirty > 0 && (dirty >= writeback_start_ || aged || pressure)) {
       size_t taken = 0;
       // Write down to half the start threshold so we do not stop and start at the mark.
-      do {
-        st = WritebackRound(options_.writeback_batch_bytes, UINT64_MAX, &taken);
-      } while (st.ok() && taken > 0 && dirty_blocks_.load() * bs_ > writeback_start_ / 2);
+      // Out of memory (a staging buffer, a request list) is a failed round:
+      // back off and try again, rather than end the daemon.
+      try {
+        do {
+          st = WritebackRound(options_.writeback_batch_bytes, UINT64_MAX, &taken);
+        } while (st.ok() && taken > 0 && dirty_blocks_.load() * bs_ > writeback_start_ / 2);
+      } catch (const std::bad_alloc&) {
+        st = Status::Error(ENOMEM, "out of memory");
+      }
     }
     uint64_t unsynced = unsynced_blocks_.load() * bs_;
     if (unsynced > 0 && (unsynced >= sync_threshold_ || pressure)) WantSync();

@@ -10,9 +10,10 @@
 //   - FailNextFsyncs(k, err): the next k fdatasyncs fail (Fsync and the sync of
 //     LinkedWriteFsync alike).
 //   - SetDelay(d): every call sleeps d first (to widen race windows).
-//   - ThrowOnNextReads(k): the next k PreadBatch calls throw std::bad_alloc
-//     before reading, as an allocation failing between a caller's claim and
-//     its read would.
+//   - ThrowOnNextReads(k), ThrowOnNextWrites(k), ThrowOnNextFsyncs(k): the
+//     next k PreadBatch calls (PwriteBatch or LinkedWriteFsync calls; Fsync
+//     calls) throw std::bad_alloc before doing anything, as an allocation
+//     failing in the middle of the caller's work would.
 // A batch with a failing op writes (or reads) the ops before it, then returns
 // the injected error for the op's offset, as a real failed batch may have
 // done; a failed fdatasync does not sync. LinkedWriteFsync does not sync when
@@ -82,9 +83,19 @@ class FaultIO final : public BatchIO {
     std::lock_guard<std::mutex> lock(mu_);
     reads_to_throw_ = k;
   }
+  void ThrowOnNextWrites(uint64_t k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    writes_to_throw_ = k;
+  }
+  void ThrowOnNextFsyncs(uint64_t k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fsyncs_to_throw_ = k;
+  }
   void ClearFaults() {
     std::lock_guard<std::mutex> lock(mu_);
     reads_to_throw_ = 0;
+    writes_to_throw_ = 0;
+    fsyncs_to_throw_ = 0;
     nth_write_.reset();
     write_ranges_.clear();
     read_ranges_.clear();
@@ -110,11 +121,7 @@ class FaultIO final : public BatchIO {
         if (int err = MatchRange(read_ranges_, ops[i].offset, ops[i].len)) fault = Fault{i, err};
       }
       if (fault) ++counts_.injected;
-      if (reads_to_throw_ > 0) {
-        --reads_to_throw_;
-        ++counts_.injected;
-        throw std::bad_alloc();
-      }
+      ThrowIfArmed(&reads_to_throw_);
     }
     if (!fault) return inner_->PreadBatch(fd, ops);
     Status st = inner_->PreadBatch(fd, ops.first(fault->index));
@@ -127,6 +134,7 @@ class FaultIO final : public BatchIO {
     std::optional<Fault> fault;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ThrowIfArmed(&writes_to_throw_);
       ++counts_.write_batches;
       fault = ClaimWriteFault(ops);
     }
@@ -141,6 +149,7 @@ class FaultIO final : public BatchIO {
     int err = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ThrowIfArmed(&fsyncs_to_throw_);
       ++counts_.fsyncs;
       err = ClaimFsyncFault();
     }
@@ -154,6 +163,7 @@ class FaultIO final : public BatchIO {
     int fsync_err = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      ThrowIfArmed(&writes_to_throw_);
       ++counts_.linked_calls;
       counts_.linked_ops += ops.size();
       ++counts_.fsyncs;
@@ -193,6 +203,14 @@ class FaultIO final : public BatchIO {
       if (len > 0 && offset < r.offset + r.len && r.offset < offset + len) return r.err;
     }
     return 0;
+  }
+
+  // Requires mu_ (released as the exception unwinds).
+  void ThrowIfArmed(uint64_t* armed) {
+    if (*armed == 0) return;
+    --*armed;
+    ++counts_.injected;
+    throw std::bad_alloc();
   }
 
   static Status Injected(int err, const char* op, uint64_t offset) {
@@ -242,6 +260,8 @@ class FaultIO final : public BatchIO {
   std::vector<Range> read_ranges_;      // guarded by mu_
   uint64_t fsyncs_to_fail_ = 0;         // guarded by mu_
   uint64_t reads_to_throw_ = 0;         // guarded by mu_
+  uint64_t writes_to_throw_ = 0;        // guarded by mu_
+  uint64_t fsyncs_to_throw_ = 0;        // guarded by mu_
   int fsync_err_ = EIO;                 // guarded by mu_
   std::chrono::microseconds delay_{0};  // guarded by mu_
 };
