@@ -30,8 +30,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
-#include <exception>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>

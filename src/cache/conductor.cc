@@ -199,6 +199,18 @@ void Conductor::Impl::CleanAllLocked(const std::vector<Entry*>& entries) {
   for (Entry* e : entries) UnlinkDirty(e);
 }
 
+conductor_internal::Entry* Conductor::Impl::InsertNewEntryLocked(Shard& s, uint64_t block, uint32_t slot) {
+  OnExit give_back_slot([&] { arena_.Give(slot); });
+  auto [place, added] = s.map.Insert(block, nullptr);
+  if (!added) return nullptr;
+  give_back_slot.Dismiss();
+  Entry* e = &entries_[slot];
+  *e = Entry{};
+  e->key = block;
+  e->slot = slot;
+  return *place = e;
+}
+
 // ---- Reads ----------------------------------------------------------------
 
 Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out,
@@ -241,11 +253,8 @@ Status Conductor::Impl::LoadBlocks(const std::vector<uint64_t>& blocks, const st
     }
     Shard& s = ShardOf(blocks[i]);
     std::lock_guard l(s.mu);
-    OnExit give_back_slot([&] { arena_.Give(slot); });  // the block is there already, or Insert threw
-    auto [place, added] = s.map.Insert(blocks[i], nullptr);
-    if (!added) continue;  // the caller's retry loop will find it
-    give_back_slot.Dismiss();
-    Entry* e = *place = NewEntry(slot, blocks[i]);
+    Entry* e = InsertNewEntryLocked(s, blocks[i], slot);
+    if (e == nullptr) continue;  // the caller's retry loop will find it
     e->loading = true;
     placeholders.push_back(e);
     mine.push_back(blocks[i]);
@@ -478,11 +487,8 @@ Status Conductor::Impl::WriteBlocks(const uint8_t* src, size_t length, uint64_t 
       uint32_t slot;
       AMBER_RETURN_IF_ERROR(AllocSlot(&slot));
       l.lock();
-      OnExit give_back_slot([&] { arena_.Give(slot); });  // the block is there already, or Insert threw
-      auto [place, added] = s.map.Insert(b, nullptr);
-      if (!added) continue;  // someone else created it meanwhile; modify theirs
-      give_back_slot.Dismiss();
-      Entry* e = *place = NewEntry(slot, b);
+      Entry* e = InsertNewEntryLocked(s, b, slot);
+      if (e == nullptr) continue;  // someone else created it meanwhile; modify theirs
       std::memcpy(arena_.data(slot), src + (lo - offset), bs_);
       s.policy.Insert(e);
       MakeDirtyLocked(e);
@@ -578,12 +584,7 @@ void Conductor::Impl::StopWriter() {
 Status Conductor::Impl::Close() {
   if (closed_.load()) return Status::OK();
   StopWriter();
-  Status st;
-  try {
-    st = Flush();
-  } catch (const std::bad_alloc&) {  // Close runs from destructors too: no exception may leave it
-    st = Status::Error(ENOMEM, "out of memory");
-  }
+  Status st = OutOfMemoryAsError([this] { return Flush(); });  // Close runs from destructors too
   closed_.store(true, std::memory_order_release);
   io_->Close();
   if (!st.ok()) LOG_ERROR("conductor closed with unwritten data: %s", st.ToString().c_str());

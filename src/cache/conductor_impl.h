@@ -35,12 +35,14 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <set>
 #include <shared_mutex>
 #include <thread>
@@ -171,14 +173,10 @@ class Conductor::Impl {
   // already cached, or being loaded by another thread, and out[i] is untouched).
   Status LoadBlocks(const std::vector<uint64_t>& blocks, const std::vector<uint8_t*>* out, std::vector<bool>* loaded);
   Status WriteBlocks(const uint8_t* buf, size_t length, uint64_t offset);
-  // The Entry of a freshly taken slot, reset, for block `block`.
-  Entry* NewEntry(uint32_t slot, uint64_t block) {
-    Entry* e = &entries_[slot];
-    *e = Entry{};
-    e->key = block;
-    e->slot = slot;
-    return e;
-  }
+  // Under s's lock: a fresh Entry for `block` in the slot just taken, put in
+  // s's map; or null, the slot given back, when the block is there already.
+  // If the map's growth throws (bad_alloc), the slot goes back too.
+  Entry* InsertNewEntryLocked(Shard& s, uint64_t block, uint32_t slot);
   void MakeDirtyLocked(Entry* e);
   void CleanLocked(Entry* e);
   // CleanLocked for many entries of one shard (whose lock the caller holds),
@@ -209,6 +207,17 @@ class Conductor::Impl {
   void SettleStaged(StagedBlocks& staged, const Status& written, uint64_t failed_syncs_before);
   Status FinishRound(Status written, size_t blocks);
   void WriterLoop();
+  // fn()'s Status, with bad_alloc as ENOMEM "out of memory" (a message short
+  // enough to need no allocation): for the background threads and Close,
+  // which no exception may leave.
+  template <typename Fn>
+  static Status OutOfMemoryAsError(Fn&& fn) {
+    try {
+      return fn();
+    } catch (const std::bad_alloc&) {
+      return Status::Error(ENOMEM, "out of memory");
+    }
+  }
 
   // ---- Durability (flush.cc) ----
   Status GroupSync();

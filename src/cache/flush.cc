@@ -13,7 +13,6 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <new>
 #include <vector>
 
 #include "base/on_exit.h"
@@ -164,12 +163,9 @@ void Conductor::Impl::SyncerLoop() {
     if (!sync_wanted_ && !idle) continue;
     sync_wanted_ = false;
     l.unlock();
-    Status st;
-    try {
-      st = GroupSync();  // a failure is recorded for the next Flush
-    } catch (const std::bad_alloc&) {
-      st = Status::Error(ENOMEM, "out of memory");  // as a failed sync: back off, not end the daemon
-    }
+    // A failure is recorded for the next Flush; out of memory is a failed
+    // sync too: back off, not end the daemon.
+    Status st = OutOfMemoryAsError([this] { return GroupSync(); });
     l.lock();
     backoff = st.ok() ? std::chrono::milliseconds(0)
                       : std::clamp(backoff * 2, std::chrono::milliseconds(100), std::chrono::milliseconds(5000));

@@ -368,13 +368,9 @@ void Conductor::Impl::WriterLoop() {
       // Write down to half the start threshold so we do not stop and start at the mark.
       // Out of memory (a staging buffer, a request list) is a failed round:
       // back off and try again, rather than end the daemon.
-      try {
-        do {
-          st = WritebackRound(options_.writeback_batch_bytes, UINT64_MAX, &taken);
-        } while (st.ok() && taken > 0 && dirty_blocks_.load() * bs_ > writeback_start_ / 2);
-      } catch (const std::bad_alloc&) {
-        st = Status::Error(ENOMEM, "out of memory");
-      }
+      do {
+        st = OutOfMemoryAsError([&] { return WritebackRound(options_.writeback_batch_bytes, UINT64_MAX, &taken); });
+      } while (st.ok() && taken > 0 && dirty_blocks_.load() * bs_ > writeback_start_ / 2);
     }
     uint64_t unsynced = unsynced_blocks_.load() * bs_;
     if (unsynced > 0 && (unsynced >= sync_threshold_ || pressure)) WantSync();
