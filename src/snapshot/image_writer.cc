@@ -7,6 +7,7 @@
 
 #include "amberfs/log.h"
 #include "base/durable_file.h"
+#include "base/stream_copy.h"
 
 namespace amberfs {
 
@@ -33,7 +34,8 @@ Status ImageWriter::Add(uint64_t offset, std::span<const uint8_t> data) {
   if (data.size() > kImageRunBytes) return Write(data.data(), data.size(), offset);  // a chunk larger than a run
   if (run->buffer.size() == 0) run->buffer = AlignedBuffer::Uninitialized(kImageRunBytes, kImageDirectAlign);
   if (run->length == 0) run->offset = offset;
-  std::memcpy(run->buffer.data() + run->length, data.data(), data.size());
+  // The run goes to the device, not back to the CPU (StreamCopy's why).
+  StreamCopy(run->buffer.data() + run->length, data.data(), data.size());
   run->length += data.size();
   return Status::OK();
 }

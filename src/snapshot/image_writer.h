@@ -7,7 +7,11 @@
 // in the order of their chunks (restore_downloads.h). So each thread gathers
 // its run in a buffer of its own (aligned, kImageRunBytes,
 // reused run after run) and writes it with one request when the run ends: at
-// a chunk not adjacent to it, when the buffer is full, or at Finish.
+// a chunk not adjacent to it, when the buffer is full, or at Finish. The
+// bytes are copied in with non-temporal stores (base/stream_copy.h): the run
+// goes to the device, and with memcpy the copy of a 1 GiB restore, every
+// destination line read into the cache first, was 0.25 s of its 1.35 s of
+// user CPU on a 2-core VM.
 //
 // A run whose offset and length are multiples of kImageDirectAlign is
 // written with O_DIRECT where the file system allows it; the rest, and every
