@@ -44,6 +44,12 @@
 #            each amberfs run the CPU seconds of the daemon (or of
 #            mkfs.amberfs) and of s3rver in the timed window are shown: on a
 #            small machine their sum over the CPUs is a floor on the time.
+#            Then the GET again with each object's bytes piped through
+#            `openssl dgst -sha256` (12 at a time, a curl and an openssl
+#            process an object; the digests compared with the bytes',
+#            untimed): the cost of fetching and hashing every byte on these
+#            CPUs, with no planning, no index and no writes, beside a
+#            restore, which checks every byte too (the "checked GET" row).
 #            Then the same PUT in amberfs's request shape: each 16 MiB object
 #            followed by a 12,352-byte one (a full pack's index object: 256
 #            entries of 48 bytes and the trailer, docs/FORMATS.md) under
@@ -380,7 +386,7 @@ amberfs_clone() {
 # null_client ROUND: the bytes as 16 MiB objects PUT (4 at a time), then GET
 # to /dev/null (12 at a time), by curl into bucket ceiling-rN, each timed.
 null_client() {
-  local r=$1 d=$work/r$1/ceiling bucket=ceiling-r$1 put=fail get=fail shape=fail note="" t0 t1 scpu
+  local r=$1 d=$work/r$1/ceiling bucket=ceiling-r$1 put=fail get=fail checked=fail shape=fail note="" t0 t1 scpu
   local -a parts
   mkdir -p "$d"
   mapfile -t parts < <(find "$work/parts" -type f -printf '%f\n' | sort)
@@ -414,6 +420,7 @@ null_client() {
       else
         log "null client round $r: GET failed: $(tail -n 2 "$d/get.log")"
       fi
+      checked_get "$r" "$d" "$bucket" parts
       if ((r % 2 == 1)); then shaped_put "$r" "$d" parts; fi
     else
       log "null client round $r: PUT failed: $(tail -n 2 "$d/put.log")"
@@ -424,10 +431,37 @@ null_client() {
     ceil=$(mibps $((snap_us[$r] + put_us[$r])))
     note+="; with amberfs's snapshot of this round: $(secs $((snap_us[$r] + put_us[$r]))) s"
   fi
-  add n_put "$put"; add n_get "$get"; add n_up "$ceil"; add n_shape "$shape"
+  add n_put "$put"; add n_get "$get"; add n_up "$ceil"; add n_shape "$shape"; add n_check "$checked"
   rm -rf "$d"
-  printf '  curl     round %d null client: PUT %s MiB/s, GET %s MiB/s, PUT with index objects %s MiB/s; %s\n' \
-    "$r" "$put" "$get" "$shape" "$note"
+  printf '  curl     round %d null client: PUT %s MiB/s, GET %s MiB/s, checked GET %s MiB/s, PUT with index objects %s MiB/s; %s\n' \
+    "$r" "$put" "$get" "$checked" "$shape" "$note"
+}
+
+# checked_get ROUND DIR BUCKET PARTS_ARRAY_NAME: null_client's GET again, each
+# object through `openssl dgst -sha256` (12 at a time), timed; the digests
+# must be the parts' (untimed). Sets checked and adds to note (null_client's
+# locals).
+checked_get() {
+  local r=$1 d=$2 bucket=$3 t0 t1 scpu
+  local -n names=$4
+  printf '%s\n' "${names[@]}" >"$d/names"
+  settle
+  scpu=$(proc_cpu "$s3rver_pid")
+  stamp t0
+  # shellcheck disable=SC2016  # $0, $1 and $2 are the inner shells'
+  if bg_run "$d/checked.log" xargs -a "$d/names" -P 12 -I '{}' bash -o pipefail -c \
+    'curl -sSf --aws-sigv4 "aws:amz:$0:s3" -u S3RVER:S3RVER -H "x-amz-content-sha256: $1" "$2/{}" | openssl dgst -sha256 -r' \
+    "$region" "$empty_sha" "$endpoint/$bucket"; then
+    stamp t1
+    if [[ $(awk '{ print $1 }' "$d/checked.log" | sort) == "$(cat "$work/parts.sha256")" ]]; then
+      checked=$(mibps $((t1 - t0)))
+      note+=", checked GET $(secs $((t1 - t0))) s (s3rver CPU $(ticks_s $(($(proc_cpu "$s3rver_pid") - scpu))) s)"
+    else
+      log "null client round $r: the checked GET's digests are not the bytes'"
+    fi
+  else
+    log "null client round $r: checked GET failed: $(tail -n 2 "$d/checked.log")"
+  fi
 }
 
 # shaped_put ROUND DIR PARTS_ARRAY_NAME: null_client's PUT again, into bucket
@@ -572,14 +606,15 @@ if ! { command -v openssl >/dev/null && openssl rand -out "$work/data.bin" "$byt
   head -c "$bytes" /dev/urandom >"$work/data.bin" || exit 1
 fi
 
-# The null client's objects: the same bytes in 16 MiB pieces.
+# The null client's objects: the same bytes in 16 MiB pieces, and their SHA-256s.
 mkdir -p "$work/parts" && split -b 16M -a 4 "$work/data.bin" "$work/parts/p" || exit 1
+for f in "$work"/parts/*; do openssl dgst -sha256 -r <"$f"; done | awk '{ print $1 }' | sort >"$work/parts.sha256" || exit 1
 
 for r in $(seq "$rounds"); do
   mkdir -p "$work/r$r/amberfs" "$work/r$r/s3backer" "$work/r$r/restic"
   if ! start_s3rver "$work/r$r"; then
     add a_up fail; add a_objs fail; add a_rest fail; add c_time fail; add c_read fail
-    add n_put fail; add n_get fail; add n_up fail; add n_shape fail
+    add n_put fail; add n_get fail; add n_up fail; add n_shape fail; add n_check fail
     ((have_s3backer)) && { add s_up fail; add s_objs fail; }
     ((have_restic)) && { add r_rest fail; add r_objs fail; }
     continue
@@ -606,7 +641,7 @@ done
 
 # --- the table -------------------------------------------------------------------
 declare -A med=()
-for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up n_shape; do
+for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up n_shape n_check; do
   # shellcheck disable=SC2086  # a list of figures
   med[$k]=$(median ${runs[$k]:-})
   [[ ${med[$k]} =~ ^[0-9.]+$ ]] && med[$k]=$(printf '%.1f' "${med[$k]}")
@@ -633,6 +668,8 @@ rs=$(ratio "${med[n_shape]}" "${med[n_put]}")
 row "  null PUT + index" "${med[n_shape]:--}" "" "" "$rs vs plain PUT" "amberfs's request shape" ""
 rg=$(ratio "${med[n_get]}" "${med[r_rest]:-}")
 row "  null-client GET MiB/s" "${med[n_get]:--}" "" "" "$rg vs restic" "s3rver serving, no client work" ""
+rk=$(ratio "${med[n_check]}" "${med[r_rest]:-}")
+row "  checked GET MiB/s" "${med[n_check]:--}" "" "" "$rk vs restic" "curl | openssl sha256" ""
 row "objects per GiB" "${med[a_objs]:--}" "${med[s_objs]:--}" "${med[r_objs]:--}" "" "amberfs <= 200" \
   "$(verdict "${med[a_objs]}" "<=" 200)"
 rc=$(ratio "${med[c_read]}" "${med[a_rest]}")
@@ -640,6 +677,7 @@ row "clone s" "${med[c_time]:--}" "" "" "" "< 3 s (1 GiB)" "$(verdict "${med[c_t
 row "clone read MiB/s" "${med[c_read]:--}" "" "" "$rc vs restore" ">= 0.5x amberfs restore" "$(verdict "$rc" ">=" 0.5)"
 echo "(medians of $rounds rounds of $size; upload: amberfs snapshot + drain, s3backer $sb_block blocks dd + unmount;" \
   "ceiling: amberfs's snapshot + curl PUT of the bytes as 16 MiB objects, curl GET of them to /dev/null;" \
+  "checked GET: the GET through openssl dgst -sha256;" \
   "null PUT + index: the same PUT with a 12,352-byte object after each 16 MiB one;" \
   "restore: mkfs.amberfs --restore, restic restore; clone: mkfs.amberfs --clone, then dd of the mounted clone; objects in each bucket per GiB written)"
 echo "s3_pack_bench took $(($(date +%s) - t_start)) s"
