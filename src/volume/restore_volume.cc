@@ -142,7 +142,7 @@ Result<RestoreVolumeResult> RestoreVolume(const RestoreVolumeOptions& options) {
   }
   Pointer record = plan.record_pointer;
   if (!options.take_over_identity) {
-    store = nullptr;  // the published volume's store from here on
+    store = nullptr;  // owned by the published volume's PairedStore from here, and closed with it
     AMBER_ASSIGN_OR_RETURN(record, PublishIdentity(build->dir(), std::move(opened).value(), options, plan,
                                                    volume.config, &result.publish_note));
   }
