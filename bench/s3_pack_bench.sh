@@ -8,7 +8,10 @@
 #            options), filled with BENCH_S3_SIZE random bytes (dd bs=1M
 #            conv=fsync into MNT/volume, untimed), then timed from the start of
 #            `echo snapshot s1 > MNT/ctl` until `echo drain > MNT/ctl`
-#            returns (everything in the bucket): size / that time.
+#            returns (everything in the bucket): size / that time. Then the
+#            same with -o pack_size=BENCH_PACK_VARIANT into its own bucket
+#            (beside the default one, first in every other round): what the
+#            option buys, shown apart from the verdict, which is the default's.
 #            s3backer: --blockSize=128K -o big_writes into its own bucket
 #            (path-style --baseURL=http://127.0.0.1:PORT/, aws4), the same
 #            bytes written with dd bs=1M conv=fsync into its file, timed from
@@ -77,6 +80,7 @@
 #   BENCH_ROUNDS [3]  BENCH_DIR [/var/tmp] where the files go (volumes,
 #   s3rver's data, restores)  BENCH_AMBER_OPTS extra amberfs -o options
 #   BENCH_S3BACKER_BLOCK [128K] s3backer's --blockSize
+#   BENCH_PACK_VARIANT [32M] the pack_size= of the second amberfs upload
 # A baseline that is not installed prints SKIP and its column shows "-".
 # Talks to nothing but s3rver on 127.0.0.1 (proxy variables are cleared);
 # every mount and process it starts (s3rver's whole process group included)
@@ -90,6 +94,8 @@ size=${BENCH_S3_SIZE:-1G}
 rounds=${BENCH_ROUNDS:-3}
 bench_dir=${BENCH_DIR:-/var/tmp}
 sb_block=${BENCH_S3BACKER_BLOCK:-128K}
+pack_variant=${BENCH_PACK_VARIANT:-32M}
+pack_tag=-p${pack_variant,,}  # a bucket-name part: -p32m
 s3rver_bin=${AMBERFS_S3RVER:-$root/test/node_modules/.bin/s3rver}
 
 if [[ $(id -u) -ne 0 ]]; then echo "SKIP: s3_pack_bench needs root (FUSE mounts)"; exit 0; fi
@@ -241,22 +247,28 @@ declare -A put_us=()    # round -> the null client's PUT time (us)
 add() { runs[$1]+="$2 "; }
 
 # --- amberfs -------------------------------------------------------------------
-amber_url() { echo "s3://amberfs-r$1?endpoint=$endpoint&region=$region"; }
+# amber_url ROUND [TAG]: the bucket of that round's amberfs upload (TAG: a
+# variant's, see amberfs_upload).
+amber_url() { echo "s3://amberfs${2:-}-r$1?endpoint=$endpoint&region=$region"; }
 
-# amberfs_upload ROUND: mkfs, mount, fill (untimed), snapshot s1 + drain (timed).
+# amberfs_upload ROUND [TAG MOUNT_OPTIONS]: mkfs, mount, fill (untimed),
+# snapshot s1 + drain (timed). With TAG, a variant: mounted with
+# MOUNT_OPTIONS as well, into bucket amberfsTAG-rN, its figures kept apart
+# (a_upTAG, a_objsTAG); the restore and clone read the plain upload's.
 amberfs_upload() {
-  local r=$1 d=$work/r$1/amberfs url
+  local r=$1 tag=${2:-} extra=${3:-} d=$work/r$1/amberfs${2:-} url
   local vol=$d/vol mnt=$d/mnt up=fail objs=fail note="" t0 t1 ts
-  url=$(amber_url "$r")
+  url=$(amber_url "$r" "$tag")
   mkdir -p "$mnt"
   settle
   if ! bg_run "$d/mkfs.log" "$build/mkfs.amberfs" --size "$size" --slow "$url" "$vol"; then
     log "amberfs round $r: mkfs failed: $(tail -n 2 "$d/mkfs.log")"
-    add a_up fail; add a_objs fail
+    add "a_up$tag" fail; add "a_objs$tag" fail
     return
   fi
   local -a opts=()
-  [[ -n ${BENCH_AMBER_OPTS:-} ]] && opts=(-o "$BENCH_AMBER_OPTS")
+  local o=${BENCH_AMBER_OPTS:-}${BENCH_AMBER_OPTS:+${extra:+,}}$extra
+  [[ -n $o ]] && opts=(-o "$o")
   # A background job starts with SIGINT ignored; give the daemon the default.
   env --default-signal=INT "$build/amberfs" -f "$vol" "$mnt" "${opts[@]}" >"$d/daemon.log" 2>&1 &
   daemon_of[$mnt]=$!
@@ -273,7 +285,7 @@ amberfs_upload() {
         if ctl "$mnt" drain "$d/drain.out"; then
           stamp t1
           up=$(mibps $((t1 - t0)))
-          snap_us[$r]=$((ts - t0))
+          [[ -z $tag ]] && snap_us[$r]=$((ts - t0))
           note+=", snapshot $(secs $((ts - t0))) s ($(reply_field "$d/snap.out" chunks_captured) chunks)"
           note+=" + drain $(secs $((t1 - ts))) s = $(secs $((t1 - t0))) s"
           note+=" (CPU: daemon $(ticks_s $(($(proc_cpu "${daemon_of[$mnt]}") - dcpu))) s,"
@@ -291,16 +303,18 @@ amberfs_upload() {
   unmount "$mnt" || log "amberfs round $r: daemon exited non-zero: $(tail -n 2 "$d/daemon.log")"
   if [[ $up != fail ]]; then
     local n
-    n=$(objects "amberfs-r$r")
+    n=$(objects "amberfs$tag-r$r")
     objs=$(per_gib "$n")
-    note+="; bucket: $n objects ($(object_kinds "amberfs-r$r"))"
+    note+="; bucket: $n objects ($(object_kinds "amberfs$tag-r$r"))"
   fi
-  add a_up "$up"; add a_objs "$objs"
-  [[ $up != fail ]] && uploaded[$r]=1
-  uuid_of[$r]=$(awk '$1 == "uuid" { print $2 }' "$vol/config" 2>/dev/null)
+  add "a_up$tag" "$up"; add "a_objs$tag" "$objs"
+  if [[ -z $tag ]]; then
+    [[ $up != fail ]] && uploaded[$r]=1
+    uuid_of[$r]=$(awk '$1 == "uuid" { print $2 }' "$vol/config" 2>/dev/null)
+  fi
   # Nothing local is left for the restore.
   rm -rf "$vol"
-  printf '  amberfs  round %d upload: %s MiB/s; %s\n' "$r" "$up" "$note"
+  printf '  amberfs  round %d upload%s: %s MiB/s; %s\n' "$r" "${extra:+ ($extra)}" "$up" "$note"
 }
 
 # amberfs_restore ROUND
@@ -618,6 +632,7 @@ for r in $(seq "$rounds"); do
   mkdir -p "$work/r$r/amberfs" "$work/r$r/s3backer" "$work/r$r/restic"
   if ! start_s3rver "$work/r$r"; then
     add a_up fail; add a_objs fail; add a_rest fail; add c_time fail; add c_read fail
+    add "a_up$pack_tag" fail; add "a_objs$pack_tag" fail
     add n_put fail; add n_get fail; add n_up fail; add n_shape fail; add n_check fail
     ((have_s3backer)) && { add s_up fail; add s_objs fail; }
     ((have_restic)) && { add r_rest fail; add r_objs fail; }
@@ -627,12 +642,14 @@ for r in $(seq "$rounds"); do
   log "round $r: s3rver at $endpoint"
   if ((r % 2 == 1)); then
     amberfs_upload "$r"
+    amberfs_upload "$r" "$pack_tag" "pack_size=$pack_variant"
     ((have_s3backer)) && s3backer_upload "$r"
     amberfs_restore "$r"
     amberfs_clone "$r"
     ((have_restic)) && restic_restore "$r"
   else
     ((have_s3backer)) && s3backer_upload "$r"
+    amberfs_upload "$r" "$pack_tag" "pack_size=$pack_variant"
     amberfs_upload "$r"
     ((have_restic)) && restic_restore "$r"
     amberfs_clone "$r"
@@ -645,7 +662,7 @@ done
 
 # --- the table -------------------------------------------------------------------
 declare -A med=()
-for k in a_up a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up n_shape n_check; do
+for k in a_up "a_up$pack_tag" "a_objs$pack_tag" a_rest a_objs s_up s_objs r_rest r_objs c_time c_read n_put n_get n_up n_shape n_check; do
   # shellcheck disable=SC2086  # a list of figures
   med[$k]=$(median ${runs[$k]:-})
   [[ ${med[$k]} =~ ^[0-9.]+$ ]] && med[$k]=$(printf '%.1f' "${med[$k]}")
@@ -664,6 +681,9 @@ row() { printf '%-22s %9s %9s %9s %16s  %-26s %s\n' "$@"; }
 row figure amberfs s3backer restic ratio target verdict
 ru=$(ratio "${med[a_up]}" "${med[s_up]:-}")
 row "upload MiB/s" "${med[a_up]:--}" "${med[s_up]:--}" "" "$ru vs s3backer" ">= 3x s3backer" "$(verdict "$ru" ">=" 3)"
+rv=$(ratio "${med[a_up$pack_tag]}" "${med[s_up]:-}")
+row "  pack_size=$pack_variant" "${med[a_up$pack_tag]:--}" "" "" "$rv vs s3backer" "-o pack_size (not default)" \
+  "${med[a_objs$pack_tag]:--} objects/GiB"
 rr=$(ratio "${med[a_rest]}" "${med[r_rest]:-}")
 row "restore MiB/s" "${med[a_rest]:--}" "" "${med[r_rest]:--}" "$rr vs restic" ">= 2x restic restore" "$(verdict "$rr" ">=" 2)"
 rn=$(ratio "${med[n_up]}" "${med[s_up]:-}")
@@ -683,5 +703,6 @@ echo "(medians of $rounds rounds of $size; upload: amberfs snapshot + drain, s3b
   "ceiling: amberfs's snapshot + curl PUT of the bytes as 16 MiB objects, curl GET of them to /dev/null;" \
   "checked GET: the GET through openssl dgst -sha256;" \
   "null PUT + index: the same PUT with a 12,352-byte object after each 16 MiB one;" \
+  "pack_size=$pack_variant: amberfs's upload mounted with that option, not in the verdict;" \
   "restore: mkfs.amberfs --restore, restic restore; clone: mkfs.amberfs --clone, then dd of the mounted clone; objects in each bucket per GiB written)"
 echo "s3_pack_bench took $(($(date +%s) - t_start)) s"

@@ -63,6 +63,8 @@ constexpr const char* kUsage =
     "  loglevel=LEVEL     error, warn, info or debug (default info)\n"
   "  upload_rate=SIZE   bytes per second to the slow store, all uploads together,\n"
     "                     e.g. 10M (default 0: no limit)\n"
+    "  pack_size=SIZE     seal new packs at SIZE, 1M to 64M (default 16M): one PUT each,\n"
+    "                     plus one for its index object; up to 4 upload at once, in memory\n"
     "  key_file=FILE      the passphrase file of an encrypted volume (mkfs.amberfs --key-file)\n"
     "  s3_credentials=FILE  AWS credentials file for an s3:// slow store (default:\n"
   "                     environment, then ~/.aws/credentials)\n"

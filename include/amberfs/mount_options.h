@@ -25,6 +25,7 @@
 //   s3_credentials=FILE  AWS credentials file for an s3:// slow store
 //   key_file=FILE     the passphrase of an encrypted volume
 //   upload_rate=SIZE  bytes per second to the slow store (10M; 0 = no limit)
+//   pack_size=SIZE    new packs are sealed at SIZE (1M..64M, default 16M)
 //   snapshot_interval=DUR  automatic snapshots every DUR (30s, 15m, 1h, 1d)
 //   keep=RULE:N[,RULE:N...]  their retention (last, hourly, daily, weekly,
 //                     monthly, yearly); since -o splits at commas, a bare

@@ -92,6 +92,12 @@ struct ConductorOptions;
 // How long `drain` waits for the slow store when no TIMEOUT is given.
 inline constexpr std::chrono::seconds kDefaultDrainTimeout{300};
 
+// -o pack_size: its default and bounds. Up to four packs are held in memory
+// while they upload, so the top bound keeps that under 256 MiB.
+inline constexpr uint64_t kDefaultPackSize = uint64_t{16} << 20;
+inline constexpr uint64_t kMinPackSize = uint64_t{1} << 20;
+inline constexpr uint64_t kMaxPackSize = uint64_t{64} << 20;
+
 struct VolumeOptions {
   uint64_t cache_bytes = 256ull << 20;
   uint64_t dirty_max_bytes = 0;  // 0 = half the cache
@@ -105,6 +111,9 @@ struct VolumeOptions {
   std::string s3_credentials;  // AWS credentials file for an s3:// slow store ("" = environment)
   std::string key_file;        // an encrypted volume's passphrase file (-o key_file=FILE)
   uint64_t upload_rate = 0;    // bytes per second to the slow store; 0 = no limit
+  // The size at which a new pack is sealed (-o pack_size; kMinPackSize ..
+  // kMaxPackSize): one PUT per pack and one for its index object.
+  uint64_t pack_bytes = kDefaultPackSize;
   // Automatic snapshots (read-write only; see src/volume/auto_snapshots.h):
   // 0 = none. `keep` applies to them alone; empty = keep them all.
   std::chrono::seconds snapshot_interval{0};

@@ -34,6 +34,15 @@ Result<OptionOwner> ApplyMountOption(std::string_view option, MountOptions* opti
     v.upload_rate = *rate;
     return OptionOwner::kAmberfs;
   }
+  if (key == "pack_size") {
+    const std::string range = FormatSize(kMinPackSize) + " to " + FormatSize(kMaxPackSize);
+    if (!has_value) return bad("needs a size from " + range + ", e.g. pack_size=32M");
+    Result<uint64_t> size = ParseSize(value);
+    if (!size.ok()) return bad(size.status().message());
+    if (*size < kMinPackSize || *size > kMaxPackSize) return bad("a pack size must be " + range);
+    v.pack_bytes = *size;
+    return OptionOwner::kAmberfs;
+  }
   if (key == "snapshot_interval") {
     Result<std::chrono::seconds> interval = ParseSnapshotInterval(value);
     if (!interval.ok()) return bad(interval.status().message());

@@ -251,6 +251,7 @@ Status Volume::OpenSnapshots(ConductorOptions* copts) {
   // reads them, the slow store's pack map reads them.
   const std::shared_ptr<const PackTableCodec> pack_tables = codec_->PackTables();
   fast_options.pack.tables = pack_tables;
+  fast_options.pack.target_bytes = options_.pack_bytes;
   Result<std::unique_ptr<PackedDiskStore>> fast = PackedDiskStore::Open(VolumePath(dir_, kFastStoreDir), fast_options);
   if (!fast.ok()) return fast.status().Annotate("open fast store");
   // Room for delete and gc on a full VOLDIR: bulk writes on its file system

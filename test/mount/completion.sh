@@ -67,7 +67,7 @@ expect "mkfs.amberfs --" --block-size --chunk-size --image --force --restore --v
 expect_exactly "fsck.amberfs --read" --read-data --read-data-subset=
 expect "fsck.amberfs -" -n -y -p -a -f --slow --strict --json --drop-broken --threads
 expect "amberfs -" -f -d -s -h -V --help --version
-expect "amberfs -o " cache_size= dirty_max= io= direct sync_delay= ro page_cache loglevel= upload_rate= s3_credentials= snapshot_interval= keep= allow_other
+expect "amberfs -o " cache_size= dirty_max= io= direct sync_delay= ro page_cache loglevel= upload_rate= pack_size= s3_credentials= snapshot_interval= keep= allow_other
 expect_exactly "amberfs -o ro,di" ro,direct ro,direct_writeback ro,dirty_max=
 expect "amberfs $AMB_WORK/v" "$vol"
 amb_log "ok"

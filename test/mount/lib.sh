@@ -205,6 +205,19 @@ amb_expect_fail() {
   if "$@" 2>"$AMB_WORK/err"; then amb_fail "$what: succeeded but should have failed"; fi
 }
 
+# amb_refuses_options VOLDIR MNT OPTION...: mounting with each -o OPTION is a
+# usage error (exit 2) whose message names the option.
+amb_refuses_options() {
+  local vol=$1 mnt=$2 bad rc
+  shift 2
+  for bad in "$@"; do
+    rc=0
+    "$AMBERFS" "$vol" "$mnt" -o "$bad" 2>"$AMB_WORK/err" || rc=$?
+    [[ $rc == 2 ]] || amb_fail "-o $bad: exit $rc, want 2"
+    grep -q "option '$bad'" "$AMB_WORK/err" || amb_fail "-o $bad: $(cat "$AMB_WORK/err")"
+  done
+}
+
 # amb_start_s3rver DATADIR PORT: starts s3rver (test/node_modules) on
 # 127.0.0.1:PORT (0: any free port) with the bucket amberfs-test, serving
 # DATADIR; sets AMB_S3PID and AMB_S3PORT, and exports the credentials. Skips

@@ -26,6 +26,11 @@ TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
   CHECK(o.volume.direct_writeback);
   CHECK(ApplyMountOption("sync_delay=2ms", &o).value() == OptionOwner::kAmberfs);
   CHECK(o.volume.sync_delay.count() == 2000);
+  CHECK(o.volume.pack_bytes == 16ull << 20);
+  CHECK(ApplyMountOption("pack_size=32M", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.pack_bytes == 32ull << 20);
+  CHECK(ApplyMountOption("pack_size=1M", &o).value() == OptionOwner::kAmberfs);
+  CHECK(o.volume.pack_bytes == 1ull << 20);
   CHECK(ApplyMountOption("loglevel=debug", &o).value() == OptionOwner::kAmberfs);
   CHECK(o.log_level == LogLevel::kDebug);
   CHECK(ApplyMountOption("ro", &o).value() == OptionOwner::kBoth);
@@ -41,7 +46,8 @@ TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
 TEST_CASE("mount_options: bad values are refused with the option named") {
   for (const char* bad : {"cache_size", "cache_size=", "cache_size=0", "cache_size=1Q", "dirty_max=-1",
                           "io=aio", "io", "sync_delay=fast", "sync_delay", "loglevel=loud", "direct=1", "page_cache=yes",
-                          "direct_writeback=1",
+                          "direct_writeback=1", "pack_size", "pack_size=", "pack_size=512K", "pack_size=65M",
+                          "pack_size=1G", "pack_size=big",
                           "ro=yes"}) {
     CAPTURE(bad);
     MountOptions o;
