@@ -63,8 +63,15 @@ amb_setup() {
   trap 'exit 130' INT
   trap 'echo "FAIL: timed out after ${AMB_TIMEOUT:-240}s" >&2; exit 124' TERM
   # A hung daemon must not hang the suite: the watchdog ends the test (and
-  # so runs the cleanup) after AMB_TIMEOUT seconds.
-  (sleep "${AMB_TIMEOUT:-240}" && kill -TERM $$) 2>/dev/null &
+  # so runs the cleanup) after AMB_TIMEOUT seconds. Killed by the cleanup, it
+  # takes its sleep along, and it holds none of the test's output open: a
+  # `test | tail` returns when the test does, not when the sleep would end.
+  (
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep "${AMB_TIMEOUT:-240}" &
+    nap=$!
+    wait "$nap" && kill -TERM $$
+  ) >/dev/null 2>&1 &
   AMB_WATCHDOG=$!
 }
 
