@@ -92,8 +92,9 @@ struct ConductorOptions;
 // How long `drain` waits for the slow store when no TIMEOUT is given.
 inline constexpr std::chrono::seconds kDefaultDrainTimeout{300};
 
-// -o pack_size: its default and bounds. Up to four packs are held in memory
-// while they upload, so the top bound keeps that under 256 MiB.
+// -o pack_size: its default (the pack writer's, PackWriterOptions) and
+// bounds. Up to four packs are held in memory while they upload
+// (UploadQueue::kMaxPacksInFlight), so the top bound keeps that to 256 MiB.
 inline constexpr uint64_t kDefaultPackSize = uint64_t{16} << 20;
 inline constexpr uint64_t kMinPackSize = uint64_t{1} << 20;
 inline constexpr uint64_t kMaxPackSize = uint64_t{64} << 20;

@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include "store/pack_file.h"
 #include "volume/memory_limit.h"
 
 using namespace amberfs;
@@ -27,6 +28,9 @@ TEST_CASE("mount_options: amberfs options are parsed, the rest goes to FUSE") {
   CHECK(ApplyMountOption("sync_delay=2ms", &o).value() == OptionOwner::kAmberfs);
   CHECK(o.volume.sync_delay.count() == 2000);
   CHECK(o.volume.pack_bytes == 16ull << 20);
+  // The mount's default is the pack writer's own (the tools that write packs
+  // without a mount use that one).
+  CHECK(o.volume.pack_bytes == PackWriterOptions{}.target_bytes);
   CHECK(ApplyMountOption("pack_size=32M", &o).value() == OptionOwner::kAmberfs);
   CHECK(o.volume.pack_bytes == 32ull << 20);
   CHECK(ApplyMountOption("pack_size=1M", &o).value() == OptionOwner::kAmberfs);
